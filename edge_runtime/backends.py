@@ -1,0 +1,168 @@
+"""Interpreters that run a model file: LiteRT first, then tflite-runtime, tf.lite, ONNX Runtime.
+
+Each backend exposes the same small surface (tensor specs in, probabilities or logits
+out), so the classifier never cares which one it got.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from edge_runtime.errors import BrainEdgeError
+from edge_runtime.metadata import Quantization
+
+TFLITE_BACKENDS = ("litert", "tflite_runtime", "tensorflow")
+ONNX_BACKENDS = ("onnxruntime",)
+BACKENDS = TFLITE_BACKENDS + ONNX_BACKENDS
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    shape: tuple[int, ...]
+    dtype: str
+    quantization: Quantization | None
+
+
+class Backend:
+    """A loaded model: one input image batch in, one output tensor out."""
+
+    name: str
+    input: TensorInfo
+    output: TensorInfo
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class TFLiteBackend(Backend):
+    def __init__(self, name: str, interpreter_class: Callable[..., Any], path: Path,
+                 threads: int | None, xnnpack: bool, resolver_without_delegates: Any) -> None:
+        options: dict[str, Any] = {"model_path": str(path), "num_threads": threads}
+        if not xnnpack:
+            options["experimental_op_resolver_type"] = resolver_without_delegates
+        try:
+            self._interpreter = interpreter_class(**options)
+            self._interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as error:
+            raise BrainEdgeError(f"{path}: not a loadable TFLite model ({error})") from None
+        inputs = self._interpreter.get_input_details()
+        outputs = self._interpreter.get_output_details()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise BrainEdgeError(f"{path}: expected one input and one output tensor, "
+                                 f"got {len(inputs)} and {len(outputs)}")
+        self.name = name
+        self._input_index = inputs[0]["index"]
+        self._output_index = outputs[0]["index"]
+        self.input = _tflite_tensor_info(inputs[0])
+        self.output = _tflite_tensor_info(outputs[0])
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        if batch.shape[0] != self.input.shape[0]:
+            self._interpreter.resize_tensor_input(self._input_index, list(batch.shape))
+            self._interpreter.allocate_tensors()
+            self.input = TensorInfo(batch.shape, self.input.dtype, self.input.quantization)
+        self._interpreter.set_tensor(self._input_index, batch)
+        self._interpreter.invoke()
+        return self._interpreter.get_tensor(self._output_index)
+
+
+def _tflite_tensor_info(detail: dict[str, Any]) -> TensorInfo:
+    scale, zero_point = detail.get("quantization", (0.0, 0))
+    quantization = Quantization(float(scale), int(zero_point)) if scale else None
+    return TensorInfo(tuple(int(d) for d in detail["shape"]), np.dtype(detail["dtype"]).name, quantization)
+
+
+class OnnxBackend(Backend):
+    def __init__(self, path: Path, threads: int | None) -> None:
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        try:
+            self._session = onnxruntime.InferenceSession(
+                str(path), sess_options=options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # onnxruntime raises its own untyped errors
+            raise BrainEdgeError(f"{path}: not a loadable ONNX model ({error})") from None
+        inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise BrainEdgeError(f"{path}: expected one input and one output, "
+                                 f"got {len(inputs)} and {len(outputs)}")
+        self.name = "onnxruntime"
+        self._input_name = inputs[0].name
+        self.input = TensorInfo(_onnx_shape(inputs[0].shape), _onnx_dtype(inputs[0].type), None)
+        self.output = TensorInfo(_onnx_shape(outputs[0].shape), _onnx_dtype(outputs[0].type), None)
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        return self._session.run(None, {self._input_name: batch})[0]
+
+
+def _onnx_shape(shape: list[Any]) -> tuple[int, ...]:
+    return tuple(d if isinstance(d, int) else 1 for d in shape)
+
+
+def _onnx_dtype(type_name: str) -> str:
+    return {"tensor(float)": "float32", "tensor(uint8)": "uint8", "tensor(int8)": "int8"}.get(
+        type_name, type_name)
+
+
+def available_backends() -> list[str]:
+    """Backends importable in this process, in order of preference."""
+    return [name for name in BACKENDS if _importable(name)]
+
+
+def _importable(name: str) -> bool:
+    if name == "tensorflow":  # never import TensorFlow just to run a model
+        return "tensorflow" in sys.modules
+    module = {"litert": "ai_edge_litert.interpreter", "tflite_runtime": "tflite_runtime.interpreter",
+              "onnxruntime": "onnxruntime"}[name]
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
+
+
+def load_backend(path: Path, backend: str = "auto", threads: int | None = None,
+                 xnnpack: bool = True) -> Backend:
+    """Load a .tflite or .onnx model with the requested (or best available) backend."""
+    suffix = path.suffix.lower()
+    if suffix not in (".tflite", ".onnx"):
+        raise BrainEdgeError(f"{path}: unknown model type (expected .tflite or .onnx)")
+    if not path.is_file():
+        raise BrainEdgeError(f"{path}: model file not found")
+    candidates = TFLITE_BACKENDS if suffix == ".tflite" else ONNX_BACKENDS
+    if backend != "auto":
+        if backend not in candidates:
+            raise BrainEdgeError(f"{path}: backend {backend!r} cannot run a {suffix} model "
+                                 f"(choose from {', '.join(candidates)})")
+        if not _importable(backend):
+            raise BrainEdgeError(f"backend {backend!r} is not installed here")
+        chosen = backend
+    else:
+        usable = [name for name in candidates if _importable(name)]
+        if not usable:
+            hint = "pip install 'brainedge[edge]'" if suffix == ".tflite" else "pip install 'brainedge[onnx]'"
+            raise BrainEdgeError(f"{path}: no interpreter for {suffix} models is installed ({hint})")
+        chosen = usable[0]
+    if chosen == "onnxruntime":
+        return OnnxBackend(path, threads)
+    return _tflite_backend(chosen, path, threads, xnnpack)
+
+
+def _tflite_backend(name: str, path: Path, threads: int | None, xnnpack: bool) -> Backend:
+    if name == "litert":
+        from ai_edge_litert import interpreter as module
+    elif name == "tflite_runtime":
+        from tflite_runtime import interpreter as module  # type: ignore[no-redef]
+    else:
+        module = sys.modules["tensorflow"].lite  # type: ignore[assignment]
+    resolver = module.experimental.OpResolverType if name == "tensorflow" else module.OpResolverType
+    return TFLiteBackend(name, module.Interpreter, path, threads, xnnpack,
+                         resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES)

@@ -1,0 +1,175 @@
+"""Classify images with a model bundle (or a bare model and a labels file)."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge_runtime.backends import Backend, load_backend
+from edge_runtime.errors import BrainEdgeError
+from edge_runtime.metadata import (
+    DEFAULT_CONFIDENCE_THRESHOLD,
+    METADATA_FILE,
+    MOBILENET_MEAN,
+    MOBILENET_STD,
+    BundleMetadata,
+    InputSpec,
+    OutputSpec,
+    Quantization,
+    read_labels,
+)
+from edge_runtime.preprocess import ImageSource, decode_rgb, dequantize, to_input_tensor
+
+UNCERTAIN = "uncertain — refer for review"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Ranked classes for one image; ``uncertain`` when the best score is below the threshold."""
+
+    top_k: list[tuple[str, float]]
+    uncertain: bool
+
+    @property
+    def label(self) -> str:
+        return self.top_k[0][0]
+
+    @property
+    def score(self) -> float:
+        return self.top_k[0][1]
+
+    def as_dict(self) -> dict[str, object]:
+        return {"label": self.label, "score": self.score, "uncertain": self.uncertain,
+                "top_k": [{"label": label, "score": score} for label, score in self.top_k]}
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class Classifier:
+    """A model plus the contract that feeds it: preprocessing in, ranked labels out."""
+
+    def __init__(self, backend: Backend, class_names: list[str], input_spec: InputSpec,
+                 output_spec: OutputSpec, confidence_threshold: float) -> None:
+        self.backend = backend
+        self.class_names = class_names
+        self.input_spec = input_spec
+        self.output_spec = output_spec
+        self.confidence_threshold = confidence_threshold
+        _check_model_matches(backend, input_spec, output_spec, len(class_names))
+
+    @classmethod
+    def from_bundle(cls, bundle_dir: str | Path, backend: str = "auto", threads: int | None = None,
+                    xnnpack: bool = True, confidence_threshold: float | None = None) -> Classifier:
+        """Load a bundle directory, refusing one whose model file or labels do not match it."""
+        bundle_dir = Path(bundle_dir)
+        if not bundle_dir.is_dir():
+            raise BrainEdgeError(f"{bundle_dir}: bundle directory not found")
+        metadata = BundleMetadata.read(bundle_dir / METADATA_FILE)
+        model_path = bundle_dir / metadata.model_file
+        if not model_path.is_file():
+            raise BrainEdgeError(f"{model_path}: model file named in the bundle metadata is missing")
+        actual = sha256_of(model_path)
+        if actual != metadata.model_sha256:
+            raise BrainEdgeError(f"{model_path}: sha256 {actual[:12]}… does not match the bundle "
+                                 f"metadata ({metadata.model_sha256[:12]}…); the model was changed")
+        labels = read_labels(bundle_dir / metadata.labels_file)
+        if labels != metadata.class_names:
+            raise BrainEdgeError(f"{bundle_dir / metadata.labels_file}: labels differ from the "
+                                 "class names in the bundle metadata")
+        threshold = metadata.confidence_threshold if confidence_threshold is None else confidence_threshold
+        loaded = load_backend(model_path, backend, threads, xnnpack)
+        try:
+            return cls(loaded, labels, metadata.input, metadata.output, threshold)
+        except BrainEdgeError as error:
+            raise BrainEdgeError(f"{bundle_dir}: {error}") from None
+
+    @classmethod
+    def from_model(cls, model_path: str | Path, labels_path: str | Path, backend: str = "auto",
+                   threads: int | None = None, xnnpack: bool = True,
+                   mean: tuple[float, ...] = MOBILENET_MEAN, std: tuple[float, ...] = MOBILENET_STD,
+                   softmax_output: bool = True,
+                   confidence_threshold: float = DEFAULT_CONFIDENCE_THRESHOLD) -> Classifier:
+        """A bare third-party model: size and quantization come from the model itself."""
+        loaded = load_backend(Path(model_path), backend, threads, xnnpack)
+        shape = loaded.input.shape
+        if len(shape) != 4 or shape[3] != 3:
+            raise BrainEdgeError(f"{model_path}: expected an NHWC input with 3 channels, got {shape}")
+        input_spec = InputSpec(height=shape[1], width=shape[2], dtype=loaded.input.dtype,
+                               quantization=loaded.input.quantization, mean=mean, std=std)
+        output_spec = OutputSpec(num_classes=loaded.output.shape[-1], dtype=loaded.output.dtype,
+                                 quantization=loaded.output.quantization,
+                                 activation="softmax" if softmax_output else "none")
+        labels = read_labels(Path(labels_path))
+        if len(labels) != output_spec.num_classes:
+            raise BrainEdgeError(f"{labels_path}: {len(labels)} labels, but {model_path} has "
+                                 f"{output_spec.num_classes} outputs")
+        return cls(loaded, labels, input_spec, output_spec, confidence_threshold)
+
+    def preprocess(self, image: ImageSource) -> np.ndarray:
+        return to_input_tensor(decode_rgb(image), self.input_spec)
+
+    def probabilities(self, batch: np.ndarray) -> np.ndarray:
+        """Run a preprocessed batch; returns float32 class probabilities, one row per image."""
+        raw = self.backend.run(batch)
+        if self.output_spec.quantization is not None:
+            raw = dequantize(raw, self.output_spec.quantization.scale,
+                             self.output_spec.quantization.zero_point)
+        raw = raw.astype(np.float32).reshape(raw.shape[0], -1)
+        if self.output_spec.activation == "none":
+            shifted = np.exp(raw - raw.max(axis=1, keepdims=True))
+            raw = shifted / shifted.sum(axis=1, keepdims=True)
+        return raw
+
+    def rank(self, probabilities: np.ndarray, top_k: int = 3) -> Prediction:
+        order = np.argsort(-probabilities, kind="stable")[:top_k]
+        ranked = [(self.class_names[i], float(probabilities[i])) for i in order]
+        return Prediction(ranked, uncertain=ranked[0][1] < self.confidence_threshold)
+
+    def classify(self, image: ImageSource, top_k: int = 3) -> Prediction:
+        """One image (path, bytes, PIL image or uint8 array) → ranked labels."""
+        return self.rank(self.probabilities(self.preprocess(image))[0], top_k)
+
+    def classify_many(self, paths: Iterable[Path], top_k: int = 3, progress: bool = False
+                      ) -> Iterator[tuple[Path, Prediction | BrainEdgeError]]:
+        """Stream over many files; a bad file yields its error and the stream goes on."""
+        paths = list(paths)
+        for done, path in enumerate(paths, start=1):
+            try:
+                yield path, self.classify(path, top_k)
+            except BrainEdgeError as error:
+                yield path, error
+            if progress:
+                print(f"\r{done}/{len(paths)} images", end="" if done < len(paths) else "\n",
+                      file=sys.stderr, flush=True)
+
+
+def _check_model_matches(backend: Backend, spec: InputSpec, output: OutputSpec, num_labels: int) -> None:
+    shape = backend.input.shape
+    expected = (spec.height, spec.width, spec.channels)
+    if tuple(shape[1:]) != expected:
+        raise BrainEdgeError(f"model input is {tuple(shape[1:])}, metadata says {expected}")
+    if backend.input.dtype != spec.dtype:
+        raise BrainEdgeError(f"model input is {backend.input.dtype}, metadata says {spec.dtype}")
+    if not _same_quantization(backend.input.quantization, spec.quantization):
+        raise BrainEdgeError(f"model input quantization is {backend.input.quantization}, "
+                             f"metadata says {spec.quantization}")
+    classes = backend.output.shape[-1]
+    if classes != output.num_classes or classes != num_labels:
+        raise BrainEdgeError(f"model has {classes} outputs but there are {num_labels} labels")
+
+
+def _same_quantization(a: Quantization | None, b: Quantization | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return a.zero_point == b.zero_point and abs(a.scale - b.scale) <= 1e-6 * abs(b.scale)

@@ -1,0 +1,147 @@
+"""The preprocessing contract, shared by training (TF), this runtime (numpy) and Android (Java).
+
+decode → RGB uint8 → resize (bilinear, half-pixel centres, no antialiasing, float32)
+→ normalize ((x - mean) / std, float32) → quantize when the model input is integer
+(q = clip(rint(x / scale) + zero_point), round half to even).
+
+Every step is plain float32 arithmetic in a fixed order, so TensorFlow's
+``tf.image.resize(method="bilinear", antialias=False)``, this module and
+``android_demo``'s Java port give the same tensor; golden tests hold them to it.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from edge_runtime.errors import BrainEdgeError
+from edge_runtime.metadata import RESIZE_METHOD, InputSpec
+
+DEFAULT_MAX_PIXELS = 64_000_000
+"""Images above this are refused as possible decompression bombs (a 8000x8000 scan passes)."""
+
+ImageSource = Union[str, Path, bytes, Image.Image, np.ndarray]
+
+
+def decode_rgb(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode any supported image into an HxWx3 uint8 RGB array, EXIF orientation applied."""
+    if isinstance(source, np.ndarray):
+        return _array_to_rgb(source)
+    image = source if isinstance(source, Image.Image) else _open_image(source, max_pixels)
+    return _pil_to_rgb(image)
+
+
+def _open_image(source: str | Path | bytes, max_pixels: int) -> Image.Image:
+    name = "<bytes>" if isinstance(source, bytes) else str(source)
+    stream = io.BytesIO(source) if isinstance(source, bytes) else source
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(stream)
+            width, height = image.size
+            if width * height > max_pixels:
+                raise BrainEdgeError(
+                    f"{name}: {width}x{height} image exceeds the {max_pixels:,}-pixel limit "
+                    "(refused as a possible decompression bomb)"
+                )
+            image.load()
+    except FileNotFoundError:
+        raise BrainEdgeError(f"{name}: no such file") from None
+    except IsADirectoryError:
+        raise BrainEdgeError(f"{name}: is a directory, not an image") from None
+    except UnidentifiedImageError:
+        raise BrainEdgeError(f"{name}: not an image file Pillow can read") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise BrainEdgeError(f"{name}: refused as a possible decompression bomb ({error})") from None
+    except (OSError, SyntaxError, ValueError) as error:
+        raise BrainEdgeError(f"{name}: corrupt or truncated image ({error})") from None
+    return ImageOps.exif_transpose(image)
+
+
+def _pil_to_rgb(image: Image.Image) -> np.ndarray:
+    mode = image.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        # 16-bit scans: 0..65535 maps onto 0..255 (65535 / 257 = 255).
+        wide = np.asarray(image, dtype=np.float64)
+        gray = np.rint(np.clip(wide, 0, 65535) / 257.0).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2)
+    if mode == "F":
+        gray = np.rint(np.clip(np.asarray(image, dtype=np.float64), 0, 255)).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2)
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in image.info):
+        # Transparent pixels become black, the background of an MRI slice.
+        rgba = image.convert("RGBA")
+        black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        return np.asarray(Image.alpha_composite(black, rgba).convert("RGB"))
+    return np.asarray(image.convert("RGB"))
+
+
+def _array_to_rgb(array: np.ndarray) -> np.ndarray:
+    if array.dtype != np.uint8:
+        raise BrainEdgeError(f"image arrays must be uint8, got {array.dtype}")
+    if array.ndim == 2:
+        return np.repeat(array[..., None], 3, axis=2)
+    if array.ndim == 3 and array.shape[2] == 1:
+        return np.repeat(array, 3, axis=2)
+    if array.ndim == 3 and array.shape[2] in (3, 4):
+        return np.ascontiguousarray(array[..., :3])
+    raise BrainEdgeError(f"image arrays must be HxW, HxWx1, HxWx3 or HxWx4, got shape {array.shape}")
+
+
+def _axis_weights(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Source indices and weights along one axis, exactly as TF's half-pixel bilinear scaler."""
+    scale = np.float32(in_size) / np.float32(out_size)
+    centres = (np.arange(out_size, dtype=np.float32) + np.float32(0.5)) * scale - np.float32(0.5)
+    floor = np.floor(centres)
+    lower = np.maximum(floor, 0).astype(np.intp)
+    upper = np.minimum(np.ceil(centres), in_size - 1).astype(np.intp)
+    return lower, upper, (centres - floor).astype(np.float32)
+
+
+def resize_bilinear(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resize HxWxC to height x width x C, float32, in TF's order of operations."""
+    pixels = image.astype(np.float32)
+    y_lower, y_upper, y_lerp = _axis_weights(pixels.shape[0], height)
+    x_lower, x_upper, x_lerp = _axis_weights(pixels.shape[1], width)
+    x_lerp = x_lerp[None, :, None]
+
+    def along_x(rows: np.ndarray) -> np.ndarray:
+        left, right = rows[:, x_lower], rows[:, x_upper]
+        return left + (right - left) * x_lerp
+
+    top, bottom = along_x(pixels[y_lower]), along_x(pixels[y_upper])
+    return top + (bottom - top) * y_lerp[:, None, None]
+
+
+def normalize(pixels: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
+    """(x - mean) / std per channel, in float32."""
+    return (pixels - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+
+
+def quantize(values: np.ndarray, scale: float, zero_point: int, dtype: str) -> np.ndarray:
+    """Float tensor → integer tensor, as TFLite's quantize: rint(x / scale) + zero_point."""
+    info = np.iinfo(dtype)
+    steps = np.rint(values / np.float32(scale)) + np.float32(zero_point)
+    return np.clip(steps, info.min, info.max).astype(dtype)
+
+
+def dequantize(values: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """Integer tensor → float32: (q - zero_point) * scale."""
+    return (values.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)
+
+
+def to_input_tensor(rgb: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """Decoded RGB uint8 image → the model's 1xHxWxC input tensor, as the spec says."""
+    if spec.resize_method != RESIZE_METHOD:
+        raise BrainEdgeError(f"unsupported resize method {spec.resize_method!r}; expected {RESIZE_METHOD!r}")
+    if spec.channels != 3 or spec.color_mode != "RGB":
+        raise BrainEdgeError(f"unsupported input {spec.channels} x {spec.color_mode}; expected 3 x RGB")
+    values = normalize(resize_bilinear(rgb, spec.height, spec.width), spec.mean, spec.std)
+    if spec.quantization is not None:
+        values = quantize(values, spec.quantization.scale, spec.quantization.zero_point, spec.dtype)
+    return values[None]
