@@ -1,0 +1,106 @@
+"""brainedge-bench: benchmark bundles on labelled data, merge results, import benchmark_model logs.
+
+  brainedge-bench export/ --test-set data/manifest.csv --threads 1 2 --out benchmarks/results/desktop
+  brainedge-bench --merge desktop/results.json pi/results.json --out benchmarks/results/compare
+  brainedge-bench --import-litert pixel7_int8.txt pixel7_fp32.txt --device-name pixel7 --out results/pixel7
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from benchmarks.dataset import load_test_set
+from benchmarks.device import device_record
+from benchmarks.harness import (
+    Settings,
+    assemble,
+    choose_reference,
+    discover_bundles,
+    make_run,
+    run_matrix,
+)
+from benchmarks.litert_import import import_logs
+from benchmarks.merge import merge_files
+from benchmarks.report import REPORT_MD, write_all
+from benchmarks.runner import DEFAULT_RUNS, DEFAULT_WARMUP
+from edge_runtime.backends import BACKENDS
+from edge_runtime.errors import BrainEdgeError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="brainedge-bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("bundles", nargs="*", type=Path,
+                        help="bundle directories, or export directories holding them")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--merge", nargs="+", type=Path, metavar="RESULT_JSON",
+                      help="merge result files from several devices into one report")
+    mode.add_argument("--import-litert", nargs="+", type=Path, metavar="LOG",
+                      help="import text output of LiteRT's benchmark_model tool")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="output directory (JSON, CSV, report.md, plots)")
+    parser.add_argument("--test-set", type=Path,
+                        help="labelled images: a class-per-folder directory or a brainedge-data manifest")
+    parser.add_argument("--split", default="test", help="manifest split to use (default: test)")
+    parser.add_argument("--limit", type=int, default=None, help="use at most N test images, spread evenly")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1], help="thread counts (default: 1)")
+    parser.add_argument("--backends", nargs="+", choices=("auto",) + BACKENDS, default=["auto"],
+                        help="backends to try for each bundle's format (default: auto)")
+    parser.add_argument("--runs", type=int, default=DEFAULT_RUNS,
+                        help=f"timed invokes (default {DEFAULT_RUNS})")
+    parser.add_argument("--warmup", type=int, default=DEFAULT_WARMUP,
+                        help=f"untimed warm-up invokes (default {DEFAULT_WARMUP})")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds per artifact subprocess")
+    parser.add_argument("--reference",
+                        help="artifact name of the float32 reference (default: found by variant)")
+    parser.add_argument("--device-name", help="name for this device in merged reports (default: hostname)")
+    parser.add_argument("--run-id", default="run", help="id of this run inside the result file")
+    return parser
+
+
+def benchmark(args: argparse.Namespace, command: str) -> dict:
+    if not args.bundles:
+        raise BrainEdgeError("give bundle directories (or an export directory), or --merge / --import-litert")
+    if args.runs < 1 or args.warmup < 0:
+        raise BrainEdgeError("--runs must be at least 1 and --warmup at least 0")
+    artifacts = discover_bundles(args.bundles)
+    test_set = load_test_set(args.test_set, args.split).subset(args.limit) if args.test_set else None
+    reference = choose_reference(artifacts, args.reference)
+    settings = Settings(threads=args.threads, backends=args.backends, runs=args.runs, warmup=args.warmup,
+                        timeout_s=args.timeout)
+    device = device_record(args.device_name)
+    rows = run_matrix(artifacts, test_set, settings, args.run_id, device["name"], reference)
+    run = make_run(args.run_id, device, command, settings.as_dict(),
+                   test_set.describe() if test_set else None, reference)
+    return assemble([run], rows)
+
+
+def import_litert(args: argparse.Namespace, command: str) -> dict:
+    name = args.device_name or "benchmark_model device"
+    device = {"name": name, "cpu": None, "cores": None, "arch": None, "os": None, "python": None,
+              "source": "LiteRT benchmark_model log"}
+    rows = import_logs(args.import_litert, args.run_id, name)
+    return assemble([make_run(args.run_id, device, command, None, None, None)], rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(argv)
+    command = shlex.join(["brainedge-bench", *argv])
+    try:
+        if args.merge:
+            result = merge_files(args.merge)
+        elif args.import_litert:
+            result = import_litert(args, command)
+        else:
+            result = benchmark(args, command)
+        write_all(result, args.out)
+    except BrainEdgeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    failed = sum(row["status"] == "failed" for row in result["rows"])
+    print(f"wrote {args.out / REPORT_MD} ({len(result['rows'])} rows, {failed} failed)", file=sys.stderr)
+    return 1 if failed else 0

@@ -1,0 +1,82 @@
+"""The labelled test set: a manifest's split or a class-per-folder directory.
+
+The bundle's class names are the truth. Every class the test set names must exist in
+the bundle, otherwise accuracy would silently compare different label spaces.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge_runtime.errors import BrainEdgeError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+
+
+@dataclass(frozen=True)
+class LabelledSet:
+    """Image paths and their class *names*, before they are matched to a bundle."""
+
+    source: str
+    paths: list[Path]
+    class_names: list[str]
+
+    def labels_for(self, bundle_classes: list[str]) -> list[int]:
+        """Class indices in the bundle's order; a class the bundle lacks is an error."""
+        missing = sorted(set(self.class_names) - set(bundle_classes))
+        if missing:
+            raise BrainEdgeError(f"{self.source}: class(es) {', '.join(missing)} are not in the bundle's "
+                                 f"classes ({', '.join(bundle_classes)})")
+        index = {name: i for i, name in enumerate(bundle_classes)}
+        return [index[name] for name in self.class_names]
+
+    def subset(self, limit: int | None) -> LabelledSet:
+        """At most ``limit`` images, spread evenly over the (class-sorted) list."""
+        if not limit or limit >= len(self.paths):
+            return self
+        step = math.ceil(len(self.paths) / limit)
+        return LabelledSet(self.source, self.paths[::step], self.class_names[::step])
+
+    def describe(self) -> dict[str, object]:
+        counts: dict[str, int] = {}
+        for name in self.class_names:
+            counts[name] = counts.get(name, 0) + 1
+        return {"source": self.source, "images": len(self.paths), "per_class": counts}
+
+
+def load_test_set(path: Path, split: str = "test") -> LabelledSet:
+    """A folder is read class-per-folder; a file is read as a manifest and its ``split`` taken."""
+    path = Path(path)
+    if path.is_dir():
+        return folder_test_set(path)
+    if path.is_file():
+        return manifest_test_set(path, split)
+    raise BrainEdgeError(f"{path}: test set not found (expected a class-per-folder directory or a manifest)")
+
+
+def folder_test_set(root: Path) -> LabelledSet:
+    """Each subdirectory is a class; its image files (recursively, hidden ones skipped) are the samples."""
+    paths: list[Path] = []
+    names: list[str] = []
+    for class_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        images = sorted(p for p in class_dir.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                        and not any(part.startswith(".") for part in p.relative_to(class_dir).parts))
+        paths += images
+        names += [class_dir.name] * len(images)
+    if not paths:
+        raise BrainEdgeError(f"{root}: no images in class subfolders (expected ROOT/CLASS/IMAGE)")
+    return LabelledSet(str(root), paths, names)
+
+
+def manifest_test_set(path: Path, split: str) -> LabelledSet:
+    """The ``split`` rows of a brainedge-data manifest."""
+    from edge_runtime.manifest import read_manifest
+
+    manifest = read_manifest(path)
+    classes = manifest.class_names()
+    files = manifest.files(split)
+    if not files:
+        raise BrainEdgeError(f"{path}: split {split!r} has no images")
+    return LabelledSet(f"{path}:{split}", [Path(p) for p, _ in files], [classes[i] for _, i in files])

@@ -1,0 +1,71 @@
+"""The device record: what a latency figure means depends on the machine that produced it.
+
+Everything is read without importing an interpreter (package versions come from the
+installed distributions), and every field that a platform cannot provide is ``None``.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+PACKAGES = ("numpy", "pillow", "ai-edge-litert", "tflite-runtime", "onnxruntime", "tensorflow")
+CPU_GOVERNOR = Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
+THERMAL_ZONES = Path("/sys/class/thermal")
+
+
+def device_record(name: str | None = None) -> dict[str, Any]:
+    """CPU, cores, architecture, OS, Python, interpreter versions, governor and temperature."""
+    return {
+        "name": name or platform.node() or "unknown",
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "arch": platform.machine(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "packages": {package: _version(package) for package in PACKAGES},
+        "cpu_governor": _read_text(CPU_GOVERNOR),
+        "temperature_c": cpu_temperature(),
+    }
+
+
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str | None:
+    """The CPU's marketing name; on a Raspberry Pi the board ("Model") is the useful line."""
+    text = _read_text(cpuinfo)
+    if text is None:
+        return platform.processor() or None
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    for key in ("model name", "Model", "Hardware", "cpu model", "Processor"):
+        if fields.get(key):
+            return fields[key]
+    return platform.processor() or None
+
+
+def cpu_temperature(zones: Path = THERMAL_ZONES) -> float | None:
+    """The first readable thermal zone in °C (the SoC on a Raspberry Pi), else None."""
+    for zone in sorted(zones.glob("thermal_zone*")):
+        raw = _read_text(zone / "temp")
+        if raw is not None and raw.lstrip("-").isdigit():
+            return int(raw) / 1000.0
+    return None
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return None
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None

@@ -1,0 +1,273 @@
+"""Run the matrix: every artifact x backend x thread count, each in a fresh ``benchmarks.runner``.
+
+The parent holds the labels, so accuracy, macro-F1 and agreement with the float32
+reference are computed here from the per-image predictions each subprocess returns.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.dataset import LabelledSet
+from benchmarks.runner import DEFAULT_RUNS, DEFAULT_WARMUP
+from benchmarks.schema import SCHEMA_VERSION
+from edge_runtime.backends import ONNX_BACKENDS, TFLITE_BACKENDS
+from edge_runtime.errors import BrainEdgeError
+from edge_runtime.metadata import METADATA_FILE, BundleMetadata
+from edge_runtime.metrics import confusion_matrix, per_class_scores
+
+RUNNER = (sys.executable, "-m", "benchmarks.runner")
+FLOAT32_VARIANTS = {"float32", "fp32", "float"}
+
+
+@dataclass(frozen=True)
+class Artifact:
+    name: str
+    bundle: Path
+    metadata: BundleMetadata
+
+    @property
+    def format(self) -> str:
+        return Path(self.metadata.model_file).suffix.lstrip(".").lower() or self.metadata.model_format
+
+
+@dataclass(frozen=True)
+class Settings:
+    threads: Sequence[int | None] = (1,)
+    backends: Sequence[str] = ("auto",)
+    runs: int = DEFAULT_RUNS
+    warmup: int = DEFAULT_WARMUP
+    timeout_s: float = 900.0
+    runner: Sequence[str] = field(default_factory=lambda: RUNNER)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"threads": list(self.threads), "backends": list(self.backends), "runs": self.runs,
+                "warmup": self.warmup, "timeout_s": self.timeout_s}
+
+
+def discover_bundles(paths: Sequence[Path]) -> list[Artifact]:
+    """Bundle directories as given, or every directory holding a metadata.json below an export dir."""
+    bundles: list[Path] = []
+    for path in map(Path, paths):
+        if (path / METADATA_FILE).is_file():
+            bundles.append(path)
+        elif path.is_dir():
+            found = sorted(meta.parent for meta in path.rglob(METADATA_FILE))
+            if not found:
+                raise BrainEdgeError(f"{path}: no bundle (no {METADATA_FILE}) in this directory or below")
+            bundles += found
+        else:
+            raise BrainEdgeError(f"{path}: bundle or export directory not found")
+    names = [b.name for b in bundles]
+    return [Artifact(b.name if names.count(b.name) == 1 else f"{b.parent.name}/{b.name}", b,
+                     BundleMetadata.read(b / METADATA_FILE)) for b in bundles]
+
+
+def shared_class_names(artifacts: Sequence[Artifact]) -> list[str]:
+    """All bundles must name the same classes in the same order, or accuracy is not comparable."""
+    first = artifacts[0].metadata.class_names
+    for artifact in artifacts[1:]:
+        if artifact.metadata.class_names != first:
+            raise BrainEdgeError(f"{artifact.bundle}: class names {artifact.metadata.class_names} "
+                                 f"differ from {artifacts[0].bundle}'s {first}")
+    return first
+
+
+def choose_reference(artifacts: Sequence[Artifact], name: str | None = None) -> str | None:
+    """The float32 artifact agreement is measured against: named, else float32 TFLite, else any float32."""
+    if name is not None:
+        if name not in {a.name for a in artifacts}:
+            raise BrainEdgeError(f"--reference {name!r} is not one of the artifacts "
+                                 f"({', '.join(a.name for a in artifacts)})")
+        return name
+    floats = [a for a in artifacts if (a.metadata.variant or "").lower() in FLOAT32_VARIANTS]
+    floats.sort(key=lambda a: a.format != "tflite")
+    return floats[0].name if floats else None
+
+
+def backends_for(artifact: Artifact, requested: Sequence[str]) -> list[str]:
+    """The requested backends that can run this artifact's format ("auto" always can)."""
+    usable = TFLITE_BACKENDS if artifact.format == "tflite" else ONNX_BACKENDS
+    return [b for b in requested if b == "auto" or b in usable]
+
+
+def run_matrix(artifacts: Sequence[Artifact], test_set: LabelledSet | None, settings: Settings,
+               run_id: str, device: str, reference: str | None,
+               progress: bool = True) -> list[dict[str, Any]]:
+    """Every artifact x backend x threads, sequentially (parallel runs would skew each other's timings)."""
+    class_names = shared_class_names(artifacts)
+    labels = test_set.labels_for(class_names) if test_set else []
+    with tempfile.TemporaryDirectory() as scratch:
+        images_file = Path(scratch) / "images.json"
+        images_file.write_text(json.dumps([str(p) for p in test_set.paths] if test_set else []))
+        rows, predictions = [], []
+        for artifact in artifacts:
+            for backend in backends_for(artifact, settings.backends):
+                for threads in settings.threads:
+                    if progress:
+                        print(f"benchmarking {artifact.name} [{backend}, {threads or 'default'} thread(s)]",
+                              file=sys.stderr, flush=True)
+                    payload = run_one(artifact, backend, threads, images_file, settings)
+                    rows.append(make_row(artifact, backend, threads, payload, labels, run_id, device))
+                    predictions.append(payload.get("predictions"))
+    add_agreement(rows, predictions, reference)
+    return rows
+
+
+def run_one(artifact: Artifact, backend: str, threads: int | None, images_file: Path,
+            settings: Settings) -> dict[str, Any]:
+    """The runner's JSON, or a failed payload saying why the subprocess gave none."""
+    command = [*settings.runner, "--bundle", str(artifact.bundle), "--backend", backend,
+               "--images", str(images_file), "--runs", str(settings.runs), "--warmup", str(settings.warmup)]
+    if threads is not None:
+        command += ["--threads", str(threads)]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=settings.timeout_s,
+                              env=_env_with_package())
+    except subprocess.TimeoutExpired:
+        return {"status": "failed", "error": f"timed out after {settings.timeout_s:g} s"}
+    payload = _last_json_line(done.stdout)
+    if payload is None:
+        return {"status": "failed", "error": _crash_message(done.returncode, done.stderr)}
+    return payload
+
+
+def _env_with_package() -> dict[str, str]:
+    """The subprocess must import this checkout's packages even when run from elsewhere."""
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    return env
+
+
+def _last_json_line(stdout: str) -> dict[str, Any] | None:
+    for line in reversed(stdout.strip().splitlines()):
+        try:
+            payload = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        return payload if isinstance(payload, dict) and "status" in payload else None
+    return None
+
+
+def _crash_message(returncode: int, stderr: str) -> str:
+    if returncode < 0:
+        try:
+            cause = f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            cause = f"killed by signal {-returncode}"
+    else:
+        cause = f"exited with status {returncode} without a result"
+    tail = [line for line in stderr.strip().splitlines() if line.strip()][-1:]
+    return f"runner {cause}" + (f": {tail[0].strip()}" if tail else "")
+
+
+def make_row(artifact: Artifact, backend: str, threads: int | None, payload: dict[str, Any],
+             labels: list[int], run_id: str, device: str) -> dict[str, Any]:
+    """One schema row: identity, the runner's figures, and accuracy from its predictions."""
+    ok = payload.get("status") == "ok"
+    predictions = payload.get("predictions") or []
+    accuracy, macro_f1 = (classification_scores(labels, predictions, len(artifact.metadata.class_names))
+                          if ok and labels else (None, None))
+    size = (artifact.bundle / artifact.metadata.model_file)
+    return {
+        "run": run_id, "device": device, "artifact": artifact.name, "format": artifact.format,
+        "variant": artifact.metadata.variant, "backend": payload.get("backend", backend) if ok else backend,
+        "threads": threads, "accuracy": accuracy, "macro_f1": macro_f1, "agreement": None,
+        "size_bytes": size.stat().st_size if size.is_file() else None,
+        "init_ms": payload.get("init_ms"), "first_ms": payload.get("first_ms"),
+        "latency_ms": payload.get("latency_ms"), "latency_samples_ms": payload.get("latency_samples_ms", []),
+        "throughput_ips": payload.get("throughput_ips"), "peak_rss_mb": payload.get("peak_rss_mb"),
+        "images": payload.get("images"), "image_errors": payload.get("image_errors"),
+        "status": "ok" if ok else "failed", "error": None if ok else payload.get("error", "unknown error"),
+    }
+
+
+def classification_scores(labels: list[int], predictions: list[int], num_classes: int) -> tuple[float, float]:
+    """Accuracy and macro-F1; an unreadable image (-1) counts as wrong, in an extra column."""
+    truth = np.asarray(labels)
+    guessed = np.where(np.asarray(predictions) < 0, num_classes, predictions)
+    matrix = confusion_matrix(truth, guessed, num_classes + 1)
+    f1 = per_class_scores(matrix)["f1"][:num_classes]
+    return float((truth == guessed).mean()), float(f1.mean())
+
+
+def add_agreement(rows: list[dict[str, Any]], predictions: list[list[int] | None],
+                  reference: str | None) -> None:
+    """Top-1 agreement of each row with the reference artifact at the same threads (and backend if it can)."""
+    if reference is None:
+        return
+    for row, guessed in zip(rows, predictions):
+        candidates = [(r, p) for r, p in zip(rows, predictions)
+                      if r["artifact"] == reference and r["status"] == "ok" and p]
+        candidates.sort(key=lambda rp: (rp[0]["threads"] != row["threads"],
+                                        rp[0]["backend"] != row["backend"]))
+        if guessed and candidates:
+            ref = np.asarray(candidates[0][1])
+            row["agreement"] = float((np.asarray(guessed) == ref).mean())
+
+
+def is_float32(row: dict[str, Any]) -> bool:
+    return (row.get("variant") or "").lower() in FLOAT32_VARIANTS
+
+
+def compute_ratios(rows: Sequence[dict[str, Any]], references: dict[str, str | None]) -> list[dict[str, Any]]:
+    """Each non-float32 row against the float32 of the same run, format, backend and threads.
+
+    When a format has no float32 artifact (an ONNX int8 alone, say) the run's reference is used.
+    """
+    ratios = []
+    ok = [r for r in rows if r["status"] == "ok"]
+    for row in ok:
+        if is_float32(row):
+            continue
+        peers = [r for r in ok if r["run"] == row["run"] and r["threads"] == row["threads"]]
+        same_format = [r for r in peers if is_float32(r) and r["format"] == row["format"]]
+        fallback = [r for r in peers if r["artifact"] == references.get(row["run"])]
+        matches = same_format or fallback
+        if not matches:
+            continue
+        matches.sort(key=lambda r: r["backend"] != row["backend"])
+        ratios.append(ratio(row, matches[0]))
+    return ratios
+
+
+def ratio(row: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
+    def divide(a: float | None, b: float | None) -> float | None:
+        return a / b if a is not None and b else None
+
+    p50 = (row.get("latency_ms") or {}).get("p50")
+    ref_p50 = (reference.get("latency_ms") or {}).get("p50")
+    accuracy, ref_accuracy = row.get("accuracy"), reference.get("accuracy")
+    return {"run": row["run"], "device": row["device"], "artifact": row["artifact"],
+            "reference": reference["artifact"], "backend": row["backend"], "threads": row["threads"],
+            "latency_p50_ratio": divide(p50, ref_p50),
+            "size_ratio": divide(row.get("size_bytes"), reference.get("size_bytes")),
+            "accuracy_delta": accuracy - ref_accuracy if accuracy is not None and ref_accuracy is not None
+            else None}
+
+
+def make_run(run_id: str, device: dict[str, Any], command: str, settings: dict[str, Any] | None,
+             test_set: dict[str, Any] | None, reference: str | None) -> dict[str, Any]:
+    return {"id": run_id, "device": device, "command": command,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "settings": settings or {}, "test_set": test_set, "reference": reference}
+
+
+def assemble(runs: list[dict[str, Any]], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """A complete result: runs, rows and the ratios derived from them."""
+    references = {run["id"]: run.get("reference") for run in runs}
+    return {"schema_version": SCHEMA_VERSION, "runs": runs, "rows": rows,
+            "ratios": compute_ratios(rows, references)}

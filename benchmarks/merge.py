@@ -1,0 +1,35 @@
+"""Merge result files from several devices (a desktop, a Pi, the Android app) into one comparison."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmarks.harness import assemble
+from benchmarks.schema import read_result
+from edge_runtime.errors import BrainEdgeError
+
+
+def merge_results(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """All runs and rows in one result; clashing run ids get a suffix, ratios are recomputed per run."""
+    runs: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    taken: set[str] = set()
+    for index, result in enumerate(results):
+        renamed = {}
+        for run in result["runs"]:
+            new_id = run["id"] if run["id"] not in taken else f"{run['id']}-{index}"
+            while new_id in taken:
+                new_id += "'"
+            taken.add(new_id)
+            renamed[run["id"]] = new_id
+            runs.append({**run, "id": new_id})
+        rows += [{**row, "run": renamed[row["run"]]} for row in result["rows"]]
+    return assemble(runs, rows)
+
+
+def merge_files(paths: Sequence[Path]) -> dict[str, Any]:
+    if len(paths) < 2:
+        raise BrainEdgeError("--merge needs at least two result files")
+    return merge_results([read_result(path) for path in paths])

@@ -1,0 +1,220 @@
+"""Write a result as JSON, CSV and a Markdown report with its PNG plots beside it."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmarks.schema import write_schema
+
+RESULT_JSON = "results.json"
+RESULT_CSV = "results.csv"
+REPORT_MD = "report.md"
+SCHEMA_JSON = "results.schema.json"
+SCATTER_PNG = "accuracy_vs_latency.png"
+DISTRIBUTION_PNG = "latency_distribution.png"
+
+CSV_COLUMNS = ("run", "device", "artifact", "format", "variant", "backend", "threads", "status", "accuracy",
+               "macro_f1", "agreement", "size_bytes", "init_ms", "first_ms", "latency_p50_ms",
+               "latency_p90_ms", "latency_p99_ms", "latency_mean_ms", "throughput_ips", "peak_rss_mb",
+               "images", "image_errors", "error")
+
+
+def write_all(result: dict[str, Any], out_dir: Path) -> list[Path]:
+    """results.json, results.csv, the schema, report.md and the plots it embeds; returns the paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / RESULT_JSON).write_text(json.dumps(result, indent=1) + "\n")
+    write_csv(result["rows"], out_dir / RESULT_CSV)
+    write_schema(out_dir / SCHEMA_JSON)
+    plots = write_plots(result["rows"], out_dir)
+    (out_dir / REPORT_MD).write_text(render_markdown(result, plots))
+    return [out_dir / name for name in (RESULT_JSON, RESULT_CSV, SCHEMA_JSON, REPORT_MD, *plots)]
+
+
+def csv_record(row: dict[str, Any]) -> dict[str, Any]:
+    latency = row.get("latency_ms") or {}
+    flat = {**row, **{f"latency_{key}_ms": latency.get(key) for key in ("p50", "p90", "p99", "mean")}}
+    return {column: flat.get(column) for column in CSV_COLUMNS}
+
+
+def write_csv(rows: Sequence[dict[str, Any]], path: Path) -> None:
+    with Path(path).open("w", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        writer.writerows(csv_record(row) for row in rows)
+
+
+def row_label(row: dict[str, Any], with_device: bool) -> str:
+    label = f"{row['artifact']} [{row['backend']}, {row['threads'] or 'default'}t]"
+    return f"{label} @{row['device']}" if with_device else label
+
+
+def _several_devices(rows: Sequence[dict[str, Any]]) -> bool:
+    return len({row["device"] for row in rows}) > 1
+
+
+def write_plots(rows: Sequence[dict[str, Any]], out_dir: Path) -> list[str]:
+    """The accuracy-vs-latency scatter and the latency box plots; none when matplotlib is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    written = []
+    if _scatter(plt, rows, out_dir / SCATTER_PNG):
+        written.append(SCATTER_PNG)
+    if _distribution(plt, rows, out_dir / DISTRIBUTION_PNG):
+        written.append(DISTRIBUTION_PNG)
+    return written
+
+
+def _scatter(plt: Any, rows: Sequence[dict[str, Any]], path: Path) -> bool:
+    points = [r for r in rows if r["status"] == "ok" and r.get("accuracy") is not None
+              and (r.get("latency_ms") or {}).get("p50") is not None]
+    if not points:
+        return False
+    with_device = _several_devices(points)
+    figure, axes = plt.subplots(figsize=(8, 5.5))
+    for device in sorted({r["device"] for r in points}):
+        mine = [r for r in points if r["device"] == device]
+        axes.scatter([r["latency_ms"]["p50"] for r in mine], [100 * r["accuracy"] for r in mine],
+                     label=device, s=36)
+        for r in mine:
+            axes.annotate(row_label(r, with_device=False), (r["latency_ms"]["p50"], 100 * r["accuracy"]),
+                          fontsize=7, xytext=(4, 3), textcoords="offset points")
+    axes.set_xlabel("p50 invoke latency (ms)")
+    axes.set_ylabel("test accuracy (%)")
+    axes.set_title("Accuracy vs latency (up and left is better)")
+    axes.grid(alpha=0.3)
+    if with_device:
+        axes.legend(title="device", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return True
+
+
+def _distribution(plt: Any, rows: Sequence[dict[str, Any]], path: Path) -> bool:
+    measured = [r for r in rows if r["status"] == "ok" and r.get("latency_samples_ms")]
+    if not measured:
+        return False
+    with_device = _several_devices(measured)
+    figure, axes = plt.subplots(figsize=(8, 1.2 + 0.45 * len(measured)))
+    horizontal = ({"orientation": "horizontal"} if _matplotlib_at_least(plt, 3, 10) else {"vert": False})
+    axes.boxplot([r["latency_samples_ms"] for r in measured], showfliers=True, flierprops={"markersize": 2},
+                 **horizontal)
+    axes.set_yticks(range(1, len(measured) + 1), [row_label(r, with_device) for r in measured], fontsize=7)
+    axes.invert_yaxis()
+    axes.set_xlabel("invoke latency per run (ms)")
+    axes.set_title("Steady-state latency distribution")
+    axes.grid(axis="x", alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return True
+
+
+def _matplotlib_at_least(plt: Any, major: int, minor: int) -> bool:
+    """``vert=`` was replaced by ``orientation=`` in matplotlib 3.10."""
+    version = plt.matplotlib.__version__.split(".")
+    return (int(version[0]), int(version[1])) >= (major, minor)
+
+
+def _fmt(value: Any, scale: float = 1.0, digits: int = 2) -> str:
+    if value is None:
+        return "–"
+    return f"{value * scale:.{digits}f}"
+
+
+def _table(header: Sequence[str], lines: Sequence[Sequence[str]]) -> str:
+    rendered = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rendered += ["| " + " | ".join(cell.replace("|", "\\|") for cell in line) + " |" for line in lines]
+    return "\n".join(rendered) + "\n"
+
+
+def render_markdown(result: dict[str, Any], plots: Sequence[str]) -> str:
+    """The human report: devices, one table for every row, ratios, failures, plots, method."""
+    parts = ["# BrainEdge benchmark\n",
+             f"Schema version {result['schema_version']}; "
+             f"{len(result['rows'])} row(s) from {len(result['runs'])} run(s).\n",
+             "## Devices and commands\n", _runs_table(result["runs"])]
+    for run in result["runs"]:
+        parts.append(f"Run `{run['id']}` ({run['created']}):\n\n```\n{run['command']}\n```\n")
+    parts += ["## Results\n", _rows_table(result["rows"])]
+    if result["ratios"]:
+        parts += ["## Quantized vs float32 (same run, same thread count)\n", _ratios_table(result["ratios"])]
+    failed = [r for r in result["rows"] if r["status"] == "failed"]
+    if failed:
+        parts.append("## Failures\n")
+        parts.append("".join(f"- {row_label(r, True)}: {r['error']}\n" for r in failed))
+    if plots:
+        parts.append("## Plots\n")
+        titles = {SCATTER_PNG: "Accuracy vs p50 latency",
+                  DISTRIBUTION_PNG: "Latency distribution per artifact"}
+        parts += [f"![{titles[name]}]({name})\n" for name in plots]
+    else:
+        parts.append("_No plots: nothing to plot, or matplotlib is not installed "
+                     "(`pip install matplotlib`)._\n")
+    parts += ["## Method\n", METHOD]
+    return "\n".join(parts)
+
+
+def _runs_table(runs: Sequence[dict[str, Any]]) -> str:
+    lines = []
+    for run in runs:
+        device = run["device"]
+        packages = device.get("packages") or {}
+        temperature = device.get("temperature_c")
+        lines.append([run["id"], str(device.get("name")), str(device.get("cpu")), str(device.get("cores")),
+                      str(device.get("arch")), str(device.get("os")), str(device.get("python")),
+                      str(packages.get("ai-edge-litert")), str(packages.get("onnxruntime")),
+                      str(device.get("cpu_governor") or "–"),
+                      "–" if temperature is None else f"{temperature:.1f} °C"])
+    return _table(("run", "device", "CPU", "cores", "arch", "OS", "Python", "LiteRT", "ONNX Runtime",
+                   "governor", "temperature"), lines)
+
+
+def _rows_table(rows: Sequence[dict[str, Any]]) -> str:
+    lines = []
+    for r in rows:
+        latency = r.get("latency_ms") or {}
+        lines.append([r["device"], r["artifact"], r["format"], r["backend"], str(r["threads"] or "default"),
+                      _fmt(r.get("accuracy"), 100, 1), _fmt(r.get("macro_f1"), 100, 1),
+                      _fmt(r.get("agreement"), 100, 1), _fmt(r.get("size_bytes"), 1 / 2**20),
+                      _fmt(r.get("init_ms"), 1, 1), _fmt(r.get("first_ms")),
+                      *(_fmt(latency.get(key)) for key in ("p50", "p90", "p99", "mean")),
+                      _fmt(r.get("throughput_ips"), 1, 1), _fmt(r.get("peak_rss_mb"), 1, 1), r["status"]])
+    return _table(("device", "artifact", "format", "backend", "threads", "accuracy %", "macro-F1 %",
+                   "agreement %", "size MB", "init ms", "first ms", "p50 ms", "p90 ms", "p99 ms", "mean ms",
+                   "img/s e2e", "peak RSS MB", "status"), lines)
+
+
+def _ratios_table(ratios: Sequence[dict[str, Any]]) -> str:
+    lines = [[r.get("device", r["run"]), r["artifact"], r["reference"], r["backend"],
+              str(r["threads"] or "default"),
+              _fmt(r["latency_p50_ratio"], 1, 3), _fmt(r["size_ratio"], 1, 3),
+              _fmt(r["accuracy_delta"], 100, 2)] for r in ratios]
+    return _table(("device", "artifact", "vs float32", "backend", "threads", "p50 latency ×", "size ×",
+                   "accuracy Δ (points)"), lines)
+
+
+METHOD = """\
+- **init**: constructing the `edge_runtime.Classifier` (read and hash-check the bundle, load the
+  interpreter, allocate tensors). **first**: the first invoke after that.
+- **p50/p90/p99/mean**: invoke-only latency (set input, invoke, read output) on one fixed preprocessed
+  image, after the warm-up runs, over the timed runs listed in each run's settings.
+- **img/s e2e**: end-to-end throughput over the labelled test set (decode, preprocess, invoke, rank),
+  one image at a time. **accuracy**, **macro-F1**: on that set; an unreadable image counts as wrong.
+- **agreement**: share of test images whose top-1 equals the float32 reference artifact's top-1.
+- **peak RSS**: peak resident memory of the fresh subprocess that measured the row (Python, numpy,
+  Pillow, the interpreter and the model together): `VmHWM` on Linux (`ru_maxrss` there would include
+  the parent's memory, which Linux carries across fork and exec), `ru_maxrss` elsewhere.
+- Rows imported from LiteRT `benchmark_model` logs report its *Init*, *First inference*, average and
+  (newer versions) median; it gives no p90/p99 and no accuracy.
+"""

@@ -1,0 +1,155 @@
+"""Measure one bundle with one backend and thread count, in a process of its own.
+
+``python -m benchmarks.runner --bundle DIR --images LIST.json ...`` prints one JSON object
+on stdout. Running each artifact in a fresh process keeps peak RSS attributable to that
+artifact alone and turns an interpreter crash into one failed row instead of a lost run.
+
+Phases, as LiteRT's ``benchmark_model``: init (Classifier construction: read, verify,
+allocate), first inference, warm-up, then steady-state invoke latency on a fixed
+preprocessed input; then end-to-end classification (decode, preprocess, invoke, rank)
+over the labelled images for throughput and per-image predictions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_runtime.classifier import Classifier
+from edge_runtime.errors import BrainEdgeError
+from edge_runtime.metadata import METADATA_FILE, BundleMetadata
+
+DEFAULT_RUNS = 200
+DEFAULT_WARMUP = 20
+
+
+def measure(bundle: Path, backend: str, threads: int | None, images: list[Path],
+            runs: int = DEFAULT_RUNS, warmup: int = DEFAULT_WARMUP) -> dict[str, Any]:
+    """All per-artifact figures; accuracy and agreement are left to the parent, which has the labels."""
+    metadata = BundleMetadata.read(bundle / METADATA_FILE)
+    start = time.perf_counter()
+    classifier = Classifier.from_bundle(bundle, backend, threads)
+    init_ms = _ms_since(start)
+
+    fixed = classifier.preprocess(images[0]) if images else _blank_input(classifier)
+    start = time.perf_counter()
+    classifier.backend.run(fixed)
+    first_ms = _ms_since(start)
+    samples = invoke_latencies(classifier, fixed, runs, warmup)
+
+    predictions, seconds = classify_all(classifier, images)
+    return {
+        "status": "ok",
+        "format": metadata.model_format,
+        "variant": metadata.variant,
+        "backend": classifier.backend.name,
+        "threads": threads,
+        "size_bytes": (bundle / metadata.model_file).stat().st_size,
+        "init_ms": init_ms,
+        "first_ms": first_ms,
+        "latency_ms": latency_summary(samples),
+        "latency_samples_ms": [round(s, 4) for s in samples],
+        "throughput_ips": len(images) / seconds if images and seconds > 0 else None,
+        "images": len(images),
+        "image_errors": predictions.count(-1),
+        "predictions": predictions,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def invoke_latencies(classifier: Classifier, batch: np.ndarray, runs: int, warmup: int) -> list[float]:
+    """Invoke-only latency (ms) of ``runs`` steady-state calls after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        classifier.backend.run(batch)
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        classifier.backend.run(batch)
+        samples.append(_ms_since(start))
+    return samples
+
+
+def classify_all(classifier: Classifier, images: list[Path]) -> tuple[list[int], float]:
+    """Top-1 class index per image (-1 for an unreadable image) and the seconds it all took."""
+    index = {name: i for i, name in enumerate(classifier.class_names)}
+    predictions = []
+    start = time.perf_counter()
+    for path in images:
+        try:
+            predictions.append(index[classifier.classify(path, top_k=1).label])
+        except BrainEdgeError as error:
+            print(f"warning: {error}", file=sys.stderr)
+            predictions.append(-1)
+    return predictions, time.perf_counter() - start
+
+
+def latency_summary(samples: list[float]) -> dict[str, float | None]:
+    if not samples:
+        return {key: None for key in ("p50", "p90", "p99", "mean", "min", "max", "std")}
+    values = np.asarray(samples, np.float64)
+    p50, p90, p99 = np.percentile(values, [50, 90, 99])
+    return {"p50": float(p50), "p90": float(p90), "p99": float(p99), "mean": float(values.mean()),
+            "min": float(values.min()), "max": float(values.max()), "std": float(values.std())}
+
+
+def peak_rss_mb(status: Path = Path("/proc/self/status")) -> float:
+    """This process's peak resident set in MiB.
+
+    Linux carries ``ru_maxrss`` across fork and exec, so a child of a large parent reports
+    the parent's peak; ``VmHWM`` belongs to the current address space only, so it is used
+    where readable. ``ru_maxrss`` is KiB on Linux and bytes on macOS.
+    """
+    try:
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def _blank_input(classifier: Classifier) -> np.ndarray:
+    spec = classifier.input_spec
+    return np.zeros((1, spec.height, spec.width, spec.channels), spec.dtype)
+
+
+def _ms_since(start: float) -> float:
+    return (time.perf_counter() - start) * 1000.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.runner", description=__doc__)
+    parser.add_argument("--bundle", type=Path, required=True)
+    parser.add_argument("--backend", default="auto")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--images", type=Path, help="JSON list of image paths for the end-to-end pass")
+    parser.add_argument("--runs", type=int, default=DEFAULT_RUNS)
+    parser.add_argument("--warmup", type=int, default=DEFAULT_WARMUP)
+    args = parser.parse_args(argv)
+
+    # Interpreters may print to stdout; keep it for the one JSON line by sending fd 1 to stderr.
+    sys.stdout.flush()
+    result_stream = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    try:
+        images = [Path(p) for p in json.loads(args.images.read_text())] if args.images else []
+        result = measure(args.bundle, args.backend, args.threads, images, args.runs, args.warmup)
+        status = 0
+    except BrainEdgeError as error:
+        result, status = {"status": "failed", "error": str(error)}, 1
+    result_stream.write(json.dumps(result) + "\n")
+    result_stream.flush()
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,245 @@
+"""brainedge-bench end to end on tiny real bundles: float32 and int8 TFLite, a garbage one, a crash.
+
+The bundles mirror what an export writes (model file, labels.txt, metadata.json with the
+model's sha256 and its real input/output quantization), built once per module in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from benchmarks import cli, harness
+from benchmarks.harness import compute_ratios
+from benchmarks.merge import merge_files
+from benchmarks.report import DISTRIBUTION_PNG, RESULT_CSV, RESULT_JSON, SCATTER_PNG
+from benchmarks.schema import read_result
+from edge_runtime.classifier import sha256_of
+from edge_runtime.errors import BrainEdgeError
+from edge_runtime.metadata import BundleMetadata, InputSpec, OutputSpec, Quantization, write_labels
+
+CLASSES = ["glioma", "meningioma", "notumor"]
+SIZE = 32
+
+
+def _tiny_model():
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(0)
+    return keras.Sequential([
+        keras.layers.Input((SIZE, SIZE, 3)),
+        keras.layers.Conv2D(16, 3, strides=2, activation="relu"),
+        keras.layers.Conv2D(32, 3, strides=2, activation="relu"),
+        keras.layers.Conv2D(64, 3, activation="relu"),
+        keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dense(len(CLASSES), activation="softmax"),
+    ])
+
+
+def _convert(model, int8: bool) -> bytes:
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if int8:
+        rng = np.random.default_rng(0)
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: (
+            [rng.uniform(-1, 1, (1, SIZE, SIZE, 3)).astype(np.float32)] for _ in range(16))
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.uint8
+        converter.inference_output_type = tf.uint8
+    return converter.convert()
+
+
+def _write_bundle(directory: Path, model: bytes, variant: str) -> Path:
+    """A bundle as export writes one; the tensor specs are read back from the model itself."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    directory.mkdir(parents=True)
+    model_path = directory / "model.tflite"
+    model_path.write_bytes(model)
+    write_labels(directory / "labels.txt", CLASSES)
+    try:
+        interpreter = Interpreter(model_path=str(model_path))
+        details = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    except ValueError:  # the garbage bundle: metadata of a float model
+        details = None
+
+    def quantization(detail):
+        scale, zero_point = detail["quantization"] if detail else (0.0, 0)
+        return Quantization(float(scale), int(zero_point)) if scale else None
+
+    dtype = np.dtype(details[0]["dtype"]).name if details else "float32"
+    metadata = BundleMetadata(
+        model_file=model_path.name, model_format="tflite", variant=variant,
+        model_sha256=sha256_of(model_path), class_names=CLASSES,
+        input=InputSpec(height=SIZE, width=SIZE, dtype=dtype,
+                        quantization=quantization(details[0] if details else None)),
+        output=OutputSpec(num_classes=len(CLASSES), dtype=dtype,
+                          quantization=quantization(details[1] if details else None)))
+    (directory / "metadata.json").write_text(metadata.to_json())
+    return directory
+
+
+@pytest.fixture(scope="module")
+def export_dir(tmp_path_factory) -> Path:
+    pytest.importorskip("tf_keras")
+    pytest.importorskip("ai_edge_litert")
+    root = tmp_path_factory.mktemp("export")
+    model = _tiny_model()
+    _write_bundle(root / "float32", _convert(model, int8=False), "float32")
+    _write_bundle(root / "int8", _convert(model, int8=True), "int8_ptq")
+    return root
+
+
+@pytest.fixture(scope="module")
+def test_folder(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("testset")
+    rng = np.random.default_rng(1)
+    for index, name in enumerate(CLASSES):
+        (root / name).mkdir()
+        for k in range(4):
+            pixels = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8) // (index + 1)
+            Image.fromarray(pixels).save(root / name / f"{k}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def crashing_runner(tmp_path_factory) -> Path:
+    """A runner that dies by SIGABRT for any bundle named *crash*, like a segfaulting interpreter."""
+    script = tmp_path_factory.mktemp("runner") / "runner.py"
+    script.write_text(
+        "import os, sys\n"
+        "if 'crash' in sys.argv[sys.argv.index('--bundle') + 1]:\n"
+        "    print('interpreter blew up', file=sys.stderr, flush=True); os.abort()\n"
+        "from benchmarks.runner import main\n"
+        "sys.exit(main())\n")
+    return script
+
+
+def _bench(bundles: list[Path], test_folder: Path, out: Path, *extra: str) -> int:
+    return cli.main([*map(str, bundles), "--test-set", str(test_folder), "--out", str(out),
+                     "--runs", "5", "--warmup", "1", *extra])
+
+
+@pytest.fixture(scope="module")
+def full_run(export_dir, test_folder, crashing_runner, tmp_path_factory) -> tuple[int, dict, Path]:
+    """float32 + int8 + a garbage model + a bundle whose subprocess crashes, in one run."""
+    garbage = _write_bundle(export_dir.parent / "broken" / "garbage", os.urandom(2048), "float32_garbage")
+    crash = export_dir.parent / "broken" / "crash_bundle"
+    crash.mkdir()
+    for name in ("model.tflite", "labels.txt", "metadata.json"):
+        (crash / name).write_bytes((export_dir / "float32" / name).read_bytes())
+    out = tmp_path_factory.mktemp("out")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(harness, "RUNNER", (sys.executable, str(crashing_runner)))
+        code = _bench([export_dir, garbage, crash], test_folder, out, "--device-name", "desk")
+    return code, read_result(out / RESULT_JSON), out
+
+
+def test_result_is_schema_valid_and_complete(full_run, export_dir):
+    code, result, out = full_run
+    assert code == 1  # failed rows make the exit status non-zero
+    assert result["schema_version"] == 1
+    assert result["runs"][0]["device"]["name"] == "desk"
+    assert result["runs"][0]["command"].startswith("brainedge-bench ")
+    assert (out / RESULT_CSV).read_text().count("\n") == len(result["rows"]) + 1
+    ok = {r["artifact"]: r for r in result["rows"] if r["status"] == "ok"}
+    assert set(ok) == {"float32", "int8"}
+    for row in ok.values():
+        assert 0.0 <= row["accuracy"] <= 1.0 and 0.0 <= row["macro_f1"] <= 1.0
+        assert row["images"] == 12 and row["image_errors"] == 0
+        latency = row["latency_ms"]
+        assert latency["p50"] <= latency["p90"] <= latency["p99"] and latency["mean"] > 0
+        assert len(row["latency_samples_ms"]) == 5
+        assert row["peak_rss_mb"] > 10  # Python + numpy alone exceed this: catches a KiB/MiB slip
+        assert row["peak_rss_mb"] < 300  # the child's own peak, not this TensorFlow-laden parent's
+        assert row["size_bytes"] == (export_dir / row["artifact"] / "model.tflite").stat().st_size
+        assert row["backend"] == "litert" and row["threads"] == 1
+    assert ok["float32"]["agreement"] == 1.0
+    assert 0.0 <= ok["int8"]["agreement"] <= 1.0
+
+
+def test_broken_bundles_fail_alone(full_run):
+    _, result, _ = full_run
+    failed = {r["artifact"]: r for r in result["rows"] if r["status"] == "failed"}
+    assert set(failed) == {"garbage", "crash_bundle"}
+    assert "not a loadable TFLite model" in failed["garbage"]["error"]
+    assert "SIGABRT" in failed["crash_bundle"]["error"]
+    assert "interpreter blew up" in failed["crash_bundle"]["error"]
+    assert failed["crash_bundle"]["latency_ms"] is None
+
+
+def test_int8_ratio_against_float32(full_run, export_dir):
+    _, result, _ = full_run
+    [ratio] = result["ratios"]
+    assert (ratio["artifact"], ratio["reference"]) == ("int8", "float32")
+    sizes = {name: (export_dir / name / "model.tflite").stat().st_size for name in ("float32", "int8")}
+    assert ratio["size_ratio"] == pytest.approx(sizes["int8"] / sizes["float32"])
+    assert ratio["size_ratio"] < 1
+    rows = {r["artifact"]: r for r in result["rows"]}
+    assert ratio["latency_p50_ratio"] == pytest.approx(
+        rows["int8"]["latency_ms"]["p50"] / rows["float32"]["latency_ms"]["p50"])
+    assert ratio["accuracy_delta"] == pytest.approx(rows["int8"]["accuracy"] - rows["float32"]["accuracy"])
+
+
+def test_report_renders_with_plots_beside_it(full_run):
+    _, _, out = full_run
+    report = (out / "report.md").read_text()
+    for plot in (SCATTER_PNG, DISTRIBUTION_PNG):
+        assert f"]({plot})" in report
+        assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "crash_bundle" in report and "## Failures" in report
+
+
+def test_merge_two_devices(full_run, tmp_path):
+    _, result, out = full_run
+    pi = dict(result, runs=[dict(result["runs"][0], device=dict(result["runs"][0]["device"], name="pi"))])
+    pi["rows"] = [dict(row, device="pi") for row in result["rows"]]
+    (tmp_path / "pi.json").write_text(json.dumps(pi))
+    assert cli.main(["--merge", str(out / RESULT_JSON), str(tmp_path / "pi.json"),
+                     "--out", str(tmp_path / "merged")]) == 1
+    merged = read_result(tmp_path / "merged" / RESULT_JSON)
+    assert len(merged["runs"]) == 2 and len({run["id"] for run in merged["runs"]}) == 2
+    assert len(merged["rows"]) == 2 * len(result["rows"])
+    assert len(merged["ratios"]) == 2  # one int8-vs-float32 per device, never across devices
+    assert {r["run"] for r in merged["ratios"]} == {run["id"] for run in merged["runs"]}
+    assert "| pi | int8 |" in (tmp_path / "merged" / "report.md").read_text()
+
+
+def test_merge_refuses_an_invalid_file(full_run, tmp_path):
+    _, _, out = full_run
+    bad = json.loads((out / RESULT_JSON).read_text())
+    del bad["rows"][0]["latency_ms"]
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    with pytest.raises(BrainEdgeError, match=r"rows\[0\]: missing 'latency_ms'"):
+        merge_files([out / RESULT_JSON, tmp_path / "bad.json"])
+
+
+def test_ratios_need_the_same_thread_count():
+    row = {"run": "r", "device": "d", "format": "tflite", "backend": "litert", "status": "ok",
+           "size_bytes": 10, "accuracy": 0.9, "latency_ms": {"p50": 1.0}}
+    rows = [dict(row, artifact="f", variant="float32", threads=1),
+            dict(row, artifact="q", variant="int8", threads=2)]
+    assert compute_ratios(rows, {"r": "f"}) == []
+    rows.append(dict(row, artifact="f", variant="float32", threads=2, latency_ms={"p50": 4.0}))
+    [only] = compute_ratios(rows, {"r": "f"})
+    assert only["latency_p50_ratio"] == 0.25
+
+
+def test_class_missing_from_bundle_is_a_clear_error(export_dir, test_folder, tmp_path, capsys):
+    folder = tmp_path / "testset"
+    for name in (*CLASSES, "pituitary"):
+        (folder / name).mkdir(parents=True)
+        Image.new("RGB", (8, 8)).save(folder / name / "a.png")
+    assert _bench([export_dir / "float32"], folder, tmp_path / "out") == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: ") and "pituitary" in error and "not in the bundle" in error
+    assert not (tmp_path / "out").exists()
