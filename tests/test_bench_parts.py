@@ -1,0 +1,105 @@
+"""brainedge-bench building blocks that need no model: schema, test sets, device record, scores."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from PIL import Image
+
+from benchmarks.dataset import load_test_set
+from benchmarks.device import cpu_model, cpu_temperature, device_record
+from benchmarks.harness import assemble, classification_scores, make_run
+from benchmarks.runner import latency_summary, peak_rss_mb
+from benchmarks.schema import SCHEMA_VERSION, validate
+from edge_runtime.errors import BrainEdgeError
+
+
+def _row(**changes):
+    row = {"run": "r", "device": "d", "artifact": "a", "format": "tflite", "variant": "float32",
+           "backend": "litert", "threads": 1, "accuracy": 0.9, "macro_f1": 0.9, "agreement": 1.0,
+           "size_bytes": 10, "init_ms": 1.0, "first_ms": 1.0,
+           "latency_ms": {"p50": 1.0, "p90": 1.0, "p99": 1.0, "mean": 1.0}, "throughput_ips": 5.0,
+           "peak_rss_mb": 40.0, "status": "ok", "error": None}
+    row.update(changes)
+    return row
+
+
+def _result(rows):
+    return assemble([make_run("r", device_record("d"), "brainedge-bench x", None, None, "a")], rows)
+
+
+def test_schema_accepts_a_result_and_names_the_broken_field():
+    result = _result([_row(), _row(status="failed", error="boom", latency_ms=None, accuracy=None)])
+    validate(result)
+    for path, value, message in [
+        (("rows", 0, "status"), "fine", r"rows\[0\]\.status: 'fine' is not one of"),
+        (("rows", 0, "threads"), "1", r"rows\[0\]\.threads: expected"),
+        (("rows", 0, "accuracy"), True, r"rows\[0\]\.accuracy: expected"),
+        (("rows", 1, "latency_ms"), {"p50": 1.0}, r"rows\[1\]\.latency_ms: missing 'p90'"),
+        (("schema_version",), SCHEMA_VERSION + 1, "newer than this brainedge-bench"),
+        (("rows", 0, "run"), "elsewhere", "not in runs"),
+    ]:
+        broken = copy.deepcopy(result)
+        target = broken
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+        with pytest.raises(BrainEdgeError, match=message):
+            validate(broken)
+
+
+def test_folder_test_set_and_label_matching(tmp_path):
+    for name, count in (("b", 2), ("a", 3)):
+        (tmp_path / name).mkdir()
+        for k in range(count):
+            Image.new("L", (4, 4)).save(tmp_path / name / f"{k}.png")
+    (tmp_path / "a" / "notes.txt").write_text("not an image")
+    (tmp_path / "a" / ".hidden.png").write_bytes(b"")
+    test_set = load_test_set(tmp_path)
+    assert test_set.class_names == ["a", "a", "a", "b", "b"]
+    assert test_set.labels_for(["b", "a", "c"]) == [1, 1, 1, 0, 0]
+    with pytest.raises(BrainEdgeError, match="class\\(es\\) b are not in the bundle"):
+        test_set.labels_for(["a", "c"])
+    assert test_set.subset(2).class_names == ["a", "b"]
+    assert test_set.describe()["per_class"] == {"a": 3, "b": 2}
+
+
+def test_missing_or_empty_test_set(tmp_path):
+    with pytest.raises(BrainEdgeError, match="test set not found"):
+        load_test_set(tmp_path / "nope")
+    with pytest.raises(BrainEdgeError, match="no images in class subfolders"):
+        load_test_set(tmp_path)
+
+
+def test_scores_count_unreadable_images_as_wrong():
+    accuracy, macro_f1 = classification_scores([0, 0, 1, 1], [0, -1, 1, 1], num_classes=2)
+    assert accuracy == 0.75
+    # class 0: precision 1, recall 0.5 -> F1 2/3; class 1: F1 1
+    assert macro_f1 == pytest.approx((2 / 3 + 1) / 2)
+
+
+def test_latency_summary_percentiles():
+    summary = latency_summary([float(v) for v in range(1, 101)])
+    assert summary["p50"] == pytest.approx(50.5) and summary["p99"] == pytest.approx(99.01)
+    assert summary["mean"] == pytest.approx(50.5) and summary["min"] == 1.0
+    assert latency_summary([])["p50"] is None
+
+
+def test_peak_rss_reads_vmhwm_in_kib(tmp_path):
+    status = tmp_path / "status"
+    status.write_text("Name:\tpython\nVmPeak:\t  900000 kB\nVmHWM:\t   51200 kB\n")
+    assert peak_rss_mb(status) == 50.0
+    assert peak_rss_mb(tmp_path / "absent") > 1  # falls back to ru_maxrss
+
+
+def test_device_record_fields(tmp_path):
+    record = device_record("bench-box")
+    assert record["name"] == "bench-box" and record["cores"] >= 1 and record["python"].count(".") == 2
+    assert set(record["packages"]) >= {"numpy", "ai-edge-litert", "onnxruntime"}
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nBogoMIPS\t: 108.00\n\nModel\t\t: Raspberry Pi 5 Model B Rev 1.0\n")
+    assert cpu_model(cpuinfo) == "Raspberry Pi 5 Model B Rev 1.0"
+    (tmp_path / "thermal_zone0").mkdir()
+    (tmp_path / "thermal_zone0" / "temp").write_text("48312\n")
+    assert cpu_temperature(tmp_path) == pytest.approx(48.312)
