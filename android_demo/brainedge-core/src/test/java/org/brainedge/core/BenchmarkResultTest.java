@@ -1,0 +1,80 @@
+package org.brainedge.core;
+
+import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertNull;
+import static org.junit.Assert.assertTrue;
+
+import java.io.ByteArrayInputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.Test;
+
+public class BenchmarkResultTest {
+
+    @Test
+    public void percentilesInterpolateLikeNumpy() {
+        // numpy.percentile([1, 2, 3, 4, 10], [50, 90, 99]) == [3.0, 7.6, 9.76]
+        Map<String, Object> summary = BenchmarkResult.latencySummary(new double[] {10, 2, 4, 1, 3});
+        assertEquals(3.0, (Double) summary.get("p50"), 1e-12);
+        assertEquals(7.6, (Double) summary.get("p90"), 1e-12);
+        assertEquals(9.76, (Double) summary.get("p99"), 1e-12);
+        assertEquals(4.0, (Double) summary.get("mean"), 1e-12);
+        assertEquals(Math.sqrt(10.0), (Double) summary.get("std"), 1e-12);
+        assertNull(BenchmarkResult.latencySummary(new double[0]).get("p50"));
+    }
+
+    @Test
+    public void accuracyAndMacroF1CountUnreadableImagesAsWrong() {
+        double[] scores = BenchmarkResult.accuracyAndMacroF1(new int[] {0, 0, 1, 1}, new int[] {0, 1, 1, -1}, 2);
+        assertEquals(0.5, scores[0], 1e-12);
+        // class 0: tp 1, fn 1 -> f1 2/3; class 1: tp 1, fp 1, fn 1 -> f1 1/2
+        assertEquals((2.0 / 3 + 0.5) / 2, scores[1], 1e-12);
+    }
+
+    @Test
+    public void peakRssComesFromVmHwm() {
+        assertEquals(100.0, BenchmarkResult.peakRssMb("Name:\tx\nVmHWM:\t  102400 kB\nVmRSS:\t1 kB\n"), 1e-12);
+        assertNull(BenchmarkResult.peakRssMb("Name:\tx\n"));
+    }
+
+    @Test
+    public void documentHasEveryKeyTheHarnessSchemaRequires() {
+        BenchmarkResult.Row row = new BenchmarkResult.Row();
+        row.artifact = "int8";
+        row.backend = "litert-android";
+        row.threads = 4;
+        row.latencySamplesMs = new double[] {5, 6, 7};
+        Map<String, Object> device = new LinkedHashMap<String, Object>();
+        device.put("name", "Pixel 8");
+        device.put("arch", "arm64-v8a");
+        device.put("os", "Android 14");
+        device.put("python", null);
+        Map<String, Object> doc = BenchmarkResult.document("phone-1", device, "app", "2025-01-01T00:00:00+00:00",
+                new LinkedHashMap<String, Object>(), null, Arrays.asList(row));
+        Map<?, ?> back = (Map<?, ?>) Json.parse(Json.write(doc));
+        assertEquals(1L, back.get("schema_version"));
+        assertTrue(back.containsKey("device"));
+        Map<?, ?> parsedRow = (Map<?, ?>) ((List<?>) back.get("rows")).get(0);
+        for (String key : new String[] {"run", "device", "artifact", "format", "variant", "backend", "threads",
+                "accuracy", "macro_f1", "agreement", "size_bytes", "init_ms", "first_ms", "latency_ms",
+                "throughput_ips", "peak_rss_mb", "status", "error"}) {
+            assertTrue("row lacks " + key, parsedRow.containsKey(key));
+        }
+        assertEquals("phone-1", parsedRow.get("run"));
+        assertEquals("Pixel 8", parsedRow.get("device"));
+        assertEquals(6.0, (Double) ((Map<?, ?>) parsedRow.get("latency_ms")).get("p50"), 0);
+        Map<?, ?> run = (Map<?, ?>) ((List<?>) back.get("runs")).get(0);
+        for (String key : new String[] {"id", "device", "command", "created"}) {
+            assertTrue("run lacks " + key, run.containsKey(key));
+        }
+    }
+
+    @Test
+    public void sha256MatchesTheKnownDigest() throws Exception {
+        String digest = Sha256.hex(new ByteArrayInputStream("abc".getBytes(StandardCharsets.US_ASCII)));
+        assertEquals("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", digest);
+    }
+}
