@@ -1,0 +1,61 @@
+"""Score every image of a job with the edge runtime and write all the scores to JSON.
+
+conformance.py runs this file twice, natively and under qemu-aarch64, with the checkout
+on PYTHONPATH. It needs only the edge runtime's own dependencies (never TensorFlow) and
+records no timing: under emulation a timing says nothing about a Raspberry Pi.
+
+usage: python probe.py JOB.json RESULT.json
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from edge_runtime import Classifier
+
+RUNTIME_PACKAGES = ("numpy", "pillow", "ai-edge-litert", "tflite-runtime")
+
+
+def load_classifier(model: dict[str, Any]) -> Classifier:
+    if "bundle" in model:
+        return Classifier.from_bundle(model["bundle"])
+    return Classifier.from_model(model["model"], model["labels"])
+
+
+def score_images(model: dict[str, Any]) -> dict[str, Any]:
+    """Full probability vectors, so the caller can compare more than the winner."""
+    classifier = load_classifier(model)
+    images = []
+    for image in model["images"]:
+        probabilities = classifier.probabilities(classifier.preprocess(image))[0]
+        images.append({"image": image, "top1": classifier.rank(probabilities, top_k=1).label,
+                       "scores": probabilities.tolist()})
+    return {"name": model["name"], "backend": classifier.backend.name,
+            "input_dtype": classifier.input_spec.dtype, "images": images}
+
+
+def describe_environment() -> dict[str, Any]:
+    versions = {}
+    for package in RUNTIME_PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return {"machine": platform.machine(), "python": platform.python_version(), "packages": versions,
+            "tensorflow_imported": "tensorflow" in sys.modules}
+
+
+def main(job_path: str, result_path: str) -> None:
+    job = json.loads(Path(job_path).read_text())
+    models = [score_images(model) for model in job["models"]]
+    result = {"environment": describe_environment(), "models": models}
+    Path(result_path).write_text(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
