@@ -1,0 +1,230 @@
+"""Find the images of a class-per-folder dataset, in either of the layouts users have.
+
+- ``ROOT/<class>/**/*.{jpg,jpeg,png,bmp,tif,tiff}``: one pool of images;
+- the Kaggle layout, ``ROOT/Training/<class>/...`` next to ``ROOT/Testing/<class>/...``:
+  two parts, and the ``Testing`` part can be kept as the test split.
+
+Several roots can be loaded together (``brainedge-data audit Training Testing``); row paths
+are then relative to their common parent, so a file keeps one name everywhere.
+
+A class mapping renames classes: ``{"glioma": "tumor", ...}``; the key ``"*"`` stands for
+every class not named, so ``--binary notumor`` is ``{"notumor": "notumor", "*": "tumor"}``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge_runtime.errors import BrainEdgeError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
+TEST_PART_NAMES = ("testing", "test")
+TRAIN_PART_NAMES = ("training", "train")
+OTHER_CLASSES = "*"
+MIN_IMAGES_PER_CLASS = 3
+"""One image each for train, val and test."""
+
+
+@dataclass(frozen=True)
+class ImageFile:
+    path: Path
+    """Where the file is."""
+    rel: str
+    """POSIX path relative to the dataset root: the name used in reports and manifests."""
+    label: str
+    """Class after mapping."""
+    folder_class: str
+    """Class folder the file is in, before mapping."""
+    part: str
+    """Which part of the dataset it came from, e.g. "Training" or "Testing"."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    root: Path
+    parts: tuple[str, ...]
+    images: tuple[ImageFile, ...]
+    skipped: tuple[tuple[str, str], ...]
+    """(path, reason) for files that are not images by their extension."""
+    part_labels: Mapping[str, tuple[str, ...]]
+    """Each part's classes (after mapping), from its class folders, even empty ones."""
+    test_part: str | None = None
+    """The part that is an existing held-out test set (Kaggle ``Testing/``), if any."""
+
+    def class_counts(self, part: str | None = None) -> Counter[str]:
+        """Images per class, zero for an empty class folder."""
+        parts = self.parts if part is None else (part,)
+        counts = Counter({label: 0 for p in parts for label in self.part_labels[p]})
+        counts.update(image.label for image in self.images if image.part in parts)
+        return counts
+
+
+def binary_mapping(negative: str, positive: str = "tumor") -> dict[str, str]:
+    """``negative`` against everything else: the Br35H-style tumour / no-tumour task."""
+    if negative == positive:
+        raise BrainEdgeError(f"--binary: the negative class and the positive name are both {negative!r}")
+    return {negative: negative, OTHER_CLASSES: positive}
+
+
+def read_mapping(path: Path) -> dict[str, str]:
+    """A mapping file: a JSON object, or lines ``source,target`` (``#`` starts a comment)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise BrainEdgeError(f"{path}: cannot read mapping file ({error})") from None
+    if Path(path).suffix.lower() == ".json":
+        return _mapping_from_json(path, text)
+    mapping: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        fields = [field.strip() for field in line.split(",")]
+        if len(fields) != 2 or not all(fields):
+            raise BrainEdgeError(f"{path}:{number}: expected 'source,target', got {line!r}")
+        mapping[fields[0]] = fields[1]
+    if not mapping:
+        raise BrainEdgeError(f"{path}: mapping file is empty")
+    return mapping
+
+
+def _mapping_from_json(path: Path, text: str) -> dict[str, str]:
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise BrainEdgeError(f"{path}: invalid JSON ({error})") from None
+    if not isinstance(raw, dict) or not raw or not all(
+            isinstance(k, str) and isinstance(v, str) and v for k, v in raw.items()):
+        raise BrainEdgeError(f"{path}: expected a non-empty JSON object of class name -> class name")
+    return raw
+
+
+def load_dataset(root: Path, mapping: Mapping[str, str] | None = None) -> Dataset:
+    """One dataset root, plain class-per-folder or the Kaggle Training/Testing layout."""
+    root = _existing_dir(root)
+    parts = _kaggle_parts(root)
+    if parts:
+        return _load_parts(root, parts, mapping)
+    return _load_parts(root, {root.name or str(root): root}, mapping, relative_to=root)
+
+
+def load_roots(roots: Sequence[Path], mapping: Mapping[str, str] | None = None) -> Dataset:
+    """Several roots as parts of one dataset (e.g. ``Training`` and ``Testing`` given separately)."""
+    if len(roots) == 1:
+        return load_dataset(roots[0], mapping)
+    dirs = [_existing_dir(root) for root in roots]
+    if any(_kaggle_parts(d) for d in dirs):
+        raise BrainEdgeError("give either one Kaggle-style root (with Training/ and Testing/) "
+                             "or several class-per-folder roots, not both")
+    common = Path(os.path.commonpath([d.resolve() for d in dirs]))
+    names = [d.resolve().relative_to(common).as_posix() or d.name for d in dirs]
+    if len(set(names)) != len(names):
+        raise BrainEdgeError(f"the same folder is given twice: {', '.join(map(str, roots))}")
+    return _load_parts(common, dict(zip(names, dirs)), mapping)
+
+
+def _existing_dir(root: Path) -> Path:
+    root = Path(root)
+    if not root.exists():
+        raise BrainEdgeError(f"{root}: no such directory")
+    if not root.is_dir():
+        raise BrainEdgeError(f"{root}: not a directory (expected a folder of class folders)")
+    return root
+
+
+def _kaggle_parts(root: Path) -> dict[str, Path]:
+    """{"Training": dir, "Testing": dir} when ``root`` has both, else {}."""
+    train = [d for d in _subdirs(root) if d.name.lower() in TRAIN_PART_NAMES]
+    test = [d for d in _subdirs(root) if d.name.lower() in TEST_PART_NAMES]
+    if len(train) == 1 and len(test) == 1:
+        return {train[0].name: train[0], test[0].name: test[0]}
+    return {}
+
+
+def _subdirs(folder: Path) -> list[Path]:
+    return sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+
+
+def _visible_files(folder: Path) -> list[Path]:
+    """Files under ``folder``, recursively, sorted; hidden files and folders are skipped."""
+    found = []
+    for path in folder.rglob("*"):
+        if path.is_file() and not any(part.startswith(".") for part in path.relative_to(folder).parts):
+            found.append(path)
+    return sorted(found)
+
+
+def _load_parts(root: Path, parts: dict[str, Path], mapping: Mapping[str, str] | None,
+                relative_to: Path | None = None) -> Dataset:
+    images: list[ImageFile] = []
+    skipped: list[tuple[str, str]] = []
+    folder_classes: dict[str, list[str]] = {}
+    base = (relative_to or root).resolve()
+    for part, folder in parts.items():
+        folder_classes[part], part_images, part_skipped = _load_part(folder, part, base)
+        images += part_images
+        skipped += part_skipped
+    rename = _mapper(mapping, {name for names in folder_classes.values() for name in names}, root)
+    images = [dataclasses.replace(image, label=rename(image.folder_class)) for image in images]
+    part_labels = {part: tuple(sorted({rename(name) for name in names})) for part, names in folder_classes.items()}
+    test_parts = [p for p in parts if p.lower() in TEST_PART_NAMES] if len(parts) > 1 else []
+    return Dataset(root=root, parts=tuple(parts), images=tuple(sorted(images, key=lambda i: i.rel)),
+                   skipped=tuple(sorted(skipped)), part_labels=part_labels,
+                   test_part=test_parts[0] if len(test_parts) == 1 else None)
+
+
+def _load_part(folder: Path, part: str, base: Path) -> tuple[list[str], list[ImageFile], list[tuple[str, str]]]:
+    prefix = folder.resolve().relative_to(base)
+
+    def rel(path: Path) -> str:
+        return (prefix / path.relative_to(folder)).as_posix()
+
+    classes = _subdirs(folder)
+    loose = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
+    if not classes:
+        if any(p.suffix.lower() in IMAGE_EXTENSIONS for p in loose):
+            raise BrainEdgeError(f"{folder}: has images but no class folders; "
+                                 "expected <root>/<class>/<image> (one folder per class)")
+        raise BrainEdgeError(f"{folder}: empty folder; expected <root>/<class>/<image> (one folder per class)")
+    skipped = [(rel(p), "not in a class folder") for p in loose]
+    images = []
+    for class_dir in classes:
+        for path in _visible_files(class_dir):
+            if path.suffix.lower() in IMAGE_EXTENSIONS:
+                images.append(ImageFile(path=path, rel=rel(path), label=class_dir.name,
+                                        folder_class=class_dir.name, part=part))
+            else:
+                skipped.append((rel(path), f"not an image extension ({', '.join(IMAGE_EXTENSIONS)})"))
+    if not images:
+        raise BrainEdgeError(f"{folder}: no images in its class folders "
+                             f"({', '.join(d.name for d in classes)}); expected {', '.join(IMAGE_EXTENSIONS)}")
+    return [d.name for d in classes], images, skipped
+
+
+def _mapper(mapping: Mapping[str, str] | None, present: set[str], root: Path) -> Callable[[str], str]:
+    """Class folder name -> label; a mapping that names a missing class is a typo, so an error."""
+    mapping = dict(mapping or {})
+    unknown = sorted(set(mapping) - present - {OTHER_CLASSES})
+    if unknown:
+        raise BrainEdgeError(f"class mapping names {', '.join(map(repr, unknown))}, not a class folder of "
+                             f"{root} (classes: {', '.join(sorted(present))})")
+    return lambda name: mapping.get(name, mapping.get(OTHER_CLASSES, name))
+
+
+def class_problems(counts: Mapping[str, int], where: str) -> list[str]:
+    """Why these class counts cannot be split into train/val/test (empty when they can)."""
+    problems = []
+    if len(counts) < 2:
+        names = ", ".join(counts) or "none"
+        problems.append(f"{where}: only one class ({names}); a classifier needs at least two class folders")
+    for name, count in sorted(counts.items()):
+        if count < MIN_IMAGES_PER_CLASS:
+            problems.append(f"{where}: class {name!r} has {count} readable image(s); "
+                            f"need at least {MIN_IMAGES_PER_CLASS} (one each for train, val and test)")
+    return problems

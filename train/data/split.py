@@ -1,0 +1,142 @@
+"""Stratified, group-aware train/val/test split: no near-duplicate group is ever cut in two.
+
+Groups (near-duplicate components, singletons included) are placed whole, largest first,
+each into the split whose per-class quota it helps most (relative deficit, weighted by the
+group's labels). Ties in size are broken by a seeded shuffle, so a seed fixes the split.
+Each held-out split gets at least one image of every class. With a Kaggle ``Testing/``
+folder kept as the test split, only ``Training/`` is divided (into train and val) and
+test images whose group reaches into train/val are flagged ``leaked``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from edge_runtime.errors import BrainEdgeError
+from edge_runtime.manifest import SPLITS, Manifest, ManifestRow, write_manifest
+from train.data.audit import Audit, run_audit
+from train.data.duplicates import DEFAULT_THRESHOLD
+from train.data.loading import Dataset, class_problems, load_dataset
+
+
+def check_fractions(val_fraction: float, test_fraction: float) -> dict[str, float]:
+    """{"train": ..., "val": ..., "test": ...}, or a clear error for impossible fractions."""
+    if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
+        raise BrainEdgeError(f"val fraction {val_fraction} and test fraction {test_fraction} must each be in "
+                             "[0, 1) and leave something to train on (val + test < 1)")
+    return {"train": 1 - val_fraction - test_fraction, "val": val_fraction, "test": test_fraction}
+
+
+def _targets(labels: Sequence[str], fractions: Mapping[str, float]) -> dict[str, dict[str, float]]:
+    """Images of each class each split should get; a used held-out split gets at least one."""
+    counts = Counter(labels)
+    targets = {}
+    for split, fraction in fractions.items():
+        floor = 1.0 if split != "train" and fraction > 0 else 0.0
+        targets[split] = {label: max(count * fraction, floor) for label, count in counts.items()}
+    return targets
+
+
+def assign_splits(labels: Sequence[str], groups: Sequence[str], fractions: Mapping[str, float],
+                  seed: int = 0) -> list[str]:
+    """A split name per item; items sharing a group always share a split."""
+    members: dict[str, list[int]] = defaultdict(list)
+    for index, group in enumerate(groups):
+        members[group].append(index)
+    order = sorted(members)
+    shuffled = [order[i] for i in np.random.default_rng(seed).permutation(len(order))]
+    shuffled.sort(key=lambda group: -len(members[group]))  # stable: the shuffle breaks size ties
+    targets = _targets(labels, fractions)
+    used = [split for split in SPLITS if fractions.get(split, 0) > 0]
+    filled = {split: Counter() for split in used}
+    result = [""] * len(labels)
+    for group in shuffled:
+        need = Counter(labels[i] for i in members[group])
+
+        def deficit(split: str, need: Counter = need) -> float:
+            goal, have = targets[split], filled[split]
+            return sum(count * (goal[label] - have[label]) / goal[label] for label, count in need.items())
+
+        best = max(used, key=deficit)  # max keeps the first of equals: train, val, test
+        filled[best].update(need)
+        for index in members[group]:
+            result[index] = best
+    return result
+
+
+def _group_ids(audit: Audit) -> list[str]:
+    ids = [""] * len(audit.infos)
+    for group, indices in audit.groups().items():
+        for index in indices:
+            ids[index] = group
+    return ids
+
+
+def _report_excluded(audit: Audit) -> None:
+    for image, info in zip(audit.dataset.images, audit.infos):
+        if not info.ok:
+            print(f"warning: excluded {image.rel}: {info.error}", file=sys.stderr)
+    if audit.dataset.skipped:
+        print(f"warning: ignored {len(audit.dataset.skipped)} non-image file(s) "
+              f"(e.g. {audit.dataset.skipped[0][0]}); `brainedge-data audit` lists them", file=sys.stderr)
+
+
+def _check_classes(dataset: Dataset, pool: list[int], kept_test: list[int]) -> None:
+    pool_counts = Counter({label: 0 for part in dataset.parts if part != dataset.test_part or not kept_test
+                           for label in dataset.part_labels[part]})
+    pool_counts.update(dataset.images[i].label for i in pool)
+    where = str(dataset.root / dataset.parts[0]) if kept_test else str(dataset.root)
+    problems = class_problems(pool_counts, where)
+    test_only = sorted({dataset.images[i].label for i in kept_test} - set(pool_counts))
+    problems += [f"class {label!r} is in {dataset.test_part}/ but not in the rest of {dataset.root}"
+                 for label in test_only]
+    if problems:
+        raise BrainEdgeError(problems[0] + (f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1
+                                            else ""))
+
+
+def split_audit(audit: Audit, val_fraction: float = 0.15, test_fraction: float = 0.15, seed: int = 0,
+                keep_test: bool = True) -> Manifest:
+    """The manifest for an audited dataset: unreadable files out, groups whole, splits stratified."""
+    dataset = audit.dataset
+    fractions = check_fractions(val_fraction, test_fraction)
+    readable = audit.readable()
+    kept_test = [i for i in readable if keep_test and dataset.images[i].part == dataset.test_part]
+    held = set(kept_test)
+    pool = [i for i in readable if i not in held]
+    if kept_test:
+        fractions = {"train": 1 - val_fraction, "val": val_fraction, "test": 0.0}
+    _check_classes(dataset, pool, kept_test)
+    groups = _group_ids(audit)
+    splits = dict(zip(pool, assign_splits([dataset.images[i].label for i in pool], [groups[i] for i in pool],
+                                          fractions, seed)))
+    splits.update((i, "test") for i in kept_test)
+    trained_groups = {groups[i] for i in pool if splits[i] != "test"}
+    rows = []
+    for index in readable:
+        image, info = dataset.images[index], audit.infos[index]
+        rows.append(ManifestRow(path=image.rel, label=image.label, split=splits[index], group=groups[index],
+                                sha256=info.sha256, width=info.width, height=info.height,
+                                leaked=splits[index] == "test" and groups[index] in trained_groups))
+    return Manifest(root=Path(dataset.root), rows=sorted(rows, key=lambda row: row.path))
+
+
+def make_split(root: Path, out: Path, val_fraction: float = 0.15, test_fraction: float = 0.15, seed: int = 0,
+               threshold: int = DEFAULT_THRESHOLD, mapping: Mapping[str, str] | None = None,
+               progress: bool = True, keep_test: bool = True, workers: int = 2) -> Manifest:
+    """Audit ``root``, split it leak-free and write the manifest to ``out``.
+
+    With a Kaggle layout (``Training/`` + ``Testing/``) and ``keep_test``, ``Testing/`` is
+    the test split and ``test_fraction`` is unused; ``val_fraction`` is taken from Training.
+    """
+    check_fractions(val_fraction, test_fraction)
+    audit = run_audit(load_dataset(root, mapping), threshold=threshold, workers=workers, progress=progress)
+    _report_excluded(audit)
+    manifest = split_audit(audit, val_fraction, test_fraction, seed, keep_test)
+    write_manifest(out, manifest)
+    return manifest
