@@ -15,6 +15,7 @@ gives the same files.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import shutil
 import sys
@@ -37,7 +38,8 @@ GOLDEN_DIR = ROOT / "android_demo/brainedge-core/src/test/resources/golden"
 BRAIN_CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
-GENERATED_FOLDERS = ("images", "metadata", "tensors", "outputs")
+GENERATED_FOLDERS = ("images", "metadata", "tensors", "outputs", "orientation")
+EXIF_ORIENTATION = 0x0112
 SCORE_TOLERANCE = 1e-6
 """Softmax goes through float32 exp, whose last bit may differ between CPUs and languages."""
 
@@ -200,7 +202,25 @@ def write_goldens(out: Path) -> None:
                                      "raw": f"outputs/{case}.raw.bin", "raw_dtype": str(raw.dtype),
                                      "probabilities": f"outputs/{case}.probs.bin", "k": top_k,
                                      "tolerance": SCORE_TOLERANCE, **expected})
+    cases["orientation"] = write_orientations(out)
     _write(out / "cases.json", (json.dumps(cases, indent=1) + "\n").encode())
+
+
+def write_orientations(out: Path) -> list[dict]:
+    """A photo's EXIF orientation tag, 1 to 8, applied by the runtime's decode_rgb (exif_transpose)."""
+    base = Image.fromarray(_texture(3, 5, salt=7), "RGB")
+    _save(out / "orientation" / "base_3x5.png", base)
+    cases = []
+    for orientation in range(1, 9):
+        exif = base.getexif()
+        exif[EXIF_ORIENTATION] = orientation
+        tagged = io.BytesIO()
+        base.save(tagged, format="PNG", exif=exif.tobytes())
+        upright = Image.fromarray(decode_rgb(tagged.getvalue()), "RGB")
+        path = f"orientation/exif_{orientation}.png"
+        _save(out / path, upright)
+        cases.append({"base": "orientation/base_3x5.png", "orientation": orientation, "expected": path})
+    return cases
 
 
 def _save(path: Path, image: Image.Image) -> None:

@@ -93,6 +93,42 @@ public final class RgbImage {
         return rgb[(y * width + x) * 3 + c] & 0xff;
     }
 
+    /**
+     * The image turned upright as its EXIF orientation tag (1..8) says, like Pillow's exif_transpose;
+     * other values leave it as it is. Pixels are moved, never resampled.
+     */
+    public RgbImage oriented(int exifOrientation) {
+        if (exifOrientation < 2 || exifOrientation > 8) {
+            return this;
+        }
+        boolean swap = exifOrientation >= 5;
+        int outWidth = swap ? height : width;
+        int outHeight = swap ? width : height;
+        byte[] out = new byte[rgb.length];
+        for (int y = 0; y < outHeight; y++) {
+            for (int x = 0; x < outWidth; x++) {
+                int source = sourceIndex(exifOrientation, y, x);
+                System.arraycopy(rgb, source * 3, out, (y * outWidth + x) * 3, 3);
+            }
+        }
+        return new RgbImage(out, outWidth, outHeight);
+    }
+
+    /** The source pixel (as row * width + column) that lands on output row y, column x. */
+    private int sourceIndex(int orientation, int y, int x) {
+        int w = width;
+        int h = height;
+        switch (orientation) {
+            case 2: return y * w + (w - 1 - x);
+            case 3: return (h - 1 - y) * w + (w - 1 - x);
+            case 4: return (h - 1 - y) * w + x;
+            case 5: return x * w + y;
+            case 6: return (h - 1 - x) * w + y;
+            case 7: return (h - 1 - x) * w + (w - 1 - y);
+            default: return x * w + (w - 1 - y);
+        }
+    }
+
     /** Opaque ARGB ints, for showing the image the model sees. */
     public int[] toArgb() {
         int[] argb = new int[width * height];
