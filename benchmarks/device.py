@@ -18,7 +18,10 @@ THERMAL_ZONES = Path("/sys/class/thermal")
 
 
 def device_record(name: str | None = None) -> dict[str, Any]:
-    """CPU, cores, architecture, OS, Python, interpreter versions, governor and temperature."""
+    """CPU, cores, architecture, OS, Python, interpreter versions, governor, temperature and load.
+
+    The load average says whether other work competed for the CPU while timings were taken.
+    """
     return {
         "name": name or platform.node() or "unknown",
         "cpu": cpu_model(),
@@ -30,6 +33,7 @@ def device_record(name: str | None = None) -> dict[str, Any]:
         "packages": {package: _version(package) for package in PACKAGES},
         "cpu_governor": _read_text(CPU_GOVERNOR),
         "temperature_c": cpu_temperature(),
+        "load_average_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     }
 
 

@@ -135,7 +135,7 @@ def run_one(artifact: Artifact, backend: str, threads: int | None, images_file: 
         command += ["--threads", str(threads)]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=settings.timeout_s,
-                              env=_env_with_package())
+                              env=env_with_package())
     except subprocess.TimeoutExpired:
         return {"status": "failed", "error": f"timed out after {settings.timeout_s:g} s"}
     payload = _last_json_line(done.stdout)
@@ -144,7 +144,7 @@ def run_one(artifact: Artifact, backend: str, threads: int | None, images_file: 
     return payload
 
 
-def _env_with_package() -> dict[str, str]:
+def env_with_package() -> dict[str, str]:
     """The subprocess must import this checkout's packages even when run from elsewhere."""
     env = dict(os.environ)
     root = str(Path(__file__).resolve().parents[1])

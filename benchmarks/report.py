@@ -175,9 +175,10 @@ def _runs_table(runs: Sequence[dict[str, Any]]) -> str:
                       str(device.get("arch")), str(device.get("os")), str(device.get("python")),
                       str(packages.get("ai-edge-litert")), str(packages.get("onnxruntime")),
                       str(device.get("cpu_governor") or "–"),
-                      "–" if temperature is None else f"{temperature:.1f} °C"])
+                      "–" if temperature is None else f"{temperature:.1f} °C",
+                      _fmt(device.get("load_average_1m"))])
     return _table(("run", "device", "CPU", "cores", "arch", "OS", "Python", "LiteRT", "ONNX Runtime",
-                   "governor", "temperature"), lines)
+                   "governor", "temperature", "load (1 min)"), lines)
 
 
 def _rows_table(rows: Sequence[dict[str, Any]]) -> str:

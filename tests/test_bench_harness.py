@@ -243,3 +243,17 @@ def test_class_missing_from_bundle_is_a_clear_error(export_dir, test_folder, tmp
     error = capsys.readouterr().err
     assert error.startswith("error: ") and "pituitary" in error and "not in the bundle" in error
     assert not (tmp_path / "out").exists()
+
+
+def test_overhead_benchmark_runs_on_an_int8_bundle(export_dir, tmp_path):
+    from benchmarks import overhead
+
+    assert overhead.main(["--bundle", str(export_dir / "int8"), "--images", "3", "--repeats", "1",
+                          "--source-images", str(tmp_path / "none"), "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "overhead-int8.json").read_text())
+    assert result["overhead"]["samples"] == 3 and result["image_source"] == "synthetic"
+    assert "quantize" in result["phases"]  # uint8 input: the quantize step is profiled
+    assert 10 < result["classify_process"]["peak_rss_mb"] < 300
+    assert isinstance(result["targets"]["overhead_met"], bool)
+    assert result["command"].startswith("python -m benchmarks.overhead --bundle")
+    assert "Where the overhead goes" in (tmp_path / "overhead-int8.md").read_text()

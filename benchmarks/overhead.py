@@ -1,0 +1,254 @@
+"""The runtime's own cost around the interpreter, and the memory of a real classify process.
+
+Two issue-6 targets, measured on 512x512 JPEGs:
+
+- end-to-end overhead per image (decode + preprocess + postprocess, the interpreter's
+  invoke excluded) <= 3 ms, with a per-phase profile saying where the time goes;
+- peak RSS of a ``brainedge-classify`` process classifying 100 images <= 60 MB.
+
+  python -m benchmarks.overhead --model M.tflite --labels L.txt --out benchmarks/results
+  python -m benchmarks.overhead --bundle export/int8_ptq --out benchmarks/results
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from benchmarks.device import device_record
+from benchmarks.harness import env_with_package
+from benchmarks.runner import latency_summary
+from edge_runtime.classifier import Classifier
+from edge_runtime.errors import BrainEdgeError
+from edge_runtime.preprocess import decode_rgb, normalize, quantize, resize_bilinear
+
+OVERHEAD_TARGET_MS = 3.0
+RSS_TARGET_MB = 60.0
+IMAGE_SIZE = 512
+SHARED_MRI = Path(__file__).resolve().parents[2] / "shared" / "data" / "brain-tumor-mri" / "Training"
+
+# Runs brainedge-classify's own main() and records the process's VmHWM at exit. ru_maxrss
+# from wait4 would not do: Linux carries the parent's peak into the child across fork+exec.
+CLASSIFY_WITH_PEAK = (
+    "import atexit, sys\n"
+    "peak_file = sys.argv.pop(1)\n"
+    "def record():\n"
+    "    line = next(l for l in open('/proc/self/status') if l.startswith('VmHWM:'))\n"
+    "    open(peak_file, 'w').write(line.split()[1])\n"
+    "atexit.register(record)\n"
+    "from edge_runtime.cli import main\n"
+    "sys.exit(main())\n"
+)
+
+
+def make_jpegs(folder: Path, count: int, sources: Path | None) -> list[Path]:
+    """``count`` 512x512 JPEGs: real MRI slices upscaled when available, else synthetic scans."""
+    folder.mkdir(parents=True, exist_ok=True)
+    originals = sorted(sources.rglob("*.jpg")) if sources and sources.is_dir() else []
+    originals = originals[:: max(1, len(originals) // count)]  # spread over the classes
+    rng = np.random.default_rng(0)
+    paths = []
+    for index in range(count):
+        if originals:
+            image = Image.open(originals[index % len(originals)])
+            image = image.convert("L" if image.mode == "L" else "RGB").resize((IMAGE_SIZE, IMAGE_SIZE),
+                                                                               Image.BICUBIC)
+        else:
+            disc = np.hypot(*np.mgrid[-1:1:IMAGE_SIZE * 1j, -1:1:IMAGE_SIZE * 1j]) < 0.8
+            pixels = disc * rng.normal(110, 40, (IMAGE_SIZE, IMAGE_SIZE))
+            image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+        path = folder / f"{index:03d}.jpg"
+        image.save(path, quality=90)
+        paths.append(path)
+    return paths
+
+
+class _TimedBackend:
+    """Wraps the real backend and records how long each invoke took, so it can be excluded."""
+
+    def __init__(self, backend: Any) -> None:
+        self._backend = backend
+        self.name, self.input, self.output = backend.name, backend.input, backend.output
+        self.last_ms = 0.0
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        start = time.perf_counter()
+        raw = self._backend.run(batch)
+        self.last_ms = (time.perf_counter() - start) * 1000
+        return raw
+
+
+class _Replay:
+    """A backend that returns a recorded output: times postprocessing with no interpreter in it."""
+
+    def __init__(self, backend: Any, raw: np.ndarray) -> None:
+        self.name, self.input, self.output, self._raw = backend.name, backend.input, backend.output, raw
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        return self._raw.copy()
+
+
+def measure_overhead(classifier: Classifier, images: list[Path], repeats: int) -> dict[str, Any]:
+    """Per image: classify() wall time minus the interpreter's invoke, over ``repeats`` passes."""
+    timed = _TimedBackend(classifier.backend)
+    real, classifier.backend = classifier.backend, timed
+    overhead, invoke = [], []
+    try:
+        classifier.classify(images[0])  # warm caches and the interpreter; not counted
+        for _ in range(repeats):
+            for path in images:
+                start = time.perf_counter()
+                classifier.classify(path)
+                total = (time.perf_counter() - start) * 1000
+                overhead.append(total - timed.last_ms)
+                invoke.append(timed.last_ms)
+    finally:
+        classifier.backend = real
+    return {"overhead_ms": latency_summary(overhead), "invoke_ms": latency_summary(invoke),
+            "samples": len(overhead)}
+
+
+def profile_phases(classifier: Classifier, images: list[Path], repeats: int) -> dict[str, dict[str, Any]]:
+    """Mean and p50 ms of each step of the pipeline, to say where the overhead goes."""
+    spec = classifier.input_spec
+    phases: dict[str, list[float]] = {}
+
+    def clock(name: str, step: Callable[..., Any], *args: Any) -> Any:
+        start = time.perf_counter()
+        value = step(*args)
+        phases.setdefault(name, []).append((time.perf_counter() - start) * 1000)
+        return value
+
+    def postprocess(batch: np.ndarray) -> Any:
+        return classifier.rank(classifier.probabilities(batch)[0])
+
+    q = spec.quantization
+    replay = _Replay(classifier.backend, classifier.backend.run(classifier.preprocess(images[0])))
+    real = classifier.backend
+    try:
+        for _ in range(repeats):
+            for path in images:
+                rgb = clock("decode (Pillow + RGB array)", decode_rgb, path)
+                resized = clock("resize_bilinear", resize_bilinear, rgb, spec.height, spec.width)
+                values = clock("normalize", normalize, resized, spec.mean, spec.std)
+                if q is not None:
+                    values = clock("quantize", quantize, values, q.scale, q.zero_point, spec.dtype)
+                classifier.backend = replay
+                clock("postprocess (dequantize, softmax, rank)", postprocess, values[None])
+                classifier.backend = real
+    finally:
+        classifier.backend = real
+    return {name: {"mean": float(np.mean(v)), "p50": float(np.median(v))} for name, v in phases.items()}
+
+
+def classify_peak_rss(model_args: list[str], folder: Path, threads: int | None) -> dict[str, Any]:
+    """Run brainedge-classify over a folder in a fresh process; its peak RSS (VmHWM) in MiB."""
+    user_args = [*model_args, *(["--threads", str(threads)] if threads else []), str(folder)]
+    with tempfile.TemporaryDirectory() as scratch:
+        peak_file = Path(scratch) / "peak_kib"
+        done = subprocess.run([sys.executable, "-c", CLASSIFY_WITH_PEAK, str(peak_file), *user_args],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                              env=env_with_package())
+        if done.returncode != 0 or not peak_file.exists():
+            tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise BrainEdgeError(f"brainedge-classify failed (status {done.returncode}): {tail}")
+        peak_mb = int(peak_file.read_text()) / 1024
+    return {"peak_rss_mb": peak_mb, "command": shlex.join(["brainedge-classify", *user_args])}
+
+
+def load(args: argparse.Namespace) -> tuple[Classifier, list[str], str]:
+    if args.bundle:
+        return Classifier.from_bundle(args.bundle, threads=args.threads), ["--bundle", str(args.bundle)], \
+            args.bundle.name
+    if not (args.model and args.labels):
+        raise BrainEdgeError("give --bundle DIR, or --model FILE with --labels FILE")
+    classifier = Classifier.from_model(args.model, args.labels, threads=args.threads)
+    return classifier, ["--model", str(args.model), "--labels", str(args.labels)], args.model.stem
+
+
+def render(result: dict[str, Any]) -> str:
+    o, rss = result["overhead"], result["classify_process"]
+    verdict = {True: "**met**", False: "**NOT met**"}
+    lines = [
+        f"# Runtime overhead and classify-process memory: `{result['artifact']}`\n",
+        f"Command: `{result['command']}`  ",
+        f"Device: {result['device']['cpu']} ({result['device']['cores']} cores, {result['device']['arch']}), "
+        f"Python {result['device']['python']}, LiteRT {result['device']['packages'].get('ai-edge-litert')}, "
+        f"1-minute load average at the end {result['device']['load_average_1m']:.2f}\n",
+        f"Images: {result['images']} JPEGs of {IMAGE_SIZE}x{IMAGE_SIZE} ({result['image_source']}), "
+        f"{result['repeats']} passes, {o['samples']} measurements.\n",
+        "| measure | p50 | p90 | mean | target | verdict |",
+        "|---|---|---|---|---|---|",
+        f"| overhead per image (decode + preprocess + postprocess), ms | {o['overhead_ms']['p50']:.2f} | "
+        f"{o['overhead_ms']['p90']:.2f} | {o['overhead_ms']['mean']:.2f} | <= {OVERHEAD_TARGET_MS} | "
+        f"{verdict[result['targets']['overhead_met']]} |",
+        f"| interpreter invoke (excluded above), ms | {o['invoke_ms']['p50']:.2f} | {o['invoke_ms']['p90']:.2f}"
+        f" | {o['invoke_ms']['mean']:.2f} | – | – |",
+        f"| peak RSS of brainedge-classify over {result['images']} images, MB | – | – | "
+        f"{rss['peak_rss_mb']:.1f} | <= {RSS_TARGET_MB} | {verdict[result['targets']['rss_met']]} |\n",
+        f"Classify command measured: `{rss['command']}` (peak = `VmHWM` of that process at exit).\n",
+        "## Where the overhead goes (per image, ms)\n",
+        "| phase | p50 | mean |", "|---|---|---|",
+    ]
+    lines += [f"| {name} | {v['p50']:.3f} | {v['mean']:.3f} |" for name, v in result["phases"].items()]
+    lines += ["", "Overhead is the wall time of `Classifier.classify(path)` minus the time spent inside the "
+              "interpreter's invoke (measured by wrapping the backend), so it is exactly the runtime's own "
+              "decode, preprocessing and postprocessing code path.", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.overhead", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bundle", type=Path)
+    parser.add_argument("--model", type=Path)
+    parser.add_argument("--labels", type=Path)
+    parser.add_argument("--images", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=3, help="passes over the images for the overhead")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--source-images", type=Path, default=SHARED_MRI,
+                        help="JPEGs to upscale (default: the shared MRI set; synthetic scans when absent)")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    parser.add_argument("--tag", help="file name stem (default: overhead-<model>)")
+    args = parser.parse_args(argv)
+    try:
+        classifier, model_args, name = load(args)
+        with tempfile.TemporaryDirectory() as scratch:
+            images = make_jpegs(Path(scratch) / "jpegs", args.images, args.source_images)
+            overhead = measure_overhead(classifier, images, args.repeats)
+            phases = profile_phases(classifier, images, args.repeats)
+            process = classify_peak_rss(model_args, Path(scratch) / "jpegs", args.threads)
+    except BrainEdgeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    result = {
+        "artifact": name, "command": shlex.join(["python", "-m", "benchmarks.overhead", *argv]),
+        "device": device_record(), "images": args.images, "repeats": args.repeats,
+        "image_source": "shared MRI slices, bicubic-upscaled" if args.source_images.is_dir() else "synthetic",
+        "overhead": overhead, "phases": phases, "classify_process": process,
+        "targets": {"overhead_ms": OVERHEAD_TARGET_MS, "rss_mb": RSS_TARGET_MB,
+                    "overhead_met": overhead["overhead_ms"]["mean"] <= OVERHEAD_TARGET_MS,
+                    "rss_met": process["peak_rss_mb"] <= RSS_TARGET_MB},
+    }
+    stem = args.tag or f"overhead-{name}"
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{stem}.json").write_text(json.dumps(result, indent=1) + "\n")
+    (args.out / f"{stem}.md").write_text(render(result))
+    print(render(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
