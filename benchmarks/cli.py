@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--test-set", type=Path,
                         help="labelled images: a class-per-folder directory or a brainedge-data manifest")
     parser.add_argument("--split", default="test", help="manifest split to use (default: test)")
+    parser.add_argument("--include-leaked", action="store_true",
+                        help="keep manifest test images that have a near-duplicate in train/val")
     parser.add_argument("--limit", type=int, default=None, help="use at most N test images, spread evenly")
     parser.add_argument("--threads", type=int, nargs="+", default=[1], help="thread counts (default: 1)")
     parser.add_argument("--backends", nargs="+", choices=("auto",) + BACKENDS, default=["auto"],
@@ -67,7 +69,9 @@ def benchmark(args: argparse.Namespace, command: str) -> dict:
     if args.runs < 1 or args.warmup < 0:
         raise BrainEdgeError("--runs must be at least 1 and --warmup at least 0")
     artifacts = discover_bundles(args.bundles)
-    test_set = load_test_set(args.test_set, args.split).subset(args.limit) if args.test_set else None
+    test_set = None
+    if args.test_set:
+        test_set = load_test_set(args.test_set, args.split, args.include_leaked).subset(args.limit)
     reference = choose_reference(artifacts, args.reference)
     settings = Settings(threads=args.threads, backends=args.backends, runs=args.runs, warmup=args.warmup,
                         timeout_s=args.timeout)

@@ -46,13 +46,13 @@ class LabelledSet:
         return {"source": self.source, "images": len(self.paths), "per_class": counts}
 
 
-def load_test_set(path: Path, split: str = "test") -> LabelledSet:
+def load_test_set(path: Path, split: str = "test", include_leaked: bool = False) -> LabelledSet:
     """A folder is read class-per-folder; a file is read as a manifest and its ``split`` taken."""
     path = Path(path)
     if path.is_dir():
         return folder_test_set(path)
     if path.is_file():
-        return manifest_test_set(path, split)
+        return manifest_test_set(path, split, include_leaked)
     raise BrainEdgeError(f"{path}: test set not found (expected a class-per-folder directory or a manifest)")
 
 
@@ -70,13 +70,17 @@ def folder_test_set(root: Path) -> LabelledSet:
     return LabelledSet(str(root), paths, names)
 
 
-def manifest_test_set(path: Path, split: str) -> LabelledSet:
-    """The ``split`` rows of a brainedge-data manifest."""
+def manifest_test_set(path: Path, split: str, include_leaked: bool = False) -> LabelledSet:
+    """The ``split`` rows of a brainedge-data manifest, without images leaked from train/val.
+
+    A test image with a near-duplicate in training inflates accuracy, so it is left out
+    unless asked for.
+    """
     from edge_runtime.manifest import read_manifest
 
     manifest = read_manifest(path)
     classes = manifest.class_names()
-    files = manifest.files(split)
+    files = manifest.files(split, include_leaked=include_leaked)
     if not files:
         raise BrainEdgeError(f"{path}: split {split!r} has no images")
     return LabelledSet(f"{path}:{split}", [Path(p) for p, _ in files], [classes[i] for _, i in files])

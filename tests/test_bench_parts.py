@@ -65,6 +65,20 @@ def test_folder_test_set_and_label_matching(tmp_path):
     assert test_set.describe()["per_class"] == {"a": 3, "b": 2}
 
 
+def test_manifest_test_split_without_leaked_images(tmp_path):
+    manifest_module = pytest.importorskip("edge_runtime.manifest")
+    rows = [manifest_module.ManifestRow(f"{label}/{n}.jpg", label, split, f"g{label}{n}", "0" * 64, 8, 8, leaked)
+            for label, n, split, leaked in [("b", 0, "test", False), ("a", 1, "test", False),
+                                            ("a", 2, "test", True), ("a", 3, "train", False)]]
+    path = tmp_path / "manifest.csv"
+    manifest_module.write_manifest(path, manifest_module.Manifest(tmp_path / "data", rows))
+    test_set = load_test_set(path)
+    assert [p.name for p in test_set.paths] == ["1.jpg", "0.jpg"] and test_set.class_names == ["a", "b"]
+    assert test_set.paths[0] == tmp_path / "data" / "a" / "1.jpg"
+    assert len(load_test_set(path, include_leaked=True).paths) == 3
+    assert len(load_test_set(path, split="train").paths) == 1
+
+
 def test_missing_or_empty_test_set(tmp_path):
     with pytest.raises(BrainEdgeError, match="test set not found"):
         load_test_set(tmp_path / "nope")
