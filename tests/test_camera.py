@@ -1,0 +1,207 @@
+"""The camera loop: folder watching end to end with real tiny bundles, camera sources with fakes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+from make_tiny_bundles import CLASSES, tensorflow_available, tiny_bundles
+
+from edge_runtime import camera
+from edge_runtime.errors import BrainEdgeError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def bundles(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not tensorflow_available():
+        pytest.skip("TensorFlow and tf_keras are needed to build the tiny test bundles")
+    return tiny_bundles(tmp_path_factory.getbasetemp() / "tiny_bundles")
+
+
+def class_image(bundles: Path, name: str, index: int = 0) -> Path:
+    return bundles / "images" / name / f"{index}.png"
+
+
+@pytest.mark.parametrize("variant", ["float32", "int8"])
+def test_folder_loop_labels_every_image(bundles: Path, variant: str, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    for name in CLASSES:
+        shutil.copy(class_image(bundles, name), tmp_path / f"{name}.png")
+    code = camera.main(["--bundle", str(bundles / variant), "--folder", str(tmp_path), "--include-existing",
+                        "--interval", "0.01", "--max-frames", str(len(CLASSES))])
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 0
+    assert len(lines) == len(CLASSES)
+    for line in lines:
+        path, answer = line.split(": ", 1)
+        label, probability, latency = answer.split("  ")
+        assert label == Path(path).stem
+        assert 0.5 < float(probability.removeprefix("p=")) <= 1.0
+        assert latency.endswith(" ms") and float(latency[:-3]) >= 0
+
+
+def test_module_watches_for_new_images_only(bundles: Path, tmp_path: Path) -> None:
+    """`python -m edge_runtime.camera`: an image already there at start is left alone."""
+    shutil.copy(class_image(bundles, "red"), tmp_path / "old.png")
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "edge_runtime.camera", "--bundle", str(bundles / "int8"), "--folder",
+         str(tmp_path), "--interval", "0.05", "--max-frames", "2", "--json"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in process.stderr:
+            if line.startswith("watching"):
+                break
+        shutil.copy(class_image(bundles, "blue"), tmp_path / "new_blue.png")
+        shutil.copy(class_image(bundles, "green"), tmp_path / "new_green.png")
+        out, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    answers = {Path(record["source"]).name: record for record in map(json.loads, out.splitlines())}
+    assert set(answers) == {"new_blue.png", "new_green.png"}
+    assert answers["new_blue.png"]["label"] == "blue"
+    assert answers["new_green.png"]["label"] == "green"
+    assert all(record["latency_ms"] >= 0 for record in answers.values())
+
+
+def test_a_bad_file_is_reported_and_the_loop_goes_on(bundles: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "a_broken.jpg").write_bytes(b"not a jpeg")
+    shutil.copy(class_image(bundles, "green"), tmp_path / "b_green.png")
+    code = camera.main(["--bundle", str(bundles / "int8"), "--folder", str(tmp_path), "--include-existing",
+                        "--interval", "0.01", "--max-frames", "2"])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "a_broken.jpg" in captured.err and "Traceback" not in captured.err
+    assert "b_green.png: green" in captured.out
+
+
+def test_watcher_waits_until_a_file_stops_growing(tmp_path: Path) -> None:
+    (tmp_path / "before.png").write_bytes(b"x")
+    watcher = camera.FolderWatcher(tmp_path)
+    growing = tmp_path / "growing.png"
+    growing.write_bytes(b"12")
+    (tmp_path / ".partial.png").write_bytes(b"123")
+    (tmp_path / "notes.txt").write_bytes(b"123")
+    assert watcher.poll() == []  # first sight: size not yet known to be stable
+    growing.write_bytes(b"1234")
+    assert watcher.poll() == []  # still growing
+    assert watcher.poll() == [growing]
+    assert watcher.poll() == []  # reported once
+    growing.write_bytes(b"replaced")
+    os.utime(growing, ns=(0, 10**18))
+    watcher.poll()
+    assert watcher.poll() == [growing]  # a replaced file counts again
+
+
+def test_watcher_can_include_existing_files(tmp_path: Path) -> None:
+    existing = tmp_path / "existing.jpg"
+    existing.write_bytes(b"x")
+    watcher = camera.FolderWatcher(tmp_path, include_existing=True)
+    watcher.poll()
+    assert watcher.poll() == [existing]
+
+
+def test_choose_source(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    assert camera.choose_source("auto", tmp_path) == "folder"
+    monkeypatch.setattr(camera.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(BrainEdgeError, match="--folder"):
+        camera.choose_source("auto", None)
+    monkeypatch.setattr(camera.importlib.util, "find_spec", lambda name: object() if name == "cv2" else None)
+    assert camera.choose_source("auto", None) == "opencv"
+    monkeypatch.setattr(camera.importlib.util, "find_spec", lambda name: object())
+    assert camera.choose_source("auto", None) == "picamera"
+    with pytest.raises(BrainEdgeError, match="needs --folder"):
+        camera.choose_source("folder", None)
+    with pytest.raises(BrainEdgeError, match="cannot be combined"):
+        camera.choose_source("opencv", tmp_path)
+
+
+def bgr_frame() -> np.ndarray:
+    """A frame whose first channel (blue, in B-G-R order) is the bright one."""
+    frame = np.zeros((4, 6, 3), np.uint8)
+    frame[..., 0] = 200
+    return frame
+
+
+def test_opencv_frames_are_converted_to_rgb(monkeypatch: pytest.MonkeyPatch) -> None:
+    released = []
+
+    class FakeCapture:
+        def __init__(self, index: int) -> None:
+            self.index = index
+
+        def isOpened(self) -> bool:  # noqa: N802 - OpenCV's name
+            return True
+
+        def set(self, prop: int, value: int) -> None:
+            pass
+
+        def read(self) -> tuple[bool, np.ndarray]:
+            return True, bgr_frame()
+
+        def release(self) -> None:
+            released.append(self.index)
+
+    fake = types.SimpleNamespace(VideoCapture=FakeCapture, CAP_PROP_FRAME_WIDTH=3, CAP_PROP_FRAME_HEIGHT=4)
+    monkeypatch.setitem(sys.modules, "cv2", fake)
+    frames = camera.opencv_frames(interval=0, camera_index=1)
+    name, image = next(frames)
+    frames.close()
+    assert name == "frame 1"
+    assert image[0, 0].tolist() == [0, 0, 200]
+    assert released == [1]
+
+
+def test_picamera_frames_are_converted_to_rgb(monkeypatch: pytest.MonkeyPatch) -> None:
+    events = []
+
+    class FakePicamera2:
+        def create_preview_configuration(self, main: dict) -> dict:
+            return {"main": main}
+
+        def configure(self, config: dict) -> None:
+            events.append(("configure", config["main"]["format"]))
+
+        def start(self) -> None:
+            events.append("start")
+
+        def capture_array(self, stream: str) -> np.ndarray:
+            return bgr_frame()
+
+        def stop(self) -> None:
+            events.append("stop")
+
+        def close(self) -> None:
+            events.append("close")
+
+    monkeypatch.setitem(sys.modules, "picamera2", types.SimpleNamespace(Picamera2=FakePicamera2))
+    frames = camera.picamera_frames(interval=0)
+    assert [name for name, _ in [next(frames), next(frames)]] == ["frame 1", "frame 2"]
+    _, image = next(frames)
+    frames.close()
+    assert image[0, 0].tolist() == [0, 0, 200]
+    assert events == [("configure", "RGB888"), "start", "stop", "close"]
+
+
+def test_missing_bundle_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = camera.main(["--bundle", str(tmp_path / "nope"), "--folder", str(tmp_path), "--max-frames", "1"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("error: ") and "nope" in err and "Traceback" not in err
+
+
+def test_camera_module_does_not_import_tensorflow() -> None:
+    code = "import sys, edge_runtime.camera; sys.exit('tensorflow' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert done.returncode == 0
