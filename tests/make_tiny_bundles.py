@@ -1,0 +1,140 @@
+"""Build two tiny model bundles (float32 and int8) and images they classify, for runtime tests.
+
+A two-conv tf_keras model learns three colour classes from generated 32x32 images in a
+few seconds, so its answers are confident (no near-ties that could flip between
+machines). Runs in its own process because it imports TensorFlow, which the edge
+runtime's tests must not have in theirs.
+
+usage: python tests/make_tiny_bundles.py OUT_DIR
+       → OUT_DIR/float32/, OUT_DIR/int8/ (bundles), OUT_DIR/images/<class>/*.png
+From a test: ``tiny_bundles(directory)`` (builds once, in a subprocess).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from edge_runtime.classifier import sha256_of
+from edge_runtime.metadata import METADATA_FILE, BundleMetadata, InputSpec, OutputSpec, Quantization, write_labels
+
+CLASSES = ["red", "green", "blue"]
+SIZE = 32
+IMAGES_PER_CLASS = 4
+
+
+def colour_images(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Noisy images whose brightest channel is the class: uint8 NHWC and integer labels."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, len(CLASSES), count)
+    images = rng.integers(0, 110, (count, SIZE, SIZE, 3))
+    for image, label in zip(images, labels):
+        image[..., label] += 140
+    return images.astype(np.uint8), labels
+
+
+def train_model(tf, keras):
+    images, labels = colour_images(384, seed=0)
+    model = keras.Sequential([
+        keras.layers.Input((SIZE, SIZE, 3)),
+        keras.layers.Conv2D(8, 3, strides=2, activation="relu"),
+        keras.layers.Conv2D(16, 3, strides=2, activation="relu"),
+        keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dense(len(CLASSES), activation="softmax"),
+    ])
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
+    model.fit(normalize(images), labels, epochs=8, batch_size=32, verbose=0)
+    return model
+
+
+def normalize(images: np.ndarray) -> np.ndarray:
+    """The bundle contract's MobileNet scaling, (x - 127.5) / 127.5."""
+    return (images.astype(np.float32) - 127.5) / 127.5
+
+
+def convert(tf, model, int8: bool) -> bytes:
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if int8:
+        calibration = normalize(colour_images(64, seed=1)[0])
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([image[None]] for image in calibration)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.uint8
+        converter.inference_output_type = tf.uint8
+    return converter.convert()
+
+
+def tensor_spec(tf, model_bytes: bytes) -> tuple[str, Quantization | None, str, Quantization | None]:
+    """The input and output dtype and quantization the converter chose, for the metadata."""
+    interpreter = tf.lite.Interpreter(model_content=model_bytes)
+    specs = []
+    for detail in (interpreter.get_input_details()[0], interpreter.get_output_details()[0]):
+        scale, zero_point = detail["quantization"]
+        specs += [np.dtype(detail["dtype"]).name, Quantization(float(scale), int(zero_point)) if scale else None]
+    return tuple(specs)
+
+
+def write_bundle(directory: Path, model_bytes: bytes, variant: str, tf) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    model_path = directory / "model.tflite"
+    model_path.write_bytes(model_bytes)
+    write_labels(directory / "labels.txt", CLASSES)
+    input_dtype, input_quant, output_dtype, output_quant = tensor_spec(tf, model_bytes)
+    metadata = BundleMetadata(
+        model_file=model_path.name, model_format="tflite", variant=variant,
+        model_sha256=sha256_of(model_path), class_names=CLASSES,
+        input=InputSpec(height=SIZE, width=SIZE, dtype=input_dtype, quantization=input_quant),
+        output=OutputSpec(num_classes=len(CLASSES), dtype=output_dtype, quantization=output_quant),
+        provenance={"source": "tests/make_tiny_bundles.py (colour toy model, not a medical model)"})
+    (directory / METADATA_FILE).write_text(metadata.to_json())
+
+
+def write_images(directory: Path) -> None:
+    images, labels = colour_images(IMAGES_PER_CLASS * len(CLASSES) * 3, seed=2)
+    written = dict.fromkeys(range(len(CLASSES)), 0)
+    for image, label in zip(images, labels):
+        if written[label] < IMAGES_PER_CLASS:
+            folder = directory / CLASSES[label]
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image).save(folder / f"{written[label]}.png")
+            written[label] += 1
+
+
+def main(out_dir: str) -> None:
+    os.environ["TF_USE_LEGACY_KERAS"] = "1"
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(0)
+    out = Path(out_dir)
+    model = train_model(tf, keras)
+    write_bundle(out / "float32", convert(tf, model, int8=False), "float32", tf)
+    write_bundle(out / "int8", convert(tf, model, int8=True), "int8", tf)
+    write_images(out / "images")
+
+
+def tiny_bundles(directory: Path) -> Path:
+    """Build the bundles into ``directory`` unless a previous test already did."""
+    if not (directory / "images").is_dir():
+        repo = Path(__file__).resolve().parents[1]
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")]))
+        done = subprocess.run([sys.executable, __file__, str(directory)], env=env, timeout=600,
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"building the tiny bundles failed:\n{done.stderr[-4000:]}")
+    return directory
+
+
+def tensorflow_available() -> bool:
+    return importlib.util.find_spec("tensorflow") is not None and importlib.util.find_spec("tf_keras") is not None
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
