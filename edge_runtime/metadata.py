@@ -88,8 +88,8 @@ class BundleMetadata:
             )
         try:
             fields = dict(raw)
-            fields["input"] = _spec(InputSpec, raw["input"])
-            fields["output"] = _spec(OutputSpec, raw["output"])
+            fields["input"] = spec_from_dict(InputSpec, raw["input"])
+            fields["output"] = spec_from_dict(OutputSpec, raw["output"])
             return cls(**fields)
         except (KeyError, TypeError) as error:
             raise BrainEdgeError(f"{source}: malformed bundle metadata ({error})") from None
@@ -105,7 +105,8 @@ class BundleMetadata:
         return cls.from_dict(raw, str(path))
 
 
-def _spec(kind: type, raw: dict[str, Any]) -> Any:
+def spec_from_dict(kind: type, raw: dict[str, Any]) -> Any:
+    """InputSpec or OutputSpec from its JSON form (lists back to tuples, quantization typed)."""
     values = dict(raw)
     if values.get("quantization") is not None:
         values["quantization"] = Quantization(**values["quantization"])

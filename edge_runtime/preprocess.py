@@ -105,16 +105,17 @@ def _axis_weights(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray, 
 
 def resize_bilinear(image: np.ndarray, height: int, width: int) -> np.ndarray:
     """Resize HxWxC to height x width x C, float32, in TF's order of operations."""
-    pixels = image.astype(np.float32)
-    y_lower, y_upper, y_lerp = _axis_weights(pixels.shape[0], height)
-    x_lower, x_upper, x_lerp = _axis_weights(pixels.shape[1], width)
+    y_lower, y_upper, y_lerp = _axis_weights(image.shape[0], height)
+    x_lower, x_upper, x_lerp = _axis_weights(image.shape[1], width)
     x_lerp = x_lerp[None, :, None]
 
     def along_x(rows: np.ndarray) -> np.ndarray:
-        left, right = rows[:, x_lower], rows[:, x_upper]
+        # Gather neighbours from the uint8 image, then widen: exact, and 2-3x less work
+        # than converting a large image to float32 first.
+        left, right = rows[:, x_lower].astype(np.float32), rows[:, x_upper].astype(np.float32)
         return left + (right - left) * x_lerp
 
-    top, bottom = along_x(pixels[y_lower]), along_x(pixels[y_upper])
+    top, bottom = along_x(image[y_lower]), along_x(image[y_upper])
     return top + (bottom - top) * y_lerp[:, None, None]
 
 

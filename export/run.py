@@ -1,0 +1,95 @@
+"""What export reads from a training run directory, and the data it draws from the manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_runtime.errors import BrainEdgeError
+from edge_runtime.manifest import Manifest, read_manifest
+from edge_runtime.metadata import InputSpec, spec_from_dict
+from edge_runtime.preprocess import decode_rgb, to_input_tensor
+from train.trainer import CONFIG_FILE, FLOAT_MODEL, QAT_MODEL
+
+
+@dataclass
+class TrainingRun:
+    """A finished brainedge-train run: its config, class names, input contract and manifest."""
+
+    path: Path
+    config: dict[str, Any]
+    class_names: list[str]
+    input_spec: InputSpec
+    manifest: Manifest
+    manifest_path: Path
+
+    @classmethod
+    def open(cls, path: Path) -> TrainingRun:
+        if not (path / CONFIG_FILE).is_file():
+            raise BrainEdgeError(f"{path}: not a training run directory (no {CONFIG_FILE})")
+        if not (path / FLOAT_MODEL).exists():
+            raise BrainEdgeError(f"{path}: no trained model ({FLOAT_MODEL}); did training finish?")
+        config = json.loads((path / CONFIG_FILE).read_text())
+        manifest_path = Path(config["manifest"])
+        return cls(path, config, config["class_names"], spec_from_dict(InputSpec, config["input"]),
+                   read_manifest(manifest_path), manifest_path)
+
+    @property
+    def has_qat_model(self) -> bool:
+        return (self.path / QAT_MODEL).exists()
+
+    def provenance(self) -> dict[str, Any]:
+        """Where a bundle came from: base weights, data fingerprint, training versions."""
+        weights = self.config["train"]["model"]["weights"]
+        record: dict[str, Any] = {
+            "base_model": f"MobileNetV2(alpha={self.config['train']['model']['alpha']})",
+            "base_weights": weights,
+            "dataset_manifest": str(self.manifest_path),
+            "dataset_fingerprint": _sha256(self.manifest_path),
+            "training_run": str(self.path.resolve()),
+            "training_versions": self.config.get("versions", {}),
+        }
+        if weights not in ("imagenet", "none") and Path(weights).is_file():
+            record["base_weights_sha256"] = _sha256(Path(weights))
+        return record
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@dataclass
+class LabelledImages:
+    """Decoded images of one split, decoded once and shared by every artifact's check."""
+
+    paths: list[Path]
+    labels: np.ndarray
+    images: list[np.ndarray]
+
+    @classmethod
+    def load(cls, run: TrainingRun, split: str, limit: int | None = None) -> LabelledImages:
+        files = run.manifest.files(split)
+        if not files:
+            raise BrainEdgeError(f"{run.manifest_path}: the {split} split is empty")
+        files = files[:limit] if limit else files
+        return cls([p for p, _ in files], np.array([label for _, label in files]),
+                   [decode_rgb(path) for path, _ in files])
+
+    def float_inputs(self, spec: InputSpec) -> np.ndarray:
+        """The float model inputs, through the edge runtime's preprocessing."""
+        return np.concatenate([to_input_tensor(image, spec) for image in self.images])
+
+
+def representative_inputs(run: TrainingRun, count: int, seed: int = 0) -> np.ndarray:
+    """``count`` training images, evenly drawn across the split, preprocessed as the device will."""
+    files = run.manifest.files("train")
+    if len(files) < count:
+        raise BrainEdgeError(f"{run.manifest_path}: {count} representative images requested, "
+                             f"the train split has only {len(files)} (lower --representative)")
+    chosen = np.random.default_rng(seed).choice(len(files), size=count, replace=False)
+    return np.concatenate([to_input_tensor(decode_rgb(files[i][0]), run.input_spec) for i in sorted(chosen)])

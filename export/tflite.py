@@ -1,0 +1,48 @@
+"""TFLite conversion of every variant: float32, float16, dynamic-range, full-integer int8."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from edge_runtime.errors import BrainEdgeError
+from train.tf_setup import keras, tf
+
+INTEGER_IO = {"uint8": tf.uint8, "int8": tf.int8, "float32": tf.float32}
+
+
+def convert(model: keras.Model, variant: str, representative: np.ndarray | None = None,
+            io_dtype: str = "uint8") -> bytes:
+    """Keras model → .tflite bytes for one variant.
+
+    ``representative`` (preprocessed float inputs) calibrates full-integer variants;
+    ``io_dtype`` picks their input/output type (uint8, int8, or float32 to keep float I/O).
+    """
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if variant == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif variant == "dynamic_range":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif variant in ("int8_ptq", "int8_qat"):
+        if representative is None:
+            raise BrainEdgeError(f"{variant} needs representative images")
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: _batches(representative)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = INTEGER_IO[io_dtype]
+        converter.inference_output_type = INTEGER_IO[io_dtype]
+    elif variant != "float32":
+        raise BrainEdgeError(f"unknown TFLite variant {variant!r}")
+    try:
+        return converter.convert()
+    except Exception as error:  # the converter raises ConverterError and bare exceptions alike
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise BrainEdgeError(f"TFLite {variant} conversion failed (an op that cannot be "
+                             f"{'quantized' if 'int8' in variant else 'converted'}?): {first}") from None
+
+
+def _batches(inputs: np.ndarray) -> Iterator[list[np.ndarray]]:
+    for row in inputs:
+        yield [row[None].astype(np.float32)]

@@ -1,0 +1,35 @@
+"""Check an exported bundle against the Keras model, through the edge runtime (not TensorFlow)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_runtime.classifier import Classifier
+from edge_runtime.preprocess import to_input_tensor
+from export.run import LabelledImages
+
+DEFAULT_MIN_AGREEMENT = 0.97
+
+
+def bundle_probabilities(bundle_dir: Path, images: LabelledImages) -> np.ndarray:
+    """Probabilities the device would compute: the bundle's own preprocessing and interpreter."""
+    classifier = Classifier.from_bundle(bundle_dir)
+    rows = [classifier.probabilities(to_input_tensor(image, classifier.input_spec))[0]
+            for image in images.images]
+    return np.stack(rows)
+
+
+def compare(probabilities: np.ndarray, reference: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+    """Accuracy, top-1 agreement with the reference, and probability differences."""
+    difference = np.abs(probabilities - reference)
+    return {
+        "count": int(len(labels)),
+        "accuracy": float((probabilities.argmax(1) == labels).mean()),
+        "reference_accuracy": float((reference.argmax(1) == labels).mean()),
+        "agreement": float((probabilities.argmax(1) == reference.argmax(1)).mean()),
+        "mean_abs_diff": float(difference.mean()),
+        "max_abs_diff": float(difference.max()),
+    }

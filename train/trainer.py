@@ -1,0 +1,327 @@
+"""The fine-tuning recipe: head first, then the top of the backbone, then quantization-aware.
+
+Everything a run produces lands in one run directory, and a killed run resumes from it:
+finished phases are skipped and an interrupted phase restarts at its last finished epoch
+(Keras' BackupAndRestore).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_runtime.errors import BrainEdgeError
+from edge_runtime.manifest import class_weights, read_manifest
+from edge_runtime.metadata import InputSpec
+from edge_runtime.metrics import classification_report
+from train.model import ModelConfig, build_model, set_trainable_blocks
+from train.pipeline import make_dataset
+from train.tf_setup import keras, tf
+
+FLOAT_MODEL = "model.keras"
+BEST_WEIGHTS = "checkpoints/best.weights.h5"
+QAT_MODEL = "qat_model.keras"
+CONFIG_FILE = "config.json"
+STATE_FILE = "state.json"
+HISTORY_FILE = "history.csv"
+
+
+@dataclass
+class TrainConfig:
+    """Every knob of a run; saved to config.json so export and resume read the same values."""
+
+    model: ModelConfig
+    batch_size: int = 32
+    """Per replica; the global batch is this times the number of replicas."""
+    head_epochs: int = 2
+    finetune_epochs: int = 6
+    finetune_blocks: str = "all"
+    """How many of the 16 backbone blocks phase 2 unfreezes: a number, or "all"."""
+    head_learning_rate: float = 1e-3
+    finetune_learning_rate: float = 1e-4
+    train_batch_norm: bool = False
+    """Update batch-norm statistics while training; on by force when training from scratch."""
+    patience: int = 3
+    label_smoothing: float = 0.0
+    use_class_weights: bool = True
+    qat_epochs: int = 1
+    qat_learning_rate: float = 1e-5
+    seed: int = 0
+    mixed_precision: str = "auto"
+    cpu_replicas: int = 0
+    """Split the CPU into this many logical devices under MirroredStrategy (tests, no GPU)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> TrainConfig:
+        model = dict(raw["model"])
+        model["hidden_units"] = tuple(model.get("hidden_units", ()))
+        return cls(**{**raw, "model": ModelConfig(**model)})
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    epochs: int
+    learning_rate: float
+    blocks: str
+    cosine: bool
+
+
+def phases(config: TrainConfig) -> list[Phase]:
+    """Pretrained: head then fine-tune. From scratch there is nothing to protect: one phase."""
+    if config.model.weights == "none":
+        total = config.head_epochs + config.finetune_epochs
+        return [Phase("scratch", total, config.head_learning_rate, "all", cosine=True)]
+    return [Phase("head", config.head_epochs, config.head_learning_rate, "0", cosine=False),
+            Phase("finetune", config.finetune_epochs, config.finetune_learning_rate,
+                  config.finetune_blocks, cosine=True)]
+
+
+def choose_strategy(cpu_replicas: int) -> tf.distribute.Strategy:
+    """MirroredStrategy over this machine's GPUs (or logical CPUs), multi-worker under TF_CONFIG."""
+    if cpu_replicas > 1:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        if len(tf.config.list_logical_devices("CPU")) < cpu_replicas:
+            tf.config.set_logical_device_configuration(
+                cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(cpu_replicas)])
+        return tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(cpu_replicas)])
+    if "TF_CONFIG" in os.environ:
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if len(tf.config.list_physical_devices("GPU")) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def use_mixed_precision(setting: str) -> bool:
+    if setting not in ("auto", "on", "off"):
+        raise BrainEdgeError(f"--mixed-precision must be auto, on or off, not {setting!r}")
+    enabled = setting == "on" or (setting == "auto" and bool(tf.config.list_physical_devices("GPU")))
+    keras.mixed_precision.set_global_policy("mixed_float16" if enabled else "float32")
+    return enabled
+
+
+class ProgressLogger(keras.callbacks.Callback):
+    """One line per epoch with the phase's elapsed time and ETA (readable in CI logs too)."""
+
+    def __init__(self, phase: Phase, images: int) -> None:
+        super().__init__()
+        self.phase, self.images = phase, images
+        self.started = time.monotonic()
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.epoch_started = time.monotonic()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        took = time.monotonic() - self.epoch_started
+        left = self.phase.epochs - epoch - 1
+        scores = " ".join(f"{k}={v:.4f}" for k, v in logs.items() if k != "lr")
+        print(f"[{self.phase.name}] epoch {epoch + 1}/{self.phase.epochs} {scores} "
+              f"{self.images / took:.0f} img/s, ETA {left * took:.0f}s", flush=True)
+
+
+class Trainer:
+    """Runs the recipe for one manifest into one run directory."""
+
+    def __init__(self, manifest_path: Path, run_dir: Path, config: TrainConfig) -> None:
+        self.manifest_path, self.run_dir, self.config = manifest_path, run_dir, config
+        self.manifest = read_manifest(manifest_path)
+        manifest = self.manifest
+        self.class_names = manifest.class_names()
+        config.model = dataclasses.replace(config.model, num_classes=len(self.class_names))
+        self.spec = InputSpec(height=config.model.input_size, width=config.model.input_size)
+        self.splits = {name: manifest.files(name) for name in ("train", "val", "test")}
+        for name in ("train", "val"):
+            if not self.splits[name]:
+                raise BrainEdgeError(f"{name} split of the manifest is empty")
+        keras.utils.set_random_seed(config.seed)
+        self.mixed_precision = use_mixed_precision(config.mixed_precision)
+        self.strategy = choose_strategy(config.cpu_replicas)
+        self.global_batch = config.batch_size * self.strategy.num_replicas_in_sync
+
+    # -- the story ---------------------------------------------------------------------
+    def run(self) -> keras.Model:
+        self._write_config()
+        model = self._float_model()
+        for phase in phases(self.config):
+            if phase.name in self._state()["completed"]:
+                print(f"[{phase.name}] already finished, skipping (resume)", flush=True)
+                continue
+            self._restore_best(model)
+            self._fit(model, phase)
+        self._restore_best(model)
+        model.save(self.run_dir / FLOAT_MODEL)
+        self._evaluate(model, "float")
+        if self.config.qat_epochs > 0:
+            self._quantization_aware(model)
+        return model
+
+    # -- phases ------------------------------------------------------------------------
+    def _float_model(self) -> keras.Model:
+        resuming = (self.run_dir / BEST_WEIGHTS).exists()  # weights come from the checkpoint
+        model_config = dataclasses.replace(self.config.model, weights="none") if resuming else self.config.model
+        with self.strategy.scope():
+            model = build_model(model_config)
+            if self.config.model.weights == "none":
+                for layer in model.layers:  # adapt moving statistics in tens, not thousands, of steps
+                    if isinstance(layer, keras.layers.BatchNormalization):
+                        layer.momentum = 0.9
+        return model
+
+    def _restore_best(self, model: keras.Model) -> None:
+        """Each phase starts from the best weights so far (early stopping may end past them)."""
+        if (self.run_dir / BEST_WEIGHTS).exists():
+            model.load_weights(self.run_dir / BEST_WEIGHTS)
+
+    def _fit(self, model: keras.Model, phase: Phase) -> None:
+        train_bn = self.config.train_batch_norm or phase.name == "scratch"
+        set_trainable_blocks(model, phase.blocks, train_batch_norm=train_bn)
+        steps = -(-len(self.splits["train"]) // self.global_batch)
+        with self.strategy.scope():
+            rate: Any = phase.learning_rate
+            if phase.cosine:
+                rate = keras.optimizers.schedules.CosineDecay(phase.learning_rate, steps * phase.epochs)
+            model.compile(optimizer=keras.optimizers.Adam(rate), loss="categorical_crossentropy",
+                          metrics=["accuracy"])
+        trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+        print(f"[{phase.name}] {phase.epochs} epochs, {trainable:,} trainable parameters, "
+              f"batch-norm {'training' if train_bn else 'frozen'}, {self.strategy.num_replicas_in_sync} "
+              f"replica(s) x batch {self.config.batch_size}", flush=True)
+        model.fit(self._dataset("train", training=True), validation_data=self._dataset("val"),
+                  epochs=phase.epochs, class_weight=self._class_weights(), verbose=0,
+                  callbacks=self._callbacks(phase))
+        self._mark_completed(phase.name)
+
+    def _callbacks(self, phase: Phase) -> list[keras.callbacks.Callback]:
+        best = self._best_so_far(phase.name)
+        return [
+            keras.callbacks.BackupAndRestore(str(self.run_dir / "backup" / phase.name)),
+            keras.callbacks.ModelCheckpoint(str(self.run_dir / BEST_WEIGHTS), monitor="val_accuracy",
+                                            save_best_only=True, save_weights_only=True,
+                                            initial_value_threshold=best),
+            keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=self.config.patience),
+            PhaseCsvLogger(self.run_dir / HISTORY_FILE, phase.name),
+            ProgressLogger(phase, len(self.splits["train"])),
+        ]
+
+    def _quantization_aware(self, model: keras.Model) -> None:
+        from train.qat import quantize_for_training
+
+        print(f"[qat] quantization-aware fine-tuning, {self.config.qat_epochs} epoch(s)", flush=True)
+        with self.strategy.scope():
+            qat_model = quantize_for_training(model)
+            qat_model.compile(optimizer=keras.optimizers.Adam(self.config.qat_learning_rate),
+                              loss="categorical_crossentropy", metrics=["accuracy"])
+        phase = Phase("qat", self.config.qat_epochs, self.config.qat_learning_rate, "all", cosine=False)
+        qat_model.fit(self._dataset("train", training=True), validation_data=self._dataset("val"),
+                      epochs=phase.epochs, class_weight=self._class_weights(), verbose=0,
+                      callbacks=[PhaseCsvLogger(self.run_dir / HISTORY_FILE, "qat"),
+                                 ProgressLogger(phase, len(self.splits["train"]))])
+        qat_model.save(self.run_dir / QAT_MODEL)
+        self._evaluate(qat_model, "qat")
+
+    # -- evaluation ----------------------------------------------------------------------
+    def _evaluate(self, model: keras.Model, name: str) -> None:
+        from train.plots import plot_run
+
+        results = {}
+        for split in ("val", "test"):
+            if not self.splits[split]:
+                continue
+            labels = np.array([label for _, label in self.splits[split]])
+            probabilities = model.predict(self._dataset(split), verbose=0)
+            results[split] = classification_report(labels, probabilities, self.class_names)
+            results[split]["_probabilities"] = probabilities
+            print(f"[{name}] {split}: accuracy {results[split]['accuracy']:.4f}, "
+                  f"macro-F1 {results[split]['macro_f1']:.4f} on {len(labels)} images", flush=True)
+        plot_run(self.run_dir, name, results, self.splits, self.class_names)
+        for split in results:
+            del results[split]["_probabilities"]
+        (self.run_dir / f"metrics_{name}.json").write_text(json.dumps(results, indent=2) + "\n")
+
+    # -- plumbing ------------------------------------------------------------------------
+    def _dataset(self, split: str, training: bool = False) -> tf.data.Dataset:
+        return make_dataset(self.splits[split], self.spec, len(self.class_names), self.global_batch,
+                            training=training, seed=self.config.seed,
+                            label_smoothing=self.config.label_smoothing)
+
+    def _class_weights(self) -> dict[int, float] | None:
+        return class_weights(self.manifest) if self.config.use_class_weights else None
+
+    def _write_config(self) -> None:
+        path = self.run_dir / CONFIG_FILE
+        record = {
+            "train": self.config.to_dict(),
+            "class_names": self.class_names,
+            "input": dataclasses.asdict(self.spec),
+            "manifest": str(self.manifest_path.resolve()),
+            "strategy": type(self.strategy).__name__,
+            "replicas": self.strategy.num_replicas_in_sync,
+            "mixed_precision": self.mixed_precision,
+            "versions": versions(),
+        }
+        if path.exists():
+            previous = json.loads(path.read_text())
+            if previous["class_names"] != self.class_names:
+                raise BrainEdgeError(f"{path}: run was trained on classes {previous['class_names']}, "
+                                     f"the manifest now has {self.class_names}; use a new --out")
+        (self.run_dir / BEST_WEIGHTS).parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record, indent=2) + "\n")
+
+    def _state(self) -> dict[str, list[str]]:
+        path = self.run_dir / STATE_FILE
+        return json.loads(path.read_text()) if path.exists() else {"completed": []}
+
+    def _mark_completed(self, phase: str) -> None:
+        state = self._state()
+        state["completed"].append(phase)
+        (self.run_dir / STATE_FILE).write_text(json.dumps(state) + "\n")
+
+    def _best_so_far(self, phase: str) -> float | None:
+        """Best val_accuracy already checkpointed, so a resumed run never overwrites it with worse."""
+        path = self.run_dir / HISTORY_FILE
+        if not path.exists() or not (self.run_dir / BEST_WEIGHTS).exists():
+            return None
+        with path.open() as stream:
+            scores = [float(row["val_accuracy"]) for row in csv.DictReader(stream)
+                      if row["phase"] != "qat" and row.get("val_accuracy")]
+        return max(scores) if scores else None
+
+
+class PhaseCsvLogger(keras.callbacks.Callback):
+    """Appends phase, epoch and metrics to history.csv as each epoch ends (survives a kill)."""
+
+    def __init__(self, path: Path, phase: str) -> None:
+        super().__init__()
+        self.path, self.phase = path, phase
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = {k: float(v) for k, v in (logs or {}).items() if k != "lr"}
+        fields = ["phase", "epoch", "loss", "accuracy", "val_loss", "val_accuracy"]
+        new = not self.path.exists()
+        with self.path.open("a", newline="") as stream:
+            writer = csv.DictWriter(stream, fieldnames=fields, extrasaction="ignore")
+            if new:
+                writer.writeheader()
+            writer.writerow({"phase": self.phase, "epoch": epoch + 1, **logs})
+
+
+def versions() -> dict[str, str]:
+    import tensorflow_model_optimization as tfmot
+
+    return {"python": sys.version.split()[0], "tensorflow": tf.__version__,
+            "tf_keras": keras.__version__, "tfmot": tfmot.__version__,
+            "numpy": np.__version__, "platform": platform.platform()}
