@@ -16,6 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 MAKE_GOLDEN = ROOT / "android_demo/tools/make_golden.py"
 RUN_TESTS = ROOT / "android_demo/brainedge-core/run-tests.sh"
+BUNDLE_INTO_APP = ROOT / "android_demo/tools/bundle_into_app.py"
 JUNIT_JARS = (Path("/usr/share/java/junit4.jar"), Path("/usr/share/java/hamcrest-core.jar"))
 
 
@@ -47,3 +48,60 @@ def test_java_core_reproduces_the_goldens() -> None:
     result = subprocess.run(["bash", str(RUN_TESTS)], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, f"JUnit failed:\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
     assert "OK (" in result.stdout
+
+
+SHARED_MODELS = ROOT.parent / "shared/reference-models"
+
+
+def _reference_bundle(tmp_path: Path) -> Path:
+    """Google's uint8 MobileNetV2 from ../shared as a bundle, metadata read from the model itself."""
+    from edge_runtime.backends import load_backend
+    from edge_runtime.classifier import sha256_of
+    from edge_runtime.metadata import BundleMetadata, InputSpec, OutputSpec, read_labels, write_labels
+
+    model = SHARED_MODELS / "mobilenet_v2_1.0_224_quant.tflite"
+    if not model.is_file():
+        pytest.skip(f"{model} absent (the reference model lives in ../shared, which users do not have)")
+    pytest.importorskip("ai_edge_litert")
+    bundle = tmp_path / "imagenet_uint8"
+    bundle.mkdir()
+    shutil.copy(model, bundle / "model.tflite")
+    names = read_labels(SHARED_MODELS / "imagenet_labels.txt")
+    write_labels(bundle / "labels.txt", names)
+    backend = load_backend(bundle / "model.tflite")
+    _, height, width, _ = backend.input.shape
+    metadata = BundleMetadata(
+        model_file="model.tflite", model_format="tflite", variant="uint8-reference",
+        model_sha256=sha256_of(bundle / "model.tflite"), class_names=names,
+        input=InputSpec(height, width, dtype=backend.input.dtype, quantization=backend.input.quantization),
+        output=OutputSpec(len(names), dtype=backend.output.dtype, quantization=backend.output.quantization))
+    (bundle / "metadata.json").write_text(metadata.to_json())
+    return bundle
+
+
+def test_bundle_into_app_copies_a_valid_bundle_and_samples(tmp_path: Path) -> None:
+    bundle = _reference_bundle(tmp_path)
+    samples = tmp_path / "samples"
+    (samples / "macaw").mkdir(parents=True)
+    shutil.copy(SHARED_MODELS / "images/parrot.jpg", samples / "macaw/parrot.jpg")
+    assets = tmp_path / "assets"
+    result = subprocess.run([sys.executable, str(BUNDLE_INTO_APP), str(bundle), "--samples", str(samples),
+                             "--assets", str(assets)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    for name in ("model.tflite", "labels.txt", "metadata.json"):
+        assert (assets / "bundle" / name).read_bytes() == (bundle / name).read_bytes()
+    assert (assets / "samples/macaw/parrot.jpg").is_file()
+    assert '"imagenet_uint8"' in (assets / "bundle_info.json").read_text()
+
+
+def test_bundle_into_app_refuses_a_tampered_model(tmp_path: Path) -> None:
+    bundle = _reference_bundle(tmp_path)
+    with (bundle / "model.tflite").open("ab") as model:
+        model.write(b"\0")
+    assets = tmp_path / "assets"
+    result = subprocess.run([sys.executable, str(BUNDLE_INTO_APP), str(bundle), "--assets", str(assets)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: ") and "sha256" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (assets / "bundle").exists()

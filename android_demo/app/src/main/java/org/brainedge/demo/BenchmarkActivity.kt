@@ -1,0 +1,190 @@
+package org.brainedge.demo
+
+import android.content.Intent
+import android.os.Build
+import android.os.Bundle
+import android.os.SystemClock
+import android.widget.Button
+import android.widget.EditText
+import android.widget.TextView
+import androidx.appcompat.app.AppCompatActivity
+import androidx.core.content.FileProvider
+import java.io.File
+import java.text.SimpleDateFormat
+import java.util.Date
+import java.util.Locale
+import java.util.TimeZone
+import java.util.concurrent.ExecutorService
+import java.util.concurrent.Executors
+import org.brainedge.core.BenchmarkResult
+import org.brainedge.core.BrainEdgeException
+import org.brainedge.core.Json
+import org.brainedge.core.RgbImage
+
+/**
+ * Measure the bundled model on this phone the way brainedge-bench measures it on a computer
+ * (init, first inference, warm-up, steady-state invoke latency, end-to-end throughput, accuracy
+ * on the bundled labelled samples, peak RSS), and share the result JSON for `brainedge-bench --merge`.
+ */
+class BenchmarkActivity : AppCompatActivity() {
+    private val worker: ExecutorService = Executors.newSingleThreadExecutor()
+    private var resultFile: File? = null
+
+    override fun onCreate(savedInstanceState: Bundle?) {
+        super.onCreate(savedInstanceState)
+        setContentView(R.layout.activity_benchmark)
+        findViewById<Button>(R.id.run).setOnClickListener { start() }
+        findViewById<Button>(R.id.share).setOnClickListener { share() }
+    }
+
+    override fun onDestroy() {
+        worker.shutdownNow()
+        super.onDestroy()
+    }
+
+    private fun start() {
+        val runs = number(R.id.runs, default = 100).coerceAtLeast(1)
+        val warmup = number(R.id.warmup, default = 10).coerceAtLeast(0)
+        val threads = findViewById<EditText>(R.id.threads).text.split(",")
+            .mapNotNull { it.trim().toIntOrNull() }.filter { it > 0 }.ifEmpty { listOf(1) }
+        findViewById<Button>(R.id.run).isEnabled = false
+        findViewById<Button>(R.id.share).isEnabled = false
+        report("running $runs timed runs after $warmup warm-up, threads $threads …")
+        worker.execute {
+            try {
+                val file = benchmark(runs, warmup, threads)
+                resultFile = file
+                runOnUiThread { findViewById<Button>(R.id.share).isEnabled = true }
+                report("\nwrote ${file.name}")
+            } catch (error: BrainEdgeException) {
+                report("\nerror: ${error.message}")
+            } catch (error: RuntimeException) {
+                report("\nerror: ${error.javaClass.simpleName}: ${error.message}")
+            } finally {
+                runOnUiThread { findViewById<Button>(R.id.run).isEnabled = true }
+            }
+        }
+    }
+
+    private fun benchmark(runs: Int, warmup: Int, threadCounts: List<Int>): File {
+        val samples = BundleAssets.samples(assets)
+        if (samples.isEmpty()) {
+            throw BrainEdgeException("no sample images in the app (assets/samples/<class>/); " +
+                "run bundle_into_app.py with --samples DIR")
+        }
+        val rows = threadCounts.map { threads -> measure(threads, samples, runs, warmup) }
+        val device = deviceRecord()
+        val created = isoNow()
+        val runId = "android-${Build.MODEL.replace(' ', '-')}-${created.replace(":", "")}"
+        val settings = linkedMapOf<String, Any?>("threads" to threadCounts, "backends" to listOf(BACKEND),
+            "runs" to runs, "warmup" to warmup, "build" to if (BuildConfig.DEBUG) "debug" else "release")
+        val testSet = linkedMapOf<String, Any?>("source" to "app assets/${BundleAssets.SAMPLES_DIR}",
+            "images" to samples.size, "classes" to samples.map { it.label }.distinct())
+        val document = BenchmarkResult.document(runId, device, "BrainEdge Android app benchmark screen",
+            created, settings, testSet, rows)
+        val file = File(cacheDir, "benchmarks/brainedge-$runId.json").apply { parentFile?.mkdirs() }
+        file.writeText(Json.write(document))
+        return file
+    }
+
+    /** One row: a fresh interpreter with this many threads, measured phase by phase. */
+    private fun measure(threads: Int, samples: List<Sample>, runs: Int, warmup: Int): BenchmarkResult.Row {
+        val initStart = SystemClock.elapsedRealtimeNanos()
+        val bundle = BundleAssets.load(assets)
+        LiteRtClassifier(bundle, threads).use { classifier ->
+            val initMs = millis(initStart, SystemClock.elapsedRealtimeNanos())
+            val fixed = classifier.preprocess(decodeAsset(samples[0].assetPath))
+            val firstStart = SystemClock.elapsedRealtimeNanos()
+            classifier.probabilities(fixed)
+            val firstMs = millis(firstStart, SystemClock.elapsedRealtimeNanos())
+            repeat(warmup) { classifier.probabilities(fixed) }
+            val latencies = DoubleArray(runs) {
+                val start = SystemClock.elapsedRealtimeNanos()
+                classifier.probabilities(fixed)
+                millis(start, SystemClock.elapsedRealtimeNanos())
+            }
+            val (truth, predicted, seconds) = classifyAll(classifier, samples)
+            val names = classifier.metadata.classNames
+            val scored = truth.indices.filter { truth[it] >= 0 }
+            val scores = if (scored.isEmpty()) null else BenchmarkResult.accuracyAndMacroF1(
+                scored.map { truth[it] }.toIntArray(), scored.map { predicted[it] }.toIntArray(), names.size)
+            report(String.format(Locale.US, "\n%d thread(s): init %.1f ms, first %.1f ms, p50 %.2f ms, accuracy %s",
+                threads, initMs, firstMs, latencies.sorted()[latencies.size / 2],
+                scores?.let { String.format(Locale.US, "%.3f", it[0]) } ?: "n/a (folders are not class names)"))
+            return BenchmarkResult.Row().apply {
+                artifact = bundle.name
+                format = "tflite"
+                variant = classifier.metadata.variant
+                backend = BACKEND
+                this.threads = threads
+                accuracy = scores?.get(0)
+                macroF1 = scores?.get(1)
+                sizeBytes = bundle.model.size.toLong()
+                this.initMs = initMs
+                this.firstMs = firstMs
+                latencySamplesMs = latencies
+                throughputIps = if (seconds > 0) samples.size / seconds else null
+                peakRssMb = BenchmarkResult.peakRssMb(File("/proc/self/status").readText())
+                images = samples.size
+                imageErrors = predicted.count { it < 0 }
+            }
+        }
+    }
+
+    /** End to end over every sample: true class index (-1 if its folder is not a class) and top-1 (-1 if unreadable). */
+    private fun classifyAll(classifier: LiteRtClassifier, samples: List<Sample>): Triple<IntArray, IntArray, Double> {
+        val names = classifier.metadata.classNames
+        val truth = IntArray(samples.size) { names.indexOf(samples[it].label) }
+        val predicted = IntArray(samples.size)
+        val start = SystemClock.elapsedRealtimeNanos()
+        samples.forEachIndexed { i, sample ->
+            predicted[i] = try {
+                classifier.classify(decodeAsset(sample.assetPath), topK = 1).value.best().index
+            } catch (unreadable: BrainEdgeException) {
+                -1
+            }
+        }
+        return Triple(truth, predicted, millis(start, SystemClock.elapsedRealtimeNanos()) / 1000.0)
+    }
+
+    private fun decodeAsset(path: String): RgbImage = ImageDecoding.decode(path) { assets.open(path) }
+
+    private fun deviceRecord(): Map<String, Any?> = linkedMapOf(
+        "name" to "${Build.MANUFACTURER} ${Build.MODEL}",
+        "cpu" to if (Build.VERSION.SDK_INT >= 31) Build.SOC_MODEL else Build.HARDWARE,
+        "cores" to Runtime.getRuntime().availableProcessors(),
+        "usable_cores" to Runtime.getRuntime().availableProcessors(),
+        "arch" to Build.SUPPORTED_ABIS.firstOrNull(),
+        "os" to "Android ${Build.VERSION.RELEASE} (API ${Build.VERSION.SDK_INT})",
+        "python" to null,
+        "packages" to linkedMapOf("litert-android" to BuildConfig.LITERT_VERSION, "app" to BuildConfig.VERSION_NAME),
+        "cpu_governor" to readOrNull("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
+        "temperature_c" to null,
+    )
+
+    private fun readOrNull(path: String): String? = runCatching { File(path).readText().trim() }.getOrNull()
+
+    private fun isoNow(): String = SimpleDateFormat("yyyy-MM-dd'T'HH:mm:ss'+00:00'", Locale.US)
+        .apply { timeZone = TimeZone.getTimeZone("UTC") }.format(Date())
+
+    private fun share() {
+        val file = resultFile ?: return
+        val uri = FileProvider.getUriForFile(this, "$packageName.files", file)
+        val send = Intent(Intent.ACTION_SEND).apply {
+            type = "application/json"
+            putExtra(Intent.EXTRA_STREAM, uri)
+            putExtra(Intent.EXTRA_SUBJECT, file.name)
+            addFlags(Intent.FLAG_GRANT_READ_URI_PERMISSION)
+        }
+        startActivity(Intent.createChooser(send, getString(R.string.share_result)))
+    }
+
+    private fun number(id: Int, default: Int): Int =
+        findViewById<EditText>(id).text.toString().trim().toIntOrNull() ?: default
+
+    private fun report(line: String) = runOnUiThread { findViewById<TextView>(R.id.report).append(line) }
+
+    companion object {
+        const val BACKEND = "litert-android"
+    }
+}
