@@ -205,3 +205,41 @@ def test_camera_module_does_not_import_tensorflow() -> None:
     code = "import sys, edge_runtime.camera; sys.exit('tensorflow' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=str(REPO)))
     assert done.returncode == 0
+
+
+def fake_venv(directory: Path) -> Path:
+    """A venv-shaped folder whose python is this test's Python with the checkout importable."""
+    python = directory / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text(f'#!/bin/sh\nPYTHONPATH="{REPO}" exec "{sys.executable}" "$@"\n')
+    python.chmod(0o755)
+    return directory
+
+
+def test_kiosk_unit_is_filled_in_and_valid(bundles: Path, tmp_path: Path) -> None:
+    venv = fake_venv(tmp_path / "venv")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    done = subprocess.run(
+        ["bash", str(REPO / "edge_runtime/pi/install_kiosk.sh"), "--bundle", str(bundles / "int8"),
+         "--folder", str(inbox), "--venv", str(venv), "--print"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    unit = done.stdout
+    exec_start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
+    assert exec_start.split() == [f"ExecStart={venv}/bin/python", "-m", "edge_runtime.camera",
+                                  "--bundle", str((bundles / "int8").resolve()), "--folder", str(inbox.resolve()),
+                                  "--interval", "1"]
+    assert "/home/pi" not in unit and "\nUser=pi\n" not in unit
+    if shutil.which("systemd-analyze"):
+        (tmp_path / "brainedge-kiosk.service").write_text(unit)
+        verify = subprocess.run(["systemd-analyze", "verify", str(tmp_path / "brainedge-kiosk.service")],
+                                capture_output=True, text=True)
+        assert verify.returncode == 0, verify.stderr
+
+
+def test_kiosk_installer_refuses_a_non_bundle(tmp_path: Path) -> None:
+    done = subprocess.run(["bash", str(REPO / "edge_runtime/pi/install_kiosk.sh"), "--bundle", str(tmp_path),
+                           "--camera", "--venv", str(fake_venv(tmp_path / "venv")), "--print"],
+                          capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: ") and "not a model bundle" in done.stderr
