@@ -6,6 +6,8 @@ today (so they cannot drift from it), and brainedge-core's JUnit tests must repr
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
 import sys
@@ -39,15 +41,24 @@ def test_golden_check_notices_a_changed_tensor(tmp_path: Path) -> None:
     assert "tensors/uint8_google/gray_50x41.bin" in result.stderr
 
 
-def test_java_core_reproduces_the_goldens() -> None:
+def test_java_core_reproduces_the_goldens(tmp_path: Path) -> None:
     missing = [tool for tool in ("javac", "java") if shutil.which(tool) is None]
     missing += [str(jar) for jar in JUNIT_JARS if not jar.is_file()]
     if missing:
         pytest.skip(f"needs a JDK and JUnit 4 (apt-get install default-jdk-headless junit4); missing: "
                     f"{', '.join(missing)}")
-    result = subprocess.run(["bash", str(RUN_TESTS)], capture_output=True, text=True, timeout=600)
+    sample = tmp_path / "phone-benchmark.json"
+    env = {**os.environ, "BRAINEDGE_BENCH_SAMPLE_OUT": str(sample)}
+    result = subprocess.run(["bash", str(RUN_TESTS)], capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, f"JUnit failed:\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
     assert "OK (" in result.stdout
+    # The app's benchmark JSON must be a valid brainedge-bench result that merges with others.
+    from benchmarks.merge import merge_results
+    from benchmarks.schema import validate
+
+    phone = json.loads(sample.read_text())
+    validate(phone, str(sample))
+    validate(merge_results([phone, phone]), "merged")
 
 
 SHARED_MODELS = ROOT.parent / "shared/reference-models"

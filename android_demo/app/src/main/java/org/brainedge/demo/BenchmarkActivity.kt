@@ -75,7 +75,7 @@ class BenchmarkActivity : AppCompatActivity() {
         val rows = threadCounts.map { threads -> measure(threads, samples, runs, warmup) }
         val device = deviceRecord()
         val created = isoNow()
-        val runId = "android-${Build.MODEL.replace(' ', '-')}-${created.replace(":", "")}"
+        val runId = "android-${Build.MODEL.replace(Regex("[^A-Za-z0-9._-]"), "-")}-${created.replace(":", "")}"
         val settings = linkedMapOf<String, Any?>("threads" to threadCounts, "backends" to listOf(BACKEND),
             "runs" to runs, "warmup" to warmup, "build" to if (BuildConfig.DEBUG) "debug" else "release")
         val testSet = linkedMapOf<String, Any?>("source" to "app assets/${BundleAssets.SAMPLES_DIR}",
@@ -91,7 +91,7 @@ class BenchmarkActivity : AppCompatActivity() {
     private fun measure(threads: Int, samples: List<Sample>, runs: Int, warmup: Int): BenchmarkResult.Row {
         val initStart = SystemClock.elapsedRealtimeNanos()
         val bundle = BundleAssets.load(assets)
-        LiteRtClassifier(bundle, threads).use { classifier ->
+        return LiteRtClassifier(bundle, threads).use { classifier ->
             val initMs = millis(initStart, SystemClock.elapsedRealtimeNanos())
             val fixed = classifier.preprocess(decodeAsset(samples[0].assetPath))
             val firstStart = SystemClock.elapsedRealtimeNanos()
@@ -111,7 +111,7 @@ class BenchmarkActivity : AppCompatActivity() {
             report(String.format(Locale.US, "\n%d thread(s): init %.1f ms, first %.1f ms, p50 %.2f ms, accuracy %s",
                 threads, initMs, firstMs, latencies.sorted()[latencies.size / 2],
                 scores?.let { String.format(Locale.US, "%.3f", it[0]) } ?: "n/a (folders are not class names)"))
-            return BenchmarkResult.Row().apply {
+            BenchmarkResult.Row().apply {
                 artifact = bundle.name
                 format = "tflite"
                 variant = classifier.metadata.variant

@@ -22,7 +22,7 @@ import org.brainedge.core.Prediction
 /** Pick or take an image, classify it with the bundled model, show top-k, uncertainty and timings. */
 class MainActivity : AppCompatActivity() {
     private val worker: ExecutorService = Executors.newSingleThreadExecutor()
-    private var classifier: LiteRtClassifier? = null
+    @Volatile private var classifier: LiteRtClassifier? = null
     private var captureUri: Uri? = null
 
     private val pickImage = registerForActivityResult(ActivityResultContracts.GetContent()) { uri ->

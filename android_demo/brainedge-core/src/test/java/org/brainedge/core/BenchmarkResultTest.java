@@ -6,6 +6,8 @@ import static org.junit.Assert.assertTrue;
 
 import java.io.ByteArrayInputStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Paths;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -41,7 +43,7 @@ public class BenchmarkResultTest {
     }
 
     @Test
-    public void documentHasEveryKeyTheHarnessSchemaRequires() {
+    public void documentHasEveryKeyTheHarnessSchemaRequires() throws Exception {
         BenchmarkResult.Row row = new BenchmarkResult.Row();
         row.artifact = "int8";
         row.backend = "litert-android";
@@ -54,7 +56,12 @@ public class BenchmarkResultTest {
         device.put("python", null);
         Map<String, Object> doc = BenchmarkResult.document("phone-1", device, "app", "2025-01-01T00:00:00+00:00",
                 new LinkedHashMap<String, Object>(), null, Arrays.asList(row));
-        Map<?, ?> back = (Map<?, ?>) Json.parse(Json.write(doc));
+        String written = Json.write(doc);
+        String sampleOut = System.getenv("BRAINEDGE_BENCH_SAMPLE_OUT"); // tests/test_java_parity.py validates it
+        if (sampleOut != null) {
+            Files.write(Paths.get(sampleOut), written.getBytes(StandardCharsets.UTF_8));
+        }
+        Map<?, ?> back = (Map<?, ?>) Json.parse(written);
         assertEquals(1L, back.get("schema_version"));
         assertTrue(back.containsKey("device"));
         Map<?, ?> parsedRow = (Map<?, ?>) ((List<?>) back.get("rows")).get(0);
