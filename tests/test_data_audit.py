@@ -5,6 +5,9 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -179,3 +182,20 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert err.startswith("error: ") and "missing: no such directory" in err and "Traceback" not in err
     assert cli.main(["audit", "--out", str(tmp_path / "r")]) == 2
     assert "give dataset roots or --manifest" in capsys.readouterr().err
+
+
+def test_data_stage_never_imports_tensorflow():
+    """The audit must start fast and run where TensorFlow is not installed."""
+    repo = Path(__file__).resolve().parents[1]
+    code = ("import sys, train.data, train.data.cli, train.data.report; "
+            "heavy = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'tf_keras', 'keras')]; "
+            "sys.exit(f'imported {heavy[:3]}' if heavy else 0)")
+    assert subprocess.run([sys.executable, "-c", code], cwd=repo).returncode == 0
+    help_text = subprocess.run([sys.executable, "-m", "train.data", "--help"], cwd=repo, capture_output=True, text=True)
+    assert help_text.returncode == 0 and "brainedge-data" in help_text.stdout
+
+
+def test_bad_threshold(tmp_path, capsys):
+    root = make_dataset(tmp_path / "ds", {"a": 3, "b": 3})
+    assert cli.main(["audit", str(root), "--threshold", "-1", "--out", str(tmp_path / "r")]) == 2
+    assert "threshold must be 0..255 bits, got -1" in capsys.readouterr().err

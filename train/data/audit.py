@@ -18,12 +18,14 @@ from typing import Any
 
 import numpy as np
 
+from edge_runtime.errors import BrainEdgeError
 from edge_runtime.manifest import SPLITS, Manifest
 from train.data.duplicates import DEFAULT_THRESHOLD, connected_groups, near_pairs
-from train.data.hashing import HASH_NAME, ImageInfo, inspect_all
+from train.data.hashing import HASH_BYTES, HASH_NAME, ImageInfo, inspect_all
 from train.data.loading import Dataset, ImageFile, class_problems
 
 AUDIT_SCHEMA = "brainedge.audit/1"
+HASH_BITS = HASH_BYTES * 8
 LISTED_GROUPS = 20
 
 
@@ -57,6 +59,8 @@ class Audit:
 def run_audit(dataset: Dataset, threshold: int = DEFAULT_THRESHOLD, workers: int = 2,
               progress: bool = True) -> Audit:
     """Hash every image of ``dataset`` and group its near-duplicates."""
+    if not 0 <= threshold < HASH_BITS:
+        raise BrainEdgeError(f"near-duplicate threshold must be 0..{HASH_BITS - 1} bits, got {threshold}")
     start = time.monotonic()
     infos = inspect_all([image.path for image in dataset.images], workers=workers, progress=progress)
     readable = np.array([i for i, info in enumerate(infos) if info.ok], dtype=np.int64)

@@ -90,7 +90,7 @@ def _plot_groups(plt: Any, audit: Audit, path: Path) -> bool:
         return False
     images = audit.dataset.images
     columns = min(SHEET_COLUMNS, max(len(members) for _, members in groups))
-    figure, grid = plt.subplots(len(groups), columns, figsize=(1.7 * columns, 1.95 * len(groups)),
+    figure, grid = plt.subplots(len(groups), columns, figsize=(max(1.7 * columns, 5.0), 1.95 * len(groups) + 0.4),
                                 dpi=100, squeeze=False)
     for row, (group, members) in enumerate(groups):
         mixed = len({images[i].label for i in members}) > 1
@@ -104,7 +104,8 @@ def _plot_groups(plt: Any, audit: Audit, path: Path) -> bool:
             if column == 0:
                 title = f"group {group[:8]} ({len(members)} images)\n{title}"
             axes.set_title(title, fontsize=7, color="red" if mixed else "black")
-    figure.suptitle("Largest / mixed-label / cross-part duplicate groups (red: labels disagree)", fontsize=9)
+    figure.suptitle("Duplicate groups: mixed-label and cross-part first, then the largest\n"
+                    "(red: members carry different labels)", fontsize=9)
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)
