@@ -127,8 +127,10 @@ build_site() {
         "$python" -m pip download -q --disable-pip-version-check $platforms $target \
             -d "$cache/wheels" $wheels_spec >&2
         rm -rf "$site"
+        # --no-warn-conflicts: pip checks conflicts against the host environment, not the target.
         # shellcheck disable=SC2086
-        "$python" -m pip install -q --disable-pip-version-check --no-index --find-links "$cache/wheels" \
+        "$python" -m pip install -q --disable-pip-version-check --no-warn-conflicts --no-index \
+            --find-links "$cache/wheels" \
             $platforms $target --target "$site" $wheels_spec >&2
         echo "$wheels_spec" >"$stamp"
     fi
