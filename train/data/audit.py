@@ -106,6 +106,7 @@ def _image_facts(audit: Audit) -> dict[str, Any]:
         "distinct_sizes": len({(info.width, info.height) for info in good}),
         "modes": _counter([info.mode for info in good]),
         "formats": _counter([info.format for info in good]),
+        "total_megabytes": round(sum(info.num_bytes for info in audit.infos) / 1e6, 1),
         "unreadable": [{"path": audit.dataset.images[i].rel, "error": info.error}
                        for i, info in enumerate(audit.infos) if not info.ok],
         "non_images": [{"path": path, "reason": reason} for path, reason in audit.dataset.skipped],

@@ -161,7 +161,7 @@ def _image_section(facts: dict[str, Any]) -> list[str]:
     lines = ["## Images", "",
              f"- Sizes ({facts['distinct_sizes']} distinct; most common): {_counts_line(facts['sizes'])}",
              f"- Modes: {_counts_line(facts['modes'])}",
-             f"- Formats: {_counts_line(facts['formats'])}", ""]
+             f"- Formats: {_counts_line(facts['formats'])}; {facts['total_megabytes']} MB in all", ""]
     if facts["unreadable"]:
         lines += ["### Unreadable files (excluded from splits)", "",
                   _table(["file", "problem"], [[f"`{u['path']}`", u["error"]] for u in facts["unreadable"]]), ""]
