@@ -1,12 +1,15 @@
 """Interpreters that run a model file: LiteRT first, then tflite-runtime, tf.lite, ONNX Runtime.
 
-Each backend exposes the same small surface (tensor specs in, probabilities or logits
-out), so the classifier never cares which one it got.
+``auto`` takes tf.lite only when TensorFlow is already loaded in the process: the runtime
+imports TensorFlow only when ``tensorflow`` is asked for by name. Each backend exposes the
+same small surface (tensor specs in, probabilities or logits out), so the classifier never
+cares which one it got.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,11 +120,14 @@ def available_backends() -> list[str]:
     return [name for name in BACKENDS if _importable(name)]
 
 
-def _importable(name: str) -> bool:
-    if name == "tensorflow":  # never import TensorFlow just to run a model
+def _importable(name: str, requested: bool = False) -> bool:
+    """Whether a backend can be used; TensorFlow is only imported when asked for by name."""
+    if name == "tensorflow" and not requested:  # auto never pays TensorFlow's import for a model
         return "tensorflow" in sys.modules
     module = {"litert": "ai_edge_litert.interpreter", "tflite_runtime": "tflite_runtime.interpreter",
-              "onnxruntime": "onnxruntime"}[name]
+              "tensorflow": "tensorflow", "onnxruntime": "onnxruntime"}[name]
+    if name == "tensorflow":
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         importlib.import_module(module)
     except ImportError:
@@ -131,7 +137,13 @@ def _importable(name: str) -> bool:
 
 def load_backend(path: Path, backend: str = "auto", threads: int | None = None,
                  xnnpack: bool = True) -> Backend:
-    """Load a .tflite or .onnx model with the requested (or best available) backend."""
+    """Load a .tflite or .onnx model with the requested (or best available) backend.
+
+    ``xnnpack=False`` runs TFLite's built-in kernels without the default XNNPACK delegate;
+    ONNX Runtime has no such switch and ignores it.
+    """
+    if threads is not None and threads < 1:
+        raise BrainEdgeError(f"threads must be at least 1, got {threads}")
     suffix = path.suffix.lower()
     if suffix not in (".tflite", ".onnx"):
         raise BrainEdgeError(f"{path}: unknown model type (expected .tflite or .onnx)")
@@ -142,15 +154,15 @@ def load_backend(path: Path, backend: str = "auto", threads: int | None = None,
         if backend not in candidates:
             raise BrainEdgeError(f"{path}: backend {backend!r} cannot run a {suffix} model "
                                  f"(choose from {', '.join(candidates)})")
-        if not _importable(backend):
+        if not _importable(backend, requested=True):
             raise BrainEdgeError(f"backend {backend!r} is not installed here")
         chosen = backend
     else:
-        usable = [name for name in candidates if _importable(name)]
-        if not usable:
+        # The first importable one: later candidates are never imported (memory on a Pi).
+        chosen = next((name for name in candidates if _importable(name)), None)
+        if chosen is None:
             hint = "pip install 'brainedge[edge]'" if suffix == ".tflite" else "pip install 'brainedge[onnx]'"
             raise BrainEdgeError(f"{path}: no interpreter for {suffix} models is installed ({hint})")
-        chosen = usable[0]
     if chosen == "onnxruntime":
         return OnnxBackend(path, threads)
     return _tflite_backend(chosen, path, threads, xnnpack)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sized
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 
@@ -65,6 +66,8 @@ class Classifier:
         self.class_names = class_names
         self.input_spec = input_spec
         self.output_spec = output_spec
+        if not 0.0 <= confidence_threshold <= 1.0:
+            raise BrainEdgeError(f"confidence threshold must be between 0 and 1, got {confidence_threshold}")
         self.confidence_threshold = confidence_threshold
         _check_model_matches(backend, input_spec, output_spec, len(class_names))
 
@@ -142,16 +145,55 @@ class Classifier:
 
     def classify_many(self, paths: Iterable[Path], top_k: int = 3, progress: bool = False
                       ) -> Iterator[tuple[Path, Prediction | BrainEdgeError]]:
-        """Stream over many files; a bad file yields its error and the stream goes on."""
-        paths = list(paths)
-        for done, path in enumerate(paths, start=1):
-            try:
-                yield path, self.classify(path, top_k)
-            except BrainEdgeError as error:
-                yield path, error
-            if progress:
-                print(f"\r{done}/{len(paths)} images", end="" if done < len(paths) else "\n",
-                      file=sys.stderr, flush=True)
+        """Stream over many files; a bad file yields its error and the stream goes on.
+
+        ``paths`` may be endless (a watched folder): each answer is yielded as soon as it
+        is known. ``progress`` draws a bar on stderr, erased while the caller prints.
+        """
+        bar = ProgressBar(len(paths) if isinstance(paths, Sized) else None) if progress else None
+        try:
+            for done, path in enumerate(paths, start=1):
+                try:
+                    result: Prediction | BrainEdgeError = self.classify(path, top_k)
+                except BrainEdgeError as error:
+                    result = error
+                if bar is not None:
+                    bar.clear()
+                yield path, result
+                if bar is not None:
+                    bar.draw(done)
+        finally:
+            if bar is not None:
+                bar.clear()
+
+
+class ProgressBar:
+    """``[#####.....] 12/25 images`` on one stderr line, redrawn in place."""
+
+    WIDTH = 30
+
+    def __init__(self, total: int | None, stream: TextIO | None = None) -> None:
+        self.total = total
+        self.stream = stream or sys.stderr
+        self._drawn = 0
+        self.draw(0)
+
+    def draw(self, done: int) -> None:
+        if self.total:
+            filled = self.WIDTH * done // self.total
+            text = f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {done}/{self.total} images"
+        else:
+            text = f"{done} images"
+        self.stream.write("\r" + text)
+        self.stream.flush()
+        self._drawn = len(text)
+
+    def clear(self) -> None:
+        """Blank the line, so a result or an error printed next starts clean."""
+        if self._drawn:
+            self.stream.write("\r" + " " * self._drawn + "\r")
+            self.stream.flush()
+            self._drawn = 0
 
 
 def _check_model_matches(backend: Backend, spec: InputSpec, output: OutputSpec, num_labels: int) -> None:

@@ -1,34 +1,61 @@
-"""brainedge-classify: classify images or folders with a bundle or a bare .tflite/.onnx model."""
+"""brainedge-classify: classify images or folders with a bundle or a bare .tflite/.onnx model.
+
+  brainedge-classify --bundle DIR [--format text|json|csv] PATH...     images and folders
+  brainedge-classify --bundle DIR --watch FOLDER [--max-images N]      kiosk: new images as they arrive
+
+Exit status: 0 all classified, 1 some files could not be (each is named on stderr),
+2 nothing could run (bad model, bundle or arguments).
+"""
 
 from __future__ import annotations
 
 import argparse
+import csv
+import itertools
 import json
+import os
+import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Callable, Union
 
 from edge_runtime.backends import BACKENDS
+from edge_runtime.camera import folder_frames
 from edge_runtime.classifier import UNCERTAIN, Classifier, Prediction
 from edge_runtime.errors import BrainEdgeError
 from edge_runtime.metadata import MOBILENET_MEAN, MOBILENET_STD
 
+FORMATS = ("text", "json", "csv")
+Result = Union[Prediction, BrainEdgeError]
 
-def expand_paths(paths: list[Path]) -> Iterator[Path]:
-    """Files as given, folders walked recursively in sorted order; hidden files are skipped."""
+
+def collect_files(paths: list[Path]) -> tuple[list[Path], list[str]]:
+    """Files as given, folders walked recursively in sorted order, and the empty folders found.
+
+    Hidden files and folders (``.DS_Store``, ``.git``) are skipped; everything else is
+    classified, so a non-image file is reported rather than silently ignored. A path that
+    does not exist is kept: classifying it reports "no such file" like any other bad file.
+    """
+    files: list[Path] = []
+    empty: list[str] = []
     for path in paths:
-        if path.is_dir():
-            yield from sorted(p for p in path.rglob("*")
-                              if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts))
-        elif path.exists():
-            yield path
-        else:
-            raise BrainEdgeError(f"{path}: no such file or directory")
+        if not path.is_dir():
+            files.append(path)
+            continue
+        for folder, subfolders, names in os.walk(path):
+            subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
+            visible = sorted(name for name in names if not name.startswith("."))
+            if not visible and not subfolders:
+                empty.append(f"{folder}: empty folder, no images to classify")
+            files += [Path(folder, name) for name in visible]
+    return files, empty
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="brainedge-classify", description=__doc__)
-    parser.add_argument("paths", nargs="+", type=Path, help="images or folders of images")
+    parser = argparse.ArgumentParser(prog="brainedge-classify", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("paths", nargs="*", type=Path, help="images or folders of images")
     model = parser.add_mutually_exclusive_group(required=True)
     model.add_argument("--bundle", type=Path, help="a model bundle directory (metadata.json inside)")
     model.add_argument("--model", type=Path, help="a bare .tflite or .onnx model (needs --labels)")
@@ -38,47 +65,147 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--std", type=float, nargs=3, default=MOBILENET_STD,
                         help="per-channel std for --model (default: MobileNetV2's 127.5)")
     parser.add_argument("--logits", action="store_true", help="--model outputs logits, apply softmax")
-    parser.add_argument("--top-k", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=None, help="interpreter threads")
-    parser.add_argument("--backend", choices=("auto",) + BACKENDS, default="auto")
+    parser.add_argument("--top-k", type=int, default=3, help="ranked classes per image (default 3)")
     parser.add_argument("--threshold", type=float, default=None,
-                        help="confidence below which the answer is 'uncertain' (default: the bundle's)")
-    parser.add_argument("--json", action="store_true", help="one JSON object per image on stdout")
-    parser.add_argument("--progress", action="store_true", help="progress on stderr")
+                        help="confidence below which the answer is 'uncertain — refer for review' "
+                             "(default: the bundle's confidence_threshold, 0.5 for --model)")
+    parser.add_argument("--format", choices=FORMATS, default="text", help="output format (default text)")
+    parser.add_argument("--json", dest="format", action="store_const", const="json",
+                        help="same as --format json: one JSON object per image")
+    parser.add_argument("--backend", choices=("auto",) + BACKENDS, default="auto",
+                        help="interpreter (default auto: LiteRT, tflite-runtime, then tf.lite when "
+                             "TensorFlow is already loaded; ONNX Runtime for .onnx)")
+    parser.add_argument("--threads", type=int, default=None, help="interpreter threads (default: its own)")
+    parser.add_argument("--no-xnnpack", dest="xnnpack", action="store_false",
+                        help="TFLite: run the built-in kernels without the XNNPACK delegate")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="progress bar on stderr for batch runs (default: when stderr is a terminal)")
+    parser.add_argument("--max-images", type=int, default=None, help="stop after this many images")
+    watch = parser.add_argument_group("kiosk mode")
+    watch.add_argument("--watch", type=Path, metavar="FOLDER",
+                       help="classify every new image dropped into FOLDER until Ctrl-C or --max-images")
+    watch.add_argument("--include-existing", action="store_true",
+                       help="with --watch, also classify the images already there at start")
+    watch.add_argument("--interval", type=float, default=1.0,
+                       help="with --watch, seconds between folder checks (default 1)")
     return parser
 
 
-def load_classifier(args: argparse.Namespace) -> Classifier:
-    if args.bundle:
-        return Classifier.from_bundle(args.bundle, args.backend, args.threads,
-                                      confidence_threshold=args.threshold)
-    if not args.labels:
+def check_args(args: argparse.Namespace) -> None:
+    """Argument combinations argparse cannot express, as one-line errors."""
+    if args.watch is None and not args.paths:
+        raise BrainEdgeError("give images or folders to classify, or --watch FOLDER")
+    if args.watch is not None and args.paths:
+        raise BrainEdgeError("--watch classifies new images in one folder; do not also give PATHs")
+    if args.model and not args.labels:
         raise BrainEdgeError("--model needs --labels FILE (one class name per line)")
-    extra = {} if args.threshold is None else {"confidence_threshold": args.threshold}
-    return Classifier.from_model(args.model, args.labels, args.backend, args.threads,
-                                 mean=tuple(args.mean), std=tuple(args.std),
-                                 softmax_output=not args.logits, **extra)
+    if args.bundle and args.labels:
+        raise BrainEdgeError("--labels is for --model; a bundle carries its own labels.txt")
+    for name in ("top_k", "threads", "max_images"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise BrainEdgeError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
 
 
-def format_line(path: Path, prediction: Prediction, as_json: bool) -> str:
-    if as_json:
-        return json.dumps({"path": str(path), **prediction.as_dict()})
+def load_classifier(args: argparse.Namespace) -> Classifier:
+    options = {"backend": args.backend, "threads": args.threads, "xnnpack": args.xnnpack}
+    if args.bundle:
+        return Classifier.from_bundle(args.bundle, confidence_threshold=args.threshold, **options)
+    if args.threshold is not None:
+        options["confidence_threshold"] = args.threshold
+    return Classifier.from_model(args.model, args.labels, mean=tuple(args.mean), std=tuple(args.std),
+                                 softmax_output=not args.logits, **options)
+
+
+def text_line(path: Path, prediction: Prediction) -> str:
     verdict = UNCERTAIN if prediction.uncertain else prediction.label
     ranked = ", ".join(f"{label} {score:.3f}" for label, score in prediction.top_k)
     return f"{path}: {verdict}  [{ranked}]"
 
 
-def run(args: argparse.Namespace) -> int:
-    classifier = load_classifier(args)
+def json_line(path: Path, prediction: Prediction) -> str:
+    """``label`` stays the top class when uncertain; ``uncertain`` says to refer it for review."""
+    return json.dumps({
+        "path": str(path), "label": prediction.label, "score": prediction.score,
+        "top_k": [{"label": label, "score": score} for label, score in prediction.top_k],
+        "uncertain": prediction.uncertain,
+    })
+
+
+class CsvWriter:
+    """path,label,score,uncertain, then label_2,score_2 … for the next ranks; header first."""
+
+    def __init__(self, top_k: int, num_classes: int) -> None:
+        self._writer = csv.writer(sys.stdout, lineterminator="\n")
+        ranks = range(2, min(top_k, num_classes) + 1)
+        self._writer.writerow(["path", "label", "score", "uncertain",
+                               *itertools.chain.from_iterable((f"label_{r}", f"score_{r}") for r in ranks)])
+
+    def __call__(self, path: Path, prediction: Prediction) -> None:
+        ranked = itertools.chain.from_iterable((label, f"{score:.6f}") for label, score in prediction.top_k[1:])
+        self._writer.writerow([str(path), prediction.label, f"{prediction.score:.6f}",
+                               "true" if prediction.uncertain else "false", *ranked])
+        sys.stdout.flush()
+
+
+def make_writer(args: argparse.Namespace, classifier: Classifier) -> Callable[[Path, Prediction], None]:
+    """One printed record per classified image, in the chosen format."""
+    if args.format == "csv":
+        return CsvWriter(args.top_k, len(classifier.class_names))
+    line = json_line if args.format == "json" else text_line
+    return lambda path, prediction: print(line(path, prediction), flush=True)
+
+
+def report(results: Iterable[tuple[Path, Result]], write: Callable[[Path, Prediction], None]) -> int:
+    """Print each answer; a bad file is named on stderr and the run goes on. Returns the failures."""
     failures = 0
-    for path, result in classifier.classify_many(expand_paths(args.paths), args.top_k, args.progress):
+    for path, result in results:
         if isinstance(result, BrainEdgeError):
             failures += 1
-            print(f"error: {result}", file=sys.stderr)
+            print(f"error: {result}", file=sys.stderr, flush=True)
         else:
-            print(format_line(path, result, args.json), flush=True)
+            write(path, result)
+    return failures
+
+
+def watched_results(classifier: Classifier, args: argparse.Namespace) -> Iterator[tuple[Path, Result]]:
+    """New images in the watched folder (camera.py's watcher), classified as they settle."""
+    frames = folder_frames(args.watch, args.interval, args.include_existing)
+    try:
+        yield from classifier.classify_many((path for _, path in itertools.islice(frames, args.max_images)),
+                                            args.top_k)
+    finally:
+        frames.close()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """systemd stops a kiosk with SIGTERM: leave like Ctrl-C, through the normal exit path."""
+    raise KeyboardInterrupt
+
+
+def run(args: argparse.Namespace) -> int:
+    check_args(args)
+    if args.watch is not None:
+        classifier = load_classifier(args)
+        signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            failures = report(watched_results(classifier, args), make_writer(args, classifier))
+        except KeyboardInterrupt:
+            return 0  # the normal way to stop a kiosk
+        return 1 if failures else 0
+    files, empty = collect_files(args.paths)
+    for problem in empty:
+        print(f"error: {problem}", file=sys.stderr)
+    if not files:
+        raise BrainEdgeError("nothing to classify: " + ", ".join(str(path) for path in args.paths))
+    classifier = load_classifier(args)
+    files = files[:args.max_images]
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    failures = report(classifier.classify_many(files, args.top_k, progress), make_writer(args, classifier))
+    failures += len(empty)
     if failures:
-        print(f"error: {failures} file(s) could not be classified (listed above)", file=sys.stderr)
+        print(f"error: {failures} file(s) or folder(s) could not be classified (listed above)",
+              file=sys.stderr)
     return 1 if failures else 0
 
 
@@ -89,3 +216,10 @@ def main(argv: list[str] | None = None) -> int:
     except BrainEdgeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # the reader went away, e.g. `brainedge-classify ... | head`
+        # Point stdout at /dev/null so the interpreter's final flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
