@@ -1,0 +1,74 @@
+"""One tiny model exported twice, as a float32 TFLite bundle and a float32 ONNX bundle.
+
+The backend-parity test needs the *same* weights under both interpreters; this trains
+make_tiny_bundles' colour model once and converts it with TFLiteConverter and tf2onnx.
+Runs in its own process because it imports TensorFlow.
+
+usage: python tests/make_onnx_bundles.py OUT_DIR
+       → OUT_DIR/tflite/, OUT_DIR/onnx/ (bundles), OUT_DIR/images/<class>/*.png
+From a test: ``onnx_bundles(directory)`` (builds once, in a subprocess).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from make_tiny_bundles import CLASSES, SIZE, convert, train_model, write_bundle, write_images
+
+from edge_runtime.classifier import sha256_of
+from edge_runtime.metadata import METADATA_FILE, BundleMetadata, InputSpec, OutputSpec, write_labels
+
+
+def write_onnx_bundle(directory: Path, model, tf) -> None:
+    import tf2onnx
+
+    directory.mkdir(parents=True, exist_ok=True)
+    model_path = directory / "model.onnx"
+    signature = (tf.TensorSpec((None, SIZE, SIZE, 3), tf.float32, name="input"),)
+    proto, _ = tf2onnx.convert.from_keras(model, input_signature=signature, opset=13)
+    model_path.write_bytes(proto.SerializeToString())
+    write_labels(directory / "labels.txt", CLASSES)
+    metadata = BundleMetadata(
+        model_file=model_path.name, model_format="onnx", variant="float32",
+        model_sha256=sha256_of(model_path), class_names=CLASSES,
+        input=InputSpec(height=SIZE, width=SIZE), output=OutputSpec(num_classes=len(CLASSES)),
+        provenance={"source": "tests/make_onnx_bundles.py (colour toy model, not a medical model)"})
+    (directory / METADATA_FILE).write_text(metadata.to_json())
+
+
+def main(out_dir: str) -> None:
+    os.environ["TF_USE_LEGACY_KERAS"] = "1"
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(0)
+    out = Path(out_dir)
+    model = train_model(tf, keras)
+    write_bundle(out / "tflite", convert(tf, model, int8=False), "float32", tf)
+    write_onnx_bundle(out / "onnx", model, tf)
+    write_images(out / "images")
+
+
+def onnx_bundles(directory: Path) -> Path:
+    """Build the two bundles into ``directory`` unless a previous test already did."""
+    if not (directory / "images").is_dir():
+        repo = Path(__file__).resolve().parents[1]
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")]))
+        done = subprocess.run([sys.executable, __file__, str(directory)], env=env, timeout=600,
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"building the TFLite + ONNX bundles failed:\n{done.stderr[-4000:]}")
+    return directory
+
+
+def onnx_export_available() -> bool:
+    return all(importlib.util.find_spec(name) is not None for name in ("tensorflow", "tf_keras", "tf2onnx"))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,127 @@
+"""Every interpreter installable here gives the same top-1 for the same model.
+
+- LiteRT vs tf.lite: the shared reference model and the tiny bundles (tf.lite runs in a
+  subprocess that imports TensorFlow by asking for ``--backend tensorflow``).
+- TFLite vs ONNX Runtime: one tiny model exported both ways.
+(LiteRT vs tflite-runtime, which needs numpy < 2, is in test_runtime_tflite_runtime.py.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+from make_onnx_bundles import onnx_bundles, onnx_export_available
+from make_tiny_bundles import tensorflow_available, tiny_bundles
+
+from edge_runtime.backends import available_backends, load_backend
+from edge_runtime.classifier import Classifier
+from edge_runtime.errors import BrainEdgeError
+
+REPO = Path(__file__).resolve().parents[1]
+REFERENCE = REPO.parent / "shared" / "reference-models"
+REFERENCE_MODEL = ["--model", str(REFERENCE / "mobilenet_v2_1.0_224_quant.tflite"),
+                   "--labels", str(REFERENCE / "imagenet_labels.txt")]
+
+
+def reference_images() -> list[Path]:
+    """The shared natural images, or [] when ../shared is absent."""
+    folder = REFERENCE / "images"
+    return sorted(p for p in folder.iterdir() if p.suffix in (".bmp", ".jpg")) if folder.is_dir() else []
+
+
+def top1_in_process(classifier: Classifier, images: list[Path]) -> dict[str, str]:
+    return {str(path): classifier.classify(path, top_k=1).label for path in images}
+
+
+def top1_by_cli(args: list[str], images: list[Path]) -> dict[str, str]:
+    """`python -m edge_runtime ARGS --json IMAGES` in a fresh process → {path: label}."""
+    done = subprocess.run([sys.executable, "-m", "edge_runtime", *args, "--json", *map(str, images)],
+                          capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return {record["path"]: record["label"] for record in map(json.loads, done.stdout.splitlines())}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not tensorflow_available():
+        pytest.skip("TensorFlow and tf_keras are needed to build the tiny test bundles")
+    return tiny_bundles(tmp_path_factory.getbasetemp() / "tiny_bundles")
+
+
+@pytest.fixture(scope="module")
+def exported_twice(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not onnx_export_available():
+        pytest.skip("TensorFlow, tf_keras and tf2onnx are needed to export the TFLite + ONNX pair")
+    pytest.importorskip("onnxruntime", reason="ONNX Runtime is not installed (pip install 'brainedge[onnx]')")
+    return onnx_bundles(tmp_path_factory.getbasetemp() / "onnx_bundles")
+
+
+def test_litert_and_tf_lite_agree_on_the_reference_model() -> None:
+    images = reference_images()
+    if not images:
+        pytest.skip(f"{REFERENCE} is absent: the reference model and images live in ../shared")
+    if not tensorflow_available():
+        pytest.skip("TensorFlow is not installed: no tf.lite to compare with")
+    litert = top1_in_process(Classifier.from_model(REFERENCE_MODEL[1], REFERENCE_MODEL[3], backend="litert"),
+                             images)
+    assert top1_by_cli([*REFERENCE_MODEL, "--backend", "tensorflow"], images) == litert
+    assert litert[str(REFERENCE / "images" / "parrot.jpg")] == "macaw"
+
+
+@pytest.mark.parametrize("variant", ["float32", "int8"])
+def test_litert_and_tf_lite_agree_on_a_bundle(tiny: Path, variant: str) -> None:
+    images = sorted((tiny / "images").rglob("*.png")) + reference_images()
+    litert = top1_in_process(Classifier.from_bundle(tiny / variant, backend="litert"), images)
+    assert top1_by_cli(["--bundle", str(tiny / variant), "--backend", "tensorflow"], images) == litert
+
+
+def test_tflite_and_onnx_exports_of_one_model_agree(exported_twice: Path) -> None:
+    images = sorted((exported_twice / "images").rglob("*.png")) + reference_images()
+    tflite = Classifier.from_bundle(exported_twice / "tflite", backend="litert")
+    onnx = Classifier.from_bundle(exported_twice / "onnx")
+    assert onnx.backend.name == "onnxruntime"  # picked from the .onnx model file
+    for path in images:
+        batch = tflite.preprocess(path)
+        from_tflite, from_onnx = tflite.probabilities(batch)[0], onnx.probabilities(batch)[0]
+        assert from_tflite.argmax() == from_onnx.argmax(), path
+        np.testing.assert_allclose(from_tflite, from_onnx, atol=1e-4, err_msg=str(path))
+    for path in sorted((exported_twice / "images").rglob("*.png")):
+        assert onnx.classify(path).label == path.parent.name
+
+
+def test_onnx_bundle_through_the_cli(exported_twice: Path) -> None:
+    images = sorted((exported_twice / "images").rglob("*.png"))
+    answers = top1_by_cli(["--bundle", str(exported_twice / "onnx"), "--threads", "1"], images)
+    assert answers == {str(path): path.parent.name for path in images}
+
+
+def test_auto_takes_tf_lite_only_when_tensorflow_is_already_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(sys.modules, "tensorflow", raising=False)
+    assert "tensorflow" not in available_backends()
+    assert "tensorflow" not in sys.modules  # asking did not import it
+    monkeypatch.setitem(sys.modules, "tensorflow", types.ModuleType("tensorflow"))
+    assert "tensorflow" in available_backends()
+    assert available_backends()[0] == "litert"  # still preferred when both are there
+
+
+def test_a_model_refuses_a_backend_for_another_format(tmp_path: Path) -> None:
+    (tmp_path / "m.onnx").write_bytes(b"x")
+    (tmp_path / "m.pt").write_bytes(b"x")
+    with pytest.raises(BrainEdgeError, match="backend 'litert' cannot run a .onnx model"):
+        load_backend(tmp_path / "m.onnx", "litert")
+    with pytest.raises(BrainEdgeError, match="unknown model type"):
+        load_backend(tmp_path / "m.pt")
+
+
+def test_a_corrupt_onnx_model_is_refused(tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime", reason="ONNX Runtime is not installed (pip install 'brainedge[onnx]')")
+    (tmp_path / "m.onnx").write_bytes(b"x")
+    with pytest.raises(BrainEdgeError, match="not a loadable ONNX model"):
+        load_backend(tmp_path / "m.onnx")
