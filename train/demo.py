@@ -143,10 +143,13 @@ def run(args: argparse.Namespace) -> int:
     run_dir = out / "run"
     train_model(manifest, run_dir, args)
     print("[4/5] exporting float32 and int8 TFLite bundles", flush=True)
+    from edge_runtime.manifest import read_manifest
     from export.cli import print_table as print_export_table
     from export.exporter import export_run
 
-    results = export_run(run_dir, out / "bundles", ["tflite_float32", "tflite_int8_ptq"])
+    calibration_images = min(200, len(read_manifest(manifest).files("train")))
+    results = export_run(run_dir, out / "bundles", ["tflite_float32", "tflite_int8_ptq"],
+                         representative=calibration_images)
     print_export_table(results)
     if not all(row["passed"] for row in results):
         raise BrainEdgeError("an exported bundle disagreed with the Keras model (see above)")

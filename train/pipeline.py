@@ -19,8 +19,9 @@ from train.tf_setup import keras, tf
 AUTOTUNE = tf.data.AUTOTUNE
 
 
-def _decode(path: bytes) -> np.ndarray:
-    return decode_rgb(path.decode())
+def _decode(path: bytes | np.ndarray) -> np.ndarray:
+    name = path.item() if isinstance(path, np.ndarray) else path  # eager mode passes a 0-d array
+    return decode_rgb(name.decode())
 
 
 def decode_image(path: tf.Tensor) -> tf.Tensor:

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The full-size benchmark of issues 4, 5 and 7: MobileNetV2 1.0 / 224 px fine-tuned from the
+# shared ImageNet weights on a leak-free split of the shared brain-MRI Training folder,
+# every export format, then brainedge-bench on the held-out test split.
+# Usage: bash benchmarks/mri_224.sh [WORK_DIR]   (needs ../shared; ~40 min on 2 CPU cores)
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+shared=${BRAINEDGE_SHARED:-$here/../shared}
+work=${1:-$here/runs/mri_224}
+results=$here/benchmarks/results
+mkdir -p "$work" "$results"
+py=${PYTHON:-python}
+
+stage() { printf '\n== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
+
+if [ ! -f "$work/manifest.csv" ]; then
+  stage "leak-free split"
+  "$py" -m train.data split "$shared/data/brain-tumor-mri/Training" --out "$work/manifest.csv" --seed 0
+fi
+
+stage "training"
+if [ -f "$work/run/config.json" ]; then resume=(--resume); else resume=(); fi
+/usr/bin/time -v "$py" -m train --manifest "$work/manifest.csv" --out "$work/run" "${resume[@]}" \
+  --weights "$shared/weights/mobilenet_v2_1.0_224_imagenet_no_top.h5" \
+  --alpha 1.0 --input-size 224 --batch-size 32 \
+  --head-epochs 1 --finetune-epochs 3 --finetune-lr 1e-4 --qat-epochs 1 \
+  2>&1 | tee "$work/train.log"
+
+stage "export"
+"$py" -m export "$work/run" --out "$work/export" --formats all 2>&1 | tee "$work/export.log"
+
+stage "benchmark"
+"$py" -m benchmarks "$work/export" --test-set "$work/manifest.csv" --threads 1 2 \
+  --out "$results/mri_224" 2>&1 | tee "$work/bench.log"
