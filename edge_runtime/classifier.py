@@ -24,7 +24,7 @@ from edge_runtime.metadata import (
     Quantization,
     read_labels,
 )
-from edge_runtime.preprocess import ImageSource, decode_rgb, dequantize, to_input_tensor
+from edge_runtime.preprocess import ImageSource, decode_pixels, dequantize, to_input_tensor
 
 UNCERTAIN = "uncertain — refer for review"
 
@@ -120,7 +120,8 @@ class Classifier:
         return cls(loaded, labels, input_spec, output_spec, confidence_threshold)
 
     def preprocess(self, image: ImageSource) -> np.ndarray:
-        return to_input_tensor(decode_rgb(image), self.input_spec)
+        """Decode and apply the bundle's preprocessing contract: the model's 1xHxWxC input."""
+        return to_input_tensor(decode_pixels(image), self.input_spec)
 
     def probabilities(self, batch: np.ndarray) -> np.ndarray:
         """Run a preprocessed batch; returns float32 class probabilities, one row per image."""

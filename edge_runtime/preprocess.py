@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from functools import lru_cache
 from pathlib import Path
 from typing import Union
 
@@ -34,6 +35,18 @@ def decode_rgb(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.
         return _array_to_rgb(source)
     image = source if isinstance(source, Image.Image) else _open_image(source, max_pixels)
     return _pil_to_rgb(image)
+
+
+def decode_pixels(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Like decode_rgb, but an 8-bit grayscale image stays HxWx1 (its RGB would be R = G = B).
+
+    What the classifier feeds to_input_tensor: an MRI slice is usually grayscale, and
+    resizing one channel instead of three identical ones gives the same tensor, faster.
+    """
+    if isinstance(source, np.ndarray):
+        return source[..., None] if source.ndim == 2 and source.dtype == np.uint8 else _array_to_rgb(source)
+    image = source if isinstance(source, Image.Image) else _open_image(source, max_pixels)
+    return np.asarray(image)[..., None] if image.mode == "L" else _pil_to_rgb(image)
 
 
 def _open_image(source: str | Path | bytes, max_pixels: int) -> Image.Image:
@@ -78,7 +91,7 @@ def _pil_to_rgb(image: Image.Image) -> np.ndarray:
         rgba = image.convert("RGBA")
         black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
         return np.asarray(Image.alpha_composite(black, rgba).convert("RGB"))
-    return np.asarray(image.convert("RGB"))
+    return np.asarray(image if mode == "RGB" else image.convert("RGB"))
 
 
 def _array_to_rgb(array: np.ndarray) -> np.ndarray:
@@ -93,6 +106,7 @@ def _array_to_rgb(array: np.ndarray) -> np.ndarray:
     raise BrainEdgeError(f"image arrays must be HxW, HxWx1, HxWx3 or HxWx4, got shape {array.shape}")
 
 
+@lru_cache(maxsize=16)
 def _axis_weights(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Source indices and weights along one axis, exactly as TF's half-pixel bilinear scaler."""
     scale = np.float32(in_size) / np.float32(out_size)
@@ -103,20 +117,47 @@ def _axis_weights(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray, 
     return lower, upper, (centres - floor).astype(np.float32)
 
 
+ROWS_PER_STEP = 32
+"""Output rows computed at a time: each step's float32 temporaries stay in the CPU cache,
+which makes preprocessing several times faster on a busy CPU. The arithmetic per pixel
+is the same whatever the step, so results do not depend on it."""
+
+
 def resize_bilinear(image: np.ndarray, height: int, width: int) -> np.ndarray:
     """Resize HxWxC to height x width x C, float32, in TF's order of operations."""
-    y_lower, y_upper, y_lerp = _axis_weights(image.shape[0], height)
-    x_lower, x_upper, x_lerp = _axis_weights(image.shape[1], width)
-    x_lerp = x_lerp[None, :, None]
+    resized = np.empty((height, width, image.shape[2]), np.float32)
+    for rows in _row_steps(height):
+        resized[rows] = _resize_rows(image, height, width, rows)
+    return resized
 
-    def along_x(rows: np.ndarray) -> np.ndarray:
-        # Gather neighbours from the uint8 image, then widen: exact, and 2-3x less work
-        # than converting a large image to float32 first.
-        left, right = rows[:, x_lower].astype(np.float32), rows[:, x_upper].astype(np.float32)
-        return left + (right - left) * x_lerp
 
-    top, bottom = along_x(image[y_lower]), along_x(image[y_upper])
-    return top + (bottom - top) * y_lerp[:, None, None]
+def _row_steps(height: int) -> list[slice]:
+    return [slice(start, min(start + ROWS_PER_STEP, height)) for start in range(0, height, ROWS_PER_STEP)]
+
+
+def _resize_rows(image: np.ndarray, height: int, width: int, rows: slice) -> np.ndarray:
+    """Output rows ``rows`` of the height x width resize of ``image``, float32."""
+    in_height, in_width, channels = image.shape
+    if (in_height, in_width) == (height, width):
+        # Every weight is 0 and both neighbours are the pixel itself: the lerps below return it exactly.
+        return image[rows].astype(np.float32)
+    y_lower, y_upper, y_lerp = _axis_weights(in_height, height)
+    x_lower, x_upper, x_lerp = _axis_weights(in_width, width)
+    count = rows.stop - rows.start
+    # Gather the four neighbours from the uint8 image (rows, then columns of the flattened
+    # rows, which numpy gathers far faster than HxWxC pixels) and widen them once: exact,
+    # and much less work than converting the whole image to float32 first.
+    picked = image[np.concatenate([y_lower[rows], y_upper[rows]])].reshape(2 * count, in_width * channels)
+    corners = picked.take(_flat_columns(x_lower, x_upper, channels), axis=1).astype(np.float32)
+    corners = corners.reshape(2, count, 2, width, channels)
+    left, right = corners[:, :, 0], corners[:, :, 1]
+    top, bottom = left + (right - left) * x_lerp[:, None]
+    return top + (bottom - top) * y_lerp[rows, None, None]
+
+
+def _flat_columns(lower: np.ndarray, upper: np.ndarray, channels: int) -> np.ndarray:
+    """Indices into a flattened row (W*C values) of the left then the right neighbours' channels."""
+    return (np.concatenate([lower, upper])[:, None] * channels + np.arange(channels)).ravel()
 
 
 def normalize(pixels: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
@@ -136,13 +177,20 @@ def dequantize(values: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     return (values.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)
 
 
-def to_input_tensor(rgb: np.ndarray, spec: InputSpec) -> np.ndarray:
-    """Decoded RGB uint8 image → the model's 1xHxWxC input tensor, as the spec says."""
+def to_input_tensor(pixels: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """Decoded uint8 image → the model's 1xHxWxC input tensor, as the spec says.
+
+    ``pixels`` is HxWx3 RGB, or HxWx1 for a grayscale image (R = G = B): normalize
+    broadcasts its one channel to three, so the tensor is identical at a third of the work.
+    Runs resize, normalize and quantize a few rows at a time (see ROWS_PER_STEP).
+    """
     if spec.resize_method != RESIZE_METHOD:
         raise BrainEdgeError(f"unsupported resize method {spec.resize_method!r}; expected {RESIZE_METHOD!r}")
     if spec.channels != 3 or spec.color_mode != "RGB":
         raise BrainEdgeError(f"unsupported input {spec.channels} x {spec.color_mode}; expected 3 x RGB")
-    values = normalize(resize_bilinear(rgb, spec.height, spec.width), spec.mean, spec.std)
-    if spec.quantization is not None:
-        values = quantize(values, spec.quantization.scale, spec.quantization.zero_point, spec.dtype)
-    return values[None]
+    q = spec.quantization
+    tensor = np.empty((1, spec.height, spec.width, spec.channels), np.float32 if q is None else spec.dtype)
+    for rows in _row_steps(spec.height):
+        values = normalize(_resize_rows(pixels, spec.height, spec.width, rows), spec.mean, spec.std)
+        tensor[0, rows] = values if q is None else quantize(values, q.scale, q.zero_point, spec.dtype)
+    return tensor
