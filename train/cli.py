@@ -23,7 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--manifest", type=Path, help="split manifest from brainedge-data split")
     source.add_argument("--data", type=Path, help="class-per-folder images; a leak-free split is made")
     parser.add_argument("--out", type=Path, default=Path("runs/train"), help="run directory")
-    parser.add_argument("--resume", action="store_true", help="continue a killed run in --out")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue a killed run in --out with its saved settings")
     parser.add_argument("--alpha", type=float, default=1.0, help="MobileNetV2 width multiplier")
     parser.add_argument("--input-size", type=int, default=224)
     parser.add_argument("--weights", default="imagenet",
@@ -91,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
             raise BrainEdgeError(f"{args.out}: nothing to resume (no {CONFIG_FILE})")
         saved = json.loads(config_path.read_text())
         config = TrainConfig.from_dict(saved["train"])
-        manifest = Path(saved["manifest"])
+        manifest = args.manifest or Path(saved["manifest"])  # --manifest: the dataset moved
+        print(f"resuming {args.out} with its saved {CONFIG_FILE} (other options ignored)", flush=True)
     else:
         if config_path.exists():
             raise BrainEdgeError(f"{args.out}: already holds a run; pass --resume or choose another --out")

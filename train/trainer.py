@@ -12,6 +12,7 @@ import dataclasses
 import json
 import os
 import platform
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -29,7 +30,9 @@ from train.pipeline import make_dataset
 from train.tf_setup import keras, tf
 
 FLOAT_MODEL = "model.keras"
-BEST_WEIGHTS = "checkpoints/best.weights.h5"
+# Legacy .h5, not .weights.h5: the latter also stores compiled-metric state, which a
+# MirroredStrategy model cannot load back (tf_keras assigns an h5py dataset to a sync-on-read variable).
+BEST_WEIGHTS = "checkpoints/best.h5"
 QAT_MODEL = "qat_model.keras"
 CONFIG_FILE = "config.json"
 STATE_FILE = "state.json"
@@ -94,9 +97,13 @@ def choose_strategy(cpu_replicas: int) -> tf.distribute.Strategy:
     """MirroredStrategy over this machine's GPUs (or logical CPUs), multi-worker under TF_CONFIG."""
     if cpu_replicas > 1:
         cpu = tf.config.list_physical_devices("CPU")[0]
-        if len(tf.config.list_logical_devices("CPU")) < cpu_replicas:
+        try:  # must happen before TensorFlow starts its runtime (list_logical_devices starts it)
             tf.config.set_logical_device_configuration(
                 cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(cpu_replicas)])
+        except RuntimeError:
+            if len(tf.config.list_logical_devices("CPU")) < cpu_replicas:
+                raise BrainEdgeError(f"--cpu-replicas {cpu_replicas}: TensorFlow already started with "
+                                     "fewer CPU devices; run it in a fresh process") from None
         return tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(cpu_replicas)])
     if "TF_CONFIG" in os.environ:
         return tf.distribute.MultiWorkerMirroredStrategy()
@@ -146,28 +153,34 @@ class Trainer:
         self.splits = {name: manifest.files(name) for name in ("train", "val", "test")}
         for name in ("train", "val"):
             if not self.splits[name]:
-                raise BrainEdgeError(f"{name} split of the manifest is empty")
+                raise BrainEdgeError(f"{manifest_path}: the {name} split is empty")
+        self.strategy = choose_strategy(config.cpu_replicas)  # first: logical CPUs precede TF's start
         keras.utils.set_random_seed(config.seed)
         self.mixed_precision = use_mixed_precision(config.mixed_precision)
-        self.strategy = choose_strategy(config.cpu_replicas)
         self.global_batch = config.batch_size * self.strategy.num_replicas_in_sync
 
     # -- the story ---------------------------------------------------------------------
     def run(self) -> keras.Model:
+        self._check_same_classes()
+        model = self._float_model()  # before config.json: a run that cannot start leaves no run behind
         self._write_config()
-        model = self._float_model()
         for phase in phases(self.config):
-            if phase.name in self._state()["completed"]:
-                print(f"[{phase.name}] already finished, skipping (resume)", flush=True)
+            if self._skip_completed(phase.name):
                 continue
             self._restore_best(model)
             self._fit(model, phase)
         self._restore_best(model)
         model.save(self.run_dir / FLOAT_MODEL)
         self._evaluate(model, "float")
-        if self.config.qat_epochs > 0:
+        if self.config.qat_epochs > 0 and not self._skip_completed("qat"):
             self._quantization_aware(model)
         return model
+
+    def _skip_completed(self, phase: str) -> bool:
+        if phase not in self._state()["completed"]:
+            return False
+        print(f"[{phase}] already finished, skipping (resume)", flush=True)
+        return True
 
     # -- phases ------------------------------------------------------------------------
     def _float_model(self) -> keras.Model:
@@ -206,16 +219,19 @@ class Trainer:
         self._mark_completed(phase.name)
 
     def _callbacks(self, phase: Phase) -> list[keras.callbacks.Callback]:
-        best = self._best_so_far(phase.name)
+        """Backup first: an epoch is in history.csv only once it is safely backed up."""
         return [
-            keras.callbacks.BackupAndRestore(str(self.run_dir / "backup" / phase.name)),
-            keras.callbacks.ModelCheckpoint(str(self.run_dir / BEST_WEIGHTS), monitor="val_accuracy",
-                                            save_best_only=True, save_weights_only=True,
-                                            initial_value_threshold=best),
+            self._backup(phase.name),
+            BestWeights(self.run_dir / BEST_WEIGHTS, self._best_so_far()),
             keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=self.config.patience),
             PhaseCsvLogger(self.run_dir / HISTORY_FILE, phase.name),
             ProgressLogger(phase, len(self.splits["train"])),
         ]
+
+    def _backup(self, phase: str) -> keras.callbacks.BackupAndRestore:
+        """Kept after the phase ends and removed once state.json marks it done, so a kill between
+        the two resumes with nothing lost."""
+        return keras.callbacks.BackupAndRestore(str(self.run_dir / "backup" / phase), delete_checkpoint=False)
 
     def _quantization_aware(self, model: keras.Model) -> None:
         from train.qat import quantize_for_training
@@ -228,10 +244,11 @@ class Trainer:
         phase = Phase("qat", self.config.qat_epochs, self.config.qat_learning_rate, "all", cosine=False)
         qat_model.fit(self._dataset("train", training=True), validation_data=self._dataset("val"),
                       epochs=phase.epochs, class_weight=self._class_weights(), verbose=0,
-                      callbacks=[PhaseCsvLogger(self.run_dir / HISTORY_FILE, "qat"),
+                      callbacks=[self._backup("qat"), PhaseCsvLogger(self.run_dir / HISTORY_FILE, "qat"),
                                  ProgressLogger(phase, len(self.splits["train"]))])
         qat_model.save(self.run_dir / QAT_MODEL)
         self._evaluate(qat_model, "qat")
+        self._mark_completed("qat")
 
     # -- evaluation ----------------------------------------------------------------------
     def _evaluate(self, model: keras.Model, name: str) -> None:
@@ -261,6 +278,14 @@ class Trainer:
     def _class_weights(self) -> dict[int, float] | None:
         return class_weights(self.manifest) if self.config.use_class_weights else None
 
+    def _check_same_classes(self) -> None:
+        path = self.run_dir / CONFIG_FILE
+        if path.exists():
+            previous = json.loads(path.read_text())
+            if previous["class_names"] != self.class_names:
+                raise BrainEdgeError(f"{path}: run was trained on classes {previous['class_names']}, "
+                                     f"the manifest now has {self.class_names}; use a new --out")
+
     def _write_config(self) -> None:
         path = self.run_dir / CONFIG_FILE
         record = {
@@ -273,11 +298,6 @@ class Trainer:
             "mixed_precision": self.mixed_precision,
             "versions": versions(),
         }
-        if path.exists():
-            previous = json.loads(path.read_text())
-            if previous["class_names"] != self.class_names:
-                raise BrainEdgeError(f"{path}: run was trained on classes {previous['class_names']}, "
-                                     f"the manifest now has {self.class_names}; use a new --out")
         (self.run_dir / BEST_WEIGHTS).parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(record, indent=2) + "\n")
 
@@ -288,9 +308,12 @@ class Trainer:
     def _mark_completed(self, phase: str) -> None:
         state = self._state()
         state["completed"].append(phase)
-        (self.run_dir / STATE_FILE).write_text(json.dumps(state) + "\n")
+        partial = self.run_dir / f"partial_{STATE_FILE}"
+        partial.write_text(json.dumps(state) + "\n")
+        os.replace(partial, self.run_dir / STATE_FILE)
+        shutil.rmtree(self.run_dir / "backup" / phase, ignore_errors=True)
 
-    def _best_so_far(self, phase: str) -> float | None:
+    def _best_so_far(self) -> float | None:
         """Best val_accuracy already checkpointed, so a resumed run never overwrites it with worse."""
         path = self.run_dir / HISTORY_FILE
         if not path.exists() or not (self.run_dir / BEST_WEIGHTS).exists():
@@ -299,6 +322,24 @@ class Trainer:
             scores = [float(row["val_accuracy"]) for row in csv.DictReader(stream)
                       if row["phase"] != "qat" and row.get("val_accuracy")]
         return max(scores) if scores else None
+
+
+class BestWeights(keras.callbacks.Callback):
+    """Saves the weights whenever val_accuracy beats the best so far (``best``: from earlier phases
+    or before a resume). Written to a temporary file and renamed: a kill never leaves half a file."""
+
+    def __init__(self, path: Path, best: float | None) -> None:
+        super().__init__()
+        self.path, self.best = path, best
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        score = (logs or {}).get("val_accuracy")
+        if score is None or (self.best is not None and score <= self.best):
+            return
+        self.best = float(score)
+        partial = self.path.with_name(f"partial_{self.path.name}")
+        self.model.save_weights(partial)
+        os.replace(partial, self.path)
 
 
 class PhaseCsvLogger(keras.callbacks.Callback):

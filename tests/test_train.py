@@ -1,0 +1,222 @@
+"""brainedge-train on a tiny MobileNetV2 and generated slices: a killed run under MirroredStrategy
+resumes from its checkpointed epoch and finishes with every output; QAT trains; bad input is
+one clear error line.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_runtime.manifest import Manifest, read_manifest, write_manifest
+from train import cli
+from train.data.split import make_split
+from train.synthetic import generate_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--alpha", "0.35", "--input-size", "32", "--batch-size", "8"]
+FINETUNE_EPOCHS = 3
+KILL_WAIT_S = 420
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    """Generated slices split leak-free, and random 'pretrained' weights for the tiny backbone."""
+    from train.tf_setup import keras
+
+    root = tmp_path_factory.mktemp("train")
+    generate_dataset(root / "images", images_per_class=16, size=48, seed=0)
+    make_split(root / "images", root / "manifest.csv", progress=False)
+    backbone = keras.applications.MobileNetV2(input_shape=(32, 32, 3), alpha=0.35, include_top=False,
+                                              weights=None)
+    backbone.save_weights(root / "backbone.h5")
+    return root
+
+
+def train_command(data: Path, out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "train", "--manifest", str(data / "manifest.csv"), "--out", str(out),
+            "--weights", str(data / "backbone.h5"), *TINY, *extra]
+
+
+def history(run: Path) -> list[tuple[str, int]]:
+    path = run / "history.csv"
+    if not path.exists():
+        return []
+    with path.open() as stream:
+        return [(row["phase"], int(row["epoch"])) for row in csv.DictReader(stream)]
+
+
+def start_and_kill_after_first_finetune_epoch(command: list[str], run: Path, log: Path) -> None:
+    """SIGKILL (no cleanup) as soon as history.csv shows a finished fine-tuning epoch."""
+    with log.open("w") as stream:
+        process = subprocess.Popen(command, cwd=ROOT, stdout=stream, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + KILL_WAIT_S
+    try:
+        while not any(phase == "finetune" for phase, _ in history(run)):
+            assert process.poll() is None, f"run ended before it could be killed:\n{log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, "no fine-tuning epoch finished in time"
+            time.sleep(0.2)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+
+
+def test_killed_mirrored_run_resumes_from_its_checkpointed_epoch(data, tmp_path):
+    run = tmp_path / "run"
+    command = train_command(data, run, "--head-epochs", "1", "--finetune-epochs", str(FINETUNE_EPOCHS),
+                            "--qat-epochs", "1", "--cpu-replicas", "2")
+    start_and_kill_after_first_finetune_epoch(command, run, tmp_path / "killed.log")
+    done = history(run)
+    finished = sum(phase == "finetune" for phase, _ in done)
+    assert done[0] == ("head", 1) and finished < FINETUNE_EPOCHS
+    assert (run / "backup" / "finetune").is_dir(), "BackupAndRestore's backup did not survive the kill"
+
+    resumed = subprocess.run(command + ["--resume"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    lines = resumed.stdout.splitlines()
+    assert "[head] already finished, skipping (resume)" in lines
+    epochs = [line.split()[2] for line in lines if line.startswith("[finetune] epoch")]
+    assert epochs == [f"{k}/{FINETUNE_EPOCHS}" for k in range(finished + 1, FINETUNE_EPOCHS + 1)]
+    assert all(", ETA " in line for line in lines if " epoch " in line)
+    assert history(run) == [("head", 1)] + [("finetune", k) for k in range(1, FINETUNE_EPOCHS + 1)] + [("qat", 1)]
+
+    config = json.loads((run / "config.json").read_text())
+    assert (config["strategy"], config["replicas"]) == ("MirroredStrategy", 2)
+    assert config["class_names"] == ["glioma", "meningioma", "notumor", "pituitary"]
+    assert {"tensorflow", "tf_keras", "tfmot"} <= set(config["versions"])
+    for name in ("model.keras", "qat_model.keras", "checkpoints/best.h5", "plots/curves.png",
+                 "plots/confusion_float.png", "plots/roc_float.png", "plots/roc_qat.png"):
+        assert (run / name).stat().st_size > 0, name
+    assert not (run / "backup" / "finetune").exists()
+    check_metrics(run / "metrics_float.json", read_manifest(data / "manifest.csv"))
+    check_metrics(run / "metrics_qat.json", read_manifest(data / "manifest.csv"))
+
+
+def check_metrics(path: Path, manifest: Manifest) -> None:
+    metrics = json.loads(path.read_text())
+    for split in ("val", "test"):
+        report, count = metrics[split], len(manifest.split(split))
+        assert report["count"] == count and 0 <= report["accuracy"] <= 1 and 0 <= report["macro_f1"] <= 1
+        matrix = np.array(report["confusion_matrix"])
+        assert matrix.shape == (4, 4) and matrix.sum() == count
+        assert np.isclose(report["accuracy"], np.trace(matrix) / count)
+        for scores in report["per_class"].values():
+            assert {"precision", "recall", "f1", "support", "roc_auc"} <= set(scores)
+
+
+def test_qat_model_builds_from_a_trained_float_model_and_trains_a_step():
+    from train.model import ModelConfig, build_model
+    from train.qat import quantize_for_training
+    from train.tf_setup import keras
+
+    keras.utils.set_random_seed(0)
+    images = np.random.default_rng(0).uniform(-1, 1, (8, 32, 32, 3)).astype(np.float32)
+    labels = np.eye(2, dtype=np.float32)[[0, 1] * 4]
+    model = build_model(ModelConfig(num_classes=2, input_size=32, alpha=0.35, weights="none"))
+    model.compile(keras.optimizers.Adam(1e-3), "categorical_crossentropy")
+    model.train_on_batch(images, labels)
+
+    qat = quantize_for_training(model)
+    assert any("quant" in layer.__class__.__name__.lower() for layer in qat.layers)
+    qat.compile(keras.optimizers.Adam(1e-3), "categorical_crossentropy")
+    before = [w.numpy().copy() for w in qat.trainable_weights]
+    loss = qat.train_on_batch(images, labels)
+    assert np.isfinite(loss)
+    assert any(not np.array_equal(a, w.numpy()) for a, w in zip(before, qat.trainable_weights))
+    assert qat.predict(images, verbose=0).shape == (8, 2)
+
+
+def fails_with(capsys, argv: list[str], *expected: str) -> str:
+    """brainedge-train exits non-zero with one 'error:' line naming the problem, no traceback."""
+    assert cli.main(argv) != 0
+    captured = capsys.readouterr()
+    errors = [line for line in captured.err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, captured.err
+    assert "Traceback" not in captured.err + captured.out
+    for text in expected:
+        assert text in errors[0], errors[0]
+    return errors[0]
+
+
+@pytest.fixture
+def out(tmp_path) -> list[str]:
+    return ["--out", str(tmp_path / "run"), "--head-epochs", "1", "--finetune-epochs", "1", "--qat-epochs", "0"]
+
+
+def test_unreadable_weights_file(data, tmp_path, capsys, out):
+    weights = tmp_path / "broken.h5"
+    weights.write_bytes(b"not an HDF5 file" * 8)
+    fails_with(capsys, ["--manifest", str(data / "manifest.csv"), "--weights", str(weights), *TINY, *out],
+               str(weights), "cannot load weights")
+    assert not (tmp_path / "run" / "config.json").exists(), "a run that never started blocks a corrected rerun"
+
+
+def test_missing_weights_file(data, tmp_path, capsys, out):
+    weights = tmp_path / "nowhere.h5"
+    fails_with(capsys, ["--manifest", str(data / "manifest.csv"), "--weights", str(weights), *TINY, *out],
+               str(weights), "not found")
+
+
+def test_weights_of_another_architecture(data, tmp_path, capsys, out):
+    from train.tf_setup import keras
+
+    weights = tmp_path / "other.h5"
+    other = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4, name="not_mobilenet")])
+    other.save_weights(weights)
+    fails_with(capsys, ["--manifest", str(data / "manifest.csv"), "--weights", str(weights), *TINY, *out],
+               str(weights), "do not fit MobileNetV2")
+
+
+def test_imagenet_download_offline_says_how_to_provide_weights(data, capsys, out, monkeypatch, tmp_path):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-cache"))  # no cached download
+    for variable in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(variable, "http://127.0.0.1:9")  # a closed port: offline, deterministically
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    fails_with(capsys, ["--manifest", str(data / "manifest.csv"), "--weights", "imagenet", *TINY, *out],
+               "cannot download the ImageNet MobileNetV2 weights", "--weights PATH", "--weights none")
+
+
+def test_empty_split(data, tmp_path, capsys, out):
+    manifest = read_manifest(data / "manifest.csv")
+    no_val = tmp_path / "no_val.csv"
+    rows = [row for row in manifest.rows if row.split != "val"]
+    write_manifest(no_val, Manifest(root=manifest.root, rows=rows))
+    fails_with(capsys, ["--manifest", str(no_val), "--weights", "none", *TINY, *out],
+               str(no_val), "val split is empty")
+
+
+def test_class_count_that_differs_on_resume(data, tmp_path, capsys, out):
+    from dataclasses import replace
+
+    from train.model import ModelConfig
+    from train.trainer import TrainConfig
+
+    manifest_path = tmp_path / "manifest.csv"
+    manifest = read_manifest(data / "manifest.csv")
+    write_manifest(manifest_path, manifest)
+    run = tmp_path / "run"
+    run.mkdir()
+    config = TrainConfig(model=ModelConfig(num_classes=4, input_size=32, alpha=0.35, weights="none"))
+    (run / "config.json").write_text(json.dumps({
+        "train": config.to_dict(), "class_names": manifest.class_names(), "manifest": str(manifest_path)}))
+    binary = [replace(row, label="tumor" if row.label != "notumor" else "notumor") for row in manifest.rows]
+    write_manifest(manifest_path, Manifest(root=manifest.root, rows=binary))  # re-split, 2 classes now
+    fails_with(capsys, ["--resume", *out], "['glioma', 'meningioma', 'notumor', 'pituitary']",
+               "['notumor', 'tumor']", "use a new --out")
+
+
+def test_nothing_to_resume_and_no_overwrite(data, tmp_path, capsys, out):
+    fails_with(capsys, ["--resume", *out], "nothing to resume")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text("{}")
+    fails_with(capsys, ["--manifest", str(data / "manifest.csv"), *out], "already holds a run")
+
