@@ -29,7 +29,6 @@ from edge_runtime.metadata import METADATA_FILE, BundleMetadata
 from edge_runtime.metrics import confusion_matrix, per_class_scores
 
 RUNNER = (sys.executable, "-m", "benchmarks.runner")
-FLOAT32_VARIANTS = {"float32", "fp32", "float"}
 
 
 @dataclass(frozen=True)
@@ -92,7 +91,7 @@ def choose_reference(artifacts: Sequence[Artifact], name: str | None = None) -> 
             raise BrainEdgeError(f"--reference {name!r} is not one of the artifacts "
                                  f"({', '.join(a.name for a in artifacts)})")
         return name
-    floats = [a for a in artifacts if (a.metadata.variant or "").lower() in FLOAT32_VARIANTS]
+    floats = [a for a in artifacts if _is_float32_variant(a.metadata.variant)]
     floats.sort(key=lambda a: a.format != "tflite")
     return floats[0].name if floats else None
 
@@ -219,8 +218,13 @@ def add_agreement(rows: list[dict[str, Any]], predictions: list[list[int] | None
             row["agreement"] = float((np.asarray(guessed) == ref).mean())
 
 
+def _is_float32_variant(variant: str | None) -> bool:
+    """Export names float variants tflite_float32 and onnx_float32."""
+    return (variant or "").lower().endswith("float32")
+
+
 def is_float32(row: dict[str, Any]) -> bool:
-    return (row.get("variant") or "").lower() in FLOAT32_VARIANTS
+    return _is_float32_variant(row.get("variant"))
 
 
 def compute_ratios(rows: Sequence[dict[str, Any]], references: dict[str, str | None]) -> list[dict[str, Any]]:
