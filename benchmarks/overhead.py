@@ -31,7 +31,7 @@ from benchmarks.harness import env_with_package
 from benchmarks.runner import latency_summary
 from edge_runtime.classifier import Classifier
 from edge_runtime.errors import BrainEdgeError
-from edge_runtime.preprocess import decode_rgb, normalize, quantize, resize_bilinear
+from edge_runtime.preprocess import decode_pixels, normalize, quantize, resize_bilinear
 
 OVERHEAD_TARGET_MS = 3.0
 RSS_TARGET_MB = 60.0
@@ -139,7 +139,7 @@ def profile_phases(classifier: Classifier, images: list[Path], repeats: int) -> 
     try:
         for _ in range(repeats):
             for path in images:
-                rgb = clock("decode (Pillow + RGB array)", decode_rgb, path)
+                rgb = clock("decode (Pillow + uint8 array, grayscale kept 1-channel)", decode_pixels, path)
                 resized = clock("resize_bilinear", resize_bilinear, rgb, spec.height, spec.width)
                 values = clock("normalize", normalize, resized, spec.mean, spec.std)
                 if q is not None:
