@@ -1,0 +1,173 @@
+"""Can the input pipeline feed a GPU? Its images/s alone must be >= 5x the training step's.
+
+On the real 224 px training split (the manifest of ``benchmarks/mri_224.sh``), this times
+``train.pipeline.make_dataset`` (decode with the edge runtime's decoder, cache, shuffle,
+resize, augmentation, normalisation, prefetch) with no model attached: one cold epoch
+(decoding and filling the cache) and one warm epoch (from the cache, as every epoch after
+the first). Then it times the training step alone, on one fixed batch already in memory,
+for both phases of the recipe: head (frozen backbone, the fastest step) and fine-tuning
+(everything but batch norm). The 5x verdict is taken against the fastest step, and the
+epoch lines of the 224 px run's log are reported next to it.
+
+  python -m benchmarks.pipeline_speed --out benchmarks/results
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shlex
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.device import device_record
+from edge_runtime.errors import BrainEdgeError
+from edge_runtime.manifest import read_manifest
+from edge_runtime.metadata import InputSpec
+
+TARGET_RATIO = 5.0
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+RUN = Path(__file__).resolve().parents[1] / "runs" / "mri_224"
+EPOCH_LINE = re.compile(r"^\[(\w+)\] epoch (\d+)/(\d+) .* (\d+) img/s")
+
+
+def manifest_path(given: Path | None, work: Path) -> Path:
+    """The 224 px run's manifest, or a fresh leak-free split of the shared Training folder."""
+    if given is not None:
+        return given
+    if (RUN / "manifest.csv").exists():
+        return RUN / "manifest.csv"
+    from train.data.split import make_split
+
+    path = work / "manifest.csv"
+    make_split(SHARED / "data" / "brain-tumor-mri" / "Training", path, progress=False)
+    return path
+
+
+def time_pipeline(files: list, size: int, batch_size: int) -> dict[str, Any]:
+    """Images/s of a cold then a warm epoch of the training dataset, nothing consuming but a loop."""
+    from train.pipeline import make_dataset
+
+    spec = InputSpec(height=size, width=size)
+    dataset = make_dataset(files, spec, num_classes=4, batch_size=batch_size, training=True, seed=0)
+    epochs = {}
+    for name in ("cold", "warm"):
+        started, images = time.perf_counter(), 0
+        for batch, _ in dataset:
+            images += int(batch.shape[0])
+        seconds = time.perf_counter() - started
+        epochs[name] = {"images": images, "seconds": round(seconds, 2), "images_per_s": round(images / seconds, 1)}
+    return epochs
+
+
+def time_steps(weights: str, size: int, batch_size: int, steps: int) -> dict[str, Any]:
+    """Images/s of the recipe's training step (head and fine-tuning) on a batch already in memory."""
+    import numpy as np
+
+    from train.model import ModelConfig, build_model, set_trainable_blocks
+    from train.tf_setup import keras
+
+    model = build_model(ModelConfig(num_classes=4, input_size=size, alpha=1.0, weights=weights))
+    rng = np.random.default_rng(0)
+    images = rng.uniform(-1, 1, (batch_size, size, size, 3)).astype(np.float32)
+    labels = np.eye(4, dtype=np.float32)[rng.integers(0, 4, batch_size)]
+    phases = {}
+    for phase, blocks in (("head", "0"), ("finetune", "all")):
+        set_trainable_blocks(model, blocks, train_batch_norm=False)
+        model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="categorical_crossentropy", metrics=["accuracy"])
+        for _ in range(2):  # trace and warm up
+            model.train_on_batch(images, labels)
+        started = time.perf_counter()
+        for _ in range(steps):
+            model.train_on_batch(images, labels)
+        seconds = time.perf_counter() - started
+        phases[phase] = {"images": steps * batch_size, "seconds": round(seconds, 2),
+                         "images_per_s": round(steps * batch_size / seconds, 1)}
+    return phases
+
+
+def logged_epochs(log: Path) -> list[dict[str, Any]]:
+    """The ProgressLogger lines of a training log (epoch wall time includes validation)."""
+    if not log.exists():
+        return []
+    rows = []
+    for line in log.read_text().splitlines():
+        match = EPOCH_LINE.match(line)
+        if match:
+            phase, epoch, epochs, rate = match.groups()
+            rows.append({"phase": phase, "epoch": f"{epoch}/{epochs}", "images_per_s": int(rate)})
+    return rows
+
+
+def render(result: dict[str, Any]) -> str:
+    pipeline, steps = result["pipeline"], result["training_step"]
+    lines = [
+        f"# Input pipeline vs training step, {result['input_size']} px, batch {result['batch_size']}", "",
+        f"Command: `{result['command']}`  ",
+        f"Data: {result['train_images']} training images of `{result['manifest']}`  ",
+        f"Device: {result['device']['cpu']} ({result['device']['cores']} cores), 1-minute load average at the "
+        f"end {result['device']['load_average_1m']:.2f}", "",
+        "| measure | images/s |", "|---|---|",
+        f"| pipeline alone, cold epoch (decode + cache fill) | {pipeline['cold']['images_per_s']:.0f} |",
+        f"| pipeline alone, warm epoch (from cache) | {pipeline['warm']['images_per_s']:.0f} |",
+        f"| training step, head phase (frozen backbone) | {steps['head']['images_per_s']:.1f} |",
+        f"| training step, fine-tuning phase | {steps['finetune']['images_per_s']:.1f} |", "",
+        f"Ratio, pipeline (slower of cold/warm) to the fastest training step: **{result['ratio']:.1f}x** "
+        f"(target >= {TARGET_RATIO:.0f}x: {'met' if result['target_met'] else '**NOT met**'}).", "",
+    ]
+    if result["logged_epochs"]:
+        lines += ["Epochs of the 224 px run (`runs/mri_224/train.log`; wall time incl. validation, CPU shared "
+                  "with anything else running):", "", "| phase | epoch | images/s |", "|---|---|---|"]
+        lines += [f"| {row['phase']} | {row['epoch']} | {row['images_per_s']} |" for row in result["logged_epochs"]]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.pipeline_speed", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--manifest", type=Path, help="default: runs/mri_224/manifest.csv or a fresh split")
+    parser.add_argument("--weights", default=str(SHARED / "weights" / "mobilenet_v2_1.0_224_imagenet_no_top.h5"))
+    parser.add_argument("--input-size", type=int, default=224)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=8, help="timed training steps per phase")
+    parser.add_argument("--log", type=Path, default=RUN / "train.log")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    args = parser.parse_args(argv)
+    if args.manifest is None and not (SHARED / "data").is_dir():
+        print(f"error: {SHARED / 'data'}: the real data is not here (it lives in ../shared)", file=sys.stderr)
+        return 2
+    try:
+        with tempfile.TemporaryDirectory() as work:
+            manifest = manifest_path(args.manifest, Path(work))
+            files = read_manifest(manifest).files("train")
+            pipeline = time_pipeline(files, args.input_size, args.batch_size)
+        steps = time_steps(args.weights, args.input_size, args.batch_size, args.steps)
+    except BrainEdgeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    slowest_pipeline = min(epoch["images_per_s"] for epoch in pipeline.values())
+    fastest_step = max(phase["images_per_s"] for phase in steps.values())
+    result = {
+        "command": "python -m benchmarks.pipeline_speed " + shlex.join(argv if argv is not None else sys.argv[1:]),
+        "manifest": str(manifest), "train_images": len(files),
+        "input_size": args.input_size, "batch_size": args.batch_size,
+        "pipeline": pipeline, "training_step": steps,
+        "ratio": round(slowest_pipeline / fastest_step, 2), "target_ratio": TARGET_RATIO,
+        "target_met": slowest_pipeline >= TARGET_RATIO * fastest_step,
+        "logged_epochs": logged_epochs(args.log),
+        "device": device_record(),
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "pipeline_speed.json").write_text(json.dumps(result, indent=1) + "\n")
+    (args.out / "pipeline_speed.md").write_text(render(result))
+    print(render(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
