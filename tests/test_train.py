@@ -220,3 +220,20 @@ def test_nothing_to_resume_and_no_overwrite(data, tmp_path, capsys, out):
     (tmp_path / "run" / "config.json").write_text("{}")
     fails_with(capsys, ["--manifest", str(data / "manifest.csv"), *out], "already holds a run")
 
+
+
+def test_training_batches_stay_float32_under_mixed_precision(data):
+    """On a GPU the global policy is mixed_float16; augmentation must not turn the inputs into float16."""
+    from edge_runtime.metadata import InputSpec
+    from train.pipeline import make_dataset
+    from train.tf_setup import keras
+
+    files = read_manifest(data / "manifest.csv").files("train")[:8]
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        dataset = make_dataset(files, InputSpec(height=32, width=32), 4, batch_size=4, training=True)
+        images, labels = next(iter(dataset))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert images.dtype.name == "float32" and images.shape == (4, 32, 32, 3)
+    assert labels.shape == (4, 4)

@@ -54,11 +54,12 @@ def augmenter(seed: int) -> keras.Sequential:
     No vertical flips: axial slices have a fixed anterior-posterior orientation. Pixels
     uncovered by rotation or zoom are filled with black, the background of a slice.
     """
+    exact = {"dtype": "float32"}  # input pixels stay float32 under a mixed_float16 policy (GPU)
     return keras.Sequential([
-        keras.layers.RandomFlip("horizontal", seed=seed),
-        keras.layers.RandomRotation(0.03, fill_mode="constant", fill_value=0.0, seed=seed + 1),
-        keras.layers.RandomZoom(0.1, fill_mode="constant", fill_value=0.0, seed=seed + 2),
-        keras.layers.RandomContrast(0.15, seed=seed + 3),
+        keras.layers.RandomFlip("horizontal", seed=seed, **exact),
+        keras.layers.RandomRotation(0.03, fill_mode="constant", fill_value=0.0, seed=seed + 1, **exact),
+        keras.layers.RandomZoom(0.1, fill_mode="constant", fill_value=0.0, seed=seed + 2, **exact),
+        keras.layers.RandomContrast(0.15, seed=seed + 3, **exact),
     ], name="augmentation")
 
 

@@ -170,6 +170,7 @@ class Trainer:
             self._restore_best(model)
             self._fit(model, phase)
         self._restore_best(model)
+        model = self._in_float32(model)
         model.save(self.run_dir / FLOAT_MODEL)
         self._evaluate(model, "float")
         if self.config.qat_epochs > 0 and not self._skip_completed("qat"):
@@ -193,6 +194,16 @@ class Trainer:
                     if isinstance(layer, keras.layers.BatchNormalization):
                         layer.momentum = 0.9
         return model
+
+    def _in_float32(self, model: keras.Model) -> keras.Model:
+        """The saved model (export's input) and QAT run in float32, whatever precision trained it."""
+        if not self.mixed_precision:
+            return model
+        keras.mixed_precision.set_global_policy("float32")
+        with self.strategy.scope():
+            float32 = build_model(dataclasses.replace(self.config.model, weights="none"))
+        float32.set_weights(model.get_weights())
+        return float32
 
     def _restore_best(self, model: keras.Model) -> None:
         """Each phase starts from the best weights so far (early stopping may end past them)."""
