@@ -10,15 +10,18 @@ from edge_runtime.errors import BrainEdgeError
 from train.tf_setup import keras, tf
 
 INTEGER_IO = {"uint8": tf.uint8, "int8": tf.int8, "float32": tf.float32}
+TFLITE_VARIANTS = ("float32", "float16", "dynamic_range", "int8_ptq", "int8_qat")
 
 
-def convert(model: keras.Model, variant: str, representative: np.ndarray | None = None,
-            io_dtype: str = "uint8") -> bytes:
-    """Keras model → .tflite bytes for one variant.
+def converter_for(model: keras.Model, variant: str, representative: np.ndarray | None = None,
+                  io_dtype: str = "uint8") -> tf.lite.TFLiteConverter:
+    """A TFLite converter set up for one variant.
 
     ``representative`` (preprocessed float inputs) calibrates full-integer variants;
     ``io_dtype`` picks their input/output type (uint8, int8, or float32 to keep float I/O).
     """
+    if variant not in TFLITE_VARIANTS:
+        raise BrainEdgeError(f"unknown TFLite variant {variant!r}")
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if variant == "float16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -29,20 +32,35 @@ def convert(model: keras.Model, variant: str, representative: np.ndarray | None 
         if representative is None:
             raise BrainEdgeError(f"{variant} needs representative images")
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = lambda: _batches(representative)
+        converter.representative_dataset = lambda: representative_batches(representative)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = INTEGER_IO[io_dtype]
         converter.inference_output_type = INTEGER_IO[io_dtype]
-    elif variant != "float32":
-        raise BrainEdgeError(f"unknown TFLite variant {variant!r}")
+    return converter
+
+
+def convert(model: keras.Model, variant: str, representative: np.ndarray | None = None,
+            io_dtype: str = "uint8") -> bytes:
+    """Keras model → .tflite bytes for one variant (see ``converter_for``)."""
+    converter = converter_for(model, variant, representative, io_dtype)
     try:
         return converter.convert()
     except Exception as error:  # the converter raises ConverterError and bare exceptions alike
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise BrainEdgeError(f"TFLite {variant} conversion failed (an op that cannot be "
-                             f"{'quantized' if 'int8' in variant else 'converted'}?): {first}") from None
+                             f"{'quantized' if 'int8' in variant else 'converted'}?): "
+                             f"{_first_line(error)}") from None
 
 
-def _batches(inputs: np.ndarray) -> Iterator[list[np.ndarray]]:
+def representative_batches(inputs: np.ndarray) -> Iterator[list[np.ndarray]]:
+    """The converter's calibration feed: one image per batch, as the device will see it."""
     for row in inputs:
         yield [row[None].astype(np.float32)]
+
+
+def _first_line(error: Exception) -> str:
+    """The converter's message, without the MLIR location noise of its first lines."""
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    for line in lines:
+        if "error:" in line:
+            return line.split("error:", 1)[1].strip()
+    return lines[0] if lines else type(error).__name__
