@@ -1,4 +1,9 @@
-"""Write model bundles: model file + labels.txt + metadata.json, all or nothing."""
+"""Write model bundles: model file + labels.txt + metadata.json, all or nothing.
+
+A bundle is built and verified in a hidden staging directory next to its destination and
+only then renamed into place, so an interrupted or failed export never leaves a
+half-written bundle where a device or a benchmark would pick it up.
+"""
 
 from __future__ import annotations
 
@@ -20,25 +25,26 @@ from edge_runtime.metadata import (
 )
 
 
-def write_bundle(out_dir: Path, model_bytes: bytes, suffix: str, variant: str, class_names: list[str],
+def staging_dir(out_dir: Path) -> Path:
+    """An empty temporary sibling of ``out_dir``: a bundle is built there and moved in when done."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
+    staging.chmod(0o755)  # mkdtemp's 0700 would make the finished bundle private
+    return staging
+
+
+def write_bundle(staging: Path, model_bytes: bytes, suffix: str, variant: str, class_names: list[str],
                  float_spec: InputSpec, provenance: dict[str, Any]) -> BundleMetadata:
-    """Write a bundle into a temporary sibling, then move it into place (no half-written bundle).
+    """Write model file, labels.txt and metadata.json into a staging directory.
 
     Input/output dtypes and quantization are read back from the written model itself, so the
     metadata cannot disagree with the file it describes.
     """
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
-    try:
-        model_file = f"model{suffix}"
-        (staging / model_file).write_bytes(model_bytes)
-        write_labels(staging / LABELS_FILE, class_names)
-        metadata = _describe(staging / model_file, variant, class_names, float_spec, provenance)
-        (staging / METADATA_FILE).write_text(metadata.to_json())
-        replace_dir(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    model_file = f"model{suffix}"
+    (staging / model_file).write_bytes(model_bytes)
+    write_labels(staging / LABELS_FILE, class_names)
+    metadata = _describe(staging / model_file, variant, class_names, float_spec, provenance)
+    (staging / METADATA_FILE).write_text(metadata.to_json())
     return metadata
 
 

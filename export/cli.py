@@ -1,8 +1,10 @@
 """brainedge-export: turn a training run into verified model bundles, one per variant.
 
 Every bundle is checked on the validation split through the edge runtime against the
-Keras model it came from; one whose top-1 agreement falls below --min-agreement is
-removed and the command fails.
+Keras model it came from; one whose top-1 agreement falls below --min-agreement is not
+kept and the command fails. An int8 variant that loses more than --debug-threshold
+accuracy points against the float model gets a per-layer quantization error report
+(quantization_debug.md in its bundle).
 """
 
 from __future__ import annotations
@@ -26,21 +28,29 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--representative", type=int, default=200,
                         help="training images that calibrate int8 variants")
     parser.add_argument("--io-dtype", choices=("uint8", "int8", "float32"), default="uint8",
-                        help="input/output type of full-integer int8 models")
-    parser.add_argument("--verify-split", default="val", help="manifest split to verify on")
+                        help="input/output type of full-integer int8 TFLite models")
+    parser.add_argument("--verify-split", default="val", choices=("train", "val", "test"),
+                        help="manifest split to verify on (test leaves out leaked images)")
     parser.add_argument("--verify-limit", type=int, default=None, help="verify on at most N images")
     parser.add_argument("--min-agreement", type=float, default=None,
                         help="fail below this top-1 agreement with Keras (default 0.97)")
+    parser.add_argument("--debug-threshold", type=float, default=1.0,
+                        help="accuracy points an int8 variant may lose before a per-layer report")
     return parser
 
 
 def print_table(results: list[dict[str, Any]]) -> None:
-    print(f"{'variant':<15}{'size':>10}{'accuracy':>10}{'keras acc':>11}{'agreement':>11}"
+    print(f"{'variant':<22}{'size':>10}{'accuracy':>10}{'Δ float':>9}{'agree src':>11}{'agree f32':>11}"
           f"{'max |Δp|':>10}  status")
     for row in results:
-        status = "ok" if row["passed"] else f"FAILED (< {row['min_agreement']:.2f} agreement; removed)"
-        print(f"{row['variant']:<15}{row['size_bytes'] / 1e6:>8.2f}MB{row['accuracy']:>10.4f}"
-              f"{row['reference_accuracy']:>11.4f}{row['agreement']:>11.4f}{row['max_abs_diff']:>10.4f}  {status}")
+        status = "ok" if row["passed"] else f"FAILED (< {row['min_agreement']:.2f} agreement; not kept)"
+        print(f"{row['variant']:<22}{row['size_bytes'] / 1e6:>8.2f}MB{row['accuracy']:>10.4f}"
+              f"{-row['accuracy_drop_points']:>+9.2f}{row['agreement']:>11.4f}{row['float_agreement']:>11.4f}"
+              f"{row['max_abs_diff']:>10.4f}  {status}")
+    if results:
+        print(f"(accuracy on {results[0]['count']} {results[0]['split']} images; Keras float accuracy "
+              f"{results[0]['float_reference_accuracy']:.4f}; 'agree src' is top-1 agreement with the Keras "
+              "model the variant came from, 'agree f32' with the float Keras model)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         results = export_run(args.run_dir, args.out or args.run_dir / "export", args.formats,
                              representative=args.representative, io_dtype=args.io_dtype,
                              verify_split=args.verify_split, verify_limit=args.verify_limit,
-                             min_agreement=args.min_agreement)
+                             min_agreement=args.min_agreement, debug_threshold=args.debug_threshold)
     except BrainEdgeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -4,52 +4,153 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from export.bundle import update_metadata, write_bundle
-from export.formats import NEEDS_CALIBRATION, NEEDS_QAT_MODEL, chosen_formats
-from export.run import FLOAT_MODEL, QAT_MODEL, LabelledImages, TrainingRun, representative_inputs
+import numpy as np
+
+from export.bundle import replace_dir, staging_dir, update_metadata, write_bundle
+from export.formats import FULL_INTEGER, NEEDS_CALIBRATION, NEEDS_QAT_MODEL, chosen_formats
+from export.onnx import quantize_onnx, to_onnx
+from export.quant_debug import DEBUG_JSON, DEBUG_MARKDOWN, layer_errors, summary, write_report
+from export.run import FLOAT_MODEL, LabelledImages, TrainingRun, load_qat_model, representative_inputs
 from export.tflite import convert
+from export.tflite_metadata import embed_metadata
 from export.verify import DEFAULT_MIN_AGREEMENT, bundle_probabilities, compare
-from train.qat import load_qat_model
 from train.tf_setup import keras, tf
+
+DEFAULT_DEBUG_THRESHOLD = 1.0
+"""Accuracy points an int8 variant may lose against the float model before it is debugged per layer."""
+DEBUG_IMAGES = 32
+
+
+@dataclass
+class ExportSettings:
+    representative: int = 200
+    io_dtype: str = "uint8"
+    verify_split: str = "val"
+    verify_limit: int | None = None
+    min_agreement: float = DEFAULT_MIN_AGREEMENT
+    debug_threshold: float = DEFAULT_DEBUG_THRESHOLD
 
 
 def export_run(run_dir: Path, out: Path, formats: list[str], representative: int = 200,
                io_dtype: str = "uint8", verify_split: str = "val", verify_limit: int | None = None,
-               min_agreement: float | None = None) -> list[dict[str, Any]]:
-    """Convert, bundle and verify each format; a bundle that disagrees with Keras is removed."""
+               min_agreement: float | None = None, debug_threshold: float = DEFAULT_DEBUG_THRESHOLD
+               ) -> list[dict[str, Any]]:
+    """Convert, bundle and verify each format; a bundle that disagrees with Keras is not kept."""
+    settings = ExportSettings(representative, io_dtype, verify_split, verify_limit,
+                              DEFAULT_MIN_AGREEMENT if min_agreement is None else min_agreement,
+                              debug_threshold)
     run = TrainingRun.open(run_dir)
     formats = chosen_formats(formats, run.has_qat_model)
-    min_agreement = DEFAULT_MIN_AGREEMENT if min_agreement is None else min_agreement
-    images = LabelledImages.load(run, verify_split, verify_limit)
+    calibration = None
+    if any(f in NEEDS_CALIBRATION for f in formats):  # checked first: a short train split fails fast
+        print(f"calibrating int8 on {settings.representative} training images", flush=True)
+        calibration = representative_inputs(run, settings.representative)
+    images = LabelledImages.load(run, settings.verify_split, settings.verify_limit)
     inputs = images.float_inputs(run.input_spec)
     models = {"float": keras.models.load_model(run.path / FLOAT_MODEL)}
     if any(f in NEEDS_QAT_MODEL for f in formats):
-        models["qat"] = load_qat_model(run.path / QAT_MODEL)
+        models["qat"] = load_qat_model(run)
     references = {name: model.predict(inputs, verbose=0) for name, model in models.items()}
-    calibration = None
-    if any(f in NEEDS_CALIBRATION for f in formats):
-        print(f"calibrating int8 on {representative} training images", flush=True)
-        calibration = representative_inputs(run, representative)
-    provenance = {**run.provenance(), "exporter": {"tensorflow": tf.__version__}}
-
-    results = []
-    for name in formats:
-        source = "qat" if name in NEEDS_QAT_MODEL else "float"
-        print(f"[{name}] converting and verifying on {len(images.labels)} {verify_split} images", flush=True)
-        model_bytes = convert(models[source], name.removeprefix("tflite_"), calibration, io_dtype)
-        bundle = out / name
-        write_bundle(bundle, model_bytes, ".tflite", name, run.class_names, run.input_spec, provenance)
-        check = compare(bundle_probabilities(bundle, images), references[source], images.labels)
-        check.update(split=verify_split, reference=f"keras_{source}", min_agreement=min_agreement)
-        update_metadata(bundle, verification=check)
-        passed = check["agreement"] >= min_agreement
-        if not passed:
-            shutil.rmtree(bundle)
-        results.append({"variant": name, "bundle": str(bundle), "size_bytes": len(model_bytes),
-                        "passed": passed, **check})
+    exporter = _Exporter(run, out, settings, models, references, images, calibration)
+    results = [exporter.export(name) for name in formats]
     out.mkdir(parents=True, exist_ok=True)
     (out / "export_report.json").write_text(json.dumps(results, indent=2) + "\n")
     return results
+
+
+@dataclass
+class _Exporter:
+    """What every format's export shares: the run, the Keras models and their answers."""
+
+    run: TrainingRun
+    out: Path
+    settings: ExportSettings
+    models: dict[str, keras.Model]
+    references: dict[str, np.ndarray]
+    images: LabelledImages
+    calibration: np.ndarray | None
+
+    def export(self, name: str) -> dict[str, Any]:
+        """Convert, write into staging, verify, debug if needed, then move into place (or not)."""
+        source = "qat" if name in NEEDS_QAT_MODEL else "float"
+        print(f"[{name}] converting and verifying on {len(self.images.labels)} "
+              f"{self.settings.verify_split} images", flush=True)
+        model_bytes, suffix = self.model_file(name, self.models[source])
+        target = self.out / name
+        staging = staging_dir(target)
+        try:
+            provenance = {**self.run.provenance(), "exporter": {"tensorflow": tf.__version__}}
+            write_bundle(staging, model_bytes, suffix, name, self.run.class_names, self.run.input_spec,
+                         provenance)
+            check = self.verify(staging, source)
+            update_metadata(staging, verification=check)
+            if name in FULL_INTEGER and check["accuracy_drop_points"] > self.settings.debug_threshold:
+                self.debug(staging, name, check["accuracy_drop_points"])
+            passed = check["agreement"] >= self.settings.min_agreement
+            if passed:
+                replace_dir(staging, target)
+            else:
+                self.keep_debug_report(staging, name)
+                shutil.rmtree(target, ignore_errors=True)  # an older bundle of this name is stale now
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return {"variant": name, "bundle": str(target), "size_bytes": len(model_bytes), "passed": passed,
+                **check}
+
+    def model_file(self, name: str, model: keras.Model) -> tuple[bytes, str]:
+        """The model file's bytes and suffix; TFLite files carry labels and normalization inside."""
+        if name == "onnx_float32":
+            return self.float_onnx, ".onnx"
+        if name == "onnx_int8":
+            return quantize_onnx(self.float_onnx, self.calibration), ".onnx"
+        variant = name.removeprefix("tflite_")
+        model_bytes = convert(model, variant, self.calibration, self.settings.io_dtype)
+        io_dtype = self.settings.io_dtype if variant.startswith("int8") else "float32"
+        fingerprint = self.run.provenance()["dataset_fingerprint"][:12]
+        description = (f"Brain-MRI tumour classifier ({', '.join(self.run.class_names)}), "
+                       f"MobileNetV2, {name}.")
+        return embed_metadata(model_bytes, f"BrainEdge {name}", description, f"{name}, data {fingerprint}",
+                              self.run.class_names, self.run.input_spec, io_dtype, io_dtype), ".tflite"
+
+    @cached_property
+    def float_onnx(self) -> bytes:
+        """The float model in ONNX, converted once for both ONNX variants."""
+        return to_onnx(self.models["float"])
+
+    def verify(self, bundle: Path, source: str) -> dict[str, Any]:
+        """The bundle through the edge runtime vs its Keras model, and vs the float Keras model."""
+        probabilities = bundle_probabilities(bundle, self.images)
+        check = compare(probabilities, self.references[source], self.images.labels)
+        versus_float = compare(probabilities, self.references["float"], self.images.labels)
+        check.update(split=self.settings.verify_split, reference=f"keras_{source}",
+                     min_agreement=self.settings.min_agreement,
+                     float_reference_accuracy=versus_float["reference_accuracy"],
+                     float_agreement=versus_float["agreement"],
+                     accuracy_drop_points=100 * (versus_float["reference_accuracy"] - check["accuracy"]))
+        return check
+
+    def debug(self, bundle: Path, name: str, drop: float) -> None:
+        """Per-layer quantization error report into the bundle, worst layers on the console."""
+        print(f"[{name}] accuracy {drop:.2f} points below float (> {self.settings.debug_threshold}); "
+              "per-layer quantization debug", flush=True)
+        layers = self.float_layer_errors
+        write_report(bundle, name, drop, layers, len(self.calibration[:DEBUG_IMAGES]))
+        print(f"[{name}] worst layers (rmse/scale), full report in {name}/{DEBUG_MARKDOWN}:\n"
+              f"{summary(layers)}", flush=True)
+
+    @cached_property
+    def float_layer_errors(self) -> list[dict[str, Any]]:
+        """Post-training int8 error per layer of the float graph, computed once for every int8 variant."""
+        return layer_errors(self.models["float"], self.calibration[:DEBUG_IMAGES])
+
+    def keep_debug_report(self, staging: Path, name: str) -> None:
+        """A rejected bundle is not kept, but its debug report is: OUT/NAME.quantization_debug.*"""
+        for file_name in (DEBUG_JSON, DEBUG_MARKDOWN):
+            if (staging / file_name).exists():
+                self.out.mkdir(parents=True, exist_ok=True)
+                shutil.move(staging / file_name, self.out / f"{name}.{file_name}")

@@ -14,6 +14,7 @@ from edge_runtime.errors import BrainEdgeError
 from edge_runtime.manifest import Manifest, read_manifest
 from edge_runtime.metadata import InputSpec, spec_from_dict
 from edge_runtime.preprocess import decode_rgb, to_input_tensor
+from train.tf_setup import keras
 from train.trainer import CONFIG_FILE, FLOAT_MODEL, QAT_MODEL
 
 
@@ -59,6 +60,25 @@ class TrainingRun:
         return record
 
 
+def load_qat_model(run: TrainingRun) -> keras.Model:
+    """The QAT model: the float model re-wrapped for quantization, then the QAT weights loaded.
+
+    ``keras.models.load_model`` cannot read a saved QAT model back (tfmot 0.8.1 with tf_keras
+    2.21: its QuantizeLayer rebuilds with 5 variables where 3 were saved); rebuilding the
+    wrapper from the float model gives the saved structure, and ``load_weights`` checks that
+    every variable matches.
+    """
+    from train.qat import quantize_for_training
+
+    model = quantize_for_training(keras.models.load_model(run.path / FLOAT_MODEL))
+    try:
+        model.load_weights(run.path / QAT_MODEL)
+    except ValueError as error:
+        raise BrainEdgeError(f"{run.path / QAT_MODEL}: does not fit the run's float model "
+                             f"({str(error).splitlines()[0]})") from None
+    return model
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -73,7 +93,8 @@ class LabelledImages:
 
     @classmethod
     def load(cls, run: TrainingRun, split: str, limit: int | None = None) -> LabelledImages:
-        files = run.manifest.files(split)
+        """The split's images; test images with a near-duplicate in train or val are left out."""
+        files = run.manifest.files(split, include_leaked=split != "test")
         if not files:
             raise BrainEdgeError(f"{run.manifest_path}: the {split} split is empty")
         files = files[:limit] if limit else files
@@ -88,6 +109,8 @@ class LabelledImages:
 def representative_inputs(run: TrainingRun, count: int, seed: int = 0) -> np.ndarray:
     """``count`` training images, evenly drawn across the split, preprocessed as the device will."""
     files = run.manifest.files("train")
+    if count < 1:
+        raise BrainEdgeError(f"--representative must be at least 1, not {count}")
     if len(files) < count:
         raise BrainEdgeError(f"{run.manifest_path}: {count} representative images requested, "
                              f"the train split has only {len(files)} (lower --representative)")
