@@ -1,0 +1,78 @@
+"""Build a tiny training run directory for the export tests, in its own process (TensorFlow).
+
+Generated MRI-like slices (train.synthetic) at 64 px, a leak-free split (train.data.split),
+a three-conv model trained to confident answers in seconds, a QAT copy fine-tuned for a few
+epochs, and config.json in brainedge-train's format: everything brainedge-export reads.
+A from-scratch MobileNetV2 would need minutes to stop answering near-ties, which would make
+int8-vs-float agreement a coin toss rather than a test.
+
+usage: python tests/make_export_run.py WORK_DIR   → WORK_DIR/run (plus WORK_DIR/data, manifest.csv)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+SIZE = 64
+IMAGES_PER_CLASS = 60
+
+
+def build_run(work: Path) -> Path:
+    from edge_runtime.manifest import read_manifest
+    from edge_runtime.metadata import InputSpec
+    from train.data.split import make_split
+    from train.model import ModelConfig
+    from train.qat import quantize_for_training
+    from train.synthetic import generate_dataset
+    from train.tf_setup import keras
+    from train.trainer import CONFIG_FILE, FLOAT_MODEL, QAT_MODEL, TrainConfig, versions
+
+    generate_dataset(work / "data", images_per_class=IMAGES_PER_CLASS, size=SIZE, seed=0)
+    manifest_path = work / "manifest.csv"
+    make_split(work / "data", manifest_path, seed=0, progress=False)
+    manifest = read_manifest(manifest_path)
+    run = work / "run"
+    run.mkdir(parents=True)
+    spec = InputSpec(height=SIZE, width=SIZE)
+    config = TrainConfig(model=ModelConfig(num_classes=len(manifest.class_names()), input_size=SIZE,
+                                           alpha=0.35, weights="none"), qat_epochs=3)
+    (run / CONFIG_FILE).write_text(json.dumps({
+        "train": config.to_dict(), "class_names": manifest.class_names(), "input": dataclasses.asdict(spec),
+        "manifest": str(manifest_path.resolve()), "versions": versions()}, indent=2) + "\n")
+
+    train = _split_arrays(manifest, "train", spec)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.layers.Input((SIZE, SIZE, 3), name="image"),
+        keras.layers.Conv2D(16, 3, strides=2, activation="relu"),
+        keras.layers.Conv2D(32, 3, strides=2, activation="relu"),
+        keras.layers.Conv2D(64, 3, strides=2, activation="relu"),
+        keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dense(len(manifest.class_names()), activation="softmax"),
+    ])
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    model.fit(*train, epochs=40, batch_size=16, verbose=0)
+    model.save(run / FLOAT_MODEL)
+    qat = quantize_for_training(model)
+    qat.compile(optimizer=keras.optimizers.Adam(1e-4), loss="sparse_categorical_crossentropy")
+    qat.fit(*train, epochs=config.qat_epochs, batch_size=16, verbose=0)
+    qat.save(run / QAT_MODEL)
+    return run
+
+
+def _split_arrays(manifest, split: str, spec) -> tuple[np.ndarray, np.ndarray]:
+    from edge_runtime.preprocess import decode_rgb, to_input_tensor
+
+    files = manifest.files(split)
+    inputs = np.concatenate([to_input_tensor(decode_rgb(path), spec) for path, _ in files])
+    return inputs, np.array([label for _, label in files])
+
+
+if __name__ == "__main__":
+    print(build_run(Path(sys.argv[1])))

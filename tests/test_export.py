@@ -1,0 +1,251 @@
+"""brainedge-export end to end on a tiny run: every format, its metadata, its checks, its errors.
+
+TensorFlow runs only in subprocesses (the run builder and the export CLI); this process
+reads the bundles the way a device would, through the edge runtime.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import flatbuffers
+import numpy as np
+import pytest
+from flatbuffers.table import Table
+
+from edge_runtime.classifier import Classifier
+from edge_runtime.manifest import read_manifest
+from edge_runtime.metadata import METADATA_FILE, BundleMetadata, read_labels
+from edge_runtime.preprocess import decode_rgb
+
+ROOT = Path(__file__).resolve().parent.parent
+FORMATS = ("tflite_float32", "tflite_float16", "tflite_dynamic_range", "tflite_int8_ptq", "tflite_int8_qat",
+           "onnx_float32", "onnx_int8")
+INT8 = ("tflite_int8_ptq", "tflite_int8_qat", "onnx_int8")
+DEFAULT_MIN_AGREEMENT = 0.97  # export.verify's default (importing it here would import TensorFlow)
+
+pytest.importorskip("onnxruntime")
+
+
+def _python(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    work = tmp_path_factory.mktemp("export_run")
+    done = _python(str(ROOT / "tests" / "make_export_run.py"), str(work))
+    assert done.returncode == 0, done.stderr[-3000:]
+    return work / "run"
+
+
+@pytest.fixture(scope="module")
+def exported(run_dir: Path) -> tuple[Path, subprocess.CompletedProcess]:
+    """Every format, with the per-layer debug report forced on (threshold far below any loss)."""
+    out = run_dir.parent / "bundles"
+    done = _python("-m", "export", str(run_dir), "--out", str(out), "--formats", "all",
+                   "--representative", "32", "--debug-threshold", "-100")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    return out, done
+
+
+def _val_images(run_dir: Path) -> list[np.ndarray]:
+    config = json.loads((run_dir / "config.json").read_text())
+    return [decode_rgb(path) for path, _ in read_manifest(Path(config["manifest"])).files("val")]
+
+
+def _probabilities(bundle: Path, images: list[np.ndarray]) -> np.ndarray:
+    classifier = Classifier.from_bundle(bundle)
+    return np.concatenate([classifier.probabilities(classifier.preprocess(image)) for image in images])
+
+
+def test_every_format_is_a_verified_bundle(exported: tuple[Path, subprocess.CompletedProcess]) -> None:
+    out, done = exported
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == sorted(FORMATS)
+    assert not [p for p in out.iterdir() if p.name.startswith(".")], "staging directories left behind"
+    for name in FORMATS:
+        Classifier.from_bundle(out / name)  # loads, and its sha256 matches the final model file
+        metadata = BundleMetadata.read(out / name / METADATA_FILE)
+        assert metadata.variant == name
+        check = metadata.verification
+        assert check["split"] == "val" and check["count"] > 20
+        assert check["agreement"] >= DEFAULT_MIN_AGREEMENT, (name, check)
+        assert name in done.stdout  # the table
+    report = json.loads((out / "export_report.json").read_text())
+    assert [row["variant"] for row in report] == list(FORMATS) and all(row["passed"] for row in report)
+
+
+def test_bundles_agree_with_each_other_through_the_runtime(
+        run_dir: Path, exported: tuple[Path, subprocess.CompletedProcess]) -> None:
+    """Independent of export's own check: every variant against the float32 TFLite bundle."""
+    out, _ = exported
+    images = _val_images(run_dir)
+    reference = _probabilities(out / "tflite_float32", images)
+    assert np.abs(_probabilities(out / "onnx_float32", images) - reference).max() < 1e-4
+    for name in FORMATS:
+        if name == "tflite_int8_qat":  # its reference is the QAT Keras model, checked by export
+            continue
+        agreement = (_probabilities(out / name, images).argmax(1) == reference.argmax(1)).mean()
+        assert agreement >= DEFAULT_MIN_AGREEMENT, (name, agreement)
+
+
+def _root(buffer: bytes) -> Table:
+    return Table(buffer, flatbuffers.encode.Get(flatbuffers.packer.uoffset, buffer, 0))
+
+
+def _field(table: Table, slot: int) -> int:
+    return table.Offset(4 + 2 * slot)
+
+
+def _child(table: Table, slot: int) -> Table:
+    offset = _field(table, slot)
+    assert offset, f"missing field {slot}"
+    return Table(table.Bytes, table.Indirect(offset + table.Pos))
+
+
+def _children(table: Table, slot: int) -> list[Table]:
+    offset = _field(table, slot)
+    start = table.Vector(offset)
+    return [Table(table.Bytes, table.Indirect(start + 4 * i)) for i in range(table.VectorLen(offset))]
+
+
+def _floats(table: Table, slot: int) -> list[float]:
+    offset = _field(table, slot)
+    start = table.Vector(offset)
+    return [table.Get(flatbuffers.number_types.Float32Flags, start + 4 * i) for i in range(table.VectorLen(offset))]
+
+
+def _string(table: Table, slot: int) -> str:
+    return table.String(_field(table, slot) + table.Pos).decode()
+
+
+def _byte(table: Table, slot: int) -> int:
+    return table.Get(flatbuffers.number_types.Uint8Flags, _field(table, slot) + table.Pos)
+
+
+def _tflite_metadata(model: bytes) -> bytes:
+    from ai_edge_litert.schema_py_generated import Model
+
+    tree = Model.GetRootAs(model, 0)
+    for index in range(tree.MetadataLength()):
+        if tree.Metadata(index).Name() == b"TFLITE_METADATA":
+            return tree.Buffers(tree.Metadata(index).Buffer()).DataAsNumpy().tobytes()
+    raise AssertionError("no TFLITE_METADATA buffer")
+
+
+@pytest.mark.parametrize("name", [f for f in FORMATS if f.startswith("tflite_")])
+def test_tflite_files_carry_labels_and_normalization(
+        exported: tuple[Path, subprocess.CompletedProcess], name: str) -> None:
+    """What the LiteRT support library reads: ModelMetadata (M001) and labels.txt zipped in."""
+    bundle = exported[0] / name
+    metadata = BundleMetadata.read(bundle / METADATA_FILE)
+    model = (bundle / metadata.model_file).read_bytes()
+    assert zipfile.ZipFile(io.BytesIO(model)).read("labels.txt").decode().split() == read_labels(
+        bundle / "labels.txt")
+    buffer = _tflite_metadata(model)
+    assert buffer[4:8] == b"M001"
+    root = _root(buffer)
+    assert _string(root, 7) == "1.0.0"  # min_parser_version
+    (subgraph,) = _children(root, 3)
+    (image,) = _children(subgraph, 2)
+    assert _byte(_child(image, 3), 0) == 2  # ImageProperties
+    assert _byte(_child(_child(image, 3), 1), 0) == 1  # RGB
+    (normalization,) = _children(image, 4)
+    assert _byte(normalization, 0) == 1  # NormalizationOptions
+    assert _floats(_child(normalization, 1), 0) == list(metadata.input.mean)
+    assert _floats(_child(normalization, 1), 1) == list(metadata.input.std)
+    if metadata.input.dtype == "uint8":
+        assert _floats(_child(image, 5), 0) == [255.0]
+    (probability,) = _children(subgraph, 3)
+    (labels,) = _children(probability, 6)
+    assert _string(labels, 0) == "labels.txt" and _byte(labels, 2) == 2  # TENSOR_AXIS_LABELS
+
+
+def test_onnx_bundles(exported: tuple[Path, subprocess.CompletedProcess]) -> None:
+    onnx = pytest.importorskip("onnx")
+    out, _ = exported
+    sizes = {}
+    for name in ("onnx_float32", "onnx_int8"):
+        metadata = BundleMetadata.read(out / name / METADATA_FILE)
+        assert metadata.model_format == "onnx" and metadata.model_file == "model.onnx"
+        assert metadata.input.dtype == "float32" and metadata.input.quantization is None
+        sizes[name] = (out / name / "model.onnx").stat().st_size
+    graph = onnx.load(str(out / "onnx_int8" / "model.onnx")).graph
+    assert graph.input[0].type.tensor_type.shape.dim[3].dim_value == 3  # NHWC kept
+    operators = {node.op_type for node in graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= operators
+    per_channel = [node for node in graph.node if node.op_type == "DequantizeLinear"
+                   and any(a.name == "axis" for a in node.attribute)]
+    assert per_channel, "weights should be quantized per channel"
+    assert sizes["onnx_int8"] < 0.6 * sizes["onnx_float32"]
+
+
+def test_int8_variants_get_a_per_layer_debug_report(exported: tuple[Path, subprocess.CompletedProcess]) -> None:
+    out, done = exported
+    assert "worst layers" in done.stdout
+    for name in INT8:
+        report = json.loads((out / name / "quantization_debug.json").read_text())
+        scores = [layer["rmse_over_scale"] for layer in report["layers"]]
+        assert len(scores) >= 3 and scores == sorted(scores, reverse=True)
+        assert all(np.isfinite(scores)) and scores[0] > 0
+        assert (out / name / "quantization_debug.md").read_text().count("\n| `") == len(scores)
+    assert not (out / "tflite_float32" / "quantization_debug.json").exists()
+
+
+BAD_INPUT_SCRIPT = r"""
+import contextlib, io, json, shutil, sys
+from pathlib import Path
+import export.tflite
+from edge_runtime.errors import BrainEdgeError
+from export.cli import main
+
+run, work = Path(sys.argv[1]), Path(sys.argv[2])
+results = {}
+
+def attempt(case, *args):
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        code = main([*args, "--verify-limit", "4"])
+    out = Path(args[args.index("--out") + 1])
+    left = sorted(p.name for p in out.iterdir()) if out.exists() else []
+    results[case] = {"code": code, "stderr": stderr.getvalue(), "left": left}
+
+no_model = work / "no_model"
+no_model.mkdir()
+shutil.copy(run / "config.json", no_model / "config.json")
+attempt("no_model", str(no_model), "--out", str(work / "out1"))
+attempt("representative", str(run), "--out", str(work / "out2"), "--formats", "tflite_int8_ptq",
+        "--representative", "100000")
+
+class Unquantizable:
+    def convert(self):
+        raise RuntimeError("loc(\"cumsum\"): error: 'tfl.cumsum' op quantization is not supported\nmore detail")
+
+export.tflite.converter_for = lambda *args, **kwargs: Unquantizable()
+attempt("unquantizable", str(run), "--out", str(work / "out3"), "--formats", "tflite_int8_ptq",
+        "--representative", "32")
+print(json.dumps(results))
+"""
+
+
+def test_bad_input_gives_one_line_and_leaves_no_bundle(run_dir: Path, tmp_path: Path) -> None:
+    done = _python("-c", BAD_INPUT_SCRIPT, str(run_dir), str(tmp_path))
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(done.stdout.strip().splitlines()[-1])
+    expected = {"no_model": "no trained model (model.keras)",
+                "representative": "100000 representative images requested",
+                "unquantizable": "TFLite int8_ptq conversion failed (an op that cannot be quantized?): "
+                                 "'tfl.cumsum' op quantization is not supported"}
+    for case, message in expected.items():
+        result = results[case]
+        assert result["code"] == 2, result
+        assert result["stderr"].startswith("error: ") and result["stderr"].count("\n") == 1, result
+        assert message in result["stderr"], result
+        assert not [name for name in result["left"] if name != "export_report.json"], result
