@@ -45,7 +45,7 @@ def print_table(results: list[dict[str, Any]]) -> None:
     for row in results:
         status = "ok" if row["passed"] else f"FAILED (< {row['min_agreement']:.2f} agreement; not kept)"
         print(f"{row['variant']:<22}{row['size_bytes'] / 1e6:>8.2f}MB{row['accuracy']:>10.4f}"
-              f"{-row['accuracy_drop_points']:>+9.2f}{row['agreement']:>11.4f}{row['float_agreement']:>11.4f}"
+              f"{0.0 - row['accuracy_drop_points']:>+9.2f}{row['agreement']:>11.4f}{row['float_agreement']:>11.4f}"
               f"{row['max_abs_diff']:>10.4f}  {status}")
     if results:
         print(f"(accuracy on {results[0]['count']} {results[0]['split']} images; Keras float accuracy "
