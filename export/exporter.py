@@ -111,9 +111,10 @@ class _Exporter:
         variant = name.removeprefix("tflite_")
         model_bytes = convert(model, variant, self.calibration, self.settings.io_dtype)
         io_dtype = self.settings.io_dtype if variant.startswith("int8") else "float32"
-        fingerprint = self.run.provenance()["dataset_fingerprint"][:12]
+        provenance = self.run.provenance()
         description = (f"Brain-MRI tumour classifier ({', '.join(self.run.class_names)}), "
-                       f"MobileNetV2, {name}.")
+                       f"{provenance['base_model']}, {name}.")
+        fingerprint = provenance["dataset_fingerprint"][:12]
         return embed_metadata(model_bytes, f"BrainEdge {name}", description, f"{name}, data {fingerprint}",
                               self.run.class_names, self.run.input_spec, io_dtype, io_dtype), ".tflite"
 
