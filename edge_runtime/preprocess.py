@@ -146,13 +146,14 @@ def _resize_rows(image: np.ndarray, height: int, width: int, rows: slice) -> np.
     count = rows.stop - rows.start
     # Gather the four neighbours from the uint8 image (rows, then columns of the flattened
     # rows, which numpy gathers far faster than HxWxC pixels) and widen them once: exact,
-    # and much less work than converting the whole image to float32 first.
+    # and much less work than converting the whole image to float32 first. Rows stay
+    # flat (W*C values, weights repeated per channel) so numpy's inner loops run long.
     picked = image[np.concatenate([y_lower[rows], y_upper[rows]])].reshape(2 * count, in_width * channels)
     corners = picked.take(_flat_columns(x_lower, x_upper, channels), axis=1).astype(np.float32)
-    corners = corners.reshape(2, count, 2, width, channels)
+    corners = corners.reshape(2, count, 2, width * channels)
     left, right = corners[:, :, 0], corners[:, :, 1]
-    top, bottom = left + (right - left) * x_lerp[:, None]
-    return top + (bottom - top) * y_lerp[rows, None, None]
+    top, bottom = left + (right - left) * np.repeat(x_lerp, channels)
+    return (top + (bottom - top) * y_lerp[rows, None]).reshape(count, width, channels)
 
 
 def _flat_columns(lower: np.ndarray, upper: np.ndarray, channels: int) -> np.ndarray:
@@ -162,6 +163,10 @@ def _flat_columns(lower: np.ndarray, upper: np.ndarray, channels: int) -> np.nda
 
 def normalize(pixels: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
     """(x - mean) / std per channel, in float32."""
+    if len(set(mean)) == 1 and len(set(std)) == 1:
+        # One value for every channel (MobileNet's): scalar arithmetic, the same numbers several
+        # times faster than broadcasting over a 3-long last axis; a 1-channel image stays 1-channel.
+        return (pixels - np.float32(mean[0])) / np.float32(std[0])
     return (pixels - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
 
 
@@ -192,5 +197,15 @@ def to_input_tensor(pixels: np.ndarray, spec: InputSpec) -> np.ndarray:
     tensor = np.empty((1, spec.height, spec.width, spec.channels), np.float32 if q is None else spec.dtype)
     for rows in _row_steps(spec.height):
         values = normalize(_resize_rows(pixels, spec.height, spec.width, rows), spec.mean, spec.std)
-        tensor[0, rows] = values if q is None else quantize(values, q.scale, q.zero_point, spec.dtype)
+        _store(tensor[0, rows], values if q is None else quantize(values, q.scale, q.zero_point, spec.dtype))
     return tensor
+
+
+def _store(target: np.ndarray, values: np.ndarray) -> None:
+    """Copy rows into the tensor; a single channel is copied into each channel in turn
+    (numpy broadcasts one value across a 3-long last axis several times slower)."""
+    if values.shape[2] == target.shape[2]:
+        target[...] = values
+        return
+    for channel in range(target.shape[2]):
+        target[..., channel] = values[..., 0]
