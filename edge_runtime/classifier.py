@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Iterable, Iterator, Sized
 from dataclasses import dataclass
@@ -56,6 +57,28 @@ def sha256_of(path: Path) -> str:
         for chunk in iter(lambda: stream.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def collect_files(paths: list[Path]) -> tuple[list[Path], list[str]]:
+    """Files as given, folders walked recursively in sorted order, and the empty folders found.
+
+    Hidden files and folders (``.DS_Store``, ``.git``) are skipped; everything else is
+    classified, so a non-image file is reported rather than silently ignored. A path that
+    does not exist is kept: classifying it reports "no such file" like any other bad file.
+    """
+    files: list[Path] = []
+    empty: list[str] = []
+    for path in paths:
+        if not path.is_dir():
+            files.append(path)
+            continue
+        for folder, subfolders, names in os.walk(path):
+            subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
+            visible = sorted(name for name in names if not name.startswith("."))
+            if not visible and not subfolders:
+                empty.append(f"{folder}: empty folder, no images to classify")
+            files += [Path(folder, name) for name in visible]
+    return files, empty
 
 
 def _sha256() -> Any:
@@ -157,13 +180,15 @@ class Classifier:
         """One image (path, bytes, PIL image or uint8 array) → ranked labels."""
         return self.rank(self.probabilities(self.preprocess(image))[0], top_k)
 
-    def classify_many(self, paths: Iterable[Path], top_k: int = 3, progress: bool = False
+    def classify_many(self, paths: Iterable[Path] | str | Path, top_k: int = 3, progress: bool = False
                       ) -> Iterator[tuple[Path, Prediction | BrainEdgeError]]:
-        """Stream over many files; a bad file yields its error and the stream goes on.
+        """Stream over many files, or a folder's; a bad file yields its error and the stream goes on.
 
         ``paths`` may be endless (a watched folder): each answer is yielded as soon as it
         is known. ``progress`` draws a bar on stderr, erased while the caller prints.
         """
+        if isinstance(paths, (str, Path)):
+            paths = collect_files([Path(paths)])[0]
         bar = ProgressBar(len(paths) if isinstance(paths, Sized) else None) if progress else None
         try:
             for done, path in enumerate(paths, start=1):

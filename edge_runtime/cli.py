@@ -22,34 +22,12 @@ from typing import Callable, Union
 
 from edge_runtime.backends import BACKENDS
 from edge_runtime.camera import folder_frames
-from edge_runtime.classifier import UNCERTAIN, Classifier, Prediction
+from edge_runtime.classifier import UNCERTAIN, Classifier, Prediction, collect_files
 from edge_runtime.errors import BrainEdgeError
 from edge_runtime.metadata import MOBILENET_MEAN, MOBILENET_STD
 
 FORMATS = ("text", "json", "csv")
 Result = Union[Prediction, BrainEdgeError]
-
-
-def collect_files(paths: list[Path]) -> tuple[list[Path], list[str]]:
-    """Files as given, folders walked recursively in sorted order, and the empty folders found.
-
-    Hidden files and folders (``.DS_Store``, ``.git``) are skipped; everything else is
-    classified, so a non-image file is reported rather than silently ignored. A path that
-    does not exist is kept: classifying it reports "no such file" like any other bad file.
-    """
-    files: list[Path] = []
-    empty: list[str] = []
-    for path in paths:
-        if not path.is_dir():
-            files.append(path)
-            continue
-        for folder, subfolders, names in os.walk(path):
-            subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
-            visible = sorted(name for name in names if not name.startswith("."))
-            if not visible and not subfolders:
-                empty.append(f"{folder}: empty folder, no images to classify")
-            files += [Path(folder, name) for name in visible]
-    return files, empty
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -362,3 +362,11 @@ def test_classify_many_streams_from_a_generator_and_yields_errors(bundles: Path,
     rest = list(stream)
     assert rest[0][0] == bad and isinstance(rest[0][1], BrainEdgeError)
     assert rest[1][1].label == "blue"
+
+
+def test_classify_many_walks_a_folder(bundles: Path) -> None:
+    classifier = Classifier.from_bundle(bundles / "int8")
+    answers = list(classifier.classify_many(bundles / "images", top_k=1))
+    assert len(answers) == len(CLASSES) * 4
+    assert [path for path, _ in answers] == sorted(path for path, _ in answers)
+    assert all(prediction.label == path.parent.name for path, prediction in answers)
