@@ -18,7 +18,7 @@ from export.quant_debug import DEBUG_JSON, DEBUG_MARKDOWN, layer_errors, summary
 from export.run import FLOAT_MODEL, LabelledImages, TrainingRun, load_qat_model, representative_inputs
 from export.tflite import convert
 from export.tflite_metadata import embed_metadata
-from export.verify import DEFAULT_MIN_AGREEMENT, bundle_probabilities, compare
+from export.verify import DEFAULT_MIN_AGREEMENT, bundle_probabilities, verification
 from train.tf_setup import keras, tf
 
 DEFAULT_DEBUG_THRESHOLD = 1.0
@@ -125,15 +125,8 @@ class _Exporter:
 
     def verify(self, bundle: Path, source: str) -> dict[str, Any]:
         """The bundle through the edge runtime vs its Keras model, and vs the float Keras model."""
-        probabilities = bundle_probabilities(bundle, self.images)
-        check = compare(probabilities, self.references[source], self.images.labels)
-        versus_float = compare(probabilities, self.references["float"], self.images.labels)
-        check.update(split=self.settings.verify_split, reference=f"keras_{source}",
-                     min_agreement=self.settings.min_agreement,
-                     float_reference_accuracy=versus_float["reference_accuracy"],
-                     float_agreement=versus_float["agreement"],
-                     accuracy_drop_points=100 * (versus_float["reference_accuracy"] - check["accuracy"]))
-        return check
+        return verification(bundle_probabilities(bundle, self.images), self.references, source,
+                            self.images.labels, self.settings.verify_split, self.settings.min_agreement)
 
     def debug(self, bundle: Path, name: str, drop: float) -> None:
         """Per-layer quantization error report into the bundle, worst layers on the console."""

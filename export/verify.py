@@ -33,3 +33,15 @@ def compare(probabilities: np.ndarray, reference: np.ndarray, labels: np.ndarray
         "mean_abs_diff": float(difference.mean()),
         "max_abs_diff": float(difference.max()),
     }
+
+
+def verification(probabilities: np.ndarray, references: dict[str, np.ndarray], source: str,
+                 labels: np.ndarray, split: str, min_agreement: float) -> dict[str, Any]:
+    """A bundle's record: against the Keras model it came from, and against the float Keras model."""
+    check = compare(probabilities, references[source], labels)
+    versus_float = compare(probabilities, references["float"], labels)
+    check.update(split=split, reference=f"keras_{source}", min_agreement=min_agreement,
+                 float_reference_accuracy=versus_float["reference_accuracy"],
+                 float_agreement=versus_float["agreement"],
+                 accuracy_drop_points=100 * (versus_float["reference_accuracy"] - check["accuracy"]))
+    return check

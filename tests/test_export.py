@@ -249,3 +249,21 @@ def test_bad_input_gives_one_line_and_leaves_no_bundle(run_dir: Path, tmp_path: 
         assert result["stderr"].startswith("error: ") and result["stderr"].count("\n") == 1, result
         assert message in result["stderr"], result
         assert not [name for name in result["left"] if name != "export_report.json"], result
+
+
+def test_evaluate_scores_every_bundle_on_the_test_split(
+        run_dir: Path, exported: tuple[Path, subprocess.CompletedProcess], tmp_path: Path) -> None:
+    out, _ = exported
+    done = _python("-m", "export.evaluate", str(run_dir), str(out), "--split", "test",
+                   "--out", str(tmp_path / "test.json"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = json.loads((tmp_path / "test.json").read_text())
+    config = json.loads((run_dir / "config.json").read_text())
+    test_files = read_manifest(Path(config["manifest"])).files("test", include_leaked=False)
+    assert [row["variant"] for row in rows] == list(FORMATS)
+    for row in rows:
+        assert row["split"] == "test" and row["count"] == len(test_files)
+        assert 0 <= row["accuracy"] <= 1 and row["reference"] == ("keras_qat" if "qat" in row["variant"]
+                                                                    else "keras_float")
+        if row["variant"] != "tflite_int8_qat":  # the tiny QAT model has near-ties; its check is on val
+            assert row["agreement"] >= DEFAULT_MIN_AGREEMENT, row
