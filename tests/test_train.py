@@ -112,20 +112,27 @@ def check_metrics(path: Path, manifest: Manifest) -> None:
             assert {"precision", "recall", "f1", "support", "roc_auc"} <= set(scores)
 
 
-def test_qat_model_builds_from_a_trained_float_model_and_trains_a_step():
-    from train.model import ModelConfig, build_model
-    from train.qat import quantize_for_training
+def test_qat_model_builds_from_a_trained_float_model_calibrates_and_trains_a_step():
+    from train.model import ModelConfig, build_model, set_trainable_blocks
+    from train.qat import calibrate_ranges, quantize_for_training
     from train.tf_setup import keras
 
     keras.utils.set_random_seed(0)
     images = np.random.default_rng(0).uniform(-1, 1, (8, 32, 32, 3)).astype(np.float32)
     labels = np.eye(2, dtype=np.float32)[[0, 1] * 4]
     model = build_model(ModelConfig(num_classes=2, input_size=32, alpha=0.35, weights="none"))
+    set_trainable_blocks(model, "all", train_batch_norm=False)  # the recipe's default
     model.compile(keras.optimizers.Adam(1e-3), "categorical_crossentropy")
     model.train_on_batch(images, labels)
 
     qat = quantize_for_training(model)
     assert any("quant" in layer.__class__.__name__.lower() for layer in qat.layers)
+    stem_max = next(w for w in qat.weights if w.name.endswith("quant_Conv1_relu/output_max:0"))
+    assert float(stem_max.numpy()) == 6.0  # tfmot's start, moved 0.1% a training step
+    stem = keras.Model(model.input, model.get_layer("Conv1_relu").output)
+    expected = np.mean([stem(batch).numpy().max() for batch in (images, images / 2)])
+    assert calibrate_ranges(qat, [images, images / 2]) == 2
+    assert np.isclose(float(stem_max.numpy()), expected, rtol=0.05)  # the mean of the batch maxima
     qat.compile(keras.optimizers.Adam(1e-3), "categorical_crossentropy")
     before = [w.numpy().copy() for w in qat.trainable_weights]
     loss = qat.train_on_batch(images, labels)

@@ -37,6 +37,7 @@ QAT_MODEL = "qat_model.keras"
 CONFIG_FILE = "config.json"
 STATE_FILE = "state.json"
 HISTORY_FILE = "history.csv"
+QAT_CALIBRATION_BATCHES = 8
 
 
 @dataclass
@@ -245,11 +246,14 @@ class Trainer:
         return keras.callbacks.BackupAndRestore(str(self.run_dir / "backup" / phase), delete_checkpoint=False)
 
     def _quantization_aware(self, model: keras.Model) -> None:
-        from train.qat import quantize_for_training
+        from train.qat import calibrate_ranges, quantize_for_training
 
         print(f"[qat] quantization-aware fine-tuning, {self.config.qat_epochs} epoch(s)", flush=True)
         with self.strategy.scope():
             qat_model = quantize_for_training(model)
+        unaugmented = self._dataset("train").take(QAT_CALIBRATION_BATCHES)
+        calibrate_ranges(qat_model, (images for images, _ in unaugmented), self.strategy)
+        with self.strategy.scope():
             qat_model.compile(optimizer=keras.optimizers.Adam(self.config.qat_learning_rate),
                               loss="categorical_crossentropy", metrics=["accuracy"])
         phase = Phase("qat", self.config.qat_epochs, self.config.qat_learning_rate, "all", cosine=False)
