@@ -39,11 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def print_table(results: list[dict[str, Any]]) -> None:
+def print_table(results: list[dict[str, Any]], failure: str = "not kept") -> None:
     print(f"{'variant':<22}{'size':>10}{'accuracy':>10}{'Δ float':>9}{'agree src':>11}{'agree f32':>11}"
           f"{'max |Δp|':>10}  status")
     for row in results:
-        status = "ok" if row["passed"] else f"FAILED (< {row['min_agreement']:.2f} agreement; not kept)"
+        status = "ok" if row["passed"] else f"FAILED (< {row['min_agreement']:.2f} agreement; {failure})"
         print(f"{row['variant']:<22}{row['size_bytes'] / 1e6:>8.2f}MB{row['accuracy']:>10.4f}"
               f"{0.0 - row['accuracy_drop_points']:>+9.2f}{row['agreement']:>11.4f}{row['float_agreement']:>11.4f}"
               f"{row['max_abs_diff']:>10.4f}  {status}")

@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(json.dumps(rows, indent=2) + "\n")
     from export.cli import print_table
 
-    print_table(rows)
+    print_table(rows, failure="below export's threshold")
     print(f"written to {out}")
     return 0
 

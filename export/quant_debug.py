@@ -56,7 +56,7 @@ def write_report(directory: Path, variant: str, accuracy_drop: float, layers: li
                         "int8; ranked by rmse/scale", "layers": layers}
     (directory / DEBUG_JSON).write_text(json.dumps(record, indent=2) + "\n")
     lines = [f"# Quantization debug: {variant}", "",
-             f"Accuracy {accuracy_drop:+.2f} points below the float model; per-layer error of post-training "
+             f"Accuracy {accuracy_drop:.2f} points below the float model; per-layer error of post-training "
              f"int8 on {images} representative images, worst first (rmse/scale ≈ 0.29 is rounding alone).", "",
              "| layer | op | rmse/scale | rmse | scale | max abs error |", "|---|---|---:|---:|---:|---:|"]
     lines += [f"| `{layer['layer']}` | {layer['op']} | {layer['rmse_over_scale']:.3f} | {layer['rmse']:.5f} | "

@@ -45,7 +45,7 @@ def markdown(rows: list[dict[str, Any]], checks: list[dict[str, Any]], command: 
              f"Verified through the edge runtime on the **{first['split']}** split ({first['count']} images); "
              f"float32 reference = the Keras float model, accuracy {first['float_reference_accuracy']:.4f}.", "",
              "| variant | size (MB) | accuracy | Δ vs float32 (points) | agreement with float32 | "
-             "agreement with its Keras source | mean abs Δp | max abs Δp | kept |",
+             "agreement with its Keras source | mean abs Δp | max abs Δp | source agreement ≥ threshold |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for row in rows:
         lines.append(f"| {row['variant']} | {row['size_bytes'] / 1e6:.3f} | {row['accuracy']:.4f} | "
