@@ -6,8 +6,8 @@ resize, augmentation, normalisation, prefetch) with no model attached: one cold 
 (decoding and filling the cache) and one warm epoch (from the cache, as every epoch after
 the first). Then it times the training step alone, on one fixed batch already in memory,
 for both phases of the recipe: head (frozen backbone, the fastest step) and fine-tuning
-(everything but batch norm). The 5x verdict is taken against the fastest step, and the
-epoch lines of the 224 px run's log are reported next to it.
+(everything but batch norm, the bulk of a run). The 5x verdict is given for both steps,
+and the epoch lines of the 224 px run's log are reported next to them.
 
   python -m benchmarks.pipeline_speed --out benchmarks/results
 """
@@ -116,8 +116,10 @@ def render(result: dict[str, Any]) -> str:
         f"| pipeline alone, warm epoch (from cache) | {pipeline['warm']['images_per_s']:.0f} |",
         f"| training step, head phase (frozen backbone) | {steps['head']['images_per_s']:.1f} |",
         f"| training step, fine-tuning phase | {steps['finetune']['images_per_s']:.1f} |", "",
-        f"Ratio, pipeline (slower of cold/warm) to the fastest training step: **{result['ratio']:.1f}x** "
-        f"(target >= {TARGET_RATIO:.0f}x: {'met' if result['target_met'] else '**NOT met**'}).", "",
+        "Ratio of the pipeline (slower of cold/warm) to the training step (target >= "
+        f"{TARGET_RATIO:.0f}x):", "",
+        *[f"- {phase} step: **{ratio:.1f}x** ({'met' if ratio >= TARGET_RATIO else '**NOT met**'})"
+          for phase, ratio in result["ratios"].items()], "",
     ]
     if result["logged_epochs"]:
         lines += ["Epochs of the 224 px run (`runs/mri_224/train.log`; wall time incl. validation, CPU shared "
@@ -151,14 +153,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     slowest_pipeline = min(epoch["images_per_s"] for epoch in pipeline.values())
-    fastest_step = max(phase["images_per_s"] for phase in steps.values())
+    ratios = {phase: round(slowest_pipeline / step["images_per_s"], 2) for phase, step in steps.items()}
     result = {
         "command": "python -m benchmarks.pipeline_speed " + shlex.join(argv if argv is not None else sys.argv[1:]),
         "manifest": str(manifest), "train_images": len(files),
         "input_size": args.input_size, "batch_size": args.batch_size,
         "pipeline": pipeline, "training_step": steps,
-        "ratio": round(slowest_pipeline / fastest_step, 2), "target_ratio": TARGET_RATIO,
-        "target_met": slowest_pipeline >= TARGET_RATIO * fastest_step,
+        "ratios": ratios, "target_ratio": TARGET_RATIO,
+        "target_met": {phase: ratio >= TARGET_RATIO for phase, ratio in ratios.items()},
         "logged_epochs": logged_epochs(args.log),
         "device": device_record(),
     }
