@@ -210,6 +210,10 @@ class Trainer:
         """Each phase starts from the best weights so far (early stopping may end past them)."""
         if (self.run_dir / BEST_WEIGHTS).exists():
             model.load_weights(self.run_dir / BEST_WEIGHTS)
+        elif self._state()["completed"]:
+            raise BrainEdgeError(f"{self.run_dir}: phases {self._state()['completed']} finished but "
+                                 f"{BEST_WEIGHTS} is missing (damaged run, or one from an older version); "
+                                 "use a new --out")
 
     def _fit(self, model: keras.Model, phase: Phase) -> None:
         train_bn = self.config.train_batch_norm or phase.name == "scratch"
