@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from contextlib import contextmanager
-from pathlib import Path
 
 import tensorflow_model_optimization as tfmot
 from tensorflow_model_optimization.python.core.quantization.keras import quant_ops
@@ -55,8 +54,3 @@ def _ema_decay(decay: float):
     finally:
         quant_ops.MovingAvgQuantize = original
 
-
-def load_qat_model(path: Path) -> keras.Model:
-    """A saved QAT model needs tfmot's custom objects in scope to load."""
-    with tfmot.quantization.keras.quantize_scope():
-        return keras.models.load_model(path)
