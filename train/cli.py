@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-from edge_runtime.errors import BrainEdgeError
+from edge_runtime.errors import BrainEdgeError, report_user_errors
 
 MANIFEST_NAME = "manifest.csv"
 
@@ -105,9 +104,4 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except BrainEdgeError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return report_user_errors(run, build_parser().parse_args(argv))

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.errors import BrainEdgeError
+from edge_runtime.errors import BrainEdgeError, report_user_errors
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -163,12 +163,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except BrainEdgeError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return report_user_errors(run, build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":
