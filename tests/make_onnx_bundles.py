@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import subprocess
 import sys
 from pathlib import Path
 
-from make_tiny_bundles import CLASSES, SIZE, convert, train_model, write_bundle, write_images
+from make_tiny_bundles import CLASSES, SIZE, build_in_subprocess, convert, train_model, write_bundle, write_images
 
 from edge_runtime.classifier import sha256_of
 from edge_runtime.metadata import METADATA_FILE, BundleMetadata, InputSpec, OutputSpec, write_labels
@@ -55,15 +54,7 @@ def main(out_dir: str) -> None:
 
 
 def onnx_bundles(directory: Path) -> Path:
-    """Build the two bundles into ``directory`` unless a previous test already did."""
-    if not (directory / "images").is_dir():
-        repo = Path(__file__).resolve().parents[1]
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")]))
-        done = subprocess.run([sys.executable, __file__, str(directory)], env=env, timeout=600,
-                              capture_output=True, text=True)
-        if done.returncode != 0:
-            raise RuntimeError(f"building the TFLite + ONNX bundles failed:\n{done.stderr[-4000:]}")
-    return directory
+    return build_in_subprocess(__file__, directory, "the TFLite + ONNX bundles")
 
 
 def onnx_export_available() -> bool:

@@ -120,16 +120,23 @@ def main(out_dir: str) -> None:
     write_images(out / "images")
 
 
-def tiny_bundles(directory: Path) -> Path:
-    """Build the bundles into ``directory`` unless a previous test already did."""
+def build_in_subprocess(script: str, directory: Path, what: str) -> Path:
+    """Run a bundle-building script into ``directory`` unless a previous test already did.
+
+    A separate process keeps TensorFlow out of the test process.
+    """
     if not (directory / "images").is_dir():
         repo = Path(__file__).resolve().parents[1]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")]))
-        done = subprocess.run([sys.executable, __file__, str(directory)], env=env, timeout=600,
+        done = subprocess.run([sys.executable, script, str(directory)], env=env, timeout=600,
                               capture_output=True, text=True)
         if done.returncode != 0:
-            raise RuntimeError(f"building the tiny bundles failed:\n{done.stderr[-4000:]}")
+            raise RuntimeError(f"building {what} failed:\n{done.stderr[-4000:]}")
     return directory
+
+
+def tiny_bundles(directory: Path) -> Path:
+    return build_in_subprocess(__file__, directory, "the tiny bundles")
 
 
 def tensorflow_available() -> bool:

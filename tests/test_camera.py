@@ -12,19 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from make_tiny_bundles import CLASSES, tensorflow_available, tiny_bundles
+from make_tiny_bundles import CLASSES
 
 from edge_runtime import camera
 from edge_runtime.errors import BrainEdgeError
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="session")
-def bundles(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not tensorflow_available():
-        pytest.skip("TensorFlow and tf_keras are needed to build the tiny test bundles")
-    return tiny_bundles(tmp_path_factory.getbasetemp() / "tiny_bundles")
 
 
 def class_image(bundles: Path, name: str, index: int = 0) -> Path:

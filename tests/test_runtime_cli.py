@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from make_tiny_bundles import CLASSES, tensorflow_available, tiny_bundles
+from make_tiny_bundles import CLASSES
 from PIL import Image
 
 from edge_runtime import cli
@@ -24,13 +24,6 @@ from edge_runtime.errors import BrainEdgeError
 from edge_runtime.metadata import METADATA_FILE, SCHEMA_VERSION, write_labels
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="session")
-def bundles(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not tensorflow_available():
-        pytest.skip("TensorFlow and tf_keras are needed to build the tiny test bundles")
-    return tiny_bundles(tmp_path_factory.getbasetemp() / "tiny_bundles")
 
 
 def classify(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
