@@ -38,15 +38,32 @@ def decode_rgb(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.
 
 
 def decode_pixels(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Like decode_rgb, but an 8-bit grayscale image stays HxWx1 (its RGB would be R = G = B).
+    """Like decode_rgb, but a grayscale image stays HxWx1 (its RGB would be R = G = B).
 
     What the classifier feeds to_input_tensor: an MRI slice is usually grayscale, and
     resizing one channel instead of three identical ones gives the same tensor, faster.
+    Grayscale means an 8-bit "L" image, or an RGB one whose three channels are equal
+    (a gray slice saved as an RGB JPEG, as most in public MRI sets are).
     """
     if isinstance(source, np.ndarray):
         return source[..., None] if source.ndim == 2 and source.dtype == np.uint8 else _array_to_rgb(source)
     image = source if isinstance(source, Image.Image) else _open_image(source, max_pixels)
-    return np.asarray(image)[..., None] if image.mode == "L" else _pil_to_rgb(image)
+    if image.mode == "L":
+        return np.asarray(image)[..., None]
+    gray = _equal_channels(image) if image.mode == "RGB" else None
+    return _pil_to_rgb(image) if gray is None else gray
+
+
+def _equal_channels(image: Image.Image) -> np.ndarray | None:
+    """An RGB image's red plane as HxWx1 when green and blue equal it, else None.
+
+    Each plane is read straight from Pillow's buffer and compared as bytes: far cheaper
+    than building the HxWx3 array, and a colour image is told apart at the first differing byte.
+    """
+    red = image.tobytes("raw", "R")
+    if red != image.tobytes("raw", "G") or red != image.tobytes("raw", "B"):
+        return None
+    return np.frombuffer(red, np.uint8).reshape(image.height, image.width, 1)
 
 
 def _open_image(source: str | Path | bytes, max_pixels: int) -> Image.Image:
@@ -117,22 +134,24 @@ def _axis_weights(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray, 
     return lower, upper, (centres - floor).astype(np.float32)
 
 
-ROWS_PER_STEP = 32
-"""Output rows computed at a time: each step's float32 temporaries stay in the CPU cache,
-which makes preprocessing several times faster on a busy CPU. The arithmetic per pixel
-is the same whatever the step, so results do not depend on it."""
+VALUES_PER_STEP = 64 * 224 * 3
+"""Output values computed at a time (64 rows of a 224 px RGB input, 192 of a grayscale one):
+each step's float32 temporaries stay in the CPU cache, which makes preprocessing several
+times faster than whole-image steps, while a one-channel image needs few steps. The
+arithmetic per pixel is the same whatever the step, so results do not depend on it."""
 
 
 def resize_bilinear(image: np.ndarray, height: int, width: int) -> np.ndarray:
     """Resize HxWxC to height x width x C, float32, in TF's order of operations."""
     resized = np.empty((height, width, image.shape[2]), np.float32)
-    for rows in _row_steps(height):
+    for rows in _row_steps(height, width * image.shape[2]):
         resized[rows] = _resize_rows(image, height, width, rows)
     return resized
 
 
-def _row_steps(height: int) -> list[slice]:
-    return [slice(start, min(start + ROWS_PER_STEP, height)) for start in range(0, height, ROWS_PER_STEP)]
+def _row_steps(height: int, values_per_row: int) -> list[slice]:
+    rows = max(1, VALUES_PER_STEP // values_per_row)
+    return [slice(start, min(start + rows, height)) for start in range(0, height, rows)]
 
 
 def _resize_rows(image: np.ndarray, height: int, width: int, rows: slice) -> np.ndarray:
@@ -187,7 +206,7 @@ def to_input_tensor(pixels: np.ndarray, spec: InputSpec) -> np.ndarray:
 
     ``pixels`` is HxWx3 RGB, or HxWx1 for a grayscale image (R = G = B): normalize
     broadcasts its one channel to three, so the tensor is identical at a third of the work.
-    Runs resize, normalize and quantize a few rows at a time (see ROWS_PER_STEP).
+    Runs resize, normalize and quantize a few rows at a time (see VALUES_PER_STEP).
     """
     if spec.resize_method != RESIZE_METHOD:
         raise BrainEdgeError(f"unsupported resize method {spec.resize_method!r}; expected {RESIZE_METHOD!r}")
@@ -195,7 +214,7 @@ def to_input_tensor(pixels: np.ndarray, spec: InputSpec) -> np.ndarray:
         raise BrainEdgeError(f"unsupported input {spec.channels} x {spec.color_mode}; expected 3 x RGB")
     q = spec.quantization
     tensor = np.empty((1, spec.height, spec.width, spec.channels), np.float32 if q is None else spec.dtype)
-    for rows in _row_steps(spec.height):
+    for rows in _row_steps(spec.height, spec.width * pixels.shape[2]):
         values = normalize(_resize_rows(pixels, spec.height, spec.width, rows), spec.mean, spec.std)
         _store(tensor[0, rows], values if q is None else quantize(values, q.scale, q.zero_point, spec.dtype))
     return tensor

@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import edge_runtime.preprocess
 from edge_runtime.metadata import InputSpec, Quantization
 from edge_runtime.preprocess import (
-    ROWS_PER_STEP,
+    VALUES_PER_STEP,
     decode_pixels,
     decode_rgb,
     normalize,
@@ -27,7 +28,7 @@ from edge_runtime.preprocess import (
 SPECS = [
     InputSpec(224, 224),
     InputSpec(224, 224, dtype="uint8", quantization=Quantization(1 / 128, 128)),
-    InputSpec(ROWS_PER_STEP + 1, 48, dtype="int8", quantization=Quantization(0.0079, -3)),
+    InputSpec(VALUES_PER_STEP // (48 * 3) + 1, 48, dtype="int8", quantization=Quantization(0.0079, -3)),
 ]
 
 
@@ -59,7 +60,7 @@ def plain_tensor(rgb: np.ndarray, spec: InputSpec) -> np.ndarray:
 
 
 @pytest.mark.parametrize("in_size", [(1, 1), (5, 3), (224, 224), (512, 512), (97, 301), (301, 97)])
-@pytest.mark.parametrize("out_size", [(224, 224), (1, 1), (ROWS_PER_STEP, 7), (ROWS_PER_STEP + 1, 96)])
+@pytest.mark.parametrize("out_size", [(224, 224), (1, 1), (33, 7), (VALUES_PER_STEP // 96 + 1, 96)])
 @pytest.mark.parametrize("channels", [1, 3])
 def test_resize_matches_the_whole_image_formula(in_size: tuple[int, int], out_size: tuple[int, int],
                                                 channels: int) -> None:
@@ -87,7 +88,16 @@ def sources() -> dict[str, object]:
         "palette png": encoded(colour.convert("P"), "PNG"), "1-bit png": encoded(colour.convert("1"), "PNG"),
         "16-bit png": encoded(Image.fromarray(rng.integers(0, 65536, (90, 70), dtype=np.uint16)), "PNG"),
         "gray PIL image": gray, "gray array": np.asarray(gray), "RGB array": np.asarray(colour),
+        "gray slice saved as RGB jpeg": encoded(gray.convert("RGB"), "JPEG"),
+        "RGB png gray but one pixel": encoded(almost_gray(gray), "PNG"),
     }
+
+
+def almost_gray(gray: Image.Image) -> Image.Image:
+    """A gray image as RGB with one blue value off by one: must not be taken for grayscale."""
+    pixels = np.repeat(np.asarray(gray)[..., None], 3, axis=2)
+    pixels[-1, -1, 2] ^= 1
+    return Image.fromarray(pixels)
 
 
 @pytest.mark.parametrize("name", list(sources()))
@@ -107,3 +117,16 @@ def test_grayscale_stays_one_channel() -> None:
     assert decode_pixels(sources()["gray png"]).shape == (150, 210, 1)
     assert decode_pixels(sources()["gray jpeg, EXIF-rotated"]).shape == (210, 150, 1)
     assert decode_pixels(sources()["RGB jpeg"]).shape == (150, 210, 3)
+    assert decode_pixels(sources()["gray slice saved as RGB jpeg"]).shape == (150, 210, 1)
+    assert decode_pixels(sources()["RGB png gray but one pixel"]).shape == (150, 210, 3)
+
+
+@pytest.mark.parametrize("values_per_step", [1, 7 * 3, 100 * 3, 10**9])
+@pytest.mark.parametrize("name", ["gray png", "RGB jpeg"])
+def test_step_size_does_not_change_the_tensor(values_per_step: int, name: str,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(edge_runtime.preprocess, "VALUES_PER_STEP", values_per_step)
+    source = sources()[name]
+    for spec in SPECS:
+        np.testing.assert_array_equal(to_input_tensor(decode_pixels(source), spec),
+                                      plain_tensor(decode_rgb(source), spec))
