@@ -32,9 +32,18 @@ def decode_image(path: tf.Tensor) -> tf.Tensor:
 
 
 def resize(rgb: tf.Tensor, spec: InputSpec) -> tf.Tensor:
-    """The contract's resize: bilinear, half-pixel centres, no antialias; float pixels 0..255."""
-    return tf.image.resize(tf.cast(rgb, tf.float32), (spec.height, spec.width),
-                           method="bilinear", antialias=False)
+    """The contract's resize: bilinear, half-pixel centres, no antialias; float pixels 0..255.
+
+    An image already at the input size is only cast: half-pixel bilinear onto the same grid
+    samples every pixel exactly, so skipping the resampling changes no value.
+    """
+    pixels = tf.cast(rgb, tf.float32)
+    shape = tf.shape(rgb)
+    same_size = tf.logical_and(tf.equal(shape[0], spec.height), tf.equal(shape[1], spec.width))
+    resized = tf.cond(same_size, lambda: pixels,
+                      lambda: tf.image.resize(pixels, (spec.height, spec.width), method="bilinear",
+                                              antialias=False))
+    return tf.ensure_shape(resized, (spec.height, spec.width, 3))
 
 
 def normalize(pixels: tf.Tensor, spec: InputSpec) -> tf.Tensor:
@@ -47,18 +56,56 @@ def preprocess(rgb: tf.Tensor, spec: InputSpec) -> tf.Tensor:
     return normalize(resize(rgb, spec), spec)
 
 
+class RandomRotationZoom(keras.__internal__.layers.BaseRandomLayer):
+    """A random rotation (up to ``rotation`` of a full turn) and zoom (1 ± ``zoom``) about the
+    image centre, applied as one bilinear resampling.
+
+    Keras' RandomRotation followed by RandomZoom resample every image twice, and resampling
+    is most of the input pipeline's time; composing the two maps first halves it (and blurs
+    less). Uncovered pixels are filled with black, the background of a slice.
+    """
+
+    def __init__(self, rotation: float, zoom: float, seed: int | None = None, **kwargs) -> None:
+        super().__init__(seed=seed, force_generator=True, **kwargs)
+        self.rotation, self.zoom, self.seed = rotation, zoom, seed
+
+    def call(self, images: tf.Tensor, training: bool = True) -> tf.Tensor:
+        if not training:
+            return images
+        shape = tf.shape(images)
+        height, width = tf.cast(shape[1], tf.float32), tf.cast(shape[2], tf.float32)
+        turn = 2.0 * np.pi * self.rotation
+        angles = self._random_generator.random_uniform([shape[0]], -turn, turn)
+        zooms = self._random_generator.random_uniform([shape[0]], 1.0 - self.zoom, 1.0 + self.zoom)
+        return tf.raw_ops.ImageProjectiveTransformV3(
+            images=images, transforms=rotation_zoom_transforms(angles, zooms, height, width),
+            output_shape=shape[1:3], fill_value=0.0, fill_mode="CONSTANT", interpolation="BILINEAR")
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "rotation": self.rotation, "zoom": self.zoom, "seed": self.seed}
+
+
+def rotation_zoom_transforms(angles: tf.Tensor, zooms: tf.Tensor, height: tf.Tensor, width: tf.Tensor
+                             ) -> tf.Tensor:
+    """Projective transforms (N x 8, output point → input point) rotating by ``angles`` and
+    scaling by ``zooms`` about the image centre: input = centre + zoom · R(angle) · (output - centre)."""
+    centre_x, centre_y = (width - 1.0) / 2.0, (height - 1.0) / 2.0
+    cos, sin = zooms * tf.cos(angles), zooms * tf.sin(angles)
+    zeros = tf.zeros_like(angles)
+    return tf.stack([cos, -sin, centre_x - cos * centre_x + sin * centre_y,
+                     sin, cos, centre_y - sin * centre_x - cos * centre_y, zeros, zeros], axis=1)
+
+
 def augmenter(seed: int) -> keras.Sequential:
     """MRI-appropriate augmentation on 0..255 pixels: left-right flips, small rotations and
     zoom, contrast jitter (clipped to 0..255).
 
-    No vertical flips: axial slices have a fixed anterior-posterior orientation. Pixels
-    uncovered by rotation or zoom are filled with black, the background of a slice.
+    No vertical flips: axial slices have a fixed anterior-posterior orientation.
     """
     exact = {"dtype": "float32"}  # input pixels stay float32 under a mixed_float16 policy (GPU)
     return keras.Sequential([
         keras.layers.RandomFlip("horizontal", seed=seed, **exact),
-        keras.layers.RandomRotation(0.03, fill_mode="constant", fill_value=0.0, seed=seed + 1, **exact),
-        keras.layers.RandomZoom(0.1, fill_mode="constant", fill_value=0.0, seed=seed + 2, **exact),
+        RandomRotationZoom(rotation=0.03, zoom=0.1, seed=seed + 1, **exact),
         keras.layers.RandomContrast(0.15, seed=seed + 3, **exact),
     ], name="augmentation")
 

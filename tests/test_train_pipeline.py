@@ -1,0 +1,58 @@
+"""The training input pipeline's shortcuts change nothing they should not.
+
+- resize skips the resampling only for an image already at the input size, and then gives the
+  same pixels TF's bilinear resize would;
+- RandomRotationZoom resamples once with exactly the map of Keras' RandomRotation followed by
+  RandomZoom, which it replaces.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge_runtime.metadata import InputSpec
+from train.pipeline import RandomRotationZoom, resize, rotation_zoom_transforms
+from train.tf_setup import keras, tf
+
+
+def apply(transforms: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Map (x, y) output points to input points with one row of projective transform parameters."""
+    a0, a1, a2, b0, b1, b2, c0, c1 = transforms
+    k = c0 * points[:, 0] + c1 * points[:, 1] + 1
+    return np.stack([(a0 * points[:, 0] + a1 * points[:, 1] + a2) / k,
+                     (b0 * points[:, 0] + b1 * points[:, 1] + b2) / k], axis=1)
+
+
+@pytest.mark.parametrize("angle, zoom", [(0.0, 1.0), (0.15, 1.0), (-0.18, 0.92), (0.05, 1.1)])
+def test_one_resampling_maps_points_as_rotation_then_zoom(angle: float, zoom: float) -> None:
+    from tf_keras.src.layers.preprocessing.image_preprocessing import get_rotation_matrix, get_zoom_matrix
+
+    height, width = 40.0, 56.0
+    ours = rotation_zoom_transforms(tf.constant([angle]), tf.constant([zoom]), height, width).numpy()[0]
+    rotation = get_rotation_matrix(tf.constant([angle]), height, width).numpy()[0]
+    zooming = get_zoom_matrix(tf.constant([[zoom, zoom]]), height, width).numpy()[0]
+    points = np.random.default_rng(0).uniform(-5, 60, (50, 2))
+    # RandomRotation then RandomZoom: an output point is mapped by the zoom, then by the rotation.
+    np.testing.assert_allclose(apply(ours, points), apply(rotation, apply(zooming, points)), atol=1e-4)
+
+
+def test_rotation_zoom_layer_is_seeded_random_and_off_at_inference() -> None:
+    images = tf.constant(np.random.default_rng(1).uniform(0, 255, (4, 24, 24, 3)), tf.float32)
+    first = RandomRotationZoom(0.03, 0.1, seed=3)(images, training=True).numpy()
+    again = RandomRotationZoom(0.03, 0.1, seed=3)(images, training=True).numpy()
+    np.testing.assert_array_equal(first, again)
+    assert first.shape == images.shape and not np.allclose(first, images.numpy())
+    np.testing.assert_array_equal(RandomRotationZoom(0.03, 0.1, seed=3)(images, training=False), images)
+    layer = RandomRotationZoom.from_config(RandomRotationZoom(0.03, 0.1, seed=3).get_config())
+    assert (layer.rotation, layer.zoom, layer.seed) == (0.03, 0.1, 3)
+    assert isinstance(keras.Sequential([layer]).layers[0], RandomRotationZoom)
+
+
+@pytest.mark.parametrize("shape", [(32, 32), (45, 32), (32, 17), (7, 90)])
+def test_resize_equals_tf_bilinear_with_or_without_the_same_size_shortcut(shape: tuple[int, int]) -> None:
+    rgb = tf.constant(np.random.default_rng(2).integers(0, 256, (*shape, 3)), tf.uint8)
+    expected = tf.image.resize(tf.cast(rgb, tf.float32), (32, 32), method="bilinear", antialias=False)
+    resized = resize(rgb, InputSpec(height=32, width=32))
+    assert resized.shape == (32, 32, 3)
+    np.testing.assert_array_equal(resized.numpy(), expected.numpy())
