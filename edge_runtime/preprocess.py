@@ -90,7 +90,8 @@ def _open_image(source: str | Path | bytes, max_pixels: int) -> Image.Image:
         raise BrainEdgeError(f"{name}: refused as a possible decompression bomb ({error})") from None
     except (OSError, SyntaxError, ValueError) as error:
         raise BrainEdgeError(f"{name}: corrupt or truncated image ({error})") from None
-    return ImageOps.exif_transpose(image)
+    ImageOps.exif_transpose(image, in_place=True)  # not in place, it copies even an upright image
+    return image
 
 
 def _pil_to_rgb(image: Image.Image) -> np.ndarray:

@@ -20,7 +20,7 @@ if [ ! -f "$venv/.ready" ]; then
   mkdir -p "$repo/.cache"
   if ! "$python" -m venv "$venv" >"$venv.log" 2>&1 ||
      ! "$venv/bin/python" -m pip install --disable-pip-version-check --quiet \
-         "tflite-runtime==2.14.0" "numpy<2" "pillow>=9.1" >>"$venv.log" 2>&1; then
+         "tflite-runtime==2.14.0" "numpy<2" "pillow>=9.4" >>"$venv.log" 2>&1; then
     echo "tflite-runtime 2.14.0 with numpy<2 cannot be installed for $tag on $(uname -m):" \
          "$(grep -m1 -iE 'error|no matching' "$venv.log" || tail -n1 "$venv.log")" >&2
     rm -rf "$venv"
