@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The full-size benchmark of issues 4, 5 and 7: MobileNetV2 1.0 / 224 px fine-tuned from the
 # shared ImageNet weights on a leak-free split of the shared brain-MRI Training folder,
-# every export format, then brainedge-bench on the held-out test split.
-# Usage: bash benchmarks/mri_224.sh [WORK_DIR]   (needs ../shared; ~40 min on 2 CPU cores)
+# every export format, then brainedge-bench on the held-out test split. Each stage writes
+# its record under benchmarks/results/.
+# Usage: bash benchmarks/mri_224.sh [WORK_DIR]   (needs ../shared; ~1.5 h on 2 CPU cores)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 shared=${BRAINEDGE_SHARED:-$here/../shared}
@@ -10,6 +11,7 @@ work=${1:-$here/runs/mri_224}
 results=$here/benchmarks/results
 mkdir -p "$work" "$results"
 py=${PYTHON:-python}
+export PYTHONPATH=$here${PYTHONPATH:+:$PYTHONPATH}
 
 stage() { printf '\n== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
 
@@ -23,11 +25,16 @@ if [ -f "$work/run/config.json" ]; then resume=(--resume); else resume=(); fi
 /usr/bin/time -v "$py" -m train --manifest "$work/manifest.csv" --out "$work/run" "${resume[@]}" \
   --weights "$shared/weights/mobilenet_v2_1.0_224_imagenet_no_top.h5" \
   --alpha 1.0 --input-size 224 --batch-size 32 \
-  --head-epochs 1 --finetune-epochs 3 --finetune-lr 1e-4 --qat-epochs 1 \
+  --head-epochs 2 --finetune-epochs 12 --finetune-lr 3e-4 --patience 4 --qat-epochs 1 \
   2>&1 | tee "$work/train.log"
+"$py" -m benchmarks.train_report "$work/run" --log "$work/train.log" \
+  --command "bash benchmarks/mri_224.sh" --out "$results/train_mri_224"
 
 stage "export"
 "$py" -m export "$work/run" --out "$work/export" --formats all 2>&1 | tee "$work/export.log"
+"$py" -m export.evaluate "$work/run" "$work/export" --split test --out "$work/export/evaluation_test.json"
+"$py" -m export.report "$work/export/evaluation_test.json" --out "$results/export_mri_224" \
+  --command "bash benchmarks/mri_224.sh  # export stage: brainedge-export RUN --formats all; export.evaluate --split test"
 
 stage "benchmark"
 "$py" -m benchmarks "$work/export" --test-set "$work/manifest.csv" --threads 1 2 \

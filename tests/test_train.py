@@ -98,6 +98,34 @@ def test_killed_mirrored_run_resumes_from_its_checkpointed_epoch(data, tmp_path)
     assert not (run / "backup" / "finetune").exists()
     check_metrics(run / "metrics_float.json", read_manifest(data / "manifest.csv"))
     check_metrics(run / "metrics_qat.json", read_manifest(data / "manifest.csv"))
+    (tmp_path / "resumed.log").write_text(resumed.stdout)
+    check_training_record(run, tmp_path / "resumed.log", epochs)
+
+
+def check_training_record(run: Path, log: Path, resumed_epochs: list[str]) -> None:
+    """benchmarks.train_report turns the finished run into the issue-4 record, targets judged."""
+    from benchmarks import train_report
+
+    out = log.parent / "train_record"
+    assert train_report.main([str(run), "--log", str(log), "--command", "pytest", "--out", str(out)]) == 0
+    record = json.loads(out.with_suffix(".json").read_text())
+    test = json.loads((run / "metrics_float.json").read_text())["test"]
+    assert [(c["measured"], c["met"]) for c in record["acceptance"]] == [
+        (round(test["accuracy"], 4), test["accuracy"] >= 0.98), (round(test["macro_f1"], 4), test["macro_f1"] >= 0.98)]
+    assert [row["epoch"] for row in record["log"]["epochs"] if row["phase"] == "finetune"] == resumed_epochs
+    assert record["log"]["wall_s"] is None and set(record["metrics"]) == {"float", "qat"}
+    assert "## Acceptance (issue 4)" in out.with_suffix(".md").read_text()
+
+
+def test_training_record_reads_the_time_summary(tmp_path):
+    from benchmarks.train_report import log_record
+
+    log = tmp_path / "train.log"
+    log.write_text("[head] epoch 1/2 loss=0.5 accuracy=0.8 31 img/s, ETA 60s\n"
+                   "\tElapsed (wall clock) time (h:mm:ss or m:ss): 1:02:03\n"
+                   "\tMaximum resident set size (kbytes): 2048000\n")
+    assert log_record(log) == {"epochs": [{"phase": "head", "epoch": "1/2", "images_per_s": 31}],
+                               "wall_s": 3723.0, "peak_rss_mb": 2000.0}
 
 
 def check_metrics(path: Path, manifest: Manifest) -> None:

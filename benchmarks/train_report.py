@@ -1,0 +1,138 @@
+"""The issue-4 training record of a finished run: held-out accuracy and macro-F1 against the
+targets, wall time and images/s per phase, the recipe that produced them.
+
+Reads what brainedge-train left in the run directory (config.json, history.csv,
+metrics_float.json, metrics_qat.json) and its console log, where ``benchmarks/mri_224.sh``
+also keeps the ``/usr/bin/time -v`` summary (wall clock, peak memory).
+
+  python -m benchmarks.train_report runs/mri_224/run --log runs/mri_224/train.log \\
+      --command "bash benchmarks/mri_224.sh" --out benchmarks/results/train_mri_224
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from benchmarks.device import device_record
+
+TARGETS = {"accuracy": 0.98, "macro_f1": 0.98}
+"""On the run's held-out test split (issue 4)."""
+EPOCH_LINE = re.compile(r"^\[(\w+)\] epoch (\d+)/(\d+) .* (\d+) img/s")
+WALL_CLOCK = re.compile(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)")
+PEAK_RSS = re.compile(r"Maximum resident set size \(kbytes\): (\d+)")
+
+
+def seconds(clock: str) -> float:
+    """``h:mm:ss`` or ``m:ss.ss`` as seconds."""
+    total = 0.0
+    for part in clock.split(":"):
+        total = total * 60 + float(part)
+    return total
+
+
+def log_record(log: Path) -> dict[str, Any]:
+    """Per-epoch images/s (ProgressLogger lines) and, when present, the time -v wall clock and peak RSS."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    epochs = [{"phase": phase, "epoch": f"{epoch}/{total}", "images_per_s": int(rate)}
+              for phase, epoch, total, rate in (m.groups() for m in map(EPOCH_LINE.match, text.splitlines()) if m)]
+    wall, peak = WALL_CLOCK.search(text), PEAK_RSS.search(text)
+    return {"epochs": epochs, "wall_s": seconds(wall.group(1)) if wall else None,
+            "peak_rss_mb": int(peak.group(1)) / 1024 if peak else None}
+
+
+def history(run: Path) -> list[dict[str, Any]]:
+    with (run / "history.csv").open() as stream:
+        return [{key: value if key == "phase" else float(value) for key, value in row.items() if value}
+                for row in csv.DictReader(stream)]
+
+
+def build_record(run: Path, log: Path, command: str) -> dict[str, Any]:
+    config = json.loads((run / "config.json").read_text())
+    metrics = {name: json.loads((run / f"metrics_{name}.json").read_text())
+               for name in ("float", "qat") if (run / f"metrics_{name}.json").exists()}
+    if "float" not in metrics:
+        raise FileNotFoundError(f"{run}: no metrics_float.json; did training finish?")
+    test = metrics["float"].get("test")
+    if test is None:
+        raise ValueError(f"{run}: the manifest has no test split, so there is nothing held out to report")
+    checks = [{"target": f"test {name} >= {target}", "measured": round(test[name], 4), "met": test[name] >= target}
+              for name, target in TARGETS.items()]
+    return {"command": command, "run": str(run), "class_names": config["class_names"],
+            "recipe": config["train"], "strategy": config["strategy"], "replicas": config["replicas"],
+            "versions": config["versions"], "metrics": metrics, "history": history(run),
+            "log": log_record(log), "acceptance": checks, "device": device_record()}
+
+
+def markdown(record: dict[str, Any]) -> str:
+    recipe, float_metrics, log = record["recipe"], record["metrics"]["float"], record["log"]
+    model = recipe["model"]
+    lines = [
+        "# Training (issue 4): MobileNetV2 fine-tuned on brain-tumor-mri, held-out test split", "",
+        f"Command: `{record['command']}`  ",
+        f"Device: {record['device']['cpu']} ({record['device']['cores']} cores), {record['strategy']} with "
+        f"{record['replicas']} replica(s), TensorFlow {record['versions']['tensorflow']}", "",
+        f"Recipe: MobileNetV2 alpha {model['alpha']}, {model['input_size']} px, weights `{model['weights']}`; "
+        f"head {recipe['head_epochs']} epochs at {recipe['head_learning_rate']}, then {recipe['finetune_epochs']} "
+        f"fine-tuning epochs (blocks: {recipe['finetune_blocks']}) at {recipe['finetune_learning_rate']} with cosine "
+        f"decay, batch {recipe['batch_size']}, batch norm {'trained' if recipe['train_batch_norm'] else 'frozen'}, "
+        f"early stopping patience {recipe['patience']}, label smoothing {recipe['label_smoothing']}, class weights "
+        f"{'on' if recipe['use_class_weights'] else 'off'}; QAT {recipe['qat_epochs']} epoch(s) at "
+        f"{recipe['qat_learning_rate']}.", "",
+        "| model | split | images | accuracy | macro-F1 |", "|---|---|---:|---:|---:|",
+    ]
+    for name, splits in record["metrics"].items():
+        for split, scores in splits.items():
+            lines.append(f"| {name} | {split} | {scores['count']} | {scores['accuracy']:.4f} | "
+                         f"{scores['macro_f1']:.4f} |")
+    lines += ["", "## Acceptance (issue 4)", "", "| target | measured | met |", "|---|---|---|"]
+    lines += [f"| {c['target']} | {c['measured']:.4f} | {'yes' if c['met'] else '**no**'} |"
+              for c in record["acceptance"]]
+    test = float_metrics["test"]
+    lines += ["", "## Per class (float model, test split)", "",
+              "| class | precision | recall | F1 | ROC-AUC | support |", "|---|---:|---:|---:|---:|---:|"]
+    lines += [f"| {name} | {s['precision']:.4f} | {s['recall']:.4f} | {s['f1']:.4f} | {s['roc_auc']:.4f} | "
+              f"{s['support']} |" for name, s in test["per_class"].items()]
+    lines += ["", "Confusion matrix (rows true, columns predicted, in the order above): "
+              f"`{test['confusion_matrix']}`", "", "## Time on this machine", ""]
+    if log["wall_s"] is not None:
+        lines.append(f"Wall time of the whole `brainedge-train` process (every phase, evaluation and plots "
+                     f"included): {log['wall_s'] / 60:.1f} min; peak RSS {log['peak_rss_mb']:.0f} MB.")
+    lines += ["", "| phase | epoch | images/s (epoch wall time, validation included) | val accuracy |",
+              "|---|---|---:|---:|"]
+    val = {(row["phase"], int(row["epoch"])): row.get("val_accuracy") for row in record["history"]}
+    for row in log["epochs"]:
+        score = val.get((row["phase"], int(row["epoch"].split("/")[0])))
+        lines.append(f"| {row['phase']} | {row['epoch']} | {row['images_per_s']} | "
+                     f"{'' if score is None else f'{score:.4f}'} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.train_report", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", type=Path, help="a finished brainedge-train run directory")
+    parser.add_argument("--log", type=Path, required=True, help="the run's console log")
+    parser.add_argument("--command", required=True, help="the command that trained the run")
+    parser.add_argument("--out", type=Path, required=True, help="output path without suffix")
+    args = parser.parse_args(argv)
+    try:
+        record = build_record(args.run, args.log, args.command)
+    except (OSError, ValueError, KeyError, json.JSONDecodeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
+    text = markdown(record)
+    args.out.with_suffix(".md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
