@@ -1,7 +1,7 @@
 """The training input pipeline's shortcuts change nothing they should not.
 
-- resize skips the resampling only for an image already at the input size, and then gives the
-  same pixels TF's bilinear resize would;
+- resize skips the resampling only for an image already at the input size, and resizes a
+  grayscale image as one channel, each time giving the pixels TF's bilinear resize of its RGB would;
 - RandomRotationZoom resamples once with exactly the map of Keras' RandomRotation followed by
   RandomZoom, which it replaces.
 """
@@ -50,9 +50,12 @@ def test_rotation_zoom_layer_is_seeded_random_and_off_at_inference() -> None:
 
 
 @pytest.mark.parametrize("shape", [(32, 32), (45, 32), (32, 17), (7, 90)])
-def test_resize_equals_tf_bilinear_with_or_without_the_same_size_shortcut(shape: tuple[int, int]) -> None:
-    rgb = tf.constant(np.random.default_rng(2).integers(0, 256, (*shape, 3)), tf.uint8)
+@pytest.mark.parametrize("channels", [1, 3])
+def test_resize_equals_tf_bilinear_of_the_rgb_image(shape: tuple[int, int], channels: int) -> None:
+    """With or without the same-size shortcut, and for a grayscale image kept one channel."""
+    pixels = np.random.default_rng(2).integers(0, 256, (*shape, channels), dtype=np.uint8)
+    rgb = np.broadcast_to(pixels, (*shape, 3))
     expected = tf.image.resize(tf.cast(rgb, tf.float32), (32, 32), method="bilinear", antialias=False)
-    resized = resize(rgb, InputSpec(height=32, width=32))
+    resized = resize(tf.constant(pixels), InputSpec(height=32, width=32))
     assert resized.shape == (32, 32, 3)
     np.testing.assert_array_equal(resized.numpy(), expected.numpy())

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_runtime.metadata import InputSpec
-from edge_runtime.preprocess import decode_rgb
+from edge_runtime.preprocess import decode_pixels
 from train.tf_setup import keras, tf
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -21,29 +21,34 @@ AUTOTUNE = tf.data.AUTOTUNE
 
 def _decode(path: bytes | np.ndarray) -> np.ndarray:
     name = path.item() if isinstance(path, np.ndarray) else path  # eager mode passes a 0-d array
-    return decode_rgb(name.decode())
+    return decode_pixels(name.decode())
 
 
 def decode_image(path: tf.Tensor) -> tf.Tensor:
-    """File path → HxWx3 uint8, through the edge runtime's decoder."""
-    rgb = tf.numpy_function(_decode, [path], tf.uint8, stateful=False)
-    rgb.set_shape([None, None, 3])
-    return rgb
+    """File path → HxWx3 uint8, or HxWx1 for a grayscale image, through the edge runtime's decoder.
+
+    Grayscale stays one channel (as on the device): the cache holds a third of the bytes,
+    and resize turns it into the three equal channels of its RGB.
+    """
+    pixels = tf.numpy_function(_decode, [path], tf.uint8, stateful=False)
+    pixels.set_shape([None, None, None])
+    return pixels
 
 
-def resize(rgb: tf.Tensor, spec: InputSpec) -> tf.Tensor:
-    """The contract's resize: bilinear, half-pixel centres, no antialias; float pixels 0..255.
+def resize(pixels: tf.Tensor, spec: InputSpec) -> tf.Tensor:
+    """The contract's resize: bilinear, half-pixel centres, no antialias; float RGB pixels 0..255.
 
     An image already at the input size is only cast: half-pixel bilinear onto the same grid
-    samples every pixel exactly, so skipping the resampling changes no value.
+    samples every pixel exactly, so skipping the resampling changes no value. Each channel
+    is resized alone, so a one-channel image is resized once and then repeated.
     """
-    pixels = tf.cast(rgb, tf.float32)
-    shape = tf.shape(rgb)
+    values = tf.cast(pixels, tf.float32)
+    shape = tf.shape(pixels)
     same_size = tf.logical_and(tf.equal(shape[0], spec.height), tf.equal(shape[1], spec.width))
-    resized = tf.cond(same_size, lambda: pixels,
-                      lambda: tf.image.resize(pixels, (spec.height, spec.width), method="bilinear",
+    resized = tf.cond(same_size, lambda: values,
+                      lambda: tf.image.resize(values, (spec.height, spec.width), method="bilinear",
                                               antialias=False))
-    return tf.ensure_shape(resized, (spec.height, spec.width, 3))
+    return tf.ensure_shape(tf.broadcast_to(resized, (spec.height, spec.width, 3)), (spec.height, spec.width, 3))
 
 
 def normalize(pixels: tf.Tensor, spec: InputSpec) -> tf.Tensor:
@@ -51,9 +56,9 @@ def normalize(pixels: tf.Tensor, spec: InputSpec) -> tf.Tensor:
     return (pixels - tf.constant(spec.mean, tf.float32)) / tf.constant(spec.std, tf.float32)
 
 
-def preprocess(rgb: tf.Tensor, spec: InputSpec) -> tf.Tensor:
-    """Decoded uint8 RGB → the model's float input, exactly as the edge runtime computes it."""
-    return normalize(resize(rgb, spec), spec)
+def preprocess(pixels: tf.Tensor, spec: InputSpec) -> tf.Tensor:
+    """Decoded uint8 pixels → the model's float input, exactly as the edge runtime computes it."""
+    return normalize(resize(pixels, spec), spec)
 
 
 class RandomRotationZoom(keras.__internal__.layers.BaseRandomLayer):
@@ -121,7 +126,7 @@ def make_dataset(files: Sequence[tuple[Path, int]], spec: InputSpec, num_classes
                           num_parallel_calls=AUTOTUNE).cache()
     if training:
         dataset = dataset.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.map(lambda rgb, label: (resize(rgb, spec), label), num_parallel_calls=AUTOTUNE)
+    dataset = dataset.map(lambda pixels, label: (resize(pixels, spec), label), num_parallel_calls=AUTOTUNE)
     dataset = dataset.batch(batch_size, drop_remainder=False)
     if training:
         augment = augmenter(seed)
