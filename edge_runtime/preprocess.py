@@ -58,7 +58,7 @@ def _equal_channels(image: Image.Image) -> np.ndarray | None:
     """An RGB image's red plane as HxWx1 when green and blue equal it, else None.
 
     Each plane is read straight from Pillow's buffer and compared as bytes: far cheaper
-    than building the HxWx3 array, and a colour image is told apart at the first differing byte.
+    than building the HxWx3 array, and a colour image costs only its red and green planes.
     """
     red = image.tobytes("raw", "R")
     if red != image.tobytes("raw", "G") or red != image.tobytes("raw", "B"):
