@@ -88,6 +88,10 @@ class OnnxBackend(Backend):
         options = onnxruntime.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
+        # x86 CPUs without VNNI multiply int8 in 16-bit pairs that saturate (U8S8); ORT then
+        # switches those CPUs, and only those, to its exact U8U8 kernels. Without it an int8
+        # model that agrees with Keras on one x86 machine can disagree on another.
+        options.add_session_config_entry("session.x64quantprecision", "1")
         try:
             self._session = onnxruntime.InferenceSession(
                 str(path), sess_options=options, providers=["CPUExecutionProvider"])
