@@ -161,6 +161,12 @@ def test_qat_model_builds_from_a_trained_float_model_calibrates_and_trains_a_ste
     expected = np.mean([stem(batch).numpy().max() for batch in (images, images / 2)])
     assert calibrate_ranges(qat, [images, images / 2]) == 2
     assert np.isclose(float(stem_max.numpy()), expected, rtol=0.05)  # the mean of the batch maxima
+    # Depthwise kernels are quantized per channel, as int8 TFLite stores them (tfmot's default: one range).
+    depthwise = qat.get_layer("quant_block_1_depthwise")
+    kernel_max = next(w for w in depthwise.weights if w.name.endswith("depthwise_kernel_max:0")).numpy()
+    kernel = next(w for w in depthwise.weights if w.name.endswith("/depthwise_kernel:0")).numpy()
+    assert kernel_max.shape == (kernel.shape[2],)
+    assert np.allclose(kernel_max, np.abs(kernel).max(axis=(0, 1, 3)))
     qat.compile(keras.optimizers.Adam(1e-3), "categorical_crossentropy")
     before = [w.numpy().copy() for w in qat.trainable_weights]
     loss = qat.train_on_batch(images, labels)
