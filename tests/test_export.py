@@ -200,6 +200,20 @@ def test_tflite_files_carry_labels_and_normalization(
     assert _string(labels, 0) == "labels.txt" and _byte(labels, 2) == 2  # TENSOR_AXIS_LABELS
 
 
+@pytest.mark.parametrize("name", [f for f in FORMATS if f.startswith("tflite_")])
+def test_tflite_files_name_only_their_inputs_outputs_and_signature(
+        exported: tuple[Path, subprocess.CompletedProcess], name: str) -> None:
+    """The converter's fused-op tensor names are dropped (size on the device); what callers use stays."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(exported[0] / name / "model.tflite"))
+    ends = {detail["index"] for detail in interpreter.get_input_details() + interpreter.get_output_details()}
+    names = {detail["index"]: detail["name"] for detail in interpreter.get_tensor_details()}
+    assert all(names[index] for index in ends)
+    assert len(names) > len(ends) and not any(name for index, name in names.items() if index not in ends)
+    (signature,) = interpreter.get_signature_list().values()
+    assert signature["inputs"] and signature["outputs"]
+
 def test_onnx_bundles(exported: tuple[Path, subprocess.CompletedProcess]) -> None:
     onnx = pytest.importorskip("onnx")
     out, _ = exported
