@@ -59,3 +59,24 @@ def test_resize_equals_tf_bilinear_of_the_rgb_image(shape: tuple[int, int], chan
     resized = resize(tf.constant(pixels), InputSpec(height=32, width=32))
     assert resized.shape == (32, 32, 3)
     np.testing.assert_array_equal(resized.numpy(), expected.numpy())
+
+
+def test_training_examples_are_augmented_one_image_at_a_time(tmp_path) -> None:
+    """Gray slices are augmented as one channel, then become RGB: their three channels stay equal."""
+    from PIL import Image
+
+    from train.pipeline import make_dataset
+
+    rng = np.random.default_rng(3)
+    files = []
+    for index in range(8):
+        path = tmp_path / f"{index}.png"
+        Image.fromarray(rng.integers(0, 256, (40, 40), dtype=np.uint8)).save(path)
+        files.append((path, index % 2))
+    spec = InputSpec(height=32, width=32)
+    images, labels = next(iter(make_dataset(files, spec, num_classes=2, batch_size=8, training=True, seed=0)))
+    plain, _ = next(iter(make_dataset(files, spec, num_classes=2, batch_size=8, training=False)))
+    assert images.shape == (8, 32, 32, 3) and labels.shape == (8, 2)
+    np.testing.assert_array_equal(images[..., 0], images[..., 1])
+    np.testing.assert_array_equal(images[..., 0], images[..., 2])
+    assert not np.allclose(images.numpy(), plain.numpy())
