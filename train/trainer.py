@@ -42,20 +42,24 @@ QAT_CALIBRATION_BATCHES = 8
 
 @dataclass
 class TrainConfig:
-    """Every knob of a run; saved to config.json so export and resume read the same values."""
+    """Every knob of a run; saved to config.json so export and resume read the same values.
+
+    The defaults are the recipe measured on the 224 px MRI split (benchmarks/mri_224.sh); the
+    CLI's defaults repeat them without importing TensorFlow.
+    """
 
     model: ModelConfig
     batch_size: int = 32
     """Per replica; the global batch is this times the number of replicas."""
     head_epochs: int = 2
-    finetune_epochs: int = 6
+    finetune_epochs: int = 12
     finetune_blocks: str = "all"
     """How many of the 16 backbone blocks phase 2 unfreezes: a number, or "all"."""
     head_learning_rate: float = 1e-3
-    finetune_learning_rate: float = 1e-4
+    finetune_learning_rate: float = 3e-4
     train_batch_norm: bool = False
     """Update batch-norm statistics while training; on by force when training from scratch."""
-    patience: int = 3
+    patience: int = 4
     label_smoothing: float = 0.0
     use_class_weights: bool = True
     qat_epochs: int = 1
