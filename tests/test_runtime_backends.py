@@ -125,3 +125,20 @@ def test_a_corrupt_onnx_model_is_refused(tmp_path: Path) -> None:
     (tmp_path / "m.onnx").write_bytes(b"x")
     with pytest.raises(BrainEdgeError, match="not a loadable ONNX model"):
         load_backend(tmp_path / "m.onnx")
+
+
+@pytest.mark.parametrize("machine, vnni, expected", [("x86_64", False, True), ("x86_64", True, False),
+                                                     ("AMD64", False, True), ("aarch64", False, False)])
+def test_onnx_exact_int8_kernels_only_where_int8_saturates(monkeypatch: pytest.MonkeyPatch, machine: str,
+                                                           vnni: bool, expected: bool) -> None:
+    """x86 without VNNI needs ORT's exact kernels; elsewhere they would only cost time."""
+    import platform
+
+    from numpy._core._multiarray_umath import __cpu_features__ as features
+
+    from edge_runtime.backends import int8_kernels_saturate
+
+    monkeypatch.setattr(platform, "machine", lambda: machine)
+    monkeypatch.setitem(features, "AVX512VNNI", vnni)
+    monkeypatch.setitem(features, "AVX512_CLX", vnni)
+    assert int8_kernels_saturate() is expected
