@@ -53,10 +53,11 @@ def golden_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 
 def _tf_inputs(paths: list[Path], spec: InputSpec) -> np.ndarray:
-    from train.pipeline import decode_image, preprocess
+    from train.pipeline import decode_images, preprocess
     from train.tf_setup import tf
 
-    return np.stack([preprocess(decode_image(tf.constant(str(p))), spec).numpy() for p in paths])
+    decoded = decode_images(tf.data.Dataset.from_tensor_slices([str(p) for p in paths]))
+    return np.stack([preprocess(pixels, spec).numpy() for pixels in decoded])
 
 
 def test_exif_orientation_is_applied(golden_files: list[Path]) -> None:

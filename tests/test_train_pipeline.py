@@ -80,3 +80,23 @@ def test_training_examples_are_augmented_one_image_at_a_time(tmp_path) -> None:
     np.testing.assert_array_equal(images[..., 0], images[..., 1])
     np.testing.assert_array_equal(images[..., 0], images[..., 2])
     assert not np.allclose(images.numpy(), plain.numpy())
+
+
+def test_chunked_decoding_gives_each_image_as_decoded_alone_in_order(tmp_path) -> None:
+    """Mixed sizes and channel counts across and within chunks: no padding leaks, no reordering."""
+    from PIL import Image
+
+    from edge_runtime.preprocess import decode_pixels
+    from train.pipeline import DECODE_CHUNK, decode_images
+
+    rng = np.random.default_rng(4)
+    paths = []
+    for index in range(DECODE_CHUNK + 5):
+        size = (int(rng.integers(8, 40)), int(rng.integers(8, 40)))
+        pixels = rng.integers(0, 256, (*size, 3) if index % 3 else size, dtype=np.uint8)
+        paths.append(str(tmp_path / f"{index}.png"))
+        Image.fromarray(pixels).save(paths[-1])
+    decoded = list(decode_images(tf.data.Dataset.from_tensor_slices(paths)))
+    assert len(decoded) == len(paths)
+    for path, image in zip(paths, decoded):
+        np.testing.assert_array_equal(image.numpy(), decode_pixels(path))
