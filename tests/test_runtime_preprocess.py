@@ -130,3 +130,13 @@ def test_step_size_does_not_change_the_tensor(values_per_step: int, name: str,
     for spec in SPECS:
         np.testing.assert_array_equal(to_input_tensor(decode_pixels(source), spec),
                                       plain_tensor(decode_rgb(source), spec))
+
+
+def test_pixel_aligned_normalization_makes_a_uint8_input_the_pixel_itself() -> None:
+    """Training's (p - 128) / 128 quantizes back to p; Keras' (p - 127.5) / 127.5 cannot (half a step off)."""
+    pixels = np.arange(256, dtype=np.uint8).reshape(16, 16, 1).repeat(3, axis=2)
+    aligned = InputSpec(height=16, width=16, dtype="uint8", quantization=Quantization(1 / 128, 128),
+                        mean=(128.0,) * 3, std=(128.0,) * 3)
+    np.testing.assert_array_equal(to_input_tensor(pixels, aligned)[0], pixels)
+    keras_style = InputSpec(height=16, width=16, dtype="uint8", quantization=Quantization(2 / 255, 127))
+    assert np.count_nonzero(to_input_tensor(pixels, keras_style)[0] != pixels) > 100
