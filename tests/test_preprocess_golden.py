@@ -53,11 +53,12 @@ def golden_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 
 def _tf_inputs(paths: list[Path], spec: InputSpec) -> np.ndarray:
-    from train.pipeline import decode_images, preprocess
-    from train.tf_setup import tf
+    """The model inputs the training pipeline feeds for validation and evaluation (no augmentation)."""
+    from train.pipeline import make_dataset
 
-    decoded = decode_images(tf.data.Dataset.from_tensor_slices([str(p) for p in paths]))
-    return np.stack([preprocess(pixels, spec).numpy() for pixels in decoded])
+    dataset = make_dataset([(p, 0) for p in paths], spec, num_classes=1, batch_size=len(paths), training=False)
+    images, _ = next(iter(dataset))
+    return images.numpy()
 
 
 def test_exif_orientation_is_applied(golden_files: list[Path]) -> None:

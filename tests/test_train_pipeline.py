@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from edge_runtime.metadata import InputSpec
-from train.pipeline import RandomRotationZoom, resize, rotation_zoom_transforms
+from train.pipeline import RandomRotationZoom, resize_channels, rotation_zoom_transforms, to_rgb
 from train.tf_setup import keras, tf
 
 
@@ -56,7 +56,8 @@ def test_resize_equals_tf_bilinear_of_the_rgb_image(shape: tuple[int, int], chan
     pixels = np.random.default_rng(2).integers(0, 256, (*shape, channels), dtype=np.uint8)
     rgb = np.broadcast_to(pixels, (*shape, 3))
     expected = tf.image.resize(tf.cast(rgb, tf.float32), (32, 32), method="bilinear", antialias=False)
-    resized = resize(tf.constant(pixels), InputSpec(height=32, width=32))
+    spec = InputSpec(height=32, width=32)
+    resized = to_rgb(resize_channels(tf.constant(pixels), spec), spec)
     assert resized.shape == (32, 32, 3)
     np.testing.assert_array_equal(resized.numpy(), expected.numpy())
 

@@ -55,13 +55,9 @@ def decode_images(paths: tf.data.Dataset) -> tf.data.Dataset:
     return chunks.unbatch().map(lambda padded, shape: padded[:shape[0], :shape[1], :shape[2]])
 
 
-def resize(pixels: tf.Tensor, spec: InputSpec) -> tf.Tensor:
-    """The contract's resize: bilinear, half-pixel centres, no antialias; float RGB pixels 0..255."""
-    return to_rgb(resize_channels(pixels, spec), spec)
-
-
 def resize_channels(pixels: tf.Tensor, spec: InputSpec) -> tf.Tensor:
-    """The contract's resize of each channel alone: float HxWx1 for a grayscale image, HxWx3 for RGB.
+    """The contract's resize (bilinear, half-pixel centres, no antialias) of each channel alone:
+    float 0..255 pixels, HxWx1 for a grayscale image, HxWx3 for RGB.
 
     An image already at the input size is only cast: half-pixel bilinear onto the same grid
     samples every pixel exactly, so skipping the resampling changes no value.
@@ -81,11 +77,6 @@ def to_rgb(values: tf.Tensor, spec: InputSpec) -> tf.Tensor:
 def normalize(pixels: tf.Tensor, spec: InputSpec) -> tf.Tensor:
     """The contract's (x - mean) / std."""
     return (pixels - tf.constant(spec.mean, tf.float32)) / tf.constant(spec.std, tf.float32)
-
-
-def preprocess(pixels: tf.Tensor, spec: InputSpec) -> tf.Tensor:
-    """Decoded uint8 pixels → the model's float input, exactly as the edge runtime computes it."""
-    return normalize(resize(pixels, spec), spec)
 
 
 class RandomRotationZoom(keras.__internal__.layers.BaseRandomLayer):
