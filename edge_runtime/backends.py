@@ -129,6 +129,7 @@ def int8_kernels_saturate() -> bool:
             return True
     return not (features.get("AVX512VNNI") or features.get("AVX512_CLX"))
 
+
 def _onnx_shape(shape: list[Any]) -> tuple[int, ...]:
     return tuple(d if isinstance(d, int) else 1 for d in shape)
 

@@ -29,9 +29,10 @@ class DepthwiseKernelQuantizer(tfmot.quantization.keras.quantizers.LastValueQuan
     """Symmetric int8 per channel of a depthwise kernel (H, W, C, 1), as int8 TFLite stores it.
 
     tfmot's default quantizes per index of the last axis, which for a depthwise kernel has
-    length 1: one range for all channels. After batch norm is folded in, channel scales
-    differ by orders of magnitude, so that one range rounds the small channels to zero; QAT
-    then trains against an error that per-channel int8 TFLite never makes.
+    length 1: one range for all channels, so channels with small weights round towards zero.
+    TFLite folds batch norm into the kernel and quantizes each channel with its own scale
+    (per channel, the batch-norm factor scales weights and grid alike), so QAT was training
+    against an error the device never makes.
     """
 
     def __init__(self) -> None:
