@@ -12,9 +12,9 @@ import shlex
 import sys
 from pathlib import Path
 
-from benchmarks.dataset import load_test_set
-from benchmarks.device import device_record
-from benchmarks.harness import (
+from brainedge.benchmarks.dataset import load_test_set
+from brainedge.benchmarks.device import device_record
+from brainedge.benchmarks.harness import (
     Settings,
     assemble,
     choose_reference,
@@ -22,12 +22,12 @@ from benchmarks.harness import (
     make_run,
     run_matrix,
 )
-from benchmarks.litert_import import import_logs
-from benchmarks.merge import merge_files
-from benchmarks.report import REPORT_MD, write_all
-from benchmarks.runner import DEFAULT_RUNS, DEFAULT_WARMUP
-from edge_runtime.backends import BACKENDS
-from edge_runtime.errors import BrainEdgeError
+from brainedge.benchmarks.litert_import import import_logs
+from brainedge.benchmarks.merge import merge_files
+from brainedge.benchmarks.report import REPORT_MD, write_all
+from brainedge.benchmarks.runner import DEFAULT_RUNS, DEFAULT_WARMUP
+from brainedge.edge_runtime.backends import BACKENDS
+from brainedge.edge_runtime.errors import BrainEdgeError
 
 
 def build_parser() -> argparse.ArgumentParser:

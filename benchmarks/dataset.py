@@ -10,9 +10,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge_runtime.errors import BrainEdgeError
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.files import IMAGE_SUFFIXES
 
 
 @dataclass(frozen=True)
@@ -76,7 +75,7 @@ def manifest_test_set(path: Path, split: str, include_leaked: bool = False) -> L
     A test image with a near-duplicate in training inflates accuracy, so it is left out
     unless asked for.
     """
-    from edge_runtime.manifest import read_manifest
+    from brainedge.edge_runtime.manifest import read_manifest
 
     manifest = read_manifest(path)
     classes = manifest.class_names()

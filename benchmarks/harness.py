@@ -7,7 +7,6 @@ reference are computed here from the per-image predictions each subprocess retur
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -20,26 +19,37 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.dataset import LabelledSet
-from benchmarks.runner import DEFAULT_RUNS, DEFAULT_WARMUP
-from benchmarks.schema import SCHEMA_VERSION
-from edge_runtime.backends import ONNX_BACKENDS, TFLITE_BACKENDS
-from edge_runtime.errors import BrainEdgeError
-from edge_runtime.metadata import METADATA_FILE, BundleMetadata
-from edge_runtime.metrics import confusion_matrix, per_class_scores
+from brainedge.benchmarks.dataset import LabelledSet
+from brainedge.benchmarks.runner import DEFAULT_RUNS, DEFAULT_WARMUP
+from brainedge.benchmarks.schema import SCHEMA_VERSION
+from brainedge.edge_runtime.backends import ONNX_BACKENDS, TFLITE_BACKENDS
+from brainedge.edge_runtime.bundle import Bundle, find_bundles
+from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.formats import known_format
+from brainedge.edge_runtime.metadata import BundleMetadata
+from brainedge.edge_runtime.metrics import confusion_matrix, per_class_scores
 
-RUNNER = (sys.executable, "-m", "benchmarks.runner")
+RUNNER = (sys.executable, "-m", "brainedge.benchmarks.runner")
 
 
 @dataclass(frozen=True)
 class Artifact:
+    """A bundle as one benchmark row names it (its folder, or parent/folder when names repeat)."""
+
     name: str
-    bundle: Path
-    metadata: BundleMetadata
+    opened: Bundle
+
+    @property
+    def bundle(self) -> Path:
+        return self.opened.directory
+
+    @property
+    def metadata(self) -> BundleMetadata:
+        return self.opened.metadata
 
     @property
     def format(self) -> str:
-        return Path(self.metadata.model_file).suffix.lstrip(".").lower() or self.metadata.model_format
+        return self.metadata.model_format
 
 
 @dataclass(frozen=True)
@@ -57,21 +67,11 @@ class Settings:
 
 
 def discover_bundles(paths: Sequence[Path]) -> list[Artifact]:
-    """Bundle directories as given, or every directory holding a metadata.json below an export dir."""
-    bundles: list[Path] = []
-    for path in map(Path, paths):
-        if (path / METADATA_FILE).is_file():
-            bundles.append(path)
-        elif path.is_dir():
-            found = sorted(meta.parent for meta in path.rglob(METADATA_FILE))
-            if not found:
-                raise BrainEdgeError(f"{path}: no bundle (no {METADATA_FILE}) in this directory or below")
-            bundles += found
-        else:
-            raise BrainEdgeError(f"{path}: bundle or export directory not found")
+    """Bundle directories as given, or every published bundle below an export dir."""
+    bundles = [Bundle.open(directory, check_model=False) for directory in find_bundles(paths)]
     names = [b.name for b in bundles]
-    return [Artifact(b.name if names.count(b.name) == 1 else f"{b.parent.name}/{b.name}", b,
-                     BundleMetadata.read(b / METADATA_FILE)) for b in bundles]
+    return [Artifact(b.name if names.count(b.name) == 1 else f"{b.directory.parent.name}/{b.name}", b)
+            for b in bundles]
 
 
 def shared_class_names(artifacts: Sequence[Artifact]) -> list[str]:
@@ -91,7 +91,7 @@ def choose_reference(artifacts: Sequence[Artifact], name: str | None = None) -> 
             raise BrainEdgeError(f"--reference {name!r} is not one of the artifacts "
                                  f"({', '.join(a.name for a in artifacts)})")
         return name
-    floats = [a for a in artifacts if _is_float32_variant(a.metadata.variant)]
+    floats = [a for a in artifacts if a.opened.is_float_reference]
     floats.sort(key=lambda a: a.format != "tflite")
     return floats[0].name if floats else None
 
@@ -133,22 +133,13 @@ def run_one(artifact: Artifact, backend: str, threads: int | None, images_file: 
     if threads is not None:
         command += ["--threads", str(threads)]
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=settings.timeout_s,
-                              env=env_with_package())
+        done = subprocess.run(command, capture_output=True, text=True, timeout=settings.timeout_s)
     except subprocess.TimeoutExpired:
         return {"status": "failed", "error": f"timed out after {settings.timeout_s:g} s"}
     payload = _last_json_line(done.stdout)
     if payload is None:
         return {"status": "failed", "error": _crash_message(done.returncode, done.stderr)}
     return payload
-
-
-def env_with_package() -> dict[str, str]:
-    """The subprocess must import this checkout's packages even when run from elsewhere."""
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parents[1])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-    return env
 
 
 def _last_json_line(stdout: str) -> dict[str, Any] | None:
@@ -180,7 +171,7 @@ def make_row(artifact: Artifact, backend: str, threads: int | None, payload: dic
     predictions = payload.get("predictions") or []
     accuracy, macro_f1 = (classification_scores(labels, predictions, len(artifact.metadata.class_names))
                           if ok and labels else (None, None))
-    size = (artifact.bundle / artifact.metadata.model_file)
+    size = artifact.opened.model_path
     return {
         "run": run_id, "device": device, "artifact": artifact.name, "format": artifact.format,
         "variant": artifact.metadata.variant, "backend": payload.get("backend", backend) if ok else backend,
@@ -218,13 +209,10 @@ def add_agreement(rows: list[dict[str, Any]], predictions: list[list[int] | None
             row["agreement"] = float((np.asarray(guessed) == ref).mean())
 
 
-def _is_float32_variant(variant: str | None) -> bool:
-    """Export names float variants tflite_float32 and onnx_float32."""
-    return (variant or "").lower().endswith("float32")
-
-
 def is_float32(row: dict[str, Any]) -> bool:
-    return _is_float32_variant(row.get("variant"))
+    """A row of a float reference format (tflite_float32, onnx_float32), the base of ratios."""
+    found = known_format(row.get("variant"))
+    return found is not None and found.float_reference
 
 
 def compute_ratios(rows: Sequence[dict[str, Any]], references: dict[str, str | None]) -> list[dict[str, Any]]:

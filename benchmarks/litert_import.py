@@ -21,7 +21,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.errors import BrainEdgeError
 
 _NUM = r"([0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?)"
 SUMMARY = re.compile(rf"Inference timings in us: Init: {_NUM}, First inference: {_NUM}, "
@@ -37,9 +37,11 @@ MEMORY_DELTA = re.compile(rf"Memory footprint delta from the start of the tool \
                           rf"init={_NUM} overall={_NUM}")
 DELEGATE = re.compile(r"Replacing \d+ out of \d+ node\(s\) with delegate \((\w+)\)")
 
-VARIANT_HINTS = (("float16", "float16"), ("fp16", "float16"), ("dynamic", "dynamic_range"),
-                 ("qat", "int8_qat"), ("int8", "int8"), ("uint8", "int8"), ("quant", "int8"),
-                 ("float32", "float32"), ("fp32", "float32"), ("float", "float32"))
+VARIANT_HINTS = (("float16", "tflite_float16"), ("fp16", "tflite_float16"), ("dynamic", "tflite_dynamic_range"),
+                 ("qat", "tflite_int8_qat"), ("int8", "tflite_int8_ptq"), ("uint8", "tflite_int8_ptq"),
+                 ("quant", "tflite_int8_ptq"), ("float32", "tflite_float32"), ("fp32", "tflite_float32"),
+                 ("float", "tflite_float32"))
+"""File-name hints of the export formats (names from the format table), most specific first."""
 
 
 def parse_benchmark_log(text: str, source: str = "benchmark_model output") -> list[dict[str, Any]]:
@@ -101,7 +103,7 @@ def _first(pattern: re.Pattern[str], text: str) -> str | None:
 
 
 def guess_variant(name: str) -> str | None:
-    """The quantization variant a file name suggests ("model_int8.tflite" -> "int8"), for ratios."""
+    """The export format a file name suggests ("model_int8.tflite" -> "tflite_int8_ptq"), for ratios."""
     lowered = name.lower()
     return next((variant for hint, variant in VARIANT_HINTS if hint in lowered), None)
 

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import assemble
-from benchmarks.schema import read_result
-from edge_runtime.errors import BrainEdgeError
+from brainedge.benchmarks.harness import assemble
+from brainedge.benchmarks.schema import read_result
+from brainedge.edge_runtime.errors import BrainEdgeError
 
 
 def merge_results(results: Sequence[dict[str, Any]]) -> dict[str, Any]:

@@ -11,31 +11,31 @@ work=${1:-$here/runs/mri_224}
 results=$here/benchmarks/results
 mkdir -p "$work" "$results"
 py=${PYTHON:-python}
-export PYTHONPATH=$here${PYTHONPATH:+:$PYTHONPATH}
+# needs `pip install -e ".[train]"` (brainedge.* importable)
 
 stage() { printf '\n== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
 
 if [ ! -f "$work/manifest.csv" ]; then
   stage "leak-free split"
-  "$py" -m train.data split "$shared/data/brain-tumor-mri/Training" --out "$work/manifest.csv" --seed 0
+  "$py" -m brainedge.train.data split "$shared/data/brain-tumor-mri/Training" --out "$work/manifest.csv" --seed 0
 fi
 
 stage "training"
 if [ -f "$work/run/config.json" ]; then resume=(--resume); else resume=(); fi
-/usr/bin/time -v "$py" -m train --manifest "$work/manifest.csv" --out "$work/run" "${resume[@]}" \
+/usr/bin/time -v "$py" -m brainedge.train --manifest "$work/manifest.csv" --out "$work/run" "${resume[@]}" \
   --weights "$shared/weights/mobilenet_v2_1.0_224_imagenet_no_top.h5" \
   --alpha 1.0 --input-size 224 --batch-size 32 \
   --head-epochs 2 --finetune-epochs 12 --finetune-lr 3e-4 --patience 4 --qat-epochs 1 \
   2>&1 | tee "$work/train.log"
-"$py" -m benchmarks.train_report "$work/run" --log "$work/train.log" \
+"$py" -m brainedge.benchmarks.studies.train_report "$work/run" --log "$work/train.log" \
   --command "bash benchmarks/mri_224.sh" --out "$results/train_mri_224"
 
 stage "export"
-"$py" -m export "$work/run" --out "$work/export" --formats all 2>&1 | tee "$work/export.log"
-"$py" -m export.evaluate "$work/run" "$work/export" --split test --out "$work/export/evaluation_test.json"
-"$py" -m export.report "$work/export/evaluation_test.json" --out "$results/export_mri_224" \
+"$py" -m brainedge.export "$work/run" --out "$work/export" --formats all 2>&1 | tee "$work/export.log"
+"$py" -m brainedge.export.evaluate "$work/run" "$work/export" --split test --out "$work/export/evaluation_test.json"
+"$py" -m brainedge.benchmarks.studies.export_report "$work/export/evaluation_test.json" --out "$results/export_mri_224" \
   --command "bash benchmarks/mri_224.sh  # export stage: brainedge-export RUN --formats all; export.evaluate --split test"
 
 stage "benchmark"
-"$py" -m benchmarks "$work/export" --test-set "$work/manifest.csv" --threads 1 2 \
+"$py" -m brainedge.benchmarks "$work/export" --test-set "$work/manifest.csv" --threads 1 2 \
   --out "$results/mri_224" 2>&1 | tee "$work/bench.log"

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.schema import write_schema
+from brainedge.benchmarks.schema import write_schema
 
 RESULT_JSON = "results.json"
 RESULT_CSV = "results.csv"

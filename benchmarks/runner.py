@@ -1,6 +1,6 @@
 """Measure one bundle with one backend and thread count, in a process of its own.
 
-``python -m benchmarks.runner --bundle DIR --images LIST.json ...`` prints one JSON object
+``python -m brainedge.benchmarks.runner --bundle DIR --images LIST.json ...`` prints one JSON object
 on stdout. Running each artifact in a fresh process keeps peak RSS attributable to that
 artifact alone and turns an interpreter crash into one failed row instead of a lost run.
 
@@ -23,9 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.classifier import Classifier
-from edge_runtime.errors import BrainEdgeError
-from edge_runtime.metadata import METADATA_FILE, BundleMetadata
+from brainedge.edge_runtime.classifier import Classifier
+from brainedge.edge_runtime.errors import BrainEdgeError
 
 DEFAULT_RUNS = 200
 DEFAULT_WARMUP = 20
@@ -34,10 +33,10 @@ DEFAULT_WARMUP = 20
 def measure(bundle: Path, backend: str, threads: int | None, images: list[Path],
             runs: int = DEFAULT_RUNS, warmup: int = DEFAULT_WARMUP) -> dict[str, Any]:
     """All per-artifact figures; accuracy and agreement are left to the parent, which has the labels."""
-    metadata = BundleMetadata.read(bundle / METADATA_FILE)
     start = time.perf_counter()
     classifier = Classifier.from_bundle(bundle, backend, threads)
     init_ms = _ms_since(start)
+    opened = classifier.bundle
 
     fixed = classifier.preprocess(images[0]) if images else _blank_input(classifier)
     start = time.perf_counter()
@@ -48,11 +47,11 @@ def measure(bundle: Path, backend: str, threads: int | None, images: list[Path],
     predictions, seconds = classify_all(classifier, images)
     return {
         "status": "ok",
-        "format": metadata.model_format,
-        "variant": metadata.variant,
+        "format": opened.metadata.model_format,
+        "variant": opened.metadata.variant,
         "backend": classifier.backend.name,
         "threads": threads,
-        "size_bytes": (bundle / metadata.model_file).stat().st_size,
+        "size_bytes": opened.size_bytes,
         "init_ms": init_ms,
         "first_ms": first_ms,
         "latency_ms": latency_summary(samples),
@@ -127,7 +126,7 @@ def _ms_since(start: float) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.runner", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m brainedge.benchmarks.runner", description=__doc__)
     parser.add_argument("--bundle", type=Path, required=True)
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--threads", type=int, default=None)

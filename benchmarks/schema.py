@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.errors import BrainEdgeError
 
 SCHEMA_VERSION = 1
 

@@ -1,8 +1,8 @@
 """BrainEdge edge runtime: classify images with an exported model bundle, without TensorFlow."""
 
-from edge_runtime.classifier import Classifier, Prediction
-from edge_runtime.errors import BrainEdgeError
-from edge_runtime.metadata import BundleMetadata, InputSpec, OutputSpec, Quantization
+from brainedge.edge_runtime.classifier import Classifier, Prediction
+from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.metadata import BundleMetadata, InputSpec, OutputSpec, Quantization
 
 __all__ = ["BrainEdgeError", "BundleMetadata", "Classifier", "InputSpec", "OutputSpec",
            "Prediction", "Quantization"]

@@ -1,5 +1,5 @@
 import sys
 
-from edge_runtime.cli import main
+from brainedge.edge_runtime.cli import main
 
 sys.exit(main())

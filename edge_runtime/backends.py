@@ -18,8 +18,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from edge_runtime.errors import BrainEdgeError
-from edge_runtime.metadata import Quantization
+from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.metadata import Quantization
 
 TFLITE_BACKENDS = ("litert", "tflite_runtime", "tensorflow")
 ONNX_BACKENDS = ("onnxruntime",)

@@ -5,7 +5,7 @@ any OpenCV camera (cv2.VideoCapture), then a folder given with ``--folder``. Eac
 frame prints its label, probability and latency (preprocessing + inference), so the
 loop doubles as a quick on-device check. Runs until stopped, or for ``--max-frames``.
 
-usage: python -m edge_runtime.camera --bundle DIR [--source auto|picamera|opencv|folder]
+usage: python -m brainedge.edge_runtime.camera --bundle DIR [--source auto|picamera|opencv|folder]
                                      [--folder PATH] [--interval S] [--max-frames N]
 """
 
@@ -23,14 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_runtime.backends import BACKENDS
-from edge_runtime.classifier import UNCERTAIN, Classifier, Prediction
-from edge_runtime.errors import BrainEdgeError
-from edge_runtime.preprocess import ImageSource
+from brainedge.edge_runtime.backends import BACKENDS
+from brainedge.edge_runtime.classifier import UNCERTAIN, Classifier, Prediction
+from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.files import is_image_name
+from brainedge.edge_runtime.preprocess import ImageSource
 
 SOURCES = ("auto", "picamera", "opencv", "folder")
 FRAME_SIZE = (640, 480)
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
 Frame = tuple[str, ImageSource]
 """A frame's name for the printout (``frame 3`` or a file path) and its image."""
@@ -102,7 +102,7 @@ class FolderWatcher:
         """Image files (hidden ones skipped: partial uploads often are) → modification time."""
         files = {}
         for path in self.folder.iterdir():
-            if path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith("."):
+            if is_image_name(path):
                 try:
                     files[path] = path.stat().st_mtime_ns
                 except FileNotFoundError:  # deleted while we looked
@@ -192,7 +192,7 @@ def classify_stream(classifier: Classifier, frames: Iterator[Frame], max_frames:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m edge_runtime.camera", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m brainedge.edge_runtime.camera", description=__doc__.split("\n\n")[0])
     parser.add_argument("--bundle", type=Path, required=True, help="a model bundle directory")
     parser.add_argument("--source", choices=SOURCES, default="auto",
                         help="where frames come from (default: auto = --folder if given, "

@@ -2,30 +2,28 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 from collections.abc import Iterable, Iterator, Sized
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 import numpy as np
 
-from edge_runtime.backends import Backend, load_backend
-from edge_runtime.errors import BrainEdgeError
-from edge_runtime.metadata import (
+from brainedge.edge_runtime.backends import Backend, load_backend
+from brainedge.edge_runtime.bundle import Bundle
+from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.metadata import (
     DEFAULT_CONFIDENCE_THRESHOLD,
-    METADATA_FILE,
     MOBILENET_MEAN,
     MOBILENET_STD,
-    BundleMetadata,
     InputSpec,
     OutputSpec,
     Quantization,
     read_labels,
 )
-from edge_runtime.preprocess import ImageSource, decode_pixels, dequantize, to_input_tensor
+from brainedge.edge_runtime.preprocess import ImageSource, decode_pixels, dequantize, to_input_tensor
 
 UNCERTAIN = "uncertain — refer for review"
 
@@ -50,15 +48,6 @@ class Prediction:
                 "top_k": [{"label": label, "score": score} for label, score in self.top_k]}
 
 
-def sha256_of(path: Path) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB chunks."""
-    digest = _sha256()
-    with path.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def collect_files(paths: list[Path]) -> tuple[list[Path], list[str]]:
     """Files as given, folders walked recursively in sorted order, and the empty folders found.
 
@@ -81,24 +70,14 @@ def collect_files(paths: list[Path]) -> tuple[list[Path], list[str]]:
     return files, empty
 
 
-def _sha256() -> Any:
-    """CPython's own SHA-256 where it has one: hashlib's OpenSSL adds ~3.5 MB to a Pi's process."""
-    for module in ("_sha2", "_sha256"):  # Python 3.12+, then 3.9-3.11
-        try:
-            return importlib.import_module(module).sha256()
-        except (ImportError, AttributeError):
-            continue
-    import hashlib
-
-    return hashlib.sha256()
-
-
 class Classifier:
     """A model plus the contract that feeds it: preprocessing in, ranked labels out."""
 
     def __init__(self, backend: Backend, class_names: list[str], input_spec: InputSpec,
-                 output_spec: OutputSpec, confidence_threshold: float) -> None:
+                 output_spec: OutputSpec, confidence_threshold: float, bundle: Bundle | None = None) -> None:
         self.backend = backend
+        self.bundle = bundle
+        # the bundle this classifier was loaded from; None for a bare model
         self.class_names = class_names
         self.input_spec = input_spec
         self.output_spec = output_spec
@@ -108,30 +87,18 @@ class Classifier:
         _check_model_matches(backend, input_spec, output_spec, len(class_names))
 
     @classmethod
-    def from_bundle(cls, bundle_dir: str | Path, backend: str = "auto", threads: int | None = None,
+    def from_bundle(cls, bundle: str | Path | Bundle, backend: str = "auto", threads: int | None = None,
                     xnnpack: bool = True, confidence_threshold: float | None = None) -> Classifier:
-        """Load a bundle directory, refusing one whose model file or labels do not match it."""
-        bundle_dir = Path(bundle_dir)
-        if not bundle_dir.is_dir():
-            raise BrainEdgeError(f"{bundle_dir}: bundle directory not found")
-        metadata = BundleMetadata.read(bundle_dir / METADATA_FILE)
-        model_path = bundle_dir / metadata.model_file
-        if not model_path.is_file():
-            raise BrainEdgeError(f"{model_path}: model file named in the bundle metadata is missing")
-        actual = sha256_of(model_path)
-        if actual != metadata.model_sha256:
-            raise BrainEdgeError(f"{model_path}: sha256 {actual[:12]}… does not match the bundle "
-                                 f"metadata ({metadata.model_sha256[:12]}…); the model was changed")
-        labels = read_labels(bundle_dir / metadata.labels_file)
-        if labels != metadata.class_names:
-            raise BrainEdgeError(f"{bundle_dir / metadata.labels_file}: labels differ from the "
-                                 "class names in the bundle metadata")
+        """Load a bundle, refusing one whose model file or labels do not match its metadata."""
+        if not isinstance(bundle, Bundle):
+            bundle = Bundle.open(bundle)
+        metadata = bundle.metadata
         threshold = metadata.confidence_threshold if confidence_threshold is None else confidence_threshold
-        loaded = load_backend(model_path, backend, threads, xnnpack)
+        loaded = load_backend(bundle.model_path, backend, threads, xnnpack)
         try:
-            return cls(loaded, labels, metadata.input, metadata.output, threshold)
+            return cls(loaded, bundle.class_names, metadata.input, metadata.output, threshold, bundle)
         except BrainEdgeError as error:
-            raise BrainEdgeError(f"{bundle_dir}: {error}") from None
+            raise BrainEdgeError(f"{bundle.directory}: {error}") from None
 
     @classmethod
     def from_model(cls, model_path: str | Path, labels_path: str | Path, backend: str = "auto",

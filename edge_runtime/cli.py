@@ -20,11 +20,11 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Callable, Union
 
-from edge_runtime.backends import BACKENDS
-from edge_runtime.camera import folder_frames
-from edge_runtime.classifier import UNCERTAIN, Classifier, Prediction, collect_files
-from edge_runtime.errors import BrainEdgeError
-from edge_runtime.metadata import MOBILENET_MEAN, MOBILENET_STD
+from brainedge.edge_runtime.backends import BACKENDS
+from brainedge.edge_runtime.camera import folder_frames
+from brainedge.edge_runtime.classifier import UNCERTAIN, Classifier, Prediction, collect_files
+from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.metadata import MOBILENET_MEAN, MOBILENET_STD
 
 FORMATS = ("text", "json", "csv")
 Result = Union[Prediction, BrainEdgeError]

@@ -31,7 +31,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.errors import BrainEdgeError
 
 COLUMNS = ("path", "label", "split", "group", "sha256", "width", "height", "leaked")
 SPLITS = ("train", "val", "test")

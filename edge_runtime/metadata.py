@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.files import write_text_atomically
 
 SCHEMA_VERSION = 1
 METADATA_FILE = "metadata.json"
@@ -77,31 +80,48 @@ class BundleMetadata:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=False) + "\n"
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any], source: str = "metadata") -> BundleMetadata:
-        version = raw.get("schema_version")
-        if not isinstance(version, int):
-            raise BrainEdgeError(f"{source}: no integer schema_version")
-        if version > SCHEMA_VERSION:
+    def from_dict(cls, raw: Any, source: str = "metadata") -> BundleMetadata:
+        """Typed metadata from its JSON form, refused with the key, the expectation and the value found."""
+        if isinstance(raw, dict) and isinstance(raw.get("schema_version"), int) and raw["schema_version"] > SCHEMA_VERSION:
             raise BrainEdgeError(
-                f"{source}: schema version {version} is newer than this runtime's "
+                f"{source}: schema version {raw['schema_version']} is newer than this runtime's "
                 f"({SCHEMA_VERSION}); upgrade brainedge"
             )
-        try:
-            fields = dict(raw)
-            fields["input"] = spec_from_dict(InputSpec, raw["input"])
-            fields["output"] = spec_from_dict(OutputSpec, raw["output"])
-            return cls(**fields)
-        except (KeyError, TypeError) as error:
-            raise BrainEdgeError(f"{source}: malformed bundle metadata ({error})") from None
+        problem = schema_problem(raw, metadata_schema())
+        if problem:
+            raise BrainEdgeError(f"{source}: {problem}")
+        fields = dict(raw)
+        fields["input"] = spec_from_dict(InputSpec, raw["input"])
+        fields["output"] = spec_from_dict(OutputSpec, raw["output"])
+        metadata = cls(**fields)
+        metadata._check_consistent(source)
+        return metadata
+
+    def _check_consistent(self, source: str) -> None:
+        """What a schema cannot say: sizes that must agree, quantization an integer tensor needs."""
+        if self.output.num_classes != len(self.class_names):
+            raise BrainEdgeError(f"{source}: output.num_classes is {self.output.num_classes} but there are "
+                                 f"{len(self.class_names)} class_names")
+        if len(set(self.class_names)) != len(self.class_names):
+            raise BrainEdgeError(f"{source}: class_names repeat a name: {self.class_names}")
+        for tensor, spec in (("input", self.input), ("output", self.output)):
+            if spec.dtype != "float32" and spec.quantization is None:
+                raise BrainEdgeError(f"{source}: {tensor}.dtype is {spec.dtype} but {tensor}.quantization is null")
 
     @classmethod
     def read(cls, path: Path) -> BundleMetadata:
         try:
-            raw = json.loads(path.read_text())
+            raw = json.loads(path.read_bytes().decode("utf-8"))
         except FileNotFoundError:
             raise BrainEdgeError(f"{path}: missing (not a model bundle?)") from None
+        except IsADirectoryError:
+            raise BrainEdgeError(f"{path}: a directory, not a metadata file") from None
+        except UnicodeDecodeError as error:
+            raise BrainEdgeError(f"{path}: not UTF-8 text (byte {error.start})") from None
         except json.JSONDecodeError as error:
             raise BrainEdgeError(f"{path}: not valid JSON ({error})") from None
+        except OSError as error:
+            raise BrainEdgeError(f"{path}: cannot be read ({error.strerror})") from None
         return cls.from_dict(raw, str(path))
 
 
@@ -119,9 +139,13 @@ def spec_from_dict(kind: type, raw: dict[str, Any]) -> Any:
 def read_labels(path: Path) -> list[str]:
     """One class name per line; blank lines at the end are ignored, blank lines inside are not."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_bytes().decode("utf-8").splitlines()
     except FileNotFoundError:
         raise BrainEdgeError(f"{path}: labels file not found") from None
+    except UnicodeDecodeError as error:
+        raise BrainEdgeError(f"{path}: not UTF-8 text (byte {error.start})") from None
+    except OSError as error:
+        raise BrainEdgeError(f"{path}: cannot be read ({error.strerror})") from None
     while lines and not lines[-1].strip():
         lines.pop()
     if not lines:
@@ -132,4 +156,83 @@ def read_labels(path: Path) -> list[str]:
 
 
 def write_labels(path: Path, class_names: list[str]) -> None:
-    path.write_text("".join(f"{name}\n" for name in class_names), encoding="utf-8")
+    write_text_atomically(path, "".join(f"{name}\n" for name in class_names))
+
+
+SCHEMA_FILE = Path(__file__).with_name("metadata.schema.json")
+"""JSON Schema of metadata.json: this runtime and the Android app's tests validate against it."""
+
+
+@lru_cache(maxsize=1)
+def metadata_schema() -> dict[str, Any]:
+    return json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+
+
+_JSON_TYPES = {"object": dict, "array": list, "string": str, "null": type(None)}
+
+
+def schema_problem(value: Any, schema: dict[str, Any], path: str = "", root: dict[str, Any] | None = None) -> str | None:
+    """The first way ``value`` breaks ``schema`` (the subset of JSON Schema that metadata.schema.json uses).
+
+    Said in the user's terms: which key, what was expected, what was found.
+    """
+    root = root or schema
+    if "$ref" in schema:
+        schema = root["$defs"][schema["$ref"].rsplit("/", 1)[-1]]
+    where = path or "metadata"
+    types = schema.get("type")
+    if types is not None:
+        allowed = [types] if isinstance(types, str) else types
+        if not any(_has_type(value, name) for name in allowed):
+            return f"{where}: expected {' or '.join(allowed)}, found {_describe(value)}"
+    if value is None:
+        return None
+    if "const" in schema and value != schema["const"]:
+        return f"{where}: expected {json.dumps(schema['const'])}, found {_describe(value)}"
+    if "enum" in schema and value not in schema["enum"]:
+        return f"{where}: expected one of {', '.join(map(json.dumps, schema['enum']))}, found {_describe(value)}"
+    if "not" in schema and schema_problem(value, schema["not"], path, root) is None:
+        return f"{where}: {_describe(value)} is not allowed here"
+    if isinstance(value, str) and "pattern" in schema and not re.search(schema["pattern"], value):
+        return f"{where}: {_describe(value)} is not a valid value here"
+    if _has_type(value, "number"):
+        for key, test, said in (("minimum", lambda v, m: v >= m, "at least"), ("maximum", lambda v, m: v <= m, "at most"),
+                                ("exclusiveMinimum", lambda v, m: v > m, "more than")):
+            if key in schema and not test(value, schema[key]):
+                return f"{where}: expected a value {said} {schema[key]}, found {_describe(value)}"
+    if isinstance(value, list):
+        if len(value) < schema.get("minItems", 0) or len(value) > schema.get("maxItems", len(value)):
+            size = schema.get("minItems") if schema.get("minItems") == schema.get("maxItems") else "enough"
+            return f"{where}: expected {size} items, found {len(value)}"
+        for index, item in enumerate(value):
+            problem = schema_problem(item, schema.get("items", {}), f"{where}[{index}]", root)
+            if problem:
+                return problem
+    if isinstance(value, dict):
+        prefix = f"{path}." if path else ""
+        for key in schema.get("required", []):
+            if key not in value:
+                return f"{prefix}{key}: missing"
+        properties = schema.get("properties", {})
+        for key, item in value.items():
+            if key not in properties:
+                if schema.get("additionalProperties", True) is False:
+                    return f"{prefix}{key}: unexpected key (not part of metadata schema version {SCHEMA_VERSION})"
+                continue
+            problem = schema_problem(item, properties[key], f"{prefix}{key}", root)
+            if problem:
+                return problem
+    return None
+
+
+def _has_type(value: Any, name: str) -> bool:
+    if name == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if name == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, _JSON_TYPES[name])
+
+
+def _describe(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."

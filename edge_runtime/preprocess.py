@@ -20,8 +20,8 @@ from typing import Union
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from edge_runtime.errors import BrainEdgeError
-from edge_runtime.metadata import RESIZE_METHOD, InputSpec
+from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.metadata import RESIZE_METHOD, InputSpec
 
 DEFAULT_MAX_PIXELS = 64_000_000
 """Images above this are refused as possible decompression bombs (a 8000x8000 scan passes)."""

@@ -1,5 +1,5 @@
 import sys
 
-from export.cli import main
+from brainedge.export.cli import main
 
 sys.exit(main())

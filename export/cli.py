@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from edge_runtime.errors import BrainEdgeError
-from export.formats import DEFAULT_FORMATS, FORMATS
+from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.export.formats import DEFAULT_FORMATS, FORMATS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,7 +56,7 @@ def print_table(results: list[dict[str, Any]], failure: str = "not kept") -> Non
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        from export.exporter import export_run
+        from brainedge.export.exporter import export_run
 
         results = export_run(args.run_dir, args.out or args.run_dir / "export", args.formats,
                              representative=args.representative, io_dtype=args.io_dtype,

@@ -5,7 +5,7 @@ Export verifies on the validation split; the held-out test split is for the fina
 export table: accuracy, top-1 agreement with the Keras model each bundle came from and
 with the float Keras model, probability differences.
 
-usage: python -m export.evaluate RUN_DIR EXPORT_DIR [--split test] [--out report.json]
+usage: python -m brainedge.export.evaluate RUN_DIR EXPORT_DIR [--split test] [--out report.json]
 """
 
 from __future__ import annotations
@@ -16,41 +16,39 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from edge_runtime.errors import BrainEdgeError
-from edge_runtime.metadata import METADATA_FILE, BundleMetadata
+from brainedge.edge_runtime.bundle import Bundle, is_bundle
+from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.formats import FORMATS
 
 
 def evaluate(run_dir: Path, export_dir: Path, split: str = "test") -> list[dict[str, Any]]:
     """One row per bundle in ``export_dir``, in export_report.json's format."""
-    from export.formats import FORMATS, NEEDS_QAT_MODEL
-    from export.run import FLOAT_MODEL, LabelledImages, TrainingRun, load_qat_model
-    from export.verify import DEFAULT_MIN_AGREEMENT, bundle_probabilities, verification
-    from train.tf_setup import keras
+    from brainedge.export.run import FLOAT_MODEL, LabelledImages, TrainingRun, load_qat_model
+    from brainedge.export.verify import DEFAULT_MIN_AGREEMENT, bundle_probabilities, verification
+    from brainedge.train.tf_setup import keras
 
-    bundles = [export_dir / name for name in FORMATS if (export_dir / name / METADATA_FILE).is_file()]
+    bundles = [Bundle.open(export_dir / f.name) for f in FORMATS if is_bundle(export_dir / f.name)]
     if not bundles:
         raise BrainEdgeError(f"{export_dir}: no bundles to evaluate")
     run = TrainingRun.open(run_dir)
     images = LabelledImages.load(run, split)
     inputs = images.float_inputs(run.input_spec)
     references = {"float": keras.models.load_model(run.path / FLOAT_MODEL).predict(inputs, verbose=0)}
-    if any(bundle.name in NEEDS_QAT_MODEL for bundle in bundles):
+    if any(bundle.export_format.needs_qat for bundle in bundles):
         references["qat"] = load_qat_model(run).predict(inputs, verbose=0)
     rows = []
     for bundle in bundles:
         print(f"[{bundle.name}] {len(images.labels)} {split} images", flush=True)
-        metadata = BundleMetadata.read(bundle / METADATA_FILE)
-        source = "qat" if bundle.name in NEEDS_QAT_MODEL else "float"
+        source = "qat" if bundle.export_format.needs_qat else "float"
         check = verification(bundle_probabilities(bundle, images), references, source, images.labels, split,
                              DEFAULT_MIN_AGREEMENT)
-        rows.append({"variant": bundle.name, "bundle": str(bundle),
-                     "size_bytes": (bundle / metadata.model_file).stat().st_size,
+        rows.append({"variant": bundle.name, "bundle": str(bundle.directory), "size_bytes": bundle.size_bytes,
                      "passed": check["agreement"] >= DEFAULT_MIN_AGREEMENT, **check})
     return rows
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m export.evaluate", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m brainedge.export.evaluate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("export_dir", type=Path)
@@ -64,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = args.out or args.export_dir / f"evaluation_{args.split}.json"
     out.write_text(json.dumps(rows, indent=2) + "\n")
-    from export.cli import print_table
+    from brainedge.export.cli import print_table
 
     print_table(rows, failure="below export's threshold")
     print(f"written to {out}")

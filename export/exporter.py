@@ -11,15 +11,17 @@ from typing import Any
 
 import numpy as np
 
-from export.bundle import replace_dir, staging_dir, update_metadata, write_bundle
-from export.formats import FULL_INTEGER, NEEDS_CALIBRATION, NEEDS_QAT_MODEL, chosen_formats
-from export.onnx import quantize_onnx, to_onnx
-from export.quant_debug import DEBUG_JSON, DEBUG_MARKDOWN, layer_errors, summary, write_report
-from export.run import FLOAT_MODEL, LabelledImages, TrainingRun, load_qat_model, representative_inputs
-from export.tflite import convert
-from export.tflite_metadata import embed_metadata
-from export.verify import DEFAULT_MIN_AGREEMENT, bundle_probabilities, verification
-from train.tf_setup import keras, tf
+from brainedge.edge_runtime.bundle import publish, staging_dir
+from brainedge.edge_runtime.formats import export_format
+from brainedge.export.bundle import write_bundle
+from brainedge.export.formats import chosen_formats
+from brainedge.export.onnx import quantize_onnx, to_onnx
+from brainedge.export.quant_debug import DEBUG_JSON, DEBUG_MARKDOWN, layer_errors, summary, write_report
+from brainedge.export.run import FLOAT_MODEL, LabelledImages, TrainingRun, load_qat_model, representative_inputs
+from brainedge.export.tflite import convert
+from brainedge.export.tflite_metadata import embed_metadata
+from brainedge.export.verify import DEFAULT_MIN_AGREEMENT, bundle_probabilities, verification
+from brainedge.train.tf_setup import keras, tf
 
 DEFAULT_DEBUG_THRESHOLD = 1.0
 """Accuracy points an int8 variant may lose against the float model before it is debugged per layer."""
@@ -47,13 +49,13 @@ def export_run(run_dir: Path, out: Path, formats: list[str], representative: int
     run = TrainingRun.open(run_dir)
     formats = chosen_formats(formats, run.has_qat_model)
     calibration = None
-    if any(f in NEEDS_CALIBRATION for f in formats):  # checked first: a short train split fails fast
+    if any(export_format(f).needs_calibration for f in formats):  # checked first: a short train split fails fast
         print(f"calibrating int8 on {settings.representative} training images", flush=True)
         calibration = representative_inputs(run, settings.representative)
     images = LabelledImages.load(run, settings.verify_split, settings.verify_limit)
     inputs = images.float_inputs(run.input_spec)
     models = {"float": keras.models.load_model(run.path / FLOAT_MODEL)}
-    if any(f in NEEDS_QAT_MODEL for f in formats):
+    if any(export_format(f).needs_qat for f in formats):
         models["qat"] = load_qat_model(run)
     references = {name: model.predict(inputs, verbose=0) for name, model in models.items()}
     exporter = _Exporter(run, out, settings, models, references, images, calibration)
@@ -77,23 +79,22 @@ class _Exporter:
 
     def export(self, name: str) -> dict[str, Any]:
         """Convert, write into staging, verify, debug if needed, then move into place (or not)."""
-        source = "qat" if name in NEEDS_QAT_MODEL else "float"
+        source = "qat" if export_format(name).needs_qat else "float"
         print(f"[{name}] converting and verifying on {len(self.images.labels)} "
               f"{self.settings.verify_split} images", flush=True)
-        model_bytes, suffix = self.model_file(name, self.models[source])
+        model_bytes = self.model_file(name, self.models[source])
         target = self.out / name
         staging = staging_dir(target)
         try:
             provenance = {**self.run.provenance(), "exporter": {"tensorflow": tf.__version__}}
-            write_bundle(staging, model_bytes, suffix, name, self.run.class_names, self.run.input_spec,
-                         provenance)
+            bundle = write_bundle(staging, model_bytes, name, self.run.class_names, self.run.input_spec, provenance)
             check = self.verify(staging, source)
-            update_metadata(staging, verification=check)
-            if name in FULL_INTEGER and check["accuracy_drop_points"] > self.settings.debug_threshold:
+            bundle.with_metadata(verification=check)
+            if export_format(name).full_integer and check["accuracy_drop_points"] > self.settings.debug_threshold:
                 self.debug(staging, name, check["accuracy_drop_points"])
             passed = check["agreement"] >= self.settings.min_agreement
             if passed:
-                replace_dir(staging, target)
+                publish(staging, target)
             else:
                 self.keep_debug_report(staging, name)
                 shutil.rmtree(target, ignore_errors=True)  # an older bundle of this name is stale now
@@ -102,12 +103,12 @@ class _Exporter:
         return {"variant": name, "bundle": str(target), "size_bytes": len(model_bytes), "passed": passed,
                 **check}
 
-    def model_file(self, name: str, model: keras.Model) -> tuple[bytes, str]:
-        """The model file's bytes and suffix; TFLite files carry labels and normalization inside."""
+    def model_file(self, name: str, model: keras.Model) -> bytes:
+        """The model file's bytes; TFLite files carry labels and normalization inside."""
         if name == "onnx_float32":
-            return self.float_onnx, ".onnx"
+            return self.float_onnx
         if name == "onnx_int8":
-            return quantize_onnx(self.float_onnx, self.calibration), ".onnx"
+            return quantize_onnx(self.float_onnx, self.calibration)
         variant = name.removeprefix("tflite_")
         model_bytes = convert(model, variant, self.calibration, self.settings.io_dtype)
         io_dtype = self.settings.io_dtype if variant.startswith("int8") else "float32"
@@ -116,7 +117,7 @@ class _Exporter:
                        f"{provenance['base_model']}, {name}.")
         fingerprint = provenance["dataset_fingerprint"][:12]
         return embed_metadata(model_bytes, f"BrainEdge {name}", description, f"{name}, data {fingerprint}",
-                              self.run.class_names, self.run.input_spec, io_dtype, io_dtype), ".tflite"
+                              self.run.class_names, self.run.input_spec, io_dtype, io_dtype)
 
     @cached_property
     def float_onnx(self) -> bytes:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_runtime.errors import BrainEdgeError
-from train.tf_setup import keras, tf
+from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.train.tf_setup import keras, tf
 
 OPSET = 17
 INPUT_NAME = "image"

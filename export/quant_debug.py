@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.errors import BrainEdgeError
-from export.tflite import converter_for, representative_batches
-from train.tf_setup import keras, tf
+from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.export.tflite import converter_for, representative_batches
+from brainedge.train.tf_setup import keras, tf
 
 DEBUG_JSON = "quantization_debug.json"
 DEBUG_MARKDOWN = "quantization_debug.md"

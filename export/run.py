@@ -10,12 +10,12 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.errors import BrainEdgeError
-from edge_runtime.manifest import Manifest, read_manifest
-from edge_runtime.metadata import InputSpec, spec_from_dict
-from edge_runtime.preprocess import decode_rgb, to_input_tensor
-from train.tf_setup import keras
-from train.trainer import CONFIG_FILE, FLOAT_MODEL, QAT_MODEL
+from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.manifest import Manifest, read_manifest
+from brainedge.edge_runtime.metadata import InputSpec, spec_from_dict
+from brainedge.edge_runtime.preprocess import decode_rgb, to_input_tensor
+from brainedge.train.tf_setup import keras
+from brainedge.train.trainer import CONFIG_FILE, FLOAT_MODEL, QAT_MODEL
 
 
 @dataclass
@@ -68,7 +68,7 @@ def load_qat_model(run: TrainingRun) -> keras.Model:
     wrapper from the float model gives the saved structure, and ``load_weights`` checks that
     every variable matches.
     """
-    from train.qat import quantize_for_training
+    from brainedge.train.qat import quantize_for_training
 
     model = quantize_for_training(keras.models.load_model(run.path / FLOAT_MODEL))
     try:

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import numpy as np
 from tensorflow.lite.tools import flatbuffer_utils
 
-from edge_runtime.errors import BrainEdgeError
-from train.tf_setup import keras, tf
+from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.train.tf_setup import keras, tf
 
 INTEGER_IO = {"uint8": tf.uint8, "int8": tf.int8, "float32": tf.float32}
 TFLITE_VARIANTS = ("float32", "float16", "dynamic_range", "int8_ptq", "int8_qat")

@@ -19,7 +19,7 @@ import flatbuffers
 from tensorflow.lite.python import schema_py_generated as schema
 from tensorflow.lite.tools import flatbuffer_utils
 
-from edge_runtime.metadata import LABELS_FILE, InputSpec
+from brainedge.edge_runtime.metadata import LABELS_FILE, InputSpec
 
 METADATA_NAME = "TFLITE_METADATA"
 METADATA_IDENTIFIER = b"M001"

@@ -7,14 +7,15 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.classifier import Classifier
-from edge_runtime.preprocess import to_input_tensor
-from export.run import LabelledImages
+from brainedge.edge_runtime.bundle import Bundle
+from brainedge.edge_runtime.classifier import Classifier
+from brainedge.edge_runtime.preprocess import to_input_tensor
+from brainedge.export.run import LabelledImages
 
 DEFAULT_MIN_AGREEMENT = 0.97
 
 
-def bundle_probabilities(bundle_dir: Path, images: LabelledImages) -> np.ndarray:
+def bundle_probabilities(bundle_dir: Path | Bundle, images: LabelledImages) -> np.ndarray:
     """Probabilities the device would compute: the bundle's own preprocessing and interpreter."""
     classifier = Classifier.from_bundle(bundle_dir)
     rows = [classifier.probabilities(to_input_tensor(image, classifier.input_spec))[0]

@@ -23,14 +23,14 @@ IMAGES_PER_CLASS = 60
 
 
 def build_run(work: Path) -> Path:
-    from edge_runtime.manifest import read_manifest
-    from edge_runtime.metadata import InputSpec
-    from train.data.split import make_split
-    from train.model import ModelConfig
-    from train.qat import quantize_for_training
-    from train.synthetic import generate_dataset
-    from train.tf_setup import keras
-    from train.trainer import CONFIG_FILE, FLOAT_MODEL, QAT_MODEL, TrainConfig, versions
+    from brainedge.edge_runtime.manifest import read_manifest
+    from brainedge.edge_runtime.metadata import InputSpec
+    from brainedge.train.data.split import make_split
+    from brainedge.train.model import ModelConfig
+    from brainedge.train.qat import quantize_for_training
+    from brainedge.train.synthetic import generate_dataset
+    from brainedge.train.tf_setup import keras
+    from brainedge.train.trainer import CONFIG_FILE, FLOAT_MODEL, QAT_MODEL, TrainConfig, versions
 
     generate_dataset(work / "data", images_per_class=IMAGES_PER_CLASS, size=SIZE, seed=0)
     manifest_path = work / "manifest.csv"
@@ -67,7 +67,7 @@ def build_run(work: Path) -> Path:
 
 
 def _split_arrays(manifest, split: str, spec) -> tuple[np.ndarray, np.ndarray]:
-    from edge_runtime.preprocess import decode_rgb, to_input_tensor
+    from brainedge.edge_runtime.preprocess import decode_rgb, to_input_tensor
 
     files = manifest.files(split)
     inputs = np.concatenate([to_input_tensor(decode_rgb(path), spec) for path, _ in files])

@@ -16,27 +16,15 @@ import os
 import sys
 from pathlib import Path
 
-from make_tiny_bundles import CLASSES, SIZE, build_in_subprocess, convert, train_model, write_bundle, write_images
-
-from edge_runtime.classifier import sha256_of
-from edge_runtime.metadata import METADATA_FILE, BundleMetadata, InputSpec, OutputSpec, write_labels
+from make_tiny_bundles import SIZE, build_in_subprocess, convert, train_model, write_bundle, write_images
 
 
-def write_onnx_bundle(directory: Path, model, tf) -> None:
+def onnx_model_bytes(model, tf) -> bytes:
     import tf2onnx
 
-    directory.mkdir(parents=True, exist_ok=True)
-    model_path = directory / "model.onnx"
     signature = (tf.TensorSpec((None, SIZE, SIZE, 3), tf.float32, name="input"),)
     proto, _ = tf2onnx.convert.from_keras(model, input_signature=signature, opset=13)
-    model_path.write_bytes(proto.SerializeToString())
-    write_labels(directory / "labels.txt", CLASSES)
-    metadata = BundleMetadata(
-        model_file=model_path.name, model_format="onnx", variant="float32",
-        model_sha256=sha256_of(model_path), class_names=CLASSES,
-        input=InputSpec(height=SIZE, width=SIZE), output=OutputSpec(num_classes=len(CLASSES)),
-        provenance={"source": "tests/make_onnx_bundles.py (colour toy model, not a medical model)"})
-    (directory / METADATA_FILE).write_text(metadata.to_json())
+    return proto.SerializeToString()
 
 
 def main(out_dir: str) -> None:
@@ -48,8 +36,8 @@ def main(out_dir: str) -> None:
     keras.utils.set_random_seed(0)
     out = Path(out_dir)
     model = train_model(tf, keras)
-    write_bundle(out / "tflite", convert(tf, model, int8=False), "float32", tf)
-    write_onnx_bundle(out / "onnx", model, tf)
+    write_bundle(out / "tflite", convert(tf, model, int8=False), "tflite_float32")
+    write_bundle(out / "onnx", onnx_model_bytes(model, tf), "onnx_float32")
     write_images(out / "images")
 
 

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from edge_runtime.classifier import sha256_of
-from edge_runtime.metadata import METADATA_FILE, BundleMetadata, InputSpec, OutputSpec, Quantization, write_labels
+from brainedge.edge_runtime.metadata import InputSpec
+from brainedge.export.bundle import write_bundle as write_exported_bundle
 
 CLASSES = ["red", "green", "blue"]
 SIZE = 32
@@ -70,29 +70,12 @@ def convert(tf, model, int8: bool) -> bytes:
     return converter.convert()
 
 
-def tensor_spec(tf, model_bytes: bytes) -> tuple[str, Quantization | None, str, Quantization | None]:
-    """The input and output dtype and quantization the converter chose, for the metadata."""
-    interpreter = tf.lite.Interpreter(model_content=model_bytes)
-    specs = []
-    for detail in (interpreter.get_input_details()[0], interpreter.get_output_details()[0]):
-        scale, zero_point = detail["quantization"]
-        specs += [np.dtype(detail["dtype"]).name, Quantization(float(scale), int(zero_point)) if scale else None]
-    return tuple(specs)
-
-
-def write_bundle(directory: Path, model_bytes: bytes, variant: str, tf) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    model_path = directory / "model.tflite"
-    model_path.write_bytes(model_bytes)
-    write_labels(directory / "labels.txt", CLASSES)
-    input_dtype, input_quant, output_dtype, output_quant = tensor_spec(tf, model_bytes)
-    metadata = BundleMetadata(
-        model_file=model_path.name, model_format="tflite", variant=variant,
-        model_sha256=sha256_of(model_path), class_names=CLASSES,
-        input=InputSpec(height=SIZE, width=SIZE, dtype=input_dtype, quantization=input_quant),
-        output=OutputSpec(num_classes=len(CLASSES), dtype=output_dtype, quantization=output_quant),
-        provenance={"source": "tests/make_tiny_bundles.py (colour toy model, not a medical model)"})
-    (directory / METADATA_FILE).write_text(metadata.to_json())
+def write_bundle(directory: Path, model_bytes: bytes, variant: str, class_names: list[str] = CLASSES,
+                 size: int = SIZE, model_format: str | None = None) -> Path:
+    """A test bundle written by export's own writer: tensor specs read back from the model."""
+    write_exported_bundle(directory, model_bytes, variant, class_names, InputSpec(height=size, width=size),
+                          {"source": "tests (colour toy model, not a medical model)"}, model_format)
+    return directory
 
 
 def write_images(directory: Path) -> None:
@@ -115,8 +98,8 @@ def main(out_dir: str) -> None:
     keras.utils.set_random_seed(0)
     out = Path(out_dir)
     model = train_model(tf, keras)
-    write_bundle(out / "float32", convert(tf, model, int8=False), "float32", tf)
-    write_bundle(out / "int8", convert(tf, model, int8=True), "int8", tf)
+    write_bundle(out / "float32", convert(tf, model, int8=False), "tflite_float32")
+    write_bundle(out / "int8", convert(tf, model, int8=True), "tflite_int8_ptq")
     write_images(out / "images")
 
 
@@ -126,9 +109,7 @@ def build_in_subprocess(script: str, directory: Path, what: str) -> Path:
     A separate process keeps TensorFlow out of the test process.
     """
     if not (directory / "images").is_dir():
-        repo = Path(__file__).resolve().parents[1]
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")]))
-        done = subprocess.run([sys.executable, script, str(directory)], env=env, timeout=600,
+        done = subprocess.run([sys.executable, script, str(directory)], timeout=600,
                               capture_output=True, text=True)
         if done.returncode != 0:
             raise RuntimeError(f"building {what} failed:\n{done.stderr[-4000:]}")

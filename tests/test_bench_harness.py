@@ -1,102 +1,49 @@
 """brainedge-bench end to end on tiny real bundles: float32 and int8 TFLite, a garbage one, a crash.
 
-The bundles mirror what an export writes (model file, labels.txt, metadata.json with the
-model's sha256 and its real input/output quantization), built once per module in seconds.
+The bundles are the session's tiny ones (tests/make_tiny_bundles.py), written by export's own
+bundle writer in a subprocess, so TensorFlow never enters this test process.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from make_tiny_bundles import CLASSES, SIZE
 from PIL import Image
 
-from benchmarks import cli, harness
-from benchmarks.harness import compute_ratios
-from benchmarks.merge import merge_files
-from benchmarks.report import DISTRIBUTION_PNG, RESULT_CSV, RESULT_JSON, SCATTER_PNG
-from benchmarks.schema import read_result
-from edge_runtime.classifier import sha256_of
-from edge_runtime.errors import BrainEdgeError
-from edge_runtime.metadata import BundleMetadata, InputSpec, OutputSpec, Quantization, write_labels
-
-CLASSES = ["glioma", "meningioma", "notumor"]
-SIZE = 32
-
-
-def _tiny_model():
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    import tf_keras as keras
-
-    keras.utils.set_random_seed(0)
-    return keras.Sequential([
-        keras.layers.Input((SIZE, SIZE, 3)),
-        keras.layers.Conv2D(16, 3, strides=2, activation="relu"),
-        keras.layers.Conv2D(32, 3, strides=2, activation="relu"),
-        keras.layers.Conv2D(64, 3, activation="relu"),
-        keras.layers.GlobalAveragePooling2D(),
-        keras.layers.Dense(len(CLASSES), activation="softmax"),
-    ])
-
-
-def _convert(model, int8: bool) -> bytes:
-    import tensorflow as tf
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    if int8:
-        rng = np.random.default_rng(0)
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = lambda: (
-            [rng.uniform(-1, 1, (1, SIZE, SIZE, 3)).astype(np.float32)] for _ in range(16))
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.uint8
-        converter.inference_output_type = tf.uint8
-    return converter.convert()
-
-
-def _write_bundle(directory: Path, model: bytes, variant: str) -> Path:
-    """A bundle as export writes one; the tensor specs are read back from the model itself."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    directory.mkdir(parents=True)
-    model_path = directory / "model.tflite"
-    model_path.write_bytes(model)
-    write_labels(directory / "labels.txt", CLASSES)
-    try:
-        interpreter = Interpreter(model_path=str(model_path))
-        details = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    except ValueError:  # the garbage bundle: metadata of a float model
-        details = None
-
-    def quantization(detail):
-        scale, zero_point = detail["quantization"] if detail else (0.0, 0)
-        return Quantization(float(scale), int(zero_point)) if scale else None
-
-    dtype = np.dtype(details[0]["dtype"]).name if details else "float32"
-    metadata = BundleMetadata(
-        model_file=model_path.name, model_format="tflite", variant=variant,
-        model_sha256=sha256_of(model_path), class_names=CLASSES,
-        input=InputSpec(height=SIZE, width=SIZE, dtype=dtype,
-                        quantization=quantization(details[0] if details else None)),
-        output=OutputSpec(num_classes=len(CLASSES), dtype=dtype,
-                          quantization=quantization(details[1] if details else None)))
-    (directory / "metadata.json").write_text(metadata.to_json())
-    return directory
+from brainedge.benchmarks import cli, harness
+from brainedge.benchmarks.harness import compute_ratios
+from brainedge.benchmarks.merge import merge_files
+from brainedge.benchmarks.report import DISTRIBUTION_PNG, RESULT_CSV, RESULT_JSON, SCATTER_PNG
+from brainedge.benchmarks.schema import read_result
+from brainedge.edge_runtime.bundle import Bundle
+from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.metadata import BundleMetadata, InputSpec, OutputSpec
 
 
 @pytest.fixture(scope="module")
-def export_dir(tmp_path_factory) -> Path:
-    pytest.importorskip("tf_keras")
+def export_dir(bundles: Path, tmp_path_factory) -> Path:
+    """The session's tiny float32 and int8 bundles (built by export's writer, in a subprocess)."""
     pytest.importorskip("ai_edge_litert")
     root = tmp_path_factory.mktemp("export")
-    model = _tiny_model()
-    _write_bundle(root / "float32", _convert(model, int8=False), "float32")
-    _write_bundle(root / "int8", _convert(model, int8=True), "int8_ptq")
+    for name in ("float32", "int8"):
+        shutil.copytree(bundles / name, root / name)
     return root
+
+
+def _garbage_bundle(directory: Path) -> Path:
+    """Random bytes under the metadata of a float model: loads as a bundle, fails as a model."""
+    metadata = BundleMetadata(
+        model_file="model.tflite", model_format="tflite", variant="tflite_float32", model_sha256="",
+        class_names=CLASSES, input=InputSpec(height=SIZE, width=SIZE), output=OutputSpec(num_classes=len(CLASSES)))
+    Bundle.write(directory, os.urandom(2048), metadata)
+    return directory
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +66,7 @@ def crashing_runner(tmp_path_factory) -> Path:
         "import os, sys\n"
         "if 'crash' in sys.argv[sys.argv.index('--bundle') + 1]:\n"
         "    print('interpreter blew up', file=sys.stderr, flush=True); os.abort()\n"
-        "from benchmarks.runner import main\n"
+        "from brainedge.benchmarks.runner import main\n"
         "sys.exit(main())\n")
     return script
 
@@ -132,7 +79,7 @@ def _bench(bundles: list[Path], test_folder: Path, out: Path, *extra: str) -> in
 @pytest.fixture(scope="module")
 def full_run(export_dir, test_folder, crashing_runner, tmp_path_factory) -> tuple[int, dict, Path]:
     """float32 + int8 + a garbage model + a bundle whose subprocess crashes, in one run."""
-    garbage = _write_bundle(export_dir.parent / "broken" / "garbage", os.urandom(2048), "float32_garbage")
+    garbage = _garbage_bundle(export_dir.parent / "broken" / "garbage")
     crash = export_dir.parent / "broken" / "crash_bundle"
     crash.mkdir()
     for name in ("model.tflite", "labels.txt", "metadata.json"):
@@ -226,10 +173,10 @@ def test_merge_refuses_an_invalid_file(full_run, tmp_path):
 def test_ratios_need_the_same_thread_count():
     row = {"run": "r", "device": "d", "format": "tflite", "backend": "litert", "status": "ok",
            "size_bytes": 10, "accuracy": 0.9, "latency_ms": {"p50": 1.0}}
-    rows = [dict(row, artifact="f", variant="float32", threads=1),
-            dict(row, artifact="q", variant="int8", threads=2)]
+    rows = [dict(row, artifact="f", variant="tflite_float32", threads=1),
+            dict(row, artifact="q", variant="tflite_int8_ptq", threads=2)]
     assert compute_ratios(rows, {"r": "f"}) == []
-    rows.append(dict(row, artifact="f", variant="float32", threads=2, latency_ms={"p50": 4.0}))
+    rows.append(dict(row, artifact="f", variant="tflite_float32", threads=2, latency_ms={"p50": 4.0}))
     [only] = compute_ratios(rows, {"r": "f"})
     assert only["latency_p50_ratio"] == 0.25
 
@@ -246,7 +193,7 @@ def test_class_missing_from_bundle_is_a_clear_error(export_dir, test_folder, tmp
 
 
 def test_overhead_benchmark_runs_on_an_int8_bundle(export_dir, tmp_path):
-    from benchmarks import overhead
+    from brainedge.benchmarks.studies import overhead
 
     assert overhead.main(["--bundle", str(export_dir / "int8"), "--images", "3", "--repeats", "1",
                           "--source-images", str(tmp_path / "none"), "--photos", str(tmp_path / "none"),
@@ -259,5 +206,5 @@ def test_overhead_benchmark_runs_on_an_int8_bundle(export_dir, tmp_path):
     assert "quantize" in result["phases"]  # uint8 input: the quantize step is profiled
     assert 10 < result["classify_process"]["peak_rss_mb"] < 300
     assert isinstance(result["targets"]["overhead_met"], bool)
-    assert result["command"].startswith("python -m benchmarks.overhead --bundle")
+    assert result["command"].startswith("python -m brainedge.benchmarks.studies.overhead --bundle")
     assert "Where the overhead goes" in (tmp_path / "overhead-int8.md").read_text()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks import cli
-from benchmarks.litert_import import guess_variant, parse_benchmark_log
-from benchmarks.report import RESULT_JSON
-from benchmarks.schema import read_result
-from edge_runtime.errors import BrainEdgeError
+from brainedge.benchmarks import cli
+from brainedge.benchmarks.litert_import import guess_variant, parse_benchmark_log
+from brainedge.benchmarks.report import RESULT_JSON
+from brainedge.benchmarks.schema import read_result
+from brainedge.edge_runtime.errors import BrainEdgeError
 
 # A newer tool on a phone, via adb: log prefixes, a warm-up line, a timed line with percentiles.
 PHONE_INT8 = """\
@@ -51,7 +51,7 @@ Peak memory footprint (MB): init=4.21094 overall=46.0859
 
 def test_newer_phone_log():
     [row] = parse_benchmark_log(PHONE_INT8)
-    assert row["artifact"] == "brain_int8.tflite" and row["variant"] == "int8"
+    assert row["artifact"] == "brain_int8.tflite" and row["variant"] == "tflite_int8_ptq"
     assert row["backend"] == "benchmark_model[TfLiteXNNPackDelegate]" and row["threads"] == 4
     assert row["init_ms"] == pytest.approx(21.5) and row["first_ms"] == pytest.approx(14.21)
     latency = row["latency_ms"]
@@ -66,7 +66,7 @@ def test_newer_phone_log():
 
 def test_older_desktop_log_with_exponents():
     [row] = parse_benchmark_log(DESKTOP_FLOAT)
-    assert row["variant"] == "float32" and row["backend"] == "benchmark_model" and row["threads"] == 1
+    assert row["variant"] == "tflite_float32" and row["backend"] == "benchmark_model" and row["threads"] == 1
     assert row["latency_ms"]["mean"] == pytest.approx(2950.34)
     assert row["latency_ms"]["p50"] is None and row["latency_ms"]["max"] == pytest.approx(3189.954)
     assert row["peak_rss_mb"] == pytest.approx(46.0859) and row["memory_delta_mb"] is None
@@ -84,10 +84,17 @@ def test_not_a_benchmark_log():
 
 
 @pytest.mark.parametrize("name, variant", [
-    ("m_fp16.tflite", "float16"), ("m_dynamic_range.tflite", "dynamic_range"),
-    ("m_int8_qat.tflite", "int8_qat"), ("model.tflite", None)])
+    ("m_fp16.tflite", "tflite_float16"), ("m_dynamic_range.tflite", "tflite_dynamic_range"),
+    ("m_int8_qat.tflite", "tflite_int8_qat"), ("model.tflite", None)])
 def test_variant_from_file_name(name, variant):
     assert guess_variant(name) == variant
+
+
+def test_every_hinted_variant_is_an_export_format():
+    from brainedge.benchmarks.litert_import import VARIANT_HINTS
+    from brainedge.edge_runtime.formats import FORMAT_NAMES
+
+    assert {variant for _hint, variant in VARIANT_HINTS} <= set(FORMAT_NAMES)
 
 
 def test_import_cli_writes_a_valid_result_with_ratios(tmp_path):

@@ -7,12 +7,12 @@ import copy
 import pytest
 from PIL import Image
 
-from benchmarks.dataset import load_test_set
-from benchmarks.device import cpu_model, cpu_temperature, device_record
-from benchmarks.harness import assemble, classification_scores, make_run
-from benchmarks.runner import latency_summary, peak_rss_mb
-from benchmarks.schema import SCHEMA_VERSION, validate
-from edge_runtime.errors import BrainEdgeError
+from brainedge.benchmarks.dataset import load_test_set
+from brainedge.benchmarks.device import cpu_model, cpu_temperature, device_record
+from brainedge.benchmarks.harness import assemble, classification_scores, make_run
+from brainedge.benchmarks.runner import latency_summary, peak_rss_mb
+from brainedge.benchmarks.schema import SCHEMA_VERSION, validate
+from brainedge.edge_runtime.errors import BrainEdgeError
 
 
 def _row(**changes):

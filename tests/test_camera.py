@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from make_tiny_bundles import CLASSES
 
-from edge_runtime import camera
-from edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime import camera
+from brainedge.edge_runtime.errors import BrainEdgeError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -43,11 +43,11 @@ def test_folder_loop_labels_every_image(bundles: Path, variant: str, tmp_path: P
 
 
 def test_module_watches_for_new_images_only(bundles: Path, tmp_path: Path) -> None:
-    """`python -m edge_runtime.camera`: an image already there at start is left alone."""
+    """`python -m brainedge.edge_runtime.camera`: an image already there at start is left alone."""
     shutil.copy(class_image(bundles, "red"), tmp_path / "old.png")
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env = dict(os.environ)
     process = subprocess.Popen(
-        [sys.executable, "-m", "edge_runtime.camera", "--bundle", str(bundles / "int8"), "--folder",
+        [sys.executable, "-m", "brainedge.edge_runtime.camera", "--bundle", str(bundles / "int8"), "--folder",
          str(tmp_path), "--interval", "0.05", "--max-frames", "2", "--json"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -195,16 +195,16 @@ def test_missing_bundle_is_a_one_line_error(tmp_path: Path, capsys: pytest.Captu
 
 
 def test_camera_module_does_not_import_tensorflow() -> None:
-    code = "import sys, edge_runtime.camera; sys.exit('tensorflow' in sys.modules)"
-    done = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=str(REPO)))
+    code = "import sys, brainedge.edge_runtime.camera; sys.exit('tensorflow' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code])
     assert done.returncode == 0
 
 
 def fake_venv(directory: Path) -> Path:
-    """A venv-shaped folder whose python is this test's Python with the checkout importable."""
+    """A venv-shaped folder whose python is this test's Python (which has brainedge installed)."""
     python = directory / "bin" / "python"
     python.parent.mkdir(parents=True)
-    python.write_text(f'#!/bin/sh\nPYTHONPATH="{REPO}" exec "{sys.executable}" "$@"\n')
+    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
     python.chmod(0o755)
     return directory
 
@@ -219,7 +219,7 @@ def test_kiosk_unit_is_filled_in_and_valid(bundles: Path, tmp_path: Path) -> Non
     assert done.returncode == 0, done.stderr
     unit = done.stdout
     exec_start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
-    assert exec_start.split() == [f"ExecStart={venv}/bin/python", "-m", "edge_runtime.camera",
+    assert exec_start.split() == [f"ExecStart={venv}/bin/python", "-m", "brainedge.edge_runtime.camera",
                                   "--bundle", str((bundles / "int8").resolve()), "--folder", str(inbox.resolve()),
                                   "--interval", "1"]
     assert "/home/pi" not in unit and "\nUser=pi\n" not in unit

@@ -14,12 +14,12 @@ import pytest
 from data_images import base_image, make_dataset, near_duplicate, save
 from PIL import Image
 
-from train.data import cli
-from train.data.audit import run_audit, summarize
-from train.data.duplicates import _popcount_rows, connected_groups, hashes_to_words, near_pairs
-from train.data.hashing import HASH_BYTES, Progress, difference_hash, inspect_image
-from train.data.loading import load_dataset, load_roots
-from train.data.report import write_report
+from brainedge.train.data import cli
+from brainedge.train.data.audit import run_audit, summarize
+from brainedge.train.data.duplicates import _popcount_rows, connected_groups, hashes_to_words, near_pairs
+from brainedge.train.data.hashing import HASH_BYTES, Progress, difference_hash, inspect_image
+from brainedge.train.data.loading import load_dataset, load_roots
+from brainedge.train.data.report import write_report
 
 
 def brute_force_pairs(hashes: list[bytes], threshold: int) -> set[tuple[int, int, int]]:
@@ -191,7 +191,7 @@ def test_data_stage_never_imports_tensorflow():
             "heavy = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'tf_keras', 'keras')]; "
             "sys.exit(f'imported {heavy[:3]}' if heavy else 0)")
     assert subprocess.run([sys.executable, "-c", code], cwd=repo).returncode == 0
-    help_text = subprocess.run([sys.executable, "-m", "train.data", "--help"], cwd=repo, capture_output=True, text=True)
+    help_text = subprocess.run([sys.executable, "-m", "brainedge.train.data", "--help"], cwd=repo, capture_output=True, text=True)
     assert help_text.returncode == 0 and "brainedge-data" in help_text.stdout
 
 

@@ -7,8 +7,8 @@ import json
 import pytest
 from data_images import base_image, make_dataset, save
 
-from edge_runtime.errors import BrainEdgeError
-from train.data.loading import binary_mapping, load_dataset, load_roots, read_mapping
+from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.train.data.loading import binary_mapping, load_dataset, load_roots, read_mapping
 
 
 def test_class_per_folder(tmp_path):

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from edge_runtime.errors import BrainEdgeError
-from edge_runtime.manifest import Manifest, ManifestRow, class_weights, read_manifest, write_manifest
+from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.manifest import Manifest, ManifestRow, class_weights, read_manifest, write_manifest
 
 
 def row(path: str, label: str, split: str = "train", leaked: bool = False) -> ManifestRow:

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_runtime.manifest import read_manifest
-from train.data.audit import manifest_dataset, run_audit, summarize
-from train.data.split import make_split
+from brainedge.edge_runtime.manifest import read_manifest
+from brainedge.train.data.audit import manifest_dataset, run_audit, summarize
+from brainedge.train.data.split import make_split
 
 TRAINING = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "brain-tumor-mri" / "Training"
 MEASURED_NEAR_DUPLICATE_IMAGES = 1061

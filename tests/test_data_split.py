@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from data_images import base_image, make_dataset, near_duplicate, save
 
-from edge_runtime.errors import BrainEdgeError
-from edge_runtime.manifest import class_weights, read_manifest
-from train.data import cli
-from train.data.loading import binary_mapping
-from train.data.split import assign_splits, check_fractions, make_split
+from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.manifest import class_weights, read_manifest
+from brainedge.train.data import cli
+from brainedge.train.data.loading import binary_mapping
+from brainedge.train.data.split import assign_splits, check_fractions, make_split
 
 
 def test_assign_splits_keeps_groups_whole_and_stratifies():

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_runtime.classifier import Classifier
+from brainedge.edge_runtime.classifier import Classifier
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
     out = tmp_path_factory.mktemp("demo") / "work"
     done = subprocess.run(
-        [sys.executable, "-m", "train.demo", "--out", str(out), "--images-per-class", "24",
+        [sys.executable, "-m", "brainedge.export.demo", "--out", str(out), "--images-per-class", "24",
          "--epochs", "2", "--weights", "none"],
         cwd=ROOT, capture_output=True, text=True, timeout=600)
     return out, done
@@ -53,7 +53,7 @@ def test_demo_bundles_are_verified_and_classify(demo_dir: tuple[Path, subprocess
 
 def test_demo_refuses_a_non_empty_work_dir(tmp_path: Path) -> None:
     (tmp_path / "something").write_text("x")
-    done = subprocess.run([sys.executable, "-m", "train.demo", "--out", str(tmp_path)], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "brainedge.export.demo", "--out", str(tmp_path)], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert "not empty" in done.stderr and "Traceback" not in done.stderr

@@ -21,10 +21,10 @@ import numpy as np
 import pytest
 from flatbuffers.table import Table
 
-from edge_runtime.classifier import Classifier
-from edge_runtime.manifest import read_manifest
-from edge_runtime.metadata import METADATA_FILE, BundleMetadata, read_labels
-from edge_runtime.preprocess import decode_rgb
+from brainedge.edge_runtime.classifier import Classifier
+from brainedge.edge_runtime.manifest import read_manifest
+from brainedge.edge_runtime.metadata import METADATA_FILE, BundleMetadata, read_labels
+from brainedge.edge_runtime.preprocess import decode_rgb
 
 ROOT = Path(__file__).resolve().parent.parent
 FORMATS = ("tflite_float32", "tflite_float16", "tflite_dynamic_range", "tflite_int8_ptq", "tflite_int8_qat",
@@ -36,7 +36,7 @@ pytest.importorskip("onnxruntime")
 
 
 def _python(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True)
 
 
@@ -52,7 +52,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def exported(run_dir: Path) -> tuple[Path, subprocess.CompletedProcess]:
     """Every format, with the per-layer debug report forced on (threshold far below any loss)."""
     out = run_dir.parent / "bundles"
-    done = _python("-m", "export", str(run_dir), "--out", str(out), "--formats", "all",
+    done = _python("-m", "brainedge.export", str(run_dir), "--out", str(out), "--formats", "all",
                    "--representative", "32", "--debug-threshold", "-100")
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     return out, done
@@ -102,7 +102,7 @@ NO_VNNI_SCRIPT = r"""
 import json, sys
 from pathlib import Path
 import numpy as np
-from edge_runtime.classifier import Classifier
+from brainedge.edge_runtime.classifier import Classifier
 classifier = Classifier.from_bundle(Path(sys.argv[1]))
 inputs = np.load(sys.argv[2])
 print(json.dumps([classifier.probabilities(row[None]).tolist() for row in inputs]))
@@ -120,7 +120,7 @@ def test_onnx_int8_answers_the_same_on_a_cpu_without_vnni(
     inputs = np.concatenate([classifier.preprocess(image) for image in _val_images(run_dir)])
     np.save(tmp_path / "inputs.npy", inputs)
     native = np.concatenate([classifier.probabilities(row[None]) for row in inputs])
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = dict(os.environ)
     done = subprocess.run(["qemu-x86_64-static", "-cpu", "Haswell", sys.executable, "-c", NO_VNNI_SCRIPT,
                            str(bundle), str(tmp_path / "inputs.npy")], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -248,9 +248,9 @@ def test_int8_variants_get_a_per_layer_debug_report(exported: tuple[Path, subpro
 BAD_INPUT_SCRIPT = r"""
 import contextlib, io, json, shutil, sys
 from pathlib import Path
-import export.tflite
-from edge_runtime.errors import BrainEdgeError
-from export.cli import main
+import brainedge.export.tflite
+from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.export.cli import main
 
 run, work = Path(sys.argv[1]), Path(sys.argv[2])
 results = {}
@@ -274,7 +274,7 @@ class Unquantizable:
     def convert(self):
         raise RuntimeError("loc(\"cumsum\"): error: 'tfl.cumsum' op quantization is not supported\nmore detail")
 
-export.tflite.converter_for = lambda *args, **kwargs: Unquantizable()
+brainedge.export.tflite.converter_for = lambda *args, **kwargs: Unquantizable()
 attempt("unquantizable", str(run), "--out", str(work / "out3"), "--formats", "tflite_int8_ptq",
         "--representative", "32")
 print(json.dumps(results))
@@ -300,7 +300,7 @@ def test_bad_input_gives_one_line_and_leaves_no_bundle(run_dir: Path, tmp_path: 
 def test_evaluate_scores_every_bundle_on_the_test_split(
         run_dir: Path, exported: tuple[Path, subprocess.CompletedProcess], tmp_path: Path) -> None:
     out, _ = exported
-    done = _python("-m", "export.evaluate", str(run_dir), str(out), "--split", "test",
+    done = _python("-m", "brainedge.export.evaluate", str(run_dir), str(out), "--split", "test",
                    "--out", str(tmp_path / "test.json"))
     assert done.returncode == 0, done.stderr[-3000:]
     rows = json.loads((tmp_path / "test.json").read_text())

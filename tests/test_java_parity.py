@@ -53,8 +53,8 @@ def test_java_core_reproduces_the_goldens(tmp_path: Path) -> None:
     assert result.returncode == 0, f"JUnit failed:\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
     assert "OK (" in result.stdout
     # The app's benchmark JSON must be a valid brainedge-bench result that merges with others.
-    from benchmarks.merge import merge_results
-    from benchmarks.schema import validate
+    from brainedge.benchmarks.merge import merge_results
+    from brainedge.benchmarks.schema import validate
 
     phone = json.loads(sample.read_text())
     validate(phone, str(sample))
@@ -66,9 +66,9 @@ SHARED_MODELS = ROOT.parent / "shared/reference-models"
 
 def _reference_bundle(tmp_path: Path) -> Path:
     """Google's uint8 MobileNetV2 from ../shared as a bundle, metadata read from the model itself."""
-    from edge_runtime.backends import load_backend
-    from edge_runtime.classifier import sha256_of
-    from edge_runtime.metadata import BundleMetadata, InputSpec, OutputSpec, read_labels, write_labels
+    from brainedge.edge_runtime.backends import load_backend
+    from brainedge.edge_runtime.classifier import sha256_of
+    from brainedge.edge_runtime.metadata import BundleMetadata, InputSpec, OutputSpec, read_labels, write_labels
 
     model = SHARED_MODELS / "mobilenet_v2_1.0_224_quant.tflite"
     if not model.is_file():

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edge_runtime.metadata import InputSpec, Quantization
-from edge_runtime.preprocess import decode_rgb, quantize, to_input_tensor
+from brainedge.edge_runtime.metadata import InputSpec, Quantization
+from brainedge.edge_runtime.preprocess import decode_rgb, quantize, to_input_tensor
 
 SHARED_MRI = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "brain-tumor-mri" / "Training"
 SPEC = InputSpec(height=96, width=96)
@@ -54,7 +54,7 @@ def golden_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 def _tf_inputs(paths: list[Path], spec: InputSpec) -> np.ndarray:
     """The model inputs the training pipeline feeds for validation and evaluation (no augmentation)."""
-    from train.pipeline import make_dataset
+    from brainedge.train.pipeline import make_dataset
 
     dataset = make_dataset([(p, 0) for p in paths], spec, num_classes=1, batch_size=len(paths), training=False)
     images, _ = next(iter(dataset))
@@ -85,8 +85,8 @@ def test_tf_pipeline_and_numpy_runtime_agree_on_integer_inputs(golden_files: lis
 
 
 def test_resize_matches_tf_when_upsampling_and_downsampling() -> None:
-    from edge_runtime.preprocess import resize_bilinear
-    from train.tf_setup import tf
+    from brainedge.edge_runtime.preprocess import resize_bilinear
+    from brainedge.train.tf_setup import tf
 
     image = np.random.default_rng(3).integers(0, 256, (37, 53, 3), dtype=np.uint8)
     for height, width in [(96, 96), (20, 31), (37, 53), (224, 100)]:

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import types
@@ -20,9 +19,9 @@ import pytest
 from make_onnx_bundles import onnx_bundles, onnx_export_available
 from make_tiny_bundles import tensorflow_available, tiny_bundles
 
-from edge_runtime.backends import available_backends, load_backend
-from edge_runtime.classifier import Classifier
-from edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.backends import available_backends, load_backend
+from brainedge.edge_runtime.classifier import Classifier
+from brainedge.edge_runtime.errors import BrainEdgeError
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO.parent / "shared" / "reference-models"
@@ -41,9 +40,9 @@ def top1_in_process(classifier: Classifier, images: list[Path]) -> dict[str, str
 
 
 def top1_by_cli(args: list[str], images: list[Path]) -> dict[str, str]:
-    """`python -m edge_runtime ARGS --json IMAGES` in a fresh process → {path: label}."""
-    done = subprocess.run([sys.executable, "-m", "edge_runtime", *args, "--json", *map(str, images)],
-                          capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=300)
+    """`python -m brainedge.edge_runtime ARGS --json IMAGES` in a fresh process → {path: label}."""
+    done = subprocess.run([sys.executable, "-m", "brainedge.edge_runtime", *args, "--json", *map(str, images)],
+                          capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     return {record["path"]: record["label"] for record in map(json.loads, done.stdout.splitlines())}
 
@@ -136,7 +135,7 @@ def test_onnx_exact_int8_kernels_only_where_int8_saturates(monkeypatch: pytest.M
 
     from numpy._core._multiarray_umath import __cpu_features__ as features
 
-    from edge_runtime.backends import int8_kernels_saturate
+    from brainedge.edge_runtime.backends import int8_kernels_saturate
 
     monkeypatch.setattr(platform, "machine", lambda: machine)
     monkeypatch.setitem(features, "AVX512VNNI", vnni)

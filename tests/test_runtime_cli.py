@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import shutil
 import struct
 import subprocess
@@ -18,10 +17,10 @@ import pytest
 from make_tiny_bundles import CLASSES
 from PIL import Image
 
-from edge_runtime import cli
-from edge_runtime.classifier import UNCERTAIN, Classifier
-from edge_runtime.errors import BrainEdgeError
-from edge_runtime.metadata import METADATA_FILE, SCHEMA_VERSION, write_labels
+from brainedge.edge_runtime import cli
+from brainedge.edge_runtime.classifier import UNCERTAIN, Classifier
+from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.metadata import METADATA_FILE, SCHEMA_VERSION, write_labels
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -236,6 +235,11 @@ def test_bundle_labels_that_do_not_fit_the_model_are_refused(bundles: Path, tmp_
     edit_metadata(bundle, class_names=names)
     code, _, err = classify(["--bundle", str(bundle), str(bundles / "images")], capsys)
     assert code == 2
+    assert err == f"error: {bundle / METADATA_FILE}: output.num_classes is 3 but there are 4 class_names\n"
+    metadata = json.loads((bundle / METADATA_FILE).read_text())
+    edit_metadata(bundle, output={**metadata["output"], "num_classes": 4})
+    code, _, err = classify(["--bundle", str(bundle), str(bundles / "images")], capsys)
+    assert code == 2
     assert err == f"error: {bundle}: model has 3 outputs but there are 4 labels\n"
 
 
@@ -306,9 +310,9 @@ def test_watch_mode_classifies_images_dropped_in_later(bundles: Path, tmp_path: 
     """The kiosk process: an image already there is left alone, new ones are answered as they land."""
     shutil.copy(bundles / "images" / "red" / "0.png", tmp_path / "old.png")
     process = subprocess.Popen(
-        [sys.executable, "-m", "edge_runtime", "--bundle", str(bundles / "int8"), "--watch", str(tmp_path),
+        [sys.executable, "-m", "brainedge.edge_runtime", "--bundle", str(bundles / "int8"), "--watch", str(tmp_path),
          "--interval", "0.05", "--max-images", "2", "--json"],
-        env=dict(os.environ, PYTHONPATH=str(REPO)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         for line in process.stderr:
             if line.startswith("watching"):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,7 @@ from make_tiny_bundles import CLASSES, tensorflow_available, tiny_bundles
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO.parent / "shared" / "reference-models"
 
-# Blocks tensorflow, tf_keras and keras on the meta path, runs `python -m edge_runtime` with the
+# Blocks tensorflow, tf_keras and keras on the meta path, runs `python -m brainedge.edge_runtime` with the
 # given arguments, and reports on stderr whether any of them got into sys.modules anyway.
 WITHOUT_TENSORFLOW = """
 import importlib.abc, runpy, sys
@@ -43,7 +42,7 @@ runpy.run_module("edge_runtime", run_name="__main__")
 
 def run_without_tensorflow(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", WITHOUT_TENSORFLOW, *args], capture_output=True, text=True,
-                          env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=300)
+                          timeout=300)
 
 
 def loaded_modules(stderr: str) -> str:

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import edge_runtime.preprocess
-from edge_runtime.metadata import InputSpec, Quantization
-from edge_runtime.preprocess import (
+import brainedge.edge_runtime.preprocess
+from brainedge.edge_runtime.metadata import InputSpec, Quantization
+from brainedge.edge_runtime.preprocess import (
     VALUES_PER_STEP,
     decode_pixels,
     decode_rgb,
@@ -125,7 +125,7 @@ def test_grayscale_stays_one_channel() -> None:
 @pytest.mark.parametrize("name", ["gray png", "RGB jpeg"])
 def test_step_size_does_not_change_the_tensor(values_per_step: int, name: str,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(edge_runtime.preprocess, "VALUES_PER_STEP", values_per_step)
+    monkeypatch.setattr(brainedge.edge_runtime.preprocess, "VALUES_PER_STEP", values_per_step)
     source = sources()[name]
     for spec in SPECS:
         np.testing.assert_array_equal(to_input_tensor(decode_pixels(source), spec),

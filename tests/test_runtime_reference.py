@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,9 +20,9 @@ def test_brainedge_classify_gives_the_published_top1_labels() -> None:
     if not REFERENCE.is_dir():
         pytest.skip(f"{REFERENCE} is absent: the reference model and images live in ../shared")
     done = subprocess.run(
-        [sys.executable, "-m", "edge_runtime", "--model", str(REFERENCE / "mobilenet_v2_1.0_224_quant.tflite"),
+        [sys.executable, "-m", "brainedge.edge_runtime", "--model", str(REFERENCE / "mobilenet_v2_1.0_224_quant.tflite"),
          "--labels", str(REFERENCE / "imagenet_labels.txt"), str(REFERENCE / "images")],
-        capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=300)
+        capture_output=True, text=True, timeout=300)
     answers = {}
     for line in done.stdout.splitlines():
         path, verdict = line.split(": ", 1)

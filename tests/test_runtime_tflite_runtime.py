@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from make_tiny_bundles import tensorflow_available, tiny_bundles
 
-from edge_runtime.classifier import Classifier
+from brainedge.edge_runtime.classifier import Classifier
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "tests" / "tflite_runtime_env.sh"

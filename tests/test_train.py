@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_runtime.manifest import Manifest, read_manifest, write_manifest
-from train import cli
-from train.data.split import make_split
-from train.synthetic import generate_dataset
+from brainedge.edge_runtime.manifest import Manifest, read_manifest, write_manifest
+from brainedge.train import cli
+from brainedge.train.data.split import make_split
+from brainedge.train.synthetic import generate_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--alpha", "0.35", "--input-size", "32", "--batch-size", "8"]
@@ -30,7 +30,7 @@ KILL_WAIT_S = 420
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
     """Generated slices split leak-free, and random 'pretrained' weights for the tiny backbone."""
-    from train.tf_setup import keras
+    from brainedge.train.tf_setup import keras
 
     root = tmp_path_factory.mktemp("train")
     generate_dataset(root / "images", images_per_class=16, size=48, seed=0)
@@ -42,7 +42,7 @@ def data(tmp_path_factory) -> Path:
 
 
 def train_command(data: Path, out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "train", "--manifest", str(data / "manifest.csv"), "--out", str(out),
+    return [sys.executable, "-m", "brainedge.train", "--manifest", str(data / "manifest.csv"), "--out", str(out),
             "--weights", str(data / "backbone.h5"), *TINY, *extra]
 
 
@@ -103,8 +103,8 @@ def test_killed_mirrored_run_resumes_from_its_checkpointed_epoch(data, tmp_path)
 
 
 def check_training_record(run: Path, log: Path, resumed_epochs: list[str]) -> None:
-    """benchmarks.train_report turns the finished run into the issue-4 record, targets judged."""
-    from benchmarks import train_report
+    """benchmarks.studies.train_report turns the finished run into the issue-4 record, targets judged."""
+    from brainedge.benchmarks.studies import train_report
 
     out = log.parent / "train_record"
     assert train_report.main([str(run), "--log", str(log), "--command", "pytest", "--out", str(out)]) == 0
@@ -118,7 +118,7 @@ def check_training_record(run: Path, log: Path, resumed_epochs: list[str]) -> No
 
 
 def test_training_record_reads_the_time_summary(tmp_path):
-    from benchmarks.train_report import log_record
+    from brainedge.benchmarks.studies.train_report import log_record
 
     log = tmp_path / "train.log"
     log.write_text("[head] epoch 1/2 loss=0.5 accuracy=0.8 31 img/s, ETA 60s\n"
@@ -141,9 +141,9 @@ def check_metrics(path: Path, manifest: Manifest) -> None:
 
 
 def test_qat_model_builds_from_a_trained_float_model_calibrates_and_trains_a_step():
-    from train.model import ModelConfig, build_model, set_trainable_blocks
-    from train.qat import calibrate_ranges, quantize_for_training
-    from train.tf_setup import keras
+    from brainedge.train.model import ModelConfig, build_model, set_trainable_blocks
+    from brainedge.train.qat import calibrate_ranges, quantize_for_training
+    from brainedge.train.tf_setup import keras
 
     keras.utils.set_random_seed(0)
     images = np.random.default_rng(0).uniform(-1, 1, (8, 32, 32, 3)).astype(np.float32)
@@ -207,7 +207,7 @@ def test_missing_weights_file(data, tmp_path, capsys, out):
 
 
 def test_weights_of_another_architecture(data, tmp_path, capsys, out):
-    from train.tf_setup import keras
+    from brainedge.train.tf_setup import keras
 
     weights = tmp_path / "other.h5"
     other = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4, name="not_mobilenet")])
@@ -238,8 +238,8 @@ def test_empty_split(data, tmp_path, capsys, out):
 def test_class_count_that_differs_on_resume(data, tmp_path, capsys, out):
     from dataclasses import replace
 
-    from train.model import ModelConfig
-    from train.trainer import TrainConfig
+    from brainedge.train.model import ModelConfig
+    from brainedge.train.trainer import TrainConfig
 
     manifest_path = tmp_path / "manifest.csv"
     manifest = read_manifest(data / "manifest.csv")
@@ -265,9 +265,9 @@ def test_nothing_to_resume_and_no_overwrite(data, tmp_path, capsys, out):
 
 def test_training_batches_stay_float32_under_mixed_precision(data):
     """On a GPU the global policy is mixed_float16; augmentation must not turn the inputs into float16."""
-    from edge_runtime.metadata import InputSpec
-    from train.pipeline import make_dataset
-    from train.tf_setup import keras
+    from brainedge.edge_runtime.metadata import InputSpec
+    from brainedge.train.pipeline import make_dataset
+    from brainedge.train.tf_setup import keras
 
     files = read_manifest(data / "manifest.csv").files("train")[:8]
     keras.mixed_precision.set_global_policy("mixed_float16")

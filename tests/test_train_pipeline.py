@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_runtime.metadata import InputSpec
-from train.pipeline import RandomRotationZoom, resize_channels, rotation_zoom_transforms, to_rgb
-from train.tf_setup import keras, tf
+from brainedge.edge_runtime.metadata import InputSpec
+from brainedge.train.pipeline import RandomRotationZoom, resize_channels, rotation_zoom_transforms, to_rgb
+from brainedge.train.tf_setup import keras, tf
 
 
 def apply(transforms: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -66,7 +66,7 @@ def test_training_examples_are_augmented_one_image_at_a_time(tmp_path) -> None:
     """Gray slices are augmented as one channel, then become RGB: their three channels stay equal."""
     from PIL import Image
 
-    from train.pipeline import make_dataset
+    from brainedge.train.pipeline import make_dataset
 
     rng = np.random.default_rng(3)
     files = []
@@ -87,8 +87,8 @@ def test_chunked_decoding_gives_each_image_as_decoded_alone_in_order(tmp_path) -
     """Mixed sizes and channel counts across and within chunks: no padding leaks, no reordering."""
     from PIL import Image
 
-    from edge_runtime.preprocess import decode_pixels
-    from train.pipeline import DECODE_CHUNK, decode_images
+    from brainedge.edge_runtime.preprocess import decode_pixels
+    from brainedge.train.pipeline import DECODE_CHUNK, decode_images
 
     rng = np.random.default_rng(4)
     paths = []

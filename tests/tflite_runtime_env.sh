@@ -20,7 +20,9 @@ if [ ! -f "$venv/.ready" ]; then
   mkdir -p "$repo/.cache"
   if ! "$python" -m venv "$venv" >"$venv.log" 2>&1 ||
      ! "$venv/bin/python" -m pip install --disable-pip-version-check --quiet \
-         "tflite-runtime==2.14.0" "numpy<2" "pillow>=9.4" >>"$venv.log" 2>&1; then
+         "tflite-runtime==2.14.0" "numpy<2" "pillow>=9.4" >>"$venv.log" 2>&1 ||
+     ! "$venv/bin/python" -m pip install --disable-pip-version-check --quiet --no-deps -e "$repo" \
+         >>"$venv.log" 2>&1; then
     echo "tflite-runtime 2.14.0 with numpy<2 cannot be installed for $tag on $(uname -m):" \
          "$(grep -m1 -iE 'error|no matching' "$venv.log" || tail -n1 "$venv.log")" >&2
     rm -rf "$venv"
@@ -29,8 +31,7 @@ if [ ! -f "$venv/.ready" ]; then
   touch "$venv/.ready"
 fi
 
-export PYTHONPATH=$repo
 "$venv/bin/python" -c 'import sys, numpy, PIL, tflite_runtime
 print(f"tflite-runtime {tflite_runtime.__version__}, numpy {numpy.__version__}, Pillow {PIL.__version__}, "
       f"Python {sys.version.split()[0]}", file=sys.stderr)'
-exec "$venv/bin/python" -m edge_runtime --backend tflite_runtime "$@"
+exec "$venv/bin/python" -m brainedge.edge_runtime --backend tflite_runtime "$@"

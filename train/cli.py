@@ -10,7 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
-from edge_runtime.errors import BrainEdgeError, report_user_errors
+from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
 
 MANIFEST_NAME = "manifest.csv"
 
@@ -51,8 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace):  # -> TrainConfig, imported lazily (TensorFlow)
-    from train.model import ModelConfig
-    from train.trainer import TrainConfig
+    from brainedge.train.model import ModelConfig
+    from brainedge.train.trainer import TrainConfig
 
     if args.finetune_blocks != "all" and not args.finetune_blocks.isdigit():
         raise BrainEdgeError(f"--finetune-blocks must be a number or 'all', not {args.finetune_blocks!r}")
@@ -74,7 +74,7 @@ def resolve_manifest(args: argparse.Namespace) -> Path:
         return args.manifest
     if args.data is None:
         raise BrainEdgeError("give --manifest (from brainedge-data split) or --data FOLDER")
-    from train.data.split import make_split
+    from brainedge.train.data.split import make_split
 
     path = args.out / MANIFEST_NAME
     args.out.mkdir(parents=True, exist_ok=True)
@@ -83,7 +83,7 @@ def resolve_manifest(args: argparse.Namespace) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from train.trainer import CONFIG_FILE, TrainConfig, Trainer
+    from brainedge.train.trainer import CONFIG_FILE, TrainConfig, Trainer
 
     config_path = args.out / CONFIG_FILE
     if args.resume:

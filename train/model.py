@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge_runtime.errors import BrainEdgeError
-from train.tf_setup import keras
+from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.train.tf_setup import keras
 
 HEAD_PREFIX = "head_"
 BLOCKS = 16  # MobileNetV2 has block_1 … block_16 between its stem and its last 1x1 conv

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_runtime.metadata import InputSpec
-from edge_runtime.preprocess import decode_pixels
-from train.tf_setup import keras, tf
+from brainedge.edge_runtime.metadata import InputSpec
+from brainedge.edge_runtime.preprocess import decode_pixels
+from brainedge.train.tf_setup import keras, tf
 
 PARALLEL_CALLS = os.cpu_count() or 1
 """Decode and augmentation threads. A fixed count, not tf.data's AUTOTUNE: measured on the 224 px

@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from edge_runtime.metrics import roc_curve  # noqa: E402
+from brainedge.edge_runtime.metrics import roc_curve  # noqa: E402
 
 
 def plot_run(run_dir: Path, name: str, results: dict[str, Any], splits: dict[str, list],

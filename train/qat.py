@@ -12,8 +12,8 @@ from tensorflow_model_optimization.python.core.quantization.keras.default_8bit i
     default_8bit_quantize_scheme,
 )
 
-from edge_runtime.errors import BrainEdgeError
-from train.tf_setup import keras, tf
+from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.train.tf_setup import keras, tf
 
 
 def quantize_for_training(model: keras.Model) -> keras.Model:

@@ -21,13 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.errors import BrainEdgeError
-from edge_runtime.manifest import class_weights, read_manifest
-from edge_runtime.metadata import InputSpec
-from edge_runtime.metrics import classification_report
-from train.model import ModelConfig, build_model, set_trainable_blocks
-from train.pipeline import make_dataset
-from train.tf_setup import keras, tf
+from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.manifest import class_weights, read_manifest
+from brainedge.edge_runtime.metadata import InputSpec
+from brainedge.edge_runtime.metrics import classification_report
+from brainedge.train.model import ModelConfig, build_model, set_trainable_blocks
+from brainedge.train.pipeline import make_dataset
+from brainedge.train.tf_setup import keras, tf
 
 FLOAT_MODEL = "model.keras"
 # Legacy .h5, not .weights.h5: the latter also stores compiled-metric state, which a
@@ -263,7 +263,7 @@ class Trainer:
         return keras.callbacks.BackupAndRestore(str(self.run_dir / "backup" / phase), delete_checkpoint=False)
 
     def _quantization_aware(self, model: keras.Model) -> None:
-        from train.qat import calibrate_ranges, quantize_for_training
+        from brainedge.train.qat import calibrate_ranges, quantize_for_training
 
         print(f"[qat] quantization-aware fine-tuning, {self.config.qat_epochs} epoch(s)", flush=True)
         with self.strategy.scope():
@@ -284,7 +284,7 @@ class Trainer:
 
     # -- evaluation ----------------------------------------------------------------------
     def _evaluate(self, model: keras.Model, name: str) -> None:
-        from train.plots import plot_run
+        from brainedge.train.plots import plot_run
 
         results = {}
         for split in ("val", "test"):

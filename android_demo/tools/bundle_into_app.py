@@ -17,12 +17,11 @@ import shutil
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+from brainedge.edge_runtime.classifier import Classifier
+from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.metadata import METADATA_FILE, BundleMetadata
 
-from edge_runtime.classifier import Classifier  # noqa: E402
-from edge_runtime.errors import BrainEdgeError  # noqa: E402
-from edge_runtime.metadata import METADATA_FILE, BundleMetadata  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 APP_ASSETS = ROOT / "android_demo/app/src/main/assets"
 BUNDLE_ASSETS = "bundle"

@@ -26,13 +26,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+from brainedge.edge_runtime.backends import Backend, TensorInfo
+from brainedge.edge_runtime.classifier import Classifier
+from brainedge.edge_runtime.metadata import BundleMetadata, InputSpec, OutputSpec, Quantization
+from brainedge.edge_runtime.preprocess import decode_rgb, to_input_tensor
 
-from edge_runtime.backends import Backend, TensorInfo  # noqa: E402
-from edge_runtime.classifier import Classifier  # noqa: E402
-from edge_runtime.metadata import BundleMetadata, InputSpec, OutputSpec, Quantization  # noqa: E402
-from edge_runtime.preprocess import decode_rgb, to_input_tensor  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 GOLDEN_DIR = ROOT / "android_demo/brainedge-core/src/test/resources/golden"
 BRAIN_CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]

@@ -27,6 +27,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from brainedge.edge_runtime.bundle import is_bundle
+from brainedge.edge_runtime.files import is_image_name
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 PROBE = HERE / "probe.py"
@@ -36,7 +39,6 @@ REFERENCE_MODEL = "reference-models/mobilenet_v2_1.0_224_quant.tflite"
 REFERENCE_LABELS = "reference-models/imagenet_labels.txt"
 REFERENCE_IMAGES = "reference-models/images"
 MRI_DIR = "data/brain-tumor-mri/Training"
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 
 
 class ConformanceError(Exception):
@@ -77,7 +79,7 @@ def list_images(paths: list[Path]) -> list[str]:
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            found += sorted(p for p in path.rglob("*") if is_image_name(p))
         elif path.is_file():
             found.append(path)
         else:
@@ -92,7 +94,7 @@ def mri_sample(shared: Path, per_class: int) -> list[str]:
         return []
     sample = []
     for class_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-        files = sorted(p for p in class_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        files = sorted(p for p in class_dir.iterdir() if is_image_name(p))
         step = max(1, len(files) // per_class)
         sample += [str(p.resolve()) for p in files[::step][:per_class]]
     return sample
@@ -111,8 +113,8 @@ def plan_models(args: argparse.Namespace) -> list[dict[str, Any]]:
         raise ConformanceError(f"no images for the bundles: {args.shared / MRI_DIR} is absent "
                                "and no --images were given")
     for bundle in args.bundle:
-        if not (bundle / "metadata.json").is_file():
-            raise ConformanceError(f"{bundle}: not a model bundle (no metadata.json)")
+        if not is_bundle(bundle):
+            raise ConformanceError(f"{bundle}: not a model bundle (no bundle metadata)")
         models.append({"name": str(bundle), "bundle": str(bundle.resolve()), "images": bundle_images})
     if not models:
         raise ConformanceError(f"nothing to check: {args.shared / REFERENCE_MODEL} is absent "
@@ -131,18 +133,29 @@ def run_probe(command: list[str], env: dict[str, str], job: Path, side: str,
     return json.loads(result.read_text())
 
 
-def native_run(native_python: str, job: Path, timeout: float) -> dict[str, Any]:
-    env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONNOUSERSITE="1")
+def source_view(scratch: Path) -> Path:
+    """A folder where ``brainedge.edge_runtime`` is this checkout's edge_runtime/, for PYTHONPATH.
+
+    Only the runtime is visible: the probe must work with what a Pi install has.
+    """
+    view = scratch / "src"
+    (view / "brainedge").mkdir(parents=True)
+    (view / "brainedge" / "edge_runtime").symlink_to(REPO / "edge_runtime", target_is_directory=True)
+    return view
+
+
+def native_run(native_python: str, view: Path, job: Path, timeout: float) -> dict[str, Any]:
+    env = dict(os.environ, PYTHONPATH=str(view), PYTHONNOUSERSITE="1")
     return run_probe([native_python], env, job, "native", timeout)
 
 
-def emulated_run(root: Path, site: Path, cpu: str, job: Path, timeout: float) -> dict[str, Any]:
+def emulated_run(root: Path, site: Path, view: Path, cpu: str, job: Path, timeout: float) -> dict[str, Any]:
     """The same probe on the arm64 Python, seeing only the checkout and the aarch64 wheels."""
     qemu = shutil.which("qemu-aarch64-static")
     if qemu is None:
         raise ConformanceError("qemu-aarch64-static not found (sudo apt-get install qemu-user-static)")
     env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(job.parent), "QEMU_CPU": cpu,
-           "PYTHONPATH": f"{REPO}{os.pathsep}{site}", "PYTHONNOUSERSITE": "1"}
+           "PYTHONPATH": f"{view}{os.pathsep}{site}", "PYTHONNOUSERSITE": "1"}
     command = [qemu, "-L", str(root), str(root / "usr/bin/python3.11")]
     result = run_probe(command, env, job, "aarch64", timeout)
     if result["environment"]["machine"] != "aarch64":
@@ -191,8 +204,9 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="brainedge-aarch64-") as scratch:
         job = Path(scratch) / "job.json"
         job.write_text(json.dumps({"models": models}))
-        native = native_run(args.native_python, job, args.timeout)
-        emulated = emulated_run(root, site, args.cpu, job, args.timeout)
+        view = source_view(Path(scratch))
+        native = native_run(args.native_python, view, job, args.timeout)
+        emulated = emulated_run(root, site, view, args.cpu, job, args.timeout)
     compared = [compare_model(x86, arm) for x86, arm in zip(native["models"], emulated["models"])]
     environments = {"x86_64": native["environment"], "aarch64": emulated["environment"]}
     passed = (all(model["top1_matches"] == model["images"] for model in compared)

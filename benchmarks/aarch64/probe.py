@@ -1,8 +1,9 @@
 """Score every image of a job with the edge runtime and write all the scores to JSON.
 
-conformance.py runs this file twice, natively and under qemu-aarch64, with the checkout
-on PYTHONPATH. It needs only the edge runtime's own dependencies (never TensorFlow) and
-records no timing: under emulation a timing says nothing about a Raspberry Pi.
+conformance.py runs this file twice, natively and under qemu-aarch64, with the checkout's
+runtime on PYTHONPATH as ``brainedge.edge_runtime``. It needs only the edge runtime's own
+dependencies (never TensorFlow) and records no timing: under emulation a timing says nothing
+about a Raspberry Pi.
 
 usage: python probe.py JOB.json RESULT.json
 """
@@ -16,7 +17,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from edge_runtime import Classifier
+from brainedge.edge_runtime import Classifier
 
 RUNTIME_PACKAGES = ("numpy", "pillow", "ai-edge-litert", "tflite-runtime")
 

@@ -42,8 +42,8 @@ home=$(getent passwd "$user" | cut -d: -f6) || die "$user: no such user"
 group=$(id -gn "$user")
 venv=${venv:-$home/brainedge-venv}
 [ -x "$venv/bin/python" ] || die "$venv/bin/python not found (create the venv first, see the README)"
-"$venv/bin/python" -c "import edge_runtime.camera" 2>/dev/null ||
-    die "$venv cannot import edge_runtime (pip install \"brainedge[edge]\" into it)"
+"$venv/bin/python" -c "import brainedge.edge_runtime.camera" 2>/dev/null ||
+    die "$venv cannot import brainedge.edge_runtime (pip install \"brainedge[edge]\" into it)"
 if [ "$source_args" = "--source picamera" ]; then
     "$venv/bin/python" -c "import picamera2" 2>/dev/null ||
         die "$venv cannot import picamera2 (sudo apt install python3-picamera2; make the venv with --system-site-packages)"
@@ -53,7 +53,7 @@ unit=$(sed -e '1,/^$/d' \
            -e "s|^User=pi\$|User=$user|" \
            -e "s|^Group=pi\$|Group=$group|" \
            -e "s|^WorkingDirectory=/home/pi\$|WorkingDirectory=$home|" \
-           -e "s|^ExecStart=.*|ExecStart=$venv/bin/python -m edge_runtime.camera --bundle $bundle $source_args --interval 1|" \
+           -e "s|^ExecStart=.*|ExecStart=$venv/bin/python -m brainedge.edge_runtime.camera --bundle $bundle $source_args --interval 1|" \
            "$here/brainedge-kiosk.service")
 unit="# Written by install_kiosk.sh from brainedge-kiosk.service.
 $unit"

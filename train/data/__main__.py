@@ -1,5 +1,5 @@
 import sys
 
-from train.data.cli import main
+from brainedge.train.data.cli import main
 
 sys.exit(main())

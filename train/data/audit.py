@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.errors import BrainEdgeError
-from edge_runtime.manifest import SPLITS, Manifest
-from train.data.duplicates import DEFAULT_THRESHOLD, connected_groups, near_pairs
-from train.data.hashing import HASH_BYTES, HASH_NAME, ImageInfo, inspect_all
-from train.data.loading import Dataset, ImageFile, class_problems
+from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.manifest import SPLITS, Manifest
+from brainedge.train.data.duplicates import DEFAULT_THRESHOLD, connected_groups, near_pairs
+from brainedge.train.data.hashing import HASH_BYTES, HASH_NAME, ImageInfo, inspect_all
+from brainedge.train.data.loading import Dataset, ImageFile, class_problems
 
 AUDIT_SCHEMA = "brainedge.audit/1"
 HASH_BITS = HASH_BYTES * 8

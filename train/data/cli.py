@@ -14,13 +14,13 @@ import os
 import sys
 from pathlib import Path
 
-from edge_runtime.errors import BrainEdgeError
-from edge_runtime.manifest import SPLITS, class_weights, read_manifest
-from train.data.audit import manifest_dataset, run_audit, summarize
-from train.data.duplicates import DEFAULT_THRESHOLD
-from train.data.loading import binary_mapping, load_roots, read_mapping
-from train.data.report import write_report
-from train.data.split import make_split
+from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.manifest import SPLITS, class_weights, read_manifest
+from brainedge.train.data.audit import manifest_dataset, run_audit, summarize
+from brainedge.train.data.duplicates import DEFAULT_THRESHOLD
+from brainedge.train.data.loading import binary_mapping, load_roots, read_mapping
+from brainedge.train.data.report import write_report
+from brainedge.train.data.split import make_split
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:

@@ -21,8 +21,8 @@ from typing import TextIO
 import numpy as np
 from PIL import Image
 
-from edge_runtime.errors import BrainEdgeError
-from edge_runtime.preprocess import decode_rgb
+from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.preprocess import decode_rgb
 
 HASH_SIZE = 16
 HASH_BYTES = HASH_SIZE * HASH_SIZE // 8

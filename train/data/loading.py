@@ -21,9 +21,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.files import IMAGE_SUFFIXES
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 TEST_PART_NAMES = ("testing", "test")
 TRAIN_PART_NAMES = ("training", "train")
 OTHER_CLASSES = "*"
@@ -188,7 +188,7 @@ def _load_part(folder: Path, part: str, base: Path) -> tuple[list[str], list[Ima
     classes = _subdirs(folder)
     loose = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
     if not classes:
-        if any(p.suffix.lower() in IMAGE_EXTENSIONS for p in loose):
+        if any(p.suffix.lower() in IMAGE_SUFFIXES for p in loose):
             raise BrainEdgeError(f"{folder}: has images but no class folders; "
                                  "expected <root>/<class>/<image> (one folder per class)")
         raise BrainEdgeError(f"{folder}: empty folder; expected <root>/<class>/<image> (one folder per class)")
@@ -196,14 +196,14 @@ def _load_part(folder: Path, part: str, base: Path) -> tuple[list[str], list[Ima
     images = []
     for class_dir in classes:
         for path in _visible_files(class_dir):
-            if path.suffix.lower() in IMAGE_EXTENSIONS:
+            if path.suffix.lower() in IMAGE_SUFFIXES:
                 images.append(ImageFile(path=path, rel=rel(path), label=class_dir.name,
                                         folder_class=class_dir.name, part=part))
             else:
-                skipped.append((rel(path), f"not an image extension ({', '.join(IMAGE_EXTENSIONS)})"))
+                skipped.append((rel(path), f"not an image extension ({', '.join(sorted(IMAGE_SUFFIXES))})"))
     if not images:
         raise BrainEdgeError(f"{folder}: no images in its class folders "
-                             f"({', '.join(d.name for d in classes)}); expected {', '.join(IMAGE_EXTENSIONS)}")
+                             f"({', '.join(d.name for d in classes)}); expected {', '.join(sorted(IMAGE_SUFFIXES))}")
     return [d.name for d in classes], images, skipped
 
 

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from edge_runtime.errors import BrainEdgeError
-from edge_runtime.preprocess import decode_rgb
-from train.data.audit import Audit, listed_groups
+from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.preprocess import decode_rgb
+from brainedge.train.data.audit import Audit, listed_groups
 
 REPORT_FILE = "report.md"
 JSON_FILE = "audit.json"

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_runtime.errors import BrainEdgeError
-from edge_runtime.manifest import SPLITS, Manifest, ManifestRow, write_manifest
-from train.data.audit import Audit, run_audit
-from train.data.duplicates import DEFAULT_THRESHOLD
-from train.data.loading import Dataset, class_problems, load_dataset
+from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.manifest import SPLITS, Manifest, ManifestRow, write_manifest
+from brainedge.train.data.audit import Audit, run_audit
+from brainedge.train.data.duplicates import DEFAULT_THRESHOLD
+from brainedge.train.data.loading import Dataset, class_problems, load_dataset
 
 
 def check_fractions(val_fraction: float, test_fraction: float) -> dict[str, float]:

@@ -6,8 +6,8 @@ Two issue-6 targets, measured on 512x512 JPEGs:
   invoke excluded) <= 3 ms, with a per-phase profile saying where the time goes;
 - peak RSS of a ``brainedge-classify`` process classifying 100 images <= 60 MB.
 
-  python -m benchmarks.overhead --model M.tflite --labels L.txt --out benchmarks/results
-  python -m benchmarks.overhead --bundle export/int8_ptq --out benchmarks/results
+  python -m brainedge.benchmarks.studies.overhead --model M.tflite --labels L.txt --out benchmarks/results
+  python -m brainedge.benchmarks.studies.overhead --bundle export/int8_ptq --out benchmarks/results
 """
 
 from __future__ import annotations
@@ -26,12 +26,11 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps
 
-from benchmarks.device import device_record
-from benchmarks.harness import env_with_package
-from benchmarks.runner import latency_summary
-from edge_runtime.classifier import Classifier
-from edge_runtime.errors import BrainEdgeError
-from edge_runtime.preprocess import decode_pixels, normalize, quantize, resize_bilinear
+from brainedge.benchmarks.device import device_record
+from brainedge.benchmarks.runner import latency_summary
+from brainedge.edge_runtime.classifier import Classifier
+from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.preprocess import decode_pixels, normalize, quantize, resize_bilinear
 
 OVERHEAD_TARGET_MS = 3.0
 RSS_TARGET_MB = 60.0
@@ -50,7 +49,7 @@ CLASSIFY_WITH_PEAK = (
     "    line = next(l for l in open('/proc/self/status') if l.startswith('VmHWM:'))\n"
     "    open(peak_file, 'w').write(line.split()[1])\n"
     "atexit.register(record)\n"
-    "from edge_runtime.cli import main\n"
+    "from brainedge.edge_runtime.cli import main\n"
     "sys.exit(main())\n"
 )
 
@@ -195,8 +194,7 @@ def classify_peak_rss(model_args: list[str], folder: Path, threads: int | None) 
     with tempfile.TemporaryDirectory() as scratch:
         peak_file = Path(scratch) / "peak_kib"
         done = subprocess.run([sys.executable, "-c", CLASSIFY_WITH_PEAK, str(peak_file), *user_args],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                              env=env_with_package())
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         if done.returncode != 0 or not peak_file.exists():
             tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
             raise BrainEdgeError(f"brainedge-classify failed (status {done.returncode}): {tail}")
@@ -255,7 +253,7 @@ def render(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.overhead", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m brainedge.benchmarks.studies.overhead", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bundle", type=Path)
     parser.add_argument("--model", type=Path)
@@ -284,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     result = {
-        "artifact": name, "command": shlex.join(["python", "-m", "benchmarks.overhead", *argv]),
+        "artifact": name, "command": shlex.join(["python", "-m", "brainedge.benchmarks.studies.overhead", *argv]),
         "device": device_record(), "images": args.images, "repeats": args.repeats,
         "image_source": "shared MRI slices, bicubic-upscaled" if args.source_images.is_dir() else "synthetic",
         "overhead": overhead, "phases": phases, "classify_process": process,

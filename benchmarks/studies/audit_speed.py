@@ -6,7 +6,7 @@ run then says where the time goes, and the audit's findings (near-duplicate imag
 groups, pairs) are recorded next to the README's measurement so the speed cannot come
 from skipping work.
 
-  python -m benchmarks.audit_speed --out benchmarks/results
+  python -m brainedge.benchmarks.studies.audit_speed --out benchmarks/results
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.device import device_record
-from train.data.audit import Audit, run_audit, summarize
-from train.data.duplicates import DEFAULT_THRESHOLD, connected_groups, near_pairs
-from train.data.hashing import inspect_all
-from train.data.loading import load_dataset
-from train.data.report import write_report
+from brainedge.benchmarks.device import device_record
+from brainedge.train.data.audit import Audit, run_audit, summarize
+from brainedge.train.data.duplicates import DEFAULT_THRESHOLD, connected_groups, near_pairs
+from brainedge.train.data.hashing import inspect_all
+from brainedge.train.data.loading import load_dataset
+from brainedge.train.data.report import write_report
 
 TARGET_SECONDS = 120.0
 SHARED_TRAINING = Path(__file__).resolve().parents[2] / "shared" / "data" / "brain-tumor-mri" / "Training"
@@ -37,16 +37,16 @@ README_NEAR_DUPLICATE_IMAGES = 1061
 
 
 def time_command(root: Path, workers: int, repeats: int) -> tuple[list[float], str]:
-    """Wall seconds of ``python -m train.data audit ROOT`` in a fresh process, ``repeats`` times."""
+    """Wall seconds of ``python -m brainedge.train.data audit ROOT`` in a fresh process, ``repeats`` times."""
     seconds = []
     with tempfile.TemporaryDirectory() as out:
-        command = [sys.executable, "-m", "train.data", "audit", str(root), "--out", out, "--quiet",
+        command = [sys.executable, "-m", "brainedge.train.data", "audit", str(root), "--out", out, "--quiet",
                    "--workers", str(workers)]
         for _ in range(repeats):
             start = time.monotonic()
             subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
             seconds.append(time.monotonic() - start)
-    shown = ["python", "-m", "train.data", "audit", str(root), "--out", "<tmp>", "--quiet", "--workers", str(workers)]
+    shown = ["python", "-m", "brainedge.train.data", "audit", str(root), "--out", "<tmp>", "--quiet", "--workers", str(workers)]
     return seconds, shlex.join(shown)
 
 
@@ -110,7 +110,7 @@ def render(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.audit_speed", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m brainedge.benchmarks.studies.audit_speed", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", type=Path, default=SHARED_TRAINING)
     parser.add_argument("--workers", type=int, default=2)
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     facts = summarize(audit)
     near, exact = facts["near_duplicates"], facts["exact_duplicates"]
     result = {
-        "benchmark_command": "python -m benchmarks.audit_speed " + shlex.join(argv if argv is not None
+        "benchmark_command": "python -m brainedge.benchmarks.studies.audit_speed " + shlex.join(argv if argv is not None
                                                                                 else sys.argv[1:]),
         "command": command,
         "repeats": args.repeats,

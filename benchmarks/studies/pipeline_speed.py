@@ -9,7 +9,7 @@ for both phases of the recipe: head (frozen backbone, the fastest step) and fine
 (everything but batch norm, the bulk of a run). The 5x verdict is given for both steps,
 and the epoch lines of the 224 px run's log are reported next to them.
 
-  python -m benchmarks.pipeline_speed --out benchmarks/results
+  python -m brainedge.benchmarks.studies.pipeline_speed --out benchmarks/results
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.device import device_record
-from edge_runtime.errors import BrainEdgeError
-from edge_runtime.manifest import read_manifest
-from edge_runtime.metadata import InputSpec
+from brainedge.benchmarks.device import device_record
+from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.manifest import read_manifest
+from brainedge.edge_runtime.metadata import InputSpec
 
 TARGET_RATIO = 5.0
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -41,7 +41,7 @@ def manifest_path(given: Path | None, work: Path) -> Path:
         return given
     if (RUN / "manifest.csv").exists():
         return RUN / "manifest.csv"
-    from train.data.split import make_split
+    from brainedge.train.data.split import make_split
 
     path = work / "manifest.csv"
     make_split(SHARED / "data" / "brain-tumor-mri" / "Training", path, progress=False)
@@ -50,7 +50,7 @@ def manifest_path(given: Path | None, work: Path) -> Path:
 
 def time_pipeline(files: list, size: int, batch_size: int) -> dict[str, Any]:
     """Images/s of a cold then a warm epoch of the training dataset, nothing consuming but a loop."""
-    from train.pipeline import make_dataset
+    from brainedge.train.pipeline import make_dataset
 
     spec = InputSpec(height=size, width=size)
     dataset = make_dataset(files, spec, num_classes=4, batch_size=batch_size, training=True, seed=0)
@@ -68,8 +68,8 @@ def time_steps(weights: str, size: int, batch_size: int, steps: int) -> dict[str
     """Images/s of the recipe's training step (head and fine-tuning) on a batch already in memory."""
     import numpy as np
 
-    from train.model import ModelConfig, build_model, set_trainable_blocks
-    from train.tf_setup import keras
+    from brainedge.train.model import ModelConfig, build_model, set_trainable_blocks
+    from brainedge.train.tf_setup import keras
 
     model = build_model(ModelConfig(num_classes=4, input_size=size, alpha=1.0, weights=weights))
     rng = np.random.default_rng(0)
@@ -130,7 +130,7 @@ def render(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.pipeline_speed", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m brainedge.benchmarks.studies.pipeline_speed", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--manifest", type=Path, help="default: runs/mri_224/manifest.csv or a fresh split")
     parser.add_argument("--weights", default=str(SHARED / "weights" / "mobilenet_v2_1.0_224_imagenet_no_top.h5"))
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     slowest_pipeline = min(epoch["images_per_s"] for epoch in pipeline.values())
     ratios = {phase: round(slowest_pipeline / step["images_per_s"], 2) for phase, step in steps.items()}
     result = {
-        "command": "python -m benchmarks.pipeline_speed " + shlex.join(argv if argv is not None else sys.argv[1:]),
+        "command": "python -m brainedge.benchmarks.studies.pipeline_speed " + shlex.join(argv if argv is not None else sys.argv[1:]),
         "manifest": str(manifest), "train_images": len(files),
         "input_size": args.input_size, "batch_size": args.batch_size,
         "pipeline": pipeline, "training_step": steps,

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.errors import BrainEdgeError, report_user_errors
+from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,7 +40,7 @@ def resolve_weights(choice: str, alpha: float, input_size: int) -> str:
     """'auto' → ImageNet when the standard Keras download (or its cache) works, else scratch."""
     if choice != "auto":
         return choice
-    from train.model import ModelConfig, build_model
+    from brainedge.train.model import ModelConfig, build_model
 
     try:
         build_model(ModelConfig(num_classes=2, input_size=input_size, alpha=alpha, weights="imagenet"))
@@ -53,8 +53,8 @@ def resolve_weights(choice: str, alpha: float, input_size: int) -> str:
 
 
 def train_model(manifest: Path, run_dir: Path, args: argparse.Namespace) -> None:
-    from train.model import ModelConfig
-    from train.trainer import TrainConfig, Trainer
+    from brainedge.train.model import ModelConfig
+    from brainedge.train.trainer import TrainConfig, Trainer
 
     weights = resolve_weights(args.weights, args.alpha, args.input_size)
     head_epochs = 2 if weights != "none" else 0
@@ -68,10 +68,10 @@ def train_model(manifest: Path, run_dir: Path, args: argparse.Namespace) -> None
 
 def evaluate_on_test(run_dir: Path, sizes: dict[Path, int]) -> list[dict[str, Any]]:
     """Held-out accuracy, agreement with Keras and latency of each bundle, via the edge runtime."""
-    from edge_runtime.classifier import Classifier
-    from edge_runtime.preprocess import to_input_tensor
-    from export.run import FLOAT_MODEL, LabelledImages, TrainingRun
-    from train.tf_setup import keras
+    from brainedge.edge_runtime.classifier import Classifier
+    from brainedge.edge_runtime.preprocess import to_input_tensor
+    from brainedge.export.run import FLOAT_MODEL, LabelledImages, TrainingRun
+    from brainedge.train.tf_setup import keras
 
     run = TrainingRun.open(run_dir)
     images = LabelledImages.load(run, "test")
@@ -119,8 +119,8 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from train.data.split import make_split
-    from train.synthetic import generate_dataset
+    from brainedge.train.data.split import make_split
+    from brainedge.train.synthetic import generate_dataset
 
     started = time.monotonic()
     out = args.out
@@ -137,9 +137,9 @@ def run(args: argparse.Namespace) -> int:
     run_dir = out / "run"
     train_model(manifest, run_dir, args)
     print("[4/5] exporting float32 and int8 TFLite bundles", flush=True)
-    from edge_runtime.manifest import read_manifest
-    from export.cli import print_table as print_export_table
-    from export.exporter import export_run
+    from brainedge.edge_runtime.manifest import read_manifest
+    from brainedge.export.cli import print_table as print_export_table
+    from brainedge.export.exporter import export_run
 
     calibration_images = min(200, len(read_manifest(manifest).files("train")))
     results = export_run(run_dir, out / "bundles", ["tflite_float32", "tflite_int8_ptq"],

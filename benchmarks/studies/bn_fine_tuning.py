@@ -9,7 +9,7 @@ Reported: validation accuracy after every epoch (the last fine-tuning epoch is t
 comparison; the run's best checkpoint may fall back to the head epoch), and the held-out
 test accuracy of the model each run keeps.
 
-  python -m benchmarks.bn_fine_tuning --out benchmarks/results
+  python -m brainedge.benchmarks.studies.bn_fine_tuning --out benchmarks/results
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.device import device_record
-from edge_runtime.manifest import Manifest, read_manifest, write_manifest
+from brainedge.benchmarks.device import device_record
+from brainedge.edge_runtime.manifest import Manifest, read_manifest, write_manifest
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 TRAINING = SHARED / "data" / "brain-tumor-mri" / "Training"
@@ -54,7 +54,7 @@ def subset(manifest: Manifest, sizes: dict[str, int], seed: int) -> Manifest:
 
 def train(manifest: Path, out: Path, variant: str, seed: int, size: int) -> dict[str, Any]:
     """One brainedge-train run; its per-epoch validation accuracy and its kept model's metrics."""
-    command = [sys.executable, "-m", "train", "--manifest", str(manifest), "--out", str(out),
+    command = [sys.executable, "-m", "brainedge.train", "--manifest", str(manifest), "--out", str(out),
                "--weights", str(WEIGHTS), "--alpha", "1.0", "--input-size", str(size), "--batch-size", "32",
                "--head-epochs", "1", "--finetune-epochs", "2", "--qat-epochs", "0", "--seed", str(seed),
                *VARIANTS[variant]]
@@ -92,7 +92,7 @@ def render(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.bn_fine_tuning", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m brainedge.benchmarks.studies.bn_fine_tuning", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--manifest", type=Path, help="a split of the Training folder (default: make one)")
     parser.add_argument("--train", type=int, default=600)
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     full = args.manifest
     if full is None:
-        from train.data.split import make_split
+        from brainedge.train.data.split import make_split
 
         full = args.work / "split.csv"
         make_split(TRAINING, full, seed=0, progress=False)
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     means = {name: float(np.mean([run["last_val_accuracy"] for run in runs if run["variant"] == name]))
              for name in VARIANTS}
     result = {
-        "command": "python -m benchmarks.bn_fine_tuning " + shlex.join(argv if argv is not None else sys.argv[1:]),
+        "command": "python -m brainedge.benchmarks.studies.bn_fine_tuning " + shlex.join(argv if argv is not None else sys.argv[1:]),
         "images": {split: len(read_manifest(small).split(split)) for split in sizes},
         "input_size": args.input_size, "runs": runs, "mean_last_val_accuracy": means,
         "verdict": ("frozen batch norm is better; keep it the default" if means["frozen"] > means["trained"]

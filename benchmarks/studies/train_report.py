@@ -5,7 +5,7 @@ Reads what brainedge-train left in the run directory (config.json, history.csv,
 metrics_float.json, metrics_qat.json) and its console log, where ``benchmarks/mri_224.sh``
 also keeps the ``/usr/bin/time -v`` summary (wall clock, peak memory).
 
-  python -m benchmarks.train_report runs/mri_224/run --log runs/mri_224/train.log \\
+  python -m brainedge.benchmarks.studies.train_report runs/mri_224/run --log runs/mri_224/train.log \\
       --command "bash benchmarks/mri_224.sh" --out benchmarks/results/train_mri_224
 """
 
@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks.device import device_record
+from brainedge.benchmarks.device import device_record
 
 TARGETS = {"accuracy": 0.98, "macro_f1": 0.98}
 """On the run's held-out test split (issue 4)."""
@@ -114,7 +114,7 @@ def markdown(record: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.train_report", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m brainedge.benchmarks.studies.train_report", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", type=Path, help="a finished brainedge-train run directory")
     parser.add_argument("--log", type=Path, required=True, help="the run's console log")

@@ -1,6 +1,6 @@
 """Turn an export_report.json into the issue-5 benchmark record: table + acceptance, .md and .json.
 
-usage: python -m export.report OUT/export_report.json --command "..." --out benchmarks/results/export_NAME
+usage: python -m brainedge.benchmarks.studies.export_report OUT/export_report.json --command "..." --out benchmarks/results/export_NAME
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def markdown(rows: list[dict[str, Any]], checks: list[dict[str, Any]], command: 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m export.report", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m brainedge.benchmarks.studies.export_report", description=__doc__)
     parser.add_argument("report", type=Path, help="export_report.json written by brainedge-export")
     parser.add_argument("--command", required=True, help="the export command that produced it")
     parser.add_argument("--out", type=Path, required=True, help="output path without suffix")

@@ -1,0 +1,194 @@
+"""The model bundle as a type: the one way to open, find and write a bundle directory.
+
+A bundle is a directory holding the model file, ``labels.txt`` and ``metadata.json``. Export
+writes it; the runtime, the benchmarks, the Android tools and the tests open it through
+``Bundle``, so every reader checks the same things and says the same words when one fails.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.files import write_atomically
+from brainedge.edge_runtime.formats import ExportFormat, known_format
+from brainedge.edge_runtime.metadata import LABELS_FILE, METADATA_FILE, BundleMetadata, read_labels, write_labels
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """An opened bundle: its directory and its validated metadata."""
+
+    directory: Path
+    metadata: BundleMetadata
+
+    @classmethod
+    def open(cls, directory: str | Path, check_model: bool = True) -> Bundle:
+        """Read and validate a bundle; ``check_model`` also compares the model's SHA-256 and the labels."""
+        directory = Path(directory)
+        if not directory.is_dir():
+            raise BrainEdgeError(f"{directory}: bundle directory not found")
+        metadata = BundleMetadata.read(directory / METADATA_FILE)
+        bundle = cls(directory, metadata)
+        if not bundle.model_path.is_file():
+            raise BrainEdgeError(f"{bundle.model_path}: model file named in the bundle metadata is missing")
+        if check_model:
+            bundle._check_model_hash()
+            bundle._check_labels()
+        return bundle
+
+    @property
+    def name(self) -> str:
+        return self.directory.name
+
+    @property
+    def model_path(self) -> Path:
+        return self.directory / self.metadata.model_file
+
+    @property
+    def labels_path(self) -> Path:
+        return self.directory / self.metadata.labels_file
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.metadata.class_names
+
+    @property
+    def export_format(self) -> ExportFormat | None:
+        """The row of the export-format table this bundle was made as (None for a hand-made bundle)."""
+        return known_format(self.metadata.variant)
+
+    @property
+    def is_float_reference(self) -> bool:
+        """A float32 model: what quantized bundles are compared with."""
+        found = self.export_format
+        return found.float_reference if found else self.metadata.input.dtype == "float32" == self.metadata.output.dtype
+
+    @property
+    def size_bytes(self) -> int:
+        return self.model_path.stat().st_size
+
+    def with_metadata(self, **changes: Any) -> Bundle:
+        """Rewrite metadata.json with some fields changed (e.g. verification results), atomically."""
+        metadata = replace(self.metadata, **changes)
+        write_atomically(self.directory / METADATA_FILE, metadata.to_json().encode("utf-8"))
+        return Bundle(self.directory, metadata)
+
+    @classmethod
+    def write(cls, directory: str | Path, model_bytes: bytes, metadata: BundleMetadata) -> Bundle:
+        """Write model, labels.txt and metadata.json into ``directory`` (created; each file atomically).
+
+        The model's SHA-256 is taken from the bytes written, so the metadata cannot disagree with
+        the file it describes. Callers that publish a bundle build it in a staging folder
+        (``staging_dir``) and move it into place with ``publish``.
+        """
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        metadata = replace(metadata, model_sha256=sha256_of_bytes(model_bytes), labels_file=LABELS_FILE)
+        BundleMetadata.from_dict(_as_json_dict(metadata), f"{directory / METADATA_FILE}")  # refuse what readers would
+        write_atomically(directory / metadata.model_file, model_bytes)
+        write_labels(directory / LABELS_FILE, metadata.class_names)
+        write_atomically(directory / METADATA_FILE, metadata.to_json().encode("utf-8"))
+        return cls(directory, metadata)
+
+    def _check_model_hash(self) -> None:
+        actual = sha256_of(self.model_path)
+        if actual != self.metadata.model_sha256:
+            raise BrainEdgeError(
+                f"{self.model_path}: sha256 {actual[:12]}… does not match the bundle "
+                f"metadata ({self.metadata.model_sha256[:12]}…); the model was changed"
+            )
+
+    def _check_labels(self) -> None:
+        if read_labels(self.labels_path) != self.metadata.class_names:
+            raise BrainEdgeError(f"{self.labels_path}: labels differ from the class names in the bundle metadata")
+
+
+def is_bundle(directory: Path) -> bool:
+    """A published bundle: has metadata.json and is not a hidden staging folder of an export."""
+    return (directory / METADATA_FILE).is_file() and not directory.name.startswith(".")
+
+
+def find_bundles(paths: Iterable[str | Path]) -> list[Path]:
+    """Bundle directories as given, or every published bundle below a folder (sorted).
+
+    Hidden folders are never searched: an export builds each bundle in a hidden staging folder
+    and only renames it into place once verified.
+    """
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if (path / METADATA_FILE).is_file():
+            found.append(path)
+        elif path.is_dir():
+            below = sorted(_bundles_below(path))
+            if not below:
+                raise BrainEdgeError(f"{path}: no bundle (no {METADATA_FILE}) in this directory or below")
+            found += below
+        else:
+            raise BrainEdgeError(f"{path}: bundle or export directory not found")
+    return found
+
+
+def _bundles_below(root: Path) -> Iterable[Path]:
+    for folder, subfolders, _names in os.walk(root, followlinks=True):
+        subfolders[:] = [name for name in subfolders if not name.startswith(".")]
+        if is_bundle(Path(folder)):
+            yield Path(folder)
+
+
+def staging_dir(target: Path) -> Path:
+    """An empty hidden sibling of ``target`` to build a bundle in; ``publish`` moves it into place."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    staging.chmod(0o755)  # mkdtemp's 0700 would make the finished bundle private
+    return staging
+
+
+def publish(staging: Path, target: Path) -> None:
+    """Swap a finished bundle directory into place, replacing any older bundle of the same name."""
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}-old-", dir=target.parent))
+        target.rename(old / target.name)
+        staging.rename(target)
+        shutil.rmtree(old)
+    else:
+        staging.rename(target)
+
+
+def sha256_of(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks."""
+    digest = _sha256()
+    with path.open("rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sha256_of_bytes(data: bytes) -> str:
+    digest = _sha256()
+    digest.update(data)
+    return digest.hexdigest()
+
+
+def _sha256() -> Any:
+    """CPython's own SHA-256 where it has one: hashlib's OpenSSL adds ~3.5 MB to a Pi's process."""
+    for module in ("_sha2", "_sha256"):  # Python 3.12+, then 3.9-3.11
+        try:
+            return importlib.import_module(module).sha256()
+        except (ImportError, AttributeError):
+            continue
+    import hashlib
+
+    return hashlib.sha256()
+
+
+def _as_json_dict(metadata: BundleMetadata) -> dict[str, Any]:
+    return json.loads(metadata.to_json())

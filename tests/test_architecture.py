@@ -1,0 +1,138 @@
+"""The layers point one way, and TensorFlow stays out of everything a device runs.
+
+contract (errors, files, formats, metadata, bundle, preprocess, manifest, metrics)
+  < runtime (the rest of edge_runtime)
+  < train < export (on the contract and the runtime)
+  ; the benchmark harness (brainedge-bench) on the contract and the runtime only
+  ; the demo, the studies and the Android tools on top of everything.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FOLDERS = {"edge_runtime": "brainedge.edge_runtime", "train": "brainedge.train", "export": "brainedge.export",
+           "benchmarks": "brainedge.benchmarks"}
+CONTRACT = {f"brainedge.edge_runtime.{name}" for name in
+            ("errors", "files", "formats", "metadata", "bundle", "preprocess", "manifest", "metrics")}
+TOP = ("brainedge.benchmarks.studies", "brainedge.export.demo", "android_demo.tools")
+ALLOWED = {
+    "contract": {"contract"},
+    "runtime": {"contract", "runtime"},
+    "train": {"contract", "runtime", "train"},
+    "export": {"contract", "runtime", "train", "export"},
+    "bench": {"contract", "runtime", "bench"},
+    "top": {"contract", "runtime", "train", "export", "bench", "top"},
+}
+NO_TENSORFLOW = {"contract", "runtime", "bench"}
+TENSORFLOW_MODULES = ("tensorflow", "tf_keras", "keras", "tensorflow_model_optimization", "tf2onnx")
+
+
+def layer_of(module: str) -> str:
+    if module.startswith(TOP):
+        return "top"
+    if module in CONTRACT:
+        return "contract"
+    for prefix, layer in (("brainedge.edge_runtime", "runtime"), ("brainedge.train", "train"),
+                          ("brainedge.export", "export"), ("brainedge.benchmarks", "bench")):
+        if module == prefix or module.startswith(prefix + "."):
+            return layer
+    raise ValueError(f"{module}: in no layer")
+
+
+def module_name(path: Path) -> str:
+    relative = path.relative_to(ROOT).with_suffix("")
+    parts = list(relative.parts)
+    if parts[0] in FOLDERS:
+        parts[0] = FOLDERS[parts[0]]
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def imported_modules(source: str, module: str) -> list[str]:
+    """Every module an import statement names, relative imports resolved against ``module``."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                package = module.split(".")[: -node.level]
+                base = ".".join([*package, base] if base else package)
+            found.append(base)
+            found += [f"{base}.{alias.name}" for alias in node.names if is_project_module(f"{base}.{alias.name}")]
+    return found
+
+
+def is_project_module(name: str) -> bool:
+    """``from brainedge.benchmarks.studies import overhead`` imports a module; ``... import Classifier`` does not."""
+    if not name.startswith("brainedge."):
+        return False
+    head, _, rest = name.removeprefix("brainedge.").partition(".")
+    path = ROOT / head / rest.replace(".", "/")
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
+def violations(source: str, module: str) -> list[str]:
+    layer = layer_of(module)
+    problems = []
+    for name in imported_modules(source, module):
+        if name.split(".")[0] in ("train", "export", "edge_runtime", "benchmarks"):
+            problems.append(f"{module} imports {name}: un-namespaced (use brainedge.{name})")
+        elif name.startswith("brainedge."):
+            target = layer_of(name)
+            if target not in ALLOWED[layer]:
+                problems.append(f"{module} ({layer}) imports {name} ({target})")
+        elif layer in NO_TENSORFLOW and name.split(".")[0] in TENSORFLOW_MODULES:
+            problems.append(f"{module} ({layer}) imports {name}: no TensorFlow on a device")
+    return problems
+
+
+def project_files() -> list[Path]:
+    files = [p for folder in FOLDERS for p in (ROOT / folder).rglob("*.py")]
+    return sorted(files + list((ROOT / "android_demo/tools").glob("*.py")))
+
+
+def test_every_import_points_down_the_layers() -> None:
+    problems = [problem for path in project_files()
+                for problem in violations(path.read_text(encoding="utf-8"), module_name(path))]
+    assert problems == []
+
+
+@pytest.mark.parametrize("module, reversed_import", [
+    ("brainedge.edge_runtime.classifier", "from brainedge.train.model import build_model"),
+    ("brainedge.edge_runtime.metadata", "from brainedge.edge_runtime.classifier import Classifier"),
+    ("brainedge.train.trainer", "from brainedge.export.exporter import export_run"),
+    ("brainedge.benchmarks.harness", "import brainedge.train.pipeline"),
+    ("brainedge.benchmarks.runner", "from brainedge.benchmarks.studies import overhead"),
+    ("brainedge.edge_runtime.cli", "import tensorflow as tf"),
+    ("brainedge.train.cli", "from edge_runtime.errors import BrainEdgeError"),
+])
+def test_a_reversed_arrow_is_caught(module: str, reversed_import: str) -> None:
+    path = ROOT / (module.removeprefix("brainedge.").replace(".", "/") + ".py")
+    source = path.read_text(encoding="utf-8")
+    assert violations(source, module) == []
+    assert violations(source + "\n" + reversed_import + "\n", module) != []
+
+
+def test_no_sys_path_manipulation() -> None:
+    offenders = [str(path.relative_to(ROOT)) for path in project_files()
+                 if "sys.path" in path.read_text(encoding="utf-8")]
+    assert offenders == []
+
+
+def test_only_the_bundle_type_reads_or_writes_metadata_json() -> None:
+    """Everything else goes through Bundle (edge_runtime/bundle.py) and BundleMetadata."""
+    allowed = {"edge_runtime/bundle.py", "edge_runtime/metadata.py"}
+    offenders = []
+    for path in project_files():
+        text = path.read_text(encoding="utf-8")
+        if str(path.relative_to(ROOT)) not in allowed and ("METADATA_FILE" in text or '"metadata.json"' in text):
+            offenders.append(str(path.relative_to(ROOT)))
+    assert offenders == []
