@@ -1,5 +1,6 @@
 package org.brainedge.demo
 
+import android.content.ActivityNotFoundException
 import android.content.Intent
 import android.os.Build
 import android.os.Bundle
@@ -14,6 +15,7 @@ import java.text.SimpleDateFormat
 import java.util.Date
 import java.util.Locale
 import java.util.TimeZone
+import java.util.concurrent.CancellationException
 import java.util.concurrent.ExecutorService
 import java.util.concurrent.Executors
 import org.brainedge.core.BenchmarkResult
@@ -25,19 +27,31 @@ import org.brainedge.core.RgbImage
  * Measure the bundled model on this phone the way brainedge-bench measures it on a computer
  * (init, first inference, warm-up, steady-state invoke latency, end-to-end throughput, accuracy
  * on the bundled labelled samples, peak RSS), and share the result JSON for `brainedge-bench --merge`.
+ *
+ * Leaving the screen stops a benchmark in progress (numbers measured in the background are not
+ * comparable anyway); its interpreter is closed on every path.
  */
 class BenchmarkActivity : AppCompatActivity() {
     private val worker: ExecutorService = Executors.newSingleThreadExecutor()
     private var resultFile: File? = null
+    /** Set when the screen is left; the worker checks it between inferences. */
+    @Volatile private var cancelled = false
 
     override fun onCreate(savedInstanceState: Bundle?) {
         super.onCreate(savedInstanceState)
         setContentView(R.layout.activity_benchmark)
+        layOutEdgeToEdge(findViewById(R.id.root))
         findViewById<Button>(R.id.run).setOnClickListener { start() }
         findViewById<Button>(R.id.share).setOnClickListener { share() }
     }
 
+    override fun onStop() {
+        cancelled = true
+        super.onStop()
+    }
+
     override fun onDestroy() {
+        cancelled = true
         worker.shutdownNow()
         super.onDestroy()
     }
@@ -50,16 +64,21 @@ class BenchmarkActivity : AppCompatActivity() {
         findViewById<Button>(R.id.run).isEnabled = false
         findViewById<Button>(R.id.share).isEnabled = false
         report("running $runs timed runs after $warmup warm-up, threads $threads …")
+        cancelled = false
         worker.execute {
             try {
                 val file = benchmark(runs, warmup, threads)
                 resultFile = file
                 runOnUiThread { findViewById<Button>(R.id.share).isEnabled = true }
                 report("\nwrote ${file.name}")
+            } catch (stopped: CancellationException) {
+                report("\nstopped: the benchmark screen was left")
             } catch (error: BrainEdgeException) {
                 report("\nerror: ${error.message}")
             } catch (error: RuntimeException) {
                 report("\nerror: ${error.javaClass.simpleName}: ${error.message}")
+            } catch (error: OutOfMemoryError) {
+                report("\nerror: out of memory")
             } finally {
                 runOnUiThread { findViewById<Button>(R.id.run).isEnabled = true }
             }
@@ -97,8 +116,9 @@ class BenchmarkActivity : AppCompatActivity() {
             val firstStart = SystemClock.elapsedRealtimeNanos()
             classifier.probabilities(fixed)
             val firstMs = millis(firstStart, SystemClock.elapsedRealtimeNanos())
-            repeat(warmup) { classifier.probabilities(fixed) }
+            repeat(warmup) { checkNotCancelled(); classifier.probabilities(fixed) }
             val latencies = DoubleArray(runs) {
+                checkNotCancelled()
                 val start = SystemClock.elapsedRealtimeNanos()
                 classifier.probabilities(fixed)
                 millis(start, SystemClock.elapsedRealtimeNanos())
@@ -138,6 +158,7 @@ class BenchmarkActivity : AppCompatActivity() {
         val predicted = IntArray(samples.size)
         val start = SystemClock.elapsedRealtimeNanos()
         samples.forEachIndexed { i, sample ->
+            checkNotCancelled()
             predicted[i] = try {
                 classifier.classify(decodeAsset(sample.assetPath), topK = 1).value.best().index
             } catch (unreadable: BrainEdgeException) {
@@ -145,6 +166,10 @@ class BenchmarkActivity : AppCompatActivity() {
             }
         }
         return Triple(truth, predicted, millis(start, SystemClock.elapsedRealtimeNanos()) / 1000.0)
+    }
+
+    private fun checkNotCancelled() {
+        if (cancelled || Thread.currentThread().isInterrupted) throw CancellationException("benchmark screen left")
     }
 
     private fun decodeAsset(path: String): RgbImage = ImageDecoding.decode(path) { assets.open(path) }
@@ -176,13 +201,19 @@ class BenchmarkActivity : AppCompatActivity() {
             putExtra(Intent.EXTRA_SUBJECT, file.name)
             addFlags(Intent.FLAG_GRANT_READ_URI_PERMISSION)
         }
-        startActivity(Intent.createChooser(send, getString(R.string.share_result)))
+        try {
+            startActivity(Intent.createChooser(send, getString(R.string.share_result)))
+        } catch (missing: ActivityNotFoundException) {
+            report("\nno app can receive the file; pull it with adb from ${file.absolutePath}")
+        }
     }
 
     private fun number(id: Int, default: Int): Int =
         findViewById<EditText>(id).text.toString().trim().toIntOrNull() ?: default
 
-    private fun report(line: String) = runOnUiThread { findViewById<TextView>(R.id.report).append(line) }
+    private fun report(line: String) = runOnUiThread {
+        if (!isDestroyed) findViewById<TextView>(R.id.report).append(line)
+    }
 
     companion object {
         const val BACKEND = "litert-android"

@@ -3,6 +3,7 @@ package org.brainedge.demo
 import android.content.res.AssetManager
 import java.io.ByteArrayInputStream
 import java.io.FileNotFoundException
+import java.io.IOException
 import org.brainedge.core.BrainEdgeException
 import org.brainedge.core.BundleMetadata
 import org.brainedge.core.Json
@@ -48,15 +49,25 @@ object BundleAssets {
 
     /** Labelled sample images: assets/samples/<class name>/<file>, sorted for repeatable runs. */
     fun samples(assets: AssetManager): List<Sample> =
-        (assets.list(SAMPLES_DIR) ?: emptyArray()).sorted().flatMap { label ->
-            (assets.list("$SAMPLES_DIR/$label") ?: emptyArray()).sorted().map { Sample("$SAMPLES_DIR/$label/$it", label) }
+        list(assets, SAMPLES_DIR).sorted().flatMap { label ->
+            list(assets, "$SAMPLES_DIR/$label").sorted().map { Sample("$SAMPLES_DIR/$label/$it", label) }
         }
 
+    private fun list(assets: AssetManager, path: String): Array<String> =
+        try {
+            assets.list(path) ?: emptyArray()
+        } catch (error: IOException) {
+            throw BrainEdgeException("assets/$path: cannot be listed (${error.message})")
+        }
+
+    /** The asset's bytes, null if it does not exist; any other read failure is a BrainEdgeException. */
     fun readBytes(assets: AssetManager, path: String): ByteArray? =
         try {
             assets.open(path).use { it.readBytes() }
         } catch (missing: FileNotFoundException) {
             null
+        } catch (error: IOException) {
+            throw BrainEdgeException("assets/$path: cannot be read (${error.message})")
         }
 
     private fun readText(assets: AssetManager, path: String): String? = readBytes(assets, path)?.toString(Charsets.UTF_8)

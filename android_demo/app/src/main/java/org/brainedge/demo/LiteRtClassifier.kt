@@ -41,12 +41,16 @@ class LiteRtClassifier(bundle: LoadedBundle, val threads: Int) : Closeable {
             }
             TensorInfo.checkModelMatches(describe(interpreter.getInputTensor(0)),
                 describe(interpreter.getOutputTensor(0)), metadata)
-        } catch (error: BrainEdgeException) {
+            input = ByteBuffer.allocateDirect(interpreter.getInputTensor(0).numBytes()).order(ByteOrder.nativeOrder())
+            output = ByteBuffer.allocateDirect(interpreter.getOutputTensor(0).numBytes()).order(ByteOrder.nativeOrder())
+        } catch (error: Throwable) { // whatever fails after the interpreter exists, it is closed
             interpreter.close()
-            throw BrainEdgeException("${metadata.modelFile}: ${error.message}")
+            throw when (error) {
+                is BrainEdgeException -> BrainEdgeException("${metadata.modelFile}: ${error.message}")
+                is RuntimeException -> BrainEdgeException("${metadata.modelFile}: ${error.javaClass.simpleName}: ${error.message}")
+                else -> error
+            }
         }
-        input = ByteBuffer.allocateDirect(interpreter.getInputTensor(0).numBytes()).order(ByteOrder.nativeOrder())
-        output = ByteBuffer.allocateDirect(interpreter.getOutputTensor(0).numBytes()).order(ByteOrder.nativeOrder())
     }
 
     fun preprocess(image: RgbImage): InputTensor = Preprocessor.toInputTensor(image, metadata.input)

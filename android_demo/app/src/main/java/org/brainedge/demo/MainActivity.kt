@@ -1,5 +1,6 @@
 package org.brainedge.demo
 
+import android.content.ActivityNotFoundException
 import android.content.Intent
 import android.graphics.Color
 import android.net.Uri
@@ -19,23 +20,38 @@ import java.util.concurrent.Executors
 import org.brainedge.core.BrainEdgeException
 import org.brainedge.core.Prediction
 
-/** Pick or take an image, classify it with the bundled model, show top-k, uncertainty and timings. */
+/**
+ * Pick or take an image, classify it with the bundled model, show top-k, uncertainty and timings.
+ *
+ * Nothing here may end the process: unreadable images, a missing camera app and a bad bundle all
+ * become messages on screen. The capture URI and an image not yet classified survive the process
+ * being killed while the camera app is open; an image that arrives while the model is still
+ * loading is classified as soon as it has loaded.
+ */
 class MainActivity : AppCompatActivity() {
     private val worker: ExecutorService = Executors.newSingleThreadExecutor()
+    /** Written on the worker thread, read on the UI thread. */
     @Volatile private var classifier: LiteRtClassifier? = null
+    @Volatile private var destroyed = false
     private var captureUri: Uri? = null
+    /** An image waiting for the model (chosen while it loads, or restored after process death). */
+    private var pendingUri: Uri? = null
 
     private val pickImage = registerForActivityResult(ActivityResultContracts.GetContent()) { uri ->
-        uri?.let(::classify)
+        uri?.let(::classifyWhenReady)
     }
     private val takePhoto = registerForActivityResult(ActivityResultContracts.TakePicture()) { saved ->
-        if (saved) captureUri?.let(::classify)
+        val uri = captureUri
+        if (saved && uri != null) classifyWhenReady(uri)
     }
 
     override fun onCreate(savedInstanceState: Bundle?) {
         super.onCreate(savedInstanceState)
         setContentView(R.layout.activity_main)
-        findViewById<Button>(R.id.pick_image).setOnClickListener { pickImage.launch("image/*") }
+        layOutEdgeToEdge(findViewById(R.id.root))
+        captureUri = savedInstanceState?.getString(KEY_CAPTURE_URI)?.let(Uri::parse)
+        pendingUri = savedInstanceState?.getString(KEY_PENDING_URI)?.let(Uri::parse)
+        findViewById<Button>(R.id.pick_image).setOnClickListener { launchPicker() }
         findViewById<Button>(R.id.take_photo).setOnClickListener { launchCamera() }
         findViewById<Button>(R.id.open_benchmark).setOnClickListener {
             startActivity(Intent(this, BenchmarkActivity::class.java))
@@ -43,22 +59,41 @@ class MainActivity : AppCompatActivity() {
         worker.execute(::loadClassifier)
     }
 
+    override fun onSaveInstanceState(outState: Bundle) {
+        super.onSaveInstanceState(outState)
+        captureUri?.let { outState.putString(KEY_CAPTURE_URI, it.toString()) }
+        pendingUri?.let { outState.putString(KEY_PENDING_URI, it.toString()) }
+    }
+
     override fun onDestroy() {
-        worker.execute { classifier?.close() }
+        destroyed = true
+        worker.execute { classifier?.close(); classifier = null }
         worker.shutdown()
         super.onDestroy()
     }
 
     /** Load and verify the bundle off the UI thread; any problem becomes the error screen. */
     private fun loadClassifier() {
-        try {
-            val loaded = LiteRtClassifier(BundleAssets.load(assets), threads = DEFAULT_THREADS)
-            classifier = loaded
-            runOnUiThread { showReady(loaded) }
+        val loaded = try {
+            LiteRtClassifier(BundleAssets.load(assets), threads = DEFAULT_THREADS)
         } catch (error: BrainEdgeException) {
-            runOnUiThread { showError(error.message ?: "unknown problem") }
+            ui { showError(error.message ?: "unknown problem") }
+            return
         } catch (error: RuntimeException) { // LiteRT's native layer: never crash, say what happened
-            runOnUiThread { showError("${error.javaClass.simpleName}: ${error.message}") }
+            ui { showError("${error.javaClass.simpleName}: ${error.message}") }
+            return
+        } catch (error: OutOfMemoryError) {
+            ui { showError("the model does not fit in this phone's memory") }
+            return
+        }
+        if (destroyed) {
+            loaded.close()
+            return
+        }
+        classifier = loaded
+        ui {
+            showReady(loaded)
+            pendingUri?.let(::classify)
         }
     }
 
@@ -77,31 +112,61 @@ class MainActivity : AppCompatActivity() {
         findViewById<TextView>(R.id.error_message).text = message
     }
 
+    private fun launchPicker() {
+        try {
+            pickImage.launch("image/*")
+        } catch (missing: ActivityNotFoundException) {
+            showImageProblem(getString(R.string.no_gallery_app))
+        }
+    }
+
     private fun launchCamera() {
-        val file = File(cacheDir, "captures/capture.jpg").apply { parentFile?.mkdirs() }
-        val uri = FileProvider.getUriForFile(this, "$packageName.files", file)
+        val uri = try {
+            val file = File(cacheDir, "captures/capture.jpg").apply { parentFile?.mkdirs() }
+            FileProvider.getUriForFile(this, "$packageName.files", file)
+        } catch (error: IllegalArgumentException) { // the FileProvider paths do not cover the file
+            showImageProblem("cannot prepare a file for the photo: ${error.message}")
+            return
+        }
         captureUri = uri
-        takePhoto.launch(uri)
+        try {
+            takePhoto.launch(uri)
+        } catch (missing: ActivityNotFoundException) { // no camera app: tablets, emulators, disabled camera
+            showImageProblem(getString(R.string.no_camera_app))
+        }
+    }
+
+    private fun classifyWhenReady(uri: Uri) {
+        pendingUri = uri
+        if (classifier == null) {
+            findViewById<TextView>(R.id.headline).text = getString(R.string.waiting_for_model)
+        } else {
+            classify(uri)
+        }
     }
 
     private fun classify(uri: Uri) {
         val loaded = classifier ?: return
+        pendingUri = uri
         findViewById<TextView>(R.id.headline).text = "…"
         worker.execute {
             try {
                 val start = SystemClock.elapsedRealtimeNanos()
-                val image = ImageDecoding.decode(contentResolver, uri)
+                val image = ImageDecoding.decode(uri.toString()) { contentResolver.openInputStream(uri) }
                 val decodeMs = millis(start, SystemClock.elapsedRealtimeNanos())
                 val result = loaded.classify(image, topK = TOP_K)
                 val preview = ImageDecoding.preview(image)
-                runOnUiThread {
+                ui {
+                    pendingUri = null
                     findViewById<ImageView>(R.id.preview).setImageBitmap(preview)
                     showPrediction(result.value, linkedMapOf("decode" to decodeMs) + result.stagesMs, image.width, image.height)
                 }
             } catch (error: BrainEdgeException) {
-                runOnUiThread { showImageProblem(error.message ?: "unreadable image") }
+                ui { pendingUri = null; showImageProblem(error.message ?: "unreadable image") }
             } catch (error: RuntimeException) {
-                runOnUiThread { showImageProblem("${error.javaClass.simpleName}: ${error.message}") }
+                ui { pendingUri = null; showImageProblem("${error.javaClass.simpleName}: ${error.message}") }
+            } catch (error: OutOfMemoryError) {
+                ui { pendingUri = null; showImageProblem("not enough memory to classify this image") }
             }
         }
     }
@@ -124,8 +189,13 @@ class MainActivity : AppCompatActivity() {
         findViewById<TextView>(R.id.timings).text = ""
     }
 
+    /** Run on the UI thread unless the activity has gone (a late worker result is dropped). */
+    private fun ui(action: () -> Unit) = runOnUiThread { if (!destroyed) action() }
+
     companion object {
         const val TOP_K = 3
         const val DEFAULT_THREADS = 4
+        private const val KEY_CAPTURE_URI = "capture_uri"
+        private const val KEY_PENDING_URI = "pending_uri"
     }
 }
