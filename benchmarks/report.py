@@ -146,6 +146,8 @@ def render_markdown(result: dict[str, Any], plots: Sequence[str]) -> str:
              "## Devices and commands\n", _runs_table(result["runs"])]
     for run in result["runs"]:
         parts.append(f"Run `{run['id']}` ({run['created']}):\n\n```\n{run['command']}\n```\n")
+        if run.get("test_set"):
+            parts.append(f"Test set: {_test_set(run['test_set'])}\n")
     parts += ["## Results\n", _rows_table(result["rows"])]
     if result["ratios"]:
         parts += ["## Quantized vs float32 (same run, same thread count)\n", _ratios_table(result["ratios"])]
@@ -171,14 +173,34 @@ def _runs_table(runs: Sequence[dict[str, Any]]) -> str:
         device = run["device"]
         packages = device.get("packages") or {}
         temperature = device.get("temperature_c")
-        lines.append([run["id"], str(device.get("name")), str(device.get("cpu")), str(device.get("cores")),
-                      str(device.get("arch")), str(device.get("os")), str(device.get("python")),
-                      str(packages.get("ai-edge-litert")), str(packages.get("onnxruntime")),
+        lines.append([run["id"], _text(device.get("name")), _text(device.get("cpu")), _text(device.get("cores")),
+                      _text(device.get("arch")), _text(device.get("os")), _text(device.get("python")),
+                      _litert(packages), _text(packages.get("onnxruntime")),
                       str(device.get("cpu_governor") or "–"),
                       "–" if temperature is None else f"{temperature:.1f} °C",
                       _fmt(device.get("load_average_1m"))])
     return _table(("run", "device", "CPU", "cores", "arch", "OS", "Python", "LiteRT", "ONNX Runtime",
                    "governor", "temperature", "load (1 min)"), lines)
+
+
+def _text(value: Any) -> str:
+    return "–" if value is None else str(value)
+
+
+def _litert(packages: dict[str, Any]) -> str:
+    """The LiteRT version: the pip package on a computer, the Maven artifact in the Android app."""
+    if packages.get("ai-edge-litert"):
+        return str(packages["ai-edge-litert"])
+    if packages.get("litert-android"):
+        return f"{packages['litert-android']} (Android)"
+    return "–"
+
+
+def _test_set(test_set: dict[str, Any]) -> str:
+    """`source`, N images (class: n, ...) from a desktop's or the phone's test_set record."""
+    per_class = test_set.get("per_class") or {}
+    classes = ", ".join(f"{name}: {count}" for name, count in per_class.items())
+    return f"`{test_set.get('source')}`, {test_set.get('images')} images" + (f" ({classes})" if classes else "")
 
 
 def _rows_table(rows: Sequence[dict[str, Any]]) -> str:

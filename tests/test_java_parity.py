@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = [pytest.mark.system]
+
 ROOT = Path(__file__).resolve().parents[1]
 MAKE_GOLDEN = ROOT / "android_demo/tools/make_golden.py"
 RUN_TESTS = ROOT / "android_demo/brainedge-core/run-tests.sh"
@@ -59,6 +61,30 @@ def test_java_core_reproduces_the_goldens(tmp_path: Path) -> None:
     phone = json.loads(sample.read_text())
     validate(phone, str(sample))
     validate(merge_results([phone, phone]), "merged")
+    _phone_result_renders_fully(phone)
+
+
+DESKTOP_RESULT = ROOT / "benchmarks/results/mri_224/results.json"
+
+
+def _phone_result_renders_fully(phone: dict) -> None:
+    """The document the app writes (BenchmarkResultTest builds it with the app's own helpers) shows
+    every device field, its LiteRT version and its test set in a `brainedge-bench --merge` report."""
+    from brainedge.benchmarks.merge import merge_results
+    from brainedge.benchmarks.report import render_markdown
+
+    assert phone["device"]["packages"]["litert-android"] == "1.4.1"
+    assert phone["runs"][0]["test_set"]["per_class"] == {"glioma": 2, "meningioma": 1, "notumor": 1}
+    desktop = json.loads(DESKTOP_RESULT.read_text())
+    report = render_markdown(merge_results([desktop, phone]), [])
+    tables = report.split("## Method")[0]
+    phone_line = next(line for line in tables.splitlines() if line.startswith("| android-Pixel-8"))
+    assert "None" not in phone_line, phone_line
+    assert "1.4.1 (Android)" in phone_line and "Tensor G3" in phone_line and "Android 14 (API 34)" in phone_line
+    assert "`app assets/samples`, 4 images (glioma: 2, meningioma: 1, notumor: 1)" in report
+    desktop_litert = desktop["runs"][0]["device"]["packages"]["ai-edge-litert"]
+    assert f"| {desktop_litert} |" in tables
+    assert "None" not in tables
 
 
 SHARED_MODELS = ROOT.parent / "shared/reference-models"

@@ -97,8 +97,7 @@ class BenchmarkActivity : AppCompatActivity() {
         val runId = "android-${Build.MODEL.replace(Regex("[^A-Za-z0-9._-]"), "-")}-${created.replace(":", "")}"
         val settings = linkedMapOf<String, Any?>("threads" to threadCounts, "backends" to listOf(BACKEND),
             "runs" to runs, "warmup" to warmup, "build" to if (BuildConfig.DEBUG) "debug" else "release")
-        val testSet = linkedMapOf<String, Any?>("source" to "app assets/${BundleAssets.SAMPLES_DIR}",
-            "images" to samples.size, "classes" to samples.map { it.label }.distinct())
+        val testSet = BenchmarkResult.testSet("app assets/${BundleAssets.SAMPLES_DIR}", samples.map { it.label })
         val document = BenchmarkResult.document(runId, device, "BrainEdge Android app benchmark screen",
             created, settings, testSet, rows)
         val file = File(cacheDir, "benchmarks/brainedge-$runId.json").apply { parentFile?.mkdirs() }
@@ -174,17 +173,11 @@ class BenchmarkActivity : AppCompatActivity() {
 
     private fun decodeAsset(path: String): RgbImage = ImageDecoding.decode(path) { assets.open(path) }
 
-    private fun deviceRecord(): Map<String, Any?> = linkedMapOf(
-        "name" to "${Build.MANUFACTURER} ${Build.MODEL}",
-        "cpu" to if (Build.VERSION.SDK_INT >= 31) Build.SOC_MODEL else Build.HARDWARE,
-        "cores" to Runtime.getRuntime().availableProcessors(),
-        "usable_cores" to Runtime.getRuntime().availableProcessors(),
-        "arch" to Build.SUPPORTED_ABIS.firstOrNull(),
-        "os" to "Android ${Build.VERSION.RELEASE} (API ${Build.VERSION.SDK_INT})",
-        "python" to null,
-        "packages" to linkedMapOf("litert-android" to BuildConfig.LITERT_VERSION, "app" to BuildConfig.VERSION_NAME),
-        "cpu_governor" to readOrNull("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
-        "temperature_c" to null,
+    private fun deviceRecord(): Map<String, Any?> = BenchmarkResult.androidDevice(
+        Build.MANUFACTURER, Build.MODEL, if (Build.VERSION.SDK_INT >= 31) Build.SOC_MODEL else Build.HARDWARE,
+        Runtime.getRuntime().availableProcessors(), Build.SUPPORTED_ABIS.firstOrNull(), Build.VERSION.RELEASE,
+        Build.VERSION.SDK_INT, BuildConfig.LITERT_VERSION, BuildConfig.VERSION_NAME,
+        readOrNull("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
     )
 
     private fun readOrNull(path: String): String? = runCatching { File(path).readText().trim() }.getOrNull()

@@ -39,6 +39,45 @@ public final class BenchmarkResult {
     private BenchmarkResult() {
     }
 
+    /**
+     * The device record the app writes, with brainedge-bench's keys. The runtime is the Maven
+     * artifact com.google.ai.edge.litert:litert, recorded as packages["litert-android"] (a desktop
+     * records the pip package as packages["ai-edge-litert"]); python is null on a phone.
+     */
+    public static Map<String, Object> androidDevice(String manufacturer, String model, String cpu, int cores,
+                                                    String abi, String release, int sdkInt, String litertVersion,
+                                                    String appVersion, String cpuGovernor) {
+        Map<String, Object> packages = new LinkedHashMap<String, Object>();
+        packages.put("litert-android", litertVersion);
+        packages.put("app", appVersion);
+        Map<String, Object> device = new LinkedHashMap<String, Object>();
+        device.put("name", manufacturer + " " + model);
+        device.put("cpu", cpu);
+        device.put("cores", cores);
+        device.put("usable_cores", cores);
+        device.put("arch", abi);
+        device.put("os", "Android " + release + " (API " + sdkInt + ")");
+        device.put("python", null);
+        device.put("packages", packages);
+        device.put("cpu_governor", cpuGovernor);
+        device.put("temperature_c", null);
+        return device;
+    }
+
+    /** The test set as brainedge-bench describes one: source, image count, images per class (sorted). */
+    public static Map<String, Object> testSet(String source, List<String> sampleLabels) {
+        Map<String, Object> perClass = new java.util.TreeMap<String, Object>();
+        for (String label : sampleLabels) {
+            Object count = perClass.get(label);
+            perClass.put(label, count == null ? 1 : (Integer) count + 1);
+        }
+        Map<String, Object> testSet = new LinkedHashMap<String, Object>();
+        testSet.put("source", source);
+        testSet.put("images", sampleLabels.size());
+        testSet.put("per_class", new LinkedHashMap<String, Object>(perClass));
+        return testSet;
+    }
+
     /** The result document: one run (this device, this invocation) and its rows; ratios left empty. */
     public static Map<String, Object> document(String runId, Map<String, Object> device, String command,
                                                String createdIso, Map<String, Object> settings,

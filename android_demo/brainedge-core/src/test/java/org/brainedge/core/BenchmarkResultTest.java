@@ -49,13 +49,32 @@ public class BenchmarkResultTest {
         row.backend = "litert-android";
         row.threads = 4;
         row.latencySamplesMs = new double[] {5, 6, 7};
-        Map<String, Object> device = new LinkedHashMap<String, Object>();
-        device.put("name", "Pixel 8");
-        device.put("arch", "arm64-v8a");
-        device.put("os", "Android 14");
-        device.put("python", null);
-        Map<String, Object> doc = BenchmarkResult.document("phone-1", device, "app", "2025-01-01T00:00:00+00:00",
-                new LinkedHashMap<String, Object>(), null, Arrays.asList(row));
+        row.variant = "int8_ptq";
+        row.accuracy = 0.75;
+        row.macroF1 = 0.7;
+        row.sizeBytes = 2_500_000L;
+        row.initMs = 80.5;
+        row.firstMs = 12.25;
+        row.throughputIps = 30.0;
+        row.peakRssMb = 180.0;
+        row.images = 4;
+        // What BenchmarkActivity writes: the same helpers, with a phone's values.
+        Map<String, Object> device = BenchmarkResult.androidDevice("Google", "Pixel 8", "Tensor G3", 9, "arm64-v8a",
+                "14", 34, "1.4.1", "0.1.0", "schedutil");
+        Map<String, Object> settings = new LinkedHashMap<String, Object>();
+        settings.put("threads", Arrays.asList(4));
+        settings.put("backends", Arrays.asList("litert-android"));
+        settings.put("runs", 3);
+        settings.put("warmup", 1);
+        settings.put("build", "release");
+        Map<String, Object> testSet = BenchmarkResult.testSet("app assets/samples",
+                Arrays.asList("glioma", "glioma", "meningioma", "notumor"));
+        Map<String, Object> doc = BenchmarkResult.document("android-Pixel-8-2025-01-01T000000+0000", device,
+                "BrainEdge Android app benchmark screen", "2025-01-01T00:00:00+00:00", settings, testSet,
+                Arrays.asList(row));
+        Map<?, ?> perClass = (Map<?, ?>) testSet.get("per_class");
+        assertEquals(2, perClass.get("glioma"));
+        assertEquals("Google Pixel 8", device.get("name"));
         String written = Json.write(doc);
         String sampleOut = System.getenv("BRAINEDGE_BENCH_SAMPLE_OUT"); // tests/test_java_parity.py validates it
         if (sampleOut != null) {
@@ -70,8 +89,8 @@ public class BenchmarkResultTest {
                 "throughput_ips", "peak_rss_mb", "status", "error"}) {
             assertTrue("row lacks " + key, parsedRow.containsKey(key));
         }
-        assertEquals("phone-1", parsedRow.get("run"));
-        assertEquals("Pixel 8", parsedRow.get("device"));
+        assertEquals("android-Pixel-8-2025-01-01T000000+0000", parsedRow.get("run"));
+        assertEquals("Google Pixel 8", parsedRow.get("device"));
         assertEquals(6.0, (Double) ((Map<?, ?>) parsedRow.get("latency_ms")).get("p50"), 0);
         Map<?, ?> run = (Map<?, ?>) ((List<?>) back.get("runs")).get(0);
         for (String key : new String[] {"id", "device", "command", "created"}) {
