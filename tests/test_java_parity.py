@@ -6,6 +6,7 @@ today (so they cannot drift from it), and brainedge-core's JUnit tests must repr
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -93,7 +94,6 @@ SHARED_MODELS = ROOT.parent / "shared/reference-models"
 def _reference_bundle(tmp_path: Path) -> Path:
     """Google's uint8 MobileNetV2 from ../shared as a bundle, metadata read from the model itself."""
     from brainedge.edge_runtime.backends import load_backend
-    from brainedge.edge_runtime.classifier import sha256_of
     from brainedge.edge_runtime.metadata import BundleMetadata, InputSpec, OutputSpec, read_labels, write_labels
 
     model = SHARED_MODELS / "mobilenet_v2_1.0_224_quant.tflite"
@@ -109,7 +109,7 @@ def _reference_bundle(tmp_path: Path) -> Path:
     _, height, width, _ = backend.input.shape
     metadata = BundleMetadata(
         model_file="model.tflite", model_format="tflite", variant="uint8-reference",
-        model_sha256=sha256_of(bundle / "model.tflite"), class_names=names,
+        model_sha256=hashlib.sha256((bundle / "model.tflite").read_bytes()).hexdigest(), class_names=names,
         input=InputSpec(height, width, dtype=backend.input.dtype, quantization=backend.input.quantization),
         output=OutputSpec(len(names), dtype=backend.output.dtype, quantization=backend.output.quantization))
     (bundle / "metadata.json").write_text(metadata.to_json())

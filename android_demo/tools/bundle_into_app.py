@@ -41,34 +41,110 @@ def validate(bundle: Path) -> BundleMetadata:
     return metadata
 
 
+def aapt_ignores(name: str) -> str | None:
+    """Why AAPT2 would silently leave this asset name out of the APK, or None if it keeps it.
+
+    AAPT2's default ignore pattern drops names starting with "." or "_" (the latter for folders;
+    refused for files too, to be safe), editor backups ending in "~", and a few tool files."""
+    if name.startswith("."):
+        return "AAPT2 leaves names starting with '.' out of the APK"
+    if name.startswith("_"):
+        return "AAPT2 leaves names starting with '_' out of the APK"
+    if name.endswith("~"):
+        return "AAPT2 leaves names ending in '~' out of the APK"
+    if name.lower() in {"cvs", "thumbs.db", "picasa.ini", ".ds_store"} or name.lower().endswith(".scc"):
+        return "AAPT2 leaves this tool file out of the APK"
+    return None
+
+
+def _refuse_ignored(path: Path, name: str) -> None:
+    reason = aapt_ignores(name)
+    if reason:
+        raise BrainEdgeError(f"{path}: {reason}; rename it")
+
+
+def _replace_dir(staged: Path, target: Path) -> None:
+    """Put staged in target's place: the old folder is renamed away first, so a failure leaves either one."""
+    old = target.with_name(f".{target.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        target.rename(old)
+    staged.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_text_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text)
+    temporary.replace(path)
+
+
 def copy_bundle(bundle: Path, metadata: BundleMetadata, assets: Path) -> list[Path]:
-    """Replace assets/bundle with the bundle's model, labels and metadata."""
-    target = assets / BUNDLE_ASSETS
-    shutil.rmtree(target, ignore_errors=True)
-    target.mkdir(parents=True)
-    copied = [shutil.copy2(bundle / name, target / name)
-              for name in (metadata.model_file, metadata.labels_file, METADATA_FILE)]
-    (assets / INFO_FILE).write_text(json.dumps({"name": bundle.resolve().name}) + "\n")
-    return [Path(path) for path in copied]
+    """Replace assets/bundle with the bundle's model, labels and metadata (staged, then swapped in)."""
+    names = (metadata.model_file, metadata.labels_file, METADATA_FILE)
+    for name in names:
+        _refuse_ignored(bundle / name, name)
+    assets.mkdir(parents=True, exist_ok=True)
+    staged = assets / f".{BUNDLE_ASSETS}.new"
+    shutil.rmtree(staged, ignore_errors=True)
+    staged.mkdir()
+    try:
+        for name in names:
+            shutil.copy2(bundle / name, staged / name)
+        _replace_dir(staged, assets / BUNDLE_ASSETS)
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
+    _write_text_atomically(assets / INFO_FILE, json.dumps({"name": bundle.resolve().name}) + "\n")
+    return [assets / BUNDLE_ASSETS / name for name in names]
 
 
-def copy_samples(samples: Path, class_names: list[str], per_class: int, assets: Path) -> int:
-    """Up to per_class images from each samples/<class name>/ folder, first by name, for the benchmark."""
+def remove_samples(assets: Path) -> bool:
+    """Drop samples left by a previous bundle (their classes may not be this model's); True if there were some."""
+    target = assets / SAMPLE_ASSETS
+    if not target.exists():
+        return False
+    shutil.rmtree(target)
+    return True
+
+
+def copy_samples(samples: Path, class_names: list[str], per_class: int, assets: Path,
+                 notes: list[str]) -> int:
+    """Up to per_class images from each samples/<class name>/ folder, first by name, for the benchmark.
+
+    Nothing is skipped silently: folders that are not class names and files that are not images are
+    listed in notes; a name AAPT2 would drop from the APK is refused."""
     if not samples.is_dir():
         raise BrainEdgeError(f"{samples}: samples directory not found")
     folders = [samples / name for name in class_names if (samples / name).is_dir()]
     if not folders:
         raise BrainEdgeError(f"{samples}: no sub-folder named after a class ({', '.join(class_names)})")
-    target = assets / SAMPLE_ASSETS
-    shutil.rmtree(target, ignore_errors=True)
-    count = 0
+    others = sorted(p.name for p in samples.iterdir() if p.is_dir() and p.name not in class_names)
+    if others:
+        notes.append(f"skipped folders that are not class names: {', '.join(others)}")
+    plan: list[tuple[Path, str]] = []
     for folder in folders:
-        images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:per_class]
-        (target / folder.name).mkdir(parents=True, exist_ok=True)
+        _refuse_ignored(folder, folder.name)
+        files = sorted(p for p in folder.iterdir() if p.is_file())
+        not_images = [p.name for p in files if p.suffix.lower() not in IMAGE_SUFFIXES]
+        if not_images:
+            notes.append(f"skipped {len(not_images)} file(s) in {folder.name}/ that are not "
+                         f"{'/'.join(sorted(IMAGE_SUFFIXES))} images: {', '.join(not_images[:5])}"
+                         + (" …" if len(not_images) > 5 else ""))
+        images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES][:per_class]
         for image in images:
-            shutil.copy2(image, target / folder.name / image.name)
-        count += len(images)
-    return count
+            _refuse_ignored(image, image.name)
+        plan += [(image, folder.name) for image in images]
+    staged = assets / f".{SAMPLE_ASSETS}.new"
+    shutil.rmtree(staged, ignore_errors=True)
+    try:
+        for image, label in plan:
+            (staged / label).mkdir(parents=True, exist_ok=True)
+            shutil.copy2(image, staged / label / image.name)
+        staged.mkdir(parents=True, exist_ok=True)
+        _replace_dir(staged, assets / SAMPLE_ASSETS)
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
+    return len(plan)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,9 +157,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         metadata = validate(args.bundle)
+        for name in (metadata.model_file, metadata.labels_file):   # refused before anything in the app changes
+            _refuse_ignored(args.bundle / name, name)
+        notes: list[str] = []
+        samples = None
+        if args.samples:   # every sample name is checked before any is copied
+            samples = copy_samples(args.samples, metadata.class_names, args.per_class, args.assets, notes)
+        elif remove_samples(args.assets):
+            notes.append(f"removed the previous bundle's sample images from {args.assets / SAMPLE_ASSETS}")
         copied = copy_bundle(args.bundle, metadata, args.assets)
-        samples = (copy_samples(args.samples, metadata.class_names, args.per_class, args.assets)
-                   if args.samples else None)
     except BrainEdgeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -93,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {path.name} ({path.stat().st_size:,} bytes)")
     if samples is not None:
         print(f"  {samples} sample images under {args.assets / SAMPLE_ASSETS}")
+    for note in notes:
+        print(f"  note: {note}")
     print("next: cd android_demo && ./gradlew :app:installRelease")
     return 0
 
