@@ -97,3 +97,26 @@ def test_aapt_ignore_rules() -> None:
     assert bundle_into_app.aapt_ignores("scan_01.png") is None
     assert bundle_into_app.aapt_ignores("Thumbs.db")
     assert bundle_into_app.aapt_ignores(".DS_Store")
+
+
+def test_the_python_runtime_ignores_icc_profiles_and_gama(tmp_path) -> None:
+    """Pillow (so training and the Python runtime) reads the stored values of a colour-profiled PNG.
+
+    The Java half (brainedge-core's ColourProfileTest) shows a colour-managed decode differs and that
+    the app's raw read (copyPixelsToBuffer) gives the stored values, like this."""
+    np = pytest.importorskip("numpy")
+    Image = pytest.importorskip("PIL.Image")
+    ImageCms = pytest.importorskip("PIL.ImageCms")
+    PngImagePlugin = pytest.importorskip("PIL.PngImagePlugin")
+    from brainedge.edge_runtime.preprocess import decode_rgb
+
+    rgb = np.random.default_rng(0).integers(0, 256, (16, 24, 3), dtype=np.uint8)
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()   # anything but sRGB
+    gama = PngImagePlugin.PngInfo()
+    gama.add(b"gAMA", (100000).to_bytes(4, "big"))   # gamma 1.0
+    profiled, gamma_only = tmp_path / "icc.png", tmp_path / "gama.png"
+    Image.fromarray(rgb).save(profiled, icc_profile=icc)
+    Image.fromarray(rgb).save(gamma_only, pnginfo=gama)
+    assert Image.open(profiled).info.get("icc_profile") == icc
+    np.testing.assert_array_equal(decode_rgb(profiled), rgb)
+    np.testing.assert_array_equal(decode_rgb(gamma_only), rgb)
