@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from brainedge.edge_runtime.errors import BrainEdgeError
-from brainedge.export.formats import DEFAULT_FORMATS, FORMATS
+from brainedge.edge_runtime.formats import FORMAT_NAMES
+from brainedge.export.settings import DEFAULTS, IO_DTYPES, VERIFY_SPLITS, ExportSettings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,20 +24,26 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dir", type=Path, help="a brainedge-train run directory")
     parser.add_argument("--out", type=Path, help="where bundles go (default: RUN_DIR/export)")
-    parser.add_argument("--formats", nargs="+", default=list(DEFAULT_FORMATS),
-                        help=f"any of {', '.join(FORMATS)}, or 'all'")
-    parser.add_argument("--representative", type=int, default=200,
+    parser.add_argument("--formats", nargs="+", default=list(DEFAULTS.formats),
+                        help=f"any of {', '.join(FORMAT_NAMES)}, or 'all' (default: {' '.join(DEFAULTS.formats)})")
+    parser.add_argument("--representative", type=int, default=DEFAULTS.representative,
                         help="training images that calibrate int8 variants")
-    parser.add_argument("--io-dtype", choices=("uint8", "int8", "float32"), default="uint8",
+    parser.add_argument("--io-dtype", choices=IO_DTYPES, default=DEFAULTS.io_dtype,
                         help="input/output type of full-integer int8 TFLite models")
-    parser.add_argument("--verify-split", default="val", choices=("train", "val", "test"),
+    parser.add_argument("--verify-split", default=DEFAULTS.verify_split, choices=VERIFY_SPLITS,
                         help="manifest split to verify on (test leaves out leaked images)")
-    parser.add_argument("--verify-limit", type=int, default=None, help="verify on at most N images")
-    parser.add_argument("--min-agreement", type=float, default=None,
-                        help="fail below this top-1 agreement with Keras (default 0.97)")
-    parser.add_argument("--debug-threshold", type=float, default=1.0,
+    parser.add_argument("--verify-limit", type=int, default=DEFAULTS.verify_limit, help="verify on at most N images")
+    parser.add_argument("--min-agreement", type=float, default=DEFAULTS.min_agreement,
+                        help=f"fail below this top-1 agreement with Keras (default {DEFAULTS.min_agreement})")
+    parser.add_argument("--debug-threshold", type=float, default=DEFAULTS.debug_threshold,
                         help="accuracy points an int8 variant may lose before a per-layer report")
     return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> ExportSettings:
+    return ExportSettings(formats=tuple(args.formats), representative=args.representative, io_dtype=args.io_dtype,
+                          verify_split=args.verify_split, verify_limit=args.verify_limit,
+                          min_agreement=args.min_agreement, debug_threshold=args.debug_threshold)
 
 
 def print_table(results: list[dict[str, Any]], failure: str = "not kept") -> None:
@@ -58,10 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from brainedge.export.exporter import export_run
 
-        results = export_run(args.run_dir, args.out or args.run_dir / "export", args.formats,
-                             representative=args.representative, io_dtype=args.io_dtype,
-                             verify_split=args.verify_split, verify_limit=args.verify_limit,
-                             min_agreement=args.min_agreement, debug_threshold=args.debug_threshold)
+        results = export_run(args.run_dir, args.out or args.run_dir / "export", settings_from_args(args))
     except BrainEdgeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -40,7 +40,8 @@ def resolve_weights(choice: str, alpha: float, input_size: int) -> str:
     """'auto' → ImageNet when the standard Keras download (or its cache) works, else scratch."""
     if choice != "auto":
         return choice
-    from brainedge.train.model import ModelConfig, build_model
+    from brainedge.train.config import ModelConfig
+    from brainedge.train.model import build_model
 
     try:
         build_model(ModelConfig(num_classes=2, input_size=input_size, alpha=alpha, weights="imagenet"))
@@ -53,8 +54,8 @@ def resolve_weights(choice: str, alpha: float, input_size: int) -> str:
 
 
 def train_model(manifest: Path, run_dir: Path, args: argparse.Namespace) -> None:
-    from brainedge.train.model import ModelConfig
-    from brainedge.train.trainer import TrainConfig, Trainer
+    from brainedge.train.config import ModelConfig, TrainConfig
+    from brainedge.train.trainer import Trainer
 
     weights = resolve_weights(args.weights, args.alpha, args.input_size)
     head_epochs = 2 if weights != "none" else 0
@@ -70,12 +71,11 @@ def evaluate_on_test(run_dir: Path, sizes: dict[Path, int]) -> list[dict[str, An
     """Held-out accuracy, agreement with Keras and latency of each bundle, via the edge runtime."""
     from brainedge.edge_runtime.classifier import Classifier
     from brainedge.edge_runtime.preprocess import to_input_tensor
-    from brainedge.export.run import FLOAT_MODEL, LabelledImages, TrainingRun
-    from brainedge.train.tf_setup import keras
+    from brainedge.export.run import LabelledImages, TrainingRun
 
     run = TrainingRun.open(run_dir)
     images = LabelledImages.load(run, "test")
-    keras_top1 = keras.models.load_model(run_dir / FLOAT_MODEL).predict(
+    keras_top1 = run.load_float_model().predict(
         images.float_inputs(run.input_spec), verbose=0).argmax(1)
     rows = []
     for bundle in sizes:
@@ -140,10 +140,11 @@ def run(args: argparse.Namespace) -> int:
     from brainedge.edge_runtime.manifest import read_manifest
     from brainedge.export.cli import print_table as print_export_table
     from brainedge.export.exporter import export_run
+    from brainedge.export.settings import ExportSettings
 
     calibration_images = min(200, len(read_manifest(manifest).files("train")))
-    results = export_run(run_dir, out / "bundles", ["tflite_float32", "tflite_int8_ptq"],
-                         representative=calibration_images)
+    results = export_run(run_dir, out / "bundles",
+                         ExportSettings(formats=("tflite_float32", "tflite_int8_ptq"), representative=calibration_images))
     print_export_table(results)
     if not all(row["passed"] for row in results):
         raise BrainEdgeError("an exported bundle disagreed with the Keras model (see above)")

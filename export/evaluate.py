@@ -19,13 +19,13 @@ from typing import Any
 from brainedge.edge_runtime.bundle import Bundle, is_bundle
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.formats import FORMATS
+from brainedge.export.settings import DEFAULTS
 
 
 def evaluate(run_dir: Path, export_dir: Path, split: str = "test") -> list[dict[str, Any]]:
     """One row per bundle in ``export_dir``, in export_report.json's format."""
-    from brainedge.export.run import FLOAT_MODEL, LabelledImages, TrainingRun, load_qat_model
-    from brainedge.export.verify import DEFAULT_MIN_AGREEMENT, bundle_probabilities, verification
-    from brainedge.train.tf_setup import keras
+    from brainedge.export.run import LabelledImages, TrainingRun, load_qat_model
+    from brainedge.export.verify import bundle_probabilities, verification
 
     bundles = [Bundle.open(export_dir / f.name) for f in FORMATS if is_bundle(export_dir / f.name)]
     if not bundles:
@@ -33,7 +33,7 @@ def evaluate(run_dir: Path, export_dir: Path, split: str = "test") -> list[dict[
     run = TrainingRun.open(run_dir)
     images = LabelledImages.load(run, split)
     inputs = images.float_inputs(run.input_spec)
-    references = {"float": keras.models.load_model(run.path / FLOAT_MODEL).predict(inputs, verbose=0)}
+    references = {"float": run.load_float_model().predict(inputs, verbose=0)}
     if any(bundle.export_format.needs_qat for bundle in bundles):
         references["qat"] = load_qat_model(run).predict(inputs, verbose=0)
     rows = []
@@ -41,9 +41,9 @@ def evaluate(run_dir: Path, export_dir: Path, split: str = "test") -> list[dict[
         print(f"[{bundle.name}] {len(images.labels)} {split} images", flush=True)
         source = "qat" if bundle.export_format.needs_qat else "float"
         check = verification(bundle_probabilities(bundle, images), references, source, images.labels, split,
-                             DEFAULT_MIN_AGREEMENT)
+                             DEFAULTS.min_agreement)
         rows.append({"variant": bundle.name, "bundle": str(bundle.directory), "size_bytes": bundle.size_bytes,
-                     "passed": check["agreement"] >= DEFAULT_MIN_AGREEMENT, **check})
+                     "passed": check["agreement"] >= DEFAULTS.min_agreement, **check})
     return rows
 
 

@@ -17,44 +17,27 @@ from brainedge.export.bundle import write_bundle
 from brainedge.export.formats import chosen_formats
 from brainedge.export.onnx import quantize_onnx, to_onnx
 from brainedge.export.quant_debug import DEBUG_JSON, DEBUG_MARKDOWN, layer_errors, summary, write_report
-from brainedge.export.run import FLOAT_MODEL, LabelledImages, TrainingRun, load_qat_model, representative_inputs
+from brainedge.export.run import LabelledImages, TrainingRun, load_qat_model, representative_inputs
+from brainedge.export.settings import DEFAULTS, ExportSettings
 from brainedge.export.tflite import convert
 from brainedge.export.tflite_metadata import embed_metadata
-from brainedge.export.verify import DEFAULT_MIN_AGREEMENT, bundle_probabilities, verification
+from brainedge.export.verify import bundle_probabilities, verification
 from brainedge.train.tf_setup import keras, tf
 
-DEFAULT_DEBUG_THRESHOLD = 1.0
-"""Accuracy points an int8 variant may lose against the float model before it is debugged per layer."""
 DEBUG_IMAGES = 32
 
 
-@dataclass
-class ExportSettings:
-    representative: int = 200
-    io_dtype: str = "uint8"
-    verify_split: str = "val"
-    verify_limit: int | None = None
-    min_agreement: float = DEFAULT_MIN_AGREEMENT
-    debug_threshold: float = DEFAULT_DEBUG_THRESHOLD
-
-
-def export_run(run_dir: Path, out: Path, formats: list[str], representative: int = 200,
-               io_dtype: str = "uint8", verify_split: str = "val", verify_limit: int | None = None,
-               min_agreement: float | None = None, debug_threshold: float = DEFAULT_DEBUG_THRESHOLD
-               ) -> list[dict[str, Any]]:
+def export_run(run_dir: Path, out: Path, settings: ExportSettings = DEFAULTS) -> list[dict[str, Any]]:
     """Convert, bundle and verify each format; a bundle that disagrees with Keras is not kept."""
-    settings = ExportSettings(representative, io_dtype, verify_split, verify_limit,
-                              DEFAULT_MIN_AGREEMENT if min_agreement is None else min_agreement,
-                              debug_threshold)
     run = TrainingRun.open(run_dir)
-    formats = chosen_formats(formats, run.has_qat_model)
+    formats = chosen_formats(list(settings.formats), run.has_qat_model)
     calibration = None
     if any(export_format(f).needs_calibration for f in formats):  # checked first: a short train split fails fast
         print(f"calibrating int8 on {settings.representative} training images", flush=True)
         calibration = representative_inputs(run, settings.representative)
     images = LabelledImages.load(run, settings.verify_split, settings.verify_limit)
     inputs = images.float_inputs(run.input_spec)
-    models = {"float": keras.models.load_model(run.path / FLOAT_MODEL)}
+    models = {"float": run.load_float_model()}
     if any(export_format(f).needs_qat for f in formats):
         models["qat"] = load_qat_model(run)
     references = {name: model.predict(inputs, verbose=0) for name, model in models.items()}

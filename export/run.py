@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,8 +13,8 @@ from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.manifest import Manifest, read_manifest
 from brainedge.edge_runtime.metadata import InputSpec, spec_from_dict
 from brainedge.edge_runtime.preprocess import decode_rgb, to_input_tensor
+from brainedge.train.run_dir import RunDirectory
 from brainedge.train.tf_setup import keras
-from brainedge.train.trainer import CONFIG_FILE, FLOAT_MODEL, QAT_MODEL
 
 
 @dataclass
@@ -31,18 +30,24 @@ class TrainingRun:
 
     @classmethod
     def open(cls, path: Path) -> TrainingRun:
-        if not (path / CONFIG_FILE).is_file():
-            raise BrainEdgeError(f"{path}: not a training run directory (no {CONFIG_FILE})")
-        if not (path / FLOAT_MODEL).exists():
-            raise BrainEdgeError(f"{path}: no trained model ({FLOAT_MODEL}); did training finish?")
-        config = json.loads((path / CONFIG_FILE).read_text())
+        directory = RunDirectory(path)
+        config = directory.read_config()
+        if not directory.float_model_path.exists():
+            raise BrainEdgeError(f"{path}: no trained model ({directory.float_model_path.name}); did training finish?")
         manifest_path = Path(config["manifest"])
         return cls(path, config, config["class_names"], spec_from_dict(InputSpec, config["input"]),
                    read_manifest(manifest_path), manifest_path)
 
     @property
+    def directory(self) -> RunDirectory:
+        return RunDirectory(self.path)
+
+    @property
     def has_qat_model(self) -> bool:
-        return (self.path / QAT_MODEL).exists()
+        return self.directory.qat_model_path.exists()
+
+    def load_float_model(self) -> keras.Model:
+        return keras.models.load_model(self.directory.float_model_path)
 
     def provenance(self) -> dict[str, Any]:
         """Where a bundle came from: base weights, data fingerprint, training versions."""
@@ -70,11 +75,11 @@ def load_qat_model(run: TrainingRun) -> keras.Model:
     """
     from brainedge.train.qat import quantize_for_training
 
-    model = quantize_for_training(keras.models.load_model(run.path / FLOAT_MODEL))
+    model = quantize_for_training(run.load_float_model())
     try:
-        model.load_weights(run.path / QAT_MODEL)
+        model.load_weights(run.directory.qat_model_path)
     except ValueError as error:
-        raise BrainEdgeError(f"{run.path / QAT_MODEL}: does not fit the run's float model "
+        raise BrainEdgeError(f"{run.directory.qat_model_path}: does not fit the run's float model "
                              f"({str(error).splitlines()[0]})") from None
     return model
 

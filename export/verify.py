@@ -12,8 +12,6 @@ from brainedge.edge_runtime.classifier import Classifier
 from brainedge.edge_runtime.preprocess import to_input_tensor
 from brainedge.export.run import LabelledImages
 
-DEFAULT_MIN_AGREEMENT = 0.97
-
 
 def bundle_probabilities(bundle_dir: Path | Bundle, images: LabelledImages) -> np.ndarray:
     """Probabilities the device would compute: the bundle's own preprocessing and interpreter."""

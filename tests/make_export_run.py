@@ -12,7 +12,6 @@ usage: python tests/make_export_run.py WORK_DIR   → WORK_DIR/run (plus WORK_DI
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 from pathlib import Path
 
@@ -25,25 +24,26 @@ IMAGES_PER_CLASS = 60
 def build_run(work: Path) -> Path:
     from brainedge.edge_runtime.manifest import read_manifest
     from brainedge.edge_runtime.metadata import InputSpec
+    from brainedge.train.config import ModelConfig, TrainConfig
     from brainedge.train.data.split import make_split
-    from brainedge.train.model import ModelConfig
     from brainedge.train.qat import quantize_for_training
+    from brainedge.train.run_dir import RunDirectory
     from brainedge.train.synthetic import generate_dataset
     from brainedge.train.tf_setup import keras
-    from brainedge.train.trainer import CONFIG_FILE, FLOAT_MODEL, QAT_MODEL, TrainConfig, versions
+    from brainedge.train.trainer import versions
 
     generate_dataset(work / "data", images_per_class=IMAGES_PER_CLASS, size=SIZE, seed=0)
     manifest_path = work / "manifest.csv"
     make_split(work / "data", manifest_path, seed=0, progress=False)
     manifest = read_manifest(manifest_path)
     run = work / "run"
-    run.mkdir(parents=True)
+    run_directory = RunDirectory(run)
     spec = InputSpec(height=SIZE, width=SIZE)
     config = TrainConfig(model=ModelConfig(num_classes=len(manifest.class_names()), input_size=SIZE,
                                            alpha=0.35, weights="none"), qat_epochs=3)
-    (run / CONFIG_FILE).write_text(json.dumps({
+    run_directory.write_config({
         "train": config.to_dict(), "class_names": manifest.class_names(), "input": dataclasses.asdict(spec),
-        "manifest": str(manifest_path.resolve()), "versions": versions()}, indent=2) + "\n")
+        "manifest": str(manifest_path.resolve()), "versions": versions()})
 
     train = _split_arrays(manifest, "train", spec)
     keras.utils.set_random_seed(0)
@@ -58,11 +58,11 @@ def build_run(work: Path) -> Path:
     model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     model.fit(*train, epochs=40, batch_size=16, verbose=0)
-    model.save(run / FLOAT_MODEL)
+    model.save(run_directory.float_model_path)
     qat = quantize_for_training(model)
     qat.compile(optimizer=keras.optimizers.Adam(1e-4), loss="sparse_categorical_crossentropy")
     qat.fit(*train, epochs=config.qat_epochs, batch_size=16, verbose=0)
-    qat.save(run / QAT_MODEL)
+    qat.save(run_directory.qat_model_path)
     return run
 
 

@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from brainedge.edge_runtime.bundle import Bundle
 from brainedge.edge_runtime.classifier import Classifier
+
+pytestmark = [pytest.mark.slow, pytest.mark.tensorflow]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,10 +45,10 @@ def test_demo_bundles_are_verified_and_classify(demo_dir: tuple[Path, subprocess
     out, done = demo_dir
     assert done.returncode == 0, done.stderr[-2000:]
     bundle = out / "bundles" / "tflite_int8_ptq"
-    metadata = json.loads((bundle / "metadata.json").read_text())
-    assert metadata["input"]["dtype"] == "uint8" and metadata["input"]["quantization"]["scale"] > 0
-    assert metadata["verification"]["agreement"] >= metadata["verification"]["min_agreement"]
-    assert metadata["provenance"]["base_weights"] == "none"
+    metadata = Bundle.open(bundle).metadata
+    assert metadata.input.dtype == "uint8" and metadata.input.quantization.scale > 0
+    assert metadata.verification["agreement"] >= metadata.verification["min_agreement"]
+    assert metadata.provenance["base_weights"] == "none"
     image = next((out / "data" / "pituitary").iterdir())
     prediction = Classifier.from_bundle(bundle).classify(image)
     assert prediction.label in metadata["class_names"]

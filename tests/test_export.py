@@ -21,16 +21,19 @@ import numpy as np
 import pytest
 from flatbuffers.table import Table
 
+from brainedge.edge_runtime.bundle import Bundle
 from brainedge.edge_runtime.classifier import Classifier
 from brainedge.edge_runtime.manifest import read_manifest
-from brainedge.edge_runtime.metadata import METADATA_FILE, BundleMetadata, read_labels
+from brainedge.edge_runtime.metadata import read_labels
 from brainedge.edge_runtime.preprocess import decode_rgb
+from brainedge.export.settings import DEFAULTS
+
+pytestmark = [pytest.mark.slow, pytest.mark.tensorflow]
 
 ROOT = Path(__file__).resolve().parent.parent
 FORMATS = ("tflite_float32", "tflite_float16", "tflite_dynamic_range", "tflite_int8_ptq", "tflite_int8_qat",
            "onnx_float32", "onnx_int8")
 INT8 = ("tflite_int8_ptq", "tflite_int8_qat", "onnx_int8")
-DEFAULT_MIN_AGREEMENT = 0.97  # export.verify's default (importing it here would import TensorFlow)
 
 pytest.importorskip("onnxruntime")
 
@@ -74,11 +77,11 @@ def test_every_format_is_a_verified_bundle(exported: tuple[Path, subprocess.Comp
     assert not [p for p in out.iterdir() if p.name.startswith(".")], "staging directories left behind"
     for name in FORMATS:
         Classifier.from_bundle(out / name)  # loads, and its sha256 matches the final model file
-        metadata = BundleMetadata.read(out / name / METADATA_FILE)
+        metadata = Bundle.open(out / name).metadata
         assert metadata.variant == name
         check = metadata.verification
         assert check["split"] == "val" and check["count"] > 20
-        assert check["agreement"] >= DEFAULT_MIN_AGREEMENT, (name, check)
+        assert check["agreement"] >= DEFAULTS.min_agreement, (name, check)
         assert name in done.stdout  # the table
     report = json.loads((out / "export_report.json").read_text())
     assert [row["variant"] for row in report] == list(FORMATS) and all(row["passed"] for row in report)
@@ -95,7 +98,7 @@ def test_bundles_agree_with_each_other_through_the_runtime(
         if name == "tflite_int8_qat":  # its reference is the QAT Keras model, checked by export
             continue
         agreement = (_probabilities(out / name, images).argmax(1) == reference.argmax(1)).mean()
-        assert agreement >= DEFAULT_MIN_AGREEMENT, (name, agreement)
+        assert agreement >= DEFAULTS.min_agreement, (name, agreement)
 
 
 NO_VNNI_SCRIPT = r"""
@@ -177,7 +180,7 @@ def test_tflite_files_carry_labels_and_normalization(
         exported: tuple[Path, subprocess.CompletedProcess], name: str) -> None:
     """What the LiteRT support library reads: ModelMetadata (M001) and labels.txt zipped in."""
     bundle = exported[0] / name
-    metadata = BundleMetadata.read(bundle / METADATA_FILE)
+    metadata = Bundle.open(bundle).metadata
     model = (bundle / metadata.model_file).read_bytes()
     assert zipfile.ZipFile(io.BytesIO(model)).read("labels.txt").decode().split() == read_labels(
         bundle / "labels.txt")
@@ -219,7 +222,7 @@ def test_onnx_bundles(exported: tuple[Path, subprocess.CompletedProcess]) -> Non
     out, _ = exported
     sizes = {}
     for name in ("onnx_float32", "onnx_int8"):
-        metadata = BundleMetadata.read(out / name / METADATA_FILE)
+        metadata = Bundle.open(out / name).metadata
         assert metadata.model_format == "onnx" and metadata.model_file == "model.onnx"
         assert metadata.input.dtype == "float32" and metadata.input.quantization is None
         sizes[name] = (out / name / "model.onnx").stat().st_size
@@ -312,4 +315,4 @@ def test_evaluate_scores_every_bundle_on_the_test_split(
         assert 0 <= row["accuracy"] <= 1 and row["reference"] == ("keras_qat" if "qat" in row["variant"]
                                                                     else "keras_float")
         if row["variant"] != "tflite_int8_qat":  # the tiny QAT model has near-ties; its check is on val
-            assert row["agreement"] >= DEFAULT_MIN_AGREEMENT, row
+            assert row["agreement"] >= DEFAULTS.min_agreement, row

@@ -7,12 +7,14 @@ Several machines: set TF_CONFIG on each worker (see the README) and run the same
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
+from brainedge.train.config import ModelConfig, TrainConfig
+from brainedge.train.run_dir import RunDirectory
 
 MANIFEST_NAME = "manifest.csv"
+DEFAULTS = TrainConfig(model=ModelConfig(num_classes=0))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,36 +26,37 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=Path("runs/train"), help="run directory")
     parser.add_argument("--resume", action="store_true",
                         help="continue a killed run in --out with its saved settings")
-    parser.add_argument("--alpha", type=float, default=1.0, help="MobileNetV2 width multiplier")
-    parser.add_argument("--input-size", type=int, default=224)
-    parser.add_argument("--weights", default="imagenet",
+    model, recipe = DEFAULTS.model, DEFAULTS
+    parser.add_argument("--alpha", type=float, default=model.alpha, help="MobileNetV2 width multiplier")
+    parser.add_argument("--input-size", type=int, default=model.input_size)
+    parser.add_argument("--weights", default=model.weights,
                         help="'imagenet' (Keras download), a local .h5 file, or 'none'")
-    parser.add_argument("--dropout", type=float, default=0.2)
-    parser.add_argument("--hidden-units", type=int, nargs="*", default=[])
-    parser.add_argument("--batch-size", type=int, default=32, help="per replica")
-    parser.add_argument("--head-epochs", type=int, default=2)
-    parser.add_argument("--finetune-epochs", type=int, default=12)
-    parser.add_argument("--finetune-blocks", default="all", help="top backbone blocks to unfreeze, or 'all'")
-    parser.add_argument("--head-lr", type=float, default=1e-3)
-    parser.add_argument("--finetune-lr", type=float, default=3e-4)
-    parser.add_argument("--train-batch-norm", action="store_true",
+    parser.add_argument("--dropout", type=float, default=model.dropout)
+    parser.add_argument("--hidden-units", type=int, nargs="*", default=list(model.hidden_units))
+    parser.add_argument("--batch-size", type=int, default=recipe.batch_size, help="per replica")
+    parser.add_argument("--head-epochs", type=int, default=recipe.head_epochs)
+    parser.add_argument("--finetune-epochs", type=int, default=recipe.finetune_epochs)
+    parser.add_argument("--finetune-blocks", default=recipe.finetune_blocks,
+                        help="top backbone blocks to unfreeze, or 'all'")
+    parser.add_argument("--head-lr", type=float, default=recipe.head_learning_rate)
+    parser.add_argument("--finetune-lr", type=float, default=recipe.finetune_learning_rate)
+    parser.add_argument("--train-batch-norm", action="store_true", default=recipe.train_batch_norm,
                         help="update batch-norm statistics while fine-tuning (off: see README)")
-    parser.add_argument("--patience", type=int, default=4)
-    parser.add_argument("--label-smoothing", type=float, default=0.0)
-    parser.add_argument("--no-class-weights", action="store_true")
-    parser.add_argument("--qat-epochs", type=int, default=1, help="0 skips quantization-aware training")
-    parser.add_argument("--qat-lr", type=float, default=1e-5)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--mixed-precision", choices=("auto", "on", "off"), default="auto")
-    parser.add_argument("--cpu-replicas", type=int, default=0,
+    parser.add_argument("--patience", type=int, default=recipe.patience)
+    parser.add_argument("--label-smoothing", type=float, default=recipe.label_smoothing)
+    parser.add_argument("--no-class-weights", action="store_false", dest="class_weights",
+                        default=recipe.use_class_weights)
+    parser.add_argument("--qat-epochs", type=int, default=recipe.qat_epochs,
+                        help="0 skips quantization-aware training")
+    parser.add_argument("--qat-lr", type=float, default=recipe.qat_learning_rate)
+    parser.add_argument("--seed", type=int, default=recipe.seed)
+    parser.add_argument("--mixed-precision", choices=("auto", "on", "off"), default=recipe.mixed_precision)
+    parser.add_argument("--cpu-replicas", type=int, default=recipe.cpu_replicas,
                         help="split the CPU into N logical devices under MirroredStrategy (testing)")
     return parser
 
 
-def config_from_args(args: argparse.Namespace):  # -> TrainConfig, imported lazily (TensorFlow)
-    from brainedge.train.model import ModelConfig
-    from brainedge.train.trainer import TrainConfig
-
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
     if args.finetune_blocks != "all" and not args.finetune_blocks.isdigit():
         raise BrainEdgeError(f"--finetune-blocks must be a number or 'all', not {args.finetune_blocks!r}")
     model = ModelConfig(num_classes=0, input_size=args.input_size, alpha=args.alpha, weights=args.weights,
@@ -63,7 +66,7 @@ def config_from_args(args: argparse.Namespace):  # -> TrainConfig, imported lazi
         finetune_epochs=args.finetune_epochs, finetune_blocks=args.finetune_blocks,
         head_learning_rate=args.head_lr, finetune_learning_rate=args.finetune_lr,
         train_batch_norm=args.train_batch_norm, patience=args.patience,
-        label_smoothing=args.label_smoothing, use_class_weights=not args.no_class_weights,
+        label_smoothing=args.label_smoothing, use_class_weights=args.class_weights,
         qat_epochs=args.qat_epochs, qat_learning_rate=args.qat_lr, seed=args.seed,
         mixed_precision=args.mixed_precision, cpu_replicas=args.cpu_replicas)
 
@@ -83,21 +86,22 @@ def resolve_manifest(args: argparse.Namespace) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from brainedge.train.trainer import CONFIG_FILE, TrainConfig, Trainer
-
-    config_path = args.out / CONFIG_FILE
+    run_directory = RunDirectory(args.out)
     if args.resume:
-        if not config_path.exists():
-            raise BrainEdgeError(f"{args.out}: nothing to resume (no {CONFIG_FILE})")
-        saved = json.loads(config_path.read_text())
+        if not run_directory.has_config():
+            raise BrainEdgeError(f"{args.out}: nothing to resume (no {run_directory.config_path.name})")
+        saved = run_directory.read_config()
         config = TrainConfig.from_dict(saved["train"])
         manifest = args.manifest or Path(saved["manifest"])  # --manifest: the dataset moved
-        print(f"resuming {args.out} with its saved {CONFIG_FILE} (other options ignored)", flush=True)
+        print(f"resuming {args.out} with its saved {run_directory.config_path.name} (other options ignored)",
+              flush=True)
     else:
-        if config_path.exists():
+        if run_directory.has_config():
             raise BrainEdgeError(f"{args.out}: already holds a run; pass --resume or choose another --out")
         config = config_from_args(args)
         manifest = resolve_manifest(args)
+    from brainedge.train.trainer import Trainer  # TensorFlow: only once the settings are known to be usable
+
     Trainer(manifest, args.out, config).run()
     print(f"run directory: {args.out}  (next: brainedge-export {args.out})")
     return 0

@@ -6,25 +6,14 @@ tensorflow-model-optimization's quantize_model refuses nested models.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.train.config import ModelConfig
 from brainedge.train.tf_setup import keras
 
 HEAD_PREFIX = "head_"
 BLOCKS = 16  # MobileNetV2 has block_1 … block_16 between its stem and its last 1x1 conv
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    num_classes: int
-    input_size: int = 224
-    alpha: float = 1.0
-    weights: str = "imagenet"
-    """"imagenet" (Keras download), a path to a local .h5, or "none" (train from scratch)."""
-    dropout: float = 0.2
-    hidden_units: tuple[int, ...] = ()
 
 
 def build_model(config: ModelConfig) -> keras.Model:

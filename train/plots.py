@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +12,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from brainedge.edge_runtime.metrics import roc_curve  # noqa: E402
+from brainedge.train.run_dir import RunDirectory  # noqa: E402
 
 
 def plot_run(run_dir: Path, name: str, results: dict[str, Any], splits: dict[str, list],
              class_names: list[str]) -> None:
     """Write curves.png, and confusion_<name>.png / roc_<name>.png for the held-out split."""
-    plots = run_dir / "plots"
+    run = RunDirectory(run_dir)
+    plots = run.plots_dir
     plots.mkdir(exist_ok=True)
-    _learning_curves(run_dir / "history.csv", plots / "curves.png")
+    _learning_curves(run.history(), plots / "curves.png")
     split = "test" if "test" in results else "val"
     labels = np.array([label for _, label in splits[split]])
     _confusion(np.array(results[split]["confusion_matrix"]), class_names,
@@ -29,16 +30,14 @@ def plot_run(run_dir: Path, name: str, results: dict[str, Any], splits: dict[str
          plots / f"roc_{name}.png")
 
 
-def _learning_curves(history: Path, out: Path) -> None:
-    if not history.exists():
+def _learning_curves(rows: list[dict[str, Any]], out: Path) -> None:
+    if not rows:
         return
-    with history.open() as stream:
-        rows = list(csv.DictReader(stream))
     figure, axes = plt.subplots(1, 2, figsize=(10, 4))
     steps = np.arange(1, len(rows) + 1)
     for axis, metric in zip(axes, ("loss", "accuracy")):
         for key, style in ((metric, "-"), (f"val_{metric}", "--")):
-            values = [float(r[key]) if r.get(key) else np.nan for r in rows]
+            values = [r.get(key, np.nan) for r in rows]
             axis.plot(steps, values, style, marker="o", label=key)
         for boundary in [i + 0.5 for i in range(1, len(rows)) if rows[i]["phase"] != rows[i - 1]["phase"]]:
             axis.axvline(boundary, color="grey", linewidth=0.8)

@@ -7,12 +7,9 @@ finished phases are skipped and an interrupted phase restarts at its last finish
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import json
 import os
 import platform
-import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -25,66 +22,13 @@ from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.manifest import class_weights, read_manifest
 from brainedge.edge_runtime.metadata import InputSpec
 from brainedge.edge_runtime.metrics import classification_report
-from brainedge.train.model import ModelConfig, build_model, set_trainable_blocks
+from brainedge.train.config import TrainConfig
+from brainedge.train.model import build_model, set_trainable_blocks
 from brainedge.train.pipeline import make_dataset
+from brainedge.train.run_dir import RunDirectory
 from brainedge.train.tf_setup import keras, tf
 
-FLOAT_MODEL = "model.keras"
-# Legacy .h5, not .weights.h5: the latter also stores compiled-metric state, which a
-# MirroredStrategy model cannot load back (tf_keras assigns an h5py dataset to a sync-on-read variable).
-BEST_WEIGHTS = "checkpoints/best.h5"
-QAT_MODEL = "qat_model.keras"
-CONFIG_FILE = "config.json"
-STATE_FILE = "state.json"
-HISTORY_FILE = "history.csv"
 QAT_CALIBRATION_BATCHES = 8
-
-
-@dataclass
-class TrainConfig:
-    """Every knob of a run; saved to config.json so export and resume read the same values.
-
-    The defaults are the recipe measured on the 224 px MRI split (benchmarks/mri_224.sh); the
-    CLI's defaults repeat them without importing TensorFlow.
-    """
-
-    model: ModelConfig
-    batch_size: int = 32
-    """Per replica; the global batch is this times the number of replicas."""
-    head_epochs: int = 2
-    finetune_epochs: int = 12
-    finetune_blocks: str = "all"
-    """How many of the 16 backbone blocks phase 2 unfreezes: a number, or "all"."""
-    head_learning_rate: float = 1e-3
-    finetune_learning_rate: float = 3e-4
-    train_batch_norm: bool = False
-    """Update batch-norm statistics while training; on by force when training from scratch."""
-    patience: int = 4
-    label_smoothing: float = 0.0
-    use_class_weights: bool = True
-    qat_epochs: int = 1
-    qat_learning_rate: float = 1e-5
-    pixel_mean: float = 128.0
-    pixel_std: float = 128.0
-    """The model's input is (pixel - 128) / 128, not Keras' MobileNetV2 (pixel - 127.5) / 127.5:
-    a uint8 int8-model input then holds the pixel itself (scale 1/128, zero point 128), where
-    127.5 puts every pixel half a step between two uint8 values. Measured on the 224 px test
-    split: that half step alone flipped 4 answers of the float model and cost 0.35 points,
-    the whole loss of its int8 PTQ bundle. The ImageNet weights do not notice the 0.4% change."""
-    seed: int = 0
-    mixed_precision: str = "auto"
-    cpu_replicas: int = 0
-    """Split the CPU into this many logical devices under MirroredStrategy (tests, no GPU)."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> TrainConfig:
-        model = dict(raw["model"])
-        model["hidden_units"] = tuple(model.get("hidden_units", ()))
-        legacy = {"pixel_mean": 127.5, "pixel_std": 127.5}  # runs saved before these fields existed
-        return cls(**{**legacy, **raw, "model": ModelConfig(**model)})
 
 
 @dataclass(frozen=True)
@@ -133,23 +77,25 @@ def use_mixed_precision(setting: str) -> bool:
     return enabled
 
 
-class ProgressLogger(keras.callbacks.Callback):
-    """One line per epoch with the phase's elapsed time and ETA (readable in CI logs too)."""
+class EpochLogger(keras.callbacks.Callback):
+    """Each epoch, as it ends: a row in the run's history.csv (with its timing) and one progress
+    line with the ETA (readable in CI logs too). A killed run keeps its finished epochs."""
 
-    def __init__(self, phase: Phase, images: int) -> None:
+    def __init__(self, run: RunDirectory, phase: Phase, images: int) -> None:
         super().__init__()
-        self.phase, self.images = phase, images
-        self.started = time.monotonic()
+        self.run, self.phase, self.images = run, phase, images
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.epoch_started = time.monotonic()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        logs = logs or {}
+        scores = {k: float(v) for k, v in (logs or {}).items() if k != "lr"}
         took = time.monotonic() - self.epoch_started
+        self.run.append_history({"phase": self.phase.name, "epoch": epoch + 1, **scores, "seconds": round(took, 2),
+                                 "images_per_s": round(self.images / took, 1)})
         left = self.phase.epochs - epoch - 1
-        scores = " ".join(f"{k}={v:.4f}" for k, v in logs.items() if k != "lr")
-        print(f"[{self.phase.name}] epoch {epoch + 1}/{self.phase.epochs} {scores} "
+        shown = " ".join(f"{k}={v:.4f}" for k, v in scores.items())
+        print(f"[{self.phase.name}] epoch {epoch + 1}/{self.phase.epochs} {shown} "
               f"{self.images / took:.0f} img/s, ETA {left * took:.0f}s", flush=True)
 
 
@@ -158,6 +104,7 @@ class Trainer:
 
     def __init__(self, manifest_path: Path, run_dir: Path, config: TrainConfig) -> None:
         self.manifest_path, self.run_dir, self.config = manifest_path, run_dir, config
+        self.run_directory = RunDirectory(run_dir)
         self.manifest = read_manifest(manifest_path)
         manifest = self.manifest
         self.class_names = manifest.class_names()
@@ -185,21 +132,21 @@ class Trainer:
             self._fit(model, phase)
         self._restore_best(model)
         model = self._in_float32(model)
-        model.save(self.run_dir / FLOAT_MODEL)
+        model.save(self.run_directory.float_model_path)
         self._evaluate(model, "float")
         if self.config.qat_epochs > 0 and not self._skip_completed("qat"):
             self._quantization_aware(model)
         return model
 
     def _skip_completed(self, phase: str) -> bool:
-        if phase not in self._state()["completed"]:
+        if phase not in self.run_directory.completed_phases():
             return False
         print(f"[{phase}] already finished, skipping (resume)", flush=True)
         return True
 
     # -- phases ------------------------------------------------------------------------
     def _float_model(self) -> keras.Model:
-        resuming = (self.run_dir / BEST_WEIGHTS).exists()  # weights come from the checkpoint
+        resuming = self.run_directory.best_weights_path.exists()  # weights come from the checkpoint
         model_config = dataclasses.replace(self.config.model, weights="none") if resuming else self.config.model
         with self.strategy.scope():
             model = build_model(model_config)
@@ -221,12 +168,12 @@ class Trainer:
 
     def _restore_best(self, model: keras.Model) -> None:
         """Each phase starts from the best weights so far (early stopping may end past them)."""
-        if (self.run_dir / BEST_WEIGHTS).exists():
-            model.load_weights(self.run_dir / BEST_WEIGHTS)
-        elif self._state()["completed"]:
-            raise BrainEdgeError(f"{self.run_dir}: phases {self._state()['completed']} finished but "
-                                 f"{BEST_WEIGHTS} is missing (damaged run, or one from an older version); "
-                                 "use a new --out")
+        best, completed = self.run_directory.best_weights_path, self.run_directory.completed_phases()
+        if best.exists():
+            model.load_weights(best)
+        elif completed:
+            raise BrainEdgeError(f"{self.run_dir}: phases {completed} finished but {best} is missing "
+                                 "(damaged run, or one from an older version); use a new --out")
 
     def _fit(self, model: keras.Model, phase: Phase) -> None:
         train_bn = self.config.train_batch_norm or phase.name == "scratch"
@@ -245,22 +192,21 @@ class Trainer:
         model.fit(self._dataset("train", training=True), validation_data=self._dataset("val"),
                   epochs=phase.epochs, class_weight=self._class_weights(), verbose=0,
                   callbacks=self._callbacks(phase))
-        self._mark_completed(phase.name)
+        self.run_directory.mark_completed(phase.name)
 
     def _callbacks(self, phase: Phase) -> list[keras.callbacks.Callback]:
         """Backup first: an epoch is in history.csv only once it is safely backed up."""
         return [
             self._backup(phase.name),
-            BestWeights(self.run_dir / BEST_WEIGHTS, self._best_so_far()),
+            BestWeights(self.run_directory.best_weights_path, self.run_directory.best_val_accuracy()),
             keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=self.config.patience),
-            PhaseCsvLogger(self.run_dir / HISTORY_FILE, phase.name),
-            ProgressLogger(phase, len(self.splits["train"])),
+            EpochLogger(self.run_directory, phase, len(self.splits["train"])),
         ]
 
     def _backup(self, phase: str) -> keras.callbacks.BackupAndRestore:
         """Kept after the phase ends and removed once state.json marks it done, so a kill between
         the two resumes with nothing lost."""
-        return keras.callbacks.BackupAndRestore(str(self.run_dir / "backup" / phase), delete_checkpoint=False)
+        return keras.callbacks.BackupAndRestore(str(self.run_directory.backup_dir(phase)), delete_checkpoint=False)
 
     def _quantization_aware(self, model: keras.Model) -> None:
         from brainedge.train.qat import calibrate_ranges, quantize_for_training
@@ -276,11 +222,10 @@ class Trainer:
         phase = Phase("qat", self.config.qat_epochs, self.config.qat_learning_rate, "all", cosine=False)
         qat_model.fit(self._dataset("train", training=True), validation_data=self._dataset("val"),
                       epochs=phase.epochs, class_weight=self._class_weights(), verbose=0,
-                      callbacks=[self._backup("qat"), PhaseCsvLogger(self.run_dir / HISTORY_FILE, "qat"),
-                                 ProgressLogger(phase, len(self.splits["train"]))])
-        qat_model.save(self.run_dir / QAT_MODEL)
+                      callbacks=[self._backup("qat"), EpochLogger(self.run_directory, phase, len(self.splits["train"]))])
+        qat_model.save(self.run_directory.qat_model_path)
         self._evaluate(qat_model, "qat")
-        self._mark_completed("qat")
+        self.run_directory.mark_completed("qat")
 
     # -- evaluation ----------------------------------------------------------------------
     def _evaluate(self, model: keras.Model, name: str) -> None:
@@ -299,7 +244,7 @@ class Trainer:
         plot_run(self.run_dir, name, results, self.splits, self.class_names)
         for split in results:
             del results[split]["_probabilities"]
-        (self.run_dir / f"metrics_{name}.json").write_text(json.dumps(results, indent=2) + "\n")
+        self.run_directory.write_metrics(name, results)
 
     # -- plumbing ------------------------------------------------------------------------
     def _dataset(self, split: str, training: bool = False) -> tf.data.Dataset:
@@ -311,16 +256,15 @@ class Trainer:
         return class_weights(self.manifest) if self.config.use_class_weights else None
 
     def _check_same_classes(self) -> None:
-        path = self.run_dir / CONFIG_FILE
-        if path.exists():
-            previous = json.loads(path.read_text())
+        if self.run_directory.has_config():
+            previous = self.run_directory.read_config()
             if previous["class_names"] != self.class_names:
-                raise BrainEdgeError(f"{path}: run was trained on classes {previous['class_names']}, "
-                                     f"the manifest now has {self.class_names}; use a new --out")
+                raise BrainEdgeError(f"{self.run_directory.config_path}: run was trained on classes "
+                                     f"{previous['class_names']}, the manifest now has {self.class_names}; "
+                                     "use a new --out")
 
     def _write_config(self) -> None:
-        path = self.run_dir / CONFIG_FILE
-        record = {
+        self.run_directory.write_config({
             "train": self.config.to_dict(),
             "class_names": self.class_names,
             "input": dataclasses.asdict(self.spec),
@@ -329,31 +273,7 @@ class Trainer:
             "replicas": self.strategy.num_replicas_in_sync,
             "mixed_precision": self.mixed_precision,
             "versions": versions(),
-        }
-        (self.run_dir / BEST_WEIGHTS).parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(record, indent=2) + "\n")
-
-    def _state(self) -> dict[str, list[str]]:
-        path = self.run_dir / STATE_FILE
-        return json.loads(path.read_text()) if path.exists() else {"completed": []}
-
-    def _mark_completed(self, phase: str) -> None:
-        state = self._state()
-        state["completed"].append(phase)
-        partial = self.run_dir / f"partial_{STATE_FILE}"
-        partial.write_text(json.dumps(state) + "\n")
-        os.replace(partial, self.run_dir / STATE_FILE)
-        shutil.rmtree(self.run_dir / "backup" / phase, ignore_errors=True)
-
-    def _best_so_far(self) -> float | None:
-        """Best val_accuracy already checkpointed, so a resumed run never overwrites it with worse."""
-        path = self.run_dir / HISTORY_FILE
-        if not path.exists() or not (self.run_dir / BEST_WEIGHTS).exists():
-            return None
-        with path.open() as stream:
-            scores = [float(row["val_accuracy"]) for row in csv.DictReader(stream)
-                      if row["phase"] != "qat" and row.get("val_accuracy")]
-        return max(scores) if scores else None
+        })
 
 
 class BestWeights(keras.callbacks.Callback):
@@ -372,24 +292,6 @@ class BestWeights(keras.callbacks.Callback):
         partial = self.path.with_name(f"partial_{self.path.name}")
         self.model.save_weights(partial)
         os.replace(partial, self.path)
-
-
-class PhaseCsvLogger(keras.callbacks.Callback):
-    """Appends phase, epoch and metrics to history.csv as each epoch ends (survives a kill)."""
-
-    def __init__(self, path: Path, phase: str) -> None:
-        super().__init__()
-        self.path, self.phase = path, phase
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        logs = {k: float(v) for k, v in (logs or {}).items() if k != "lr"}
-        fields = ["phase", "epoch", "loss", "accuracy", "val_loss", "val_accuracy"]
-        new = not self.path.exists()
-        with self.path.open("a", newline="") as stream:
-            writer = csv.DictWriter(stream, fieldnames=fields, extrasaction="ignore")
-            if new:
-                writer.writeheader()
-            writer.writerow({"phase": self.phase, "epoch": epoch + 1, **logs})
 
 
 def versions() -> dict[str, str]:

@@ -3,3 +3,10 @@
 They sit on top of every layer (training, export, runtime, the benchmark harness) and are not
 part of the product's command-line tools; run each as ``python -m brainedge.benchmarks.studies.NAME``.
 """
+
+from pathlib import Path
+
+CHECKOUT = Path(__file__).resolve().parents[2]
+"""The repository these studies run from (they measure a checkout, not an installed wheel)."""
+SHARED = CHECKOUT.parent / "shared"
+"""The real data, ImageNet weights and reference models beside the checkout (developers and CI only)."""

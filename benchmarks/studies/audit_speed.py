@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from brainedge.benchmarks.device import device_record
+from brainedge.benchmarks.studies import SHARED
 from brainedge.train.data.audit import Audit, run_audit, summarize
 from brainedge.train.data.duplicates import DEFAULT_THRESHOLD, connected_groups, near_pairs
 from brainedge.train.data.hashing import inspect_all
@@ -32,7 +33,7 @@ from brainedge.train.data.loading import load_dataset
 from brainedge.train.data.report import write_report
 
 TARGET_SECONDS = 120.0
-SHARED_TRAINING = Path(__file__).resolve().parents[2] / "shared" / "data" / "brain-tumor-mri" / "Training"
+SHARED_TRAINING = SHARED / "data" / "brain-tumor-mri" / "Training"
 README_NEAR_DUPLICATE_IMAGES = 1061
 
 

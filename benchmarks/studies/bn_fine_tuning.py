@@ -15,7 +15,6 @@ test accuracy of the model each run keeps.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import shlex
 import subprocess
@@ -28,9 +27,10 @@ from typing import Any
 import numpy as np
 
 from brainedge.benchmarks.device import device_record
+from brainedge.benchmarks.studies import SHARED
 from brainedge.edge_runtime.manifest import Manifest, read_manifest, write_manifest
+from brainedge.train.run_dir import RunDirectory
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 TRAINING = SHARED / "data" / "brain-tumor-mri" / "Training"
 WEIGHTS = SHARED / "weights" / "mobilenet_v2_1.0_224_imagenet_no_top.h5"
 VARIANTS = {"frozen": [], "trained": ["--train-batch-norm"]}
@@ -60,10 +60,10 @@ def train(manifest: Path, out: Path, variant: str, seed: int, size: int) -> dict
                *VARIANTS[variant]]
     started = time.monotonic()
     subprocess.run(command, check=True, stdout=(out.parent / f"{out.name}.log").open("w"), stderr=subprocess.STDOUT)
-    with (out / "history.csv").open() as stream:
-        epochs = [{"phase": row["phase"], "epoch": int(row["epoch"]), "val_accuracy": float(row["val_accuracy"])}
-                  for row in csv.DictReader(stream)]
-    metrics = json.loads((out / "metrics_float.json").read_text())
+    run = RunDirectory(out)
+    epochs = [{"phase": row["phase"], "epoch": int(row["epoch"]), "val_accuracy": row["val_accuracy"]}
+              for row in run.history()]
+    metrics = run.metrics("float")
     return {"variant": variant, "seed": seed, "seconds": round(time.monotonic() - started, 1), "epochs": epochs,
             "last_val_accuracy": epochs[-1]["val_accuracy"], "kept_val_accuracy": metrics["val"]["accuracy"],
             "kept_test_accuracy": metrics["test"]["accuracy"], "kept_test_macro_f1": metrics["test"]["macro_f1"]}

@@ -28,6 +28,7 @@ from PIL import Image, ImageOps
 
 from brainedge.benchmarks.device import device_record
 from brainedge.benchmarks.runner import latency_summary
+from brainedge.benchmarks.studies import SHARED
 from brainedge.edge_runtime.classifier import Classifier
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.preprocess import decode_pixels, normalize, quantize, resize_bilinear
@@ -35,7 +36,6 @@ from brainedge.edge_runtime.preprocess import decode_pixels, normalize, quantize
 OVERHEAD_TARGET_MS = 3.0
 RSS_TARGET_MB = 60.0
 IMAGE_SIZE = 512
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 SHARED_MRI = SHARED / "data" / "brain-tumor-mri" / "Training"
 SHARED_PHOTOS = SHARED / "reference-models" / "images"
 COLOUR_IMAGES = 20

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shlex
 import sys
 import tempfile
@@ -25,14 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from brainedge.benchmarks.device import device_record
+from brainedge.benchmarks.studies import CHECKOUT, SHARED
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.manifest import read_manifest
 from brainedge.edge_runtime.metadata import InputSpec
+from brainedge.train.run_dir import RunDirectory
 
 TARGET_RATIO = 5.0
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-RUN = Path(__file__).resolve().parents[1] / "runs" / "mri_224"
-EPOCH_LINE = re.compile(r"^\[(\w+)\] epoch (\d+)/(\d+) .* (\d+) img/s")
+RUN = CHECKOUT / "runs" / "mri_224"
 
 
 def manifest_path(given: Path | None, work: Path) -> Path:
@@ -68,7 +67,8 @@ def time_steps(weights: str, size: int, batch_size: int, steps: int) -> dict[str
     """Images/s of the recipe's training step (head and fine-tuning) on a batch already in memory."""
     import numpy as np
 
-    from brainedge.train.model import ModelConfig, build_model, set_trainable_blocks
+    from brainedge.train.config import ModelConfig
+    from brainedge.train.model import build_model, set_trainable_blocks
     from brainedge.train.tf_setup import keras
 
     model = build_model(ModelConfig(num_classes=4, input_size=size, alpha=1.0, weights=weights))
@@ -90,17 +90,10 @@ def time_steps(weights: str, size: int, batch_size: int, steps: int) -> dict[str
     return phases
 
 
-def logged_epochs(log: Path) -> list[dict[str, Any]]:
-    """The ProgressLogger lines of a training log (epoch wall time includes validation)."""
-    if not log.exists():
-        return []
-    rows = []
-    for line in log.read_text().splitlines():
-        match = EPOCH_LINE.match(line)
-        if match:
-            phase, epoch, epochs, rate = match.groups()
-            rows.append({"phase": phase, "epoch": f"{epoch}/{epochs}", "images_per_s": int(rate)})
-    return rows
+def logged_epochs(run: Path) -> list[dict[str, Any]]:
+    """Images/s of each epoch of the 224 px run, as its run directory recorded them."""
+    return [{"phase": row["phase"], "epoch": int(row["epoch"]), "images_per_s": round(row["images_per_s"])}
+            for row in RunDirectory(run).history() if "images_per_s" in row]
 
 
 def render(result: dict[str, Any]) -> str:
@@ -122,7 +115,7 @@ def render(result: dict[str, Any]) -> str:
           for phase, ratio in result["ratios"].items()], "",
     ]
     if result["logged_epochs"]:
-        lines += ["Epochs of the 224 px run (`runs/mri_224/train.log`; wall time incl. validation, CPU shared "
+        lines += ["Epochs of the 224 px run (`runs/mri_224/run/history.csv`; wall time incl. validation, CPU shared "
                   "with anything else running):", "", "| phase | epoch | images/s |", "|---|---|---|"]
         lines += [f"| {row['phase']} | {row['epoch']} | {row['images_per_s']} |" for row in result["logged_epochs"]]
         lines.append("")
@@ -137,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--input-size", type=int, default=224)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--steps", type=int, default=8, help="timed training steps per phase")
-    parser.add_argument("--log", type=Path, default=RUN / "train.log")
+    parser.add_argument("--run", type=Path, default=RUN / "run", help="the 224 px training run directory")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args(argv)
     if args.manifest is None and not (SHARED / "data").is_dir():
@@ -161,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         "pipeline": pipeline, "training_step": steps,
         "ratios": ratios, "target_ratio": TARGET_RATIO,
         "target_met": {phase: ratio >= TARGET_RATIO for phase, ratio in ratios.items()},
-        "logged_epochs": logged_epochs(args.log),
+        "logged_epochs": logged_epochs(args.run),
         "device": device_record(),
     }
     args.out.mkdir(parents=True, exist_ok=True)

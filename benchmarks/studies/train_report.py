@@ -12,7 +12,6 @@ also keeps the ``/usr/bin/time -v`` summary (wall clock, peak memory).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import re
 import sys
@@ -20,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from brainedge.benchmarks.device import device_record
+from brainedge.train.run_dir import RunDirectory
 
 TARGETS = {"accuracy": 0.98, "macro_f1": 0.98}
 """On the run's held-out test split (issue 4)."""
-EPOCH_LINE = re.compile(r"^\[(\w+)\] epoch (\d+)/(\d+) .* (\d+) img/s")
 WALL_CLOCK = re.compile(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)")
 PEAK_RSS = re.compile(r"Maximum resident set size \(kbytes\): (\d+)")
 
@@ -36,26 +35,18 @@ def seconds(clock: str) -> float:
     return total
 
 
-def log_record(log: Path) -> dict[str, Any]:
-    """Per-epoch images/s (ProgressLogger lines) and, when present, the time -v wall clock and peak RSS."""
-    text = log.read_text(errors="replace") if log.exists() else ""
-    epochs = [{"phase": phase, "epoch": f"{epoch}/{total}", "images_per_s": int(rate)}
-              for phase, epoch, total, rate in (m.groups() for m in map(EPOCH_LINE.match, text.splitlines()) if m)]
+def process_record(log: Path | None) -> dict[str, Any]:
+    """The whole process's wall clock and peak RSS, from ``/usr/bin/time -v``'s lines in its log."""
+    text = log.read_text(errors="replace") if log is not None and log.exists() else ""
     wall, peak = WALL_CLOCK.search(text), PEAK_RSS.search(text)
-    return {"epochs": epochs, "wall_s": seconds(wall.group(1)) if wall else None,
+    return {"wall_s": seconds(wall.group(1)) if wall else None,
             "peak_rss_mb": int(peak.group(1)) / 1024 if peak else None}
 
 
-def history(run: Path) -> list[dict[str, Any]]:
-    with (run / "history.csv").open() as stream:
-        return [{key: value if key == "phase" else float(value) for key, value in row.items() if value}
-                for row in csv.DictReader(stream)]
-
-
-def build_record(run: Path, log: Path, command: str) -> dict[str, Any]:
-    config = json.loads((run / "config.json").read_text())
-    metrics = {name: json.loads((run / f"metrics_{name}.json").read_text())
-               for name in ("float", "qat") if (run / f"metrics_{name}.json").exists()}
+def build_record(run: Path, log: Path | None, command: str) -> dict[str, Any]:
+    directory = RunDirectory(run)
+    config = directory.read_config()
+    metrics = {name: directory.metrics(name) for name in ("float", "qat") if directory.metrics(name) is not None}
     if "float" not in metrics:
         raise FileNotFoundError(f"{run}: no metrics_float.json; did training finish?")
     test = metrics["float"].get("test")
@@ -65,12 +56,12 @@ def build_record(run: Path, log: Path, command: str) -> dict[str, Any]:
               for name, target in TARGETS.items()]
     return {"command": command, "run": str(run), "class_names": config["class_names"],
             "recipe": config["train"], "strategy": config["strategy"], "replicas": config["replicas"],
-            "versions": config["versions"], "metrics": metrics, "history": history(run),
-            "log": log_record(log), "acceptance": checks, "device": device_record()}
+            "versions": config["versions"], "metrics": metrics, "history": directory.history(),
+            "process": process_record(log), "acceptance": checks, "device": device_record()}
 
 
 def markdown(record: dict[str, Any]) -> str:
-    recipe, float_metrics, log = record["recipe"], record["metrics"]["float"], record["log"]
+    recipe, float_metrics, process = record["recipe"], record["metrics"]["float"], record["process"]
     model = recipe["model"]
     lines = [
         "# Training (issue 4): MobileNetV2 fine-tuned on brain-tumor-mri, held-out test split", "",
@@ -100,15 +91,14 @@ def markdown(record: dict[str, Any]) -> str:
               f"{s['support']} |" for name, s in test["per_class"].items()]
     lines += ["", "Confusion matrix (rows true, columns predicted, in the order above): "
               f"`{test['confusion_matrix']}`", "", "## Time on this machine", ""]
-    if log["wall_s"] is not None:
+    if process["wall_s"] is not None:
         lines.append(f"Wall time of the whole `brainedge-train` process (every phase, evaluation and plots "
-                     f"included): {log['wall_s'] / 60:.1f} min; peak RSS {log['peak_rss_mb']:.0f} MB.")
+                     f"included): {process['wall_s'] / 60:.1f} min; peak RSS {process['peak_rss_mb']:.0f} MB.")
     lines += ["", "| phase | epoch | images/s (epoch wall time, validation included) | val accuracy |",
               "|---|---|---:|---:|"]
-    val = {(row["phase"], int(row["epoch"])): row.get("val_accuracy") for row in record["history"]}
-    for row in log["epochs"]:
-        score = val.get((row["phase"], int(row["epoch"].split("/")[0])))
-        lines.append(f"| {row['phase']} | {row['epoch']} | {row['images_per_s']} | "
+    for row in record["history"]:
+        rate, score = row.get("images_per_s"), row.get("val_accuracy")
+        lines.append(f"| {row['phase']} | {int(row['epoch'])} | {'' if rate is None else f'{rate:.0f}'} | "
                      f"{'' if score is None else f'{score:.4f}'} |")
     return "\n".join(lines) + "\n"
 
@@ -117,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m brainedge.benchmarks.studies.train_report", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", type=Path, help="a finished brainedge-train run directory")
-    parser.add_argument("--log", type=Path, required=True, help="the run's console log")
+    parser.add_argument("--log", type=Path,
+                        help="the run's console log, for /usr/bin/time -v's wall clock and peak RSS")
     parser.add_argument("--command", required=True, help="the command that trained the run")
     parser.add_argument("--out", type=Path, required=True, help="output path without suffix")
     args = parser.parse_args(argv)

@@ -1,0 +1,66 @@
+"""A training run's settings: the recipe's defaults, owned here and read by the CLI.
+
+No TensorFlow here, so ``brainedge-train --help`` and a resumed run's config.json are cheap to read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from brainedge.edge_runtime.metadata import MOBILENET_MEAN, MOBILENET_STD, TRAINING_PIXEL_MEAN, TRAINING_PIXEL_STD
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    num_classes: int
+    input_size: int = 224
+    alpha: float = 1.0
+    weights: str = "imagenet"
+    """"imagenet" (Keras download), a path to a local .h5, or "none" (train from scratch)."""
+    dropout: float = 0.2
+    hidden_units: tuple[int, ...] = ()
+
+
+
+@dataclass
+class TrainConfig:
+    """Every knob of a run; saved to config.json so export and resume read the same values.
+
+    The defaults are the recipe measured on the 224 px MRI split (benchmarks/mri_224.sh);
+    brainedge-train's option defaults are read from here.
+    """
+
+    model: ModelConfig
+    batch_size: int = 32
+    """Per replica; the global batch is this times the number of replicas."""
+    head_epochs: int = 2
+    finetune_epochs: int = 12
+    finetune_blocks: str = "all"
+    """How many of the 16 backbone blocks phase 2 unfreezes: a number, or "all"."""
+    head_learning_rate: float = 1e-3
+    finetune_learning_rate: float = 3e-4
+    train_batch_norm: bool = False
+    """Update batch-norm statistics while training; on by force when training from scratch."""
+    patience: int = 4
+    label_smoothing: float = 0.0
+    use_class_weights: bool = True
+    qat_epochs: int = 1
+    qat_learning_rate: float = 1e-5
+    pixel_mean: float = TRAINING_PIXEL_MEAN
+    pixel_std: float = TRAINING_PIXEL_STD
+    seed: int = 0
+    mixed_precision: str = "auto"
+    cpu_replicas: int = 0
+    """Split the CPU into this many logical devices under MirroredStrategy (tests, no GPU)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> TrainConfig:
+        model = dict(raw["model"])
+        model["hidden_units"] = tuple(model.get("hidden_units", ()))
+        legacy = {"pixel_mean": MOBILENET_MEAN[0], "pixel_std": MOBILENET_STD[0]}  # runs saved before these fields
+        return cls(**{**legacy, **raw, "model": ModelConfig(**model)})

@@ -1,0 +1,132 @@
+"""A training run's directory: the one owner of its file names and formats.
+
+Training writes it; resume, export, the demo and the studies read it, through this type
+and never by reading its files (or the console log) on their own. Nothing here imports
+TensorFlow: a study can read a run's history on any machine.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.files import write_text_atomically
+
+HISTORY_FIELDS = ("phase", "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds", "images_per_s")
+"""One row per epoch; ``seconds`` and ``images_per_s`` time the epoch's training steps and validation."""
+
+
+@dataclass(frozen=True)
+class RunDirectory:
+    path: Path
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.json"
+
+    @property
+    def state_path(self) -> Path:
+        return self.path / "state.json"
+
+    @property
+    def history_path(self) -> Path:
+        return self.path / "history.csv"
+
+    @property
+    def float_model_path(self) -> Path:
+        return self.path / "model.keras"
+
+    @property
+    def qat_model_path(self) -> Path:
+        return self.path / "qat_model.keras"
+
+    @property
+    def best_weights_path(self) -> Path:
+        # Legacy .h5, not .weights.h5: the latter also stores compiled-metric state, which a
+        # MirroredStrategy model cannot load back (tf_keras assigns an h5py dataset to a sync-on-read variable).
+        return self.path / "checkpoints" / "best.h5"
+
+    @property
+    def plots_dir(self) -> Path:
+        return self.path / "plots"
+
+    def backup_dir(self, phase: str) -> Path:
+        """Keras' BackupAndRestore folder of one phase: what a killed phase resumes from."""
+        return self.path / "backup" / phase
+
+    def metrics_path(self, model: str) -> Path:
+        return self.path / f"metrics_{model}.json"
+
+    # --- config -------------------------------------------------------------------------------
+
+    def has_config(self) -> bool:
+        return self.config_path.is_file()
+
+    def read_config(self) -> dict[str, Any]:
+        if not self.has_config():
+            raise BrainEdgeError(f"{self.path}: not a training run directory (no {self.config_path.name})")
+        return _read_json(self.config_path)
+
+    def write_config(self, record: dict[str, Any]) -> None:
+        self.best_weights_path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomically(self.config_path, json.dumps(record, indent=2) + "\n")
+
+    # --- phases --------------------------------------------------------------------------------
+
+    def completed_phases(self) -> list[str]:
+        return _read_json(self.state_path)["completed"] if self.state_path.exists() else []
+
+    def mark_completed(self, phase: str) -> None:
+        """Record a finished phase and drop its backup: a resume skips it from now on."""
+        state = {"completed": [*self.completed_phases(), phase]}
+        write_text_atomically(self.state_path, json.dumps(state) + "\n")
+        shutil.rmtree(self.backup_dir(phase), ignore_errors=True)
+
+    # --- history -------------------------------------------------------------------------------
+
+    def append_history(self, row: dict[str, Any]) -> None:
+        """One epoch's row, appended as the epoch ends (so a killed run keeps its finished epochs)."""
+        new = not self.history_path.exists()
+        with self.history_path.open("a", newline="") as stream:
+            writer = csv.DictWriter(stream, fieldnames=HISTORY_FIELDS, extrasaction="ignore")
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+
+    def history(self) -> list[dict[str, Any]]:
+        """Every epoch so far, numbers as floats (runs from before the timing columns lack them)."""
+        if not self.history_path.exists():
+            return []
+        rows = csv.DictReader(io.StringIO(self.history_path.read_text()))
+        return [{key: value if key == "phase" else float(value) for key, value in row.items() if value}
+                for row in rows]
+
+    def best_val_accuracy(self) -> float | None:
+        """Best val_accuracy already checkpointed, so a resumed run never overwrites it with worse."""
+        if not self.best_weights_path.exists():
+            return None
+        scores = [row["val_accuracy"] for row in self.history() if row["phase"] != "qat" and "val_accuracy" in row]
+        return max(scores) if scores else None
+
+    # --- results -------------------------------------------------------------------------------
+
+    def write_metrics(self, model: str, results: dict[str, Any]) -> None:
+        write_text_atomically(self.metrics_path(model), json.dumps(results, indent=2) + "\n")
+
+    def metrics(self, model: str) -> dict[str, Any] | None:
+        """``metrics_float.json`` or ``metrics_qat.json``, None until that model is evaluated."""
+        path = self.metrics_path(model)
+        return _read_json(path) if path.exists() else None
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise BrainEdgeError(f"{path}: damaged ({error}); start a new run with another --out") from None
