@@ -58,6 +58,11 @@ class Bundle:
         return self.directory / self.metadata.labels_file
 
     @property
+    def files(self) -> tuple[Path, Path, Path]:
+        """What makes the bundle: model, labels and metadata (what a copy of it must carry)."""
+        return self.model_path, self.labels_path, self.directory / METADATA_FILE
+
+    @property
     def class_names(self) -> list[str]:
         return self.metadata.class_names
 

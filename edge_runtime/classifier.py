@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
+import time
 from collections.abc import Iterable, Iterator, Sized
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -28,12 +29,15 @@ from brainedge.edge_runtime.preprocess import ImageSource, decode_pixels, dequan
 UNCERTAIN = "uncertain — refer for review"
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Prediction:
     """Ranked classes for one image; ``uncertain`` when the best score is below the threshold."""
 
     top_k: list[tuple[str, float]]
     uncertain: bool
+    latency_ms: float | None = dataclasses.field(default=None, compare=False)
+    """Decoding, preprocessing and inference of this image, when ``classify`` timed them (not part
+    of the answer: two predictions are equal when they rank the same classes the same)."""
 
     @property
     def label(self) -> str:
@@ -43,9 +47,14 @@ class Prediction:
     def score(self) -> float:
         return self.top_k[0][1]
 
-    def as_dict(self) -> dict[str, object]:
-        return {"label": self.label, "score": self.score, "uncertain": self.uncertain,
-                "top_k": [{"label": label, "score": score} for label, score in self.top_k]}
+    def record(self, source: str) -> dict[str, Any]:
+        """The one JSON shape of an answer: brainedge-classify's json and csv, the kiosk loop, the API.
+
+        ``label`` stays the top class when uncertain; ``uncertain`` says to refer it for review.
+        """
+        return {"source": source, "label": self.label, "score": self.score, "uncertain": self.uncertain,
+                "top_k": [{"label": label, "score": score} for label, score in self.top_k],
+                "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 3)}
 
 
 def collect_files(paths: list[Path]) -> tuple[list[Path], list[str]]:
@@ -144,8 +153,10 @@ class Classifier:
         return Prediction(ranked, uncertain=ranked[0][1] < self.confidence_threshold)
 
     def classify(self, image: ImageSource, top_k: int = 3) -> Prediction:
-        """One image (path, bytes, PIL image or uint8 array) → ranked labels."""
-        return self.rank(self.probabilities(self.preprocess(image))[0], top_k)
+        """One image (path, bytes, PIL image or uint8 array) → ranked labels, timed."""
+        started = time.perf_counter()
+        prediction = self.rank(self.probabilities(self.preprocess(image))[0], top_k)
+        return dataclasses.replace(prediction, latency_ms=(time.perf_counter() - started) * 1000)
 
     def classify_many(self, paths: Iterable[Path] | str | Path, top_k: int = 3, progress: bool = False
                       ) -> Iterator[tuple[Path, Prediction | BrainEdgeError]]:

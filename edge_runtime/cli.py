@@ -2,6 +2,7 @@
 
   brainedge-classify --bundle DIR [--format text|json|csv] PATH...     images and folders
   brainedge-classify --bundle DIR --watch FOLDER [--max-images N]      kiosk: new images as they arrive
+  brainedge-classify --bundle DIR --camera [auto|picamera|opencv]      kiosk: camera frames
 
 Exit status: 0 all classified, 1 some files could not be (each is named on stderr),
 2 nothing could run (bad model, bundle or arguments).
@@ -20,8 +21,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Callable, Union
 
+from brainedge.edge_runtime import __version__
 from brainedge.edge_runtime.backends import BACKENDS
-from brainedge.edge_runtime.camera import folder_frames
+from brainedge.edge_runtime.camera import CAMERAS, Frames, camera_frames, folder_frames
 from brainedge.edge_runtime.classifier import UNCERTAIN, Classifier, Prediction, collect_files
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.metadata import MOBILENET_MEAN, MOBILENET_STD
@@ -34,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="brainedge-classify", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("paths", nargs="*", type=Path, help="images or folders of images")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     model = parser.add_mutually_exclusive_group(required=True)
     model.add_argument("--bundle", type=Path, help="a model bundle directory (metadata.json inside)")
     model.add_argument("--model", type=Path, help="a bare .tflite or .onnx model (needs --labels)")
@@ -59,22 +62,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="progress bar on stderr for batch runs (default: when stderr is a terminal)")
     parser.add_argument("--max-images", type=int, default=None, help="stop after this many images")
-    watch = parser.add_argument_group("kiosk mode")
-    watch.add_argument("--watch", type=Path, metavar="FOLDER",
-                       help="classify every new image dropped into FOLDER until Ctrl-C or --max-images")
-    watch.add_argument("--include-existing", action="store_true",
+    kiosk = parser.add_argument_group("kiosk mode (runs until Ctrl-C, SIGTERM or --max-images)")
+    source = kiosk.add_mutually_exclusive_group()
+    source.add_argument("--watch", type=Path, metavar="FOLDER", help="classify every new image dropped into FOLDER")
+    source.add_argument("--camera", nargs="?", const="auto", choices=CAMERAS,
+                        help="classify camera frames: picamera2 (Raspberry Pi camera) or OpenCV; default auto")
+    kiosk.add_argument("--include-existing", action="store_true",
                        help="with --watch, also classify the images already there at start")
-    watch.add_argument("--interval", type=float, default=1.0,
-                       help="with --watch, seconds between folder checks (default 1)")
+    kiosk.add_argument("--interval", type=float, default=1.0,
+                       help="seconds between folder checks or camera frames (default 1)")
+    kiosk.add_argument("--camera-index", type=int, default=0, help="OpenCV camera number (default 0)")
     return parser
 
 
 def check_args(args: argparse.Namespace) -> None:
     """Argument combinations argparse cannot express, as one-line errors."""
-    if args.watch is None and not args.paths:
-        raise BrainEdgeError("give images or folders to classify, or --watch FOLDER")
-    if args.watch is not None and args.paths:
-        raise BrainEdgeError("--watch classifies new images in one folder; do not also give PATHs")
+    kiosk = args.watch is not None or args.camera is not None
+    if not kiosk and not args.paths:
+        raise BrainEdgeError("give images or folders to classify, or --watch FOLDER, or --camera")
+    if kiosk and args.paths:
+        raise BrainEdgeError("--watch and --camera classify what arrives; do not also give PATHs")
+    if args.interval < 0:
+        raise BrainEdgeError(f"--interval must be 0 or more seconds, got {args.interval}")
     if args.model and not args.labels:
         raise BrainEdgeError("--model needs --labels FILE (one class name per line)")
     if args.bundle and args.labels:
@@ -95,46 +104,46 @@ def load_classifier(args: argparse.Namespace) -> Classifier:
                                  softmax_output=not args.logits, **options)
 
 
-def text_line(path: Path, prediction: Prediction) -> str:
+def text_line(source: str, prediction: Prediction, timed: bool = False) -> str:
+    """Batch output stays the same from run to run; a kiosk's lines also say how long each image took."""
     verdict = UNCERTAIN if prediction.uncertain else prediction.label
     ranked = ", ".join(f"{label} {score:.3f}" for label, score in prediction.top_k)
-    return f"{path}: {verdict}  [{ranked}]"
+    latency = f"  {prediction.latency_ms:.1f} ms" if timed and prediction.latency_ms is not None else ""
+    return f"{source}: {verdict}  [{ranked}]{latency}"
 
 
-def json_line(path: Path, prediction: Prediction) -> str:
-    """``label`` stays the top class when uncertain; ``uncertain`` says to refer it for review."""
-    return json.dumps({
-        "path": str(path), "label": prediction.label, "score": prediction.score,
-        "top_k": [{"label": label, "score": score} for label, score in prediction.top_k],
-        "uncertain": prediction.uncertain,
-    })
+def json_line(source: str, prediction: Prediction) -> str:
+    return json.dumps(prediction.record(source))
 
 
 class CsvWriter:
-    """path,label,score,uncertain, then label_2,score_2 … for the next ranks; header first."""
+    """The prediction record as CSV: source,label,score,uncertain,latency_ms, then label_2,score_2 …"""
 
     def __init__(self, top_k: int, num_classes: int) -> None:
         self._writer = csv.writer(sys.stdout, lineterminator="\n")
         ranks = range(2, min(top_k, num_classes) + 1)
-        self._writer.writerow(["path", "label", "score", "uncertain",
+        self._writer.writerow(["source", "label", "score", "uncertain", "latency_ms",
                                *itertools.chain.from_iterable((f"label_{r}", f"score_{r}") for r in ranks)])
 
-    def __call__(self, path: Path, prediction: Prediction) -> None:
+    def __call__(self, source: str, prediction: Prediction) -> None:
+        record = prediction.record(source)
         ranked = itertools.chain.from_iterable((label, f"{score:.6f}") for label, score in prediction.top_k[1:])
-        self._writer.writerow([str(path), prediction.label, f"{prediction.score:.6f}",
-                               "true" if prediction.uncertain else "false", *ranked])
+        self._writer.writerow([source, record["label"], f"{record['score']:.6f}",
+                               "true" if record["uncertain"] else "false", record["latency_ms"], *ranked])
         sys.stdout.flush()
 
 
-def make_writer(args: argparse.Namespace, classifier: Classifier) -> Callable[[Path, Prediction], None]:
+def make_writer(args: argparse.Namespace, classifier: Classifier) -> Callable[[str, Prediction], None]:
     """One printed record per classified image, in the chosen format."""
     if args.format == "csv":
         return CsvWriter(args.top_k, len(classifier.class_names))
-    line = json_line if args.format == "json" else text_line
-    return lambda path, prediction: print(line(path, prediction), flush=True)
+    if args.format == "json":
+        return lambda source, prediction: print(json_line(source, prediction), flush=True)
+    timed = args.watch is not None or args.camera is not None
+    return lambda source, prediction: print(text_line(source, prediction, timed), flush=True)
 
 
-def report(results: Iterable[tuple[Path, Result]], write: Callable[[Path, Prediction], None]) -> int:
+def report(results: Iterable[tuple[object, Result]], write: Callable[[str, Prediction], None]) -> int:
     """Print each answer; a bad file is named on stderr and the run goes on. Returns the failures."""
     failures = 0
     for path, result in results:
@@ -142,16 +151,24 @@ def report(results: Iterable[tuple[Path, Result]], write: Callable[[Path, Predic
             failures += 1
             print(f"error: {result}", file=sys.stderr, flush=True)
         else:
-            write(path, result)
+            write(str(path), result)
     return failures
 
 
-def watched_results(classifier: Classifier, args: argparse.Namespace) -> Iterator[tuple[Path, Result]]:
-    """New images in the watched folder (camera.py's watcher), classified as they settle."""
-    frames = folder_frames(args.watch, args.interval, args.include_existing)
+def kiosk_frames(args: argparse.Namespace) -> Frames:
+    if args.watch is not None:
+        return folder_frames(args.watch, args.interval, args.include_existing)
+    return camera_frames(args.camera, args.interval, args.camera_index)
+
+
+def kiosk_results(classifier: Classifier, frames: Frames, args: argparse.Namespace) -> Iterator[tuple[str, Result]]:
+    """Each new frame or settled file, classified as it arrives; the frames are closed (camera released) at the end."""
     try:
-        yield from classifier.classify_many((path for _, path in itertools.islice(frames, args.max_images)),
-                                            args.top_k)
+        for name, image in itertools.islice(frames, args.max_images):
+            try:
+                yield name, classifier.classify(image, args.top_k)
+            except BrainEdgeError as error:
+                yield name, error
     finally:
         frames.close()
 
@@ -163,11 +180,11 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def run(args: argparse.Namespace) -> int:
     check_args(args)
-    if args.watch is not None:
+    if args.watch is not None or args.camera is not None:
         classifier = load_classifier(args)
         signal.signal(signal.SIGTERM, _interrupt)
         try:
-            failures = report(watched_results(classifier, args), make_writer(args, classifier))
+            failures = report(kiosk_results(classifier, kiosk_frames(args), args), make_writer(args, classifier))
         except KeyboardInterrupt:
             return 0  # the normal way to stop a kiosk
         return 1 if failures else 0

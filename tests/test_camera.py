@@ -1,4 +1,5 @@
-"""The camera loop: folder watching end to end with real tiny bundles, camera sources with fakes."""
+"""The kiosk loop (brainedge-classify --watch / --camera): folder watching end to end with real
+tiny bundles, camera sources with fakes, the systemd unit and its installer."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 from make_tiny_bundles import CLASSES
 
 from brainedge.edge_runtime import camera
+from brainedge.edge_runtime.cli import main as classify_main
 from brainedge.edge_runtime.errors import BrainEdgeError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,26 +31,26 @@ def test_folder_loop_labels_every_image(bundles: Path, variant: str, tmp_path: P
                                         capsys: pytest.CaptureFixture[str]) -> None:
     for name in CLASSES:
         shutil.copy(class_image(bundles, name), tmp_path / f"{name}.png")
-    code = camera.main(["--bundle", str(bundles / variant), "--folder", str(tmp_path), "--include-existing",
-                        "--interval", "0.01", "--max-frames", str(len(CLASSES))])
+    code = classify_main(["--bundle", str(bundles / variant), "--watch", str(tmp_path), "--include-existing",
+                          "--interval", "0.01", "--max-images", str(len(CLASSES)), "--top-k", "1"])
     lines = capsys.readouterr().out.splitlines()
     assert code == 0
     assert len(lines) == len(CLASSES)
     for line in lines:
         path, answer = line.split(": ", 1)
-        label, probability, latency = answer.split("  ")
-        assert label == Path(path).stem
-        assert 0.5 < float(probability.removeprefix("p=")) <= 1.0
+        label, ranked, latency = answer.split("  ")
+        assert label == Path(path).stem and ranked.startswith(f"[{label} ")
+        assert 0.5 < float(ranked.split()[1].rstrip("]")) <= 1.0
         assert latency.endswith(" ms") and float(latency[:-3]) >= 0
 
 
 def test_module_watches_for_new_images_only(bundles: Path, tmp_path: Path) -> None:
-    """`python -m brainedge.edge_runtime.camera`: an image already there at start is left alone."""
+    """`brainedge-classify --watch` in its own process: an image already there at start is left alone."""
     shutil.copy(class_image(bundles, "red"), tmp_path / "old.png")
     env = dict(os.environ)
     process = subprocess.Popen(
-        [sys.executable, "-m", "brainedge.edge_runtime.camera", "--bundle", str(bundles / "int8"), "--folder",
-         str(tmp_path), "--interval", "0.05", "--max-frames", "2", "--json"],
+        [sys.executable, "-m", "brainedge.edge_runtime", "--bundle", str(bundles / "int8"), "--watch",
+         str(tmp_path), "--interval", "0.05", "--max-images", "2", "--json"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         for line in process.stderr:
@@ -71,8 +73,8 @@ def test_a_bad_file_is_reported_and_the_loop_goes_on(bundles: Path, tmp_path: Pa
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "a_broken.jpg").write_bytes(b"not a jpeg")
     shutil.copy(class_image(bundles, "green"), tmp_path / "b_green.png")
-    code = camera.main(["--bundle", str(bundles / "int8"), "--folder", str(tmp_path), "--include-existing",
-                        "--interval", "0.01", "--max-frames", "2"])
+    code = classify_main(["--bundle", str(bundles / "int8"), "--watch", str(tmp_path), "--include-existing",
+                          "--interval", "0.01", "--max-images", "2"])
     captured = capsys.readouterr()
     assert code == 1
     assert "a_broken.jpg" in captured.err and "Traceback" not in captured.err
@@ -105,19 +107,24 @@ def test_watcher_can_include_existing_files(tmp_path: Path) -> None:
     assert watcher.poll() == [existing]
 
 
-def test_choose_source(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    assert camera.choose_source("auto", tmp_path) == "folder"
+def test_choose_camera(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(camera.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(BrainEdgeError, match="--folder"):
-        camera.choose_source("auto", None)
+    with pytest.raises(BrainEdgeError, match="--watch FOLDER"):
+        camera.choose_camera("auto")
     monkeypatch.setattr(camera.importlib.util, "find_spec", lambda name: object() if name == "cv2" else None)
-    assert camera.choose_source("auto", None) == "opencv"
+    assert camera.choose_camera("auto") == "opencv"
     monkeypatch.setattr(camera.importlib.util, "find_spec", lambda name: object())
-    assert camera.choose_source("auto", None) == "picamera"
-    with pytest.raises(BrainEdgeError, match="needs --folder"):
-        camera.choose_source("folder", None)
-    with pytest.raises(BrainEdgeError, match="cannot be combined"):
-        camera.choose_source("opencv", tmp_path)
+    assert camera.choose_camera("auto") == "picamera"
+    assert camera.choose_camera("opencv") == "opencv"
+
+
+def test_kiosk_arguments_that_cannot_work_are_one_line_errors(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    for args in (["--watch", str(tmp_path), str(tmp_path)], ["--watch", str(tmp_path), "--interval", "-1"],
+                 ["--watch", str(tmp_path / "gone")]):
+        code = classify_main(["--bundle", str(tmp_path), *args])
+        err = capsys.readouterr().err
+        assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, (args, err)
 
 
 def bgr_frame() -> np.ndarray:
@@ -188,7 +195,7 @@ def test_picamera_frames_are_converted_to_rgb(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_missing_bundle_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = camera.main(["--bundle", str(tmp_path / "nope"), "--folder", str(tmp_path), "--max-frames", "1"])
+    code = classify_main(["--bundle", str(tmp_path / "nope"), "--watch", str(tmp_path), "--max-images", "1"])
     err = capsys.readouterr().err
     assert code == 2
     assert err.startswith("error: ") and "nope" in err and "Traceback" not in err
@@ -201,11 +208,13 @@ def test_camera_module_does_not_import_tensorflow() -> None:
 
 
 def fake_venv(directory: Path) -> Path:
-    """A venv-shaped folder whose python is this test's Python (which has brainedge installed)."""
-    python = directory / "bin" / "python"
-    python.parent.mkdir(parents=True)
-    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
-    python.chmod(0o755)
+    """A venv-shaped folder whose python and brainedge-classify are this test environment's."""
+    (directory / "bin").mkdir(parents=True)
+    classify = Path(sys.executable).with_name("brainedge-classify")
+    for name, target in (("python", sys.executable), ("brainedge-classify", str(classify))):
+        script = directory / "bin" / name
+        script.write_text(f'#!/bin/sh\nexec "{target}" "$@"\n')
+        script.chmod(0o755)
     return directory
 
 
@@ -219,8 +228,8 @@ def test_kiosk_unit_is_filled_in_and_valid(bundles: Path, tmp_path: Path) -> Non
     assert done.returncode == 0, done.stderr
     unit = done.stdout
     exec_start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
-    assert exec_start.split() == [f"ExecStart={venv}/bin/python", "-m", "brainedge.edge_runtime.camera",
-                                  "--bundle", str((bundles / "int8").resolve()), "--folder", str(inbox.resolve()),
+    assert exec_start.split() == [f"ExecStart={venv}/bin/brainedge-classify",
+                                  "--bundle", str((bundles / "int8").resolve()), "--watch", str(inbox.resolve()),
                                   "--interval", "1"]
     assert "/home/pi" not in unit and "\nUser=pi\n" not in unit
     if shutil.which("systemd-analyze"):

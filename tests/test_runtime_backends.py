@@ -23,6 +23,8 @@ from brainedge.edge_runtime.backends import available_backends, load_backend
 from brainedge.edge_runtime.classifier import Classifier
 from brainedge.edge_runtime.errors import BrainEdgeError
 
+pytestmark = [pytest.mark.tensorflow]
+
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO.parent / "shared" / "reference-models"
 REFERENCE_MODEL = ["--model", str(REFERENCE / "mobilenet_v2_1.0_224_quant.tflite"),
@@ -44,7 +46,7 @@ def top1_by_cli(args: list[str], images: list[Path]) -> dict[str, str]:
     done = subprocess.run([sys.executable, "-m", "brainedge.edge_runtime", *args, "--json", *map(str, images)],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    return {record["path"]: record["label"] for record in map(json.loads, done.stdout.splitlines())}
+    return {record["source"]: record["label"] for record in map(json.loads, done.stdout.splitlines())}
 
 
 @pytest.fixture(scope="module")

@@ -72,7 +72,8 @@ def test_json_lines_have_exactly_the_documented_keys(bundles: Path, capsys: pyte
     records = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and len(records) == 4
     for record in records:
-        assert list(record) == ["path", "label", "score", "top_k", "uncertain"]
+        assert list(record) == ["source", "label", "score", "uncertain", "top_k", "latency_ms"]
+        assert record["latency_ms"] > 0
         assert record["label"] == "blue" and record["uncertain"] is False
         assert [entry["label"] for entry in record["top_k"]][0] == "blue"
         assert len(record["top_k"]) == 2 and set(record["top_k"][0]) == {"label", "score"}
@@ -83,7 +84,8 @@ def test_json_flag_is_an_alias_of_format_json(bundles: Path, capsys: pytest.Capt
     image = str(bundles / "images" / "red" / "0.png")
     _, alias, _ = classify(["--bundle", str(bundles / "int8"), "--json", image], capsys)
     _, explicit, _ = classify(["--bundle", str(bundles / "int8"), "--format", "json", image], capsys)
-    assert alias == explicit and json.loads(alias)["label"] == "red"
+    untimed = [{**json.loads(line), "latency_ms": None} for line in (alias, explicit)]
+    assert untimed[0] == untimed[1] and untimed[0]["label"] == "red"
 
 
 def test_csv_has_a_header_and_one_row_per_image(bundles: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -92,9 +94,10 @@ def test_csv_has_a_header_and_one_row_per_image(bundles: Path, capsys: pytest.Ca
     rows = list(csv.DictReader(io.StringIO(out)))
     assert code == 0 and len(rows) == len(CLASSES) * 4
     # top-k is capped at the 3 classes the model has.
-    assert list(rows[0]) == ["path", "label", "score", "uncertain", "label_2", "score_2", "label_3", "score_3"]
+    assert list(rows[0]) == ["source", "label", "score", "uncertain", "latency_ms", "label_2", "score_2", "label_3",
+                             "score_3"]
     for row in rows:
-        assert row["label"] == Path(row["path"]).parent.name
+        assert row["label"] == Path(row["source"]).parent.name
         assert row["uncertain"] == "false"
         assert {row["label"], row["label_2"], row["label_3"]} == set(CLASSES)
         assert 1.0 >= float(row["score"]) >= float(row["score_2"]) >= float(row["score_3"]) >= 0.0
@@ -105,9 +108,9 @@ def test_interpreter_flags_do_not_change_the_answers(bundles: Path, capsys: pyte
     _, default, _ = classify(["--bundle", str(bundles / "int8"), "--format", "csv", "--top-k", "1", images], capsys)
     code, tuned, _ = classify(["--bundle", str(bundles / "int8"), "--format", "csv", "--top-k", "1",
                                "--backend", "litert", "--threads", "1", "--no-xnnpack", images], capsys)
-    labels = [[row["path"], row["label"]] for row in csv.DictReader(io.StringIO(default))]
+    labels = [[row["source"], row["label"]] for row in csv.DictReader(io.StringIO(default))]
     assert code == 0
-    assert labels == [[row["path"], row["label"]] for row in csv.DictReader(io.StringIO(tuned))]
+    assert labels == [[row["source"], row["label"]] for row in csv.DictReader(io.StringIO(tuned))]
 
 
 def test_max_images_bounds_a_batch(bundles: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -302,7 +305,7 @@ def test_watch_mode_with_existing_images_stops_at_max_images(bundles: Path, tmp_
     rows = list(csv.DictReader(io.StringIO(out)))
     assert code == 1
     assert sorted(row["label"] for row in rows) == sorted(CLASSES)
-    assert all(row["label"] == Path(row["path"]).stem for row in rows)
+    assert all(row["label"] == Path(row["source"]).stem for row in rows)
     assert f"watching {tmp_path}" in err and f"error: {tmp_path / 'broken.png'}: " in err
 
 
@@ -323,7 +326,7 @@ def test_watch_mode_classifies_images_dropped_in_later(bundles: Path, tmp_path: 
     finally:
         process.kill()
     assert process.returncode == 0, err
-    answers = {Path(record["path"]).name: record["label"] for record in map(json.loads, out.splitlines())}
+    answers = {Path(record["source"]).name: record["label"] for record in map(json.loads, out.splitlines())}
     assert answers == {"new_blue.png": "blue", "new_green.png": "green"}
 
 

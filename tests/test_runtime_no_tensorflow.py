@@ -66,7 +66,7 @@ def test_bundles_classify_without_tensorflow(tmp_path_factory: pytest.TempPathFa
     assert loaded_modules(done.stderr) == ""
     records = [json.loads(line) for line in done.stdout.splitlines()]
     assert len(records) == len(CLASSES) * 4
-    assert all(record["label"] == Path(record["path"]).parent.name for record in records)
+    assert all(record["label"] == Path(record["source"]).parent.name for record in records)
 
 
 def test_reference_model_classifies_without_tensorflow() -> None:

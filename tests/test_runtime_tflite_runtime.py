@@ -20,6 +20,8 @@ from make_tiny_bundles import tensorflow_available, tiny_bundles
 
 from brainedge.edge_runtime.classifier import Classifier
 
+pytestmark = [pytest.mark.slow, pytest.mark.network]
+
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "tests" / "tflite_runtime_env.sh"
 REFERENCE = REPO.parent / "shared" / "reference-models"
@@ -37,7 +39,7 @@ def under_tflite_runtime(args: list[str], images: list[Path]) -> dict[str, str]:
     assert done.returncode == 0, done.stderr[-3000:]
     versions = re.search(r"tflite-runtime (\S+), numpy (\d+)\.", done.stderr)
     assert versions and versions.groups() == ("2.14.0", "1")  # really the old stack
-    return {record["path"]: record["label"] for record in map(json.loads, done.stdout.splitlines())}
+    return {record["source"]: record["label"] for record in map(json.loads, done.stdout.splitlines())}
 
 
 def under_litert(classifier: Classifier, images: list[Path]) -> dict[str, str]:

@@ -25,8 +25,8 @@ absolute_dir() {
 while [ $# -gt 0 ]; do
     case $1 in
         --bundle) bundle=$(absolute_dir "${2:?--bundle needs a directory}"); shift 2 ;;
-        --folder) source_args="--folder $(absolute_dir "${2:?--folder needs a directory}")"; shift 2 ;;
-        --camera) source_args="--source picamera"; shift ;;
+        --folder) source_args="--watch $(absolute_dir "${2:?--folder needs a directory}")"; shift 2 ;;
+        --camera) source_args="--camera picamera"; shift ;;
         --venv) venv=$(absolute_dir "${2:?--venv needs a directory}"); shift 2 ;;
         --user) user=${2:?--user needs a name}; shift 2 ;;
         --print) print=yes; shift ;;
@@ -42,9 +42,9 @@ home=$(getent passwd "$user" | cut -d: -f6) || die "$user: no such user"
 group=$(id -gn "$user")
 venv=${venv:-$home/brainedge-venv}
 [ -x "$venv/bin/python" ] || die "$venv/bin/python not found (create the venv first, see the README)"
-"$venv/bin/python" -c "import brainedge.edge_runtime.camera" 2>/dev/null ||
-    die "$venv cannot import brainedge.edge_runtime (pip install \"brainedge[edge]\" into it)"
-if [ "$source_args" = "--source picamera" ]; then
+[ -x "$venv/bin/brainedge-classify" ] ||
+    die "$venv/bin/brainedge-classify not found (pip install the brainedge wheel with [edge] into it, see the README)"
+if [ "$source_args" = "--camera picamera" ]; then
     "$venv/bin/python" -c "import picamera2" 2>/dev/null ||
         die "$venv cannot import picamera2 (sudo apt install python3-picamera2; make the venv with --system-site-packages)"
 fi
@@ -53,7 +53,7 @@ unit=$(sed -e '1,/^$/d' \
            -e "s|^User=pi\$|User=$user|" \
            -e "s|^Group=pi\$|Group=$group|" \
            -e "s|^WorkingDirectory=/home/pi\$|WorkingDirectory=$home|" \
-           -e "s|^ExecStart=.*|ExecStart=$venv/bin/python -m brainedge.edge_runtime.camera --bundle $bundle $source_args --interval 1|" \
+           -e "s|^ExecStart=.*|ExecStart=$venv/bin/brainedge-classify --bundle $bundle $source_args --interval 1|" \
            "$here/brainedge-kiosk.service")
 unit="# Written by install_kiosk.sh from brainedge-kiosk.service.
 $unit"
