@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
+
+from brainedge.edge_runtime.bundle import Bundle
+from brainedge.edge_runtime.metadata import BundleMetadata, InputSpec, OutputSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("bundle_into_app", ROOT / "android_demo/tools/bundle_into_app.py")
@@ -16,15 +18,13 @@ spec.loader.exec_module(bundle_into_app)
 CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
 
 
-def _bundle(tmp_path: Path, model_file: str = "model.tflite") -> tuple[Path, SimpleNamespace]:
-    bundle = tmp_path / "int8_ptq"
-    bundle.mkdir()
-    (bundle / model_file).write_bytes(b"model")
-    (bundle / "labels.txt").write_text("\n".join(CLASSES) + "\n")
-    (bundle / "metadata.json").write_text("{}")
-    metadata = SimpleNamespace(model_file=model_file, labels_file="labels.txt", class_names=CLASSES,
-                               variant="int8_ptq", input=SimpleNamespace(height=224, width=224, dtype="int8"))
-    return bundle, metadata
+def _bundle(tmp_path: Path, model_file: str = "model.tflite") -> tuple[Path, Bundle]:
+    """A bundle written by the production writer around a stand-in model (validation is faked below)."""
+    metadata = BundleMetadata(model_file=model_file, model_format="tflite", variant="tflite_int8_ptq",
+                              model_sha256="", class_names=CLASSES, input=InputSpec(height=224, width=224),
+                              output=OutputSpec(num_classes=len(CLASSES)))
+    bundle = Bundle.write(tmp_path / "int8_ptq", b"model", metadata)
+    return bundle.directory, bundle
 
 
 def _samples(tmp_path: Path, names: dict[str, list[str]]) -> Path:
@@ -36,18 +36,18 @@ def _samples(tmp_path: Path, names: dict[str, list[str]]) -> Path:
     return root
 
 
-def _run(monkeypatch: pytest.MonkeyPatch, metadata: SimpleNamespace, *argv: str) -> int:
-    monkeypatch.setattr(bundle_into_app, "validate", lambda bundle: metadata)
+def _run(monkeypatch: pytest.MonkeyPatch, bundle: Bundle, *argv: str) -> int:
+    monkeypatch.setattr(bundle_into_app, "validate", lambda directory: bundle)
     return bundle_into_app.main(list(argv))
 
 
 def test_rebundling_without_samples_removes_the_previous_samples(tmp_path, monkeypatch, capsys) -> None:
-    bundle, metadata = _bundle(tmp_path)
+    bundle, opened = _bundle(tmp_path)
     assets = tmp_path / "assets"
     samples = _samples(tmp_path, {"glioma": ["a.png", "b.png"], "notumor": ["c.png"]})
-    assert _run(monkeypatch, metadata, str(bundle), "--samples", str(samples), "--assets", str(assets)) == 0
+    assert _run(monkeypatch, opened, str(bundle), "--samples", str(samples), "--assets", str(assets)) == 0
     assert sorted(p.name for p in (assets / "samples").rglob("*.png")) == ["a.png", "b.png", "c.png"]
-    assert _run(monkeypatch, metadata, str(bundle), "--assets", str(assets)) == 0
+    assert _run(monkeypatch, opened, str(bundle), "--assets", str(assets)) == 0
     assert not (assets / "samples").exists()
     assert "removed the previous bundle's sample images" in capsys.readouterr().out
     assert (assets / "bundle/model.tflite").read_bytes() == b"model"
@@ -55,23 +55,23 @@ def test_rebundling_without_samples_removes_the_previous_samples(tmp_path, monke
 
 
 def test_new_samples_replace_old_ones_entirely(tmp_path, monkeypatch) -> None:
-    bundle, metadata = _bundle(tmp_path)
+    bundle, opened = _bundle(tmp_path)
     assets = tmp_path / "assets"
     first = _samples(tmp_path / "one", {"glioma": ["old.png"]})
     second = _samples(tmp_path / "two", {"notumor": ["new.png"]})
-    assert _run(monkeypatch, metadata, str(bundle), "--samples", str(first), "--assets", str(assets)) == 0
-    assert _run(monkeypatch, metadata, str(bundle), "--samples", str(second), "--assets", str(assets)) == 0
+    assert _run(monkeypatch, opened, str(bundle), "--samples", str(first), "--assets", str(assets)) == 0
+    assert _run(monkeypatch, opened, str(bundle), "--samples", str(second), "--assets", str(assets)) == 0
     assert [p.relative_to(assets).as_posix() for p in (assets / "samples").rglob("*.png")] == ["samples/notumor/new.png"]
 
 
 @pytest.mark.parametrize("bad", ["_scan.png", ".hidden.png"])
 def test_sample_names_aapt_would_drop_are_refused_and_nothing_changes(tmp_path, monkeypatch, capsys, bad) -> None:
-    bundle, metadata = _bundle(tmp_path)
+    bundle, opened = _bundle(tmp_path)
     assets = tmp_path / "assets"
     (assets / "samples/glioma").mkdir(parents=True)
     (assets / "samples/glioma/kept.png").write_bytes(b"old")
     samples = _samples(tmp_path, {"glioma": ["ok.png", bad]})
-    assert _run(monkeypatch, metadata, str(bundle), "--samples", str(samples), "--assets", str(assets)) == 1
+    assert _run(monkeypatch, opened, str(bundle), "--samples", str(samples), "--assets", str(assets)) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "AAPT2 leaves names" in err
     assert (assets / "samples/glioma/kept.png").read_bytes() == b"old"
@@ -79,15 +79,15 @@ def test_sample_names_aapt_would_drop_are_refused_and_nothing_changes(tmp_path, 
 
 
 def test_a_model_name_aapt_would_drop_is_refused(tmp_path, monkeypatch, capsys) -> None:
-    bundle, metadata = _bundle(tmp_path, model_file="_model.tflite")
-    assert _run(monkeypatch, metadata, str(bundle), "--assets", str(tmp_path / "assets")) == 1
+    bundle, opened = _bundle(tmp_path, model_file="_model.tflite")
+    assert _run(monkeypatch, opened, str(bundle), "--assets", str(tmp_path / "assets")) == 1
     assert "starting with '_'" in capsys.readouterr().err
 
 
 def test_skipped_folders_and_non_images_are_reported(tmp_path, monkeypatch, capsys) -> None:
-    bundle, metadata = _bundle(tmp_path)
+    bundle, opened = _bundle(tmp_path)
     samples = _samples(tmp_path, {"glioma": ["a.png", "notes.txt"], "unsorted": ["b.png"]})
-    assert _run(monkeypatch, metadata, str(bundle), "--samples", str(samples), "--assets", str(tmp_path / "a")) == 0
+    assert _run(monkeypatch, opened, str(bundle), "--samples", str(samples), "--assets", str(tmp_path / "a")) == 0
     out = capsys.readouterr().out
     assert "skipped folders that are not class names: unsorted" in out
     assert "notes.txt" in out

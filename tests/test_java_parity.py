@@ -6,7 +6,6 @@ today (so they cannot drift from it), and brainedge-core's JUnit tests must repr
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -94,26 +93,22 @@ SHARED_MODELS = ROOT.parent / "shared/reference-models"
 def _reference_bundle(tmp_path: Path) -> Path:
     """Google's uint8 MobileNetV2 from ../shared as a bundle, metadata read from the model itself."""
     from brainedge.edge_runtime.backends import load_backend
-    from brainedge.edge_runtime.metadata import BundleMetadata, InputSpec, OutputSpec, read_labels, write_labels
+    from brainedge.edge_runtime.bundle import Bundle
+    from brainedge.edge_runtime.metadata import BundleMetadata, InputSpec, OutputSpec, read_labels
 
     model = SHARED_MODELS / "mobilenet_v2_1.0_224_quant.tflite"
     if not model.is_file():
         pytest.skip(f"{model} absent (the reference model lives in ../shared, which users do not have)")
     pytest.importorskip("ai_edge_litert")
-    bundle = tmp_path / "imagenet_uint8"
-    bundle.mkdir()
-    shutil.copy(model, bundle / "model.tflite")
     names = read_labels(SHARED_MODELS / "imagenet_labels.txt")
-    write_labels(bundle / "labels.txt", names)
-    backend = load_backend(bundle / "model.tflite")
+    backend = load_backend(model)
     _, height, width, _ = backend.input.shape
     metadata = BundleMetadata(
-        model_file="model.tflite", model_format="tflite", variant="uint8-reference",
-        model_sha256=hashlib.sha256((bundle / "model.tflite").read_bytes()).hexdigest(), class_names=names,
+        model_file="model.tflite", model_format="tflite", variant="uint8-reference", model_sha256="",
+        class_names=names,
         input=InputSpec(height, width, dtype=backend.input.dtype, quantization=backend.input.quantization),
         output=OutputSpec(len(names), dtype=backend.output.dtype, quantization=backend.output.quantization))
-    (bundle / "metadata.json").write_text(metadata.to_json())
-    return bundle
+    return Bundle.write(tmp_path / "imagenet_uint8", model.read_bytes(), metadata).directory
 
 
 def test_bundle_into_app_copies_a_valid_bundle_and_samples(tmp_path: Path) -> None:

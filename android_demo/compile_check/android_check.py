@@ -20,10 +20,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import tomllib
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
+
+import tomllib
 
 HERE = Path(__file__).resolve().parent
 DEMO = HERE.parent
@@ -194,7 +195,7 @@ def check_resources(res: Path = RES, manifest: Path = MANIFEST, kotlin: Path = K
     root = ET.parse(manifest).getroot()
     package = namespace()
     for element in root.iter():
-        for key, value in element.attrib.items():
+        for value in element.attrib.values():
             resolve(value.strip(), "AndroidManifest.xml")
         if element.tag in ("activity", "service", "receiver", "provider", "application", "activity-alias"):
             cls = element.get(f"{ANDROID_NS}name")
@@ -239,9 +240,9 @@ def build_config_source() -> str:
             raise CheckError(f"app/build.gradle.kts has no {key}")
         return m.group(1)
 
-    fields = [f'    public static final boolean DEBUG = Boolean.parseBoolean("true");',
+    fields = ['    public static final boolean DEBUG = Boolean.parseBoolean("true");',
               f"    public static final String APPLICATION_ID = {value('applicationId')};",
-              f'    public static final String BUILD_TYPE = "debug";',
+              '    public static final String BUILD_TYPE = "debug";',
               f"    public static final int VERSION_CODE = {value('versionCode')};",
               f"    public static final String VERSION_NAME = {value('versionName')};"]
     for m in re.finditer(r'buildConfigField\("(\w+)",\s*"(\w+)",\s*"(.*)"\)', gradle):

@@ -40,7 +40,7 @@ class PyClass:
     bases: list[str]
     type_params: list[str]
     lines: list[tuple[list[str], str]] = field(default_factory=list)   # (decorators, member line)
-    nested: list["PyClass"] = field(default_factory=list)
+    nested: list[PyClass] = field(default_factory=list)
 
 
 def split_top(text: str, sep: str = ",") -> list[str]:

@@ -17,9 +17,9 @@ import shutil
 import sys
 from pathlib import Path
 
+from brainedge.edge_runtime.bundle import Bundle
 from brainedge.edge_runtime.classifier import Classifier
 from brainedge.edge_runtime.errors import BrainEdgeError
-from brainedge.edge_runtime.metadata import METADATA_FILE, BundleMetadata
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,14 +31,14 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 """What Android's BitmapFactory decodes (no TIFF, no 16-bit guarantees: prefer 8-bit PNG)."""
 
 
-def validate(bundle: Path) -> BundleMetadata:
+def validate(directory: Path) -> Bundle:
     """The bundle as the runtime would load it; refuses formats the app cannot run."""
-    metadata = BundleMetadata.read(bundle / METADATA_FILE)
-    if metadata.model_format != "tflite":
-        raise BrainEdgeError(f"{bundle}: a {metadata.model_format} bundle cannot run in the Android app "
+    bundle = Bundle.open(directory)
+    if bundle.metadata.model_format != "tflite":
+        raise BrainEdgeError(f"{directory}: a {bundle.metadata.model_format} bundle cannot run in the Android app "
                              "(choose a TFLite bundle)")
-    Classifier.from_bundle(bundle)  # hash, labels and model tensors checked against the metadata
-    return metadata
+    Classifier.from_bundle(bundle)  # model tensors checked against the metadata
+    return bundle
 
 
 def aapt_ignores(name: str) -> str | None:
@@ -79,22 +79,22 @@ def _write_text_atomically(path: Path, text: str) -> None:
     temporary.replace(path)
 
 
-def copy_bundle(bundle: Path, metadata: BundleMetadata, assets: Path) -> list[Path]:
+def copy_bundle(bundle: Bundle, assets: Path) -> list[Path]:
     """Replace assets/bundle with the bundle's model, labels and metadata (staged, then swapped in)."""
-    names = (metadata.model_file, metadata.labels_file, METADATA_FILE)
+    names = tuple(path.name for path in bundle.files)
     for name in names:
-        _refuse_ignored(bundle / name, name)
+        _refuse_ignored(bundle.directory / name, name)
     assets.mkdir(parents=True, exist_ok=True)
     staged = assets / f".{BUNDLE_ASSETS}.new"
     shutil.rmtree(staged, ignore_errors=True)
     staged.mkdir()
     try:
         for name in names:
-            shutil.copy2(bundle / name, staged / name)
+            shutil.copy2(bundle.directory / name, staged / name)
         _replace_dir(staged, assets / BUNDLE_ASSETS)
     finally:
         shutil.rmtree(staged, ignore_errors=True)
-    _write_text_atomically(assets / INFO_FILE, json.dumps({"name": bundle.resolve().name}) + "\n")
+    _write_text_atomically(assets / INFO_FILE, json.dumps({"name": bundle.directory.resolve().name}) + "\n")
     return [assets / BUNDLE_ASSETS / name for name in names]
 
 
@@ -156,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--assets", type=Path, default=APP_ASSETS, help="the app's assets folder")
     args = parser.parse_args(argv)
     try:
-        metadata = validate(args.bundle)
+        bundle = validate(args.bundle)
+        metadata = bundle.metadata
         for name in (metadata.model_file, metadata.labels_file):   # refused before anything in the app changes
             _refuse_ignored(args.bundle / name, name)
         notes: list[str] = []
@@ -165,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             samples = copy_samples(args.samples, metadata.class_names, args.per_class, args.assets, notes)
         elif remove_samples(args.assets):
             notes.append(f"removed the previous bundle's sample images from {args.assets / SAMPLE_ASSETS}")
-        copied = copy_bundle(args.bundle, metadata, args.assets)
+        copied = copy_bundle(bundle, args.assets)
     except BrainEdgeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -28,7 +28,7 @@ from PIL import Image
 
 from brainedge.edge_runtime.backends import Backend, TensorInfo
 from brainedge.edge_runtime.classifier import Classifier
-from brainedge.edge_runtime.metadata import BundleMetadata, InputSpec, OutputSpec, Quantization
+from brainedge.edge_runtime.metadata import SCHEMA_FILE, BundleMetadata, InputSpec, OutputSpec, Quantization
 from brainedge.edge_runtime.preprocess import decode_rgb, to_input_tensor
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -203,6 +203,7 @@ def write_goldens(out: Path) -> None:
                                      "tolerance": SCORE_TOLERANCE, **expected})
     cases["orientation"] = write_orientations(out)
     _write(out / "cases.json", (json.dumps(cases, indent=1) + "\n").encode())
+    _write(out / "metadata.schema.json", SCHEMA_FILE.read_bytes())  # the Java tests hold BundleMetadata to it
 
 
 def write_orientations(out: Path) -> list[dict]:
