@@ -1,4 +1,4 @@
-"""Fixtures shared by several test modules."""
+"""Fixtures shared by several test modules, and the markers that say what a test costs."""
 
 from __future__ import annotations
 
@@ -6,6 +6,13 @@ from pathlib import Path
 
 import pytest
 from make_tiny_bundles import tensorflow_available, tiny_bundles
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test on the tiny bundles needs TensorFlow to build them (once, in a subprocess)."""
+    for item in items:
+        if "bundles" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.tensorflow)
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from make_tiny_bundles import tensorflow_available, tiny_bundles
 
+pytestmark = [pytest.mark.slow, pytest.mark.system, pytest.mark.network]
+
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "benchmarks/aarch64/conformance.py"
 SHARED = REPO.parent / "shared"

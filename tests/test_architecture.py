@@ -10,6 +10,8 @@ contract (errors, files, formats, metadata, bundle, preprocess, manifest, metric
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -136,3 +138,13 @@ def test_only_the_bundle_type_reads_or_writes_metadata_json() -> None:
         if str(path.relative_to(ROOT)) not in allowed and ("METADATA_FILE" in text or '"metadata.json"' in text):
             offenders.append(str(path.relative_to(ROOT)))
     assert offenders == []
+
+
+@pytest.mark.tensorflow
+def test_every_module_imports() -> None:
+    """A renamed or removed name fails here, not in the first user's hands (one process, TF loaded once)."""
+    modules = sorted({module_name(path) for path in project_files() if not path.parts[-3:-1] == ("android_demo", "tools")
+                      and path.name != "__main__.py"})
+    code = "import importlib, sys\nfor name in sys.argv[1:]:\n    importlib.import_module(name)\n"
+    done = subprocess.run([sys.executable, "-c", code, *modules], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]

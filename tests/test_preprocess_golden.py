@@ -13,6 +13,8 @@ from PIL import Image
 from brainedge.edge_runtime.metadata import InputSpec, Quantization
 from brainedge.edge_runtime.preprocess import decode_rgb, quantize, to_input_tensor
 
+pytestmark = [pytest.mark.tensorflow]
+
 SHARED_MRI = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "brain-tumor-mri" / "Training"
 SPEC = InputSpec(height=96, width=96)
 

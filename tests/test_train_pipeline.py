@@ -15,6 +15,8 @@ from brainedge.edge_runtime.metadata import InputSpec
 from brainedge.train.pipeline import RandomRotationZoom, resize_channels, rotation_zoom_transforms, to_rgb
 from brainedge.train.tf_setup import keras, tf
 
+pytestmark = [pytest.mark.tensorflow]
+
 
 def apply(transforms: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Map (x, y) output points to input points with one row of projective transform parameters."""
