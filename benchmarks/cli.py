@@ -1,8 +1,8 @@
 """brainedge-bench: benchmark bundles on labelled data, merge results, import benchmark_model logs.
 
-  brainedge-bench export/ --test-set data/manifest.csv --threads 1 2 --out benchmarks/results/desktop
-  brainedge-bench --merge desktop/results.json pi/results.json --out benchmarks/results/compare
-  brainedge-bench --import-litert pixel7_int8.txt pixel7_fp32.txt --device-name pixel7 --out results/pixel7
+brainedge-bench export/ --test-set data/manifest.csv --threads 1 2 --out benchmarks/results/desktop
+brainedge-bench --merge desktop/results.json pi/results.json --out benchmarks/results/compare
+brainedge-bench --import-litert pixel7_int8.txt pixel7_fp32.txt --device-name pixel7 --out results/pixel7
 """
 
 from __future__ import annotations
@@ -31,33 +31,50 @@ from brainedge.edge_runtime.errors import BrainEdgeError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="brainedge-bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("bundles", nargs="*", type=Path,
-                        help="bundle directories, or export directories holding them")
+    parser = argparse.ArgumentParser(
+        prog="brainedge-bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("bundles", nargs="*", type=Path, help="bundle directories, or export directories holding them")
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--merge", nargs="+", type=Path, metavar="RESULT_JSON",
-                      help="merge result files from several devices into one report")
-    mode.add_argument("--import-litert", nargs="+", type=Path, metavar="LOG",
-                      help="import text output of LiteRT's benchmark_model tool")
-    parser.add_argument("--out", type=Path, required=True,
-                        help="output directory (JSON, CSV, report.md, plots)")
-    parser.add_argument("--test-set", type=Path,
-                        help="labelled images: a class-per-folder directory or a brainedge-data manifest")
+    mode.add_argument(
+        "--merge",
+        nargs="+",
+        type=Path,
+        metavar="RESULT_JSON",
+        help="merge result files from several devices into one report",
+    )
+    mode.add_argument(
+        "--import-litert",
+        nargs="+",
+        type=Path,
+        metavar="LOG",
+        help="import text output of LiteRT's benchmark_model tool",
+    )
+    parser.add_argument("--out", type=Path, required=True, help="output directory (JSON, CSV, report.md, plots)")
+    parser.add_argument(
+        "--test-set", type=Path, help="labelled images: a class-per-folder directory or a brainedge-data manifest"
+    )
     parser.add_argument("--split", default="test", help="manifest split to use (default: test)")
-    parser.add_argument("--include-leaked", action="store_true",
-                        help="keep manifest test images that have a near-duplicate in train/val")
+    parser.add_argument(
+        "--include-leaked",
+        action="store_true",
+        help="keep manifest test images that have a near-duplicate in train/val",
+    )
     parser.add_argument("--limit", type=int, default=None, help="use at most N test images, spread evenly")
     parser.add_argument("--threads", type=int, nargs="+", default=[1], help="thread counts (default: 1)")
-    parser.add_argument("--backends", nargs="+", choices=("auto",) + BACKENDS, default=["auto"],
-                        help="backends to try for each bundle's format (default: auto)")
-    parser.add_argument("--runs", type=int, default=DEFAULT_RUNS,
-                        help=f"timed invokes (default {DEFAULT_RUNS})")
-    parser.add_argument("--warmup", type=int, default=DEFAULT_WARMUP,
-                        help=f"untimed warm-up invokes (default {DEFAULT_WARMUP})")
+    parser.add_argument(
+        "--backends",
+        nargs="+",
+        choices=("auto",) + BACKENDS,
+        default=["auto"],
+        help="backends to try for each bundle's format (default: auto)",
+    )
+    parser.add_argument("--runs", type=int, default=DEFAULT_RUNS, help=f"timed invokes (default {DEFAULT_RUNS})")
+    parser.add_argument(
+        "--warmup", type=int, default=DEFAULT_WARMUP, help=f"untimed warm-up invokes (default {DEFAULT_WARMUP})"
+    )
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per artifact subprocess")
-    parser.add_argument("--reference",
-                        help="artifact name of the float32 reference (default: found by variant)")
+    parser.add_argument("--reference", help="artifact name of the float32 reference (default: found by variant)")
     parser.add_argument("--device-name", help="name for this device in merged reports (default: hostname)")
     parser.add_argument("--run-id", default="run", help="id of this run inside the result file")
     return parser
@@ -73,19 +90,28 @@ def benchmark(args: argparse.Namespace, command: str) -> dict:
     if args.test_set:
         test_set = load_test_set(args.test_set, args.split, args.include_leaked).subset(args.limit)
     reference = choose_reference(artifacts, args.reference)
-    settings = Settings(threads=args.threads, backends=args.backends, runs=args.runs, warmup=args.warmup,
-                        timeout_s=args.timeout)
+    settings = Settings(
+        threads=args.threads, backends=args.backends, runs=args.runs, warmup=args.warmup, timeout_s=args.timeout
+    )
     device = device_record(args.device_name)
     rows = run_matrix(artifacts, test_set, settings, args.run_id, device["name"], reference)
-    run = make_run(args.run_id, device, command, settings.as_dict(),
-                   test_set.describe() if test_set else None, reference)
+    run = make_run(
+        args.run_id, device, command, settings.as_dict(), test_set.describe() if test_set else None, reference
+    )
     return assemble([run], rows)
 
 
 def import_litert(args: argparse.Namespace, command: str) -> dict:
     name = args.device_name or "benchmark_model device"
-    device = {"name": name, "cpu": None, "cores": None, "arch": None, "os": None, "python": None,
-              "source": "LiteRT benchmark_model log"}
+    device = {
+        "name": name,
+        "cpu": None,
+        "cores": None,
+        "arch": None,
+        "os": None,
+        "python": None,
+        "source": "LiteRT benchmark_model log",
+    }
     rows = import_logs(args.import_litert, args.run_id, name)
     return assemble([make_run(args.run_id, device, command, None, None, None)], rows)
 

@@ -26,8 +26,10 @@ class LabelledSet:
         """Class indices in the bundle's order; a class the bundle lacks is an error."""
         missing = sorted(set(self.class_names) - set(bundle_classes))
         if missing:
-            raise BrainEdgeError(f"{self.source}: class(es) {', '.join(missing)} are not in the bundle's "
-                                 f"classes ({', '.join(bundle_classes)})")
+            raise BrainEdgeError(
+                f"{self.source}: class(es) {', '.join(missing)} are not in the bundle's "
+                f"classes ({', '.join(bundle_classes)})"
+            )
         index = {name: i for i, name in enumerate(bundle_classes)}
         return [index[name] for name in self.class_names]
 
@@ -60,8 +62,13 @@ def folder_test_set(root: Path) -> LabelledSet:
     paths: list[Path] = []
     names: list[str] = []
     for class_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        images = sorted(p for p in class_dir.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-                        and not any(part.startswith(".") for part in p.relative_to(class_dir).parts))
+        images = sorted(
+            p
+            for p in class_dir.rglob("*")
+            if p.is_file()
+            and p.suffix.lower() in IMAGE_SUFFIXES
+            and not any(part.startswith(".") for part in p.relative_to(class_dir).parts)
+        )
         paths += images
         names += [class_dir.name] * len(images)
     if not paths:

@@ -62,16 +62,20 @@ class Settings:
     runner: Sequence[str] = field(default_factory=lambda: RUNNER)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"threads": list(self.threads), "backends": list(self.backends), "runs": self.runs,
-                "warmup": self.warmup, "timeout_s": self.timeout_s}
+        return {
+            "threads": list(self.threads),
+            "backends": list(self.backends),
+            "runs": self.runs,
+            "warmup": self.warmup,
+            "timeout_s": self.timeout_s,
+        }
 
 
 def discover_bundles(paths: Sequence[Path]) -> list[Artifact]:
     """Bundle directories as given, or every published bundle below an export dir."""
     bundles = [Bundle.open(directory, check_model=False) for directory in find_bundles(paths)]
     names = [b.name for b in bundles]
-    return [Artifact(b.name if names.count(b.name) == 1 else f"{b.directory.parent.name}/{b.name}", b)
-            for b in bundles]
+    return [Artifact(b.name if names.count(b.name) == 1 else f"{b.directory.parent.name}/{b.name}", b) for b in bundles]
 
 
 def shared_class_names(artifacts: Sequence[Artifact]) -> list[str]:
@@ -79,8 +83,10 @@ def shared_class_names(artifacts: Sequence[Artifact]) -> list[str]:
     first = artifacts[0].metadata.class_names
     for artifact in artifacts[1:]:
         if artifact.metadata.class_names != first:
-            raise BrainEdgeError(f"{artifact.bundle}: class names {artifact.metadata.class_names} "
-                                 f"differ from {artifacts[0].bundle}'s {first}")
+            raise BrainEdgeError(
+                f"{artifact.bundle}: class names {artifact.metadata.class_names} "
+                f"differ from {artifacts[0].bundle}'s {first}"
+            )
     return first
 
 
@@ -88,8 +94,9 @@ def choose_reference(artifacts: Sequence[Artifact], name: str | None = None) -> 
     """The float32 artifact agreement is measured against: named, else float32 TFLite, else any float32."""
     if name is not None:
         if name not in {a.name for a in artifacts}:
-            raise BrainEdgeError(f"--reference {name!r} is not one of the artifacts "
-                                 f"({', '.join(a.name for a in artifacts)})")
+            raise BrainEdgeError(
+                f"--reference {name!r} is not one of the artifacts ({', '.join(a.name for a in artifacts)})"
+            )
         return name
     floats = [a for a in artifacts if a.opened.is_float_reference]
     floats.sort(key=lambda a: a.format != "tflite")
@@ -102,9 +109,15 @@ def backends_for(artifact: Artifact, requested: Sequence[str]) -> list[str]:
     return [b for b in requested if b == "auto" or b in usable]
 
 
-def run_matrix(artifacts: Sequence[Artifact], test_set: LabelledSet | None, settings: Settings,
-               run_id: str, device: str, reference: str | None,
-               progress: bool = True) -> list[dict[str, Any]]:
+def run_matrix(
+    artifacts: Sequence[Artifact],
+    test_set: LabelledSet | None,
+    settings: Settings,
+    run_id: str,
+    device: str,
+    reference: str | None,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
     """Every artifact x backend x threads, sequentially (parallel runs would skew each other's timings)."""
     class_names = shared_class_names(artifacts)
     labels = test_set.labels_for(class_names) if test_set else []
@@ -116,8 +129,11 @@ def run_matrix(artifacts: Sequence[Artifact], test_set: LabelledSet | None, sett
             for backend in backends_for(artifact, settings.backends):
                 for threads in settings.threads:
                     if progress:
-                        print(f"benchmarking {artifact.name} [{backend}, {threads or 'default'} thread(s)]",
-                              file=sys.stderr, flush=True)
+                        print(
+                            f"benchmarking {artifact.name} [{backend}, {threads or 'default'} thread(s)]",
+                            file=sys.stderr,
+                            flush=True,
+                        )
                     payload = run_one(artifact, backend, threads, images_file, settings)
                     rows.append(make_row(artifact, backend, threads, payload, labels, run_id, device))
                     predictions.append(payload.get("predictions"))
@@ -125,11 +141,23 @@ def run_matrix(artifacts: Sequence[Artifact], test_set: LabelledSet | None, sett
     return rows
 
 
-def run_one(artifact: Artifact, backend: str, threads: int | None, images_file: Path,
-            settings: Settings) -> dict[str, Any]:
+def run_one(
+    artifact: Artifact, backend: str, threads: int | None, images_file: Path, settings: Settings
+) -> dict[str, Any]:
     """The runner's JSON, or a failed payload saying why the subprocess gave none."""
-    command = [*settings.runner, "--bundle", str(artifact.bundle), "--backend", backend,
-               "--images", str(images_file), "--runs", str(settings.runs), "--warmup", str(settings.warmup)]
+    command = [
+        *settings.runner,
+        "--bundle",
+        str(artifact.bundle),
+        "--backend",
+        backend,
+        "--images",
+        str(images_file),
+        "--runs",
+        str(settings.runs),
+        "--warmup",
+        str(settings.warmup),
+    ]
     if threads is not None:
         command += ["--threads", str(threads)]
     try:
@@ -164,24 +192,46 @@ def _crash_message(returncode: int, stderr: str) -> str:
     return f"runner {cause}" + (f": {tail[0].strip()}" if tail else "")
 
 
-def make_row(artifact: Artifact, backend: str, threads: int | None, payload: dict[str, Any],
-             labels: list[int], run_id: str, device: str) -> dict[str, Any]:
+def make_row(
+    artifact: Artifact,
+    backend: str,
+    threads: int | None,
+    payload: dict[str, Any],
+    labels: list[int],
+    run_id: str,
+    device: str,
+) -> dict[str, Any]:
     """One schema row: identity, the runner's figures, and accuracy from its predictions."""
     ok = payload.get("status") == "ok"
     predictions = payload.get("predictions") or []
-    accuracy, macro_f1 = (classification_scores(labels, predictions, len(artifact.metadata.class_names))
-                          if ok and labels else (None, None))
+    accuracy, macro_f1 = (
+        classification_scores(labels, predictions, len(artifact.metadata.class_names))
+        if ok and labels
+        else (None, None)
+    )
     size = artifact.opened.model_path
     return {
-        "run": run_id, "device": device, "artifact": artifact.name, "format": artifact.format,
-        "variant": artifact.metadata.variant, "backend": payload.get("backend", backend) if ok else backend,
-        "threads": threads, "accuracy": accuracy, "macro_f1": macro_f1, "agreement": None,
+        "run": run_id,
+        "device": device,
+        "artifact": artifact.name,
+        "format": artifact.format,
+        "variant": artifact.metadata.variant,
+        "backend": payload.get("backend", backend) if ok else backend,
+        "threads": threads,
+        "accuracy": accuracy,
+        "macro_f1": macro_f1,
+        "agreement": None,
         "size_bytes": size.stat().st_size if size.is_file() else None,
-        "init_ms": payload.get("init_ms"), "first_ms": payload.get("first_ms"),
-        "latency_ms": payload.get("latency_ms"), "latency_samples_ms": payload.get("latency_samples_ms", []),
-        "throughput_ips": payload.get("throughput_ips"), "peak_rss_mb": payload.get("peak_rss_mb"),
-        "images": payload.get("images"), "image_errors": payload.get("image_errors"),
-        "status": "ok" if ok else "failed", "error": None if ok else payload.get("error", "unknown error"),
+        "init_ms": payload.get("init_ms"),
+        "first_ms": payload.get("first_ms"),
+        "latency_ms": payload.get("latency_ms"),
+        "latency_samples_ms": payload.get("latency_samples_ms", []),
+        "throughput_ips": payload.get("throughput_ips"),
+        "peak_rss_mb": payload.get("peak_rss_mb"),
+        "images": payload.get("images"),
+        "image_errors": payload.get("image_errors"),
+        "status": "ok" if ok else "failed",
+        "error": None if ok else payload.get("error", "unknown error"),
     }
 
 
@@ -194,16 +244,15 @@ def classification_scores(labels: list[int], predictions: list[int], num_classes
     return float((truth == guessed).mean()), float(f1.mean())
 
 
-def add_agreement(rows: list[dict[str, Any]], predictions: list[list[int] | None],
-                  reference: str | None) -> None:
+def add_agreement(rows: list[dict[str, Any]], predictions: list[list[int] | None], reference: str | None) -> None:
     """Top-1 agreement of each row with the reference artifact at the same threads (and backend if it can)."""
     if reference is None:
         return
     for row, guessed in zip(rows, predictions):
-        candidates = [(r, p) for r, p in zip(rows, predictions)
-                      if r["artifact"] == reference and r["status"] == "ok" and p]
-        candidates.sort(key=lambda rp: (rp[0]["threads"] != row["threads"],
-                                        rp[0]["backend"] != row["backend"]))
+        candidates = [
+            (r, p) for r, p in zip(rows, predictions) if r["artifact"] == reference and r["status"] == "ok" and p
+        ]
+        candidates.sort(key=lambda rp: (rp[0]["threads"] != row["threads"], rp[0]["backend"] != row["backend"]))
         if guessed and candidates:
             ref = np.asarray(candidates[0][1])
             row["agreement"] = float((np.asarray(guessed) == ref).mean())
@@ -243,23 +292,39 @@ def ratio(row: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
     p50 = (row.get("latency_ms") or {}).get("p50")
     ref_p50 = (reference.get("latency_ms") or {}).get("p50")
     accuracy, ref_accuracy = row.get("accuracy"), reference.get("accuracy")
-    return {"run": row["run"], "device": row["device"], "artifact": row["artifact"],
-            "reference": reference["artifact"], "backend": row["backend"], "threads": row["threads"],
-            "latency_p50_ratio": divide(p50, ref_p50),
-            "size_ratio": divide(row.get("size_bytes"), reference.get("size_bytes")),
-            "accuracy_delta": accuracy - ref_accuracy if accuracy is not None and ref_accuracy is not None
-            else None}
+    return {
+        "run": row["run"],
+        "device": row["device"],
+        "artifact": row["artifact"],
+        "reference": reference["artifact"],
+        "backend": row["backend"],
+        "threads": row["threads"],
+        "latency_p50_ratio": divide(p50, ref_p50),
+        "size_ratio": divide(row.get("size_bytes"), reference.get("size_bytes")),
+        "accuracy_delta": accuracy - ref_accuracy if accuracy is not None and ref_accuracy is not None else None,
+    }
 
 
-def make_run(run_id: str, device: dict[str, Any], command: str, settings: dict[str, Any] | None,
-             test_set: dict[str, Any] | None, reference: str | None) -> dict[str, Any]:
-    return {"id": run_id, "device": device, "command": command,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "settings": settings or {}, "test_set": test_set, "reference": reference}
+def make_run(
+    run_id: str,
+    device: dict[str, Any],
+    command: str,
+    settings: dict[str, Any] | None,
+    test_set: dict[str, Any] | None,
+    reference: str | None,
+) -> dict[str, Any]:
+    return {
+        "id": run_id,
+        "device": device,
+        "command": command,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "settings": settings or {},
+        "test_set": test_set,
+        "reference": reference,
+    }
 
 
 def assemble(runs: list[dict[str, Any]], rows: list[dict[str, Any]]) -> dict[str, Any]:
     """A complete result: runs, rows and the ratios derived from them."""
     references = {run["id"]: run.get("reference") for run in runs}
-    return {"schema_version": SCHEMA_VERSION, "runs": runs, "rows": rows,
-            "ratios": compute_ratios(rows, references)}
+    return {"schema_version": SCHEMA_VERSION, "runs": runs, "rows": rows, "ratios": compute_ratios(rows, references)}

@@ -24,23 +24,37 @@ from typing import Any
 from brainedge.edge_runtime.errors import BrainEdgeError
 
 _NUM = r"([0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?)"
-SUMMARY = re.compile(rf"Inference timings in us: Init: {_NUM}, First inference: {_NUM}, "
-                     rf"Warmup \(avg\): {_NUM}, Inference \(avg\): {_NUM}")
-STEADY = re.compile(rf"count=(\d+) first={_NUM} curr={_NUM} min={_NUM} max={_NUM} avg={_NUM} std={_NUM}"
-                    rf"(?: p5={_NUM} median={_NUM} p95={_NUM})?")
+SUMMARY = re.compile(
+    rf"Inference timings in us: Init: {_NUM}, First inference: {_NUM}, "
+    rf"Warmup \(avg\): {_NUM}, Inference \(avg\): {_NUM}"
+)
+STEADY = re.compile(
+    rf"count=(\d+) first={_NUM} curr={_NUM} min={_NUM} max={_NUM} avg={_NUM} std={_NUM}"
+    rf"(?: p5={_NUM} median={_NUM} p95={_NUM})?"
+)
 GRAPH = re.compile(r"Graph: \[([^\]]+)\]")
 THREADS = re.compile(r"(?:Num threads|#threads used for CPU inference): \[(\d+)\]")
 MODEL_SIZE = re.compile(rf"The input model file size \(MB\): {_NUM}")
 PEAK_MONITORED = re.compile(rf"Overall peak memory footprint \(MB\) via periodic monitoring: {_NUM}")
 PEAK_FOOTPRINT = re.compile(rf"Peak memory footprint \(MB\): init={_NUM} overall={_NUM}")
-MEMORY_DELTA = re.compile(rf"Memory footprint delta from the start of the tool \(MB\): "
-                          rf"init={_NUM} overall={_NUM}")
+MEMORY_DELTA = re.compile(
+    rf"Memory footprint delta from the start of the tool \(MB\): "
+    rf"init={_NUM} overall={_NUM}"
+)
 DELEGATE = re.compile(r"Replacing \d+ out of \d+ node\(s\) with delegate \((\w+)\)")
 
-VARIANT_HINTS = (("float16", "tflite_float16"), ("fp16", "tflite_float16"), ("dynamic", "tflite_dynamic_range"),
-                 ("qat", "tflite_int8_qat"), ("int8", "tflite_int8_ptq"), ("uint8", "tflite_int8_ptq"),
-                 ("quant", "tflite_int8_ptq"), ("float32", "tflite_float32"), ("fp32", "tflite_float32"),
-                 ("float", "tflite_float32"))
+VARIANT_HINTS = (
+    ("float16", "tflite_float16"),
+    ("fp16", "tflite_float16"),
+    ("dynamic", "tflite_dynamic_range"),
+    ("qat", "tflite_int8_qat"),
+    ("int8", "tflite_int8_ptq"),
+    ("uint8", "tflite_int8_ptq"),
+    ("quant", "tflite_int8_ptq"),
+    ("float32", "tflite_float32"),
+    ("fp32", "tflite_float32"),
+    ("float", "tflite_float32"),
+)
 """File-name hints of the export formats (names from the format table), most specific first."""
 
 
@@ -48,8 +62,9 @@ def parse_benchmark_log(text: str, source: str = "benchmark_model output") -> li
     """One partial row (the fields the tool reports) per invocation found in ``text``."""
     sections = [s for s in re.split(r"STARTING!", text) if SUMMARY.search(s)]
     if not sections:
-        raise BrainEdgeError(f"{source}: no 'Inference timings in us: ...' line "
-                             "(is this the output of LiteRT's benchmark_model?)")
+        raise BrainEdgeError(
+            f"{source}: no 'Inference timings in us: ...' line (is this the output of LiteRT's benchmark_model?)"
+        )
     return [_parse_section(section, source) for section in sections]
 
 
@@ -61,11 +76,14 @@ def _parse_section(text: str, source: str) -> dict[str, Any]:
     size_mb = _first(MODEL_SIZE, text)
     delegate = _first(DELEGATE, text)
     return {
-        "artifact": name, "format": "tflite", "variant": guess_variant(name),
+        "artifact": name,
+        "format": "tflite",
+        "variant": guess_variant(name),
         "backend": f"benchmark_model[{delegate}]" if delegate else "benchmark_model",
         "threads": int(threads) if threads else None,
         "size_bytes": round(float(size_mb) * 1024 * 1024) if size_mb else None,
-        "init_ms": init_us / 1000, "first_ms": first_us / 1000,
+        "init_ms": init_us / 1000,
+        "first_ms": first_us / 1000,
         "latency_ms": _latency(text, average_us),
         "peak_rss_mb": _peak_memory(text),
         "memory_delta_mb": _memory_delta(text),
@@ -117,7 +135,20 @@ def import_logs(paths: list[Path], run_id: str, device: str) -> list[dict[str, A
         except OSError as error:
             raise BrainEdgeError(f"{path}: cannot read ({error.strerror})") from None
         for parsed in parse_benchmark_log(text, str(path)):
-            rows.append({"run": run_id, "device": device, "accuracy": None, "macro_f1": None,
-                         "agreement": None, "throughput_ips": None, "images": None, "image_errors": None,
-                         "latency_samples_ms": [], "status": "ok", "error": None, **parsed})
+            rows.append(
+                {
+                    "run": run_id,
+                    "device": device,
+                    "accuracy": None,
+                    "macro_f1": None,
+                    "agreement": None,
+                    "throughput_ips": None,
+                    "images": None,
+                    "image_errors": None,
+                    "latency_samples_ms": [],
+                    "status": "ok",
+                    "error": None,
+                    **parsed,
+                }
+            )
     return rows

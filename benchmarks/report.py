@@ -17,10 +17,31 @@ SCHEMA_JSON = "results.schema.json"
 SCATTER_PNG = "accuracy_vs_latency.png"
 DISTRIBUTION_PNG = "latency_distribution.png"
 
-CSV_COLUMNS = ("run", "device", "artifact", "format", "variant", "backend", "threads", "status", "accuracy",
-               "macro_f1", "agreement", "size_bytes", "init_ms", "first_ms", "latency_p50_ms",
-               "latency_p90_ms", "latency_p99_ms", "latency_mean_ms", "throughput_ips", "peak_rss_mb",
-               "images", "image_errors", "error")
+CSV_COLUMNS = (
+    "run",
+    "device",
+    "artifact",
+    "format",
+    "variant",
+    "backend",
+    "threads",
+    "status",
+    "accuracy",
+    "macro_f1",
+    "agreement",
+    "size_bytes",
+    "init_ms",
+    "first_ms",
+    "latency_p50_ms",
+    "latency_p90_ms",
+    "latency_p99_ms",
+    "latency_mean_ms",
+    "throughput_ips",
+    "peak_rss_mb",
+    "images",
+    "image_errors",
+    "error",
+)
 
 
 def write_all(result: dict[str, Any], out_dir: Path) -> list[Path]:
@@ -75,19 +96,26 @@ def write_plots(rows: Sequence[dict[str, Any]], out_dir: Path) -> list[str]:
 
 
 def _scatter(plt: Any, rows: Sequence[dict[str, Any]], path: Path) -> bool:
-    points = [r for r in rows if r["status"] == "ok" and r.get("accuracy") is not None
-              and (r.get("latency_ms") or {}).get("p50") is not None]
+    points = [
+        r
+        for r in rows
+        if r["status"] == "ok" and r.get("accuracy") is not None and (r.get("latency_ms") or {}).get("p50") is not None
+    ]
     if not points:
         return False
     with_device = _several_devices(points)
     figure, axes = plt.subplots(figsize=(8, 5.5))
     for device in sorted({r["device"] for r in points}):
         mine = [r for r in points if r["device"] == device]
-        axes.scatter([r["latency_ms"]["p50"] for r in mine], [100 * r["accuracy"] for r in mine],
-                     label=device, s=36)
+        axes.scatter([r["latency_ms"]["p50"] for r in mine], [100 * r["accuracy"] for r in mine], label=device, s=36)
         for r in mine:
-            axes.annotate(row_label(r, with_device=False), (r["latency_ms"]["p50"], 100 * r["accuracy"]),
-                          fontsize=7, xytext=(4, 3), textcoords="offset points")
+            axes.annotate(
+                row_label(r, with_device=False),
+                (r["latency_ms"]["p50"], 100 * r["accuracy"]),
+                fontsize=7,
+                xytext=(4, 3),
+                textcoords="offset points",
+            )
     axes.set_xlabel("p50 invoke latency (ms)")
     axes.set_ylabel("test accuracy (%)")
     axes.set_title("Accuracy vs latency (up and left is better)")
@@ -106,9 +134,10 @@ def _distribution(plt: Any, rows: Sequence[dict[str, Any]], path: Path) -> bool:
         return False
     with_device = _several_devices(measured)
     figure, axes = plt.subplots(figsize=(8, 1.2 + 0.45 * len(measured)))
-    horizontal = ({"orientation": "horizontal"} if _matplotlib_at_least(plt, 3, 10) else {"vert": False})
-    axes.boxplot([r["latency_samples_ms"] for r in measured], showfliers=True, flierprops={"markersize": 2},
-                 **horizontal)
+    horizontal = {"orientation": "horizontal"} if _matplotlib_at_least(plt, 3, 10) else {"vert": False}
+    axes.boxplot(
+        [r["latency_samples_ms"] for r in measured], showfliers=True, flierprops={"markersize": 2}, **horizontal
+    )
     axes.set_yticks(range(1, len(measured) + 1), [row_label(r, with_device) for r in measured], fontsize=7)
     axes.invert_yaxis()
     axes.set_xlabel("invoke latency per run (ms)")
@@ -140,10 +169,12 @@ def _table(header: Sequence[str], lines: Sequence[Sequence[str]]) -> str:
 
 def render_markdown(result: dict[str, Any], plots: Sequence[str]) -> str:
     """The human report: devices, one table for every row, ratios, failures, plots, method."""
-    parts = ["# BrainEdge benchmark\n",
-             f"Schema version {result['schema_version']}; "
-             f"{len(result['rows'])} row(s) from {len(result['runs'])} run(s).\n",
-             "## Devices and commands\n", _runs_table(result["runs"])]
+    parts = [
+        "# BrainEdge benchmark\n",
+        f"Schema version {result['schema_version']}; {len(result['rows'])} row(s) from {len(result['runs'])} run(s).\n",
+        "## Devices and commands\n",
+        _runs_table(result["runs"]),
+    ]
     for run in result["runs"]:
         parts.append(f"Run `{run['id']}` ({run['created']}):\n\n```\n{run['command']}\n```\n")
         if run.get("test_set"):
@@ -157,12 +188,10 @@ def render_markdown(result: dict[str, Any], plots: Sequence[str]) -> str:
         parts.append("".join(f"- {row_label(r, True)}: {r['error']}\n" for r in failed))
     if plots:
         parts.append("## Plots\n")
-        titles = {SCATTER_PNG: "Accuracy vs p50 latency",
-                  DISTRIBUTION_PNG: "Latency distribution per artifact"}
+        titles = {SCATTER_PNG: "Accuracy vs p50 latency", DISTRIBUTION_PNG: "Latency distribution per artifact"}
         parts += [f"![{titles[name]}]({name})\n" for name in plots]
     else:
-        parts.append("_No plots: nothing to plot, or matplotlib is not installed "
-                     "(`pip install matplotlib`)._\n")
+        parts.append("_No plots: nothing to plot, or matplotlib is not installed (`pip install matplotlib`)._\n")
     parts += ["## Method\n", METHOD]
     return "\n".join(parts)
 
@@ -173,14 +202,39 @@ def _runs_table(runs: Sequence[dict[str, Any]]) -> str:
         device = run["device"]
         packages = device.get("packages") or {}
         temperature = device.get("temperature_c")
-        lines.append([run["id"], _text(device.get("name")), _text(device.get("cpu")), _text(device.get("cores")),
-                      _text(device.get("arch")), _text(device.get("os")), _text(device.get("python")),
-                      _litert(packages), _text(packages.get("onnxruntime")),
-                      str(device.get("cpu_governor") or "–"),
-                      "–" if temperature is None else f"{temperature:.1f} °C",
-                      _fmt(device.get("load_average_1m"))])
-    return _table(("run", "device", "CPU", "cores", "arch", "OS", "Python", "LiteRT", "ONNX Runtime",
-                   "governor", "temperature", "load (1 min)"), lines)
+        lines.append(
+            [
+                run["id"],
+                _text(device.get("name")),
+                _text(device.get("cpu")),
+                _text(device.get("cores")),
+                _text(device.get("arch")),
+                _text(device.get("os")),
+                _text(device.get("python")),
+                _litert(packages),
+                _text(packages.get("onnxruntime")),
+                str(device.get("cpu_governor") or "–"),
+                "–" if temperature is None else f"{temperature:.1f} °C",
+                _fmt(device.get("load_average_1m")),
+            ]
+        )
+    return _table(
+        (
+            "run",
+            "device",
+            "CPU",
+            "cores",
+            "arch",
+            "OS",
+            "Python",
+            "LiteRT",
+            "ONNX Runtime",
+            "governor",
+            "temperature",
+            "load (1 min)",
+        ),
+        lines,
+    )
 
 
 def _text(value: Any) -> str:
@@ -207,24 +261,68 @@ def _rows_table(rows: Sequence[dict[str, Any]]) -> str:
     lines = []
     for r in rows:
         latency = r.get("latency_ms") or {}
-        lines.append([r["device"], r["artifact"], r["format"], r["backend"], str(r["threads"] or "default"),
-                      _fmt(r.get("accuracy"), 100, 1), _fmt(r.get("macro_f1"), 100, 1),
-                      _fmt(r.get("agreement"), 100, 1), _fmt(r.get("size_bytes"), 1 / 2**20),
-                      _fmt(r.get("init_ms"), 1, 1), _fmt(r.get("first_ms")),
-                      *(_fmt(latency.get(key)) for key in ("p50", "p90", "p99", "mean")),
-                      _fmt(r.get("throughput_ips"), 1, 1), _fmt(r.get("peak_rss_mb"), 1, 1), r["status"]])
-    return _table(("device", "artifact", "format", "backend", "threads", "accuracy %", "macro-F1 %",
-                   "agreement %", "size MB", "init ms", "first ms", "p50 ms", "p90 ms", "p99 ms", "mean ms",
-                   "img/s e2e", "peak RSS MB", "status"), lines)
+        lines.append(
+            [
+                r["device"],
+                r["artifact"],
+                r["format"],
+                r["backend"],
+                str(r["threads"] or "default"),
+                _fmt(r.get("accuracy"), 100, 1),
+                _fmt(r.get("macro_f1"), 100, 1),
+                _fmt(r.get("agreement"), 100, 1),
+                _fmt(r.get("size_bytes"), 1 / 2**20),
+                _fmt(r.get("init_ms"), 1, 1),
+                _fmt(r.get("first_ms")),
+                *(_fmt(latency.get(key)) for key in ("p50", "p90", "p99", "mean")),
+                _fmt(r.get("throughput_ips"), 1, 1),
+                _fmt(r.get("peak_rss_mb"), 1, 1),
+                r["status"],
+            ]
+        )
+    return _table(
+        (
+            "device",
+            "artifact",
+            "format",
+            "backend",
+            "threads",
+            "accuracy %",
+            "macro-F1 %",
+            "agreement %",
+            "size MB",
+            "init ms",
+            "first ms",
+            "p50 ms",
+            "p90 ms",
+            "p99 ms",
+            "mean ms",
+            "img/s e2e",
+            "peak RSS MB",
+            "status",
+        ),
+        lines,
+    )
 
 
 def _ratios_table(ratios: Sequence[dict[str, Any]]) -> str:
-    lines = [[r.get("device", r["run"]), r["artifact"], r["reference"], r["backend"],
-              str(r["threads"] or "default"),
-              _fmt(r["latency_p50_ratio"], 1, 3), _fmt(r["size_ratio"], 1, 3),
-              _fmt(r["accuracy_delta"], 100, 2)] for r in ratios]
-    return _table(("device", "artifact", "vs float32", "backend", "threads", "p50 latency ×", "size ×",
-                   "accuracy Δ (points)"), lines)
+    lines = [
+        [
+            r.get("device", r["run"]),
+            r["artifact"],
+            r["reference"],
+            r["backend"],
+            str(r["threads"] or "default"),
+            _fmt(r["latency_p50_ratio"], 1, 3),
+            _fmt(r["size_ratio"], 1, 3),
+            _fmt(r["accuracy_delta"], 100, 2),
+        ]
+        for r in ratios
+    ]
+    return _table(
+        ("device", "artifact", "vs float32", "backend", "threads", "p50 latency ×", "size ×", "accuracy Δ (points)"),
+        lines,
+    )
 
 
 METHOD = """\

@@ -30,8 +30,14 @@ DEFAULT_RUNS = 200
 DEFAULT_WARMUP = 20
 
 
-def measure(bundle: Path, backend: str, threads: int | None, images: list[Path],
-            runs: int = DEFAULT_RUNS, warmup: int = DEFAULT_WARMUP) -> dict[str, Any]:
+def measure(
+    bundle: Path,
+    backend: str,
+    threads: int | None,
+    images: list[Path],
+    runs: int = DEFAULT_RUNS,
+    warmup: int = DEFAULT_WARMUP,
+) -> dict[str, Any]:
     """All per-artifact figures; accuracy and agreement are left to the parent, which has the labels."""
     start = time.perf_counter()
     classifier = Classifier.from_bundle(bundle, backend, threads)
@@ -95,8 +101,15 @@ def latency_summary(samples: list[float]) -> dict[str, float | None]:
         return {key: None for key in ("p50", "p90", "p99", "mean", "min", "max", "std")}
     values = np.asarray(samples, np.float64)
     p50, p90, p99 = np.percentile(values, [50, 90, 99])
-    return {"p50": float(p50), "p90": float(p90), "p99": float(p99), "mean": float(values.mean()),
-            "min": float(values.min()), "max": float(values.max()), "std": float(values.std())}
+    return {
+        "p50": float(p50),
+        "p90": float(p90),
+        "p99": float(p99),
+        "mean": float(values.mean()),
+        "min": float(values.min()),
+        "max": float(values.max()),
+        "std": float(values.std()),
+    }
 
 
 def peak_rss_mb(status: Path = Path("/proc/self/status")) -> float:

@@ -28,9 +28,26 @@ LATENCY_SCHEMA: dict[str, Any] = {
 
 ROW_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "required": ["run", "device", "artifact", "format", "variant", "backend", "threads", "accuracy",
-                 "macro_f1", "agreement", "size_bytes", "init_ms", "first_ms", "latency_ms",
-                 "throughput_ips", "peak_rss_mb", "status", "error"],
+    "required": [
+        "run",
+        "device",
+        "artifact",
+        "format",
+        "variant",
+        "backend",
+        "threads",
+        "accuracy",
+        "macro_f1",
+        "agreement",
+        "size_bytes",
+        "init_ms",
+        "first_ms",
+        "latency_ms",
+        "throughput_ips",
+        "peak_rss_mb",
+        "status",
+        "error",
+    ],
     "properties": {
         "run": {"type": "string"},
         "device": {"type": "string"},
@@ -58,8 +75,16 @@ ROW_SCHEMA: dict[str, Any] = {
 
 RATIO_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "required": ["run", "artifact", "reference", "backend", "threads", "latency_p50_ratio", "size_ratio",
-                 "accuracy_delta"],
+    "required": [
+        "run",
+        "artifact",
+        "reference",
+        "backend",
+        "threads",
+        "latency_p50_ratio",
+        "size_ratio",
+        "accuracy_delta",
+    ],
     "properties": {
         "run": {"type": "string"},
         "artifact": {"type": "string"},
@@ -99,8 +124,15 @@ RESULT_SCHEMA: dict[str, Any] = {
     },
 }
 
-_TYPES = {"object": dict, "array": list, "string": str, "number": (int, float), "integer": int,
-          "boolean": bool, "null": type(None)}
+_TYPES = {
+    "object": dict,
+    "array": list,
+    "string": str,
+    "number": (int, float),
+    "integer": int,
+    "boolean": bool,
+    "null": type(None),
+}
 
 
 def validate(result: Any, source: str = "result") -> None:
@@ -108,8 +140,10 @@ def validate(result: Any, source: str = "result") -> None:
     _check(result, RESULT_SCHEMA, source)
     version = result["schema_version"]
     if version > SCHEMA_VERSION:
-        raise BrainEdgeError(f"{source}: schema version {version} is newer than this brainedge-bench's "
-                             f"({SCHEMA_VERSION}); upgrade brainedge")
+        raise BrainEdgeError(
+            f"{source}: schema version {version} is newer than this brainedge-bench's "
+            f"({SCHEMA_VERSION}); upgrade brainedge"
+        )
     run_ids = {run["id"] for run in result["runs"]}
     for index, row in enumerate(result["rows"]):
         if row["run"] not in run_ids:

@@ -12,5 +12,14 @@ try:
 except _metadata.PackageNotFoundError:  # a source tree on PYTHONPATH (the aarch64 probe's view)
     __version__ = "0+unknown"
 
-__all__ = ["Bundle", "BrainEdgeError", "BundleMetadata", "Classifier", "InputSpec", "OutputSpec",
-           "Prediction", "Quantization", "__version__"]
+__all__ = [
+    "Bundle",
+    "BrainEdgeError",
+    "BundleMetadata",
+    "Classifier",
+    "InputSpec",
+    "OutputSpec",
+    "Prediction",
+    "Quantization",
+    "__version__",
+]

@@ -45,8 +45,15 @@ class Backend:
 
 
 class TFLiteBackend(Backend):
-    def __init__(self, name: str, interpreter_class: Callable[..., Any], path: Path,
-                 threads: int | None, xnnpack: bool, resolver_without_delegates: Any) -> None:
+    def __init__(
+        self,
+        name: str,
+        interpreter_class: Callable[..., Any],
+        path: Path,
+        threads: int | None,
+        xnnpack: bool,
+        resolver_without_delegates: Any,
+    ) -> None:
         options: dict[str, Any] = {"model_path": str(path), "num_threads": threads}
         if not xnnpack:
             options["experimental_op_resolver_type"] = resolver_without_delegates
@@ -58,8 +65,9 @@ class TFLiteBackend(Backend):
         inputs = self._interpreter.get_input_details()
         outputs = self._interpreter.get_output_details()
         if len(inputs) != 1 or len(outputs) != 1:
-            raise BrainEdgeError(f"{path}: expected one input and one output tensor, "
-                                 f"got {len(inputs)} and {len(outputs)}")
+            raise BrainEdgeError(
+                f"{path}: expected one input and one output tensor, got {len(inputs)} and {len(outputs)}"
+            )
         self.name = name
         self._input_index = inputs[0]["index"]
         self._output_index = outputs[0]["index"]
@@ -93,13 +101,13 @@ class OnnxBackend(Backend):
             options.add_session_config_entry("session.x64quantprecision", "1")  # exact U8U8 kernels
         try:
             self._session = onnxruntime.InferenceSession(
-                str(path), sess_options=options, providers=["CPUExecutionProvider"])
+                str(path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
         except Exception as error:  # onnxruntime raises its own untyped errors
             raise BrainEdgeError(f"{path}: not a loadable ONNX model ({error})") from None
         inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
         if len(inputs) != 1 or len(outputs) != 1:
-            raise BrainEdgeError(f"{path}: expected one input and one output, "
-                                 f"got {len(inputs)} and {len(outputs)}")
+            raise BrainEdgeError(f"{path}: expected one input and one output, got {len(inputs)} and {len(outputs)}")
         self.name = "onnxruntime"
         self._input_name = inputs[0].name
         self.input = TensorInfo(_onnx_shape(inputs[0].shape), _onnx_dtype(inputs[0].type), None)
@@ -135,8 +143,7 @@ def _onnx_shape(shape: list[Any]) -> tuple[int, ...]:
 
 
 def _onnx_dtype(type_name: str) -> str:
-    return {"tensor(float)": "float32", "tensor(uint8)": "uint8", "tensor(int8)": "int8"}.get(
-        type_name, type_name)
+    return {"tensor(float)": "float32", "tensor(uint8)": "uint8", "tensor(int8)": "int8"}.get(type_name, type_name)
 
 
 def available_backends() -> list[str]:
@@ -148,8 +155,12 @@ def _importable(name: str, requested: bool = False) -> bool:
     """Whether a backend can be used; TensorFlow is only imported when asked for by name."""
     if name == "tensorflow" and not requested:  # auto never pays TensorFlow's import for a model
         return "tensorflow" in sys.modules
-    module = {"litert": "ai_edge_litert.interpreter", "tflite_runtime": "tflite_runtime.interpreter",
-              "tensorflow": "tensorflow", "onnxruntime": "onnxruntime"}[name]
+    module = {
+        "litert": "ai_edge_litert.interpreter",
+        "tflite_runtime": "tflite_runtime.interpreter",
+        "tensorflow": "tensorflow",
+        "onnxruntime": "onnxruntime",
+    }[name]
     if name == "tensorflow":
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
@@ -159,8 +170,7 @@ def _importable(name: str, requested: bool = False) -> bool:
     return True
 
 
-def load_backend(path: Path, backend: str = "auto", threads: int | None = None,
-                 xnnpack: bool = True) -> Backend:
+def load_backend(path: Path, backend: str = "auto", threads: int | None = None, xnnpack: bool = True) -> Backend:
     """Load a .tflite or .onnx model with the requested (or best available) backend.
 
     ``xnnpack=False`` runs TFLite's built-in kernels without the default XNNPACK delegate;
@@ -176,8 +186,9 @@ def load_backend(path: Path, backend: str = "auto", threads: int | None = None,
     candidates = TFLITE_BACKENDS if suffix == ".tflite" else ONNX_BACKENDS
     if backend != "auto":
         if backend not in candidates:
-            raise BrainEdgeError(f"{path}: backend {backend!r} cannot run a {suffix} model "
-                                 f"(choose from {', '.join(candidates)})")
+            raise BrainEdgeError(
+                f"{path}: backend {backend!r} cannot run a {suffix} model (choose from {', '.join(candidates)})"
+            )
         if not _importable(backend, requested=True):
             raise BrainEdgeError(f"backend {backend!r} is not installed here")
         chosen = backend
@@ -200,5 +211,4 @@ def _tflite_backend(name: str, path: Path, threads: int | None, xnnpack: bool) -
     else:
         module = sys.modules["tensorflow"].lite  # type: ignore[assignment]
     resolver = module.experimental.OpResolverType if name == "tensorflow" else module.OpResolverType
-    return TFLiteBackend(name, module.Interpreter, path, threads, xnnpack,
-                         resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    return TFLiteBackend(name, module.Interpreter, path, threads, xnnpack, resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES)

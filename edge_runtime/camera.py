@@ -33,9 +33,11 @@ def picamera_frames(interval: float) -> Frames:
     try:
         from picamera2 import Picamera2
     except ImportError as error:
-        raise BrainEdgeError(f"picamera2 is not usable here ({error}); on Raspberry Pi OS: "
-                             "sudo apt install python3-picamera2, and a venv made with "
-                             "--system-site-packages") from None
+        raise BrainEdgeError(
+            f"picamera2 is not usable here ({error}); on Raspberry Pi OS: "
+            "sudo apt install python3-picamera2, and a venv made with "
+            "--system-site-packages"
+        ) from None
     try:
         camera = Picamera2()
     except Exception as error:  # picamera2 raises IndexError/RuntimeError when no camera is found
@@ -57,8 +59,7 @@ def opencv_frames(interval: float, camera_index: int) -> Frames:
     try:
         import cv2
     except ImportError as error:
-        raise BrainEdgeError(f"OpenCV is not usable here ({error}); "
-                             "pip install opencv-python-headless") from None
+        raise BrainEdgeError(f"OpenCV is not usable here ({error}); pip install opencv-python-headless") from None
     capture = cv2.VideoCapture(camera_index)
     if not capture.isOpened():
         raise BrainEdgeError(f"OpenCV camera {camera_index} could not be opened")
@@ -135,8 +136,10 @@ def choose_camera(name: str) -> str:
     for camera, module in (("picamera", "picamera2"), ("opencv", "cv2")):
         if importlib.util.find_spec(module) is not None:
             return camera
-    raise BrainEdgeError("no camera library found (picamera2 or opencv-python); "
-                         "use --watch FOLDER to classify new images in a folder instead")
+    raise BrainEdgeError(
+        "no camera library found (picamera2 or opencv-python); "
+        "use --watch FOLDER to classify new images in a folder instead"
+    )
 
 
 def camera_frames(name: str, interval: float, camera_index: int = 0) -> Frames:

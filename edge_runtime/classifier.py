@@ -52,9 +52,14 @@ class Prediction:
 
         ``label`` stays the top class when uncertain; ``uncertain`` says to refer it for review.
         """
-        return {"source": source, "label": self.label, "score": self.score, "uncertain": self.uncertain,
-                "top_k": [{"label": label, "score": score} for label, score in self.top_k],
-                "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 3)}
+        return {
+            "source": source,
+            "label": self.label,
+            "score": self.score,
+            "uncertain": self.uncertain,
+            "top_k": [{"label": label, "score": score} for label, score in self.top_k],
+            "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 3),
+        }
 
 
 def collect_files(paths: list[Path]) -> tuple[list[Path], list[str]]:
@@ -82,8 +87,15 @@ def collect_files(paths: list[Path]) -> tuple[list[Path], list[str]]:
 class Classifier:
     """A model plus the contract that feeds it: preprocessing in, ranked labels out."""
 
-    def __init__(self, backend: Backend, class_names: list[str], input_spec: InputSpec,
-                 output_spec: OutputSpec, confidence_threshold: float, bundle: Bundle | None = None) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        class_names: list[str],
+        input_spec: InputSpec,
+        output_spec: OutputSpec,
+        confidence_threshold: float,
+        bundle: Bundle | None = None,
+    ) -> None:
         self.backend = backend
         self.bundle = bundle
         # the bundle this classifier was loaded from; None for a bare model
@@ -96,8 +108,14 @@ class Classifier:
         _check_model_matches(backend, input_spec, output_spec, len(class_names))
 
     @classmethod
-    def from_bundle(cls, bundle: str | Path | Bundle, backend: str = "auto", threads: int | None = None,
-                    xnnpack: bool = True, confidence_threshold: float | None = None) -> Classifier:
+    def from_bundle(
+        cls,
+        bundle: str | Path | Bundle,
+        backend: str = "auto",
+        threads: int | None = None,
+        xnnpack: bool = True,
+        confidence_threshold: float | None = None,
+    ) -> Classifier:
         """Load a bundle, refusing one whose model file or labels do not match its metadata."""
         if not isinstance(bundle, Bundle):
             bundle = Bundle.open(bundle)
@@ -110,25 +128,42 @@ class Classifier:
             raise BrainEdgeError(f"{bundle.directory}: {error}") from None
 
     @classmethod
-    def from_model(cls, model_path: str | Path, labels_path: str | Path, backend: str = "auto",
-                   threads: int | None = None, xnnpack: bool = True,
-                   mean: tuple[float, ...] = MOBILENET_MEAN, std: tuple[float, ...] = MOBILENET_STD,
-                   softmax_output: bool = True,
-                   confidence_threshold: float = DEFAULT_CONFIDENCE_THRESHOLD) -> Classifier:
+    def from_model(
+        cls,
+        model_path: str | Path,
+        labels_path: str | Path,
+        backend: str = "auto",
+        threads: int | None = None,
+        xnnpack: bool = True,
+        mean: tuple[float, ...] = MOBILENET_MEAN,
+        std: tuple[float, ...] = MOBILENET_STD,
+        softmax_output: bool = True,
+        confidence_threshold: float = DEFAULT_CONFIDENCE_THRESHOLD,
+    ) -> Classifier:
         """A bare third-party model: size and quantization come from the model itself."""
         loaded = load_backend(Path(model_path), backend, threads, xnnpack)
         shape = loaded.input.shape
         if len(shape) != 4 or shape[3] != 3:
             raise BrainEdgeError(f"{model_path}: expected an NHWC input with 3 channels, got {shape}")
-        input_spec = InputSpec(height=shape[1], width=shape[2], dtype=loaded.input.dtype,
-                               quantization=loaded.input.quantization, mean=mean, std=std)
-        output_spec = OutputSpec(num_classes=loaded.output.shape[-1], dtype=loaded.output.dtype,
-                                 quantization=loaded.output.quantization,
-                                 activation="softmax" if softmax_output else "none")
+        input_spec = InputSpec(
+            height=shape[1],
+            width=shape[2],
+            dtype=loaded.input.dtype,
+            quantization=loaded.input.quantization,
+            mean=mean,
+            std=std,
+        )
+        output_spec = OutputSpec(
+            num_classes=loaded.output.shape[-1],
+            dtype=loaded.output.dtype,
+            quantization=loaded.output.quantization,
+            activation="softmax" if softmax_output else "none",
+        )
         labels = read_labels(Path(labels_path))
         if len(labels) != output_spec.num_classes:
-            raise BrainEdgeError(f"{labels_path}: {len(labels)} labels, but {model_path} has "
-                                 f"{output_spec.num_classes} outputs")
+            raise BrainEdgeError(
+                f"{labels_path}: {len(labels)} labels, but {model_path} has {output_spec.num_classes} outputs"
+            )
         return cls(loaded, labels, input_spec, output_spec, confidence_threshold)
 
     def preprocess(self, image: ImageSource) -> np.ndarray:
@@ -139,8 +174,7 @@ class Classifier:
         """Run a preprocessed batch; returns float32 class probabilities, one row per image."""
         raw = self.backend.run(batch)
         if self.output_spec.quantization is not None:
-            raw = dequantize(raw, self.output_spec.quantization.scale,
-                             self.output_spec.quantization.zero_point)
+            raw = dequantize(raw, self.output_spec.quantization.scale, self.output_spec.quantization.zero_point)
         raw = raw.astype(np.float32).reshape(raw.shape[0], -1)
         if self.output_spec.activation == "none":
             shifted = np.exp(raw - raw.max(axis=1, keepdims=True))
@@ -158,8 +192,9 @@ class Classifier:
         prediction = self.rank(self.probabilities(self.preprocess(image))[0], top_k)
         return dataclasses.replace(prediction, latency_ms=(time.perf_counter() - started) * 1000)
 
-    def classify_many(self, paths: Iterable[Path] | str | Path, top_k: int = 3, progress: bool = False
-                      ) -> Iterator[tuple[Path, Prediction | BrainEdgeError]]:
+    def classify_many(
+        self, paths: Iterable[Path] | str | Path, top_k: int = 3, progress: bool = False
+    ) -> Iterator[tuple[Path, Prediction | BrainEdgeError]]:
         """Stream over many files, or a folder's; a bad file yields its error and the stream goes on.
 
         ``paths`` may be endless (a watched folder): each answer is yielded as soon as it
@@ -221,8 +256,9 @@ def _check_model_matches(backend: Backend, spec: InputSpec, output: OutputSpec, 
     if backend.input.dtype != spec.dtype:
         raise BrainEdgeError(f"model input is {backend.input.dtype}, metadata says {spec.dtype}")
     if not _same_quantization(backend.input.quantization, spec.quantization):
-        raise BrainEdgeError(f"model input quantization is {backend.input.quantization}, "
-                             f"metadata says {spec.quantization}")
+        raise BrainEdgeError(
+            f"model input quantization is {backend.input.quantization}, metadata says {spec.quantization}"
+        )
     classes = backend.output.shape[-1]
     if classes != output.num_classes or classes != num_labels:
         raise BrainEdgeError(f"model has {classes} outputs but there are {num_labels} labels")

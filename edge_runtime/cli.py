@@ -33,44 +33,83 @@ Result = Union[Prediction, BrainEdgeError]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="brainedge-classify", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="brainedge-classify", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("paths", nargs="*", type=Path, help="images or folders of images")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     model = parser.add_mutually_exclusive_group(required=True)
     model.add_argument("--bundle", type=Path, help="a model bundle directory (metadata.json inside)")
     model.add_argument("--model", type=Path, help="a bare .tflite or .onnx model (needs --labels)")
     parser.add_argument("--labels", type=Path, help="labels file for --model, one class per line")
-    parser.add_argument("--mean", type=float, nargs=3, default=MOBILENET_MEAN,
-                        help="per-channel mean for --model (default: MobileNetV2's 127.5)")
-    parser.add_argument("--std", type=float, nargs=3, default=MOBILENET_STD,
-                        help="per-channel std for --model (default: MobileNetV2's 127.5)")
+    parser.add_argument(
+        "--mean",
+        type=float,
+        nargs=3,
+        default=MOBILENET_MEAN,
+        help="per-channel mean for --model (default: MobileNetV2's 127.5)",
+    )
+    parser.add_argument(
+        "--std",
+        type=float,
+        nargs=3,
+        default=MOBILENET_STD,
+        help="per-channel std for --model (default: MobileNetV2's 127.5)",
+    )
     parser.add_argument("--logits", action="store_true", help="--model outputs logits, apply softmax")
     parser.add_argument("--top-k", type=int, default=3, help="ranked classes per image (default 3)")
-    parser.add_argument("--threshold", type=float, default=None,
-                        help="confidence below which the answer is 'uncertain — refer for review' "
-                             "(default: the bundle's confidence_threshold, 0.5 for --model)")
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="confidence below which the answer is 'uncertain — refer for review' "
+        "(default: the bundle's confidence_threshold, 0.5 for --model)",
+    )
     parser.add_argument("--format", choices=FORMATS, default="text", help="output format (default text)")
-    parser.add_argument("--json", dest="format", action="store_const", const="json",
-                        help="same as --format json: one JSON object per image")
-    parser.add_argument("--backend", choices=("auto",) + BACKENDS, default="auto",
-                        help="interpreter (default auto: LiteRT, tflite-runtime, then tf.lite when "
-                             "TensorFlow is already loaded; ONNX Runtime for .onnx)")
+    parser.add_argument(
+        "--json",
+        dest="format",
+        action="store_const",
+        const="json",
+        help="same as --format json: one JSON object per image",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=("auto",) + BACKENDS,
+        default="auto",
+        help="interpreter (default auto: LiteRT, tflite-runtime, then tf.lite when "
+        "TensorFlow is already loaded; ONNX Runtime for .onnx)",
+    )
     parser.add_argument("--threads", type=int, default=None, help="interpreter threads (default: its own)")
-    parser.add_argument("--no-xnnpack", dest="xnnpack", action="store_false",
-                        help="TFLite: run the built-in kernels without the XNNPACK delegate")
-    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                        help="progress bar on stderr for batch runs (default: when stderr is a terminal)")
+    parser.add_argument(
+        "--no-xnnpack",
+        dest="xnnpack",
+        action="store_false",
+        help="TFLite: run the built-in kernels without the XNNPACK delegate",
+    )
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on stderr for batch runs (default: when stderr is a terminal)",
+    )
     parser.add_argument("--max-images", type=int, default=None, help="stop after this many images")
     kiosk = parser.add_argument_group("kiosk mode (runs until Ctrl-C, SIGTERM or --max-images)")
     source = kiosk.add_mutually_exclusive_group()
     source.add_argument("--watch", type=Path, metavar="FOLDER", help="classify every new image dropped into FOLDER")
-    source.add_argument("--camera", nargs="?", const="auto", choices=CAMERAS,
-                        help="classify camera frames: picamera2 (Raspberry Pi camera) or OpenCV; default auto")
-    kiosk.add_argument("--include-existing", action="store_true",
-                       help="with --watch, also classify the images already there at start")
-    kiosk.add_argument("--interval", type=float, default=1.0,
-                       help="seconds between folder checks or camera frames (default 1)")
+    source.add_argument(
+        "--camera",
+        nargs="?",
+        const="auto",
+        choices=CAMERAS,
+        help="classify camera frames: picamera2 (Raspberry Pi camera) or OpenCV; default auto",
+    )
+    kiosk.add_argument(
+        "--include-existing", action="store_true", help="with --watch, also classify the images already there at start"
+    )
+    kiosk.add_argument(
+        "--interval", type=float, default=1.0, help="seconds between folder checks or camera frames (default 1)"
+    )
     kiosk.add_argument("--camera-index", type=int, default=0, help="OpenCV camera number (default 0)")
     return parser
 
@@ -100,8 +139,9 @@ def load_classifier(args: argparse.Namespace) -> Classifier:
         return Classifier.from_bundle(args.bundle, confidence_threshold=args.threshold, **options)
     if args.threshold is not None:
         options["confidence_threshold"] = args.threshold
-    return Classifier.from_model(args.model, args.labels, mean=tuple(args.mean), std=tuple(args.std),
-                                 softmax_output=not args.logits, **options)
+    return Classifier.from_model(
+        args.model, args.labels, mean=tuple(args.mean), std=tuple(args.std), softmax_output=not args.logits, **options
+    )
 
 
 def text_line(source: str, prediction: Prediction, timed: bool = False) -> str:
@@ -122,14 +162,30 @@ class CsvWriter:
     def __init__(self, top_k: int, num_classes: int) -> None:
         self._writer = csv.writer(sys.stdout, lineterminator="\n")
         ranks = range(2, min(top_k, num_classes) + 1)
-        self._writer.writerow(["source", "label", "score", "uncertain", "latency_ms",
-                               *itertools.chain.from_iterable((f"label_{r}", f"score_{r}") for r in ranks)])
+        self._writer.writerow(
+            [
+                "source",
+                "label",
+                "score",
+                "uncertain",
+                "latency_ms",
+                *itertools.chain.from_iterable((f"label_{r}", f"score_{r}") for r in ranks),
+            ]
+        )
 
     def __call__(self, source: str, prediction: Prediction) -> None:
         record = prediction.record(source)
         ranked = itertools.chain.from_iterable((label, f"{score:.6f}") for label, score in prediction.top_k[1:])
-        self._writer.writerow([source, record["label"], f"{record['score']:.6f}",
-                               "true" if record["uncertain"] else "false", record["latency_ms"], *ranked])
+        self._writer.writerow(
+            [
+                source,
+                record["label"],
+                f"{record['score']:.6f}",
+                "true" if record["uncertain"] else "false",
+                record["latency_ms"],
+                *ranked,
+            ]
+        )
         sys.stdout.flush()
 
 
@@ -194,13 +250,12 @@ def run(args: argparse.Namespace) -> int:
     if not files:
         raise BrainEdgeError("nothing to classify: " + ", ".join(str(path) for path in args.paths))
     classifier = load_classifier(args)
-    files = files[:args.max_images]
+    files = files[: args.max_images]
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     failures = report(classifier.classify_many(files, args.top_k, progress), make_writer(args, classifier))
     failures += len(empty)
     if failures:
-        print(f"error: {failures} file(s) or folder(s) could not be classified (listed above)",
-              file=sys.stderr)
+        print(f"error: {failures} file(s) or folder(s) could not be classified (listed above)", file=sys.stderr)
     return 1 if failures else 0
 
 

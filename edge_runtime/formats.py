@@ -31,11 +31,15 @@ class ExportFormat:
 
 FORMATS = (
     ExportFormat("tflite_float32", "tflite", ".tflite", needs_calibration=False, needs_qat=False, float_reference=True),
-    ExportFormat("tflite_float16", "tflite", ".tflite", needs_calibration=False, needs_qat=False, float_reference=False),
+    ExportFormat(
+        "tflite_float16", "tflite", ".tflite", needs_calibration=False, needs_qat=False, float_reference=False
+    ),
     ExportFormat(
         "tflite_dynamic_range", "tflite", ".tflite", needs_calibration=False, needs_qat=False, float_reference=False
     ),
-    ExportFormat("tflite_int8_ptq", "tflite", ".tflite", needs_calibration=True, needs_qat=False, float_reference=False),
+    ExportFormat(
+        "tflite_int8_ptq", "tflite", ".tflite", needs_calibration=True, needs_qat=False, float_reference=False
+    ),
     ExportFormat("tflite_int8_qat", "tflite", ".tflite", needs_calibration=True, needs_qat=True, float_reference=False),
     ExportFormat("onnx_float32", "onnx", ".onnx", needs_calibration=False, needs_qat=False, float_reference=True),
     ExportFormat("onnx_int8", "onnx", ".onnx", needs_calibration=True, needs_qat=False, float_reference=False),

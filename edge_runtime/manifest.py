@@ -74,8 +74,9 @@ class Manifest:
     def files(self, name: str, include_leaked: bool = True) -> list[tuple[Path, int]]:
         """(absolute path, class index) for each image of a split, as the training pipeline wants."""
         index = {label: i for i, label in enumerate(self.class_names())}
-        return [(self.root / row.path, index[row.label])
-                for row in self.split(name) if include_leaked or not row.leaked]
+        return [
+            (self.root / row.path, index[row.label]) for row in self.split(name) if include_leaked or not row.leaked
+        ]
 
 
 def _check_split_name(name: str) -> None:
@@ -115,8 +116,18 @@ def write_manifest(path: Path, manifest: Manifest) -> None:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(COLUMNS)
     for row in sorted(manifest.rows, key=lambda r: r.path):
-        writer.writerow([row.path, row.label, row.split, row.group, row.sha256,
-                         row.width, row.height, "true" if row.leaked else "false"])
+        writer.writerow(
+            [
+                row.path,
+                row.label,
+                row.split,
+                row.group,
+                row.sha256,
+                row.width,
+                row.height,
+                "true" if row.leaked else "false",
+            ]
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(buffer.getvalue().encode("utf-8"))
 
@@ -133,7 +144,7 @@ def read_manifest(path: Path) -> Manifest:
     lines = text.splitlines()
     if not lines or not lines[0].startswith(ROOT_PREFIX):
         raise BrainEdgeError(f"{path}: not a BrainEdge manifest (first line must be '{ROOT_PREFIX}<dir>')")
-    root = _resolve_root(path, lines[0][len(ROOT_PREFIX):].strip())
+    root = _resolve_root(path, lines[0][len(ROOT_PREFIX) :].strip())
     start = 1
     while start < len(lines) and lines[start].startswith("#"):
         start += 1
@@ -141,8 +152,7 @@ def read_manifest(path: Path) -> Manifest:
     header = next(records, None)
     if header is None or tuple(header) != COLUMNS:
         raise BrainEdgeError(f"{path}: bad header {header}; expected {','.join(COLUMNS)}")
-    rows = [_parse_row(path, number, record)
-            for number, record in enumerate(records, start=start + 2) if record]
+    rows = [_parse_row(path, number, record) for number, record in enumerate(records, start=start + 2) if record]
     return Manifest(root=root, rows=rows)
 
 
@@ -168,5 +178,13 @@ def _parse_row(path: Path, number: int, record: list[str]) -> ManifestRow:
         size = int(width), int(height)
     except ValueError:
         raise BrainEdgeError(f"{where}: width and height must be integers, got {width!r}, {height!r}") from None
-    return ManifestRow(path=file, label=label, split=split, group=group, sha256=sha256,
-                       width=size[0], height=size[1], leaked=leaked == "true")
+    return ManifestRow(
+        path=file,
+        label=label,
+        split=split,
+        group=group,
+        sha256=sha256,
+        width=size[0],
+        height=size[1],
+        leaked=leaked == "true",
+    )

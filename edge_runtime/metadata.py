@@ -91,7 +91,11 @@ class BundleMetadata:
     @classmethod
     def from_dict(cls, raw: Any, source: str = "metadata") -> BundleMetadata:
         """Typed metadata from its JSON form, refused with the key, the expectation and the value found."""
-        if isinstance(raw, dict) and isinstance(raw.get("schema_version"), int) and raw["schema_version"] > SCHEMA_VERSION:
+        if (
+            isinstance(raw, dict)
+            and isinstance(raw.get("schema_version"), int)
+            and raw["schema_version"] > SCHEMA_VERSION
+        ):
             raise BrainEdgeError(
                 f"{source}: schema version {raw['schema_version']} is newer than this runtime's "
                 f"({SCHEMA_VERSION}); upgrade brainedge"
@@ -109,8 +113,10 @@ class BundleMetadata:
     def _check_consistent(self, source: str) -> None:
         """What a schema cannot say: sizes that must agree, quantization an integer tensor needs."""
         if self.output.num_classes != len(self.class_names):
-            raise BrainEdgeError(f"{source}: output.num_classes is {self.output.num_classes} but there are "
-                                 f"{len(self.class_names)} class_names")
+            raise BrainEdgeError(
+                f"{source}: output.num_classes is {self.output.num_classes} but there are "
+                f"{len(self.class_names)} class_names"
+            )
         for tensor, spec in (("input", self.input), ("output", self.output)):
             if spec.dtype != "float32" and spec.quantization is None:
                 raise BrainEdgeError(f"{source}: {tensor}.dtype is {spec.dtype} but {tensor}.quantization is null")
@@ -178,7 +184,9 @@ def metadata_schema() -> dict[str, Any]:
 _JSON_TYPES = {"object": dict, "array": list, "string": str, "null": type(None)}
 
 
-def schema_problem(value: Any, schema: dict[str, Any], path: str = "", root: dict[str, Any] | None = None) -> str | None:
+def schema_problem(
+    value: Any, schema: dict[str, Any], path: str = "", root: dict[str, Any] | None = None
+) -> str | None:
     """The first way ``value`` breaks ``schema`` (the subset of JSON Schema that metadata.schema.json uses).
 
     Said in the user's terms: which key, what was expected, what was found.
@@ -203,8 +211,11 @@ def schema_problem(value: Any, schema: dict[str, Any], path: str = "", root: dic
     if isinstance(value, str) and "pattern" in schema and not re.search(schema["pattern"], value):
         return f"{where}: {_describe(value)} is not a valid value here"
     if _has_type(value, "number"):
-        for key, test, said in (("minimum", lambda v, m: v >= m, "at least"), ("maximum", lambda v, m: v <= m, "at most"),
-                                ("exclusiveMinimum", lambda v, m: v > m, "more than")):
+        for key, test, said in (
+            ("minimum", lambda v, m: v >= m, "at least"),
+            ("maximum", lambda v, m: v <= m, "at most"),
+            ("exclusiveMinimum", lambda v, m: v > m, "more than"),
+        ):
             if key in schema and not test(value, schema[key]):
                 return f"{where}: expected a value {said} {schema[key]}, found {_describe(value)}"
     if isinstance(value, list):

@@ -47,7 +47,7 @@ def _average_ranks(values: np.ndarray) -> np.ndarray:
         end = start
         while end + 1 < len(values) and sorted_values[end + 1] == sorted_values[start]:
             end += 1
-        ranks[order[start:end + 1]] = (start + end) / 2 + 1
+        ranks[order[start : end + 1]] = (start + end) / 2 + 1
         start = end + 1
     return ranks
 
@@ -61,8 +61,7 @@ def roc_curve(positive: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.
     return fpr, tpr
 
 
-def classification_report(labels: np.ndarray, probabilities: np.ndarray,
-                          class_names: list[str]) -> dict[str, object]:
+def classification_report(labels: np.ndarray, probabilities: np.ndarray, class_names: list[str]) -> dict[str, object]:
     """Accuracy, macro-F1, per-class scores, confusion matrix and ROC-AUC as plain JSON types."""
     labels = np.asarray(labels)
     predicted = probabilities.argmax(axis=1)
@@ -74,9 +73,13 @@ def classification_report(labels: np.ndarray, probabilities: np.ndarray,
         "accuracy": float((predicted == labels).mean()) if len(labels) else float("nan"),
         "macro_f1": float(scores["f1"].mean()),
         "per_class": {
-            name: {"precision": float(scores["precision"][i]), "recall": float(scores["recall"][i]),
-                   "f1": float(scores["f1"][i]), "support": int(scores["support"][i]),
-                   "roc_auc": float(aucs[i])}
+            name: {
+                "precision": float(scores["precision"][i]),
+                "recall": float(scores["recall"][i]),
+                "f1": float(scores["f1"][i]),
+                "support": int(scores["support"][i]),
+                "roc_auc": float(aucs[i]),
+            }
             for i, name in enumerate(class_names)
         },
         "confusion_matrix": matrix.tolist(),

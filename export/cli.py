@@ -20,44 +20,81 @@ from brainedge.export.settings import DEFAULTS, IO_DTYPES, VERIFY_SPLITS, Export
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="brainedge-export", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="brainedge-export", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("run_dir", type=Path, help="a brainedge-train run directory")
     parser.add_argument("--out", type=Path, help="where bundles go (default: RUN_DIR/export)")
-    parser.add_argument("--formats", nargs="+", default=list(DEFAULTS.formats),
-                        help=f"any of {', '.join(FORMAT_NAMES)}, or 'all' (default: {' '.join(DEFAULTS.formats)})")
-    parser.add_argument("--representative", type=int, default=DEFAULTS.representative,
-                        help="training images that calibrate int8 variants")
-    parser.add_argument("--io-dtype", choices=IO_DTYPES, default=DEFAULTS.io_dtype,
-                        help="input/output type of full-integer int8 TFLite models")
-    parser.add_argument("--verify-split", default=DEFAULTS.verify_split, choices=VERIFY_SPLITS,
-                        help="manifest split to verify on (test leaves out leaked images)")
+    parser.add_argument(
+        "--formats",
+        nargs="+",
+        default=list(DEFAULTS.formats),
+        help=f"any of {', '.join(FORMAT_NAMES)}, or 'all' (default: {' '.join(DEFAULTS.formats)})",
+    )
+    parser.add_argument(
+        "--representative",
+        type=int,
+        default=DEFAULTS.representative,
+        help="training images that calibrate int8 variants",
+    )
+    parser.add_argument(
+        "--io-dtype",
+        choices=IO_DTYPES,
+        default=DEFAULTS.io_dtype,
+        help="input/output type of full-integer int8 TFLite models",
+    )
+    parser.add_argument(
+        "--verify-split",
+        default=DEFAULTS.verify_split,
+        choices=VERIFY_SPLITS,
+        help="manifest split to verify on (test leaves out leaked images)",
+    )
     parser.add_argument("--verify-limit", type=int, default=DEFAULTS.verify_limit, help="verify on at most N images")
-    parser.add_argument("--min-agreement", type=float, default=DEFAULTS.min_agreement,
-                        help=f"fail below this top-1 agreement with Keras (default {DEFAULTS.min_agreement})")
-    parser.add_argument("--debug-threshold", type=float, default=DEFAULTS.debug_threshold,
-                        help="accuracy points an int8 variant may lose before a per-layer report")
+    parser.add_argument(
+        "--min-agreement",
+        type=float,
+        default=DEFAULTS.min_agreement,
+        help=f"fail below this top-1 agreement with Keras (default {DEFAULTS.min_agreement})",
+    )
+    parser.add_argument(
+        "--debug-threshold",
+        type=float,
+        default=DEFAULTS.debug_threshold,
+        help="accuracy points an int8 variant may lose before a per-layer report",
+    )
     return parser
 
 
 def settings_from_args(args: argparse.Namespace) -> ExportSettings:
-    return ExportSettings(formats=tuple(args.formats), representative=args.representative, io_dtype=args.io_dtype,
-                          verify_split=args.verify_split, verify_limit=args.verify_limit,
-                          min_agreement=args.min_agreement, debug_threshold=args.debug_threshold)
+    return ExportSettings(
+        formats=tuple(args.formats),
+        representative=args.representative,
+        io_dtype=args.io_dtype,
+        verify_split=args.verify_split,
+        verify_limit=args.verify_limit,
+        min_agreement=args.min_agreement,
+        debug_threshold=args.debug_threshold,
+    )
 
 
 def print_table(results: list[dict[str, Any]], failure: str = "not kept") -> None:
-    print(f"{'variant':<22}{'size':>10}{'accuracy':>10}{'Δ float':>9}{'agree src':>11}{'agree f32':>11}"
-          f"{'max |Δp|':>10}  status")
+    print(
+        f"{'variant':<22}{'size':>10}{'accuracy':>10}{'Δ float':>9}{'agree src':>11}{'agree f32':>11}"
+        f"{'max |Δp|':>10}  status"
+    )
     for row in results:
         status = "ok" if row["passed"] else f"FAILED (< {row['min_agreement']:.2f} agreement; {failure})"
-        print(f"{row['variant']:<22}{row['size_bytes'] / 1e6:>8.2f}MB{row['accuracy']:>10.4f}"
-              f"{0.0 - row['accuracy_drop_points']:>+9.2f}{row['agreement']:>11.4f}{row['float_agreement']:>11.4f}"
-              f"{row['max_abs_diff']:>10.4f}  {status}")
+        print(
+            f"{row['variant']:<22}{row['size_bytes'] / 1e6:>8.2f}MB{row['accuracy']:>10.4f}"
+            f"{0.0 - row['accuracy_drop_points']:>+9.2f}{row['agreement']:>11.4f}{row['float_agreement']:>11.4f}"
+            f"{row['max_abs_diff']:>10.4f}  {status}"
+        )
     if results:
-        print(f"(accuracy on {results[0]['count']} {results[0]['split']} images; Keras float accuracy "
-              f"{results[0]['float_reference_accuracy']:.4f}; 'agree src' is top-1 agreement with the Keras "
-              "model the variant came from, 'agree f32' with the float Keras model)")
+        print(
+            f"(accuracy on {results[0]['count']} {results[0]['split']} images; Keras float accuracy "
+            f"{results[0]['float_reference_accuracy']:.4f}; 'agree src' is top-1 agreement with the Keras "
+            "model the variant came from, 'agree f32' with the float Keras model)"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

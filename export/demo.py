@@ -21,14 +21,17 @@ from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="brainedge-demo", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="brainedge-demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data", type=Path, help="class-per-folder images (default: generate synthetic)")
     parser.add_argument("--out", type=Path, default=Path("brainedge-demo"), help="working directory")
     parser.add_argument("--images-per-class", type=int, default=300, help="synthetic images per class")
-    parser.add_argument("--weights", default="auto",
-                        help="'auto' (ImageNet if Keras can get it, else from scratch), 'imagenet', "
-                             "a local .h5 file, or 'none'")
+    parser.add_argument(
+        "--weights",
+        default="auto",
+        help="'auto' (ImageNet if Keras can get it, else from scratch), 'imagenet', a local .h5 file, or 'none'",
+    )
     parser.add_argument("--alpha", type=float, default=0.35)
     parser.add_argument("--input-size", type=int, default=96)
     parser.add_argument("--epochs", type=int, default=20, help="training epochs in all")
@@ -46,8 +49,11 @@ def resolve_weights(choice: str, alpha: float, input_size: int) -> str:
     try:
         build_model(ModelConfig(num_classes=2, input_size=input_size, alpha=alpha, weights="imagenet"))
     except BrainEdgeError as error:
-        print(f"ImageNet weights unavailable ({error.args[0].split('(')[0].strip()}): "
-              "training from scratch. Pass --weights PATH to use a local file.", flush=True)
+        print(
+            f"ImageNet weights unavailable ({error.args[0].split('(')[0].strip()}): "
+            "training from scratch. Pass --weights PATH to use a local file.",
+            flush=True,
+        )
         return "none"
     print("using ImageNet weights (Keras download or cache)", flush=True)
     return "imagenet"
@@ -61,9 +67,14 @@ def train_model(manifest: Path, run_dir: Path, args: argparse.Namespace) -> None
     head_epochs = 2 if weights != "none" else 0
     config = TrainConfig(
         model=ModelConfig(num_classes=0, input_size=args.input_size, alpha=args.alpha, weights=weights),
-        head_epochs=head_epochs, finetune_epochs=args.epochs - head_epochs,
-        head_learning_rate=2e-3, finetune_learning_rate=2e-3 if weights == "none" else 2e-4,
-        patience=args.epochs, qat_epochs=0, seed=args.seed)
+        head_epochs=head_epochs,
+        finetune_epochs=args.epochs - head_epochs,
+        head_learning_rate=2e-3,
+        finetune_learning_rate=2e-3 if weights == "none" else 2e-4,
+        patience=args.epochs,
+        qat_epochs=0,
+        seed=args.seed,
+    )
     Trainer(manifest, run_dir, config).run()
 
 
@@ -75,8 +86,7 @@ def evaluate_on_test(run_dir: Path, sizes: dict[Path, int]) -> list[dict[str, An
 
     run = TrainingRun.open(run_dir)
     images = LabelledImages.load(run, "test")
-    keras_top1 = run.load_float_model().predict(
-        images.float_inputs(run.input_spec), verbose=0).argmax(1)
+    keras_top1 = run.load_float_model().predict(images.float_inputs(run.input_spec), verbose=0).argmax(1)
     rows = []
     for bundle in sizes:
         classifier = Classifier.from_bundle(bundle)
@@ -91,31 +101,40 @@ def evaluate_on_test(run_dir: Path, sizes: dict[Path, int]) -> list[dict[str, An
             invoke_ms.append((done - invoked) * 1e3)
             end_to_end_ms.append((done - started) * 1e3)
         predicted = np.array(predictions)
-        rows.append({
-            "bundle": bundle.name, "size_bytes": sizes[bundle],
-            "accuracy": float((predicted == images.labels).mean()),
-            "agreement_with_keras": float((predicted == keras_top1).mean()),
-            "keras_accuracy": float((keras_top1 == images.labels).mean()),
-            "invoke_ms_p50": statistics.median(invoke_ms),
-            "preprocess_and_invoke_ms_p50": statistics.median(end_to_end_ms),
-            "test_images": int(len(predicted)),
-        })
+        rows.append(
+            {
+                "bundle": bundle.name,
+                "size_bytes": sizes[bundle],
+                "accuracy": float((predicted == images.labels).mean()),
+                "agreement_with_keras": float((predicted == keras_top1).mean()),
+                "keras_accuracy": float((keras_top1 == images.labels).mean()),
+                "invoke_ms_p50": statistics.median(invoke_ms),
+                "preprocess_and_invoke_ms_p50": statistics.median(end_to_end_ms),
+                "test_images": int(len(predicted)),
+            }
+        )
     return rows
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
     print()
-    print(f"held-out test split: {rows[0]['test_images']} images; Keras float model accuracy "
-          f"{rows[0]['keras_accuracy']:.4f}")
+    print(
+        f"held-out test split: {rows[0]['test_images']} images; Keras float model accuracy "
+        f"{rows[0]['keras_accuracy']:.4f}"
+    )
     print(f"{'bundle':<18}{'size':>9}{'accuracy':>10}{'agreement':>11}{'invoke p50':>12}{'+preproc p50':>14}")
     for row in rows:
-        print(f"{row['bundle']:<18}{row['size_bytes'] / 1e6:>7.2f}MB{row['accuracy']:>10.4f}"
-              f"{row['agreement_with_keras']:>11.4f}{row['invoke_ms_p50']:>10.2f}ms"
-              f"{row['preprocess_and_invoke_ms_p50']:>12.2f}ms")
+        print(
+            f"{row['bundle']:<18}{row['size_bytes'] / 1e6:>7.2f}MB{row['accuracy']:>10.4f}"
+            f"{row['agreement_with_keras']:>11.4f}{row['invoke_ms_p50']:>10.2f}ms"
+            f"{row['preprocess_and_invoke_ms_p50']:>12.2f}ms"
+        )
     float_row, int8_row = rows[0], rows[-1]
     if float_row["accuracy"] > 0:
-        print(f"int8 keeps {int8_row['accuracy'] / float_row['accuracy']:.1%} of float32 accuracy at "
-              f"{int8_row['size_bytes'] / float_row['size_bytes']:.0%} of its size")
+        print(
+            f"int8 keeps {int8_row['accuracy'] / float_row['accuracy']:.1%} of float32 accuracy at "
+            f"{int8_row['size_bytes'] / float_row['size_bytes']:.0%} of its size"
+        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -143,8 +162,11 @@ def run(args: argparse.Namespace) -> int:
     from brainedge.export.settings import ExportSettings
 
     calibration_images = min(200, len(read_manifest(manifest).files("train")))
-    results = export_run(run_dir, out / "bundles",
-                         ExportSettings(formats=("tflite_float32", "tflite_int8_ptq"), representative=calibration_images))
+    results = export_run(
+        run_dir,
+        out / "bundles",
+        ExportSettings(formats=("tflite_float32", "tflite_int8_ptq"), representative=calibration_images),
+    )
     print_export_table(results)
     if not all(row["passed"] for row in results):
         raise BrainEdgeError("an exported bundle disagreed with the Keras model (see above)")
@@ -152,8 +174,10 @@ def run(args: argparse.Namespace) -> int:
     rows = evaluate_on_test(run_dir, {Path(row["bundle"]): row["size_bytes"] for row in results})
     print_table(rows)
     (out / "demo_report.json").write_text(json.dumps(rows, indent=2) + "\n")
-    print(f"\ndone in {time.monotonic() - started:.0f}s; bundles in {out / 'bundles'}; try:\n"
-          f"  brainedge-classify --bundle {out / 'bundles' / 'tflite_int8_ptq'} {data}")
+    print(
+        f"\ndone in {time.monotonic() - started:.0f}s; bundles in {out / 'bundles'}; try:\n"
+        f"  brainedge-classify --bundle {out / 'bundles' / 'tflite_int8_ptq'} {data}"
+    )
     return 0
 
 

@@ -40,16 +40,27 @@ def evaluate(run_dir: Path, export_dir: Path, split: str = "test") -> list[dict[
     for bundle in bundles:
         print(f"[{bundle.name}] {len(images.labels)} {split} images", flush=True)
         source = "qat" if bundle.export_format.needs_qat else "float"
-        check = verification(bundle_probabilities(bundle, images), references, source, images.labels, split,
-                             DEFAULTS.min_agreement)
-        rows.append({"variant": bundle.name, "bundle": str(bundle.directory), "size_bytes": bundle.size_bytes,
-                     "passed": check["agreement"] >= DEFAULTS.min_agreement, **check})
+        check = verification(
+            bundle_probabilities(bundle, images), references, source, images.labels, split, DEFAULTS.min_agreement
+        )
+        rows.append(
+            {
+                "variant": bundle.name,
+                "bundle": str(bundle.directory),
+                "size_bytes": bundle.size_bytes,
+                "passed": check["agreement"] >= DEFAULTS.min_agreement,
+                **check,
+            }
+        )
     return rows
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m brainedge.export.evaluate", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m brainedge.export.evaluate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("export_dir", type=Path)
     parser.add_argument("--split", default="test", choices=("train", "val", "test"))

@@ -63,8 +63,10 @@ class _Exporter:
     def export(self, name: str) -> dict[str, Any]:
         """Convert, write into staging, verify, debug if needed, then move into place (or not)."""
         source = "qat" if export_format(name).needs_qat else "float"
-        print(f"[{name}] converting and verifying on {len(self.images.labels)} "
-              f"{self.settings.verify_split} images", flush=True)
+        print(
+            f"[{name}] converting and verifying on {len(self.images.labels)} {self.settings.verify_split} images",
+            flush=True,
+        )
         model_bytes = self.model_file(name, self.models[source])
         target = self.out / name
         staging = staging_dir(target)
@@ -83,8 +85,7 @@ class _Exporter:
                 shutil.rmtree(target, ignore_errors=True)  # an older bundle of this name is stale now
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        return {"variant": name, "bundle": str(target), "size_bytes": len(model_bytes), "passed": passed,
-                **check}
+        return {"variant": name, "bundle": str(target), "size_bytes": len(model_bytes), "passed": passed, **check}
 
     def model_file(self, name: str, model: keras.Model) -> bytes:
         """The model file's bytes; TFLite files carry labels and normalization inside."""
@@ -96,11 +97,20 @@ class _Exporter:
         model_bytes = convert(model, variant, self.calibration, self.settings.io_dtype)
         io_dtype = self.settings.io_dtype if variant.startswith("int8") else "float32"
         provenance = self.run.provenance()
-        description = (f"Brain-MRI tumour classifier ({', '.join(self.run.class_names)}), "
-                       f"{provenance['base_model']}, {name}.")
+        description = (
+            f"Brain-MRI tumour classifier ({', '.join(self.run.class_names)}), {provenance['base_model']}, {name}."
+        )
         fingerprint = provenance["dataset_fingerprint"][:12]
-        return embed_metadata(model_bytes, f"BrainEdge {name}", description, f"{name}, data {fingerprint}",
-                              self.run.class_names, self.run.input_spec, io_dtype, io_dtype)
+        return embed_metadata(
+            model_bytes,
+            f"BrainEdge {name}",
+            description,
+            f"{name}, data {fingerprint}",
+            self.run.class_names,
+            self.run.input_spec,
+            io_dtype,
+            io_dtype,
+        )
 
     @cached_property
     def float_onnx(self) -> bytes:
@@ -109,17 +119,28 @@ class _Exporter:
 
     def verify(self, bundle: Path, source: str) -> dict[str, Any]:
         """The bundle through the edge runtime vs its Keras model, and vs the float Keras model."""
-        return verification(bundle_probabilities(bundle, self.images), self.references, source,
-                            self.images.labels, self.settings.verify_split, self.settings.min_agreement)
+        return verification(
+            bundle_probabilities(bundle, self.images),
+            self.references,
+            source,
+            self.images.labels,
+            self.settings.verify_split,
+            self.settings.min_agreement,
+        )
 
     def debug(self, bundle: Path, name: str, drop: float) -> None:
         """Per-layer quantization error report into the bundle, worst layers on the console."""
-        print(f"[{name}] accuracy {drop:.2f} points below float (> {self.settings.debug_threshold}); "
-              "per-layer quantization debug", flush=True)
+        print(
+            f"[{name}] accuracy {drop:.2f} points below float (> {self.settings.debug_threshold}); "
+            "per-layer quantization debug",
+            flush=True,
+        )
         layers = self.float_layer_errors
         write_report(bundle, name, drop, layers, len(self.calibration[:DEBUG_IMAGES]))
-        print(f"[{name}] worst layers (rmse/scale), full report in {name}/{DEBUG_MARKDOWN}:\n"
-              f"{summary(layers)}", flush=True)
+        print(
+            f"[{name}] worst layers (rmse/scale), full report in {name}/{DEBUG_MARKDOWN}:\n{summary(layers)}",
+            flush=True,
+        )
 
     @cached_property
     def float_layer_errors(self) -> list[dict[str, Any]]:

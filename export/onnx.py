@@ -31,8 +31,9 @@ def to_onnx(model: keras.Model) -> bytes:
     try:
         proto, _ = tf2onnx.convert.from_keras(model, input_signature=signature, opset=OPSET)
     except Exception as error:  # tf2onnx raises bare exceptions for unsupported ops
-        raise BrainEdgeError(f"ONNX float32 conversion failed (an op tf2onnx cannot convert?): "
-                             f"{_first_line(error)}") from None
+        raise BrainEdgeError(
+            f"ONNX float32 conversion failed (an op tf2onnx cannot convert?): {_first_line(error)}"
+        ) from None
     return proto.SerializeToString()
 
 
@@ -47,12 +48,19 @@ def quantize_onnx(float_model: bytes, representative: np.ndarray) -> bytes:
         source.write_bytes(float_model)
         try:
             quant_pre_process(str(source), str(prepared), skip_symbolic_shape=False)
-            quantize_static(str(prepared), str(quantized), RepresentativeReader(representative),
-                            quant_format=QuantFormat.QDQ, per_channel=True,
-                            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+            quantize_static(
+                str(prepared),
+                str(quantized),
+                RepresentativeReader(representative),
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                activation_type=QuantType.QInt8,
+                weight_type=QuantType.QInt8,
+            )
         except Exception as error:  # ORT reports unsupported ops as bare exceptions
-            raise BrainEdgeError(f"ONNX int8 quantization failed (an op that cannot be quantized?): "
-                                 f"{_first_line(error)}") from None
+            raise BrainEdgeError(
+                f"ONNX int8 quantization failed (an op that cannot be quantized?): {_first_line(error)}"
+            ) from None
         return quantized.read_bytes()
 
 

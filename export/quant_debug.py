@@ -33,7 +33,8 @@ def layer_errors(model: keras.Model, representative: np.ndarray) -> list[dict[st
     converter = converter_for(model, "int8_ptq", representative, io_dtype="float32")
     try:
         debugger = tf.lite.experimental.QuantizationDebugger(
-            converter=converter, debug_dataset=lambda: representative_batches(representative))
+            converter=converter, debug_dataset=lambda: representative_batches(representative)
+        )
         debugger.run()
     except Exception as error:  # the debugger raises bare ValueErrors and RuntimeErrors
         raise BrainEdgeError(f"quantization debugger failed: {str(error).strip().splitlines()[0]}") from None
@@ -42,25 +43,47 @@ def layer_errors(model: keras.Model, representative: np.ndarray) -> list[dict[st
     layers = []
     for row in csv.DictReader(io.StringIO(dump.getvalue())):
         scale, rmse = float(row["scale"]), float(np.sqrt(float(row["mean_squared_error"])))
-        layers.append({"layer": row["tensor_name"], "op": row["op_name"], "rmse": rmse, "scale": scale,
-                       "rmse_over_scale": rmse / scale if scale else float("inf"),
-                       "max_abs_error": float(row["max_abs_error"]), "mean_error": float(row["mean_error"])})
+        layers.append(
+            {
+                "layer": row["tensor_name"],
+                "op": row["op_name"],
+                "rmse": rmse,
+                "scale": scale,
+                "rmse_over_scale": rmse / scale if scale else float("inf"),
+                "max_abs_error": float(row["max_abs_error"]),
+                "mean_error": float(row["mean_error"]),
+            }
+        )
     return sorted(layers, key=lambda layer: layer["rmse_over_scale"], reverse=True)
 
 
-def write_report(directory: Path, variant: str, accuracy_drop: float, layers: list[dict[str, Any]],
-                 images: int) -> None:
+def write_report(
+    directory: Path, variant: str, accuracy_drop: float, layers: list[dict[str, Any]], images: int
+) -> None:
     """quantization_debug.json (every layer) and .md (the worst few, readable) in ``directory``."""
-    record = {"variant": variant, "accuracy_drop_points": accuracy_drop, "debug_images": images,
-              "method": "tf.lite.experimental.QuantizationDebugger on the float model, post-training "
-                        "int8; ranked by rmse/scale", "layers": layers}
+    record = {
+        "variant": variant,
+        "accuracy_drop_points": accuracy_drop,
+        "debug_images": images,
+        "method": "tf.lite.experimental.QuantizationDebugger on the float model, post-training "
+        "int8; ranked by rmse/scale",
+        "layers": layers,
+    }
     (directory / DEBUG_JSON).write_text(json.dumps(record, indent=2) + "\n")
-    lines = [f"# Quantization debug: {variant}", "",
-             f"Accuracy {accuracy_drop:.2f} points below the float model; per-layer error of post-training "
-             f"int8 on {images} representative images, worst first (rmse/scale ≈ 0.29 is rounding alone).", "",
-             "| layer | op | rmse/scale | rmse | scale | max abs error |", "|---|---|---:|---:|---:|---:|"]
-    lines += [f"| `{layer['layer']}` | {layer['op']} | {layer['rmse_over_scale']:.3f} | {layer['rmse']:.5f} | "
-              f"{layer['scale']:.5f} | {layer['max_abs_error']:.5f} |" for layer in layers]
+    lines = [
+        f"# Quantization debug: {variant}",
+        "",
+        f"Accuracy {accuracy_drop:.2f} points below the float model; per-layer error of post-training "
+        f"int8 on {images} representative images, worst first (rmse/scale ≈ 0.29 is rounding alone).",
+        "",
+        "| layer | op | rmse/scale | rmse | scale | max abs error |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| `{layer['layer']}` | {layer['op']} | {layer['rmse_over_scale']:.3f} | {layer['rmse']:.5f} | "
+        f"{layer['scale']:.5f} | {layer['max_abs_error']:.5f} |"
+        for layer in layers
+    ]
     (directory / DEBUG_MARKDOWN).write_text("\n".join(lines) + "\n")
 
 

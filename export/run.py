@@ -35,8 +35,14 @@ class TrainingRun:
         if not directory.float_model_path.exists():
             raise BrainEdgeError(f"{path}: no trained model ({directory.float_model_path.name}); did training finish?")
         manifest_path = Path(config["manifest"])
-        return cls(path, config, config["class_names"], spec_from_dict(InputSpec, config["input"]),
-                   read_manifest(manifest_path), manifest_path)
+        return cls(
+            path,
+            config,
+            config["class_names"],
+            spec_from_dict(InputSpec, config["input"]),
+            read_manifest(manifest_path),
+            manifest_path,
+        )
 
     @property
     def directory(self) -> RunDirectory:
@@ -79,8 +85,9 @@ def load_qat_model(run: TrainingRun) -> keras.Model:
     try:
         model.load_weights(run.directory.qat_model_path)
     except ValueError as error:
-        raise BrainEdgeError(f"{run.directory.qat_model_path}: does not fit the run's float model "
-                             f"({str(error).splitlines()[0]})") from None
+        raise BrainEdgeError(
+            f"{run.directory.qat_model_path}: does not fit the run's float model ({str(error).splitlines()[0]})"
+        ) from None
     return model
 
 
@@ -103,8 +110,9 @@ class LabelledImages:
         if not files:
             raise BrainEdgeError(f"{run.manifest_path}: the {split} split is empty")
         files = files[:limit] if limit else files
-        return cls([p for p, _ in files], np.array([label for _, label in files]),
-                   [decode_rgb(path) for path, _ in files])
+        return cls(
+            [p for p, _ in files], np.array([label for _, label in files]), [decode_rgb(path) for path, _ in files]
+        )
 
     def float_inputs(self, spec: InputSpec) -> np.ndarray:
         """The float model inputs, through the edge runtime's preprocessing."""
@@ -117,7 +125,9 @@ def representative_inputs(run: TrainingRun, count: int, seed: int = 0) -> np.nda
     if count < 1:
         raise BrainEdgeError(f"--representative must be at least 1, not {count}")
     if len(files) < count:
-        raise BrainEdgeError(f"{run.manifest_path}: {count} representative images requested, "
-                             f"the train split has only {len(files)} (lower --representative)")
+        raise BrainEdgeError(
+            f"{run.manifest_path}: {count} representative images requested, "
+            f"the train split has only {len(files)} (lower --representative)"
+        )
     chosen = np.random.default_rng(seed).choice(len(files), size=count, replace=False)
     return np.concatenate([to_input_tensor(decode_rgb(files[i][0]), run.input_spec) for i in sorted(chosen)])

@@ -14,8 +14,9 @@ INTEGER_IO = {"uint8": tf.uint8, "int8": tf.int8, "float32": tf.float32}
 TFLITE_VARIANTS = ("float32", "float16", "dynamic_range", "int8_ptq", "int8_qat")
 
 
-def converter_for(model: keras.Model, variant: str, representative: np.ndarray | None = None,
-                  io_dtype: str = "uint8") -> tf.lite.TFLiteConverter:
+def converter_for(
+    model: keras.Model, variant: str, representative: np.ndarray | None = None, io_dtype: str = "uint8"
+) -> tf.lite.TFLiteConverter:
     """A TFLite converter set up for one variant.
 
     ``representative`` (preprocessed float inputs) calibrates full-integer variants;
@@ -40,16 +41,19 @@ def converter_for(model: keras.Model, variant: str, representative: np.ndarray |
     return converter
 
 
-def convert(model: keras.Model, variant: str, representative: np.ndarray | None = None,
-            io_dtype: str = "uint8") -> bytes:
+def convert(
+    model: keras.Model, variant: str, representative: np.ndarray | None = None, io_dtype: str = "uint8"
+) -> bytes:
     """Keras model → .tflite bytes for one variant (see ``converter_for``)."""
     converter = converter_for(model, variant, representative, io_dtype)
     try:
         converted = converter.convert()
     except Exception as error:  # the converter raises ConverterError and bare exceptions alike
-        raise BrainEdgeError(f"TFLite {variant} conversion failed (an op that cannot be "
-                             f"{'quantized' if 'int8' in variant else 'converted'}?): "
-                             f"{_first_line(error)}") from None
+        raise BrainEdgeError(
+            f"TFLite {variant} conversion failed (an op that cannot be "
+            f"{'quantized' if 'int8' in variant else 'converted'}?): "
+            f"{_first_line(error)}"
+        ) from None
     return without_intermediate_tensor_names(converted)
 
 

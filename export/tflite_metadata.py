@@ -33,12 +33,20 @@ _RGB = 1  # ColorSpaceType
 _TENSOR_AXIS_LABELS = 2  # AssociatedFileType
 
 
-def embed_metadata(model: bytes, name: str, description: str, version: str, class_names: Sequence[str],
-                   spec: InputSpec, input_dtype: str, output_dtype: str, author: str = "BrainEdge",
-                   license_text: str = "Apache-2.0") -> bytes:
+def embed_metadata(
+    model: bytes,
+    name: str,
+    description: str,
+    version: str,
+    class_names: Sequence[str],
+    spec: InputSpec,
+    input_dtype: str,
+    output_dtype: str,
+    author: str = "BrainEdge",
+    license_text: str = "Apache-2.0",
+) -> bytes:
     """Model bytes with a TFLITE_METADATA buffer and ``labels.txt`` packed as an appended zip."""
-    metadata = model_metadata(name, description, version, spec, input_dtype, output_dtype, author,
-                              license_text)
+    metadata = model_metadata(name, description, version, spec, input_dtype, output_dtype, author, license_text)
     labels = "".join(f"{label}\n" for label in class_names).encode("utf-8")
     return append_files(with_metadata_buffer(model, metadata), {LABELS_FILE: labels})
 
@@ -71,17 +79,30 @@ def append_files(model: bytes, files: dict[str, bytes]) -> bytes:
     return stream.getvalue()
 
 
-def model_metadata(name: str, description: str, version: str, spec: InputSpec, input_dtype: str,
-                   output_dtype: str, author: str, license_text: str) -> bytes:
+def model_metadata(
+    name: str,
+    description: str,
+    version: str,
+    spec: InputSpec,
+    input_dtype: str,
+    output_dtype: str,
+    author: str,
+    license_text: str,
+) -> bytes:
     """The ModelMetadata flatbuffer of an image classifier: one subgraph, one input, one output."""
     builder = flatbuffers.Builder(1024)
     inputs = _vector(builder, [_input_tensor(builder, spec, input_dtype)])
     outputs = _vector(builder, [_output_tensor(builder, output_dtype)])
     subgraph = _table(builder, {2: inputs, 3: outputs}, slots=10)
-    fields = {0: builder.CreateString(name), 1: builder.CreateString(description),
-              2: builder.CreateString(version), 3: _vector(builder, [subgraph]),
-              4: builder.CreateString(author), 5: builder.CreateString(license_text),
-              7: builder.CreateString(MIN_PARSER_VERSION)}
+    fields = {
+        0: builder.CreateString(name),
+        1: builder.CreateString(description),
+        2: builder.CreateString(version),
+        3: _vector(builder, [subgraph]),
+        4: builder.CreateString(author),
+        5: builder.CreateString(license_text),
+        7: builder.CreateString(MIN_PARSER_VERSION),
+    }
     builder.Finish(_table(builder, fields, slots=8), file_identifier=METADATA_IDENTIFIER)
     return bytes(builder.Output())
 
@@ -91,9 +112,12 @@ def _input_tensor(builder: flatbuffers.Builder, spec: InputSpec, dtype: str) -> 
     content = _table(builder, {1: image}, slots=3, bytes_={0: _IMAGE_PROPERTIES})
     options = _table(builder, {0: _floats(builder, spec.mean), 1: _floats(builder, spec.std)}, slots=2)
     normalization = _table(builder, {1: options}, slots=2, bytes_={0: _NORMALIZATION_OPTIONS})
-    fields = {0: builder.CreateString("image"),
-              1: builder.CreateString("Input image to be classified."),
-              3: content, 4: _vector(builder, [normalization])}
+    fields = {
+        0: builder.CreateString("image"),
+        1: builder.CreateString("Input image to be classified."),
+        3: content,
+        4: _vector(builder, [normalization]),
+    }
     stats = _input_range(spec, dtype)
     if stats:
         fields[5] = _stats(builder, *stats)
@@ -105,20 +129,31 @@ def _input_range(spec: InputSpec, dtype: str) -> tuple[list[float], list[float]]
     if dtype == "uint8":
         return [255.0], [0.0]
     if dtype == "float32":
-        return ([(255.0 - m) / s for m, s in zip(spec.mean, spec.std)],
-                [(0.0 - m) / s for m, s in zip(spec.mean, spec.std)])
+        return (
+            [(255.0 - m) / s for m, s in zip(spec.mean, spec.std)],
+            [(0.0 - m) / s for m, s in zip(spec.mean, spec.std)],
+        )
     return None
 
 
 def _output_tensor(builder: flatbuffers.Builder, dtype: str) -> int:
-    labels = _table(builder, {0: builder.CreateString(LABELS_FILE),
-                              1: builder.CreateString("Labels for categories that the model can recognize.")},
-                    slots=5, bytes_={2: _TENSOR_AXIS_LABELS})
+    labels = _table(
+        builder,
+        {
+            0: builder.CreateString(LABELS_FILE),
+            1: builder.CreateString("Labels for categories that the model can recognize."),
+        },
+        slots=5,
+        bytes_={2: _TENSOR_AXIS_LABELS},
+    )
     features = _table(builder, {}, slots=0)
     content = _table(builder, {1: features}, slots=3, bytes_={0: _FEATURE_PROPERTIES})
-    fields = {0: builder.CreateString("probability"),
-              1: builder.CreateString("Probabilities of the labels respectively."),
-              3: content, 6: _vector(builder, [labels])}
+    fields = {
+        0: builder.CreateString("probability"),
+        1: builder.CreateString("Probabilities of the labels respectively."),
+        3: content,
+        6: _vector(builder, [labels]),
+    }
     if dtype in ("uint8", "float32"):
         fields[5] = _stats(builder, [255.0 if dtype == "uint8" else 1.0], [0.0])
     return _table(builder, fields, slots=7)
@@ -128,8 +163,9 @@ def _stats(builder: flatbuffers.Builder, maximum: list[float], minimum: list[flo
     return _table(builder, {0: _floats(builder, maximum), 1: _floats(builder, minimum)}, slots=2)
 
 
-def _table(builder: flatbuffers.Builder, offsets: dict[int, int], slots: int,
-           bytes_: dict[int, int] | None = None) -> int:
+def _table(
+    builder: flatbuffers.Builder, offsets: dict[int, int], slots: int, bytes_: dict[int, int] | None = None
+) -> int:
     """One flatbuffer table: offset fields (strings, tables, vectors) and one-byte enum fields."""
     builder.StartObject(slots)
     for slot, offset in offsets.items():

@@ -16,8 +16,7 @@ from brainedge.export.run import LabelledImages
 def bundle_probabilities(bundle_dir: Path | Bundle, images: LabelledImages) -> np.ndarray:
     """Probabilities the device would compute: the bundle's own preprocessing and interpreter."""
     classifier = Classifier.from_bundle(bundle_dir)
-    rows = [classifier.probabilities(to_input_tensor(image, classifier.input_spec))[0]
-            for image in images.images]
+    rows = [classifier.probabilities(to_input_tensor(image, classifier.input_spec))[0] for image in images.images]
     return np.stack(rows)
 
 
@@ -34,13 +33,23 @@ def compare(probabilities: np.ndarray, reference: np.ndarray, labels: np.ndarray
     }
 
 
-def verification(probabilities: np.ndarray, references: dict[str, np.ndarray], source: str,
-                 labels: np.ndarray, split: str, min_agreement: float) -> dict[str, Any]:
+def verification(
+    probabilities: np.ndarray,
+    references: dict[str, np.ndarray],
+    source: str,
+    labels: np.ndarray,
+    split: str,
+    min_agreement: float,
+) -> dict[str, Any]:
     """A bundle's record: against the Keras model it came from, and against the float Keras model."""
     check = compare(probabilities, references[source], labels)
     versus_float = compare(probabilities, references["float"], labels)
-    check.update(split=split, reference=f"keras_{source}", min_agreement=min_agreement,
-                 float_reference_accuracy=versus_float["reference_accuracy"],
-                 float_agreement=versus_float["agreement"],
-                 accuracy_drop_points=100 * (versus_float["reference_accuracy"] - check["accuracy"]))
+    check.update(
+        split=split,
+        reference=f"keras_{source}",
+        min_agreement=min_agreement,
+        float_reference_accuracy=versus_float["reference_accuracy"],
+        float_agreement=versus_float["agreement"],
+        accuracy_drop_points=100 * (versus_float["reference_accuracy"] - check["accuracy"]),
+    )
     return check

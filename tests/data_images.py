@@ -34,8 +34,7 @@ def save(pixels: np.ndarray, path: Path) -> Path:
     return path
 
 
-def make_dataset(root: Path, classes: dict[str, int], duplicates: dict[str, int] | None = None,
-                 seed: int = 0) -> Path:
+def make_dataset(root: Path, classes: dict[str, int], duplicates: dict[str, int] | None = None, seed: int = 0) -> Path:
     """ROOT/<class>/img_NNN.png: ``classes[c]`` distinct images, the first ``duplicates[c]`` of them
     with a near-duplicate copy each (``dup_NNN.png``)."""
     duplicates = duplicates or {}

@@ -39,24 +39,33 @@ def build_run(work: Path) -> Path:
     run = work / "run"
     run_directory = RunDirectory(run)
     spec = InputSpec(height=SIZE, width=SIZE)
-    config = TrainConfig(model=ModelConfig(num_classes=len(manifest.class_names()), input_size=SIZE,
-                                           alpha=0.35, weights="none"), qat_epochs=3)
-    run_directory.write_config({
-        "train": config.to_dict(), "class_names": manifest.class_names(), "input": dataclasses.asdict(spec),
-        "manifest": str(manifest_path.resolve()), "versions": versions()})
+    config = TrainConfig(
+        model=ModelConfig(num_classes=len(manifest.class_names()), input_size=SIZE, alpha=0.35, weights="none"),
+        qat_epochs=3,
+    )
+    run_directory.write_config(
+        {
+            "train": config.to_dict(),
+            "class_names": manifest.class_names(),
+            "input": dataclasses.asdict(spec),
+            "manifest": str(manifest_path.resolve()),
+            "versions": versions(),
+        }
+    )
 
     train = _split_arrays(manifest, "train", spec)
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.layers.Input((SIZE, SIZE, 3), name="image"),
-        keras.layers.Conv2D(16, 3, strides=2, activation="relu"),
-        keras.layers.Conv2D(32, 3, strides=2, activation="relu"),
-        keras.layers.Conv2D(64, 3, strides=2, activation="relu"),
-        keras.layers.GlobalAveragePooling2D(),
-        keras.layers.Dense(len(manifest.class_names()), activation="softmax"),
-    ])
-    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model = keras.Sequential(
+        [
+            keras.layers.Input((SIZE, SIZE, 3), name="image"),
+            keras.layers.Conv2D(16, 3, strides=2, activation="relu"),
+            keras.layers.Conv2D(32, 3, strides=2, activation="relu"),
+            keras.layers.Conv2D(64, 3, strides=2, activation="relu"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(len(manifest.class_names()), activation="softmax"),
+        ]
+    )
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(*train, epochs=40, batch_size=16, verbose=0)
     model.save(run_directory.float_model_path)
     qat = quantize_for_training(model)

@@ -41,13 +41,15 @@ def colour_images(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def train_model(tf, keras):
     images, labels = colour_images(384, seed=0)
-    model = keras.Sequential([
-        keras.layers.Input((SIZE, SIZE, 3)),
-        keras.layers.Conv2D(8, 3, strides=2, activation="relu"),
-        keras.layers.Conv2D(16, 3, strides=2, activation="relu"),
-        keras.layers.GlobalAveragePooling2D(),
-        keras.layers.Dense(len(CLASSES), activation="softmax"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.layers.Input((SIZE, SIZE, 3)),
+            keras.layers.Conv2D(8, 3, strides=2, activation="relu"),
+            keras.layers.Conv2D(16, 3, strides=2, activation="relu"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(len(CLASSES), activation="softmax"),
+        ]
+    )
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
     model.fit(normalize(images), labels, epochs=8, batch_size=32, verbose=0)
     return model
@@ -70,11 +72,24 @@ def convert(tf, model, int8: bool) -> bytes:
     return converter.convert()
 
 
-def write_bundle(directory: Path, model_bytes: bytes, variant: str, class_names: list[str] = CLASSES,
-                 size: int = SIZE, model_format: str | None = None) -> Path:
+def write_bundle(
+    directory: Path,
+    model_bytes: bytes,
+    variant: str,
+    class_names: list[str] = CLASSES,
+    size: int = SIZE,
+    model_format: str | None = None,
+) -> Path:
     """A test bundle written by export's own writer: tensor specs read back from the model."""
-    write_exported_bundle(directory, model_bytes, variant, class_names, InputSpec(height=size, width=size),
-                          {"source": "tests (colour toy model, not a medical model)"}, model_format)
+    write_exported_bundle(
+        directory,
+        model_bytes,
+        variant,
+        class_names,
+        InputSpec(height=size, width=size),
+        {"source": "tests (colour toy model, not a medical model)"},
+        model_format,
+    )
     return directory
 
 
@@ -109,8 +124,7 @@ def build_in_subprocess(script: str, directory: Path, what: str) -> Path:
     A separate process keeps TensorFlow out of the test process.
     """
     if not (directory / "images").is_dir():
-        done = subprocess.run([sys.executable, script, str(directory)], timeout=600,
-                              capture_output=True, text=True)
+        done = subprocess.run([sys.executable, script, str(directory)], timeout=600, capture_output=True, text=True)
         if done.returncode != 0:
             raise RuntimeError(f"building {what} failed:\n{done.stderr[-4000:]}")
     return directory

@@ -22,8 +22,14 @@ REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "benchmarks/aarch64/conformance.py"
 SHARED = REPO.parent / "shared"
 # The official model's top-1 for the shared reference images (../shared/README.md).
-REFERENCE_TOP1 = {"cat.bmp": "Egyptian cat", "bird.bmp": "chickadee", "grace_hopper.bmp": "military uniform",
-                  "parrot.jpg": "macaw", "hot_dog.jpg": "hotdog", "dragonfly.bmp": "dragonfly"}
+REFERENCE_TOP1 = {
+    "cat.bmp": "Egyptian cat",
+    "bird.bmp": "chickadee",
+    "grace_hopper.bmp": "military uniform",
+    "parrot.jpg": "macaw",
+    "hot_dog.jpg": "hotdog",
+    "dragonfly.bmp": "dragonfly",
+}
 
 
 def load_conformance():
@@ -49,9 +55,22 @@ def conformance_result(tmp_path_factory: pytest.TempPathFactory) -> dict:
     bundles = tiny_bundles(tmp_path_factory.getbasetemp() / "tiny_bundles")
     output = tmp_path_factory.mktemp("aarch64") / "conformance.json"
     done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--bundle", str(bundles / "float32"), "--bundle", str(bundles / "int8"),
-         "--images", str(bundles / "images"), "--output", str(output)],
-        capture_output=True, text=True, timeout=1200)
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--bundle",
+            str(bundles / "float32"),
+            "--bundle",
+            str(bundles / "int8"),
+            "--images",
+            str(bundles / "images"),
+            "--output",
+            str(output),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "meaningless" in done.stdout
     return json.loads(output.read_text())
@@ -102,9 +121,15 @@ def test_a_top1_mismatch_fails_the_comparison() -> None:
     conformance = load_conformance()
 
     def side(top1: str, scores: list[float]) -> dict:
-        return {"name": "m", "backend": "litert", "input_dtype": "uint8",
-                "images": [{"image": "a.png", "top1": "x", "scores": [0.9, 0.1]},
-                           {"image": "b.png", "top1": top1, "scores": scores}]}
+        return {
+            "name": "m",
+            "backend": "litert",
+            "input_dtype": "uint8",
+            "images": [
+                {"image": "a.png", "top1": "x", "scores": [0.9, 0.1]},
+                {"image": "b.png", "top1": top1, "scores": scores},
+            ],
+        }
 
     compared = conformance.compare_model(side("x", [0.6, 0.4]), side("y", [0.4, 0.6]))
     assert compared["top1_matches"] == 1

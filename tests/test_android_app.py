@@ -20,9 +20,15 @@ CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
 
 def _bundle(tmp_path: Path, model_file: str = "model.tflite") -> tuple[Path, Bundle]:
     """A bundle written by the production writer around a stand-in model (validation is faked below)."""
-    metadata = BundleMetadata(model_file=model_file, model_format="tflite", variant="tflite_int8_ptq",
-                              model_sha256="", class_names=CLASSES, input=InputSpec(height=224, width=224),
-                              output=OutputSpec(num_classes=len(CLASSES)))
+    metadata = BundleMetadata(
+        model_file=model_file,
+        model_format="tflite",
+        variant="tflite_int8_ptq",
+        model_sha256="",
+        class_names=CLASSES,
+        input=InputSpec(height=224, width=224),
+        output=OutputSpec(num_classes=len(CLASSES)),
+    )
     bundle = Bundle.write(tmp_path / "int8_ptq", b"model", metadata)
     return bundle.directory, bundle
 
@@ -61,7 +67,9 @@ def test_new_samples_replace_old_ones_entirely(tmp_path, monkeypatch) -> None:
     second = _samples(tmp_path / "two", {"notumor": ["new.png"]})
     assert _run(monkeypatch, opened, str(bundle), "--samples", str(first), "--assets", str(assets)) == 0
     assert _run(monkeypatch, opened, str(bundle), "--samples", str(second), "--assets", str(assets)) == 0
-    assert [p.relative_to(assets).as_posix() for p in (assets / "samples").rglob("*.png")] == ["samples/notumor/new.png"]
+    assert [p.relative_to(assets).as_posix() for p in (assets / "samples").rglob("*.png")] == [
+        "samples/notumor/new.png"
+    ]
 
 
 @pytest.mark.parametrize("bad", ["_scan.png", ".hidden.png"])
@@ -111,9 +119,9 @@ def test_the_python_runtime_ignores_icc_profiles_and_gama(tmp_path) -> None:
     from brainedge.edge_runtime.preprocess import decode_rgb
 
     rgb = np.random.default_rng(0).integers(0, 256, (16, 24, 3), dtype=np.uint8)
-    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()   # anything but sRGB
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()  # anything but sRGB
     gama = PngImagePlugin.PngInfo()
-    gama.add(b"gAMA", (100000).to_bytes(4, "big"))   # gamma 1.0
+    gama.add(b"gAMA", (100000).to_bytes(4, "big"))  # gamma 1.0
     profiled, gamma_only = tmp_path / "icc.png", tmp_path / "gama.png"
     Image.fromarray(rgb).save(profiled, icc_profile=icc)
     Image.fromarray(rgb).save(gamma_only, pnginfo=gama)

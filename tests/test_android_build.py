@@ -31,8 +31,11 @@ APP_MAIN = ROOT / "android_demo/app/src/main"
 def _needs_tools() -> None:
     missing = android_check.missing_tools()
     if missing:
-        pytest.skip("Android compile check needs " + "; ".join(missing) +
-                    " (python android_demo/compile_check/android_check.py setup)")
+        pytest.skip(
+            "Android compile check needs "
+            + "; ".join(missing)
+            + " (python android_demo/compile_check/android_check.py setup)"
+        )
 
 
 def _copy_app(tmp_path: Path) -> tuple[Path, Path, Path]:
@@ -64,8 +67,11 @@ def test_theme_parent_is_a_material_1_12_style() -> None:
 
 def test_resource_check_fails_on_an_unknown_style_parent(tmp_path: Path) -> None:
     kotlin, res, manifest = _copy_app(tmp_path)
-    _mutate(res / "values/themes.xml", 'parent="Theme.Material3.DayNight.NoActionBar"',
-            'parent="Theme.Material3.DayNight.DarkActionBar"')
+    _mutate(
+        res / "values/themes.xml",
+        'parent="Theme.Material3.DayNight.NoActionBar"',
+        'parent="Theme.Material3.DayNight.DarkActionBar"',
+    )
     problems = android_check.check_resources(res, manifest, kotlin)
     assert any("Theme.Material3.DayNight.DarkActionBar" in p for p in problems), problems
 
@@ -103,12 +109,24 @@ def test_app_compiles_with_werror(tmp_path: Path) -> None:
 
 MUTATIONS = {
     # name: (file under java/org/brainedge/demo or res/, old, new, what kotlinc must say)
-    "wrong LiteRT method name": ("LiteRtClassifier.kt", "interpreter.run(input, output)",
-                                 "interpreter.runInference(input, output)", r"(?i)unresolved reference 'runInference'"),
-    "wrong LiteRT arity": ("LiteRtClassifier.kt", "Interpreter.Options().setNumThreads(threads)",
-                           "Interpreter.Options().setNumThreads(threads, true)", r"(?i)too many arguments"),
-    "missing layout id": ("res/layout/activity_main.xml", 'android:id="@+id/timings"', "",
-                          r"(?i)unresolved reference 'timings'"),
+    "wrong LiteRT method name": (
+        "LiteRtClassifier.kt",
+        "interpreter.run(input, output)",
+        "interpreter.runInference(input, output)",
+        r"(?i)unresolved reference 'runInference'",
+    ),
+    "wrong LiteRT arity": (
+        "LiteRtClassifier.kt",
+        "Interpreter.Options().setNumThreads(threads)",
+        "Interpreter.Options().setNumThreads(threads, true)",
+        r"(?i)too many arguments",
+    ),
+    "missing layout id": (
+        "res/layout/activity_main.xml",
+        'android:id="@+id/timings"',
+        "",
+        r"(?i)unresolved reference 'timings'",
+    ),
 }
 
 

@@ -17,10 +17,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-FOLDERS = {"edge_runtime": "brainedge.edge_runtime", "train": "brainedge.train", "export": "brainedge.export",
-           "benchmarks": "brainedge.benchmarks"}
-CONTRACT = {f"brainedge.edge_runtime.{name}" for name in
-            ("errors", "files", "formats", "metadata", "bundle", "preprocess", "manifest", "metrics")}
+FOLDERS = {
+    "edge_runtime": "brainedge.edge_runtime",
+    "train": "brainedge.train",
+    "export": "brainedge.export",
+    "benchmarks": "brainedge.benchmarks",
+}
+CONTRACT = {
+    f"brainedge.edge_runtime.{name}"
+    for name in ("errors", "files", "formats", "metadata", "bundle", "preprocess", "manifest", "metrics")
+}
 TOP = ("brainedge.benchmarks.studies", "brainedge.export.demo", "android_demo.tools")
 ALLOWED = {
     "contract": {"contract"},
@@ -39,8 +45,12 @@ def layer_of(module: str) -> str:
         return "top"
     if module in CONTRACT:
         return "contract"
-    for prefix, layer in (("brainedge.edge_runtime", "runtime"), ("brainedge.train", "train"),
-                          ("brainedge.export", "export"), ("brainedge.benchmarks", "bench")):
+    for prefix, layer in (
+        ("brainedge.edge_runtime", "runtime"),
+        ("brainedge.train", "train"),
+        ("brainedge.export", "export"),
+        ("brainedge.benchmarks", "bench"),
+    ):
         if module == prefix or module.startswith(prefix + "."):
             return layer
     raise ValueError(f"{module}: in no layer")
@@ -102,20 +112,26 @@ def project_files() -> list[Path]:
 
 
 def test_every_import_points_down_the_layers() -> None:
-    problems = [problem for path in project_files()
-                for problem in violations(path.read_text(encoding="utf-8"), module_name(path))]
+    problems = [
+        problem
+        for path in project_files()
+        for problem in violations(path.read_text(encoding="utf-8"), module_name(path))
+    ]
     assert problems == []
 
 
-@pytest.mark.parametrize("module, reversed_import", [
-    ("brainedge.edge_runtime.classifier", "from brainedge.train.model import build_model"),
-    ("brainedge.edge_runtime.metadata", "from brainedge.edge_runtime.classifier import Classifier"),
-    ("brainedge.train.trainer", "from brainedge.export.exporter import export_run"),
-    ("brainedge.benchmarks.harness", "import brainedge.train.pipeline"),
-    ("brainedge.benchmarks.runner", "from brainedge.benchmarks.studies import overhead"),
-    ("brainedge.edge_runtime.cli", "import tensorflow as tf"),
-    ("brainedge.train.cli", "from edge_runtime.errors import BrainEdgeError"),
-])
+@pytest.mark.parametrize(
+    "module, reversed_import",
+    [
+        ("brainedge.edge_runtime.classifier", "from brainedge.train.model import build_model"),
+        ("brainedge.edge_runtime.metadata", "from brainedge.edge_runtime.classifier import Classifier"),
+        ("brainedge.train.trainer", "from brainedge.export.exporter import export_run"),
+        ("brainedge.benchmarks.harness", "import brainedge.train.pipeline"),
+        ("brainedge.benchmarks.runner", "from brainedge.benchmarks.studies import overhead"),
+        ("brainedge.edge_runtime.cli", "import tensorflow as tf"),
+        ("brainedge.train.cli", "from edge_runtime.errors import BrainEdgeError"),
+    ],
+)
 def test_a_reversed_arrow_is_caught(module: str, reversed_import: str) -> None:
     path = ROOT / (module.removeprefix("brainedge.").replace(".", "/") + ".py")
     source = path.read_text(encoding="utf-8")
@@ -124,8 +140,9 @@ def test_a_reversed_arrow_is_caught(module: str, reversed_import: str) -> None:
 
 
 def test_no_sys_path_manipulation() -> None:
-    offenders = [str(path.relative_to(ROOT)) for path in project_files()
-                 if "sys.path" in path.read_text(encoding="utf-8")]
+    offenders = [
+        str(path.relative_to(ROOT)) for path in project_files() if "sys.path" in path.read_text(encoding="utf-8")
+    ]
     assert offenders == []
 
 
@@ -143,8 +160,13 @@ def test_only_the_bundle_type_reads_or_writes_metadata_json() -> None:
 @pytest.mark.tensorflow
 def test_every_module_imports() -> None:
     """A renamed or removed name fails here, not in the first user's hands (one process, TF loaded once)."""
-    modules = sorted({module_name(path) for path in project_files() if not path.parts[-3:-1] == ("android_demo", "tools")
-                      and path.name != "__main__.py"})
+    modules = sorted(
+        {
+            module_name(path)
+            for path in project_files()
+            if not path.parts[-3:-1] == ("android_demo", "tools") and path.name != "__main__.py"
+        }
+    )
     code = "import importlib, sys\nfor name in sys.argv[1:]:\n    importlib.import_module(name)\n"
     done = subprocess.run([sys.executable, "-c", code, *modules], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]

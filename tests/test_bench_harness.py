@@ -40,8 +40,14 @@ def export_dir(bundles: Path, tmp_path_factory) -> Path:
 def _garbage_bundle(directory: Path) -> Path:
     """Random bytes under the metadata of a float model: loads as a bundle, fails as a model."""
     metadata = BundleMetadata(
-        model_file="model.tflite", model_format="tflite", variant="tflite_float32", model_sha256="",
-        class_names=CLASSES, input=InputSpec(height=SIZE, width=SIZE), output=OutputSpec(num_classes=len(CLASSES)))
+        model_file="model.tflite",
+        model_format="tflite",
+        variant="tflite_float32",
+        model_sha256="",
+        class_names=CLASSES,
+        input=InputSpec(height=SIZE, width=SIZE),
+        output=OutputSpec(num_classes=len(CLASSES)),
+    )
     Bundle.write(directory, os.urandom(2048), metadata)
     return directory
 
@@ -67,13 +73,15 @@ def crashing_runner(tmp_path_factory) -> Path:
         "if 'crash' in sys.argv[sys.argv.index('--bundle') + 1]:\n"
         "    print('interpreter blew up', file=sys.stderr, flush=True); os.abort()\n"
         "from brainedge.benchmarks.runner import main\n"
-        "sys.exit(main())\n")
+        "sys.exit(main())\n"
+    )
     return script
 
 
 def _bench(bundles: list[Path], test_folder: Path, out: Path, *extra: str) -> int:
-    return cli.main([*map(str, bundles), "--test-set", str(test_folder), "--out", str(out),
-                     "--runs", "5", "--warmup", "1", *extra])
+    return cli.main(
+        [*map(str, bundles), "--test-set", str(test_folder), "--out", str(out), "--runs", "5", "--warmup", "1", *extra]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +141,8 @@ def test_int8_ratio_against_float32(full_run, export_dir):
     assert ratio["size_ratio"] < 1
     rows = {r["artifact"]: r for r in result["rows"]}
     assert ratio["latency_p50_ratio"] == pytest.approx(
-        rows["int8"]["latency_ms"]["p50"] / rows["float32"]["latency_ms"]["p50"])
+        rows["int8"]["latency_ms"]["p50"] / rows["float32"]["latency_ms"]["p50"]
+    )
     assert ratio["accuracy_delta"] == pytest.approx(rows["int8"]["accuracy"] - rows["float32"]["accuracy"])
 
 
@@ -151,8 +160,9 @@ def test_merge_two_devices(full_run, tmp_path):
     pi = dict(result, runs=[dict(result["runs"][0], device=dict(result["runs"][0]["device"], name="pi"))])
     pi["rows"] = [dict(row, device="pi") for row in result["rows"]]
     (tmp_path / "pi.json").write_text(json.dumps(pi))
-    assert cli.main(["--merge", str(out / RESULT_JSON), str(tmp_path / "pi.json"),
-                     "--out", str(tmp_path / "merged")]) == 1
+    assert (
+        cli.main(["--merge", str(out / RESULT_JSON), str(tmp_path / "pi.json"), "--out", str(tmp_path / "merged")]) == 1
+    )
     merged = read_result(tmp_path / "merged" / RESULT_JSON)
     assert len(merged["runs"]) == 2 and len({run["id"] for run in merged["runs"]}) == 2
     assert len(merged["rows"]) == 2 * len(result["rows"])
@@ -171,10 +181,20 @@ def test_merge_refuses_an_invalid_file(full_run, tmp_path):
 
 
 def test_ratios_need_the_same_thread_count():
-    row = {"run": "r", "device": "d", "format": "tflite", "backend": "litert", "status": "ok",
-           "size_bytes": 10, "accuracy": 0.9, "latency_ms": {"p50": 1.0}}
-    rows = [dict(row, artifact="f", variant="tflite_float32", threads=1),
-            dict(row, artifact="q", variant="tflite_int8_ptq", threads=2)]
+    row = {
+        "run": "r",
+        "device": "d",
+        "format": "tflite",
+        "backend": "litert",
+        "status": "ok",
+        "size_bytes": 10,
+        "accuracy": 0.9,
+        "latency_ms": {"p50": 1.0},
+    }
+    rows = [
+        dict(row, artifact="f", variant="tflite_float32", threads=1),
+        dict(row, artifact="q", variant="tflite_int8_ptq", threads=2),
+    ]
     assert compute_ratios(rows, {"r": "f"}) == []
     rows.append(dict(row, artifact="f", variant="tflite_float32", threads=2, latency_ms={"p50": 4.0}))
     [only] = compute_ratios(rows, {"r": "f"})
@@ -195,9 +215,25 @@ def test_class_missing_from_bundle_is_a_clear_error(export_dir, test_folder, tmp
 def test_overhead_benchmark_runs_on_an_int8_bundle(export_dir, tmp_path):
     from brainedge.benchmarks.studies import overhead
 
-    assert overhead.main(["--bundle", str(export_dir / "int8"), "--images", "3", "--repeats", "1",
-                          "--source-images", str(tmp_path / "none"), "--photos", str(tmp_path / "none"),
-                          "--out", str(tmp_path)]) == 0
+    assert (
+        overhead.main(
+            [
+                "--bundle",
+                str(export_dir / "int8"),
+                "--images",
+                "3",
+                "--repeats",
+                "1",
+                "--source-images",
+                str(tmp_path / "none"),
+                "--photos",
+                str(tmp_path / "none"),
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     result = json.loads((tmp_path / "overhead-int8.json").read_text())
     assert result["overhead"]["samples"] == 3 and result["image_source"] == "synthetic"
     by_format = result["overhead"]["by_stored_format"]

@@ -83,9 +83,15 @@ def test_not_a_benchmark_log():
         parse_benchmark_log("Segmentation fault\n", "crash.txt")
 
 
-@pytest.mark.parametrize("name, variant", [
-    ("m_fp16.tflite", "tflite_float16"), ("m_dynamic_range.tflite", "tflite_dynamic_range"),
-    ("m_int8_qat.tflite", "tflite_int8_qat"), ("model.tflite", None)])
+@pytest.mark.parametrize(
+    "name, variant",
+    [
+        ("m_fp16.tflite", "tflite_float16"),
+        ("m_dynamic_range.tflite", "tflite_dynamic_range"),
+        ("m_int8_qat.tflite", "tflite_int8_qat"),
+        ("model.tflite", None),
+    ],
+)
 def test_variant_from_file_name(name, variant):
     assert guess_variant(name) == variant
 
@@ -99,11 +105,24 @@ def test_every_hinted_variant_is_an_export_format():
 
 def test_import_cli_writes_a_valid_result_with_ratios(tmp_path):
     (tmp_path / "int8.txt").write_text(PHONE_INT8)
-    (tmp_path / "float.txt").write_text(PHONE_INT8.replace("brain_int8", "brain_float32")
-                                        .replace("7940", "15880").replace("3.25", "13.0"))
+    (tmp_path / "float.txt").write_text(
+        PHONE_INT8.replace("brain_int8", "brain_float32").replace("7940", "15880").replace("3.25", "13.0")
+    )
     out = tmp_path / "pixel"
-    assert cli.main(["--import-litert", str(tmp_path / "int8.txt"), str(tmp_path / "float.txt"),
-                     "--device-name", "pixel7", "--out", str(out)]) == 0
+    assert (
+        cli.main(
+            [
+                "--import-litert",
+                str(tmp_path / "int8.txt"),
+                str(tmp_path / "float.txt"),
+                "--device-name",
+                "pixel7",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     result = read_result(out / RESULT_JSON)
     assert result["runs"][0]["device"]["name"] == "pixel7"
     assert {r["device"] for r in result["rows"]} == {"pixel7"}

@@ -16,11 +16,26 @@ from brainedge.edge_runtime.errors import BrainEdgeError
 
 
 def _row(**changes):
-    row = {"run": "r", "device": "d", "artifact": "a", "format": "tflite", "variant": "float32",
-           "backend": "litert", "threads": 1, "accuracy": 0.9, "macro_f1": 0.9, "agreement": 1.0,
-           "size_bytes": 10, "init_ms": 1.0, "first_ms": 1.0,
-           "latency_ms": {"p50": 1.0, "p90": 1.0, "p99": 1.0, "mean": 1.0}, "throughput_ips": 5.0,
-           "peak_rss_mb": 40.0, "status": "ok", "error": None}
+    row = {
+        "run": "r",
+        "device": "d",
+        "artifact": "a",
+        "format": "tflite",
+        "variant": "float32",
+        "backend": "litert",
+        "threads": 1,
+        "accuracy": 0.9,
+        "macro_f1": 0.9,
+        "agreement": 1.0,
+        "size_bytes": 10,
+        "init_ms": 1.0,
+        "first_ms": 1.0,
+        "latency_ms": {"p50": 1.0, "p90": 1.0, "p99": 1.0, "mean": 1.0},
+        "throughput_ips": 5.0,
+        "peak_rss_mb": 40.0,
+        "status": "ok",
+        "error": None,
+    }
     row.update(changes)
     return row
 
@@ -67,9 +82,15 @@ def test_folder_test_set_and_label_matching(tmp_path):
 
 def test_manifest_test_split_without_leaked_images(tmp_path):
     manifest_module = pytest.importorskip("edge_runtime.manifest")
-    rows = [manifest_module.ManifestRow(f"{label}/{n}.jpg", label, split, f"g{label}{n}", "0" * 64, 8, 8, leaked)
-            for label, n, split, leaked in [("b", 0, "test", False), ("a", 1, "test", False),
-                                            ("a", 2, "test", True), ("a", 3, "train", False)]]
+    rows = [
+        manifest_module.ManifestRow(f"{label}/{n}.jpg", label, split, f"g{label}{n}", "0" * 64, 8, 8, leaked)
+        for label, n, split, leaked in [
+            ("b", 0, "test", False),
+            ("a", 1, "test", False),
+            ("a", 2, "test", True),
+            ("a", 3, "train", False),
+        ]
+    ]
     path = tmp_path / "manifest.csv"
     manifest_module.write_manifest(path, manifest_module.Manifest(tmp_path / "data", rows))
     test_set = load_test_set(path)

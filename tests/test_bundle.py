@@ -26,10 +26,15 @@ CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
 
 
 def metadata(**changes: object) -> BundleMetadata:
-    fields = dict(model_file="model.tflite", model_format="tflite", variant="tflite_int8_ptq", model_sha256="",
-                  class_names=CLASSES, input=InputSpec(height=8, width=8, dtype="uint8",
-                                                       quantization=Quantization(1 / 128, 128)),
-                  output=OutputSpec(num_classes=4, dtype="uint8", quantization=Quantization(1 / 256, 0)))
+    fields = dict(
+        model_file="model.tflite",
+        model_format="tflite",
+        variant="tflite_int8_ptq",
+        model_sha256="",
+        class_names=CLASSES,
+        input=InputSpec(height=8, width=8, dtype="uint8", quantization=Quantization(1 / 128, 128)),
+        output=OutputSpec(num_classes=4, dtype="uint8", quantization=Quantization(1 / 256, 0)),
+    )
     return BundleMetadata(**{**fields, **changes})
 
 
@@ -48,12 +53,16 @@ def rewrite(bundle: Bundle, edit) -> Path:
 
 def test_schema_and_dataclasses_name_the_same_fields() -> None:
     schema = metadata_schema()
-    for kind, part in ((BundleMetadata, schema), (InputSpec, schema["properties"]["input"]),
-                       (OutputSpec, schema["properties"]["output"])):
+    for kind, part in (
+        (BundleMetadata, schema),
+        (InputSpec, schema["properties"]["input"]),
+        (OutputSpec, schema["properties"]["output"]),
+    ):
         fields = dataclasses.fields(kind)
         assert set(part["properties"]) == {f.name for f in fields}, kind
-        required = {f.name for f in fields
-                    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+        required = {
+            f.name for f in fields if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        }
         assert set(part["required"]) == required | ({"schema_version"} if kind is BundleMetadata else set()), kind
 
 
@@ -65,26 +74,47 @@ def test_a_written_bundle_opens_with_its_hash_and_labels_checked(bundle: Bundle)
     assert not [p for p in bundle.directory.iterdir() if p.name.startswith(".")], "temporary files left"
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda raw: raw["input"].update(height="224"), 'input.height: expected integer, found "224"'),
-    (lambda raw: raw.update(class_names="glioma"), 'class_names: expected array, found "glioma"'),
-    (lambda raw: raw.pop("output"), "output: missing"),
-    (lambda raw: raw["input"].pop("width"), "input.width: missing"),
-    (lambda raw: raw["input"].update(resize_method="bicubic"),
-     'input.resize_method: expected "bilinear_half_pixel", found "bicubic"'),
-    (lambda raw: raw["input"].update(std=[128.0, 0, 128.0]), "input.std[1]: 0 is not allowed here"),
-    (lambda raw: raw["input"].update(mean=[128.0]), "input.mean: expected 3 items, found 1"),
-    (lambda raw: raw.update(model_file="../model.tflite"), 'model_file: "../model.tflite" is not a valid value here'),
-    (lambda raw: raw.update(model_file=".."), 'model_file: ".." is not allowed here'),
-    (lambda raw: raw["input"]["quantization"].update(scale=0), "input.quantization.scale: expected a value more than 0"),
-    (lambda raw: raw.update(extra=1), "extra: unexpected key"),
-    (lambda raw: raw.update(class_names=["glioma "] + CLASSES[1:]), 'class_names[0]: "glioma " is not a valid value'),
-    (lambda raw: raw.update(confidence_threshold=1.5), "confidence_threshold: expected a value at most 1"),
-    (lambda raw: raw["output"].update(num_classes=3), "output.num_classes is 3 but there are 4 class_names"),
-    (lambda raw: raw["input"].update(dtype="float32", quantization=None) or raw["output"].update(quantization=None),
-     "output.dtype is uint8 but output.quantization is null"),
-    (lambda raw: raw.update(schema_version=2), "schema version 2 is newer than this runtime's (1); upgrade brainedge"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda raw: raw["input"].update(height="224"), 'input.height: expected integer, found "224"'),
+        (lambda raw: raw.update(class_names="glioma"), 'class_names: expected array, found "glioma"'),
+        (lambda raw: raw.pop("output"), "output: missing"),
+        (lambda raw: raw["input"].pop("width"), "input.width: missing"),
+        (
+            lambda raw: raw["input"].update(resize_method="bicubic"),
+            'input.resize_method: expected "bilinear_half_pixel", found "bicubic"',
+        ),
+        (lambda raw: raw["input"].update(std=[128.0, 0, 128.0]), "input.std[1]: 0 is not allowed here"),
+        (lambda raw: raw["input"].update(mean=[128.0]), "input.mean: expected 3 items, found 1"),
+        (
+            lambda raw: raw.update(model_file="../model.tflite"),
+            'model_file: "../model.tflite" is not a valid value here',
+        ),
+        (lambda raw: raw.update(model_file=".."), 'model_file: ".." is not allowed here'),
+        (
+            lambda raw: raw["input"]["quantization"].update(scale=0),
+            "input.quantization.scale: expected a value more than 0",
+        ),
+        (lambda raw: raw.update(extra=1), "extra: unexpected key"),
+        (
+            lambda raw: raw.update(class_names=["glioma "] + CLASSES[1:]),
+            'class_names[0]: "glioma " is not a valid value',
+        ),
+        (lambda raw: raw.update(confidence_threshold=1.5), "confidence_threshold: expected a value at most 1"),
+        (lambda raw: raw["output"].update(num_classes=3), "output.num_classes is 3 but there are 4 class_names"),
+        (
+            lambda raw: (
+                raw["input"].update(dtype="float32", quantization=None) or raw["output"].update(quantization=None)
+            ),
+            "output.dtype is uint8 but output.quantization is null",
+        ),
+        (
+            lambda raw: raw.update(schema_version=2),
+            "schema version 2 is newer than this runtime's (1); upgrade brainedge",
+        ),
+    ],
+)
 def test_bad_metadata_is_one_line_naming_key_expectation_and_value(bundle: Bundle, edit, message: str) -> None:
     path = rewrite(bundle, edit)
     with pytest.raises(BrainEdgeError) as error:
@@ -147,8 +177,12 @@ def test_publish_replaces_an_older_bundle_whole(bundle: Bundle, tmp_path: Path) 
 
 def test_the_schema_checker_itself_can_fail() -> None:
     """Guard against a checker that accepts everything: each rule it applies is seen to refuse."""
-    schema = {"type": "object", "required": ["a"], "additionalProperties": False,
-              "properties": {"a": {"type": "integer", "minimum": 1}, "b": {"enum": ["x"]}}}
+    schema = {
+        "type": "object",
+        "required": ["a"],
+        "additionalProperties": False,
+        "properties": {"a": {"type": "integer", "minimum": 1}, "b": {"enum": ["x"]}},
+    }
     assert schema_problem({"a": 1}, schema) is None
     for value in ({}, {"a": 0}, {"a": "1"}, {"a": 1, "c": 2}, {"a": 1, "b": "y"}, [], {"a": True}):
         assert schema_problem(value, schema) is not None, value

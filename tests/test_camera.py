@@ -27,12 +27,26 @@ def class_image(bundles: Path, name: str, index: int = 0) -> Path:
 
 
 @pytest.mark.parametrize("variant", ["float32", "int8"])
-def test_folder_loop_labels_every_image(bundles: Path, variant: str, tmp_path: Path,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_folder_loop_labels_every_image(
+    bundles: Path, variant: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     for name in CLASSES:
         shutil.copy(class_image(bundles, name), tmp_path / f"{name}.png")
-    code = classify_main(["--bundle", str(bundles / variant), "--watch", str(tmp_path), "--include-existing",
-                          "--interval", "0.01", "--max-images", str(len(CLASSES)), "--top-k", "1"])
+    code = classify_main(
+        [
+            "--bundle",
+            str(bundles / variant),
+            "--watch",
+            str(tmp_path),
+            "--include-existing",
+            "--interval",
+            "0.01",
+            "--max-images",
+            str(len(CLASSES)),
+            "--top-k",
+            "1",
+        ]
+    )
     lines = capsys.readouterr().out.splitlines()
     assert code == 0
     assert len(lines) == len(CLASSES)
@@ -49,9 +63,25 @@ def test_module_watches_for_new_images_only(bundles: Path, tmp_path: Path) -> No
     shutil.copy(class_image(bundles, "red"), tmp_path / "old.png")
     env = dict(os.environ)
     process = subprocess.Popen(
-        [sys.executable, "-m", "brainedge.edge_runtime", "--bundle", str(bundles / "int8"), "--watch",
-         str(tmp_path), "--interval", "0.05", "--max-images", "2", "--json"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "brainedge.edge_runtime",
+            "--bundle",
+            str(bundles / "int8"),
+            "--watch",
+            str(tmp_path),
+            "--interval",
+            "0.05",
+            "--max-images",
+            "2",
+            "--json",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         for line in process.stderr:
             if line.startswith("watching"):
@@ -69,12 +99,24 @@ def test_module_watches_for_new_images_only(bundles: Path, tmp_path: Path) -> No
     assert all(record["latency_ms"] >= 0 for record in answers.values())
 
 
-def test_a_bad_file_is_reported_and_the_loop_goes_on(bundles: Path, tmp_path: Path,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_bad_file_is_reported_and_the_loop_goes_on(
+    bundles: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "a_broken.jpg").write_bytes(b"not a jpeg")
     shutil.copy(class_image(bundles, "green"), tmp_path / "b_green.png")
-    code = classify_main(["--bundle", str(bundles / "int8"), "--watch", str(tmp_path), "--include-existing",
-                          "--interval", "0.01", "--max-images", "2"])
+    code = classify_main(
+        [
+            "--bundle",
+            str(bundles / "int8"),
+            "--watch",
+            str(tmp_path),
+            "--include-existing",
+            "--interval",
+            "0.01",
+            "--max-images",
+            "2",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 1
     assert "a_broken.jpg" in captured.err and "Traceback" not in captured.err
@@ -118,10 +160,14 @@ def test_choose_camera(monkeypatch: pytest.MonkeyPatch) -> None:
     assert camera.choose_camera("opencv") == "opencv"
 
 
-def test_kiosk_arguments_that_cannot_work_are_one_line_errors(tmp_path: Path,
-                                                              capsys: pytest.CaptureFixture[str]) -> None:
-    for args in (["--watch", str(tmp_path), str(tmp_path)], ["--watch", str(tmp_path), "--interval", "-1"],
-                 ["--watch", str(tmp_path / "gone")]):
+def test_kiosk_arguments_that_cannot_work_are_one_line_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for args in (
+        ["--watch", str(tmp_path), str(tmp_path)],
+        ["--watch", str(tmp_path), "--interval", "-1"],
+        ["--watch", str(tmp_path / "gone")],
+    ):
         code = classify_main(["--bundle", str(tmp_path), *args])
         err = capsys.readouterr().err
         assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, (args, err)
@@ -223,25 +269,55 @@ def test_kiosk_unit_is_filled_in_and_valid(bundles: Path, tmp_path: Path) -> Non
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     done = subprocess.run(
-        ["bash", str(REPO / "edge_runtime/pi/install_kiosk.sh"), "--bundle", str(bundles / "int8"),
-         "--folder", str(inbox), "--venv", str(venv), "--print"], capture_output=True, text=True)
+        [
+            "bash",
+            str(REPO / "edge_runtime/pi/install_kiosk.sh"),
+            "--bundle",
+            str(bundles / "int8"),
+            "--folder",
+            str(inbox),
+            "--venv",
+            str(venv),
+            "--print",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     unit = done.stdout
     exec_start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
-    assert exec_start.split() == [f"ExecStart={venv}/bin/brainedge-classify",
-                                  "--bundle", str((bundles / "int8").resolve()), "--watch", str(inbox.resolve()),
-                                  "--interval", "1"]
+    assert exec_start.split() == [
+        f"ExecStart={venv}/bin/brainedge-classify",
+        "--bundle",
+        str((bundles / "int8").resolve()),
+        "--watch",
+        str(inbox.resolve()),
+        "--interval",
+        "1",
+    ]
     assert "/home/pi" not in unit and "\nUser=pi\n" not in unit
     if shutil.which("systemd-analyze"):
         (tmp_path / "brainedge-kiosk.service").write_text(unit)
-        verify = subprocess.run(["systemd-analyze", "verify", str(tmp_path / "brainedge-kiosk.service")],
-                                capture_output=True, text=True)
+        verify = subprocess.run(
+            ["systemd-analyze", "verify", str(tmp_path / "brainedge-kiosk.service")], capture_output=True, text=True
+        )
         assert verify.returncode == 0, verify.stderr
 
 
 def test_kiosk_installer_refuses_a_non_bundle(tmp_path: Path) -> None:
-    done = subprocess.run(["bash", str(REPO / "edge_runtime/pi/install_kiosk.sh"), "--bundle", str(tmp_path),
-                           "--camera", "--venv", str(fake_venv(tmp_path / "venv")), "--print"],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            "bash",
+            str(REPO / "edge_runtime/pi/install_kiosk.sh"),
+            "--bundle",
+            str(tmp_path),
+            "--camera",
+            "--venv",
+            str(fake_venv(tmp_path / "venv")),
+            "--print",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 2
     assert done.stderr.startswith("error: ") and "not a model bundle" in done.stderr

@@ -125,8 +125,13 @@ def test_audit_facts(messy):
     assert facts["classes"]["total"] == {"a": 6, "b": 6, "c": 2}
     near = facts["near_duplicates"]
     assert (near["groups"], near["images"], near["mixed_label_groups"]) == (4, 8, 1)
-    assert facts["exact_duplicates"] == {"groups": 1, "images": 2, "redundant_copies": 1,
-                                         "cross_part_groups": 0, "cross_part_images": {}}
+    assert facts["exact_duplicates"] == {
+        "groups": 1,
+        "images": 2,
+        "redundant_copies": 1,
+        "cross_part_groups": 0,
+        "cross_part_images": {},
+    }
     assert any("class 'c' has 2 readable image(s)" in warning for warning in facts["warnings"])
     mixed = [g for g in facts["duplicate_groups"] if len(g["labels"]) > 1]
     assert sorted(mixed[0]["members"]) == ["a/img_003.png", "b/copy_of_a3.png"]
@@ -168,8 +173,15 @@ def test_cli_audit(messy, tmp_path, capsys):
 def test_cli_fail_on_leak(tmp_path, capsys):
     make_dataset(tmp_path / "one", {"a": 3, "b": 3})
     make_dataset(tmp_path / "two", {"a": 3, "b": 3}, seed=1)
-    args = ["audit", str(tmp_path / "one"), str(tmp_path / "two"), "--out", str(tmp_path / "r"), "--quiet",
-            "--fail-on-leak"]
+    args = [
+        "audit",
+        str(tmp_path / "one"),
+        str(tmp_path / "two"),
+        "--out",
+        str(tmp_path / "r"),
+        "--quiet",
+        "--fail-on-leak",
+    ]
     assert cli.main(args) == 0
     shutil.copy(tmp_path / "one" / "a" / "img_000.png", tmp_path / "two" / "a" / "leak.png")
     assert cli.main(args) == 1
@@ -187,11 +199,15 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
 def test_data_stage_never_imports_tensorflow():
     """The audit must start fast and run where TensorFlow is not installed."""
     repo = Path(__file__).resolve().parents[1]
-    code = ("import sys, train.data, train.data.cli, train.data.report; "
-            "heavy = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'tf_keras', 'keras')]; "
-            "sys.exit(f'imported {heavy[:3]}' if heavy else 0)")
+    code = (
+        "import sys, train.data, train.data.cli, train.data.report; "
+        "heavy = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'tf_keras', 'keras')]; "
+        "sys.exit(f'imported {heavy[:3]}' if heavy else 0)"
+    )
     assert subprocess.run([sys.executable, "-c", code], cwd=repo).returncode == 0
-    help_text = subprocess.run([sys.executable, "-m", "brainedge.train.data", "--help"], cwd=repo, capture_output=True, text=True)
+    help_text = subprocess.run(
+        [sys.executable, "-m", "brainedge.train.data", "--help"], cwd=repo, capture_output=True, text=True
+    )
     assert help_text.returncode == 0 and "brainedge-data" in help_text.stdout
 
 

@@ -12,15 +12,22 @@ from brainedge.edge_runtime.manifest import Manifest, ManifestRow, class_weights
 
 
 def row(path: str, label: str, split: str = "train", leaked: bool = False) -> ManifestRow:
-    return ManifestRow(path=path, label=label, split=split, group=path[-8:], sha256="ab" * 32,
-                       width=224, height=200, leaked=leaked)
+    return ManifestRow(
+        path=path, label=label, split=split, group=path[-8:], sha256="ab" * 32, width=224, height=200, leaked=leaked
+    )
 
 
 def sample(root: Path) -> Manifest:
-    return Manifest(root=root, rows=[
-        row("tumor/b.jpg", "tumor"), row("notumor/a.jpg", "notumor"), row("tumor/c,comma.jpg", "tumor"),
-        row("tumor/d.jpg", "tumor", "val"), row("notumor/e.jpg", "notumor", "test", leaked=True),
-    ])
+    return Manifest(
+        root=root,
+        rows=[
+            row("tumor/b.jpg", "tumor"),
+            row("notumor/a.jpg", "notumor"),
+            row("tumor/c,comma.jpg", "tumor"),
+            row("tumor/d.jpg", "tumor", "val"),
+            row("notumor/e.jpg", "notumor", "test", leaked=True),
+        ],
+    )
 
 
 def test_round_trip_from_another_working_directory(tmp_path, monkeypatch):
@@ -50,8 +57,9 @@ def test_splits_files_and_class_names(tmp_path):
     assert [r.path for r in manifest.split("val")] == ["tumor/d.jpg"]
     assert manifest.files("test") == [(tmp_path / "notumor/e.jpg", 0)]
     assert manifest.files("test", include_leaked=False) == []
-    assert sorted(manifest.files("train")) == sorted([(tmp_path / "tumor/b.jpg", 1), (tmp_path / "notumor/a.jpg", 0),
-                                                      (tmp_path / "tumor/c,comma.jpg", 1)])
+    assert sorted(manifest.files("train")) == sorted(
+        [(tmp_path / "tumor/b.jpg", 1), (tmp_path / "notumor/a.jpg", 0), (tmp_path / "tumor/c,comma.jpg", 1)]
+    )
     with pytest.raises(BrainEdgeError, match="unknown split"):
         manifest.split("training")
 
@@ -63,18 +71,29 @@ def test_class_weights_are_balanced(tmp_path):
         class_weights(sample(tmp_path), "val")
 
 
-@pytest.mark.parametrize("text, message", [
-    ("path,label\n", "not a BrainEdge manifest"),
-    ("# root: .\npath,label,split\n", "bad header"),
-    ("# root: .\npath,label,split,group,sha256,width,height,leaked\na.jpg,x,training,g,s,1,1,false\n",
-     ":3: split must be one of"),
-    ("# root: .\npath,label,split,group,sha256,width,height,leaked\na.jpg,x,train,g,s,wide,1,false\n",
-     "width and height must be integers"),
-    ("# root: .\npath,label,split,group,sha256,width,height,leaked\na.jpg,x,train,g,s,1,1,yes\n",
-     "leaked must be true or false"),
-    ("# root: .\n# a comment\npath,label,split,group,sha256,width,height,leaked\na.jpg,x,train,g\n",
-     ":4: expected 8 columns"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("path,label\n", "not a BrainEdge manifest"),
+        ("# root: .\npath,label,split\n", "bad header"),
+        (
+            "# root: .\npath,label,split,group,sha256,width,height,leaked\na.jpg,x,training,g,s,1,1,false\n",
+            ":3: split must be one of",
+        ),
+        (
+            "# root: .\npath,label,split,group,sha256,width,height,leaked\na.jpg,x,train,g,s,wide,1,false\n",
+            "width and height must be integers",
+        ),
+        (
+            "# root: .\npath,label,split,group,sha256,width,height,leaked\na.jpg,x,train,g,s,1,1,yes\n",
+            "leaked must be true or false",
+        ),
+        (
+            "# root: .\n# a comment\npath,label,split,group,sha256,width,height,leaked\na.jpg,x,train,g\n",
+            ":4: expected 8 columns",
+        ),
+    ],
+)
 def test_bad_manifests_name_the_file_and_line(tmp_path, text, message):
     path = tmp_path / "bad.csv"
     path.write_text(text)

@@ -20,8 +20,13 @@ TRAINING = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "bra
 MEASURED_NEAR_DUPLICATE_IMAGES = 1061
 """From ../shared/README.md: images with a near-duplicate (16x16 dhash, distance <= 5)."""
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(not TRAINING.is_dir(), reason=f"real MRI data not found at {TRAINING} "
-                                                               "(../shared is only in developer checkouts and CI)")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not TRAINING.is_dir(),
+        reason=f"real MRI data not found at {TRAINING} (../shared is only in developer checkouts and CI)",
+    ),
+]
 
 
 @pytest.fixture(scope="module")

@@ -21,16 +21,31 @@ ROOT = Path(__file__).resolve().parents[1]
 def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
     out = tmp_path_factory.mktemp("demo") / "work"
     done = subprocess.run(
-        [sys.executable, "-m", "brainedge.export.demo", "--out", str(out), "--images-per-class", "24",
-         "--epochs", "2", "--weights", "none"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "brainedge.export.demo",
+            "--out",
+            str(out),
+            "--images-per-class",
+            "24",
+            "--epochs",
+            "2",
+            "--weights",
+            "none",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     return out, done
 
 
 def test_demo_prints_one_table_for_float32_and_int8(demo_dir: tuple[Path, subprocess.CompletedProcess]) -> None:
     out, done = demo_dir
     assert done.returncode == 0, done.stderr[-2000:]
-    table = done.stdout[done.stdout.index("held-out test split"):]
+    table = done.stdout[done.stdout.index("held-out test split") :]
     for bundle in ("tflite_float32", "tflite_int8_ptq"):
         assert bundle in table
     rows = {row["bundle"]: row for row in json.loads((out / "demo_report.json").read_text())}
@@ -56,7 +71,12 @@ def test_demo_bundles_are_verified_and_classify(demo_dir: tuple[Path, subprocess
 
 def test_demo_refuses_a_non_empty_work_dir(tmp_path: Path) -> None:
     (tmp_path / "something").write_text("x")
-    done = subprocess.run([sys.executable, "-m", "brainedge.export.demo", "--out", str(tmp_path)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "brainedge.export.demo", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2
     assert "not empty" in done.stderr and "Traceback" not in done.stderr

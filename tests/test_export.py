@@ -31,8 +31,15 @@ from brainedge.export.settings import DEFAULTS
 pytestmark = [pytest.mark.slow, pytest.mark.tensorflow]
 
 ROOT = Path(__file__).resolve().parent.parent
-FORMATS = ("tflite_float32", "tflite_float16", "tflite_dynamic_range", "tflite_int8_ptq", "tflite_int8_qat",
-           "onnx_float32", "onnx_int8")
+FORMATS = (
+    "tflite_float32",
+    "tflite_float16",
+    "tflite_dynamic_range",
+    "tflite_int8_ptq",
+    "tflite_int8_qat",
+    "onnx_float32",
+    "onnx_int8",
+)
 INT8 = ("tflite_int8_ptq", "tflite_int8_qat", "onnx_int8")
 
 pytest.importorskip("onnxruntime")
@@ -55,8 +62,19 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def exported(run_dir: Path) -> tuple[Path, subprocess.CompletedProcess]:
     """Every format, with the per-layer debug report forced on (threshold far below any loss)."""
     out = run_dir.parent / "bundles"
-    done = _python("-m", "brainedge.export", str(run_dir), "--out", str(out), "--formats", "all",
-                   "--representative", "32", "--debug-threshold", "-100")
+    done = _python(
+        "-m",
+        "brainedge.export",
+        str(run_dir),
+        "--out",
+        str(out),
+        "--formats",
+        "all",
+        "--representative",
+        "32",
+        "--debug-threshold",
+        "-100",
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     return out, done
 
@@ -88,7 +106,8 @@ def test_every_format_is_a_verified_bundle(exported: tuple[Path, subprocess.Comp
 
 
 def test_bundles_agree_with_each_other_through_the_runtime(
-        run_dir: Path, exported: tuple[Path, subprocess.CompletedProcess]) -> None:
+    run_dir: Path, exported: tuple[Path, subprocess.CompletedProcess]
+) -> None:
     """Independent of export's own check: every variant against the float32 TFLite bundle."""
     out, _ = exported
     images = _val_images(run_dir)
@@ -112,10 +131,13 @@ print(json.dumps([classifier.probabilities(row[None]).tolist() for row in inputs
 """
 
 
-@pytest.mark.skipif(platform.machine() != "x86_64" or not shutil.which("qemu-x86_64-static"),
-                    reason="needs an x86_64 host and qemu-user-static (Debian package) to emulate a CPU without VNNI")
+@pytest.mark.skipif(
+    platform.machine() != "x86_64" or not shutil.which("qemu-x86_64-static"),
+    reason="needs an x86_64 host and qemu-user-static (Debian package) to emulate a CPU without VNNI",
+)
 def test_onnx_int8_answers_the_same_on_a_cpu_without_vnni(
-        run_dir: Path, exported: tuple[Path, subprocess.CompletedProcess], tmp_path: Path) -> None:
+    run_dir: Path, exported: tuple[Path, subprocess.CompletedProcess], tmp_path: Path
+) -> None:
     """Haswell-class CPUs (AVX2, no VNNI) saturate ONNX Runtime's default int8 kernels: without the
     runtime's precise mode this bundle's answers flip there (seen in CI: agreement 0.89)."""
     bundle = exported[0] / "onnx_int8"
@@ -124,12 +146,26 @@ def test_onnx_int8_answers_the_same_on_a_cpu_without_vnni(
     np.save(tmp_path / "inputs.npy", inputs)
     native = np.concatenate([classifier.probabilities(row[None]) for row in inputs])
     env = dict(os.environ)
-    done = subprocess.run(["qemu-x86_64-static", "-cpu", "Haswell", sys.executable, "-c", NO_VNNI_SCRIPT,
-                           str(bundle), str(tmp_path / "inputs.npy")], env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            "qemu-x86_64-static",
+            "-cpu",
+            "Haswell",
+            sys.executable,
+            "-c",
+            NO_VNNI_SCRIPT,
+            str(bundle),
+            str(tmp_path / "inputs.npy"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     emulated = np.array(json.loads(done.stdout.strip().splitlines()[-1]))[:, 0]
     assert (emulated.argmax(1) == native.argmax(1)).all()
     assert np.abs(emulated - native).max() < 1e-3
+
 
 def _root(buffer: bytes) -> Table:
     return Table(buffer, flatbuffers.encode.Get(flatbuffers.packer.uoffset, buffer, 0))
@@ -177,13 +213,13 @@ def _tflite_metadata(model: bytes) -> bytes:
 
 @pytest.mark.parametrize("name", [f for f in FORMATS if f.startswith("tflite_")])
 def test_tflite_files_carry_labels_and_normalization(
-        exported: tuple[Path, subprocess.CompletedProcess], name: str) -> None:
+    exported: tuple[Path, subprocess.CompletedProcess], name: str
+) -> None:
     """What the LiteRT support library reads: ModelMetadata (M001) and labels.txt zipped in."""
     bundle = exported[0] / name
     metadata = Bundle.open(bundle).metadata
     model = (bundle / metadata.model_file).read_bytes()
-    assert zipfile.ZipFile(io.BytesIO(model)).read("labels.txt").decode().split() == read_labels(
-        bundle / "labels.txt")
+    assert zipfile.ZipFile(io.BytesIO(model)).read("labels.txt").decode().split() == read_labels(bundle / "labels.txt")
     buffer = _tflite_metadata(model)
     assert buffer[4:8] == b"M001"
     root = _root(buffer)
@@ -205,7 +241,8 @@ def test_tflite_files_carry_labels_and_normalization(
 
 @pytest.mark.parametrize("name", [f for f in FORMATS if f.startswith("tflite_")])
 def test_tflite_files_name_only_their_inputs_outputs_and_signature(
-        exported: tuple[Path, subprocess.CompletedProcess], name: str) -> None:
+    exported: tuple[Path, subprocess.CompletedProcess], name: str
+) -> None:
     """The converter's fused-op tensor names are dropped (size on the device); what callers use stays."""
     from ai_edge_litert.interpreter import Interpreter
 
@@ -216,6 +253,7 @@ def test_tflite_files_name_only_their_inputs_outputs_and_signature(
     assert len(names) > len(ends) and not any(name for index, name in names.items() if index not in ends)
     (signature,) = interpreter.get_signature_list().values()
     assert signature["inputs"] and signature["outputs"]
+
 
 def test_onnx_bundles(exported: tuple[Path, subprocess.CompletedProcess]) -> None:
     onnx = pytest.importorskip("onnx")
@@ -230,8 +268,11 @@ def test_onnx_bundles(exported: tuple[Path, subprocess.CompletedProcess]) -> Non
     assert graph.input[0].type.tensor_type.shape.dim[3].dim_value == 3  # NHWC kept
     operators = {node.op_type for node in graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= operators
-    per_channel = [node for node in graph.node if node.op_type == "DequantizeLinear"
-                   and any(a.name == "axis" for a in node.attribute)]
+    per_channel = [
+        node
+        for node in graph.node
+        if node.op_type == "DequantizeLinear" and any(a.name == "axis" for a in node.attribute)
+    ]
     assert per_channel, "weights should be quantized per channel"
     assert sizes["onnx_int8"] < 0.6 * sizes["onnx_float32"]
 
@@ -288,10 +329,12 @@ def test_bad_input_gives_one_line_and_leaves_no_bundle(run_dir: Path, tmp_path: 
     done = _python("-c", BAD_INPUT_SCRIPT, str(run_dir), str(tmp_path))
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads(done.stdout.strip().splitlines()[-1])
-    expected = {"no_model": "no trained model (model.keras)",
-                "representative": "100000 representative images requested",
-                "unquantizable": "TFLite int8_ptq conversion failed (an op that cannot be quantized?): "
-                                 "'tfl.cumsum' op quantization is not supported"}
+    expected = {
+        "no_model": "no trained model (model.keras)",
+        "representative": "100000 representative images requested",
+        "unquantizable": "TFLite int8_ptq conversion failed (an op that cannot be quantized?): "
+        "'tfl.cumsum' op quantization is not supported",
+    }
     for case, message in expected.items():
         result = results[case]
         assert result["code"] == 2, result
@@ -301,10 +344,19 @@ def test_bad_input_gives_one_line_and_leaves_no_bundle(run_dir: Path, tmp_path: 
 
 
 def test_evaluate_scores_every_bundle_on_the_test_split(
-        run_dir: Path, exported: tuple[Path, subprocess.CompletedProcess], tmp_path: Path) -> None:
+    run_dir: Path, exported: tuple[Path, subprocess.CompletedProcess], tmp_path: Path
+) -> None:
     out, _ = exported
-    done = _python("-m", "brainedge.export.evaluate", str(run_dir), str(out), "--split", "test",
-                   "--out", str(tmp_path / "test.json"))
+    done = _python(
+        "-m",
+        "brainedge.export.evaluate",
+        str(run_dir),
+        str(out),
+        "--split",
+        "test",
+        "--out",
+        str(tmp_path / "test.json"),
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     rows = json.loads((tmp_path / "test.json").read_text())
     config = json.loads((run_dir / "config.json").read_text())
@@ -312,7 +364,8 @@ def test_evaluate_scores_every_bundle_on_the_test_split(
     assert [row["variant"] for row in rows] == list(FORMATS)
     for row in rows:
         assert row["split"] == "test" and row["count"] == len(test_files)
-        assert 0 <= row["accuracy"] <= 1 and row["reference"] == ("keras_qat" if "qat" in row["variant"]
-                                                                    else "keras_float")
+        assert 0 <= row["accuracy"] <= 1 and row["reference"] == (
+            "keras_qat" if "qat" in row["variant"] else "keras_float"
+        )
         if row["variant"] != "tflite_int8_qat":  # the tiny QAT model has near-ties; its check is on val
             assert row["agreement"] >= DEFAULTS.min_agreement, row

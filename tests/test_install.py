@@ -20,8 +20,12 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(ROOT)],
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if done.returncode != 0:
         pytest.fail(f"building the wheel failed:\n{done.stderr[-3000:]}")
     [built] = out.glob("brainedge-*.whl")
@@ -34,8 +38,12 @@ def test_the_wheel_installs_exactly_one_top_level_package(wheel: Path) -> None:
         info = next(name for name in names if name.endswith(".dist-info/top_level.txt"))
         assert archive.read(info).decode().split() == ["brainedge"]
     assert {name.split("/")[0] for name in names if ".dist-info/" not in name} == {"brainedge"}
-    assert {"brainedge/edge_runtime/metadata.schema.json", "brainedge/edge_runtime/pi/install_kiosk.sh",
-            "brainedge/train/run_dir.py", "brainedge/benchmarks/studies/overhead.py"} <= set(names)
+    assert {
+        "brainedge/edge_runtime/metadata.schema.json",
+        "brainedge/edge_runtime/pi/install_kiosk.sh",
+        "brainedge/train/run_dir.py",
+        "brainedge/benchmarks/studies/overhead.py",
+    } <= set(names)
 
 
 def test_an_edge_install_classifies_without_tensorflow(wheel: Path, bundles: Path, tmp_path: Path) -> None:
@@ -43,11 +51,22 @@ def test_an_edge_install_classifies_without_tensorflow(wheel: Path, bundles: Pat
     env_dir = tmp_path / "edge-venv"
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
-    done = subprocess.run([str(python), "-m", "pip", "install", "--quiet", f"{wheel}[edge]"],
-                          capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", f"{wheel}[edge]"], capture_output=True, text=True, timeout=900
+    )
     assert done.returncode == 0, done.stderr[-3000:]
-    done = subprocess.run([str(env_dir / "bin" / "brainedge-classify"), "--bundle", str(bundles / "int8"), "--json",
-                           str(bundles / "images")], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            str(env_dir / "bin" / "brainedge-classify"),
+            "--bundle",
+            str(bundles / "int8"),
+            "--json",
+            str(bundles / "images"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     records = [json.loads(line) for line in done.stdout.splitlines()]
     assert records and all(record["label"] == Path(record["source"]).parent.name for record in records)

@@ -25,8 +25,7 @@ JUNIT_JARS = (Path("/usr/share/java/junit4.jar"), Path("/usr/share/java/hamcrest
 
 
 def test_goldens_match_the_python_runtime() -> None:
-    result = subprocess.run([sys.executable, str(MAKE_GOLDEN), "--check"], capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run([sys.executable, str(MAKE_GOLDEN), "--check"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, f"goldens drifted; rerun {MAKE_GOLDEN.relative_to(ROOT)}\n{result.stderr}"
 
 
@@ -37,8 +36,9 @@ def test_golden_check_notices_a_changed_tensor(tmp_path: Path) -> None:
     data = bytearray(tensor.read_bytes())
     data[100] ^= 1
     tensor.write_bytes(bytes(data))
-    result = subprocess.run([sys.executable, str(MAKE_GOLDEN), "--check", "--out", str(golden)],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, str(MAKE_GOLDEN), "--check", "--out", str(golden)], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 1
     assert "tensors/uint8_google/gray_50x41.bin" in result.stderr
 
@@ -47,8 +47,9 @@ def test_java_core_reproduces_the_goldens(tmp_path: Path) -> None:
     missing = [tool for tool in ("javac", "java") if shutil.which(tool) is None]
     missing += [str(jar) for jar in JUNIT_JARS if not jar.is_file()]
     if missing:
-        pytest.skip(f"needs a JDK and JUnit 4 (apt-get install default-jdk-headless junit4); missing: "
-                    f"{', '.join(missing)}")
+        pytest.skip(
+            f"needs a JDK and JUnit 4 (apt-get install default-jdk-headless junit4); missing: {', '.join(missing)}"
+        )
     sample = tmp_path / "phone-benchmark.json"
     env = {**os.environ, "BRAINEDGE_BENCH_SAMPLE_OUT": str(sample)}
     result = subprocess.run(["bash", str(RUN_TESTS)], capture_output=True, text=True, timeout=600, env=env)
@@ -104,10 +105,14 @@ def _reference_bundle(tmp_path: Path) -> Path:
     backend = load_backend(model)
     _, height, width, _ = backend.input.shape
     metadata = BundleMetadata(
-        model_file="model.tflite", model_format="tflite", variant="uint8-reference", model_sha256="",
+        model_file="model.tflite",
+        model_format="tflite",
+        variant="uint8-reference",
+        model_sha256="",
         class_names=names,
         input=InputSpec(height, width, dtype=backend.input.dtype, quantization=backend.input.quantization),
-        output=OutputSpec(len(names), dtype=backend.output.dtype, quantization=backend.output.quantization))
+        output=OutputSpec(len(names), dtype=backend.output.dtype, quantization=backend.output.quantization),
+    )
     return Bundle.write(tmp_path / "imagenet_uint8", model.read_bytes(), metadata).directory
 
 
@@ -117,8 +122,12 @@ def test_bundle_into_app_copies_a_valid_bundle_and_samples(tmp_path: Path) -> No
     (samples / "macaw").mkdir(parents=True)
     shutil.copy(SHARED_MODELS / "images/parrot.jpg", samples / "macaw/parrot.jpg")
     assets = tmp_path / "assets"
-    result = subprocess.run([sys.executable, str(BUNDLE_INTO_APP), str(bundle), "--samples", str(samples),
-                             "--assets", str(assets)], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, str(BUNDLE_INTO_APP), str(bundle), "--samples", str(samples), "--assets", str(assets)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     for name in ("model.tflite", "labels.txt", "metadata.json"):
         assert (assets / "bundle" / name).read_bytes() == (bundle / name).read_bytes()
@@ -131,8 +140,12 @@ def test_bundle_into_app_refuses_a_tampered_model(tmp_path: Path) -> None:
     with (bundle / "model.tflite").open("ab") as model:
         model.write(b"\0")
     assets = tmp_path / "assets"
-    result = subprocess.run([sys.executable, str(BUNDLE_INTO_APP), str(bundle), "--assets", str(assets)],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, str(BUNDLE_INTO_APP), str(bundle), "--assets", str(assets)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 1
     assert result.stderr.startswith("error: ") and "sha256" in result.stderr
     assert "Traceback" not in result.stderr

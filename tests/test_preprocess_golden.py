@@ -77,8 +77,9 @@ def test_tf_pipeline_and_numpy_runtime_agree_on_float_inputs(golden_files: list[
 
 
 @pytest.mark.parametrize("dtype,zero_point", [("uint8", 128), ("int8", 0)])
-def test_tf_pipeline_and_numpy_runtime_agree_on_integer_inputs(golden_files: list[Path], dtype: str,
-                                                               zero_point: int) -> None:
+def test_tf_pipeline_and_numpy_runtime_agree_on_integer_inputs(
+    golden_files: list[Path], dtype: str, zero_point: int
+) -> None:
     quantized_spec = InputSpec(height=96, width=96, dtype=dtype, quantization=Quantization(1 / 128, zero_point))
     tf_steps = quantize(_tf_inputs(golden_files, SPEC), 1 / 128, zero_point, dtype).astype(np.int32)
     numpy_steps = np.concatenate([to_input_tensor(decode_rgb(p), quantized_spec) for p in golden_files])
@@ -92,6 +93,7 @@ def test_resize_matches_tf_when_upsampling_and_downsampling() -> None:
 
     image = np.random.default_rng(3).integers(0, 256, (37, 53, 3), dtype=np.uint8)
     for height, width in [(96, 96), (20, 31), (37, 53), (224, 100)]:
-        expected = tf.image.resize(tf.cast(image, tf.float32), (height, width), method="bilinear",
-                                   antialias=False).numpy()
+        expected = tf.image.resize(
+            tf.cast(image, tf.float32), (height, width), method="bilinear", antialias=False
+        ).numpy()
         assert np.abs(resize_bilinear(image, height, width) - expected).max() <= 1e-3

@@ -27,8 +27,12 @@ pytestmark = [pytest.mark.tensorflow]
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO.parent / "shared" / "reference-models"
-REFERENCE_MODEL = ["--model", str(REFERENCE / "mobilenet_v2_1.0_224_quant.tflite"),
-                   "--labels", str(REFERENCE / "imagenet_labels.txt")]
+REFERENCE_MODEL = [
+    "--model",
+    str(REFERENCE / "mobilenet_v2_1.0_224_quant.tflite"),
+    "--labels",
+    str(REFERENCE / "imagenet_labels.txt"),
+]
 
 
 def reference_images() -> list[Path]:
@@ -43,8 +47,12 @@ def top1_in_process(classifier: Classifier, images: list[Path]) -> dict[str, str
 
 def top1_by_cli(args: list[str], images: list[Path]) -> dict[str, str]:
     """`python -m brainedge.edge_runtime ARGS --json IMAGES` in a fresh process → {path: label}."""
-    done = subprocess.run([sys.executable, "-m", "brainedge.edge_runtime", *args, "--json", *map(str, images)],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "brainedge.edge_runtime", *args, "--json", *map(str, images)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return {record["source"]: record["label"] for record in map(json.loads, done.stdout.splitlines())}
 
@@ -70,8 +78,7 @@ def test_litert_and_tf_lite_agree_on_the_reference_model() -> None:
         pytest.skip(f"{REFERENCE} is absent: the reference model and images live in ../shared")
     if not tensorflow_available():
         pytest.skip("TensorFlow is not installed: no tf.lite to compare with")
-    litert = top1_in_process(Classifier.from_model(REFERENCE_MODEL[1], REFERENCE_MODEL[3], backend="litert"),
-                             images)
+    litert = top1_in_process(Classifier.from_model(REFERENCE_MODEL[1], REFERENCE_MODEL[3], backend="litert"), images)
     assert top1_by_cli([*REFERENCE_MODEL, "--backend", "tensorflow"], images) == litert
     assert litert[str(REFERENCE / "images" / "parrot.jpg")] == "macaw"
 
@@ -128,10 +135,13 @@ def test_a_corrupt_onnx_model_is_refused(tmp_path: Path) -> None:
         load_backend(tmp_path / "m.onnx")
 
 
-@pytest.mark.parametrize("machine, vnni, expected", [("x86_64", False, True), ("x86_64", True, False),
-                                                     ("AMD64", False, True), ("aarch64", False, False)])
-def test_onnx_exact_int8_kernels_only_where_int8_saturates(monkeypatch: pytest.MonkeyPatch, machine: str,
-                                                           vnni: bool, expected: bool) -> None:
+@pytest.mark.parametrize(
+    "machine, vnni, expected",
+    [("x86_64", False, True), ("x86_64", True, False), ("AMD64", False, True), ("aarch64", False, False)],
+)
+def test_onnx_exact_int8_kernels_only_where_int8_saturates(
+    monkeypatch: pytest.MonkeyPatch, machine: str, vnni: bool, expected: bool
+) -> None:
     """x86 without VNNI needs ORT's exact kernels; elsewhere they would only cost time."""
     import platform
 

@@ -43,20 +43,21 @@ def edit_metadata(bundle: Path, **changes: object) -> None:
 
 def png_claiming(width: int, height: int) -> bytes:
     """A few bytes of PNG whose header claims width x height: a decompression bomb's calling card."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    )
 
 
 # --- output formats ---------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("variant", ["float32", "int8"])
-def test_text_output_names_each_image_class(bundles: Path, variant: str,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_text_output_names_each_image_class(bundles: Path, variant: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = classify(["--bundle", str(bundles / variant), str(bundles / "images")], capsys)
     lines = out.splitlines()
     assert code == 0
@@ -67,8 +68,10 @@ def test_text_output_names_each_image_class(bundles: Path, variant: str,
 
 
 def test_json_lines_have_exactly_the_documented_keys(bundles: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = classify(["--bundle", str(bundles / "int8"), "--format", "json", "--top-k", "2",
-                             str(bundles / "images" / "blue")], capsys)
+    code, out, _ = classify(
+        ["--bundle", str(bundles / "int8"), "--format", "json", "--top-k", "2", str(bundles / "images" / "blue")],
+        capsys,
+    )
     records = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and len(records) == 4
     for record in records:
@@ -89,13 +92,23 @@ def test_json_flag_is_an_alias_of_format_json(bundles: Path, capsys: pytest.Capt
 
 
 def test_csv_has_a_header_and_one_row_per_image(bundles: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = classify(["--bundle", str(bundles / "float32"), "--format", "csv", "--top-k", "5",
-                             str(bundles / "images")], capsys)
+    code, out, _ = classify(
+        ["--bundle", str(bundles / "float32"), "--format", "csv", "--top-k", "5", str(bundles / "images")], capsys
+    )
     rows = list(csv.DictReader(io.StringIO(out)))
     assert code == 0 and len(rows) == len(CLASSES) * 4
     # top-k is capped at the 3 classes the model has.
-    assert list(rows[0]) == ["source", "label", "score", "uncertain", "latency_ms", "label_2", "score_2", "label_3",
-                             "score_3"]
+    assert list(rows[0]) == [
+        "source",
+        "label",
+        "score",
+        "uncertain",
+        "latency_ms",
+        "label_2",
+        "score_2",
+        "label_3",
+        "score_3",
+    ]
     for row in rows:
         assert row["label"] == Path(row["source"]).parent.name
         assert row["uncertain"] == "false"
@@ -106,16 +119,30 @@ def test_csv_has_a_header_and_one_row_per_image(bundles: Path, capsys: pytest.Ca
 def test_interpreter_flags_do_not_change_the_answers(bundles: Path, capsys: pytest.CaptureFixture[str]) -> None:
     images = str(bundles / "images")
     _, default, _ = classify(["--bundle", str(bundles / "int8"), "--format", "csv", "--top-k", "1", images], capsys)
-    code, tuned, _ = classify(["--bundle", str(bundles / "int8"), "--format", "csv", "--top-k", "1",
-                               "--backend", "litert", "--threads", "1", "--no-xnnpack", images], capsys)
+    code, tuned, _ = classify(
+        [
+            "--bundle",
+            str(bundles / "int8"),
+            "--format",
+            "csv",
+            "--top-k",
+            "1",
+            "--backend",
+            "litert",
+            "--threads",
+            "1",
+            "--no-xnnpack",
+            images,
+        ],
+        capsys,
+    )
     labels = [[row["source"], row["label"]] for row in csv.DictReader(io.StringIO(default))]
     assert code == 0
     assert labels == [[row["source"], row["label"]] for row in csv.DictReader(io.StringIO(tuned))]
 
 
 def test_max_images_bounds_a_batch(bundles: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = classify(["--bundle", str(bundles / "int8"), "--max-images", "2", str(bundles / "images")],
-                            capsys)
+    code, out, _ = classify(["--bundle", str(bundles / "int8"), "--max-images", "2", str(bundles / "images")], capsys)
     assert code == 0 and len(out.splitlines()) == 2
 
 
@@ -131,8 +158,9 @@ def test_progress_bar_only_when_asked_or_on_a_terminal(bundles: Path, capsys: py
 # --- uncertainty ------------------------------------------------------------------------------------
 
 
-def test_threshold_defaults_to_the_bundle_and_the_flag_overrides_it(bundles: Path, tmp_path: Path,
-                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_threshold_defaults_to_the_bundle_and_the_flag_overrides_it(
+    bundles: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bundle = copy_bundle(bundles, tmp_path)
     edit_metadata(bundle, confidence_threshold=1.0)  # nothing is ever that sure
     images = str(bundles / "images" / "red")
@@ -146,16 +174,16 @@ def test_threshold_defaults_to_the_bundle_and_the_flag_overrides_it(bundles: Pat
 
 
 def test_threshold_outside_0_1_is_refused(bundles: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = classify(["--bundle", str(bundles / "int8"), "--threshold", "1.5", str(bundles / "images")],
-                            capsys)
+    code, _, err = classify(["--bundle", str(bundles / "int8"), "--threshold", "1.5", str(bundles / "images")], capsys)
     assert code == 2 and "between 0 and 1" in err
 
 
 # --- bad input: reported, the batch goes on ---------------------------------------------------------
 
 
-def test_bad_files_in_a_folder_are_reported_and_the_batch_continues(bundles: Path, tmp_path: Path,
-                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_files_in_a_folder_are_reported_and_the_batch_continues(
+    bundles: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     shutil.copy(bundles / "images" / "red" / "0.png", tmp_path / "a_red.png")
     truncated = (bundles / "images" / "green" / "0.png").read_bytes()
     (tmp_path / "b_truncated.png").write_bytes(truncated[: len(truncated) // 2])
@@ -165,7 +193,9 @@ def test_bad_files_in_a_folder_are_reported_and_the_batch_continues(bundles: Pat
     code, out, err = classify(["--bundle", str(bundles / "int8"), str(tmp_path)], capsys)
     assert code == 1
     assert [line.split("  [")[0] for line in out.splitlines()] == [
-        f"{tmp_path / 'a_red.png'}: red", f"{tmp_path / 'e_blue.png'}: blue"]
+        f"{tmp_path / 'a_red.png'}: red",
+        f"{tmp_path / 'e_blue.png'}: blue",
+    ]
     errors = err.splitlines()
     assert errors[0].startswith(f"error: {tmp_path / 'b_truncated.png'}: ")
     assert "truncated" in errors[0]
@@ -175,8 +205,9 @@ def test_bad_files_in_a_folder_are_reported_and_the_batch_continues(bundles: Pat
 
 
 @pytest.mark.parametrize("size", [(9_000, 9_000), (100_000, 100_000)])
-def test_oversized_images_are_refused_before_decoding(bundles: Path, tmp_path: Path, size: tuple[int, int],
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_oversized_images_are_refused_before_decoding(
+    bundles: Path, tmp_path: Path, size: tuple[int, int], capsys: pytest.CaptureFixture[str]
+) -> None:
     bomb = tmp_path / "scan.png"
     bomb.write_bytes(png_claiming(*size))
     code, out, err = classify(["--bundle", str(bundles / "int8"), str(bomb)], capsys)
@@ -190,8 +221,9 @@ def test_an_empty_folder_is_a_clear_error(bundles: Path, tmp_path: Path, capsys:
     assert f"error: {tmp_path}: empty folder, no images to classify" in err.splitlines()
 
 
-def test_an_empty_class_folder_is_reported_and_the_rest_classified(bundles: Path, tmp_path: Path,
-                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_empty_class_folder_is_reported_and_the_rest_classified(
+    bundles: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     shutil.copytree(bundles / "images", tmp_path / "data")
     (tmp_path / "data" / "yellow").mkdir()
     code, out, err = classify(["--bundle", str(bundles / "int8"), str(tmp_path / "data")], capsys)
@@ -200,10 +232,13 @@ def test_an_empty_class_folder_is_reported_and_the_rest_classified(bundles: Path
     assert f"error: {tmp_path / 'data' / 'yellow'}: empty folder, no images to classify" in err
 
 
-def test_a_missing_path_is_reported_like_a_bad_file(bundles: Path, tmp_path: Path,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = classify(["--bundle", str(bundles / "int8"), str(tmp_path / "nope.png"),
-                               str(bundles / "images" / "red" / "1.png")], capsys)
+def test_a_missing_path_is_reported_like_a_bad_file(
+    bundles: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = classify(
+        ["--bundle", str(bundles / "int8"), str(tmp_path / "nope.png"), str(bundles / "images" / "red" / "1.png")],
+        capsys,
+    )
     assert code == 1
     assert ": red  [" in out
     assert f"error: {tmp_path / 'nope.png'}: no such file" in err
@@ -230,8 +265,9 @@ def test_a_changed_model_file_is_refused(bundles: Path, tmp_path: Path, capsys: 
     assert err.startswith(f"error: {bundle / 'model.tflite'}: sha256 ") and "does not match" in err
 
 
-def test_bundle_labels_that_do_not_fit_the_model_are_refused(bundles: Path, tmp_path: Path,
-                                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_bundle_labels_that_do_not_fit_the_model_are_refused(
+    bundles: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bundle = copy_bundle(bundles, tmp_path)
     names = [*CLASSES, "yellow"]
     write_labels(bundle / "labels.txt", names)
@@ -246,20 +282,23 @@ def test_bundle_labels_that_do_not_fit_the_model_are_refused(bundles: Path, tmp_
     assert err == f"error: {bundle}: model has 3 outputs but there are 4 labels\n"
 
 
-def test_labels_differing_from_the_metadata_are_refused(bundles: Path, tmp_path: Path,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_labels_differing_from_the_metadata_are_refused(
+    bundles: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bundle = copy_bundle(bundles, tmp_path)
     write_labels(bundle / "labels.txt", list(reversed(CLASSES)))
     code, _, err = classify(["--bundle", str(bundle), str(bundles / "images")], capsys)
     assert code == 2 and f"{bundle / 'labels.txt'}: labels differ" in err
 
 
-def test_a_bare_model_with_the_wrong_labels_file_is_refused(bundles: Path, tmp_path: Path,
-                                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_bare_model_with_the_wrong_labels_file_is_refused(
+    bundles: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     labels = tmp_path / "labels.txt"
     write_labels(labels, CLASSES[:2])
-    code, _, err = classify(["--model", str(bundles / "int8" / "model.tflite"), "--labels", str(labels),
-                             str(bundles / "images")], capsys)
+    code, _, err = classify(
+        ["--model", str(bundles / "int8" / "model.tflite"), "--labels", str(labels), str(bundles / "images")], capsys
+    )
     assert code == 2
     assert err == f"error: {labels}: 2 labels, but {bundles / 'int8' / 'model.tflite'} has 3 outputs\n"
 
@@ -272,36 +311,55 @@ def test_a_corrupt_model_file_is_refused(tmp_path: Path, capsys: pytest.CaptureF
     assert code == 2 and err.startswith(f"error: {model}: not a loadable TFLite model")
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--bundle", "b"], "give images or folders to classify, or --watch FOLDER"),
-    (["--model", "m.tflite", "x.png"], "--model needs --labels"),
-    (["--bundle", "b", "--watch", ".", "x.png"], "do not also give PATHs"),
-    (["--bundle", "b", "--top-k", "0", "x.png"], "--top-k must be at least 1"),
-    (["--bundle", "b", "--threads", "0", "x.png"], "--threads must be at least 1"),
-])
-def test_argument_mistakes_are_one_line_errors(argv: list[str], message: str,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--bundle", "b"], "give images or folders to classify, or --watch FOLDER"),
+        (["--model", "m.tflite", "x.png"], "--model needs --labels"),
+        (["--bundle", "b", "--watch", ".", "x.png"], "do not also give PATHs"),
+        (["--bundle", "b", "--top-k", "0", "x.png"], "--top-k must be at least 1"),
+        (["--bundle", "b", "--threads", "0", "x.png"], "--threads must be at least 1"),
+    ],
+)
+def test_argument_mistakes_are_one_line_errors(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, _, err = classify(argv, capsys)
     assert code == 2 and message in err and len(err.splitlines()) == 1
 
 
 def test_a_backend_that_cannot_run_the_model_is_refused(bundles: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = classify(["--bundle", str(bundles / "int8"), "--backend", "onnxruntime",
-                             str(bundles / "images")], capsys)
+    code, _, err = classify(
+        ["--bundle", str(bundles / "int8"), "--backend", "onnxruntime", str(bundles / "images")], capsys
+    )
     assert code == 2 and "backend 'onnxruntime' cannot run a .tflite model" in err
 
 
 # --- kiosk mode --------------------------------------------------------------------------------------
 
 
-def test_watch_mode_with_existing_images_stops_at_max_images(bundles: Path, tmp_path: Path,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_watch_mode_with_existing_images_stops_at_max_images(
+    bundles: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     for name in CLASSES:
         shutil.copy(bundles / "images" / name / "0.png", tmp_path / f"{name}.png")
     (tmp_path / "broken.png").write_bytes(b"\x89PNG broken")
-    code, out, err = classify(["--bundle", str(bundles / "float32"), "--watch", str(tmp_path),
-                               "--include-existing", "--interval", "0.01", "--max-images", "4",
-                               "--format", "csv"], capsys)
+    code, out, err = classify(
+        [
+            "--bundle",
+            str(bundles / "float32"),
+            "--watch",
+            str(tmp_path),
+            "--include-existing",
+            "--interval",
+            "0.01",
+            "--max-images",
+            "4",
+            "--format",
+            "csv",
+        ],
+        capsys,
+    )
     rows = list(csv.DictReader(io.StringIO(out)))
     assert code == 1
     assert sorted(row["label"] for row in rows) == sorted(CLASSES)
@@ -313,9 +371,24 @@ def test_watch_mode_classifies_images_dropped_in_later(bundles: Path, tmp_path: 
     """The kiosk process: an image already there is left alone, new ones are answered as they land."""
     shutil.copy(bundles / "images" / "red" / "0.png", tmp_path / "old.png")
     process = subprocess.Popen(
-        [sys.executable, "-m", "brainedge.edge_runtime", "--bundle", str(bundles / "int8"), "--watch", str(tmp_path),
-         "--interval", "0.05", "--max-images", "2", "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "brainedge.edge_runtime",
+            "--bundle",
+            str(bundles / "int8"),
+            "--watch",
+            str(tmp_path),
+            "--interval",
+            "0.05",
+            "--max-images",
+            "2",
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         for line in process.stderr:
             if line.startswith("watching"):
@@ -337,8 +410,9 @@ def test_classify_accepts_paths_bytes_pil_images_and_arrays(bundles: Path) -> No
     classifier = Classifier.from_bundle(bundles / "int8")
     path = bundles / "images" / "green" / "2.png"
     rgb = np.asarray(Image.open(path).convert("RGB"))
-    answers = [classifier.classify(source, top_k=3)
-               for source in (path, str(path), path.read_bytes(), Image.open(path), rgb)]
+    answers = [
+        classifier.classify(source, top_k=3) for source in (path, str(path), path.read_bytes(), Image.open(path), rgb)
+    ]
     assert all(answer == answers[0] for answer in answers)
     assert answers[0].label == "green"
     assert [label for label, _ in answers[0].top_k][0] == "green"

@@ -41,8 +41,9 @@ runpy.run_module("edge_runtime", run_name="__main__")
 
 
 def run_without_tensorflow(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", WITHOUT_TENSORFLOW, *args], capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", WITHOUT_TENSORFLOW, *args], capture_output=True, text=True, timeout=300
+    )
 
 
 def loaded_modules(stderr: str) -> str:
@@ -72,10 +73,15 @@ def test_bundles_classify_without_tensorflow(tmp_path_factory: pytest.TempPathFa
 def test_reference_model_classifies_without_tensorflow() -> None:
     if not REFERENCE.is_dir():
         pytest.skip(f"{REFERENCE} is absent: the reference model lives in ../shared")
-    done = run_without_tensorflow("--model", str(REFERENCE / "mobilenet_v2_1.0_224_quant.tflite"),
-                                  "--labels", str(REFERENCE / "imagenet_labels.txt"), "--json",
-                                  str(REFERENCE / "images" / "grace_hopper.bmp"),
-                                  str(REFERENCE / "images" / "parrot.jpg"))
+    done = run_without_tensorflow(
+        "--model",
+        str(REFERENCE / "mobilenet_v2_1.0_224_quant.tflite"),
+        "--labels",
+        str(REFERENCE / "imagenet_labels.txt"),
+        "--json",
+        str(REFERENCE / "images" / "grace_hopper.bmp"),
+        str(REFERENCE / "images" / "parrot.jpg"),
+    )
     assert done.returncode == 0, done.stderr
     assert loaded_modules(done.stderr) == ""
     assert [json.loads(line)["label"] for line in done.stdout.splitlines()] == ["military uniform", "macaw"]

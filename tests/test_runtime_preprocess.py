@@ -34,9 +34,11 @@ SPECS = [
 
 def plain_resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
     """TF's half-pixel bilinear written out whole-image, float32, in TF's order of operations."""
+
     def axis(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        centres = ((np.arange(out_size, dtype=np.float32) + np.float32(0.5))
-                   * (np.float32(in_size) / np.float32(out_size)) - np.float32(0.5))
+        centres = (np.arange(out_size, dtype=np.float32) + np.float32(0.5)) * (
+            np.float32(in_size) / np.float32(out_size)
+        ) - np.float32(0.5)
         floor = np.floor(centres)
         lower = np.maximum(floor, 0).astype(int)
         upper = np.minimum(np.ceil(centres), in_size - 1).astype(int)
@@ -62,8 +64,9 @@ def plain_tensor(rgb: np.ndarray, spec: InputSpec) -> np.ndarray:
 @pytest.mark.parametrize("in_size", [(1, 1), (5, 3), (224, 224), (512, 512), (97, 301), (301, 97)])
 @pytest.mark.parametrize("out_size", [(224, 224), (1, 1), (33, 7), (VALUES_PER_STEP // 96 + 1, 96)])
 @pytest.mark.parametrize("channels", [1, 3])
-def test_resize_matches_the_whole_image_formula(in_size: tuple[int, int], out_size: tuple[int, int],
-                                                channels: int) -> None:
+def test_resize_matches_the_whole_image_formula(
+    in_size: tuple[int, int], out_size: tuple[int, int], channels: int
+) -> None:
     image = np.random.default_rng(sum(in_size)).integers(0, 256, (*in_size, channels), dtype=np.uint8)
     resized = resize_bilinear(image, *out_size)
     assert resized.dtype == np.float32
@@ -83,11 +86,16 @@ def sources() -> dict[str, object]:
     exif = gray.getexif()
     exif[0x0112] = 6  # rotated 90 degrees
     return {
-        "gray png": encoded(gray, "PNG"), "gray jpeg, EXIF-rotated": encoded(gray, "JPEG", exif=exif),
-        "RGB jpeg": encoded(colour, "JPEG"), "RGBA png": encoded(colour.convert("RGBA"), "PNG"),
-        "palette png": encoded(colour.convert("P"), "PNG"), "1-bit png": encoded(colour.convert("1"), "PNG"),
+        "gray png": encoded(gray, "PNG"),
+        "gray jpeg, EXIF-rotated": encoded(gray, "JPEG", exif=exif),
+        "RGB jpeg": encoded(colour, "JPEG"),
+        "RGBA png": encoded(colour.convert("RGBA"), "PNG"),
+        "palette png": encoded(colour.convert("P"), "PNG"),
+        "1-bit png": encoded(colour.convert("1"), "PNG"),
         "16-bit png": encoded(Image.fromarray(rng.integers(0, 65536, (90, 70), dtype=np.uint16)), "PNG"),
-        "gray PIL image": gray, "gray array": np.asarray(gray), "RGB array": np.asarray(colour),
+        "gray PIL image": gray,
+        "gray array": np.asarray(gray),
+        "RGB array": np.asarray(colour),
         "gray slice saved as RGB jpeg": encoded(gray.convert("RGB"), "JPEG"),
         "RGB png gray but one pixel": encoded(almost_gray(gray), "PNG"),
     }
@@ -123,20 +131,21 @@ def test_grayscale_stays_one_channel() -> None:
 
 @pytest.mark.parametrize("values_per_step", [1, 7 * 3, 100 * 3, 10**9])
 @pytest.mark.parametrize("name", ["gray png", "RGB jpeg"])
-def test_step_size_does_not_change_the_tensor(values_per_step: int, name: str,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_step_size_does_not_change_the_tensor(values_per_step: int, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(brainedge.edge_runtime.preprocess, "VALUES_PER_STEP", values_per_step)
     source = sources()[name]
     for spec in SPECS:
-        np.testing.assert_array_equal(to_input_tensor(decode_pixels(source), spec),
-                                      plain_tensor(decode_rgb(source), spec))
+        np.testing.assert_array_equal(
+            to_input_tensor(decode_pixels(source), spec), plain_tensor(decode_rgb(source), spec)
+        )
 
 
 def test_pixel_aligned_normalization_makes_a_uint8_input_the_pixel_itself() -> None:
     """Training's (p - 128) / 128 quantizes back to p; Keras' (p - 127.5) / 127.5 cannot (half a step off)."""
     pixels = np.arange(256, dtype=np.uint8).reshape(16, 16, 1).repeat(3, axis=2)
-    aligned = InputSpec(height=16, width=16, dtype="uint8", quantization=Quantization(1 / 128, 128),
-                        mean=(128.0,) * 3, std=(128.0,) * 3)
+    aligned = InputSpec(
+        height=16, width=16, dtype="uint8", quantization=Quantization(1 / 128, 128), mean=(128.0,) * 3, std=(128.0,) * 3
+    )
     np.testing.assert_array_equal(to_input_tensor(pixels, aligned)[0], pixels)
     keras_style = InputSpec(height=16, width=16, dtype="uint8", quantization=Quantization(2 / 255, 127))
     assert np.count_nonzero(to_input_tensor(pixels, keras_style)[0] != pixels) > 100

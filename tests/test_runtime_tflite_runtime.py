@@ -32,8 +32,13 @@ def under_tflite_runtime(args: list[str], images: list[Path]) -> dict[str, str]:
     """{path: top-1 label} from brainedge-classify --backend tflite_runtime in the numpy-1 environment."""
     if shutil.which("bash") is None:
         pytest.skip("bash is needed to run tests/tflite_runtime_env.sh")
-    done = subprocess.run(["bash", str(SCRIPT), *args, "--json", *map(str, images)], capture_output=True,
-                          text=True, env=dict(os.environ, PYTHON=sys.executable), timeout=600)
+    done = subprocess.run(
+        ["bash", str(SCRIPT), *args, "--json", *map(str, images)],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHON=sys.executable),
+        timeout=600,
+    )
     if done.returncode == CANNOT_INSTALL:
         pytest.skip(done.stderr.strip().splitlines()[-1])
     assert done.returncode == 0, done.stderr[-3000:]

@@ -37,15 +37,25 @@ def data(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("train")
     generate_dataset(root / "images", images_per_class=16, size=48, seed=0)
     make_split(root / "images", root / "manifest.csv", progress=False)
-    backbone = keras.applications.MobileNetV2(input_shape=(32, 32, 3), alpha=0.35, include_top=False,
-                                              weights=None)
+    backbone = keras.applications.MobileNetV2(input_shape=(32, 32, 3), alpha=0.35, include_top=False, weights=None)
     backbone.save_weights(root / "backbone.h5")
     return root
 
 
 def train_command(data: Path, out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "brainedge.train", "--manifest", str(data / "manifest.csv"), "--out", str(out),
-            "--weights", str(data / "backbone.h5"), *TINY, *extra]
+    return [
+        sys.executable,
+        "-m",
+        "brainedge.train",
+        "--manifest",
+        str(data / "manifest.csv"),
+        "--out",
+        str(out),
+        "--weights",
+        str(data / "backbone.h5"),
+        *TINY,
+        *extra,
+    ]
 
 
 def history(run: Path) -> list[tuple[str, int]]:
@@ -73,8 +83,18 @@ def start_and_kill_after_first_finetune_epoch(command: list[str], run: Path, log
 
 def test_killed_mirrored_run_resumes_from_its_checkpointed_epoch(data, tmp_path):
     run = tmp_path / "run"
-    command = train_command(data, run, "--head-epochs", "1", "--finetune-epochs", str(FINETUNE_EPOCHS),
-                            "--qat-epochs", "1", "--cpu-replicas", "2")
+    command = train_command(
+        data,
+        run,
+        "--head-epochs",
+        "1",
+        "--finetune-epochs",
+        str(FINETUNE_EPOCHS),
+        "--qat-epochs",
+        "1",
+        "--cpu-replicas",
+        "2",
+    )
     start_and_kill_after_first_finetune_epoch(command, run, tmp_path / "killed.log")
     done = history(run)
     finished = sum(phase == "finetune" for phase, _ in done)
@@ -94,8 +114,15 @@ def test_killed_mirrored_run_resumes_from_its_checkpointed_epoch(data, tmp_path)
     assert (config["strategy"], config["replicas"]) == ("MirroredStrategy", 2)
     assert config["class_names"] == ["glioma", "meningioma", "notumor", "pituitary"]
     assert {"tensorflow", "tf_keras", "tfmot"} <= set(config["versions"])
-    for name in ("model.keras", "qat_model.keras", "checkpoints/best.h5", "plots/curves.png",
-                 "plots/confusion_float.png", "plots/roc_float.png", "plots/roc_qat.png"):
+    for name in (
+        "model.keras",
+        "qat_model.keras",
+        "checkpoints/best.h5",
+        "plots/curves.png",
+        "plots/confusion_float.png",
+        "plots/roc_float.png",
+        "plots/roc_qat.png",
+    ):
         assert (run / name).stat().st_size > 0, name
     assert not (run / "backup" / "finetune").exists()
     check_metrics(run / "metrics_float.json", read_manifest(data / "manifest.csv"))
@@ -113,7 +140,9 @@ def check_training_record(run: Path, log: Path) -> None:
     record = json.loads(out.with_suffix(".json").read_text())
     test = json.loads((run / "metrics_float.json").read_text())["test"]
     assert [(c["measured"], c["met"]) for c in record["acceptance"]] == [
-        (round(test["accuracy"], 4), test["accuracy"] >= 0.98), (round(test["macro_f1"], 4), test["macro_f1"] >= 0.98)]
+        (round(test["accuracy"], 4), test["accuracy"] >= 0.98),
+        (round(test["macro_f1"], 4), test["macro_f1"] >= 0.98),
+    ]
     finetune = [row for row in record["history"] if row["phase"] == "finetune"]
     assert [row["epoch"] for row in finetune] == list(range(1, FINETUNE_EPOCHS + 1))
     assert all(row["images_per_s"] > 0 and row["seconds"] > 0 for row in record["history"])
@@ -125,9 +154,11 @@ def test_training_record_reads_the_time_summary(tmp_path):
     from brainedge.benchmarks.studies.train_report import process_record
 
     log = tmp_path / "train.log"
-    log.write_text("[head] epoch 1/2 loss=0.5 accuracy=0.8 31 img/s, ETA 60s\n"
-                   "\tElapsed (wall clock) time (h:mm:ss or m:ss): 1:02:03\n"
-                   "\tMaximum resident set size (kbytes): 2048000\n")
+    log.write_text(
+        "[head] epoch 1/2 loss=0.5 accuracy=0.8 31 img/s, ETA 60s\n"
+        "\tElapsed (wall clock) time (h:mm:ss or m:ss): 1:02:03\n"
+        "\tMaximum resident set size (kbytes): 2048000\n"
+    )
     assert process_record(log) == {"wall_s": 3723.0, "peak_rss_mb": 2000.0}
 
 
@@ -199,15 +230,23 @@ def out(tmp_path) -> list[str]:
 def test_unreadable_weights_file(data, tmp_path, capsys, out):
     weights = tmp_path / "broken.h5"
     weights.write_bytes(b"not an HDF5 file" * 8)
-    fails_with(capsys, ["--manifest", str(data / "manifest.csv"), "--weights", str(weights), *TINY, *out],
-               str(weights), "cannot load weights")
+    fails_with(
+        capsys,
+        ["--manifest", str(data / "manifest.csv"), "--weights", str(weights), *TINY, *out],
+        str(weights),
+        "cannot load weights",
+    )
     assert not (tmp_path / "run" / "config.json").exists(), "a run that never started blocks a corrected rerun"
 
 
 def test_missing_weights_file(data, tmp_path, capsys, out):
     weights = tmp_path / "nowhere.h5"
-    fails_with(capsys, ["--manifest", str(data / "manifest.csv"), "--weights", str(weights), *TINY, *out],
-               str(weights), "not found")
+    fails_with(
+        capsys,
+        ["--manifest", str(data / "manifest.csv"), "--weights", str(weights), *TINY, *out],
+        str(weights),
+        "not found",
+    )
 
 
 def test_weights_of_another_architecture(data, tmp_path, capsys, out):
@@ -216,8 +255,12 @@ def test_weights_of_another_architecture(data, tmp_path, capsys, out):
     weights = tmp_path / "other.h5"
     other = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4, name="not_mobilenet")])
     other.save_weights(weights)
-    fails_with(capsys, ["--manifest", str(data / "manifest.csv"), "--weights", str(weights), *TINY, *out],
-               str(weights), "do not fit MobileNetV2")
+    fails_with(
+        capsys,
+        ["--manifest", str(data / "manifest.csv"), "--weights", str(weights), *TINY, *out],
+        str(weights),
+        "do not fit MobileNetV2",
+    )
 
 
 def test_imagenet_download_offline_says_how_to_provide_weights(data, capsys, out, monkeypatch, tmp_path):
@@ -226,8 +269,13 @@ def test_imagenet_download_offline_says_how_to_provide_weights(data, capsys, out
         monkeypatch.setenv(variable, "http://127.0.0.1:9")  # a closed port: offline, deterministically
     monkeypatch.delenv("no_proxy", raising=False)
     monkeypatch.delenv("NO_PROXY", raising=False)
-    fails_with(capsys, ["--manifest", str(data / "manifest.csv"), "--weights", "imagenet", *TINY, *out],
-               "cannot download the ImageNet MobileNetV2 weights", "--weights PATH", "--weights none")
+    fails_with(
+        capsys,
+        ["--manifest", str(data / "manifest.csv"), "--weights", "imagenet", *TINY, *out],
+        "cannot download the ImageNet MobileNetV2 weights",
+        "--weights PATH",
+        "--weights none",
+    )
 
 
 def test_empty_split(data, tmp_path, capsys, out):
@@ -235,8 +283,7 @@ def test_empty_split(data, tmp_path, capsys, out):
     no_val = tmp_path / "no_val.csv"
     rows = [row for row in manifest.rows if row.split != "val"]
     write_manifest(no_val, Manifest(root=manifest.root, rows=rows))
-    fails_with(capsys, ["--manifest", str(no_val), "--weights", "none", *TINY, *out],
-               str(no_val), "val split is empty")
+    fails_with(capsys, ["--manifest", str(no_val), "--weights", "none", *TINY, *out], str(no_val), "val split is empty")
 
 
 def test_class_count_that_differs_on_resume(data, tmp_path, capsys, out):
@@ -250,12 +297,18 @@ def test_class_count_that_differs_on_resume(data, tmp_path, capsys, out):
     run = tmp_path / "run"
     run.mkdir()
     config = TrainConfig(model=ModelConfig(num_classes=4, input_size=32, alpha=0.35, weights="none"))
-    (run / "config.json").write_text(json.dumps({
-        "train": config.to_dict(), "class_names": manifest.class_names(), "manifest": str(manifest_path)}))
+    (run / "config.json").write_text(
+        json.dumps({"train": config.to_dict(), "class_names": manifest.class_names(), "manifest": str(manifest_path)})
+    )
     binary = [replace(row, label="tumor" if row.label != "notumor" else "notumor") for row in manifest.rows]
     write_manifest(manifest_path, Manifest(root=manifest.root, rows=binary))  # re-split, 2 classes now
-    fails_with(capsys, ["--resume", *out], "['glioma', 'meningioma', 'notumor', 'pituitary']",
-               "['notumor', 'tumor']", "use a new --out")
+    fails_with(
+        capsys,
+        ["--resume", *out],
+        "['glioma', 'meningioma', 'notumor', 'pituitary']",
+        "['notumor', 'tumor']",
+        "use a new --out",
+    )
 
 
 def test_nothing_to_resume_and_no_overwrite(data, tmp_path, capsys, out):
@@ -263,7 +316,6 @@ def test_nothing_to_resume_and_no_overwrite(data, tmp_path, capsys, out):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "config.json").write_text("{}")
     fails_with(capsys, ["--manifest", str(data / "manifest.csv"), *out], "already holds a run")
-
 
 
 def test_training_batches_stay_float32_under_mixed_precision(data):

@@ -22,8 +22,9 @@ def apply(transforms: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Map (x, y) output points to input points with one row of projective transform parameters."""
     a0, a1, a2, b0, b1, b2, c0, c1 = transforms
     k = c0 * points[:, 0] + c1 * points[:, 1] + 1
-    return np.stack([(a0 * points[:, 0] + a1 * points[:, 1] + a2) / k,
-                     (b0 * points[:, 0] + b1 * points[:, 1] + b2) / k], axis=1)
+    return np.stack(
+        [(a0 * points[:, 0] + a1 * points[:, 1] + a2) / k, (b0 * points[:, 0] + b1 * points[:, 1] + b2) / k], axis=1
+    )
 
 
 @pytest.mark.parametrize("angle, zoom", [(0.0, 1.0), (0.15, 1.0), (-0.18, 0.92), (0.05, 1.1)])

@@ -18,57 +18,83 @@ DEFAULTS = TrainConfig(model=ModelConfig(num_classes=0))
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="brainedge-train", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="brainedge-train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--manifest", type=Path, help="split manifest from brainedge-data split")
     source.add_argument("--data", type=Path, help="class-per-folder images; a leak-free split is made")
     parser.add_argument("--out", type=Path, default=Path("runs/train"), help="run directory")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue a killed run in --out with its saved settings")
+    parser.add_argument("--resume", action="store_true", help="continue a killed run in --out with its saved settings")
     model, recipe = DEFAULTS.model, DEFAULTS
     parser.add_argument("--alpha", type=float, default=model.alpha, help="MobileNetV2 width multiplier")
     parser.add_argument("--input-size", type=int, default=model.input_size)
-    parser.add_argument("--weights", default=model.weights,
-                        help="'imagenet' (Keras download), a local .h5 file, or 'none'")
+    parser.add_argument(
+        "--weights", default=model.weights, help="'imagenet' (Keras download), a local .h5 file, or 'none'"
+    )
     parser.add_argument("--dropout", type=float, default=model.dropout)
     parser.add_argument("--hidden-units", type=int, nargs="*", default=list(model.hidden_units))
     parser.add_argument("--batch-size", type=int, default=recipe.batch_size, help="per replica")
     parser.add_argument("--head-epochs", type=int, default=recipe.head_epochs)
     parser.add_argument("--finetune-epochs", type=int, default=recipe.finetune_epochs)
-    parser.add_argument("--finetune-blocks", default=recipe.finetune_blocks,
-                        help="top backbone blocks to unfreeze, or 'all'")
+    parser.add_argument(
+        "--finetune-blocks", default=recipe.finetune_blocks, help="top backbone blocks to unfreeze, or 'all'"
+    )
     parser.add_argument("--head-lr", type=float, default=recipe.head_learning_rate)
     parser.add_argument("--finetune-lr", type=float, default=recipe.finetune_learning_rate)
-    parser.add_argument("--train-batch-norm", action="store_true", default=recipe.train_batch_norm,
-                        help="update batch-norm statistics while fine-tuning (off: see README)")
+    parser.add_argument(
+        "--train-batch-norm",
+        action="store_true",
+        default=recipe.train_batch_norm,
+        help="update batch-norm statistics while fine-tuning (off: see README)",
+    )
     parser.add_argument("--patience", type=int, default=recipe.patience)
     parser.add_argument("--label-smoothing", type=float, default=recipe.label_smoothing)
-    parser.add_argument("--no-class-weights", action="store_false", dest="class_weights",
-                        default=recipe.use_class_weights)
-    parser.add_argument("--qat-epochs", type=int, default=recipe.qat_epochs,
-                        help="0 skips quantization-aware training")
+    parser.add_argument(
+        "--no-class-weights", action="store_false", dest="class_weights", default=recipe.use_class_weights
+    )
+    parser.add_argument("--qat-epochs", type=int, default=recipe.qat_epochs, help="0 skips quantization-aware training")
     parser.add_argument("--qat-lr", type=float, default=recipe.qat_learning_rate)
     parser.add_argument("--seed", type=int, default=recipe.seed)
     parser.add_argument("--mixed-precision", choices=("auto", "on", "off"), default=recipe.mixed_precision)
-    parser.add_argument("--cpu-replicas", type=int, default=recipe.cpu_replicas,
-                        help="split the CPU into N logical devices under MirroredStrategy (testing)")
+    parser.add_argument(
+        "--cpu-replicas",
+        type=int,
+        default=recipe.cpu_replicas,
+        help="split the CPU into N logical devices under MirroredStrategy (testing)",
+    )
     return parser
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     if args.finetune_blocks != "all" and not args.finetune_blocks.isdigit():
         raise BrainEdgeError(f"--finetune-blocks must be a number or 'all', not {args.finetune_blocks!r}")
-    model = ModelConfig(num_classes=0, input_size=args.input_size, alpha=args.alpha, weights=args.weights,
-                        dropout=args.dropout, hidden_units=tuple(args.hidden_units))
+    model = ModelConfig(
+        num_classes=0,
+        input_size=args.input_size,
+        alpha=args.alpha,
+        weights=args.weights,
+        dropout=args.dropout,
+        hidden_units=tuple(args.hidden_units),
+    )
     return TrainConfig(
-        model=model, batch_size=args.batch_size, head_epochs=args.head_epochs,
-        finetune_epochs=args.finetune_epochs, finetune_blocks=args.finetune_blocks,
-        head_learning_rate=args.head_lr, finetune_learning_rate=args.finetune_lr,
-        train_batch_norm=args.train_batch_norm, patience=args.patience,
-        label_smoothing=args.label_smoothing, use_class_weights=args.class_weights,
-        qat_epochs=args.qat_epochs, qat_learning_rate=args.qat_lr, seed=args.seed,
-        mixed_precision=args.mixed_precision, cpu_replicas=args.cpu_replicas)
+        model=model,
+        batch_size=args.batch_size,
+        head_epochs=args.head_epochs,
+        finetune_epochs=args.finetune_epochs,
+        finetune_blocks=args.finetune_blocks,
+        head_learning_rate=args.head_lr,
+        finetune_learning_rate=args.finetune_lr,
+        train_batch_norm=args.train_batch_norm,
+        patience=args.patience,
+        label_smoothing=args.label_smoothing,
+        use_class_weights=args.class_weights,
+        qat_epochs=args.qat_epochs,
+        qat_learning_rate=args.qat_lr,
+        seed=args.seed,
+        mixed_precision=args.mixed_precision,
+        cpu_replicas=args.cpu_replicas,
+    )
 
 
 def resolve_manifest(args: argparse.Namespace) -> Path:
@@ -93,8 +119,9 @@ def run(args: argparse.Namespace) -> int:
         saved = run_directory.read_config()
         config = TrainConfig.from_dict(saved["train"])
         manifest = args.manifest or Path(saved["manifest"])  # --manifest: the dataset moved
-        print(f"resuming {args.out} with its saved {run_directory.config_path.name} (other options ignored)",
-              flush=True)
+        print(
+            f"resuming {args.out} with its saved {run_directory.config_path.name} (other options ignored)", flush=True
+        )
     else:
         if run_directory.has_config():
             raise BrainEdgeError(f"{args.out}: already holds a run; pass --resume or choose another --out")

@@ -23,7 +23,6 @@ class ModelConfig:
     hidden_units: tuple[int, ...] = ()
 
 
-
 @dataclass
 class TrainConfig:
     """Every knob of a run; saved to config.json so export and resume read the same values.

@@ -25,8 +25,9 @@ def build_model(config: ModelConfig) -> keras.Model:
     for index, units in enumerate(config.hidden_units):
         x = keras.layers.Dense(units, activation="relu", name=f"{HEAD_PREFIX}dense_{index}")(x)
     # float32 output even under mixed precision: softmax in float16 loses small probabilities.
-    outputs = keras.layers.Dense(config.num_classes, activation="softmax", dtype="float32",
-                                 name=f"{HEAD_PREFIX}probabilities")(x)
+    outputs = keras.layers.Dense(
+        config.num_classes, activation="softmax", dtype="float32", name=f"{HEAD_PREFIX}probabilities"
+    )(x)
     return keras.Model(inputs, outputs, name="brainedge_mobilenetv2")
 
 
@@ -38,8 +39,9 @@ def _backbone(inputs: keras.KerasTensor, config: ModelConfig) -> keras.Model:
             raise BrainEdgeError(f"{path}: weights file not found")
         weights = str(path)
     try:
-        return keras.applications.MobileNetV2(input_tensor=inputs, include_top=False,
-                                              alpha=config.alpha, weights=weights)
+        return keras.applications.MobileNetV2(
+            input_tensor=inputs, include_top=False, alpha=config.alpha, weights=weights
+        )
     except Exception as error:  # Keras reports download and shape problems as bare Exceptions
         raise BrainEdgeError(_weights_problem(config, error)) from None
 
@@ -47,12 +49,16 @@ def _backbone(inputs: keras.KerasTensor, config: ModelConfig) -> keras.Model:
 def _weights_problem(config: ModelConfig, error: Exception) -> str:
     text = str(error)
     if "URL fetch failure" in text or "Name or service not known" in text:
-        return ("cannot download the ImageNet MobileNetV2 weights (offline?). Pass a local file with "
-                "--weights PATH (e.g. mobilenet_v2_1.0_224_imagenet_no_top.h5, include_top=False, "
-                "alpha 1.0) or train from scratch with --weights none")
+        return (
+            "cannot download the ImageNet MobileNetV2 weights (offline?). Pass a local file with "
+            "--weights PATH (e.g. mobilenet_v2_1.0_224_imagenet_no_top.h5, include_top=False, "
+            "alpha 1.0) or train from scratch with --weights none"
+        )
     if "Shape mismatch" in text or "shape" in text.lower() or "layer" in text.lower():
-        return (f"{config.weights}: these weights do not fit MobileNetV2(alpha={config.alpha}, "
-                f"include_top=False) ({text.splitlines()[0][:160]})")
+        return (
+            f"{config.weights}: these weights do not fit MobileNetV2(alpha={config.alpha}, "
+            f"include_top=False) ({text.splitlines()[0][:160]})"
+        )
     return f"{config.weights}: cannot load weights ({text.splitlines()[0][:200]})"
 
 

@@ -33,7 +33,7 @@ def _decode_many(paths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     shapes = np.array([image.shape for image in images], np.int32).reshape(-1, 3)
     padded = np.zeros((len(images), *shapes.max(axis=0)), np.uint8)
     for row, image in enumerate(images):
-        padded[row, :image.shape[0], :image.shape[1], :image.shape[2]] = image
+        padded[row, : image.shape[0], : image.shape[1], : image.shape[2]] = image
     return padded, shapes
 
 
@@ -52,7 +52,7 @@ def decode_images(paths: tf.data.Dataset) -> tf.data.Dataset:
         return padded, shapes
 
     chunks = paths.batch(DECODE_CHUNK).map(decode_chunk, num_parallel_calls=PARALLEL_CALLS)
-    return chunks.unbatch().map(lambda padded, shape: padded[:shape[0], :shape[1], :shape[2]])
+    return chunks.unbatch().map(lambda padded, shape: padded[: shape[0], : shape[1], : shape[2]])
 
 
 def resize_channels(pixels: tf.Tensor, spec: InputSpec) -> tf.Tensor:
@@ -65,8 +65,11 @@ def resize_channels(pixels: tf.Tensor, spec: InputSpec) -> tf.Tensor:
     values = tf.cast(pixels, tf.float32)
     shape = tf.shape(pixels)
     same_size = tf.logical_and(tf.equal(shape[0], spec.height), tf.equal(shape[1], spec.width))
-    return tf.cond(same_size, lambda: values,
-                   lambda: tf.image.resize(values, (spec.height, spec.width), method="bilinear", antialias=False))
+    return tf.cond(
+        same_size,
+        lambda: values,
+        lambda: tf.image.resize(values, (spec.height, spec.width), method="bilinear", antialias=False),
+    )
 
 
 def to_rgb(values: tf.Tensor, spec: InputSpec) -> tf.Tensor:
@@ -101,22 +104,37 @@ class RandomRotationZoom(keras.__internal__.layers.BaseRandomLayer):
         angles = self._random_generator.random_uniform([shape[0]], -turn, turn)
         zooms = self._random_generator.random_uniform([shape[0]], 1.0 - self.zoom, 1.0 + self.zoom)
         return tf.raw_ops.ImageProjectiveTransformV3(
-            images=images, transforms=rotation_zoom_transforms(angles, zooms, height, width),
-            output_shape=shape[1:3], fill_value=0.0, fill_mode="CONSTANT", interpolation="BILINEAR")
+            images=images,
+            transforms=rotation_zoom_transforms(angles, zooms, height, width),
+            output_shape=shape[1:3],
+            fill_value=0.0,
+            fill_mode="CONSTANT",
+            interpolation="BILINEAR",
+        )
 
     def get_config(self) -> dict:
         return {**super().get_config(), "rotation": self.rotation, "zoom": self.zoom, "seed": self.seed}
 
 
-def rotation_zoom_transforms(angles: tf.Tensor, zooms: tf.Tensor, height: tf.Tensor, width: tf.Tensor
-                             ) -> tf.Tensor:
+def rotation_zoom_transforms(angles: tf.Tensor, zooms: tf.Tensor, height: tf.Tensor, width: tf.Tensor) -> tf.Tensor:
     """Projective transforms (N x 8, output point → input point) rotating by ``angles`` and
     scaling by ``zooms`` about the image centre: input = centre + zoom · R(angle) · (output - centre)."""
     centre_x, centre_y = (width - 1.0) / 2.0, (height - 1.0) / 2.0
     cos, sin = zooms * tf.cos(angles), zooms * tf.sin(angles)
     zeros = tf.zeros_like(angles)
-    return tf.stack([cos, -sin, centre_x - cos * centre_x + sin * centre_y,
-                     sin, cos, centre_y - sin * centre_x - cos * centre_y, zeros, zeros], axis=1)
+    return tf.stack(
+        [
+            cos,
+            -sin,
+            centre_x - cos * centre_x + sin * centre_y,
+            sin,
+            cos,
+            centre_y - sin * centre_x - cos * centre_y,
+            zeros,
+            zeros,
+        ],
+        axis=1,
+    )
 
 
 def augmenter(seed: int) -> keras.Sequential:
@@ -126,16 +144,25 @@ def augmenter(seed: int) -> keras.Sequential:
     No vertical flips: axial slices have a fixed anterior-posterior orientation.
     """
     exact = {"dtype": "float32"}  # input pixels stay float32 under a mixed_float16 policy (GPU)
-    return keras.Sequential([
-        keras.layers.RandomFlip("horizontal", seed=seed, **exact),
-        RandomRotationZoom(rotation=0.03, zoom=0.1, seed=seed + 1, **exact),
-        keras.layers.RandomContrast(0.15, seed=seed + 3, **exact),
-    ], name="augmentation")
+    return keras.Sequential(
+        [
+            keras.layers.RandomFlip("horizontal", seed=seed, **exact),
+            RandomRotationZoom(rotation=0.03, zoom=0.1, seed=seed + 1, **exact),
+            keras.layers.RandomContrast(0.15, seed=seed + 3, **exact),
+        ],
+        name="augmentation",
+    )
 
 
-def make_dataset(files: Sequence[tuple[Path, int]], spec: InputSpec, num_classes: int,
-                 batch_size: int, training: bool, seed: int = 0, label_smoothing: float = 0.0
-                 ) -> tf.data.Dataset:
+def make_dataset(
+    files: Sequence[tuple[Path, int]],
+    spec: InputSpec,
+    num_classes: int,
+    batch_size: int,
+    training: bool,
+    seed: int = 0,
+    label_smoothing: float = 0.0,
+) -> tf.data.Dataset:
     """(image, one-hot label) batches; shuffled and augmented when ``training``.
 
     Each image is augmented alone, before a grayscale one becomes RGB: a third of the

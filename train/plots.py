@@ -15,8 +15,9 @@ from brainedge.edge_runtime.metrics import roc_curve  # noqa: E402
 from brainedge.train.run_dir import RunDirectory  # noqa: E402
 
 
-def plot_run(run_dir: Path, name: str, results: dict[str, Any], splits: dict[str, list],
-             class_names: list[str]) -> None:
+def plot_run(
+    run_dir: Path, name: str, results: dict[str, Any], splits: dict[str, list], class_names: list[str]
+) -> None:
     """Write curves.png, and confusion_<name>.png / roc_<name>.png for the held-out split."""
     run = RunDirectory(run_dir)
     plots = run.plots_dir
@@ -24,10 +25,15 @@ def plot_run(run_dir: Path, name: str, results: dict[str, Any], splits: dict[str
     _learning_curves(run.history(), plots / "curves.png")
     split = "test" if "test" in results else "val"
     labels = np.array([label for _, label in splits[split]])
-    _confusion(np.array(results[split]["confusion_matrix"]), class_names,
-               f"{name} model, {split} split", plots / f"confusion_{name}.png")
-    _roc(labels, results[split]["_probabilities"], class_names, f"{name} model, {split} split",
-         plots / f"roc_{name}.png")
+    _confusion(
+        np.array(results[split]["confusion_matrix"]),
+        class_names,
+        f"{name} model, {split} split",
+        plots / f"confusion_{name}.png",
+    )
+    _roc(
+        labels, results[split]["_probabilities"], class_names, f"{name} model, {split} split", plots / f"roc_{name}.png"
+    )
 
 
 def _learning_curves(rows: list[dict[str, Any]], out: Path) -> None:
@@ -53,8 +59,9 @@ def _confusion(matrix: np.ndarray, class_names: list[str], title: str, out: Path
     figure, axis = plt.subplots(figsize=(1.2 * len(class_names) + 2, 1.2 * len(class_names) + 1.5))
     axis.imshow(matrix, cmap="Blues")
     for (row, col), count in np.ndenumerate(matrix):
-        axis.text(col, row, str(count), ha="center", va="center",
-                  color="white" if count > matrix.max() / 2 else "black")
+        axis.text(
+            col, row, str(count), ha="center", va="center", color="white" if count > matrix.max() / 2 else "black"
+        )
     axis.set_xticks(range(len(class_names)), class_names, rotation=45, ha="right")
     axis.set_yticks(range(len(class_names)), class_names)
     axis.set_xlabel("predicted")
@@ -65,8 +72,7 @@ def _confusion(matrix: np.ndarray, class_names: list[str], title: str, out: Path
     plt.close(figure)
 
 
-def _roc(labels: np.ndarray, probabilities: np.ndarray, class_names: list[str], title: str,
-         out: Path) -> None:
+def _roc(labels: np.ndarray, probabilities: np.ndarray, class_names: list[str], title: str, out: Path) -> None:
     figure, axis = plt.subplots(figsize=(5, 5))
     for index, name in enumerate(class_names):
         fpr, tpr = roc_curve(labels == index, probabilities[:, index])

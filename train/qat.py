@@ -56,15 +56,17 @@ class PerChannelDepthwiseScheme(default_8bit_quantize_scheme.Default8BitQuantize
 
     def get_quantize_registry(self) -> default_8bit_quantize_registry.Default8BitQuantizeRegistry:
         registry = super().get_quantize_registry()
-        config = default_8bit_quantize_registry.Default8BitConvQuantizeConfig(["depthwise_kernel"], ["activation"],
-                                                                               False)
+        config = default_8bit_quantize_registry.Default8BitConvQuantizeConfig(
+            ["depthwise_kernel"], ["activation"], False
+        )
         config.weight_quantizer = DepthwiseKernelQuantizer()
         registry._layer_quantize_map[keras.layers.DepthwiseConv2D] = config
         return registry
 
 
-def calibrate_ranges(qat_model: keras.Model, batches: Iterable[tf.Tensor],
-                     strategy: tf.distribute.Strategy | None = None) -> int:
+def calibrate_ranges(
+    qat_model: keras.Model, batches: Iterable[tf.Tensor], strategy: tf.distribute.Strategy | None = None
+) -> int:
     """Set every activation range to the mean of its per-batch min/max over ``batches``.
 
     tfmot starts each range at [-6, 6] and moves it by an exponential moving average with
@@ -96,4 +98,3 @@ def _ema_decay(decay: float):
         yield
     finally:
         quant_ops.MovingAvgQuantize = original
-

@@ -104,8 +104,7 @@ class RunDirectory:
         if not self.history_path.exists():
             return []
         rows = csv.DictReader(io.StringIO(self.history_path.read_text()))
-        return [{key: value if key == "phase" else float(value) for key, value in row.items() if value}
-                for row in rows]
+        return [{key: value if key == "phase" else float(value) for key, value in row.items() if value} for row in rows]
 
     def best_val_accuracy(self) -> float | None:
         """Best val_accuracy already checkpointed, so a resumed run never overwrites it with worse."""

@@ -25,8 +25,7 @@ def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
     return np.meshgrid(coords, coords)  # x, y in [-1, 1]
 
 
-def _ellipse(x: np.ndarray, y: np.ndarray, cx: float, cy: float, rx: float, ry: float,
-             angle: float) -> np.ndarray:
+def _ellipse(x: np.ndarray, y: np.ndarray, cx: float, cy: float, rx: float, ry: float, angle: float) -> np.ndarray:
     """Normalised radius: < 1 inside the ellipse."""
     cos, sin = np.cos(angle), np.sin(angle)
     dx, dy = x - cx, y - cy
@@ -57,8 +56,16 @@ def render_slice(label: str, rng: np.random.Generator, size: int = 128) -> np.nd
     return (np.clip(image, 0, 1) * 255).astype(np.uint8)
 
 
-def _add_lesion(image: np.ndarray, label: str, x: np.ndarray, y: np.ndarray, head_rx: float,
-                head_ry: float, angle: float, rng: np.random.Generator) -> None:
+def _add_lesion(
+    image: np.ndarray,
+    label: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    head_rx: float,
+    head_ry: float,
+    angle: float,
+    rng: np.random.Generator,
+) -> None:
     if label == "notumor":
         return
     if label == "glioma":
@@ -81,8 +88,9 @@ def _add_lesion(image: np.ndarray, label: str, x: np.ndarray, y: np.ndarray, hea
         raise ValueError(f"unknown synthetic class {label!r}; expected one of {CLASS_NAMES}")
 
 
-def generate_dataset(root: Path, images_per_class: int = 150, size: int = 128, seed: int = 0,
-                     class_names: tuple[str, ...] = CLASS_NAMES) -> Path:
+def generate_dataset(
+    root: Path, images_per_class: int = 150, size: int = 128, seed: int = 0, class_names: tuple[str, ...] = CLASS_NAMES
+) -> Path:
     """Write ROOT/<class>/<class>_NNNN.jpg (grayscale JPEG, like the Kaggle data); returns ROOT."""
     rng = np.random.default_rng(seed)
     for label in class_names:

@@ -45,9 +45,10 @@ def phases(config: TrainConfig) -> list[Phase]:
     if config.model.weights == "none":
         total = config.head_epochs + config.finetune_epochs
         return [Phase("scratch", total, config.head_learning_rate, "all", cosine=True)]
-    return [Phase("head", config.head_epochs, config.head_learning_rate, "0", cosine=False),
-            Phase("finetune", config.finetune_epochs, config.finetune_learning_rate,
-                  config.finetune_blocks, cosine=True)]
+    return [
+        Phase("head", config.head_epochs, config.head_learning_rate, "0", cosine=False),
+        Phase("finetune", config.finetune_epochs, config.finetune_learning_rate, config.finetune_blocks, cosine=True),
+    ]
 
 
 def choose_strategy(cpu_replicas: int) -> tf.distribute.Strategy:
@@ -56,11 +57,14 @@ def choose_strategy(cpu_replicas: int) -> tf.distribute.Strategy:
         cpu = tf.config.list_physical_devices("CPU")[0]
         try:  # must happen before TensorFlow starts its runtime (list_logical_devices starts it)
             tf.config.set_logical_device_configuration(
-                cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(cpu_replicas)])
+                cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(cpu_replicas)]
+            )
         except RuntimeError:
             if len(tf.config.list_logical_devices("CPU")) < cpu_replicas:
-                raise BrainEdgeError(f"--cpu-replicas {cpu_replicas}: TensorFlow already started with "
-                                     "fewer CPU devices; run it in a fresh process") from None
+                raise BrainEdgeError(
+                    f"--cpu-replicas {cpu_replicas}: TensorFlow already started with "
+                    "fewer CPU devices; run it in a fresh process"
+                ) from None
         return tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(cpu_replicas)])
     if "TF_CONFIG" in os.environ:
         return tf.distribute.MultiWorkerMirroredStrategy()
@@ -91,12 +95,22 @@ class EpochLogger(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         scores = {k: float(v) for k, v in (logs or {}).items() if k != "lr"}
         took = time.monotonic() - self.epoch_started
-        self.run.append_history({"phase": self.phase.name, "epoch": epoch + 1, **scores, "seconds": round(took, 2),
-                                 "images_per_s": round(self.images / took, 1)})
+        self.run.append_history(
+            {
+                "phase": self.phase.name,
+                "epoch": epoch + 1,
+                **scores,
+                "seconds": round(took, 2),
+                "images_per_s": round(self.images / took, 1),
+            }
+        )
         left = self.phase.epochs - epoch - 1
         shown = " ".join(f"{k}={v:.4f}" for k, v in scores.items())
-        print(f"[{self.phase.name}] epoch {epoch + 1}/{self.phase.epochs} {shown} "
-              f"{self.images / took:.0f} img/s, ETA {left * took:.0f}s", flush=True)
+        print(
+            f"[{self.phase.name}] epoch {epoch + 1}/{self.phase.epochs} {shown} "
+            f"{self.images / took:.0f} img/s, ETA {left * took:.0f}s",
+            flush=True,
+        )
 
 
 class Trainer:
@@ -109,8 +123,12 @@ class Trainer:
         manifest = self.manifest
         self.class_names = manifest.class_names()
         config.model = dataclasses.replace(config.model, num_classes=len(self.class_names))
-        self.spec = InputSpec(height=config.model.input_size, width=config.model.input_size,
-                              mean=(config.pixel_mean,) * 3, std=(config.pixel_std,) * 3)
+        self.spec = InputSpec(
+            height=config.model.input_size,
+            width=config.model.input_size,
+            mean=(config.pixel_mean,) * 3,
+            std=(config.pixel_std,) * 3,
+        )
         self.splits = {name: manifest.files(name) for name in ("train", "val", "test")}
         for name in ("train", "val"):
             if not self.splits[name]:
@@ -172,8 +190,10 @@ class Trainer:
         if best.exists():
             model.load_weights(best)
         elif completed:
-            raise BrainEdgeError(f"{self.run_dir}: phases {completed} finished but {best} is missing "
-                                 "(damaged run, or one from an older version); use a new --out")
+            raise BrainEdgeError(
+                f"{self.run_dir}: phases {completed} finished but {best} is missing "
+                "(damaged run, or one from an older version); use a new --out"
+            )
 
     def _fit(self, model: keras.Model, phase: Phase) -> None:
         train_bn = self.config.train_batch_norm or phase.name == "scratch"
@@ -183,15 +203,22 @@ class Trainer:
             rate: Any = phase.learning_rate
             if phase.cosine:
                 rate = keras.optimizers.schedules.CosineDecay(phase.learning_rate, steps * phase.epochs)
-            model.compile(optimizer=keras.optimizers.Adam(rate), loss="categorical_crossentropy",
-                          metrics=["accuracy"])
+            model.compile(optimizer=keras.optimizers.Adam(rate), loss="categorical_crossentropy", metrics=["accuracy"])
         trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-        print(f"[{phase.name}] {phase.epochs} epochs, {trainable:,} trainable parameters, "
-              f"batch-norm {'training' if train_bn else 'frozen'}, {self.strategy.num_replicas_in_sync} "
-              f"replica(s) x batch {self.config.batch_size}", flush=True)
-        model.fit(self._dataset("train", training=True), validation_data=self._dataset("val"),
-                  epochs=phase.epochs, class_weight=self._class_weights(), verbose=0,
-                  callbacks=self._callbacks(phase))
+        print(
+            f"[{phase.name}] {phase.epochs} epochs, {trainable:,} trainable parameters, "
+            f"batch-norm {'training' if train_bn else 'frozen'}, {self.strategy.num_replicas_in_sync} "
+            f"replica(s) x batch {self.config.batch_size}",
+            flush=True,
+        )
+        model.fit(
+            self._dataset("train", training=True),
+            validation_data=self._dataset("val"),
+            epochs=phase.epochs,
+            class_weight=self._class_weights(),
+            verbose=0,
+            callbacks=self._callbacks(phase),
+        )
         self.run_directory.mark_completed(phase.name)
 
     def _callbacks(self, phase: Phase) -> list[keras.callbacks.Callback]:
@@ -217,12 +244,20 @@ class Trainer:
         unaugmented = self._dataset("train").take(QAT_CALIBRATION_BATCHES)
         calibrate_ranges(qat_model, (images for images, _ in unaugmented), self.strategy)
         with self.strategy.scope():
-            qat_model.compile(optimizer=keras.optimizers.Adam(self.config.qat_learning_rate),
-                              loss="categorical_crossentropy", metrics=["accuracy"])
+            qat_model.compile(
+                optimizer=keras.optimizers.Adam(self.config.qat_learning_rate),
+                loss="categorical_crossentropy",
+                metrics=["accuracy"],
+            )
         phase = Phase("qat", self.config.qat_epochs, self.config.qat_learning_rate, "all", cosine=False)
-        qat_model.fit(self._dataset("train", training=True), validation_data=self._dataset("val"),
-                      epochs=phase.epochs, class_weight=self._class_weights(), verbose=0,
-                      callbacks=[self._backup("qat"), EpochLogger(self.run_directory, phase, len(self.splits["train"]))])
+        qat_model.fit(
+            self._dataset("train", training=True),
+            validation_data=self._dataset("val"),
+            epochs=phase.epochs,
+            class_weight=self._class_weights(),
+            verbose=0,
+            callbacks=[self._backup("qat"), EpochLogger(self.run_directory, phase, len(self.splits["train"]))],
+        )
         qat_model.save(self.run_directory.qat_model_path)
         self._evaluate(qat_model, "qat")
         self.run_directory.mark_completed("qat")
@@ -239,8 +274,11 @@ class Trainer:
             probabilities = model.predict(self._dataset(split), verbose=0)
             results[split] = classification_report(labels, probabilities, self.class_names)
             results[split]["_probabilities"] = probabilities
-            print(f"[{name}] {split}: accuracy {results[split]['accuracy']:.4f}, "
-                  f"macro-F1 {results[split]['macro_f1']:.4f} on {len(labels)} images", flush=True)
+            print(
+                f"[{name}] {split}: accuracy {results[split]['accuracy']:.4f}, "
+                f"macro-F1 {results[split]['macro_f1']:.4f} on {len(labels)} images",
+                flush=True,
+            )
         plot_run(self.run_dir, name, results, self.splits, self.class_names)
         for split in results:
             del results[split]["_probabilities"]
@@ -248,9 +286,15 @@ class Trainer:
 
     # -- plumbing ------------------------------------------------------------------------
     def _dataset(self, split: str, training: bool = False) -> tf.data.Dataset:
-        return make_dataset(self.splits[split], self.spec, len(self.class_names), self.global_batch,
-                            training=training, seed=self.config.seed,
-                            label_smoothing=self.config.label_smoothing)
+        return make_dataset(
+            self.splits[split],
+            self.spec,
+            len(self.class_names),
+            self.global_batch,
+            training=training,
+            seed=self.config.seed,
+            label_smoothing=self.config.label_smoothing,
+        )
 
     def _class_weights(self) -> dict[int, float] | None:
         return class_weights(self.manifest) if self.config.use_class_weights else None
@@ -259,21 +303,25 @@ class Trainer:
         if self.run_directory.has_config():
             previous = self.run_directory.read_config()
             if previous["class_names"] != self.class_names:
-                raise BrainEdgeError(f"{self.run_directory.config_path}: run was trained on classes "
-                                     f"{previous['class_names']}, the manifest now has {self.class_names}; "
-                                     "use a new --out")
+                raise BrainEdgeError(
+                    f"{self.run_directory.config_path}: run was trained on classes "
+                    f"{previous['class_names']}, the manifest now has {self.class_names}; "
+                    "use a new --out"
+                )
 
     def _write_config(self) -> None:
-        self.run_directory.write_config({
-            "train": self.config.to_dict(),
-            "class_names": self.class_names,
-            "input": dataclasses.asdict(self.spec),
-            "manifest": str(self.manifest_path.resolve()),
-            "strategy": type(self.strategy).__name__,
-            "replicas": self.strategy.num_replicas_in_sync,
-            "mixed_precision": self.mixed_precision,
-            "versions": versions(),
-        })
+        self.run_directory.write_config(
+            {
+                "train": self.config.to_dict(),
+                "class_names": self.class_names,
+                "input": dataclasses.asdict(self.spec),
+                "manifest": str(self.manifest_path.resolve()),
+                "strategy": type(self.strategy).__name__,
+                "replicas": self.strategy.num_replicas_in_sync,
+                "mixed_precision": self.mixed_precision,
+                "versions": versions(),
+            }
+        )
 
 
 class BestWeights(keras.callbacks.Callback):
@@ -297,6 +345,11 @@ class BestWeights(keras.callbacks.Callback):
 def versions() -> dict[str, str]:
     import tensorflow_model_optimization as tfmot
 
-    return {"python": sys.version.split()[0], "tensorflow": tf.__version__,
-            "tf_keras": keras.__version__, "tfmot": tfmot.__version__,
-            "numpy": np.__version__, "platform": platform.platform()}
+    return {
+        "python": sys.version.split()[0],
+        "tensorflow": tf.__version__,
+        "tf_keras": keras.__version__,
+        "tfmot": tfmot.__version__,
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+    }

@@ -37,19 +37,29 @@ CACHE = Path(os.environ.get("BRAINEDGE_ANDROID_CACHE", DEMO / ".cache"))
 STYLES = HERE / "material-1.12.0-styles.txt"
 ANDROID_NS = "{http://schemas.android.com/apk/res/android}"
 
-KOTLIN_VERSION = "2.1.0"   # = kotlin in gradle/libs.versions.toml; npm's kotlin-compiler carries JetBrains' kotlinc
-STUB_PACKAGES = (          # chaquopy-stubgen output of the real jars; versions as close as PyPI has to the app's
-    "chaquopy-stubs-android==35.20260406",                                # compileSdk 35
-    "chaquopy-stubs-androidx-activity-activity==1.9.3.20260401",          # activity 1.9.3
-    "chaquopy-stubs-androidx-appcompat-appcompat==1.7.1.20260401",        # appcompat 1.7.0 (1.7.1: nearest on PyPI)
-    "chaquopy-stubs-androidx-core-core==1.15.0.20260401",                 # core 1.15.0
-    "chaquopy-stubs-androidx-fragment-fragment==1.8.9.20260401",          # fragment, appcompat's dependency
+KOTLIN_VERSION = "2.1.0"  # = kotlin in gradle/libs.versions.toml; npm's kotlin-compiler carries JetBrains' kotlinc
+STUB_PACKAGES = (  # chaquopy-stubgen output of the real jars; versions as close as PyPI has to the app's
+    "chaquopy-stubs-android==35.20260406",  # compileSdk 35
+    "chaquopy-stubs-androidx-activity-activity==1.9.3.20260401",  # activity 1.9.3
+    "chaquopy-stubs-androidx-appcompat-appcompat==1.7.1.20260401",  # appcompat 1.7.0 (1.7.1: nearest on PyPI)
+    "chaquopy-stubs-androidx-core-core==1.15.0.20260401",  # core 1.15.0
+    "chaquopy-stubs-androidx-fragment-fragment==1.8.9.20260401",  # fragment, appcompat's dependency
     "chaquopy-stubs-com-google-android-material-material==1.12.0.20260401",  # material 1.12.0
 )
 RESOURCE_DIRS = {"layout", "xml", "drawable", "mipmap", "menu", "raw", "anim", "animator", "font", "navigation"}
-VALUE_TAGS = {"string": "string", "color": "color", "dimen": "dimen", "style": "style", "bool": "bool",
-              "integer": "integer", "plurals": "plurals", "string-array": "array", "integer-array": "array",
-              "array": "array", "attr": "attr"}
+VALUE_TAGS = {
+    "string": "string",
+    "color": "color",
+    "dimen": "dimen",
+    "style": "style",
+    "bool": "bool",
+    "integer": "integer",
+    "plurals": "plurals",
+    "string-array": "array",
+    "integer-array": "array",
+    "array": "array",
+    "attr": "attr",
+}
 
 
 class CheckError(Exception):
@@ -73,9 +83,13 @@ def missing_tools() -> list[str]:
     """What `compile` lacks, as reasons; empty when it can run."""
     missing = []
     if kotlinc() is None:
-        missing.append(f"kotlinc {KOTLIN_VERSION} (npm install --prefix {CACHE / 'kotlin'} kotlin-compiler@{KOTLIN_VERSION})")
+        missing.append(
+            f"kotlinc {KOTLIN_VERSION} (npm install --prefix {CACHE / 'kotlin'} kotlin-compiler@{KOTLIN_VERSION})"
+        )
     if stub_root() is None:
-        missing.append(f"the .pyi stub packages (pip install --no-deps --target {CACHE / 'pyi'} {' '.join(STUB_PACKAGES)})")
+        missing.append(
+            f"the .pyi stub packages (pip install --no-deps --target {CACHE / 'pyi'} {' '.join(STUB_PACKAGES)})"
+        )
     for tool in ("javac", "java"):
         if shutil.which(tool) is None:
             missing.append(f"{tool} (a JDK 17)")
@@ -86,8 +100,19 @@ def setup() -> None:
     """Install kotlinc and the stub packages into the git-ignored cache (what .ci/run calls)."""
     CACHE.mkdir(parents=True, exist_ok=True)
     if kotlinc() is None:
-        subprocess.run(["npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(CACHE / "kotlin"),
-                        f"kotlin-compiler@{KOTLIN_VERSION}"], check=True)
+        subprocess.run(
+            [
+                "npm",
+                "install",
+                "--silent",
+                "--no-audit",
+                "--no-fund",
+                "--prefix",
+                str(CACHE / "kotlin"),
+                f"kotlin-compiler@{KOTLIN_VERSION}",
+            ],
+            check=True,
+        )
     if stub_root() is None:
         pip = [sys.executable, "-m", "pip"]
         if subprocess.run([*pip, "--version"], capture_output=True).returncode != 0:
@@ -99,8 +124,8 @@ def setup() -> None:
 # -- resources ---------------------------------------------------------------------------------
 @dataclass
 class Resources:
-    entries: dict[str, set[str]]     # type -> names (as in R: dots become underscores)
-    styles: dict[str, str | None]    # style name -> parent attribute
+    entries: dict[str, set[str]]  # type -> names (as in R: dots become underscores)
+    styles: dict[str, str | None]  # style name -> parent attribute
 
 
 def java_name(name: str) -> str:
@@ -138,12 +163,14 @@ def android_r(stubs: Path | None) -> dict[str, set[str]] | None:
         return None
     sys.path.insert(0, str(HERE))
     from stubgen import parse_module
+
     classes, _ = parse_module(stubs / "android-stubs/__init__.pyi", "android")
     out = {}
     for name, cls in classes.items():
         if name.startswith("android.R."):
-            out[name.rsplit(".", 1)[1]] = {m.group(1) for _, line in cls.lines
-                                          if (m := re.match(r"(\w+): typing\.ClassVar", line))}
+            out[name.rsplit(".", 1)[1]] = {
+                m.group(1) for _, line in cls.lines if (m := re.match(r"(\w+): typing\.ClassVar", line))
+            }
     return out
 
 
@@ -151,8 +178,9 @@ def material_styles() -> set[str]:
     return {line.strip() for line in STYLES.read_text().splitlines() if line.strip() and not line.startswith("#")}
 
 
-def check_resources(res: Path = RES, manifest: Path = MANIFEST, kotlin: Path = KOTLIN_SOURCES,
-                    stubs: Path | None = None) -> list[str]:
+def check_resources(
+    res: Path = RES, manifest: Path = MANIFEST, kotlin: Path = KOTLIN_SOURCES, stubs: Path | None = None
+) -> list[str]:
     """Problems AAPT2 or kotlinc would stop at: unresolved R.*, @type/name, style parents, manifest classes."""
     resources = scan_resources(res)
     framework = android_r(stubs)
@@ -187,11 +215,16 @@ def check_resources(res: Path = RES, manifest: Path = MANIFEST, kotlin: Path = K
             continue
         bare = parent.removeprefix("@style/")
         if bare not in resources.styles and bare not in known_material:
-            problems.append(f"style {name}: parent {parent} is neither an app style nor a Material Components "
-                            f"1.12.0 style ({STYLES.name})")
+            problems.append(
+                f"style {name}: parent {parent} is neither an app style nor a Material Components "
+                f"1.12.0 style ({STYLES.name})"
+            )
 
-    kotlin_classes = {m.group(1) for file in kotlin.rglob("*.kt")
-                      for m in re.finditer(r"^(?:\w+ )*class (\w+)", file.read_text(), re.M)}
+    kotlin_classes = {
+        m.group(1)
+        for file in kotlin.rglob("*.kt")
+        for m in re.finditer(r"^(?:\w+ )*class (\w+)", file.read_text(), re.M)
+    }
     root = ET.parse(manifest).getroot()
     package = namespace()
     for element in root.iter():
@@ -203,7 +236,7 @@ def check_resources(res: Path = RES, manifest: Path = MANIFEST, kotlin: Path = K
                 continue
             qualified = package + cls if cls.startswith(".") else cls
             if qualified.startswith(package + "."):
-                if qualified[len(package) + 1:] not in kotlin_classes:
+                if qualified[len(package) + 1 :] not in kotlin_classes:
                     problems.append(f"AndroidManifest.xml: <{element.tag}> {cls} is not a class in app/src/main/java")
             elif stubs is not None and not stub_class_exists(stubs, qualified):
                 problems.append(f"AndroidManifest.xml: <{element.tag}> {cls} is not in the Android/AndroidX APIs")
@@ -240,11 +273,13 @@ def build_config_source() -> str:
             raise CheckError(f"app/build.gradle.kts has no {key}")
         return m.group(1)
 
-    fields = ['    public static final boolean DEBUG = Boolean.parseBoolean("true");',
-              f"    public static final String APPLICATION_ID = {value('applicationId')};",
-              '    public static final String BUILD_TYPE = "debug";',
-              f"    public static final int VERSION_CODE = {value('versionCode')};",
-              f"    public static final String VERSION_NAME = {value('versionName')};"]
+    fields = [
+        '    public static final boolean DEBUG = Boolean.parseBoolean("true");',
+        f"    public static final String APPLICATION_ID = {value('applicationId')};",
+        '    public static final String BUILD_TYPE = "debug";',
+        f"    public static final int VERSION_CODE = {value('versionCode')};",
+        f"    public static final String VERSION_NAME = {value('versionName')};",
+    ]
     for m in re.finditer(r'buildConfigField\("(\w+)",\s*"(\w+)",\s*"(.*)"\)', gradle):
         literal = re.sub(r"\$\{libs\.versions\.(\w+)\.get\(\)\}", lambda v: versions[v.group(1)], m.group(3))
         fields.append(f"    public static final {m.group(1)} {m.group(2)} = {literal.replace(chr(92), '')};")
@@ -254,7 +289,7 @@ def build_config_source() -> str:
 def r_source(res: Path = RES) -> str:
     resources = scan_resources(res)
     lines = [f"package {namespace()};", "", "public final class R {"]
-    counter = 0x7f000000
+    counter = 0x7F000000
     for rtype in sorted(resources.entries):
         lines.append(f"    public static final class {rtype} {{")
         for name in sorted(resources.entries[rtype]):
@@ -278,17 +313,36 @@ def compile_app(work: Path, kotlin: Path = KOTLIN_SOURCES, res: Path = RES) -> s
     stubgen.generate([stub_root()], HERE, sources)
     (sources / "R.java").write_text(r_source(res))
     (sources / "BuildConfig.java").write_text(build_config_source())
-    java_files = [str(p) for p in (*sources.rglob("*.java"), *(HERE / "handwritten").rglob("*.java"),
-                                   *CORE_SOURCES.rglob("*.java"))]
-    javac = subprocess.run(["javac", "-nowarn", "--release", "17", "-d", str(classes), *java_files],
-                           capture_output=True, text=True)
+    java_files = [
+        str(p)
+        for p in (*sources.rglob("*.java"), *(HERE / "handwritten").rglob("*.java"), *CORE_SOURCES.rglob("*.java"))
+    ]
+    javac = subprocess.run(
+        ["javac", "-nowarn", "--release", "17", "-d", str(classes), *java_files], capture_output=True, text=True
+    )
     if javac.returncode != 0:
         raise CheckError(f"the generated stubs do not compile:\n{javac.stderr[-4000:]}")
     kotlin_files = sorted(str(p) for p in kotlin.rglob("*.kt"))
     env = {**os.environ, "JAVA_OPTS": os.environ.get("JAVA_OPTS", "-Xmx1g -XX:TieredStopAtLevel=1")}
-    return subprocess.run([str(kotlinc()), "-Werror", "-jvm-target", "17", "-language-version", "2.1",
-                           "-no-reflect", "-cp", str(classes), "-d", str(work / "kotlin-out"), *kotlin_files],
-                          capture_output=True, text=True, env=env)
+    return subprocess.run(
+        [
+            str(kotlinc()),
+            "-Werror",
+            "-jvm-target",
+            "17",
+            "-language-version",
+            "2.1",
+            "-no-reflect",
+            "-cp",
+            str(classes),
+            "-d",
+            str(work / "kotlin-out"),
+            *kotlin_files,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
 
 
 def main(argv: list[str]) -> int:

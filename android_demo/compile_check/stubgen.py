@@ -13,20 +13,86 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-PRIMITIVES = {"jint": "int", "jlong": "long", "jshort": "short", "jbyte": "byte", "jchar": "char",
-              "jfloat": "float", "jdouble": "double", "jboolean": "boolean"}
-JDK_INTERFACES = {"java.lang.CharSequence", "java.lang.Comparable", "java.lang.Appendable", "java.lang.Iterable",
-                  "java.lang.Runnable", "java.lang.Cloneable", "java.lang.AutoCloseable", "java.io.Closeable",
-                  "java.io.Serializable", "java.io.Flushable"}
-JAVA_KEYWORDS = {"abstract", "assert", "boolean", "break", "byte", "case", "catch", "char", "class", "const",
-                 "continue", "default", "do", "double", "else", "enum", "extends", "final", "finally", "float",
-                 "for", "goto", "if", "implements", "import", "instanceof", "int", "interface", "long", "native",
-                 "new", "package", "private", "protected", "public", "return", "short", "static", "strictfp",
-                 "super", "switch", "synchronized", "this", "throw", "throws", "transient", "try", "void",
-                 "volatile", "while", "true", "false", "null"}
+PRIMITIVES = {
+    "jint": "int",
+    "jlong": "long",
+    "jshort": "short",
+    "jbyte": "byte",
+    "jchar": "char",
+    "jfloat": "float",
+    "jdouble": "double",
+    "jboolean": "boolean",
+}
+JDK_INTERFACES = {
+    "java.lang.CharSequence",
+    "java.lang.Comparable",
+    "java.lang.Appendable",
+    "java.lang.Iterable",
+    "java.lang.Runnable",
+    "java.lang.Cloneable",
+    "java.lang.AutoCloseable",
+    "java.io.Closeable",
+    "java.io.Serializable",
+    "java.io.Flushable",
+}
+JAVA_KEYWORDS = {
+    "abstract",
+    "assert",
+    "boolean",
+    "break",
+    "byte",
+    "case",
+    "catch",
+    "char",
+    "class",
+    "const",
+    "continue",
+    "default",
+    "do",
+    "double",
+    "else",
+    "enum",
+    "extends",
+    "final",
+    "finally",
+    "float",
+    "for",
+    "goto",
+    "if",
+    "implements",
+    "import",
+    "instanceof",
+    "int",
+    "interface",
+    "long",
+    "native",
+    "new",
+    "package",
+    "private",
+    "protected",
+    "public",
+    "return",
+    "short",
+    "static",
+    "strictfp",
+    "super",
+    "switch",
+    "synchronized",
+    "this",
+    "throw",
+    "throws",
+    "transient",
+    "try",
+    "void",
+    "volatile",
+    "while",
+    "true",
+    "false",
+    "null",
+}
 
 
-BOUNDS: dict[tuple[str, str], str] = {}   # (module, TypeVar name) -> bound, as the .pyi writes it
+BOUNDS: dict[tuple[str, str], str] = {}  # (module, TypeVar name) -> bound, as the .pyi writes it
 
 
 class Unresolvable(Exception):
@@ -35,11 +101,11 @@ class Unresolvable(Exception):
 
 @dataclass
 class PyClass:
-    name: str                      # fully qualified, nested with dots
+    name: str  # fully qualified, nested with dots
     module: str
     bases: list[str]
     type_params: list[str]
-    lines: list[tuple[list[str], str]] = field(default_factory=list)   # (decorators, member line)
+    lines: list[tuple[list[str], str]] = field(default_factory=list)  # (decorators, member line)
     nested: list[PyClass] = field(default_factory=list)
 
 
@@ -109,7 +175,7 @@ def parse_module(path: Path, module: str) -> tuple[dict[str, PyClass], dict[str,
 class Generator:
     def __init__(self, stub_roots: list[Path], api: dict[str, str], overrides: dict[str, list[str]]):
         self.roots = stub_roots
-        self.api = api                        # qualified name -> kind
+        self.api = api  # qualified name -> kind
         self.overrides = overrides
         self.classes: dict[str, PyClass] = {}
         self.typevars: dict[str, dict[str, str]] = {}
@@ -124,7 +190,7 @@ class Generator:
 
     def _include_nested(self, cls: PyClass) -> None:
         for inner in cls.nested:
-            if "java.lang.annotation.Annotation" not in inner.bases:   # @IntDef-style annotations
+            if "java.lang.annotation.Annotation" not in inner.bases:  # @IntDef-style annotations
                 self.included.add(inner.name)
                 self._include_nested(inner)
 
@@ -136,7 +202,9 @@ class Generator:
                 return
             for root in self.roots:
                 top, *rest = parts[:cut]
-                path = root / f"{top}-stubs" / Path(*rest) / "__init__.pyi" if rest else root / f"{top}-stubs/__init__.pyi"
+                path = (
+                    root / f"{top}-stubs" / Path(*rest) / "__init__.pyi" if rest else root / f"{top}-stubs/__init__.pyi"
+                )
                 if path.is_file():
                     classes, typevars = parse_module(path, module)
                     self.classes.update(classes)
@@ -162,7 +230,7 @@ class Generator:
     def jtype(self, text: str, module: str, typevars: dict[str, str], ret: bool = False) -> str:
         text = text.strip().strip("'\"")
         options = [o.strip() for o in split_top(text, "|")]
-        for option in options:   # primitive arrays: java.chaquopy.JavaArrayJInt -> int[]
+        for option in options:  # primitive arrays: java.chaquopy.JavaArrayJInt -> int[]
             p = re.match(r"java\.chaquopy\.JavaArrayJ(\w+)$", option)
             if p and "j" + p.group(1).lower() in PRIMITIVES:
                 return PRIMITIVES["j" + p.group(1).lower()] + "[]"
@@ -200,8 +268,10 @@ class Generator:
             if g.group(1) == "java.chaquopy.JavaArray":
                 return self.jtype(g.group(2), module, typevars) + "[]"
             base = self.jtype(g.group(1), module, typevars)
-            args = ["?" if a.strip() == "typing.Any" else self._boxed(self.jtype(a, module, typevars))
-                    for a in split_top(g.group(2))]
+            args = [
+                "?" if a.strip() == "typing.Any" else self._boxed(self.jtype(a, module, typevars))
+                for a in split_top(g.group(2))
+            ]
             return f"{base}<{', '.join(args)}>"
         if text.startswith("typing."):
             raise Unresolvable(text)
@@ -214,8 +284,16 @@ class Generator:
 
     @staticmethod
     def _boxed(t: str) -> str:
-        return {"int": "Integer", "long": "Long", "short": "Short", "byte": "Byte", "char": "Character",
-                "float": "Float", "double": "Double", "boolean": "Boolean"}.get(t, t)
+        return {
+            "int": "Integer",
+            "long": "Long",
+            "short": "Short",
+            "byte": "Byte",
+            "char": "Character",
+            "float": "Float",
+            "double": "Double",
+            "boolean": "Boolean",
+        }.get(t, t)
 
     # -- classes -------------------------------------------------------------------------------
     def java_sources(self) -> dict[str, str]:
@@ -224,14 +302,16 @@ class Generator:
         for name in sorted(self.api):
             cls = self.classes[name]
             outer = name.rsplit(".", 1)[0]
-            if outer in self.classes:      # nested: emitted inside its outer class
+            if outer in self.classes:  # nested: emitted inside its outer class
                 continue
             package = cls.module
             body = self.render(cls, top=True)
             out[name.replace(".", "/") + ".java"] = f"package {package};\n\n{body}"
-        out["stubsupport/Stub.java"] = ("package stubsupport;\n\npublic final class Stub {\n"
-                                        "    @SuppressWarnings(\"unchecked\")\n"
-                                        "    public static <T> T v() { return (T) null; }\n}\n")
+        out["stubsupport/Stub.java"] = (
+            "package stubsupport;\n\npublic final class Stub {\n"
+            '    @SuppressWarnings("unchecked")\n'
+            "    public static <T> T v() { return (T) null; }\n}\n"
+        )
         return out
 
     def render(self, cls: PyClass, top: bool) -> str:
@@ -297,7 +377,7 @@ class Generator:
                     continue
                 static = annotation.startswith("typing.ClassVar[")
                 if static:
-                    annotation = annotation[len("typing.ClassVar["):-1]
+                    annotation = annotation[len("typing.ClassVar[") : -1]
                 try:
                     t = self.jtype(annotation, cls.module, typevars)
                 except Unresolvable:
@@ -317,10 +397,17 @@ class Generator:
             if key in self.overrides:
                 if key not in replaced:
                     replaced.add(key)
-                    out += [f"    {x} {{ throw new UnsupportedOperationException(); }}"
-                            for x in self.overrides[key] if x != "-"]
+                    out += [
+                        f"    {x} {{ throw new UnsupportedOperationException(); }}"
+                        for x in self.overrides[key]
+                        if x != "-"
+                    ]
                 continue
-            if name in JAVA_KEYWORDS or (name.endswith("_") and name != "__init__") or (kind == "enum" and name in ("values", "valueOf")):
+            if (
+                name in JAVA_KEYWORDS
+                or (name.endswith("_") and name != "__init__")
+                or (kind == "enum" and name in ("values", "valueOf"))
+            ):
                 continue
             static = "@staticmethod" in decorators
             method_vars = {k: v for k, v in typevars.items() if re.match(rf"_{name}(_\d+)?__", k)}
@@ -370,8 +457,9 @@ class Generator:
 
     def _sam(self, cls: PyClass) -> bool:
         """Interfaces with exactly one instance method stay abstract (Kotlin's SAM conversion needs it)."""
-        methods = [line for decorators, line in cls.lines
-                   if line.startswith("def ") and "@staticmethod" not in decorators]
+        methods = [
+            line for decorators, line in cls.lines if line.startswith("def ") and "@staticmethod" not in decorators
+        ]
         return len(methods) == 1
 
 

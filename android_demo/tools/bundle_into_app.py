@@ -35,8 +35,10 @@ def validate(directory: Path) -> Bundle:
     """The bundle as the runtime would load it; refuses formats the app cannot run."""
     bundle = Bundle.open(directory)
     if bundle.metadata.model_format != "tflite":
-        raise BrainEdgeError(f"{directory}: a {bundle.metadata.model_format} bundle cannot run in the Android app "
-                             "(choose a TFLite bundle)")
+        raise BrainEdgeError(
+            f"{directory}: a {bundle.metadata.model_format} bundle cannot run in the Android app "
+            "(choose a TFLite bundle)"
+        )
     Classifier.from_bundle(bundle)  # model tensors checked against the metadata
     return bundle
 
@@ -107,8 +109,7 @@ def remove_samples(assets: Path) -> bool:
     return True
 
 
-def copy_samples(samples: Path, class_names: list[str], per_class: int, assets: Path,
-                 notes: list[str]) -> int:
+def copy_samples(samples: Path, class_names: list[str], per_class: int, assets: Path, notes: list[str]) -> int:
     """Up to per_class images from each samples/<class name>/ folder, first by name, for the benchmark.
 
     Nothing is skipped silently: folders that are not class names and files that are not images are
@@ -127,9 +128,11 @@ def copy_samples(samples: Path, class_names: list[str], per_class: int, assets: 
         files = sorted(p for p in folder.iterdir() if p.is_file())
         not_images = [p.name for p in files if p.suffix.lower() not in IMAGE_SUFFIXES]
         if not_images:
-            notes.append(f"skipped {len(not_images)} file(s) in {folder.name}/ that are not "
-                         f"{'/'.join(sorted(IMAGE_SUFFIXES))} images: {', '.join(not_images[:5])}"
-                         + (" …" if len(not_images) > 5 else ""))
+            notes.append(
+                f"skipped {len(not_images)} file(s) in {folder.name}/ that are not "
+                f"{'/'.join(sorted(IMAGE_SUFFIXES))} images: {', '.join(not_images[:5])}"
+                + (" …" if len(not_images) > 5 else "")
+            )
         images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES][:per_class]
         for image in images:
             _refuse_ignored(image, image.name)
@@ -150,19 +153,18 @@ def copy_samples(samples: Path, class_names: list[str], per_class: int, assets: 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("bundle", type=Path, help="bundle directory (model + labels.txt + metadata.json)")
-    parser.add_argument("--samples", type=Path,
-                        help="class-per-folder images to bundle for the benchmark screen")
+    parser.add_argument("--samples", type=Path, help="class-per-folder images to bundle for the benchmark screen")
     parser.add_argument("--per-class", type=int, default=10, help="sample images per class (default 10)")
     parser.add_argument("--assets", type=Path, default=APP_ASSETS, help="the app's assets folder")
     args = parser.parse_args(argv)
     try:
         bundle = validate(args.bundle)
         metadata = bundle.metadata
-        for name in (metadata.model_file, metadata.labels_file):   # refused before anything in the app changes
+        for name in (metadata.model_file, metadata.labels_file):  # refused before anything in the app changes
             _refuse_ignored(args.bundle / name, name)
         notes: list[str] = []
         samples = None
-        if args.samples:   # every sample name is checked before any is copied
+        if args.samples:  # every sample name is checked before any is copied
             samples = copy_samples(args.samples, metadata.class_names, args.per_class, args.assets, notes)
         elif remove_samples(args.assets):
             notes.append(f"removed the previous bundle's sample images from {args.assets / SAMPLE_ASSETS}")
@@ -170,8 +172,10 @@ def main(argv: list[str] | None = None) -> int:
     except BrainEdgeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    print(f"bundled {metadata.variant} ({metadata.input.height}x{metadata.input.width} {metadata.input.dtype}, "
-          f"{len(metadata.class_names)} classes) into {args.assets / BUNDLE_ASSETS}:")
+    print(
+        f"bundled {metadata.variant} ({metadata.input.height}x{metadata.input.width} {metadata.input.dtype}, "
+        f"{len(metadata.class_names)} classes) into {args.assets / BUNDLE_ASSETS}:"
+    )
     for path in copied:
         print(f"  {path.name} ({path.stat().st_size:,} bytes)")
     if samples is not None:

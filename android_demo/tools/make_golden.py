@@ -45,6 +45,7 @@ SCORE_TOLERANCE = 1e-6
 
 # --- synthetic images ------------------------------------------------------------------
 
+
 def _texture(height: int, width: int, salt: int) -> np.ndarray:
     """An HxWx3 uint8 pattern with smooth ramps, hard edges, a bright disc and pure 0/255."""
     y, x = np.mgrid[0:height, 0:width].astype(np.int64)
@@ -77,11 +78,19 @@ def make_images() -> dict[str, Image.Image]:
 
 # --- bundle metadata variants ------------------------------------------------------------
 
-def _metadata(variant: str, input_spec: InputSpec, output_spec: OutputSpec, class_names: list[str],
-              threshold: float) -> BundleMetadata:
+
+def _metadata(
+    variant: str, input_spec: InputSpec, output_spec: OutputSpec, class_names: list[str], threshold: float
+) -> BundleMetadata:
     return BundleMetadata(
-        model_file="model.tflite", model_format="tflite", variant=variant, model_sha256="0" * 64,
-        class_names=class_names, input=input_spec, output=output_spec, confidence_threshold=threshold,
+        model_file="model.tflite",
+        model_format="tflite",
+        variant=variant,
+        model_sha256="0" * 64,
+        class_names=class_names,
+        input=input_spec,
+        output=output_spec,
+        confidence_threshold=threshold,
         provenance={"generator": "android_demo/tools/make_golden.py", "note": "no model: golden files"},
     )
 
@@ -94,26 +103,31 @@ def make_metadata() -> dict[str, BundleMetadata]:
             "uint8-reference",
             InputSpec(64, 64, dtype="uint8", quantization=Quantization(1 / 128, 128)),
             OutputSpec(1001, dtype="uint8", quantization=Quantization(1 / 256, 0)),
-            imagenet_like, 0.5),
+            imagenet_like,
+            0.5,
+        ),
         "int8": _metadata(
             "int8",
             InputSpec(48, 48, dtype="int8", quantization=Quantization(0.007843137718737125, -1)),
             OutputSpec(4, dtype="int8", quantization=Quantization(0.00390625, -128)),
-            BRAIN_CLASSES, 0.6),
+            BRAIN_CLASSES,
+            0.6,
+        ),
         "float32_logits": _metadata(
             "float32",
             InputSpec(40, 56, mean=IMAGENET_MEAN, std=IMAGENET_STD),
             OutputSpec(4, activation="none"),
-            BRAIN_CLASSES, 0.5),
+            BRAIN_CLASSES,
+            0.5,
+        ),
         "float32_probs": _metadata(
-            "float32",
-            InputSpec(32, 32),
-            OutputSpec(4, activation="softmax"),
-            BRAIN_CLASSES, 0.45),
+            "float32", InputSpec(32, 32), OutputSpec(4, activation="softmax"), BRAIN_CLASSES, 0.45
+        ),
     }
 
 
 # --- recorded raw outputs ----------------------------------------------------------------
+
 
 def _lcg(count: int, salt: int) -> np.ndarray:
     """count pseudo-random integers in [0, 2**16), from a fixed linear congruential sequence."""
@@ -155,8 +169,9 @@ class _RecordedBackend(Backend):
         shape = (1, self.spec.input.height, self.spec.input.width, self.spec.input.channels)
         self.name = "recorded"
         self.input = TensorInfo(shape, self.spec.input.dtype, self.spec.input.quantization)
-        self.output = TensorInfo((1, self.spec.output.num_classes), self.spec.output.dtype,
-                                 self.spec.output.quantization)
+        self.output = TensorInfo(
+            (1, self.spec.output.num_classes), self.spec.output.dtype, self.spec.output.quantization
+        )
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         return self.raw[None]
@@ -164,16 +179,24 @@ class _RecordedBackend(Backend):
 
 def _ranked(metadata: BundleMetadata, raw: np.ndarray, top_k: int) -> tuple[np.ndarray, dict]:
     """Python's probabilities and ranking for one recorded output, via the real Classifier."""
-    classifier = Classifier(_RecordedBackend(raw, metadata), metadata.class_names, metadata.input,
-                            metadata.output, metadata.confidence_threshold)
+    classifier = Classifier(
+        _RecordedBackend(raw, metadata),
+        metadata.class_names,
+        metadata.input,
+        metadata.output,
+        metadata.confidence_threshold,
+    )
     dummy = np.zeros((1, metadata.input.height, metadata.input.width, 3), metadata.input.dtype)
     probabilities = classifier.probabilities(dummy)[0]
     prediction = classifier.rank(probabilities, top_k)
-    return probabilities, {"uncertain": prediction.uncertain,
-                           "top_k": [{"label": label, "score": score} for label, score in prediction.top_k]}
+    return probabilities, {
+        "uncertain": prediction.uncertain,
+        "top_k": [{"label": label, "score": score} for label, score in prediction.top_k],
+    }
 
 
 # --- writing -----------------------------------------------------------------------------
+
 
 def write_goldens(out: Path) -> None:
     """Write every golden file under out (replacing the old ones), plus cases.json that indexes them."""
@@ -190,17 +213,31 @@ def write_goldens(out: Path) -> None:
             tensor = to_input_tensor(rgb, meta.input)
             path = f"tensors/{variant}/{name}.bin"
             _write(out / path, np.ascontiguousarray(tensor).astype(tensor.dtype.newbyteorder("<")).tobytes())
-            cases["preprocess"].append({"image": f"images/{name}.png", "metadata": f"metadata/{variant}.json",
-                                        "tensor": path, "dtype": meta.input.dtype,
-                                        "shape": list(tensor.shape)})
+            cases["preprocess"].append(
+                {
+                    "image": f"images/{name}.png",
+                    "metadata": f"metadata/{variant}.json",
+                    "tensor": path,
+                    "dtype": meta.input.dtype,
+                    "shape": list(tensor.shape),
+                }
+            )
     for case, variant, raw, top_k in make_raw_outputs():
         probabilities, expected = _ranked(metadata[variant], raw, top_k)
         _write(out / "outputs" / f"{case}.raw.bin", raw.astype(raw.dtype.newbyteorder("<")).tobytes())
         _write(out / "outputs" / f"{case}.probs.bin", probabilities.astype("<f4").tobytes())
-        cases["postprocess"].append({"name": case, "metadata": f"metadata/{variant}.json",
-                                     "raw": f"outputs/{case}.raw.bin", "raw_dtype": str(raw.dtype),
-                                     "probabilities": f"outputs/{case}.probs.bin", "k": top_k,
-                                     "tolerance": SCORE_TOLERANCE, **expected})
+        cases["postprocess"].append(
+            {
+                "name": case,
+                "metadata": f"metadata/{variant}.json",
+                "raw": f"outputs/{case}.raw.bin",
+                "raw_dtype": str(raw.dtype),
+                "probabilities": f"outputs/{case}.probs.bin",
+                "k": top_k,
+                "tolerance": SCORE_TOLERANCE,
+                **expected,
+            }
+        )
     cases["orientation"] = write_orientations(out)
     _write(out / "cases.json", (json.dumps(cases, indent=1) + "\n").encode())
     _write(out / "metadata.schema.json", SCHEMA_FILE.read_bytes())  # the Java tests hold BundleMetadata to it
@@ -234,6 +271,7 @@ def _write(path: Path, data: bytes) -> None:
 
 
 # --- checking ----------------------------------------------------------------------------
+
 
 def compare_trees(expected: Path, actual: Path) -> list[str]:
     """Differences between two golden trees; PNGs by pixels, scores within SCORE_TOLERANCE."""
@@ -271,8 +309,11 @@ def _same_json(a: object, b: object) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true",
-                        help="regenerate into a temporary folder and compare with the checked-in goldens")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="regenerate into a temporary folder and compare with the checked-in goldens",
+    )
     parser.add_argument("--out", type=Path, default=GOLDEN_DIR, help="where to write (default: %(default)s)")
     args = parser.parse_args(argv)
     if not args.check:

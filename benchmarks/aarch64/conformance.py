@@ -33,8 +33,10 @@ from brainedge.edge_runtime.files import is_image_name
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 PROBE = HERE / "probe.py"
-TIMING_NOTE = ("Timings under qemu user-mode emulation are meaningless: no timing is measured or "
-               "recorded here. Measure speed on a real Raspberry Pi with brainedge-bench.")
+TIMING_NOTE = (
+    "Timings under qemu user-mode emulation are meaningless: no timing is measured or "
+    "recorded here. Measure speed on a real Raspberry Pi with brainedge-bench."
+)
 REFERENCE_MODEL = "reference-models/mobilenet_v2_1.0_224_quant.tflite"
 REFERENCE_LABELS = "reference-models/imagenet_labels.txt"
 REFERENCE_IMAGES = "reference-models/images"
@@ -47,18 +49,33 @@ class ConformanceError(Exception):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--bundle", type=Path, action="append", default=[],
-                        help="a model bundle directory to check (repeatable)")
-    parser.add_argument("--images", type=Path, action="append", default=[],
-                        help="extra images, or folders of images, for the bundles (repeatable)")
-    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared",
-                        help="the shared data folder (default: ../shared); skipped parts when absent")
-    parser.add_argument("--mri-per-class", type=int, default=2,
-                        help="MRI images per class for the bundles (default: 2, i.e. 8 images)")
-    parser.add_argument("--cpu", default="cortex-a72",
-                        help="emulated CPU (default: cortex-a72, a Raspberry Pi 4; cortex-a76 is a Pi 5)")
-    parser.add_argument("--native-python", default=sys.executable,
-                        help="host Python with the edge runtime's dependencies (default: this one)")
+    parser.add_argument(
+        "--bundle", type=Path, action="append", default=[], help="a model bundle directory to check (repeatable)"
+    )
+    parser.add_argument(
+        "--images",
+        type=Path,
+        action="append",
+        default=[],
+        help="extra images, or folders of images, for the bundles (repeatable)",
+    )
+    parser.add_argument(
+        "--shared",
+        type=Path,
+        default=REPO.parent / "shared",
+        help="the shared data folder (default: ../shared); skipped parts when absent",
+    )
+    parser.add_argument(
+        "--mri-per-class", type=int, default=2, help="MRI images per class for the bundles (default: 2, i.e. 8 images)"
+    )
+    parser.add_argument(
+        "--cpu", default="cortex-a72", help="emulated CPU (default: cortex-a72, a Raspberry Pi 4; cortex-a76 is a Pi 5)"
+    )
+    parser.add_argument(
+        "--native-python",
+        default=sys.executable,
+        help="host Python with the edge runtime's dependencies (default: this one)",
+    )
     parser.add_argument("--output", type=Path, default=REPO / "benchmarks/results/aarch64_conformance.json")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds allowed per run")
     return parser
@@ -67,8 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
 def build_environment(native_python: str, timeout: float) -> tuple[Path, Path]:
     """Run build_env.sh (cached after the first time); returns the arm64 root and site dirs."""
     env = dict(os.environ, PYTHON=native_python)
-    done = subprocess.run(["bash", str(HERE / "build_env.sh")], env=env, stdout=subprocess.PIPE,
-                          text=True, timeout=timeout)
+    done = subprocess.run(
+        ["bash", str(HERE / "build_env.sh")], env=env, stdout=subprocess.PIPE, text=True, timeout=timeout
+    )
     if done.returncode != 0:
         raise ConformanceError("build_env.sh failed (its message is above)")
     paths = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
@@ -104,29 +122,33 @@ def plan_models(args: argparse.Namespace) -> list[dict[str, Any]]:
     """The job both sides run: the reference model when ../shared is here, then each bundle."""
     models = []
     if (args.shared / REFERENCE_MODEL).is_file():
-        models.append({"name": "reference " + Path(REFERENCE_MODEL).name,
-                       "model": str((args.shared / REFERENCE_MODEL).resolve()),
-                       "labels": str((args.shared / REFERENCE_LABELS).resolve()),
-                       "images": list_images([args.shared / REFERENCE_IMAGES])})
+        models.append(
+            {
+                "name": "reference " + Path(REFERENCE_MODEL).name,
+                "model": str((args.shared / REFERENCE_MODEL).resolve()),
+                "labels": str((args.shared / REFERENCE_LABELS).resolve()),
+                "images": list_images([args.shared / REFERENCE_IMAGES]),
+            }
+        )
     bundle_images = mri_sample(args.shared, args.mri_per_class) + list_images(args.images)
     if args.bundle and not bundle_images:
-        raise ConformanceError(f"no images for the bundles: {args.shared / MRI_DIR} is absent "
-                               "and no --images were given")
+        raise ConformanceError(
+            f"no images for the bundles: {args.shared / MRI_DIR} is absent and no --images were given"
+        )
     for bundle in args.bundle:
         if not is_bundle(bundle):
             raise ConformanceError(f"{bundle}: not a model bundle (no bundle metadata)")
         models.append({"name": str(bundle), "bundle": str(bundle.resolve()), "images": bundle_images})
     if not models:
-        raise ConformanceError(f"nothing to check: {args.shared / REFERENCE_MODEL} is absent "
-                               "and no --bundle was given")
+        raise ConformanceError(f"nothing to check: {args.shared / REFERENCE_MODEL} is absent and no --bundle was given")
     return models
 
 
-def run_probe(command: list[str], env: dict[str, str], job: Path, side: str,
-              timeout: float) -> dict[str, Any]:
+def run_probe(command: list[str], env: dict[str, str], job: Path, side: str, timeout: float) -> dict[str, Any]:
     result = job.with_name(f"{side}.json")
-    done = subprocess.run(command + [str(PROBE), str(job), str(result)], env=env, timeout=timeout,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        command + [str(PROBE), str(job), str(result)], env=env, timeout=timeout, capture_output=True, text=True
+    )
     if done.returncode != 0:
         tail = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
         raise ConformanceError(f"the {side} run failed (exit {done.returncode}): {tail}")
@@ -154,8 +176,14 @@ def emulated_run(root: Path, site: Path, view: Path, cpu: str, job: Path, timeou
     qemu = shutil.which("qemu-aarch64-static")
     if qemu is None:
         raise ConformanceError("qemu-aarch64-static not found (sudo apt-get install qemu-user-static)")
-    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(job.parent), "QEMU_CPU": cpu,
-           "PYTHONPATH": f"{view}{os.pathsep}{site}", "PYTHONNOUSERSITE": "1"}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "HOME": str(job.parent),
+        "QEMU_CPU": cpu,
+        "PYTHONPATH": f"{view}{os.pathsep}{site}",
+        "PYTHONNOUSERSITE": "1",
+    }
     command = [qemu, "-L", str(root), str(root / "usr/bin/python3.11")]
     result = run_probe(command, env, job, "aarch64", timeout)
     if result["environment"]["machine"] != "aarch64":
@@ -168,17 +196,27 @@ def compare_model(native: dict[str, Any], emulated: dict[str, Any]) -> dict[str,
     images = []
     for x86, arm in zip(native["images"], emulated["images"]):
         difference = max(abs(a - b) for a, b in zip(x86["scores"], arm["scores"]))
-        images.append({"image": x86["image"], "x86_64_top1": x86["top1"], "aarch64_top1": arm["top1"],
-                       "same_top1": x86["top1"] == arm["top1"], "identical_scores": x86["scores"] == arm["scores"],
-                       "max_score_difference": difference})
+        images.append(
+            {
+                "image": x86["image"],
+                "x86_64_top1": x86["top1"],
+                "aarch64_top1": arm["top1"],
+                "same_top1": x86["top1"] == arm["top1"],
+                "identical_scores": x86["scores"] == arm["scores"],
+                "max_score_difference": difference,
+            }
+        )
     quantized = native["input_dtype"] in ("uint8", "int8")
-    return {"name": native["name"], "variant": "int8" if quantized else "float32",
-            "backend": {"x86_64": native["backend"], "aarch64": emulated["backend"]},
-            "images": len(images),
-            "top1_matches": sum(image["same_top1"] for image in images),
-            "identical_score_vectors": sum(image["identical_scores"] for image in images),
-            "max_score_difference": max(image["max_score_difference"] for image in images),
-            "per_image": images}
+    return {
+        "name": native["name"],
+        "variant": "int8" if quantized else "float32",
+        "backend": {"x86_64": native["backend"], "aarch64": emulated["backend"]},
+        "images": len(images),
+        "top1_matches": sum(image["same_top1"] for image in images),
+        "identical_score_vectors": sum(image["identical_scores"] for image in images),
+        "max_score_difference": max(image["max_score_difference"] for image in images),
+        "per_image": images,
+    }
 
 
 def qemu_version() -> str:
@@ -188,13 +226,16 @@ def qemu_version() -> str:
 
 def report(models: list[dict[str, Any]]) -> None:
     for model in models:
-        print(f"{model['name']} [{model['variant']}]: top-1 {model['top1_matches']}/{model['images']} "
-              f"identical, score vectors bit-identical {model['identical_score_vectors']}/{model['images']}, "
-              f"largest score difference {model['max_score_difference']:.3g}")
+        print(
+            f"{model['name']} [{model['variant']}]: top-1 {model['top1_matches']}/{model['images']} "
+            f"identical, score vectors bit-identical {model['identical_score_vectors']}/{model['images']}, "
+            f"largest score difference {model['max_score_difference']:.3g}"
+        )
         for image in model["per_image"]:
             if not image["same_top1"]:
-                print(f"  MISMATCH {image['image']}: x86_64 {image['x86_64_top1']!r}, "
-                      f"aarch64 {image['aarch64_top1']!r}")
+                print(
+                    f"  MISMATCH {image['image']}: x86_64 {image['x86_64_top1']!r}, aarch64 {image['aarch64_top1']!r}"
+                )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -209,11 +250,17 @@ def run(args: argparse.Namespace) -> int:
         emulated = emulated_run(root, site, view, args.cpu, job, args.timeout)
     compared = [compare_model(x86, arm) for x86, arm in zip(native["models"], emulated["models"])]
     environments = {"x86_64": native["environment"], "aarch64": emulated["environment"]}
-    passed = (all(model["top1_matches"] == model["images"] for model in compared)
-              and not any(env["tensorflow_imported"] for env in environments.values()))
-    result = {"note": TIMING_NOTE, "passed": passed, "emulator": qemu_version(), "emulated_cpu": args.cpu,
-              "environments": environments,
-              "models": compared}
+    passed = all(model["top1_matches"] == model["images"] for model in compared) and not any(
+        env["tensorflow_imported"] for env in environments.values()
+    )
+    result = {
+        "note": TIMING_NOTE,
+        "passed": passed,
+        "emulator": qemu_version(),
+        "emulated_cpu": args.cpu,
+        "environments": environments,
+        "models": compared,
+    }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")
     report(compared)

@@ -34,10 +34,15 @@ def score_images(model: dict[str, Any]) -> dict[str, Any]:
     images = []
     for image in model["images"]:
         probabilities = classifier.probabilities(classifier.preprocess(image))[0]
-        images.append({"image": image, "top1": classifier.rank(probabilities, top_k=1).label,
-                       "scores": probabilities.tolist()})
-    return {"name": model["name"], "backend": classifier.backend.name,
-            "input_dtype": classifier.input_spec.dtype, "images": images}
+        images.append(
+            {"image": image, "top1": classifier.rank(probabilities, top_k=1).label, "scores": probabilities.tolist()}
+        )
+    return {
+        "name": model["name"],
+        "backend": classifier.backend.name,
+        "input_dtype": classifier.input_spec.dtype,
+        "images": images,
+    }
 
 
 def describe_environment() -> dict[str, Any]:
@@ -47,8 +52,12 @@ def describe_environment() -> dict[str, Any]:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             continue
-    return {"machine": platform.machine(), "python": platform.python_version(), "packages": versions,
-            "tensorflow_imported": "tensorflow" in sys.modules}
+    return {
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "packages": versions,
+        "tensorflow_imported": "tensorflow" in sys.modules,
+    }
 
 
 def main(job_path: str, result_path: str) -> None:

@@ -41,13 +41,34 @@ def time_command(root: Path, workers: int, repeats: int) -> tuple[list[float], s
     """Wall seconds of ``python -m brainedge.train.data audit ROOT`` in a fresh process, ``repeats`` times."""
     seconds = []
     with tempfile.TemporaryDirectory() as out:
-        command = [sys.executable, "-m", "brainedge.train.data", "audit", str(root), "--out", out, "--quiet",
-                   "--workers", str(workers)]
+        command = [
+            sys.executable,
+            "-m",
+            "brainedge.train.data",
+            "audit",
+            str(root),
+            "--out",
+            out,
+            "--quiet",
+            "--workers",
+            str(workers),
+        ]
         for _ in range(repeats):
             start = time.monotonic()
             subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
             seconds.append(time.monotonic() - start)
-    shown = ["python", "-m", "brainedge.train.data", "audit", str(root), "--out", "<tmp>", "--quiet", "--workers", str(workers)]
+    shown = [
+        "python",
+        "-m",
+        "brainedge.train.data",
+        "audit",
+        str(root),
+        "--out",
+        "<tmp>",
+        "--quiet",
+        "--workers",
+        str(workers),
+    ]
     return seconds, shlex.join(shown)
 
 
@@ -84,35 +105,48 @@ def render(result: dict[str, Any]) -> str:
     near = result["findings"]
     verdict = "met" if result["seconds"]["median"] <= TARGET_SECONDS else "**NOT met**"
     lines = [
-        "# `brainedge-data audit` speed on the Kaggle MRI training folder", "",
+        "# `brainedge-data audit` speed on the Kaggle MRI training folder",
+        "",
         f"Command: `{result['benchmark_command']}`  ",
         f"Timed: `{result['command']}` (fresh process, {result['repeats']} run(s))  ",
         f"Device: {result['device']['cpu']} ({result['device']['cores']} cores), "
         f"Python {result['device']['python']}, 1-minute load average at the end "
-        f"{result['device']['load_average_1m']:.2f}", "",
-        "| measure | value | target | verdict |", "|---|---|---|---|",
+        f"{result['device']['load_average_1m']:.2f}",
+        "",
+        "| measure | value | target | verdict |",
+        "|---|---|---|---|",
         f"| audit wall time, {result['images']} images (median), s | {result['seconds']['median']:.1f} "
         f"| <= {TARGET_SECONDS:.0f} | {verdict} |",
-        f"| images per second | {result['images'] / result['seconds']['median']:.0f} | - | - |", "",
-        "## Where the time goes (in process)", "", "| phase | s |", "|---|---|",
+        f"| images per second | {result['images'] / result['seconds']['median']:.0f} | - | - |",
+        "",
+        "## Where the time goes (in process)",
+        "",
+        "| phase | s |",
+        "|---|---|",
     ]
     lines += [f"| {name} | {seconds:.2f} |" for name, seconds in result["phases"].items()]
     lines += [
-        "", "## What the audit found (so the speed is not from skipped work)", "",
+        "",
+        "## What the audit found (so the speed is not from skipped work)",
+        "",
         f"- Images with a near-duplicate (dhash 16x16, distance <= {DEFAULT_THRESHOLD}): "
         f"**{near['near_duplicate_images']}** (README's measurement: {README_NEAR_DUPLICATE_IMAGES}), "
         f"in {near['near_duplicate_groups']} groups, {near['near_duplicate_pairs']} pairs; "
         f"largest group {near['largest_group']}.",
         f"- Byte-identical copies: {near['exact_duplicate_images']} images in {near['exact_duplicate_groups']} groups.",
         f"- A plain random 70/15/15 split (seed 0) would put {result['random_split_cross_pairs']} near-duplicate "
-        "pairs across splits; `brainedge-data split` puts 0 (re-audited in `tests/test_data_real.py`).", "",
+        "pairs across splits; `brainedge-data split` puts 0 (re-audited in `tests/test_data_real.py`).",
+        "",
     ]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m brainedge.benchmarks.studies.audit_speed", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m brainedge.benchmarks.studies.audit_speed",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--root", type=Path, default=SHARED_TRAINING)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
@@ -126,22 +160,28 @@ def main(argv: list[str] | None = None) -> int:
     facts = summarize(audit)
     near, exact = facts["near_duplicates"], facts["exact_duplicates"]
     result = {
-        "benchmark_command": "python -m brainedge.benchmarks.studies.audit_speed " + shlex.join(argv if argv is not None
-                                                                                else sys.argv[1:]),
+        "benchmark_command": "python -m brainedge.benchmarks.studies.audit_speed "
+        + shlex.join(argv if argv is not None else sys.argv[1:]),
         "command": command,
         "repeats": args.repeats,
         "workers": args.workers,
         "images": facts["images"],
-        "seconds": {"runs": [round(s, 2) for s in seconds], "median": round(statistics.median(seconds), 2),
-                    "min": round(min(seconds), 2)},
+        "seconds": {
+            "runs": [round(s, 2) for s in seconds],
+            "median": round(statistics.median(seconds), 2),
+            "min": round(min(seconds), 2),
+        },
         "target_seconds": TARGET_SECONDS,
         "target_met": statistics.median(seconds) <= TARGET_SECONDS,
         "phases": {name: round(value, 3) for name, value in phases.items()},
         "findings": {
-            "near_duplicate_images": near["images"], "near_duplicate_groups": near["groups"],
-            "near_duplicate_pairs": near["pairs"], "largest_group": near["largest_group"],
+            "near_duplicate_images": near["images"],
+            "near_duplicate_groups": near["groups"],
+            "near_duplicate_pairs": near["pairs"],
+            "largest_group": near["largest_group"],
             "readme_near_duplicate_images": README_NEAR_DUPLICATE_IMAGES,
-            "exact_duplicate_images": exact["images"], "exact_duplicate_groups": exact["groups"],
+            "exact_duplicate_images": exact["images"],
+            "exact_duplicate_groups": exact["groups"],
         },
         "random_split_cross_pairs": random_split_leaks(audit),
         "device": device_record(),

@@ -54,46 +54,89 @@ def subset(manifest: Manifest, sizes: dict[str, int], seed: int) -> Manifest:
 
 def train(manifest: Path, out: Path, variant: str, seed: int, size: int) -> dict[str, Any]:
     """One brainedge-train run; its per-epoch validation accuracy and its kept model's metrics."""
-    command = [sys.executable, "-m", "brainedge.train", "--manifest", str(manifest), "--out", str(out),
-               "--weights", str(WEIGHTS), "--alpha", "1.0", "--input-size", str(size), "--batch-size", "32",
-               "--head-epochs", "1", "--finetune-epochs", "2", "--qat-epochs", "0", "--seed", str(seed),
-               *VARIANTS[variant]]
+    command = [
+        sys.executable,
+        "-m",
+        "brainedge.train",
+        "--manifest",
+        str(manifest),
+        "--out",
+        str(out),
+        "--weights",
+        str(WEIGHTS),
+        "--alpha",
+        "1.0",
+        "--input-size",
+        str(size),
+        "--batch-size",
+        "32",
+        "--head-epochs",
+        "1",
+        "--finetune-epochs",
+        "2",
+        "--qat-epochs",
+        "0",
+        "--seed",
+        str(seed),
+        *VARIANTS[variant],
+    ]
     started = time.monotonic()
     subprocess.run(command, check=True, stdout=(out.parent / f"{out.name}.log").open("w"), stderr=subprocess.STDOUT)
     run = RunDirectory(out)
-    epochs = [{"phase": row["phase"], "epoch": int(row["epoch"]), "val_accuracy": row["val_accuracy"]}
-              for row in run.history()]
+    epochs = [
+        {"phase": row["phase"], "epoch": int(row["epoch"]), "val_accuracy": row["val_accuracy"]}
+        for row in run.history()
+    ]
     metrics = run.metrics("float")
-    return {"variant": variant, "seed": seed, "seconds": round(time.monotonic() - started, 1), "epochs": epochs,
-            "last_val_accuracy": epochs[-1]["val_accuracy"], "kept_val_accuracy": metrics["val"]["accuracy"],
-            "kept_test_accuracy": metrics["test"]["accuracy"], "kept_test_macro_f1": metrics["test"]["macro_f1"]}
+    return {
+        "variant": variant,
+        "seed": seed,
+        "seconds": round(time.monotonic() - started, 1),
+        "epochs": epochs,
+        "last_val_accuracy": epochs[-1]["val_accuracy"],
+        "kept_val_accuracy": metrics["val"]["accuracy"],
+        "kept_test_accuracy": metrics["test"]["accuracy"],
+        "kept_test_macro_f1": metrics["test"]["macro_f1"],
+    }
 
 
 def render(result: dict[str, Any]) -> str:
     counts = result["images"]
     lines = [
-        "# Batch-norm handling during fine-tuning, measured", "",
+        "# Batch-norm handling during fine-tuning, measured",
+        "",
         f"Command: `{result['command']}`  ",
         f"Data: leak-free subset of `{TRAINING.relative_to(SHARED.parent)}` — {counts['train']} train / "
         f"{counts['val']} val / {counts['test']} test images, {result['input_size']} px; MobileNetV2 1.0 from "
         f"`{WEIGHTS.name}`, 1 head + 2 fine-tuning epochs (all blocks, lr 1e-4, cosine), batch 32.  ",
-        f"Device: {result['device']['cpu']} ({result['device']['cores']} cores)", "",
+        f"Device: {result['device']['cpu']} ({result['device']['cores']} cores)",
+        "",
         "| batch norm | seed | val acc per epoch (head, ft1, ft2) | val acc after fine-tuning | "
-        "kept model: val acc | kept model: test acc | wall s |", "|---|---|---|---|---|---|---|",
+        "kept model: val acc | kept model: test acc | wall s |",
+        "|---|---|---|---|---|---|---|",
     ]
     for run in result["runs"]:
         per_epoch = ", ".join(f"{epoch['val_accuracy']:.3f}" for epoch in run["epochs"])
-        lines.append(f"| {run['variant']} | {run['seed']} | {per_epoch} | **{run['last_val_accuracy']:.3f}** | "
-                     f"{run['kept_val_accuracy']:.3f} | {run['kept_test_accuracy']:.3f} | {run['seconds']:.0f} |")
-    lines += ["", "Mean validation accuracy after fine-tuning: "
-              + ", ".join(f"{name} {value:.3f}" for name, value in result["mean_last_val_accuracy"].items())
-              + f". Verdict: **{result['verdict']}**.", ""]
+        lines.append(
+            f"| {run['variant']} | {run['seed']} | {per_epoch} | **{run['last_val_accuracy']:.3f}** | "
+            f"{run['kept_val_accuracy']:.3f} | {run['kept_test_accuracy']:.3f} | {run['seconds']:.0f} |"
+        )
+    lines += [
+        "",
+        "Mean validation accuracy after fine-tuning: "
+        + ", ".join(f"{name} {value:.3f}" for name, value in result["mean_last_val_accuracy"].items())
+        + f". Verdict: **{result['verdict']}**.",
+        "",
+    ]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m brainedge.benchmarks.studies.bn_fine_tuning", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m brainedge.benchmarks.studies.bn_fine_tuning",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--manifest", type=Path, help="a split of the Training folder (default: make one)")
     parser.add_argument("--train", type=int, default=600)
     parser.add_argument("--val", type=int, default=300)
@@ -124,14 +167,21 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(f"error: {out}: exists; remove {args.work} to measure again")
             runs.append(train(small, out, variant, seed, args.input_size))
             print(render_progress(runs[-1]), flush=True)
-    means = {name: float(np.mean([run["last_val_accuracy"] for run in runs if run["variant"] == name]))
-             for name in VARIANTS}
+    means = {
+        name: float(np.mean([run["last_val_accuracy"] for run in runs if run["variant"] == name])) for name in VARIANTS
+    }
     result = {
-        "command": "python -m brainedge.benchmarks.studies.bn_fine_tuning " + shlex.join(argv if argv is not None else sys.argv[1:]),
+        "command": "python -m brainedge.benchmarks.studies.bn_fine_tuning "
+        + shlex.join(argv if argv is not None else sys.argv[1:]),
         "images": {split: len(read_manifest(small).split(split)) for split in sizes},
-        "input_size": args.input_size, "runs": runs, "mean_last_val_accuracy": means,
-        "verdict": ("frozen batch norm is better; keep it the default" if means["frozen"] > means["trained"]
-                    else "training batch norm is not worse here; revisit the default"),
+        "input_size": args.input_size,
+        "runs": runs,
+        "mean_last_val_accuracy": means,
+        "verdict": (
+            "frozen batch norm is better; keep it the default"
+            if means["frozen"] > means["trained"]
+            else "training batch norm is not worse here; revisit the default"
+        ),
         "device": device_record(),
     }
     args.out.mkdir(parents=True, exist_ok=True)
@@ -142,8 +192,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def render_progress(run: dict[str, Any]) -> str:
-    return (f"{run['variant']} batch norm, seed {run['seed']}: val accuracy after fine-tuning "
-            f"{run['last_val_accuracy']:.3f}, kept model test {run['kept_test_accuracy']:.3f} ({run['seconds']:.0f}s)")
+    return (
+        f"{run['variant']} batch norm, seed {run['seed']}: val accuracy after fine-tuning "
+        f"{run['last_val_accuracy']:.3f}, kept model test {run['kept_test_accuracy']:.3f} ({run['seconds']:.0f}s)"
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Turn an export_report.json into the issue-5 benchmark record: table + acceptance, .md and .json.
 
-usage: python -m brainedge.benchmarks.studies.export_report OUT/export_report.json --command "..." --out benchmarks/results/export_NAME
+usage: python -m brainedge.benchmarks.studies.export_report OUT/export_report.json --command "..."
+           --out benchmarks/results/export_NAME
 """
 
 from __future__ import annotations
@@ -23,35 +24,66 @@ def acceptance(rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     for name, allowed in TARGETS.items():
         if name in rows:
             drop = rows[name]["accuracy_drop_points"]
-            checks.append({"target": f"{name} accuracy within {allowed} points of float32",
-                           "measured": f"{0.0 - drop:+.2f} points", "met": drop <= allowed})
+            checks.append(
+                {
+                    "target": f"{name} accuracy within {allowed} points of float32",
+                    "measured": f"{0.0 - drop:+.2f} points",
+                    "met": drop <= allowed,
+                }
+            )
             agreement = rows[name]["float_agreement"]
-            checks.append({"target": f"{name} top-1 agreement with float32 >= {MIN_INT8_AGREEMENT:.0%}",
-                           "measured": f"{agreement:.2%}", "met": agreement >= MIN_INT8_AGREEMENT})
+            checks.append(
+                {
+                    "target": f"{name} top-1 agreement with float32 >= {MIN_INT8_AGREEMENT:.0%}",
+                    "measured": f"{agreement:.2%}",
+                    "met": agreement >= MIN_INT8_AGREEMENT,
+                }
+            )
             size = rows[name]["size_bytes"]
-            checks.append({"target": f"{name} file <= {MAX_INT8_TFLITE_BYTES / 1e6} MB",
-                           "measured": f"{size / 1e6:.3f} MB ({size / 2**20:.3f} MiB)",
-                           "met": size <= MAX_INT8_TFLITE_BYTES})
+            checks.append(
+                {
+                    "target": f"{name} file <= {MAX_INT8_TFLITE_BYTES / 1e6} MB",
+                    "measured": f"{size / 1e6:.3f} MB ({size / 2**20:.3f} MiB)",
+                    "met": size <= MAX_INT8_TFLITE_BYTES,
+                }
+            )
     if "tflite_float16" in rows and "tflite_float32" in rows:
         ratio = rows["tflite_float16"]["size_bytes"] / rows["tflite_float32"]["size_bytes"]
-        checks.append({"target": "float16 about half of float32 (0.45-0.55)", "measured": f"{ratio:.3f}",
-                       "met": 0.45 <= ratio <= 0.55})
+        checks.append(
+            {
+                "target": "float16 about half of float32 (0.45-0.55)",
+                "measured": f"{ratio:.3f}",
+                "met": 0.45 <= ratio <= 0.55,
+            }
+        )
     return checks
 
 
 def markdown(rows: list[dict[str, Any]], checks: list[dict[str, Any]], command: str, title: str) -> str:
     first = rows[0]
-    lines = [f"# {title}", "", "Command:", "", "```", command, "```", "",
-             f"Verified through the edge runtime on the **{first['split']}** split ({first['count']} images); "
-             f"float32 reference = the Keras float model, accuracy {first['float_reference_accuracy']:.4f}.", "",
-             "| variant | size (MB) | accuracy | Δ vs float32 (points) | agreement with float32 | "
-             "agreement with its Keras source | mean abs Δp | max abs Δp | source agreement ≥ threshold |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    lines = [
+        f"# {title}",
+        "",
+        "Command:",
+        "",
+        "```",
+        command,
+        "```",
+        "",
+        f"Verified through the edge runtime on the **{first['split']}** split ({first['count']} images); "
+        f"float32 reference = the Keras float model, accuracy {first['float_reference_accuracy']:.4f}.",
+        "",
+        "| variant | size (MB) | accuracy | Δ vs float32 (points) | agreement with float32 | "
+        "agreement with its Keras source | mean abs Δp | max abs Δp | source agreement ≥ threshold |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
     for row in rows:
-        lines.append(f"| {row['variant']} | {row['size_bytes'] / 1e6:.3f} | {row['accuracy']:.4f} | "
-                     f"{0.0 - row['accuracy_drop_points']:+.2f} | {row['float_agreement']:.4f} | "
-                     f"{row['agreement']:.4f} ({row['reference']}) | {row['mean_abs_diff']:.5f} | "
-                     f"{row['max_abs_diff']:.4f} | {'yes' if row['passed'] else 'no'} |")
+        lines.append(
+            f"| {row['variant']} | {row['size_bytes'] / 1e6:.3f} | {row['accuracy']:.4f} | "
+            f"{0.0 - row['accuracy_drop_points']:+.2f} | {row['float_agreement']:.4f} | "
+            f"{row['agreement']:.4f} ({row['reference']}) | {row['mean_abs_diff']:.5f} | "
+            f"{row['max_abs_diff']:.4f} | {'yes' if row['passed'] else 'no'} |"
+        )
     lines += ["", "## Acceptance (issue 5)", "", "| target | measured | met |", "|---|---|---|"]
     lines += [f"| {c['target']} | {c['measured']} | {'yes' if c['met'] else '**no**'} |" for c in checks]
     return "\n".join(lines) + "\n"
@@ -71,8 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     checks = acceptance({row["variant"]: row for row in rows})
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(
-        {"command": args.command, "variants": rows, "acceptance": checks}, indent=2) + "\n")
+    args.out.with_suffix(".json").write_text(
+        json.dumps({"command": args.command, "variants": rows, "acceptance": checks}, indent=2) + "\n"
+    )
     text = markdown(rows, checks, args.command, args.title)
     args.out.with_suffix(".md").write_text(text)
     print(text)

@@ -64,10 +64,9 @@ def make_jpegs(folder: Path, count: int, sources: Path | None) -> list[Path]:
     for index in range(count):
         if originals:
             image = Image.open(originals[index % len(originals)])
-            image = image.convert("L" if image.mode == "L" else "RGB").resize((IMAGE_SIZE, IMAGE_SIZE),
-                                                                               Image.BICUBIC)
+            image = image.convert("L" if image.mode == "L" else "RGB").resize((IMAGE_SIZE, IMAGE_SIZE), Image.BICUBIC)
         else:
-            disc = np.hypot(*np.mgrid[-1:1:IMAGE_SIZE * 1j, -1:1:IMAGE_SIZE * 1j]) < 0.8
+            disc = np.hypot(*np.mgrid[-1 : 1 : IMAGE_SIZE * 1j, -1 : 1 : IMAGE_SIZE * 1j]) < 0.8
             pixels = disc * rng.normal(110, 40, (IMAGE_SIZE, IMAGE_SIZE))
             image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
         path = folder / f"{index:03d}.jpg"
@@ -79,14 +78,16 @@ def make_jpegs(folder: Path, count: int, sources: Path | None) -> list[Path]:
 def make_colour_jpegs(folder: Path, count: int, sources: Path | None) -> list[Path]:
     """``count`` 512x512 colour JPEGs: natural photos centre-cropped and upscaled, else colour noise."""
     folder.mkdir(parents=True, exist_ok=True)
-    photos = sorted(p for p in sources.iterdir() if p.suffix in (".jpg", ".bmp")) if sources and sources.is_dir() \
-        else []
+    photos = (
+        sorted(p for p in sources.iterdir() if p.suffix in (".jpg", ".bmp")) if sources and sources.is_dir() else []
+    )
     rng = np.random.default_rng(1)
     paths = []
     for index in range(count):
         if photos:
-            image = ImageOps.fit(Image.open(photos[index % len(photos)]).convert("RGB"), (IMAGE_SIZE, IMAGE_SIZE),
-                                 Image.BICUBIC)
+            image = ImageOps.fit(
+                Image.open(photos[index % len(photos)]).convert("RGB"), (IMAGE_SIZE, IMAGE_SIZE), Image.BICUBIC
+            )
         else:
             image = Image.fromarray(rng.integers(0, 256, (IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8))
         path = folder / f"colour_{index:03d}.jpg"
@@ -146,13 +147,19 @@ def measure_overhead(classifier: Classifier, images: list[Path], repeats: int) -
                 invoke.append(timed.last_ms)
     finally:
         classifier.backend = real
-    by_kind = {kind: [ms for path in images if kinds[path] == kind for ms in overhead[path]]
-               for kind in sorted(set(kinds.values()))}
-    return {"overhead_ms": latency_summary([ms for samples in overhead.values() for ms in samples]),
-            "invoke_ms": latency_summary(invoke), "samples": len(invoke),
-            "by_stored_format": {kind: {"images": sum(k == kind for k in kinds.values()),
-                                        "overhead_ms": latency_summary(samples)}
-                                 for kind, samples in by_kind.items()}}
+    by_kind = {
+        kind: [ms for path in images if kinds[path] == kind for ms in overhead[path]]
+        for kind in sorted(set(kinds.values()))
+    }
+    return {
+        "overhead_ms": latency_summary([ms for samples in overhead.values() for ms in samples]),
+        "invoke_ms": latency_summary(invoke),
+        "samples": len(invoke),
+        "by_stored_format": {
+            kind: {"images": sum(k == kind for k in kinds.values()), "overhead_ms": latency_summary(samples)}
+            for kind, samples in by_kind.items()
+        },
+    }
 
 
 def profile_phases(classifier: Classifier, images: list[Path], repeats: int) -> dict[str, dict[str, Any]]:
@@ -193,8 +200,12 @@ def classify_peak_rss(model_args: list[str], folder: Path, threads: int | None) 
     user_args = [*model_args, *(["--threads", str(threads)] if threads else []), str(folder)]
     with tempfile.TemporaryDirectory() as scratch:
         peak_file = Path(scratch) / "peak_kib"
-        done = subprocess.run([sys.executable, "-c", CLASSIFY_WITH_PEAK, str(peak_file), *user_args],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        done = subprocess.run(
+            [sys.executable, "-c", CLASSIFY_WITH_PEAK, str(peak_file), *user_args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         if done.returncode != 0 or not peak_file.exists():
             tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
             raise BrainEdgeError(f"brainedge-classify failed (status {done.returncode}): {tail}")
@@ -204,8 +215,11 @@ def classify_peak_rss(model_args: list[str], folder: Path, threads: int | None) 
 
 def load(args: argparse.Namespace) -> tuple[Classifier, list[str], str]:
     if args.bundle:
-        return Classifier.from_bundle(args.bundle, threads=args.threads), ["--bundle", str(args.bundle)], \
-            args.bundle.name
+        return (
+            Classifier.from_bundle(args.bundle, threads=args.threads),
+            ["--bundle", str(args.bundle)],
+            args.bundle.name,
+        )
     if not (args.model and args.labels):
         raise BrainEdgeError("give --bundle DIR, or --model FILE with --labels FILE")
     classifier = Classifier.from_model(args.model, args.labels, threads=args.threads)
@@ -228,9 +242,11 @@ def render(result: dict[str, Any]) -> str:
         f"| overhead per image (decode + preprocess + postprocess), ms | {o['overhead_ms']['p50']:.2f} | "
         f"{o['overhead_ms']['p90']:.2f} | {o['overhead_ms']['mean']:.2f} | <= {OVERHEAD_TARGET_MS} | "
         f"{verdict[result['targets']['overhead_met']]} |",
-        *[f"| … of which {kind} ({part['images']} images), ms | {part['overhead_ms']['p50']:.2f} | "
-          f"{part['overhead_ms']['p90']:.2f} | {part['overhead_ms']['mean']:.2f} | – | – |"
-          for kind, part in o["by_stored_format"].items()],
+        *[
+            f"| … of which {kind} ({part['images']} images), ms | {part['overhead_ms']['p50']:.2f} | "
+            f"{part['overhead_ms']['p90']:.2f} | {part['overhead_ms']['mean']:.2f} | – | – |"
+            for kind, part in o["by_stored_format"].items()
+        ],
         f"| colour photos, not MRI ({result['colour']['images']} JPEGs: {result['colour']['source']}), ms | "
         f"{result['colour']['overhead_ms']['p50']:.2f} | {result['colour']['overhead_ms']['p90']:.2f} | "
         f"{result['colour']['overhead_ms']['mean']:.2f} | – | – |",
@@ -240,32 +256,48 @@ def render(result: dict[str, Any]) -> str:
         f"{rss['peak_rss_mb']:.1f} | <= {RSS_TARGET_MB} | {verdict[result['targets']['rss_met']]} |\n",
         f"Classify command measured: `{rss['command']}` (peak = `VmHWM` of that process at exit).\n",
         "## Where the overhead goes (per image, ms)\n",
-        "| phase | p50 | mean |", "|---|---|---|",
+        "| phase | p50 | mean |",
+        "|---|---|---|",
     ]
     lines += [f"| {name} | {v['p50']:.3f} | {v['mean']:.3f} |" for name, v in result["phases"].items()]
-    lines += ["", "Overhead is the wall time of `Classifier.classify(path)` minus the time spent inside the "
-              "interpreter's invoke (measured by wrapping the backend), so it is exactly the runtime's own "
-              "decode, preprocessing and postprocessing code path. The target is judged on the MRI images; "
-              "a grayscale image (8-bit, or RGB with three equal channels) is resized as one channel, "
-              "a colour photo as three, hence its own row.", ""]
+    lines += [
+        "",
+        "Overhead is the wall time of `Classifier.classify(path)` minus the time spent inside the "
+        "interpreter's invoke (measured by wrapping the backend), so it is exactly the runtime's own "
+        "decode, preprocessing and postprocessing code path. The target is judged on the MRI images; "
+        "a grayscale image (8-bit, or RGB with three equal channels) is resized as one channel, "
+        "a colour photo as three, hence its own row.",
+        "",
+    ]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(prog="python -m brainedge.benchmarks.studies.overhead", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m brainedge.benchmarks.studies.overhead",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--bundle", type=Path)
     parser.add_argument("--model", type=Path)
     parser.add_argument("--labels", type=Path)
     parser.add_argument("--images", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3, help="passes over the images for the overhead")
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--source-images", type=Path, default=SHARED_MRI,
-                        help="JPEGs to upscale (default: the shared MRI set; synthetic scans when absent)")
-    parser.add_argument("--photos", type=Path, default=SHARED_PHOTOS,
-                        help="colour photos for the informational colour row (default: the shared reference "
-                             "images; colour noise when absent)")
+    parser.add_argument(
+        "--source-images",
+        type=Path,
+        default=SHARED_MRI,
+        help="JPEGs to upscale (default: the shared MRI set; synthetic scans when absent)",
+    )
+    parser.add_argument(
+        "--photos",
+        type=Path,
+        default=SHARED_PHOTOS,
+        help="colour photos for the informational colour row (default: the shared reference "
+        "images; colour noise when absent)",
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--tag", help="file name stem (default: overhead-<model>)")
     args = parser.parse_args(argv)
@@ -282,15 +314,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     result = {
-        "artifact": name, "command": shlex.join(["python", "-m", "brainedge.benchmarks.studies.overhead", *argv]),
-        "device": device_record(), "images": args.images, "repeats": args.repeats,
+        "artifact": name,
+        "command": shlex.join(["python", "-m", "brainedge.benchmarks.studies.overhead", *argv]),
+        "device": device_record(),
+        "images": args.images,
+        "repeats": args.repeats,
         "image_source": "shared MRI slices, bicubic-upscaled" if args.source_images.is_dir() else "synthetic",
-        "overhead": overhead, "phases": phases, "classify_process": process,
-        "colour": {"images": COLOUR_IMAGES, "overhead_ms": colour,
-                   "source": "reference photos" if args.photos.is_dir() else "synthetic colour noise"},
-        "targets": {"overhead_ms": OVERHEAD_TARGET_MS, "rss_mb": RSS_TARGET_MB,
-                    "overhead_met": overhead["overhead_ms"]["mean"] <= OVERHEAD_TARGET_MS,
-                    "rss_met": process["peak_rss_mb"] <= RSS_TARGET_MB},
+        "overhead": overhead,
+        "phases": phases,
+        "classify_process": process,
+        "colour": {
+            "images": COLOUR_IMAGES,
+            "overhead_ms": colour,
+            "source": "reference photos" if args.photos.is_dir() else "synthetic colour noise",
+        },
+        "targets": {
+            "overhead_ms": OVERHEAD_TARGET_MS,
+            "rss_mb": RSS_TARGET_MB,
+            "overhead_met": overhead["overhead_ms"]["mean"] <= OVERHEAD_TARGET_MS,
+            "rss_met": process["peak_rss_mb"] <= RSS_TARGET_MB,
+        },
     }
     stem = args.tag or f"overhead-{name}"
     args.out.mkdir(parents=True, exist_ok=True)

@@ -85,46 +85,67 @@ def time_steps(weights: str, size: int, batch_size: int, steps: int) -> dict[str
         for _ in range(steps):
             model.train_on_batch(images, labels)
         seconds = time.perf_counter() - started
-        phases[phase] = {"images": steps * batch_size, "seconds": round(seconds, 2),
-                         "images_per_s": round(steps * batch_size / seconds, 1)}
+        phases[phase] = {
+            "images": steps * batch_size,
+            "seconds": round(seconds, 2),
+            "images_per_s": round(steps * batch_size / seconds, 1),
+        }
     return phases
 
 
 def logged_epochs(run: Path) -> list[dict[str, Any]]:
     """Images/s of each epoch of the 224 px run, as its run directory recorded them."""
-    return [{"phase": row["phase"], "epoch": int(row["epoch"]), "images_per_s": round(row["images_per_s"])}
-            for row in RunDirectory(run).history() if "images_per_s" in row]
+    return [
+        {"phase": row["phase"], "epoch": int(row["epoch"]), "images_per_s": round(row["images_per_s"])}
+        for row in RunDirectory(run).history()
+        if "images_per_s" in row
+    ]
 
 
 def render(result: dict[str, Any]) -> str:
     pipeline, steps = result["pipeline"], result["training_step"]
     lines = [
-        f"# Input pipeline vs training step, {result['input_size']} px, batch {result['batch_size']}", "",
+        f"# Input pipeline vs training step, {result['input_size']} px, batch {result['batch_size']}",
+        "",
         f"Command: `{result['command']}`  ",
         f"Data: {result['train_images']} training images of `{result['manifest']}`  ",
         f"Device: {result['device']['cpu']} ({result['device']['cores']} cores), 1-minute load average at the "
-        f"end {result['device']['load_average_1m']:.2f}", "",
-        "| measure | images/s |", "|---|---|",
+        f"end {result['device']['load_average_1m']:.2f}",
+        "",
+        "| measure | images/s |",
+        "|---|---|",
         f"| pipeline alone, cold epoch (decode + cache fill) | {pipeline['cold']['images_per_s']:.0f} |",
         f"| pipeline alone, warm epoch (from cache) | {pipeline['warm']['images_per_s']:.0f} |",
         f"| training step, head phase (frozen backbone) | {steps['head']['images_per_s']:.1f} |",
-        f"| training step, fine-tuning phase | {steps['finetune']['images_per_s']:.1f} |", "",
-        "Ratio of the pipeline (slower of cold/warm) to the training step (target >= "
-        f"{TARGET_RATIO:.0f}x):", "",
-        *[f"- {phase} step: **{ratio:.1f}x** ({'met' if ratio >= TARGET_RATIO else '**NOT met**'})"
-          for phase, ratio in result["ratios"].items()], "",
+        f"| training step, fine-tuning phase | {steps['finetune']['images_per_s']:.1f} |",
+        "",
+        f"Ratio of the pipeline (slower of cold/warm) to the training step (target >= {TARGET_RATIO:.0f}x):",
+        "",
+        *[
+            f"- {phase} step: **{ratio:.1f}x** ({'met' if ratio >= TARGET_RATIO else '**NOT met**'})"
+            for phase, ratio in result["ratios"].items()
+        ],
+        "",
     ]
     if result["logged_epochs"]:
-        lines += ["Epochs of the 224 px run (`runs/mri_224/run/history.csv`; wall time incl. validation, CPU shared "
-                  "with anything else running):", "", "| phase | epoch | images/s |", "|---|---|---|"]
+        lines += [
+            "Epochs of the 224 px run (`runs/mri_224/run/history.csv`; wall time incl. validation, CPU shared "
+            "with anything else running):",
+            "",
+            "| phase | epoch | images/s |",
+            "|---|---|---|",
+        ]
         lines += [f"| {row['phase']} | {row['epoch']} | {row['images_per_s']} |" for row in result["logged_epochs"]]
         lines.append("")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m brainedge.benchmarks.studies.pipeline_speed", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m brainedge.benchmarks.studies.pipeline_speed",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--manifest", type=Path, help="default: runs/mri_224/manifest.csv or a fresh split")
     parser.add_argument("--weights", default=str(SHARED / "weights" / "mobilenet_v2_1.0_224_imagenet_no_top.h5"))
     parser.add_argument("--input-size", type=int, default=224)
@@ -148,11 +169,16 @@ def main(argv: list[str] | None = None) -> int:
     slowest_pipeline = min(epoch["images_per_s"] for epoch in pipeline.values())
     ratios = {phase: round(slowest_pipeline / step["images_per_s"], 2) for phase, step in steps.items()}
     result = {
-        "command": "python -m brainedge.benchmarks.studies.pipeline_speed " + shlex.join(argv if argv is not None else sys.argv[1:]),
-        "manifest": str(manifest), "train_images": len(files),
-        "input_size": args.input_size, "batch_size": args.batch_size,
-        "pipeline": pipeline, "training_step": steps,
-        "ratios": ratios, "target_ratio": TARGET_RATIO,
+        "command": "python -m brainedge.benchmarks.studies.pipeline_speed "
+        + shlex.join(argv if argv is not None else sys.argv[1:]),
+        "manifest": str(manifest),
+        "train_images": len(files),
+        "input_size": args.input_size,
+        "batch_size": args.batch_size,
+        "pipeline": pipeline,
+        "training_step": steps,
+        "ratios": ratios,
+        "target_ratio": TARGET_RATIO,
         "target_met": {phase: ratio >= TARGET_RATIO for phase, ratio in ratios.items()},
         "logged_epochs": logged_epochs(args.run),
         "device": device_record(),

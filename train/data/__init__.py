@@ -10,6 +10,23 @@ from brainedge.train.data.duplicates import DEFAULT_THRESHOLD
 from brainedge.train.data.loading import Dataset, binary_mapping, load_dataset, load_roots, read_mapping
 from brainedge.train.data.split import assign_splits, make_split, split_audit
 
-__all__ = ["DEFAULT_THRESHOLD", "Audit", "Dataset", "Manifest", "ManifestRow", "assign_splits", "binary_mapping",
-           "class_weights", "load_dataset", "load_roots", "make_split", "manifest_dataset", "read_manifest",
-           "read_mapping", "run_audit", "split_audit", "summarize", "write_manifest"]
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "Audit",
+    "Dataset",
+    "Manifest",
+    "ManifestRow",
+    "assign_splits",
+    "binary_mapping",
+    "class_weights",
+    "load_dataset",
+    "load_roots",
+    "make_split",
+    "manifest_dataset",
+    "read_manifest",
+    "read_mapping",
+    "run_audit",
+    "split_audit",
+    "summarize",
+    "write_manifest",
+]

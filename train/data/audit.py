@@ -56,8 +56,7 @@ class Audit:
         return {min(self.infos[i].sha256 for i in indices)[:16]: indices for indices in members.values()}
 
 
-def run_audit(dataset: Dataset, threshold: int = DEFAULT_THRESHOLD, workers: int = 2,
-              progress: bool = True) -> Audit:
+def run_audit(dataset: Dataset, threshold: int = DEFAULT_THRESHOLD, workers: int = 2, progress: bool = True) -> Audit:
     """Hash every image of ``dataset`` and group its near-duplicates."""
     if not 0 <= threshold < HASH_BITS:
         raise BrainEdgeError(f"near-duplicate threshold must be 0..{HASH_BITS - 1} bits, got {threshold}")
@@ -69,14 +68,22 @@ def run_audit(dataset: Dataset, threshold: int = DEFAULT_THRESHOLD, workers: int
     components = np.full(len(infos), -1, dtype=np.int64)
     if len(readable):
         components[readable] = readable[connected_groups(len(readable), local)]
-    return Audit(dataset=dataset, infos=infos, threshold=threshold, pairs=pairs, components=components,
-                 seconds=time.monotonic() - start)
+    return Audit(
+        dataset=dataset,
+        infos=infos,
+        threshold=threshold,
+        pairs=pairs,
+        components=components,
+        seconds=time.monotonic() - start,
+    )
 
 
 def manifest_dataset(manifest: Manifest) -> Dataset:
     """A manifest's images as a dataset whose parts are its splits, to re-audit a split for leaks."""
-    images = tuple(ImageFile(path=manifest.root / row.path, rel=row.path, label=row.label,
-                             folder_class=row.label, part=row.split) for row in manifest.rows)
+    images = tuple(
+        ImageFile(path=manifest.root / row.path, rel=row.path, label=row.label, folder_class=row.label, part=row.split)
+        for row in manifest.rows
+    )
     parts = tuple(split for split in SPLITS if manifest.split(split))
     labels = {part: tuple(sorted({row.label for row in manifest.split(part)})) for part in parts}
     return Dataset(root=manifest.root, parts=parts, images=images, skipped=(), part_labels=labels)
@@ -94,8 +101,8 @@ def _class_facts(dataset: Dataset) -> dict[str, Any]:
         "total": total,
         "by_part": per_part,
         "imbalance_ratio": round(max(nonzero) / min(nonzero), 3) if nonzero else None,
-        "mapping": {image.folder_class: image.label for image in dataset.images
-                    if image.folder_class != image.label} or None,
+        "mapping": {image.folder_class: image.label for image in dataset.images if image.folder_class != image.label}
+        or None,
     }
 
 
@@ -107,8 +114,11 @@ def _image_facts(audit: Audit) -> dict[str, Any]:
         "modes": _counter([info.mode for info in good]),
         "formats": _counter([info.format for info in good]),
         "total_megabytes": round(sum(info.num_bytes for info in audit.infos) / 1e6, 1),
-        "unreadable": [{"path": audit.dataset.images[i].rel, "error": info.error}
-                       for i, info in enumerate(audit.infos) if not info.ok],
+        "unreadable": [
+            {"path": audit.dataset.images[i].rel, "error": info.error}
+            for i, info in enumerate(audit.infos)
+            if not info.ok
+        ],
         "non_images": [{"path": path, "reason": reason} for path, reason in audit.dataset.skipped],
     }
 
@@ -177,21 +187,25 @@ def listed_groups(audit: Audit, groups: dict[str, list[int]]) -> list[tuple[str,
     multi = sorted(((g, m) for g, m in groups.items() if len(m) > 1), key=lambda item: (-len(item[1]), item[0]))
     flagged = [item for item in multi if alarming(item[1])]
     others = [item for item in multi if not alarming(item[1])]
-    return flagged + others[:max(LISTED_GROUPS - len(flagged), 0)]
+    return flagged + others[: max(LISTED_GROUPS - len(flagged), 0)]
 
 
 def _warnings(dataset: Dataset) -> list[str]:
     """Problems that stop a split (classes too small, one class), stated for the user."""
     notes = []
     for part in dataset.parts:
-        notes += class_problems(dataset.class_counts(part), f"{dataset.root / part}" if len(dataset.parts) > 1
-                                else str(dataset.root))
+        notes += class_problems(
+            dataset.class_counts(part), f"{dataset.root / part}" if len(dataset.parts) > 1 else str(dataset.root)
+        )
     if dataset.test_part:
-        train_labels = {label for part in dataset.parts if part != dataset.test_part
-                        for label in dataset.part_labels[part]}
+        train_labels = {
+            label for part in dataset.parts if part != dataset.test_part for label in dataset.part_labels[part]
+        }
         for label in sorted(set(dataset.part_labels[dataset.test_part]) - train_labels):
-            notes.append(f"class {label!r} is in {dataset.test_part}/ but in no other part: "
-                         "a model trained on the rest cannot predict it")
+            notes.append(
+                f"class {label!r} is in {dataset.test_part}/ but in no other part: "
+                "a model trained on the rest cannot predict it"
+            )
     return notes
 
 
@@ -200,8 +214,11 @@ def summarize(audit: Audit) -> dict[str, Any]:
     dataset = audit.dataset
     groups = audit.groups()
     readable = audit.readable()
-    unreadable_warnings = [f"{len(audit.infos) - len(readable)} unreadable file(s) excluded (listed below)"] \
-        if len(readable) < len(audit.infos) else []
+    unreadable_warnings = (
+        [f"{len(audit.infos) - len(readable)} unreadable file(s) excluded (listed below)"]
+        if len(readable) < len(audit.infos)
+        else []
+    )
     return {
         "schema": AUDIT_SCHEMA,
         "root": str(Path(dataset.root).resolve()),

@@ -1,9 +1,9 @@
 """brainedge-data: audit a class-per-folder dataset for leaks and split it so that nothing leaks.
 
-  brainedge-data audit ROOT [ROOT2 ...] --out audit/     # report.md + audit.json + plots
-  brainedge-data audit --manifest split.csv --fail-on-leak  # prove a split is leak-free
-  brainedge-data split ROOT --out split.csv [--binary notumor] [--seed 0]
-  brainedge-data weights split.csv                         # class weights for training
+brainedge-data audit ROOT [ROOT2 ...] --out audit/     # report.md + audit.json + plots
+brainedge-data audit --manifest split.csv --fail-on-leak  # prove a split is leak-free
+brainedge-data split ROOT --out split.csv [--binary notumor] [--seed 0]
+brainedge-data weights split.csv                         # class weights for training
 """
 
 from __future__ import annotations
@@ -24,35 +24,54 @@ from brainedge.train.data.split import make_split
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--threshold", type=int, default=DEFAULT_THRESHOLD,
-                        help=f"near-duplicate Hamming distance of 256-bit hashes (default {DEFAULT_THRESHOLD})")
-    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
-                        help="processes for hashing (default: 2, or 1 on a single core)")
+    parser.add_argument(
+        "--threshold",
+        type=int,
+        default=DEFAULT_THRESHOLD,
+        help=f"near-duplicate Hamming distance of 256-bit hashes (default {DEFAULT_THRESHOLD})",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="processes for hashing (default: 2, or 1 on a single core)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _add_mapping(parser: argparse.ArgumentParser) -> None:
     mapping = parser.add_mutually_exclusive_group()
-    mapping.add_argument("--binary", metavar="NEGATIVE",
-                         help="two classes: NEGATIVE (e.g. notumor) against all others, named by --positive")
-    mapping.add_argument("--mapping", type=Path, metavar="FILE",
-                         help="class mapping: JSON object or 'source,target' lines; '*' means all other classes")
+    mapping.add_argument(
+        "--binary",
+        metavar="NEGATIVE",
+        help="two classes: NEGATIVE (e.g. notumor) against all others, named by --positive",
+    )
+    mapping.add_argument(
+        "--mapping",
+        type=Path,
+        metavar="FILE",
+        help="class mapping: JSON object or 'source,target' lines; '*' means all other classes",
+    )
     parser.add_argument("--positive", default="tumor", help="name of the merged class for --binary (default tumor)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="brainedge-data", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="brainedge-data", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     audit = commands.add_parser("audit", help="report classes, unreadable files and duplicates")
-    audit.add_argument("roots", nargs="*", type=Path,
-                       help="dataset roots (class folders inside, or Kaggle Training/ + Testing/)")
+    audit.add_argument(
+        "roots", nargs="*", type=Path, help="dataset roots (class folders inside, or Kaggle Training/ + Testing/)"
+    )
     audit.add_argument("--manifest", type=Path, help="audit the splits of a manifest instead of roots")
-    audit.add_argument("--out", type=Path, default=Path("brainedge-audit"),
-                       help="report folder (default ./brainedge-audit)")
-    audit.add_argument("--fail-on-leak", action="store_true",
-                       help="exit 1 when any near-duplicate crosses parts/splits")
+    audit.add_argument(
+        "--out", type=Path, default=Path("brainedge-audit"), help="report folder (default ./brainedge-audit)"
+    )
+    audit.add_argument(
+        "--fail-on-leak", action="store_true", help="exit 1 when any near-duplicate crosses parts/splits"
+    )
     _add_common(audit)
     _add_mapping(audit)
 
@@ -60,11 +79,16 @@ def build_parser() -> argparse.ArgumentParser:
     split.add_argument("root", type=Path, help="dataset root")
     split.add_argument("--out", type=Path, required=True, help="manifest CSV to write")
     split.add_argument("--val", type=float, default=0.15, help="validation fraction (default 0.15)")
-    split.add_argument("--test", type=float, default=0.15,
-                       help="test fraction (default 0.15; unused when a Testing/ folder is kept)")
+    split.add_argument(
+        "--test", type=float, default=0.15, help="test fraction (default 0.15; unused when a Testing/ folder is kept)"
+    )
     split.add_argument("--seed", type=int, default=0)
-    split.add_argument("--no-keep-test", dest="keep_test", action="store_false",
-                       help="pool a Kaggle Testing/ folder with Training/ and split both afresh")
+    split.add_argument(
+        "--no-keep-test",
+        dest="keep_test",
+        action="store_false",
+        help="pool a Kaggle Testing/ folder with Training/ and split both afresh",
+    )
     _add_common(split)
     _add_mapping(split)
 
@@ -85,33 +109,51 @@ def run_audit_command(args: argparse.Namespace) -> int:
         raise BrainEdgeError("give dataset roots or --manifest FILE (one of the two)")
     if args.manifest and (args.binary or args.mapping):
         raise BrainEdgeError("--binary/--mapping apply to roots; a manifest's labels are already mapped")
-    dataset = manifest_dataset(read_manifest(args.manifest)) if args.manifest else \
-        load_roots(args.roots, _mapping(args))
+    dataset = (
+        manifest_dataset(read_manifest(args.manifest)) if args.manifest else load_roots(args.roots, _mapping(args))
+    )
     audit = run_audit(dataset, threshold=args.threshold, workers=args.workers, progress=not args.quiet)
     facts = summarize(audit)
     report = write_report(audit, facts, args.out)
     near = facts["near_duplicates"]
-    print(f"{facts['readable_images']} readable images ({len(facts['unreadable'])} unreadable), "
-          f"{near['images']} in {near['groups']} near-duplicate groups, "
-          f"{near['cross_part_pairs']} cross-part pairs; report: {report}")
+    print(
+        f"{facts['readable_images']} readable images ({len(facts['unreadable'])} unreadable), "
+        f"{near['images']} in {near['groups']} near-duplicate groups, "
+        f"{near['cross_part_pairs']} cross-part pairs; report: {report}"
+    )
     for warning in facts["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
     if args.fail_on_leak and near["cross_part_pairs"]:
-        print(f"error: {near['cross_part_pairs']} near-duplicate pair(s) cross parts "
-              f"({', '.join(facts['parts'])}); see {report}", file=sys.stderr)
+        print(
+            f"error: {near['cross_part_pairs']} near-duplicate pair(s) cross parts "
+            f"({', '.join(facts['parts'])}); see {report}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
 
 def run_split_command(args: argparse.Namespace) -> int:
-    manifest = make_split(args.root, args.out, val_fraction=args.val, test_fraction=args.test, seed=args.seed,
-                          threshold=args.threshold, mapping=_mapping(args), progress=not args.quiet,
-                          keep_test=args.keep_test, workers=args.workers)
+    manifest = make_split(
+        args.root,
+        args.out,
+        val_fraction=args.val,
+        test_fraction=args.test,
+        seed=args.seed,
+        threshold=args.threshold,
+        mapping=_mapping(args),
+        progress=not args.quiet,
+        keep_test=args.keep_test,
+        workers=args.workers,
+    )
     counts = {split: len(manifest.split(split)) for split in SPLITS}
     leaked = sum(row.leaked for row in manifest.rows)
-    print(f"wrote {args.out}: " + ", ".join(f"{split} {count}" for split, count in counts.items())
-          + f"; classes {', '.join(manifest.class_names())}" + (f"; {leaked} leaked test images flagged"
-                                                                 if leaked else ""))
+    print(
+        f"wrote {args.out}: "
+        + ", ".join(f"{split} {count}" for split, count in counts.items())
+        + f"; classes {', '.join(manifest.class_names())}"
+        + (f"; {leaked} leaked test images flagged" if leaked else "")
+    )
     return 0
 
 

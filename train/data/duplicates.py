@@ -41,7 +41,7 @@ def near_pairs(hashes: Sequence[bytes], threshold: int = DEFAULT_THRESHOLD) -> n
     words = hashes_to_words(hashes)
     found = []
     for start in range(0, len(words), _BLOCK_ROWS):
-        block = words[start:start + _BLOCK_ROWS]
+        block = words[start : start + _BLOCK_ROWS]
         distances = _popcount_rows(block[:, None, :] ^ words[None, start:, :])
         rows, cols = np.nonzero(distances <= threshold)
         rows_abs, cols_abs = rows + start, cols + start
@@ -67,4 +67,3 @@ def connected_groups(count: int, pairs: np.ndarray) -> np.ndarray:
         if a != b:
             parent[max(a, b)] = min(a, b)
     return np.array([find(item) for item in range(count)], dtype=np.int64)
-

@@ -72,8 +72,15 @@ def inspect_image(path: Path) -> ImageInfo:
         return ImageInfo(sha256=sha256, num_bytes=len(data), error=str(error).removeprefix(f"{path}: "))
     except Exception as error:  # a malformed file can trip any decoder bug; it must not stop the audit
         return ImageInfo(sha256=sha256, num_bytes=len(data), error=f"cannot decode ({type(error).__name__}: {error})")
-    return ImageInfo(sha256=sha256, num_bytes=len(data), width=rgb.shape[1], height=rgb.shape[0],
-                     mode=mode, format=file_format, dhash=difference_hash(rgb))
+    return ImageInfo(
+        sha256=sha256,
+        num_bytes=len(data),
+        width=rgb.shape[1],
+        height=rgb.shape[0],
+        mode=mode,
+        format=file_format,
+        dhash=difference_hash(rgb),
+    )
 
 
 class Progress:

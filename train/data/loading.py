@@ -99,8 +99,11 @@ def _mapping_from_json(path: Path, text: str) -> dict[str, str]:
         raw = json.loads(text)
     except json.JSONDecodeError as error:
         raise BrainEdgeError(f"{path}: invalid JSON ({error})") from None
-    if not isinstance(raw, dict) or not raw or not all(
-            isinstance(k, str) and isinstance(v, str) and v for k, v in raw.items()):
+    if (
+        not isinstance(raw, dict)
+        or not raw
+        or not all(isinstance(k, str) and isinstance(v, str) and v for k, v in raw.items())
+    ):
         raise BrainEdgeError(f"{path}: expected a non-empty JSON object of class name -> class name")
     return raw
 
@@ -120,8 +123,10 @@ def load_roots(roots: Sequence[Path], mapping: Mapping[str, str] | None = None) 
         return load_dataset(roots[0], mapping)
     dirs = [_existing_dir(root) for root in roots]
     if any(_kaggle_parts(d) for d in dirs):
-        raise BrainEdgeError("give either one Kaggle-style root (with Training/ and Testing/) "
-                             "or several class-per-folder roots, not both")
+        raise BrainEdgeError(
+            "give either one Kaggle-style root (with Training/ and Testing/) "
+            "or several class-per-folder roots, not both"
+        )
     common = Path(os.path.commonpath([d.resolve() for d in dirs]))
     names = [d.resolve().relative_to(common).as_posix() or d.name for d in dirs]
     if len(set(names)) != len(names):
@@ -160,8 +165,9 @@ def _visible_files(folder: Path) -> list[Path]:
     return sorted(found)
 
 
-def _load_parts(root: Path, parts: dict[str, Path], mapping: Mapping[str, str] | None,
-                relative_to: Path | None = None) -> Dataset:
+def _load_parts(
+    root: Path, parts: dict[str, Path], mapping: Mapping[str, str] | None, relative_to: Path | None = None
+) -> Dataset:
     images: list[ImageFile] = []
     skipped: list[tuple[str, str]] = []
     folder_classes: dict[str, list[str]] = {}
@@ -174,9 +180,14 @@ def _load_parts(root: Path, parts: dict[str, Path], mapping: Mapping[str, str] |
     images = [dataclasses.replace(image, label=rename(image.folder_class)) for image in images]
     part_labels = {part: tuple(sorted({rename(name) for name in names})) for part, names in folder_classes.items()}
     test_parts = [p for p in parts if p.lower() in TEST_PART_NAMES] if len(parts) > 1 else []
-    return Dataset(root=root, parts=tuple(parts), images=tuple(sorted(images, key=lambda i: i.rel)),
-                   skipped=tuple(sorted(skipped)), part_labels=part_labels,
-                   test_part=test_parts[0] if len(test_parts) == 1 else None)
+    return Dataset(
+        root=root,
+        parts=tuple(parts),
+        images=tuple(sorted(images, key=lambda i: i.rel)),
+        skipped=tuple(sorted(skipped)),
+        part_labels=part_labels,
+        test_part=test_parts[0] if len(test_parts) == 1 else None,
+    )
 
 
 def _load_part(folder: Path, part: str, base: Path) -> tuple[list[str], list[ImageFile], list[tuple[str, str]]]:
@@ -189,21 +200,25 @@ def _load_part(folder: Path, part: str, base: Path) -> tuple[list[str], list[Ima
     loose = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
     if not classes:
         if any(p.suffix.lower() in IMAGE_SUFFIXES for p in loose):
-            raise BrainEdgeError(f"{folder}: has images but no class folders; "
-                                 "expected <root>/<class>/<image> (one folder per class)")
+            raise BrainEdgeError(
+                f"{folder}: has images but no class folders; expected <root>/<class>/<image> (one folder per class)"
+            )
         raise BrainEdgeError(f"{folder}: empty folder; expected <root>/<class>/<image> (one folder per class)")
     skipped = [(rel(p), "not in a class folder") for p in loose]
     images = []
     for class_dir in classes:
         for path in _visible_files(class_dir):
             if path.suffix.lower() in IMAGE_SUFFIXES:
-                images.append(ImageFile(path=path, rel=rel(path), label=class_dir.name,
-                                        folder_class=class_dir.name, part=part))
+                images.append(
+                    ImageFile(path=path, rel=rel(path), label=class_dir.name, folder_class=class_dir.name, part=part)
+                )
             else:
                 skipped.append((rel(path), f"not an image extension ({', '.join(sorted(IMAGE_SUFFIXES))})"))
     if not images:
-        raise BrainEdgeError(f"{folder}: no images in its class folders "
-                             f"({', '.join(d.name for d in classes)}); expected {', '.join(sorted(IMAGE_SUFFIXES))}")
+        raise BrainEdgeError(
+            f"{folder}: no images in its class folders "
+            f"({', '.join(d.name for d in classes)}); expected {', '.join(sorted(IMAGE_SUFFIXES))}"
+        )
     return [d.name for d in classes], images, skipped
 
 
@@ -212,8 +227,10 @@ def _mapper(mapping: Mapping[str, str] | None, present: set[str], root: Path) ->
     mapping = dict(mapping or {})
     unknown = sorted(set(mapping) - present - {OTHER_CLASSES})
     if unknown:
-        raise BrainEdgeError(f"class mapping names {', '.join(map(repr, unknown))}, not a class folder of "
-                             f"{root} (classes: {', '.join(sorted(present))})")
+        raise BrainEdgeError(
+            f"class mapping names {', '.join(map(repr, unknown))}, not a class folder of "
+            f"{root} (classes: {', '.join(sorted(present))})"
+        )
     return lambda name: mapping.get(name, mapping.get(OTHER_CLASSES, name))
 
 
@@ -225,6 +242,8 @@ def class_problems(counts: Mapping[str, int], where: str) -> list[str]:
         problems.append(f"{where}: only one class ({names}); a classifier needs at least two class folders")
     for name, count in sorted(counts.items()):
         if count < MIN_IMAGES_PER_CLASS:
-            problems.append(f"{where}: class {name!r} has {count} readable image(s); "
-                            f"need at least {MIN_IMAGES_PER_CLASS} (one each for train, val and test)")
+            problems.append(
+                f"{where}: class {name!r} has {count} readable image(s); "
+                f"need at least {MIN_IMAGES_PER_CLASS} (one each for train, val and test)"
+            )
     return problems

@@ -90,8 +90,9 @@ def _plot_groups(plt: Any, audit: Audit, path: Path) -> bool:
         return False
     images = audit.dataset.images
     columns = min(SHEET_COLUMNS, max(len(members) for _, members in groups))
-    figure, grid = plt.subplots(len(groups), columns, figsize=(max(1.7 * columns, 5.0), 1.95 * len(groups) + 0.4),
-                                dpi=100, squeeze=False)
+    figure, grid = plt.subplots(
+        len(groups), columns, figsize=(max(1.7 * columns, 5.0), 1.95 * len(groups) + 0.4), dpi=100, squeeze=False
+    )
     for row, (group, members) in enumerate(groups):
         mixed = len({images[i].label for i in members}) > 1
         for column, axes in enumerate(grid[row]):
@@ -104,8 +105,10 @@ def _plot_groups(plt: Any, audit: Audit, path: Path) -> bool:
             if column == 0:
                 title = f"group {group[:8]} ({len(members)} images)\n{title}"
             axes.set_title(title, fontsize=7, color="red" if mixed else "black")
-    figure.suptitle("Duplicate groups: mixed-label and cross-part first, then the largest\n"
-                    "(red: members carry different labels)", fontsize=9)
+    figure.suptitle(
+        "Duplicate groups: mixed-label and cross-part first, then the largest\n(red: members carry different labels)",
+        fontsize=9,
+    )
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)
@@ -135,10 +138,12 @@ def _summary(facts: dict[str, Any]) -> list[str]:
         f"- {near['mixed_label_groups']} duplicate group(s) carry more than one label.",
     ]
     if len(facts["parts"]) > 1:
-        lines.append(f"- **Across parts: {near['cross_part_pairs']:,} near-duplicate pairs** in "
-                     f"{near['cross_part_groups']} groups; images with a near-duplicate in another part: "
-                     f"{_counts_line(near['images_with_near_duplicate_in_other_part'])}; "
-                     f"byte-identical across parts: {_counts_line(exact['cross_part_images'])}.")
+        lines.append(
+            f"- **Across parts: {near['cross_part_pairs']:,} near-duplicate pairs** in "
+            f"{near['cross_part_groups']} groups; images with a near-duplicate in another part: "
+            f"{_counts_line(near['images_with_near_duplicate_in_other_part'])}; "
+            f"byte-identical across parts: {_counts_line(exact['cross_part_images'])}."
+        )
     lines.append(f"- Audit time: {facts['seconds']} s.")
     return lines
 
@@ -146,10 +151,17 @@ def _summary(facts: dict[str, Any]) -> list[str]:
 def _class_section(facts: dict[str, Any], plots: dict[str, str]) -> list[str]:
     classes = facts["classes"]
     parts = list(classes["by_part"])
-    rows = [[name] + [classes["by_part"][part].get(name, 0) for part in parts] + [total]
-            for name, total in classes["total"].items()]
-    lines = ["## Classes", "", _table(["class"] + parts + ["total"], rows), "",
-             f"Imbalance (largest / smallest class): {classes['imbalance_ratio']}."]
+    rows = [
+        [name] + [classes["by_part"][part].get(name, 0) for part in parts] + [total]
+        for name, total in classes["total"].items()
+    ]
+    lines = [
+        "## Classes",
+        "",
+        _table(["class"] + parts + ["total"], rows),
+        "",
+        f"Imbalance (largest / smallest class): {classes['imbalance_ratio']}.",
+    ]
     if classes["mapping"]:
         lines.append(f"Class mapping applied: {_counts_line(classes['mapping'])}.")
     if "balance" in plots:
@@ -158,35 +170,65 @@ def _class_section(facts: dict[str, Any], plots: dict[str, str]) -> list[str]:
 
 
 def _image_section(facts: dict[str, Any]) -> list[str]:
-    lines = ["## Images", "",
-             f"- Sizes ({facts['distinct_sizes']} distinct; most common): {_counts_line(facts['sizes'])}",
-             f"- Modes: {_counts_line(facts['modes'])}",
-             f"- Formats: {_counts_line(facts['formats'])}; {facts['total_megabytes']} MB in all", ""]
+    lines = [
+        "## Images",
+        "",
+        f"- Sizes ({facts['distinct_sizes']} distinct; most common): {_counts_line(facts['sizes'])}",
+        f"- Modes: {_counts_line(facts['modes'])}",
+        f"- Formats: {_counts_line(facts['formats'])}; {facts['total_megabytes']} MB in all",
+        "",
+    ]
     if facts["unreadable"]:
-        lines += ["### Unreadable files (excluded from splits)", "",
-                  _table(["file", "problem"], [[f"`{u['path']}`", u["error"]] for u in facts["unreadable"]]), ""]
+        lines += [
+            "### Unreadable files (excluded from splits)",
+            "",
+            _table(["file", "problem"], [[f"`{u['path']}`", u["error"]] for u in facts["unreadable"]]),
+            "",
+        ]
     if facts["non_images"]:
-        lines += ["### Non-image files (ignored)", "",
-                  _table(["file", "reason"], [[f"`{s['path']}`", s["reason"]] for s in facts["non_images"]]), ""]
+        lines += [
+            "### Non-image files (ignored)",
+            "",
+            _table(["file", "reason"], [[f"`{s['path']}`", s["reason"]] for s in facts["non_images"]]),
+            "",
+        ]
     return lines
 
 
 def _duplicate_section(facts: dict[str, Any], plots: dict[str, str]) -> list[str]:
     near = facts["near_duplicates"]
-    lines = ["## Duplicates", "",
-             f"Near-duplicates: {near['pairs']:,} pairs, {near['groups']:,} groups, {near['images']:,} images. "
-             f"Images with a near-duplicate in their own part: "
-             f"{_counts_line(near['images_with_near_duplicate_in_same_part'])}.", ""]
+    lines = [
+        "## Duplicates",
+        "",
+        f"Near-duplicates: {near['pairs']:,} pairs, {near['groups']:,} groups, {near['images']:,} images. "
+        f"Images with a near-duplicate in their own part: "
+        f"{_counts_line(near['images_with_near_duplicate_in_same_part'])}.",
+        "",
+    ]
     if "groups" in plots:
         lines += [f"![duplicate groups]({plots['groups']})", ""]
-    rows = [[f"`{g['id']}`", g["size"], _counts_line(g["labels"]), _counts_line(g["parts"]),
-             "<br>".join(f"`{m}`" for m in g["members"][:4]) + (" ..." if g["size"] > 4 else "")]
-            for g in facts["duplicate_groups"]]
+    rows = [
+        [
+            f"`{g['id']}`",
+            g["size"],
+            _counts_line(g["labels"]),
+            _counts_line(g["parts"]),
+            "<br>".join(f"`{m}`" for m in g["members"][:4]) + (" ..." if g["size"] > 4 else ""),
+        ]
+        for g in facts["duplicate_groups"]
+    ]
     if rows:
-        lines += ["Groups with mixed labels or spanning parts first, then the largest:", "",
-                  _table(["group", "size", "labels", "parts", "members"], rows), ""]
-    lines += ["A split that lets members of one group land in both training and evaluation measures memory, "
-              "not generalisation: `brainedge-data split` keeps every group inside one split.", ""]
+        lines += [
+            "Groups with mixed labels or spanning parts first, then the largest:",
+            "",
+            _table(["group", "size", "labels", "parts", "members"], rows),
+            "",
+        ]
+    lines += [
+        "A split that lets members of one group land in both training and evaluation measures memory, "
+        "not generalisation: `brainedge-data split` keeps every group inside one split.",
+        "",
+    ]
     return lines
 
 

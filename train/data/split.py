@@ -27,8 +27,10 @@ from brainedge.train.data.loading import Dataset, class_problems, load_dataset
 def check_fractions(val_fraction: float, test_fraction: float) -> dict[str, float]:
     """{"train": ..., "val": ..., "test": ...}, or a clear error for impossible fractions."""
     if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
-        raise BrainEdgeError(f"val fraction {val_fraction} and test fraction {test_fraction} must each be in "
-                             "[0, 1) and leave something to train on (val + test < 1)")
+        raise BrainEdgeError(
+            f"val fraction {val_fraction} and test fraction {test_fraction} must each be in "
+            "[0, 1) and leave something to train on (val + test < 1)"
+        )
     return {"train": 1 - val_fraction - test_fraction, "val": val_fraction, "test": test_fraction}
 
 
@@ -42,8 +44,9 @@ def _targets(labels: Sequence[str], fractions: Mapping[str, float]) -> dict[str,
     return targets
 
 
-def assign_splits(labels: Sequence[str], groups: Sequence[str], fractions: Mapping[str, float],
-                  seed: int = 0) -> list[str]:
+def assign_splits(
+    labels: Sequence[str], groups: Sequence[str], fractions: Mapping[str, float], seed: int = 0
+) -> list[str]:
     """A split name per item; items sharing a group always share a split."""
     members: dict[str, list[int]] = defaultdict(list)
     for index, group in enumerate(groups):
@@ -82,26 +85,36 @@ def _report_excluded(audit: Audit) -> None:
         if not info.ok:
             print(f"warning: excluded {image.rel}: {info.error}", file=sys.stderr)
     if audit.dataset.skipped:
-        print(f"warning: ignored {len(audit.dataset.skipped)} non-image file(s) "
-              f"(e.g. {audit.dataset.skipped[0][0]}); `brainedge-data audit` lists them", file=sys.stderr)
+        print(
+            f"warning: ignored {len(audit.dataset.skipped)} non-image file(s) "
+            f"(e.g. {audit.dataset.skipped[0][0]}); `brainedge-data audit` lists them",
+            file=sys.stderr,
+        )
 
 
 def _check_classes(dataset: Dataset, pool: list[int], kept_test: list[int]) -> None:
-    pool_counts = Counter({label: 0 for part in dataset.parts if part != dataset.test_part or not kept_test
-                           for label in dataset.part_labels[part]})
+    pool_counts = Counter(
+        {
+            label: 0
+            for part in dataset.parts
+            if part != dataset.test_part or not kept_test
+            for label in dataset.part_labels[part]
+        }
+    )
     pool_counts.update(dataset.images[i].label for i in pool)
     where = str(dataset.root / dataset.parts[0]) if kept_test else str(dataset.root)
     problems = class_problems(pool_counts, where)
     test_only = sorted({dataset.images[i].label for i in kept_test} - set(pool_counts))
-    problems += [f"class {label!r} is in {dataset.test_part}/ but not in the rest of {dataset.root}"
-                 for label in test_only]
+    problems += [
+        f"class {label!r} is in {dataset.test_part}/ but not in the rest of {dataset.root}" for label in test_only
+    ]
     if problems:
-        raise BrainEdgeError(problems[0] + (f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1
-                                            else ""))
+        raise BrainEdgeError(problems[0] + (f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""))
 
 
-def split_audit(audit: Audit, val_fraction: float = 0.15, test_fraction: float = 0.15, seed: int = 0,
-                keep_test: bool = True) -> Manifest:
+def split_audit(
+    audit: Audit, val_fraction: float = 0.15, test_fraction: float = 0.15, seed: int = 0, keep_test: bool = True
+) -> Manifest:
     """The manifest for an audited dataset: unreadable files out, groups whole, splits stratified."""
     dataset = audit.dataset
     fractions = check_fractions(val_fraction, test_fraction)
@@ -113,22 +126,41 @@ def split_audit(audit: Audit, val_fraction: float = 0.15, test_fraction: float =
         fractions = {"train": 1 - val_fraction, "val": val_fraction, "test": 0.0}
     _check_classes(dataset, pool, kept_test)
     groups = _group_ids(audit)
-    splits = dict(zip(pool, assign_splits([dataset.images[i].label for i in pool], [groups[i] for i in pool],
-                                          fractions, seed)))
+    splits = dict(
+        zip(pool, assign_splits([dataset.images[i].label for i in pool], [groups[i] for i in pool], fractions, seed))
+    )
     splits.update((i, "test") for i in kept_test)
     trained_groups = {groups[i] for i in pool if splits[i] != "test"}
     rows = []
     for index in readable:
         image, info = dataset.images[index], audit.infos[index]
-        rows.append(ManifestRow(path=image.rel, label=image.label, split=splits[index], group=groups[index],
-                                sha256=info.sha256, width=info.width, height=info.height,
-                                leaked=splits[index] == "test" and groups[index] in trained_groups))
+        rows.append(
+            ManifestRow(
+                path=image.rel,
+                label=image.label,
+                split=splits[index],
+                group=groups[index],
+                sha256=info.sha256,
+                width=info.width,
+                height=info.height,
+                leaked=splits[index] == "test" and groups[index] in trained_groups,
+            )
+        )
     return Manifest(root=Path(dataset.root), rows=sorted(rows, key=lambda row: row.path))
 
 
-def make_split(root: Path, out: Path, val_fraction: float = 0.15, test_fraction: float = 0.15, seed: int = 0,
-               threshold: int = DEFAULT_THRESHOLD, mapping: Mapping[str, str] | None = None,
-               progress: bool = True, keep_test: bool = True, workers: int = 2) -> Manifest:
+def make_split(
+    root: Path,
+    out: Path,
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+    seed: int = 0,
+    threshold: int = DEFAULT_THRESHOLD,
+    mapping: Mapping[str, str] | None = None,
+    progress: bool = True,
+    keep_test: bool = True,
+    workers: int = 2,
+) -> Manifest:
     """Audit ``root``, split it leak-free and write the manifest to ``out``.
 
     With a Kaggle layout (``Training/`` + ``Testing/``) and ``keep_test``, ``Testing/`` is
