@@ -27,7 +27,7 @@ from brainedge.benchmarks.merge import merge_files
 from brainedge.benchmarks.report import REPORT_MD, write_all
 from brainedge.benchmarks.runner import DEFAULT_RUNS, DEFAULT_WARMUP
 from brainedge.edge_runtime.backends import BACKENDS
-from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -116,21 +116,21 @@ def import_litert(args: argparse.Namespace, command: str) -> dict:
     return assemble([make_run(args.run_id, device, command, None, None, None)], rows)
 
 
+def run(args: argparse.Namespace, command: str) -> int:
+    if args.merge:
+        result = merge_files(args.merge)
+    elif args.import_litert:
+        result = import_litert(args, command)
+    else:
+        result = benchmark(args, command)
+    write_all(result, args.out)
+    failed = sum(row["status"] == "failed" for row in result["rows"])
+    print(f"wrote {args.out / REPORT_MD} ({len(result['rows'])} rows, {failed} failed)", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     command = shlex.join(["brainedge-bench", *argv])
-    try:
-        if args.merge:
-            result = merge_files(args.merge)
-        elif args.import_litert:
-            result = import_litert(args, command)
-        else:
-            result = benchmark(args, command)
-        write_all(result, args.out)
-    except BrainEdgeError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    failed = sum(row["status"] == "failed" for row in result["rows"])
-    print(f"wrote {args.out / REPORT_MD} ({len(result['rows'])} rows, {failed} failed)", file=sys.stderr)
-    return 1 if failed else 0
+    return report_user_errors(lambda parsed: run(parsed, command), args)

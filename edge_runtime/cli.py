@@ -14,7 +14,6 @@ import argparse
 import csv
 import itertools
 import json
-import os
 import signal
 import sys
 from collections.abc import Iterable, Iterator
@@ -25,7 +24,7 @@ from brainedge.edge_runtime import __version__
 from brainedge.edge_runtime.backends import BACKENDS
 from brainedge.edge_runtime.camera import CAMERAS, Frames, camera_frames, folder_frames
 from brainedge.edge_runtime.classifier import UNCERTAIN, Classifier, Prediction, collect_files
-from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
 from brainedge.edge_runtime.metadata import MOBILENET_MEAN, MOBILENET_STD
 
 FORMATS = ("text", "json", "csv")
@@ -260,16 +259,4 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except BrainEdgeError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # the reader went away, e.g. `brainedge-classify ... | head`
-        # Point stdout at /dev/null so the interpreter's final flush does not fail again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+    return report_user_errors(run, build_parser().parse_args(argv))

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
 from typing import Callable, TypeVar
 
 T = TypeVar("T")
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+"""128 + SIGINT, what a shell reports for a command stopped with Ctrl-C."""
 
 
 class BrainEdgeError(Exception):
@@ -13,9 +19,39 @@ class BrainEdgeError(Exception):
 
 
 def report_user_errors(command: Callable[[T], int], args: T) -> int:
-    """Run a CLI command: a BrainEdgeError becomes one ``error:`` line and exit status 2."""
+    """Run a CLI command so that whatever goes wrong on the user's side is one line and an exit code.
+
+    A BrainEdgeError is ``error: ...`` and exit 2; Ctrl-C is ``interrupted`` and exit 130; a
+    closed pipe (``... | head``) ends quietly with exit 1; standard output that cannot be
+    written (a full disk, ``>/dev/full``) is one line naming it and exit 2.
+    """
     try:
         return command(args)
     except BrainEdgeError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _silence_stdout()
+        return 1
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EIO, errno.EDQUOT) or not _is_stdout_error(error):
+            raise
+        _silence_stdout()
+        print(f"error: cannot write to standard output ({os.strerror(error.errno)})", file=sys.stderr)
+        return EXIT_USER_ERROR
+
+
+def _is_stdout_error(error: OSError) -> bool:
+    """An error from writing or flushing stdout carries no file name; one about a named file does."""
+    return error.filename is None
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail a second time."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass

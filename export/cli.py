@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.errors import report_user_errors
 from brainedge.edge_runtime.formats import FORMAT_NAMES
 from brainedge.export.settings import DEFAULTS, IO_DTYPES, VERIFY_SPLITS, ExportSettings
 
@@ -97,18 +97,17 @@ def print_table(results: list[dict[str, Any]], failure: str = "not kept") -> Non
         )
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        from brainedge.export.exporter import export_run
+def run(args: argparse.Namespace) -> int:
+    from brainedge.export.exporter import export_run
 
-        results = export_run(args.run_dir, args.out or args.run_dir / "export", settings_from_args(args))
-    except BrainEdgeError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    results = export_run(args.run_dir, args.out or args.run_dir / "export", settings_from_args(args))
     print_table(results)
     failed = [row["variant"] for row in results if not row["passed"]]
     if failed:
         print(f"error: {', '.join(failed)} disagreed with the Keras model; see the table", file=sys.stderr)
         return 1
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return report_user_errors(run, build_parser().parse_args(argv))

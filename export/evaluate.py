@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 from brainedge.edge_runtime.bundle import Bundle, is_bundle
-from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
+from brainedge.edge_runtime.files import write_text_atomically
 from brainedge.edge_runtime.formats import FORMATS
 from brainedge.export.settings import DEFAULTS
 
@@ -65,20 +65,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("export_dir", type=Path)
     parser.add_argument("--split", default="test", choices=("train", "val", "test"))
     parser.add_argument("--out", type=Path, help="write the rows here (default EXPORT_DIR/evaluation_SPLIT.json)")
-    args = parser.parse_args(argv)
-    try:
-        rows = evaluate(args.run_dir, args.export_dir, args.split)
-    except BrainEdgeError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return report_user_errors(run, parser.parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    rows = evaluate(args.run_dir, args.export_dir, args.split)
     out = args.out or args.export_dir / f"evaluation_{args.split}.json"
-    out.write_text(json.dumps(rows, indent=2) + "\n")
+    write_text_atomically(out, json.dumps(rows, indent=2) + "\n")
     from brainedge.export.cli import print_table
 
     print_table(rows, failure="below export's threshold")
     print(f"written to {out}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
 from brainedge.edge_runtime.manifest import SPLITS, class_weights, read_manifest
 from brainedge.train.data.audit import manifest_dataset, run_audit, summarize
 from brainedge.train.data.duplicates import DEFAULT_THRESHOLD
@@ -165,14 +165,13 @@ def run_weights_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def run(args: argparse.Namespace) -> int:
+    if args.command == "audit":
+        return run_audit_command(args)
+    if args.command == "split":
+        return run_split_command(args)
+    return run_weights_command(args)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        if args.command == "audit":
-            return run_audit_command(args)
-        if args.command == "split":
-            return run_split_command(args)
-        return run_weights_command(args)
-    except BrainEdgeError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return report_user_errors(run, build_parser().parse_args(argv))
