@@ -24,7 +24,7 @@ from brainedge.benchmarks.harness import (
 )
 from brainedge.benchmarks.litert_import import import_logs
 from brainedge.benchmarks.merge import merge_files
-from brainedge.benchmarks.report import REPORT_MD, write_all
+from brainedge.benchmarks.report import REPORT_MD, check_output_dir, unreadable_images, write_all
 from brainedge.benchmarks.runner import DEFAULT_RUNS, DEFAULT_WARMUP
 from brainedge.edge_runtime.backends import BACKENDS
 from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
@@ -117,6 +117,7 @@ def import_litert(args: argparse.Namespace, command: str) -> dict:
 
 
 def run(args: argparse.Namespace, command: str) -> int:
+    check_output_dir(args.out)  # before the work: a bad --out must not cost a whole benchmark
     if args.merge:
         result = merge_files(args.merge)
     elif args.import_litert:
@@ -125,7 +126,13 @@ def run(args: argparse.Namespace, command: str) -> int:
         result = benchmark(args, command)
     write_all(result, args.out)
     failed = sum(row["status"] == "failed" for row in result["rows"])
-    print(f"wrote {args.out / REPORT_MD} ({len(result['rows'])} rows, {failed} failed)", file=sys.stderr)
+    unreadable = len(unreadable_images(result["rows"]))
+    print(
+        f"wrote {args.out / REPORT_MD} ({len(result['rows'])} rows, {failed} failed"
+        + (f", {unreadable} unreadable test image(s)" if unreadable else "")
+        + ")",
+        file=sys.stderr,
+    )
     return 1 if failed else 0
 
 

@@ -1,14 +1,24 @@
-"""Write a result as JSON, CSV and a Markdown report with its PNG plots beside it."""
+"""Write a result as JSON, CSV and a Markdown report with its PNG plots beside it.
+
+Every file is written to a temporary name in the output folder and renamed into place, so a full
+disk, a kill or Ctrl-C leaves each previous file intact, never half-written. results.json goes
+last: when it is new, every file beside it is too.
+"""
 
 from __future__ import annotations
 
 import csv
+import io
 import json
+import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from brainedge.benchmarks.schema import write_schema
+from brainedge.benchmarks.schema import schema_text
+from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.files import write_atomically, write_text_atomically
 
 RESULT_JSON = "results.json"
 RESULT_CSV = "results.csv"
@@ -44,16 +54,66 @@ CSV_COLUMNS = (
 )
 
 
-def write_all(result: dict[str, Any], out_dir: Path) -> list[Path]:
-    """results.json, results.csv, the schema, report.md and the plots it embeds; returns the paths."""
+def check_output_dir(out_dir: Path) -> None:
+    """Refuse an output folder that cannot be written before any work is done, not after it.
+
+    The folder may not exist yet (it is made when the results are written), so the nearest
+    existing folder on its path is the one probed, with a nameless temporary file.
+    """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / RESULT_JSON).write_text(json.dumps(result, indent=1) + "\n")
-    write_csv(result["rows"], out_dir / RESULT_CSV)
-    write_schema(out_dir / SCHEMA_JSON)
+    existing = out_dir
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        problem = "is a file, not a folder" if existing == out_dir else f"lies under {existing}, which is a file"
+        raise BrainEdgeError(f"{out_dir}: cannot write results there: it {problem}")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise BrainEdgeError(f"{out_dir}: cannot write results there ({existing}: {error.strerror})") from None
+
+
+def write_all(result: dict[str, Any], out_dir: Path) -> list[Path]:
+    """results.json, results.csv, the schema, report.md and the plots it embeds; returns the paths.
+
+    A plot this result has none of is removed, so an older one is never shown beside a newer report.
+    """
+    out_dir = Path(out_dir)
+    _writing(out_dir, lambda: out_dir.mkdir(parents=True, exist_ok=True))
+    _remove_leftovers(out_dir)
     plots = write_plots(result["rows"], out_dir)
-    (out_dir / REPORT_MD).write_text(render_markdown(result, plots))
+    for name in (SCATTER_PNG, DISTRIBUTION_PNG):
+        if name not in plots:
+            _writing(out_dir / name, lambda name=name: (out_dir / name).unlink(missing_ok=True))
+    files = {
+        RESULT_CSV: render_csv(result["rows"]),
+        SCHEMA_JSON: schema_text(),
+        REPORT_MD: render_markdown(result, plots),
+        RESULT_JSON: json.dumps(result, indent=1) + "\n",
+    }
+    for name, text in files.items():
+        _writing(out_dir / name, lambda name=name, text=text: write_text_atomically(out_dir / name, text))
     return [out_dir / name for name in (RESULT_JSON, RESULT_CSV, SCHEMA_JSON, REPORT_MD, *plots)]
+
+
+def _writing(path: Path, write: Callable[[], object]) -> None:
+    """Run one write; an OSError (full disk, read-only folder) becomes one line naming the path."""
+    try:
+        write()
+    except OSError as error:
+        raise BrainEdgeError(f"{path}: cannot write ({error.strerror or error})") from None
+
+
+def _remove_leftovers(out_dir: Path) -> None:
+    """Temporary files a killed earlier run left beside its results (hidden, never under a final name)."""
+    names = (RESULT_JSON, RESULT_CSV, SCHEMA_JSON, REPORT_MD, SCATTER_PNG, DISTRIBUTION_PNG)
+    for name in names:
+        for leftover in out_dir.glob(f".{name}-*.tmp"):
+            try:
+                leftover.unlink()
+            except OSError:
+                pass  # not ours to insist on; it is hidden and harmless
 
 
 def csv_record(row: dict[str, Any]) -> dict[str, Any]:
@@ -62,11 +122,12 @@ def csv_record(row: dict[str, Any]) -> dict[str, Any]:
     return {column: flat.get(column) for column in CSV_COLUMNS}
 
 
-def write_csv(rows: Sequence[dict[str, Any]], path: Path) -> None:
-    with Path(path).open("w", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=CSV_COLUMNS)
-        writer.writeheader()
-        writer.writerows(csv_record(row) for row in rows)
+def render_csv(rows: Sequence[dict[str, Any]]) -> str:
+    stream = io.StringIO(newline="")
+    writer = csv.DictWriter(stream, fieldnames=CSV_COLUMNS)
+    writer.writeheader()
+    writer.writerows(csv_record(row) for row in rows)
+    return stream.getvalue()
 
 
 def row_label(row: dict[str, Any], with_device: bool) -> str:
@@ -123,8 +184,7 @@ def _scatter(plt: Any, rows: Sequence[dict[str, Any]], path: Path) -> bool:
     if with_device:
         axes.legend(title="device", fontsize=8)
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    _save_figure(plt, figure, path)
     return True
 
 
@@ -144,9 +204,18 @@ def _distribution(plt: Any, rows: Sequence[dict[str, Any]], path: Path) -> bool:
     axes.set_title("Steady-state latency distribution")
     axes.grid(axis="x", alpha=0.3)
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    _save_figure(plt, figure, path)
     return True
+
+
+def _save_figure(plt: Any, figure: Any, path: Path) -> None:
+    """Render to memory, then write atomically: a kill mid-savefig never leaves half a PNG."""
+    buffer = io.BytesIO()
+    try:
+        figure.savefig(buffer, format="png", dpi=120)
+    finally:
+        plt.close(figure)
+    _writing(path, lambda: write_atomically(path, buffer.getvalue()))
 
 
 def _matplotlib_at_least(plt: Any, major: int, minor: int) -> bool:
@@ -186,6 +255,10 @@ def render_markdown(result: dict[str, Any], plots: Sequence[str]) -> str:
     if failed:
         parts.append("## Failures\n")
         parts.append("".join(f"- {row_label(r, True)}: {r['error']}\n" for r in failed))
+    unreadable = unreadable_images(result["rows"])
+    if unreadable:
+        parts.append("## Unreadable test images (counted as wrong)\n")
+        parts.append("".join(f"- `{path}`: {error}\n" for path, error in unreadable.items()))
     if plots:
         parts.append("## Plots\n")
         titles = {SCATTER_PNG: "Accuracy vs p50 latency", DISTRIBUTION_PNG: "Latency distribution per artifact"}
@@ -194,6 +267,15 @@ def render_markdown(result: dict[str, Any], plots: Sequence[str]) -> str:
         parts.append("_No plots: nothing to plot, or matplotlib is not installed (`pip install matplotlib`)._\n")
     parts += ["## Method\n", METHOD]
     return "\n".join(parts)
+
+
+def unreadable_images(rows: Sequence[dict[str, Any]]) -> dict[str, str]:
+    """Every test image some row could not decode, with the first reason given, in order of appearance."""
+    found: dict[str, str] = {}
+    for row in rows:
+        for image in row.get("unreadable_images") or []:
+            found.setdefault(image["path"], image["error"])
+    return found
 
 
 def _runs_table(runs: Sequence[dict[str, Any]]) -> str:

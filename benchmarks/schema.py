@@ -26,6 +26,13 @@ LATENCY_SCHEMA: dict[str, Any] = {
     "properties": {name: _NUMBER for name in ("p50", "p90", "p99", "mean", "min", "max", "std")},
 }
 
+UNREADABLE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["path", "error"],
+    "properties": {"path": {"type": "string"}, "error": {"type": "string"}},
+}
+"""A test image the row's runner could not decode, and why (optional: older files and the app lack it)."""
+
 ROW_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": [
@@ -68,6 +75,7 @@ ROW_SCHEMA: dict[str, Any] = {
         "peak_rss_mb": _NUMBER,
         "images": {"type": ["integer", "null"]},
         "image_errors": {"type": ["integer", "null"]},
+        "unreadable_images": {"type": "array", "items": UNREADABLE_SCHEMA},
         "status": {"enum": ["ok", "failed"]},
         "error": _TEXT,
     },
@@ -177,9 +185,13 @@ def _has_type(value: Any, expected: str | list[str]) -> bool:
 def read_result(path: Path) -> dict[str, Any]:
     """Load and validate a result file."""
     try:
-        result = json.loads(Path(path).read_text())
+        result = json.loads(Path(path).read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise BrainEdgeError(f"{path}: result file not found") from None
+    except OSError as error:
+        raise BrainEdgeError(f"{path}: cannot read the result file ({error.strerror or error})") from None
+    except UnicodeDecodeError as error:
+        raise BrainEdgeError(f"{path}: not a result file (not UTF-8 text, byte {error.start})") from None
     except json.JSONDecodeError as error:
         raise BrainEdgeError(f"{path}: not valid JSON ({error})") from None
     if not isinstance(result, dict) or "schema_version" not in result:
@@ -188,6 +200,6 @@ def read_result(path: Path) -> dict[str, Any]:
     return result
 
 
-def write_schema(path: Path) -> None:
-    """Publish the schema beside results, for tools that are not Python."""
-    Path(path).write_text(json.dumps(RESULT_SCHEMA, indent=2) + "\n")
+def schema_text() -> str:
+    """The schema as published beside results, for tools that are not Python."""
+    return json.dumps(RESULT_SCHEMA, indent=2) + "\n"
