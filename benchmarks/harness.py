@@ -2,11 +2,14 @@
 
 The parent holds the labels, so accuracy, macro-F1 and agreement with the float32
 reference are computed here from the per-image predictions each subprocess returns.
+A bundle that cannot be opened (bad metadata.json, missing model, an export's hidden staging
+folder) is a failed row naming the problem, never the end of the run.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -20,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from brainedge.benchmarks.dataset import LabelledSet
-from brainedge.benchmarks.runner import DEFAULT_RUNS, DEFAULT_WARMUP
+from brainedge.benchmarks.runner import DEFAULT_RUNS, DEFAULT_WARMUP, PARENT_ENV
 from brainedge.benchmarks.schema import SCHEMA_VERSION
 from brainedge.edge_runtime.backends import ONNX_BACKENDS, TFLITE_BACKENDS
 from brainedge.edge_runtime.bundle import Bundle, find_bundles
@@ -32,24 +35,31 @@ from brainedge.edge_runtime.metrics import confusion_matrix, per_class_scores
 RUNNER = (sys.executable, "-m", "brainedge.benchmarks.runner")
 
 
+UNKNOWN_FORMAT = "unknown"
+"""The format of a row whose bundle could not be opened."""
+
+
 @dataclass(frozen=True)
 class Artifact:
-    """A bundle as one benchmark row names it (its folder, or parent/folder when names repeat)."""
+    """A bundle as one benchmark row names it (its folder, or parent/folder when names repeat).
+
+    ``opened`` is None when the bundle could not be opened; ``problem`` then says why.
+    """
 
     name: str
-    opened: Bundle
-
-    @property
-    def bundle(self) -> Path:
-        return self.opened.directory
+    bundle: Path
+    opened: Bundle | None
+    problem: str | None = None
 
     @property
     def metadata(self) -> BundleMetadata:
+        if self.opened is None:
+            raise ValueError(f"{self.bundle} was not opened: {self.problem}")
         return self.opened.metadata
 
     @property
     def format(self) -> str:
-        return self.metadata.model_format
+        return self.metadata.model_format if self.opened else UNKNOWN_FORMAT
 
 
 @dataclass(frozen=True)
@@ -72,10 +82,32 @@ class Settings:
 
 
 def discover_bundles(paths: Sequence[Path]) -> list[Artifact]:
-    """Bundle directories as given, or every published bundle below an export dir."""
-    bundles = [Bundle.open(directory, check_model=False) for directory in find_bundles(paths)]
-    names = [b.name for b in bundles]
-    return [Artifact(b.name if names.count(b.name) == 1 else f"{b.directory.parent.name}/{b.name}", b) for b in bundles]
+    """Bundle directories as given, or every published bundle below an export dir.
+
+    A path that is neither is an error before any work; a bundle found but unopenable is kept,
+    to become failed rows, so one bad metadata.json cannot cost the other bundles' results.
+    """
+    directories = find_bundles(paths)
+    names = [_folder_name(d) for d in directories]
+    return [
+        _artifact(name if names.count(name) == 1 else f"{_folder_name(d.parent)}/{name}", d)
+        for name, d in zip(names, directories)
+    ]
+
+
+def _folder_name(directory: Path) -> str:
+    """The folder's own name, also for "." and ".." (whose Path.name is no name at all)."""
+    return Path(os.path.abspath(directory)).name
+
+
+def _artifact(name: str, directory: Path) -> Artifact:
+    if _folder_name(directory).startswith("."):
+        problem = f"{directory}: a hidden folder (an unfinished export's staging folder?) is never benchmarked"
+        return Artifact(name, directory, None, problem)
+    try:
+        return Artifact(name, directory, Bundle.open(directory, check_model=False))
+    except BrainEdgeError as error:
+        return Artifact(name, directory, None, str(error))
 
 
 def shared_class_names(artifacts: Sequence[Artifact]) -> list[str]:
@@ -98,13 +130,15 @@ def choose_reference(artifacts: Sequence[Artifact], name: str | None = None) -> 
                 f"--reference {name!r} is not one of the artifacts ({', '.join(a.name for a in artifacts)})"
             )
         return name
-    floats = [a for a in artifacts if a.opened.is_float_reference]
+    floats = [a for a in artifacts if a.opened and a.opened.is_float_reference]
     floats.sort(key=lambda a: a.format != "tflite")
     return floats[0].name if floats else None
 
 
 def backends_for(artifact: Artifact, requested: Sequence[str]) -> list[str]:
-    """The requested backends that can run this artifact's format ("auto" always can)."""
+    """The requested backends that can run this artifact's format ("auto" always can; all, if it is unknown)."""
+    if artifact.opened is None:
+        return list(requested)
     usable = TFLITE_BACKENDS if artifact.format == "tflite" else ONNX_BACKENDS
     return [b for b in requested if b == "auto" or b in usable]
 
@@ -119,8 +153,8 @@ def run_matrix(
     progress: bool = True,
 ) -> list[dict[str, Any]]:
     """Every artifact x backend x threads, sequentially (parallel runs would skew each other's timings)."""
-    class_names = shared_class_names(artifacts)
-    labels = test_set.labels_for(class_names) if test_set else []
+    opened = [a for a in artifacts if a.opened]
+    labels = test_set.labels_for(shared_class_names(opened)) if test_set and opened else []
     with tempfile.TemporaryDirectory() as scratch:
         images_file = Path(scratch) / "images.json"
         images_file.write_text(json.dumps([str(p) for p in test_set.paths] if test_set else []))
@@ -129,12 +163,17 @@ def run_matrix(
             for backend in backends_for(artifact, settings.backends):
                 for threads in settings.threads:
                     if progress:
+                        doing = "benchmarking" if artifact.opened else "cannot benchmark"
                         print(
-                            f"benchmarking {artifact.name} [{backend}, {threads or 'default'} thread(s)]",
+                            f"{doing} {artifact.name} [{backend}, {threads or 'default'} thread(s)]",
                             file=sys.stderr,
                             flush=True,
                         )
-                    payload = run_one(artifact, backend, threads, images_file, settings)
+                    payload = (
+                        run_one(artifact, backend, threads, images_file, settings)
+                        if artifact.opened
+                        else {"status": "failed", "error": artifact.problem}
+                    )
                     rows.append(make_row(artifact, backend, threads, payload, labels, run_id, device))
                     predictions.append(payload.get("predictions"))
     add_agreement(rows, predictions, reference)
@@ -144,7 +183,11 @@ def run_matrix(
 def run_one(
     artifact: Artifact, backend: str, threads: int | None, images_file: Path, settings: Settings
 ) -> dict[str, Any]:
-    """The runner's JSON, or a failed payload saying why the subprocess gave none."""
+    """The runner's JSON, or a failed payload saying why the subprocess gave none.
+
+    Ctrl-C here kills the runner (subprocess.run does) before it reaches the CLI; on Linux the
+    runner also dies with this process however it is killed (see runner.die_with_parent).
+    """
     command = [
         *settings.runner,
         "--bundle",
@@ -161,7 +204,13 @@ def run_one(
     if threads is not None:
         command += ["--threads", str(threads)]
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=settings.timeout_s)
+        done = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=settings.timeout_s,
+            env={**os.environ, PARENT_ENV: str(os.getpid())},
+        )
     except subprocess.TimeoutExpired:
         return {"status": "failed", "error": f"timed out after {settings.timeout_s:g} s"}
     payload = _last_json_line(done.stdout)
@@ -202,26 +251,26 @@ def make_row(
     device: str,
 ) -> dict[str, Any]:
     """One schema row: identity, the runner's figures, and accuracy from its predictions."""
-    ok = payload.get("status") == "ok"
+    ok = payload.get("status") == "ok" and artifact.opened is not None
     predictions = payload.get("predictions") or []
     accuracy, macro_f1 = (
         classification_scores(labels, predictions, len(artifact.metadata.class_names))
         if ok and labels
         else (None, None)
     )
-    size = artifact.opened.model_path
+    size = artifact.opened.model_path if artifact.opened else None
     return {
         "run": run_id,
         "device": device,
         "artifact": artifact.name,
         "format": artifact.format,
-        "variant": artifact.metadata.variant,
+        "variant": artifact.metadata.variant if artifact.opened else None,
         "backend": payload.get("backend", backend) if ok else backend,
         "threads": threads,
         "accuracy": accuracy,
         "macro_f1": macro_f1,
         "agreement": None,
-        "size_bytes": size.stat().st_size if size.is_file() else None,
+        "size_bytes": size.stat().st_size if size and size.is_file() else None,
         "init_ms": payload.get("init_ms"),
         "first_ms": payload.get("first_ms"),
         "latency_ms": payload.get("latency_ms"),
@@ -230,6 +279,7 @@ def make_row(
         "peak_rss_mb": payload.get("peak_rss_mb"),
         "images": payload.get("images"),
         "image_errors": payload.get("image_errors"),
+        "unreadable_images": payload.get("unreadable_images", []),
         "status": "ok" if ok else "failed",
         "error": None if ok else payload.get("error", "unknown error"),
     }

@@ -6,16 +6,23 @@ artifact alone and turns an interpreter crash into one failed row instead of a l
 
 Phases, as LiteRT's ``benchmark_model``: init (Classifier construction: read, verify,
 allocate), first inference, warm-up, then steady-state invoke latency on a fixed
-preprocessed input; then end-to-end classification (decode, preprocess, invoke, rank)
-over the labelled images for throughput and per-image predictions.
+preprocessed input (the first test image that decodes); then end-to-end classification
+(decode, preprocess, invoke, rank) over the labelled images for throughput and per-image
+predictions. An unreadable image is a wrong answer and is named in the result, never the
+end of the row.
+
+Started by brainedge-bench (which sets ``BRAINEDGE_BENCH_PARENT``), a runner on Linux dies with
+its parent, even one killed by SIGKILL, so no measurement outlives the benchmark it was for.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import resource
+import signal
 import sys
 import time
 from pathlib import Path
@@ -28,6 +35,9 @@ from brainedge.edge_runtime.errors import BrainEdgeError
 
 DEFAULT_RUNS = 200
 DEFAULT_WARMUP = 20
+PARENT_ENV = "BRAINEDGE_BENCH_PARENT"
+"""The pid of the brainedge-bench that started this runner: the process it must not outlive."""
+_PR_SET_PDEATHSIG = 1
 
 
 def measure(
@@ -44,13 +54,13 @@ def measure(
     init_ms = _ms_since(start)
     opened = classifier.bundle
 
-    fixed = classifier.preprocess(images[0]) if images else _blank_input(classifier)
+    fixed = latency_input(classifier, images)
     start = time.perf_counter()
     classifier.backend.run(fixed)
     first_ms = _ms_since(start)
     samples = invoke_latencies(classifier, fixed, runs, warmup)
 
-    predictions, seconds = classify_all(classifier, images)
+    predictions, unreadable, seconds = classify_all(classifier, images)
     return {
         "status": "ok",
         "format": opened.metadata.model_format,
@@ -64,10 +74,21 @@ def measure(
         "latency_samples_ms": [round(s, 4) for s in samples],
         "throughput_ips": len(images) / seconds if images and seconds > 0 else None,
         "images": len(images),
-        "image_errors": predictions.count(-1),
+        "image_errors": len(unreadable),
+        "unreadable_images": unreadable,
         "predictions": predictions,
         "peak_rss_mb": peak_rss_mb(),
     }
+
+
+def latency_input(classifier: Classifier, images: list[Path]) -> np.ndarray:
+    """The first test image that decodes, preprocessed; a blank input when none does (or none is given)."""
+    for path in images:
+        try:
+            return classifier.preprocess(path)
+        except BrainEdgeError:
+            continue
+    return _blank_input(classifier)
 
 
 def invoke_latencies(classifier: Classifier, batch: np.ndarray, runs: int, warmup: int) -> list[float]:
@@ -82,18 +103,18 @@ def invoke_latencies(classifier: Classifier, batch: np.ndarray, runs: int, warmu
     return samples
 
 
-def classify_all(classifier: Classifier, images: list[Path]) -> tuple[list[int], float]:
-    """Top-1 class index per image (-1 for an unreadable image) and the seconds it all took."""
+def classify_all(classifier: Classifier, images: list[Path]) -> tuple[list[int], list[dict[str, str]], float]:
+    """Top-1 class index per image (-1 for an unreadable one), the unreadable images and why, and the seconds."""
     index = {name: i for i, name in enumerate(classifier.class_names)}
-    predictions = []
+    predictions, unreadable = [], []
     start = time.perf_counter()
     for path in images:
         try:
             predictions.append(index[classifier.classify(path, top_k=1).label])
         except BrainEdgeError as error:
-            print(f"warning: {error}", file=sys.stderr)
             predictions.append(-1)
-    return predictions, time.perf_counter() - start
+            unreadable.append({"path": str(path), "error": str(error)})
+    return predictions, unreadable, time.perf_counter() - start
 
 
 def latency_summary(samples: list[float]) -> dict[str, float | None]:
@@ -129,6 +150,19 @@ def peak_rss_mb(status: Path = Path("/proc/self/status")) -> float:
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
+def die_with_parent() -> None:
+    """Have Linux kill this runner when the brainedge-bench that started it dies, however it dies."""
+    parent = os.environ.get(PARENT_ENV)
+    if not parent or not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
+    except (OSError, AttributeError):
+        return
+    if str(os.getppid()) != parent:  # it died before prctl took hold: nobody waits for this row
+        os._exit(1)
+
+
 def _blank_input(classifier: Classifier) -> np.ndarray:
     spec = classifier.input_spec
     return np.zeros((1, spec.height, spec.width, spec.channels), spec.dtype)
@@ -147,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=DEFAULT_RUNS)
     parser.add_argument("--warmup", type=int, default=DEFAULT_WARMUP)
     args = parser.parse_args(argv)
+    die_with_parent()
 
     # Interpreters may print to stdout; keep it for the one JSON line by sending fd 1 to stderr.
     sys.stdout.flush()
@@ -158,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
         status = 0
     except BrainEdgeError as error:
         result, status = {"status": "failed", "error": str(error)}, 1
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the parent reports it
+        return 130
     result_stream.write(json.dumps(result) + "\n")
     result_stream.flush()
     return status
