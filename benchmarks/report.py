@@ -1,8 +1,8 @@
 """Write a result as JSON, CSV and a Markdown report with its PNG plots beside it.
 
-Every file is written to a temporary name in the output folder and renamed into place, so a full
-disk, a kill or Ctrl-C leaves each previous file intact, never half-written. results.json goes
-last: when it is new, every file beside it is too.
+Every file is written in full to a hidden temporary name in the output folder before any is renamed
+into place, so a full disk, a kill or Ctrl-C leaves each previous file intact, never half-written.
+results.json is renamed last: when it is new, every file beside it is too.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from brainedge.benchmarks.schema import schema_text
 from brainedge.edge_runtime.errors import BrainEdgeError
-from brainedge.edge_runtime.files import write_atomically, write_text_atomically
+from brainedge.edge_runtime.files import write_atomically
 
 RESULT_JSON = "results.json"
 RESULT_CSV = "results.csv"
@@ -77,23 +77,35 @@ def check_output_dir(out_dir: Path) -> None:
 def write_all(result: dict[str, Any], out_dir: Path) -> list[Path]:
     """results.json, results.csv, the schema, report.md and the plots it embeds; returns the paths.
 
-    A plot this result has none of is removed, so an older one is never shown beside a newer report.
+    Every file is first written in full to a hidden staging name, then all are renamed into place,
+    results.json last. Renames need no space, so a full disk replaces nothing; a kill replaces each
+    file whole or not at all. A plot this result has none of is removed afterwards, so an older one
+    is never shown beside a newer report.
     """
     out_dir = Path(out_dir)
     _writing(out_dir, lambda: out_dir.mkdir(parents=True, exist_ok=True))
     _remove_leftovers(out_dir)
-    plots = write_plots(result["rows"], out_dir)
+    plots = render_plots(result["rows"])
+    files = {
+        **plots,
+        RESULT_CSV: render_csv(result["rows"]).encode("utf-8"),
+        SCHEMA_JSON: schema_text().encode("utf-8"),
+        REPORT_MD: render_markdown(result, list(plots)).encode("utf-8"),
+        RESULT_JSON: (json.dumps(result, indent=1) + "\n").encode("utf-8"),
+    }
+    staged: dict[str, Path] = {}
+    try:
+        for name, data in files.items():
+            staged[name] = out_dir / f".{name}-staged.tmp"
+            _writing(out_dir / name, lambda name=name, data=data: write_atomically(staged[name], data))
+        for name, staging in staged.items():
+            _writing(out_dir / name, lambda name=name, staging=staging: os.replace(staging, out_dir / name))
+    finally:
+        for staging in staged.values():
+            staging.unlink(missing_ok=True)
     for name in (SCATTER_PNG, DISTRIBUTION_PNG):
         if name not in plots:
             _writing(out_dir / name, lambda name=name: (out_dir / name).unlink(missing_ok=True))
-    files = {
-        RESULT_CSV: render_csv(result["rows"]),
-        SCHEMA_JSON: schema_text(),
-        REPORT_MD: render_markdown(result, plots),
-        RESULT_JSON: json.dumps(result, indent=1) + "\n",
-    }
-    for name, text in files.items():
-        _writing(out_dir / name, lambda name=name, text=text: write_text_atomically(out_dir / name, text))
     return [out_dir / name for name in (RESULT_JSON, RESULT_CSV, SCHEMA_JSON, REPORT_MD, *plots)]
 
 
@@ -106,14 +118,13 @@ def _writing(path: Path, write: Callable[[], object]) -> None:
 
 
 def _remove_leftovers(out_dir: Path) -> None:
-    """Temporary files a killed earlier run left beside its results (hidden, never under a final name)."""
-    names = (RESULT_JSON, RESULT_CSV, SCHEMA_JSON, REPORT_MD, SCATTER_PNG, DISTRIBUTION_PNG)
-    for name in names:
+    """Hidden temporary files a killed earlier run left beside its results (never under a final name)."""
+    for name in (RESULT_JSON, RESULT_CSV, SCHEMA_JSON, REPORT_MD, SCATTER_PNG, DISTRIBUTION_PNG):
         for leftover in out_dir.glob(f".{name}-*.tmp"):
             try:
                 leftover.unlink()
             except OSError:
-                pass  # not ours to insist on; it is hidden and harmless
+                pass  # hidden and harmless; not worth failing a finished benchmark over
 
 
 def csv_record(row: dict[str, Any]) -> dict[str, Any]:
@@ -139,31 +150,27 @@ def _several_devices(rows: Sequence[dict[str, Any]]) -> bool:
     return len({row["device"] for row in rows}) > 1
 
 
-def write_plots(rows: Sequence[dict[str, Any]], out_dir: Path) -> list[str]:
-    """The accuracy-vs-latency scatter and the latency box plots; none when matplotlib is missing."""
+def render_plots(rows: Sequence[dict[str, Any]]) -> dict[str, bytes]:
+    """The accuracy-vs-latency scatter and the latency box plots as PNG bytes; none without matplotlib."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        return []
-    written = []
-    if _scatter(plt, rows, out_dir / SCATTER_PNG):
-        written.append(SCATTER_PNG)
-    if _distribution(plt, rows, out_dir / DISTRIBUTION_PNG):
-        written.append(DISTRIBUTION_PNG)
-    return written
+        return {}
+    rendered = {SCATTER_PNG: _scatter(plt, rows), DISTRIBUTION_PNG: _distribution(plt, rows)}
+    return {name: png for name, png in rendered.items() if png is not None}
 
 
-def _scatter(plt: Any, rows: Sequence[dict[str, Any]], path: Path) -> bool:
+def _scatter(plt: Any, rows: Sequence[dict[str, Any]]) -> bytes | None:
     points = [
         r
         for r in rows
         if r["status"] == "ok" and r.get("accuracy") is not None and (r.get("latency_ms") or {}).get("p50") is not None
     ]
     if not points:
-        return False
+        return None
     with_device = _several_devices(points)
     figure, axes = plt.subplots(figsize=(8, 5.5))
     for device in sorted({r["device"] for r in points}):
@@ -184,14 +191,13 @@ def _scatter(plt: Any, rows: Sequence[dict[str, Any]], path: Path) -> bool:
     if with_device:
         axes.legend(title="device", fontsize=8)
     figure.tight_layout()
-    _save_figure(plt, figure, path)
-    return True
+    return _png(plt, figure)
 
 
-def _distribution(plt: Any, rows: Sequence[dict[str, Any]], path: Path) -> bool:
+def _distribution(plt: Any, rows: Sequence[dict[str, Any]]) -> bytes | None:
     measured = [r for r in rows if r["status"] == "ok" and r.get("latency_samples_ms")]
     if not measured:
-        return False
+        return None
     with_device = _several_devices(measured)
     figure, axes = plt.subplots(figsize=(8, 1.2 + 0.45 * len(measured)))
     horizontal = {"orientation": "horizontal"} if _matplotlib_at_least(plt, 3, 10) else {"vert": False}
@@ -204,18 +210,17 @@ def _distribution(plt: Any, rows: Sequence[dict[str, Any]], path: Path) -> bool:
     axes.set_title("Steady-state latency distribution")
     axes.grid(axis="x", alpha=0.3)
     figure.tight_layout()
-    _save_figure(plt, figure, path)
-    return True
+    return _png(plt, figure)
 
 
-def _save_figure(plt: Any, figure: Any, path: Path) -> None:
-    """Render to memory, then write atomically: a kill mid-savefig never leaves half a PNG."""
+def _png(plt: Any, figure: Any) -> bytes:
+    """The figure as PNG bytes, rendered in memory so that writing it is one atomic step."""
     buffer = io.BytesIO()
     try:
         figure.savefig(buffer, format="png", dpi=120)
     finally:
         plt.close(figure)
-    _writing(path, lambda: write_atomically(path, buffer.getvalue()))
+    return buffer.getvalue()
 
 
 def _matplotlib_at_least(plt: Any, major: int, minor: int) -> bool:
