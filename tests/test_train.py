@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -333,3 +336,59 @@ def test_training_batches_stay_float32_under_mixed_precision(data):
         keras.mixed_precision.set_global_policy("float32")
     assert images.dtype.name == "float32" and images.shape == (4, 32, 32, 3)
     assert labels.shape == (4, 4)
+
+
+def test_an_image_unreadable_after_the_split_stops_training_with_one_line(data, tmp_path, capsys, out):
+    manifest = read_manifest(data / "manifest.csv")
+    images = tmp_path / "images"
+    shutil.copytree(data / "images", images)
+    manifest_path = tmp_path / "manifest.csv"
+    write_manifest(manifest_path, Manifest(root=str(images), rows=manifest.rows))
+    victim = images / manifest.split("train")[0].path
+    victim.write_bytes(b"\xff\xd8 this JPEG was truncated by a full disk")
+    fails_with(
+        capsys,
+        ["--manifest", str(manifest_path), "--weights", "none", *TINY, *out],
+        str(victim),
+        "training stopped",
+        "--resume",
+    )
+
+
+@pytest.mark.parametrize(
+    "option, value, expected",
+    [
+        ("--batch-size", "0", "--batch-size must be at least 1"),
+        ("--head-epochs", "-1", "--head-epochs must be 0 or more"),
+        ("--finetune-lr", "0", "--finetune-lr must be a positive number"),
+        ("--label-smoothing", "1.5", "--label-smoothing must be in [0, 1)"),
+        ("--dropout", "1", "--dropout must be in [0, 1)"),
+        ("--input-size", "8", "--input-size must be at least 32"),
+    ],
+)
+def test_bad_settings_are_refused_before_anything_is_written(data, tmp_path, capsys, out, option, value, expected):
+    fails_with(
+        capsys, ["--manifest", str(data / "manifest.csv"), "--weights", "none", *TINY, *out, option, value], expected
+    )
+    assert not (tmp_path / "run").exists(), "a refused run left a folder behind"
+
+
+def test_a_second_trainer_on_the_same_out_is_refused_and_a_stale_lock_is_taken_over(data, tmp_path, capsys, out):
+    from brainedge.train.run_dir import RunDirectory
+
+    run = RunDirectory(tmp_path / "run")
+    with run.locked():
+        error = fails_with(
+            capsys,
+            ["--manifest", str(data / "manifest.csv"), "--weights", "none", *TINY, *out],
+            "in use by another brainedge-train",
+            f"pid {os.getpid()}",
+        )
+        assert str(run.lock_path) in error
+    assert not run.path.exists(), "the lock's folder was left behind although no run started"
+    run.path.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    run.lock_path.write_text(f"{socket.gethostname()} {dead.stdout.strip()}\n")  # a killed trainer's lock
+    with run.locked():
+        assert run.lock_path.read_text().split()[1] == str(os.getpid())
+    assert not run.lock_path.exists()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
 from brainedge.train.config import ModelConfig, TrainConfig
+from brainedge.train.quiet import quiet_tensorflow
 from brainedge.train.run_dir import RunDirectory
 
 MANIFEST_NAME = "manifest.csv"
@@ -63,12 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=recipe.cpu_replicas,
         help="split the CPU into N logical devices under MirroredStrategy (testing)",
     )
+    parser.add_argument(
+        "--verbose", action="store_true", help="also show TensorFlow's own start-up and converter messages"
+    )
     return parser
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    if args.finetune_blocks != "all" and not args.finetune_blocks.isdigit():
-        raise BrainEdgeError(f"--finetune-blocks must be a number or 'all', not {args.finetune_blocks!r}")
     model = ModelConfig(
         num_classes=0,
         input_size=args.input_size,
@@ -77,7 +79,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         dropout=args.dropout,
         hidden_units=tuple(args.hidden_units),
     )
-    return TrainConfig(
+    config = TrainConfig(
         model=model,
         batch_size=args.batch_size,
         head_epochs=args.head_epochs,
@@ -95,6 +97,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         mixed_precision=args.mixed_precision,
         cpu_replicas=args.cpu_replicas,
     )
+    config.check()
+    return config
 
 
 def resolve_manifest(args: argparse.Namespace) -> Path:
@@ -113,9 +117,17 @@ def resolve_manifest(args: argparse.Namespace) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     run_directory = RunDirectory(args.out)
+    if not args.resume and run_directory.has_config():
+        raise BrainEdgeError(f"{args.out}: already holds a run; pass --resume or choose another --out")
+    if args.resume and not run_directory.has_config():
+        raise BrainEdgeError(f"{args.out}: nothing to resume (no {run_directory.config_path.name})")
+    config = None if args.resume else config_from_args(args)  # bad settings: refused before anything is written
+    with run_directory.locked():
+        return train(args, run_directory, config)
+
+
+def train(args: argparse.Namespace, run_directory: RunDirectory, config: TrainConfig | None) -> int:
     if args.resume:
-        if not run_directory.has_config():
-            raise BrainEdgeError(f"{args.out}: nothing to resume (no {run_directory.config_path.name})")
         saved = run_directory.read_config()
         config = TrainConfig.from_dict(saved["train"])
         manifest = args.manifest or Path(saved["manifest"])  # --manifest: the dataset moved
@@ -123,9 +135,6 @@ def run(args: argparse.Namespace) -> int:
             f"resuming {args.out} with its saved {run_directory.config_path.name} (other options ignored)", flush=True
         )
     else:
-        if run_directory.has_config():
-            raise BrainEdgeError(f"{args.out}: already holds a run; pass --resume or choose another --out")
-        config = config_from_args(args)
         manifest = resolve_manifest(args)
     from brainedge.train.trainer import Trainer  # TensorFlow: only once the settings are known to be usable
 
@@ -135,4 +144,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return report_user_errors(run, build_parser().parse_args(argv))
+    args = build_parser().parse_args(argv)
+    quiet_tensorflow(args.verbose)
+    return report_user_errors(run, args)

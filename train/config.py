@@ -6,9 +6,11 @@ No TensorFlow here, so ``brainedge-train --help`` and a resumed run's config.jso
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
+from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.metadata import MOBILENET_MEAN, MOBILENET_STD, TRAINING_PIXEL_MEAN, TRAINING_PIXEL_STD
 
 
@@ -56,6 +58,39 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def check(self) -> None:
+        """Refuse settings that cannot train, before a run directory is written (so the same command,
+        corrected, starts cleanly and --resume never repeats the mistake)."""
+        model = self.model
+        rules = [
+            (self.batch_size >= 1, f"--batch-size must be at least 1, got {self.batch_size}"),
+            (self.head_epochs >= 0, f"--head-epochs must be 0 or more, got {self.head_epochs}"),
+            (self.finetune_epochs >= 0, f"--finetune-epochs must be 0 or more, got {self.finetune_epochs}"),
+            (self.head_epochs + self.finetune_epochs >= 1, "--head-epochs and --finetune-epochs are both 0"),
+            (self.qat_epochs >= 0, f"--qat-epochs must be 0 or more, got {self.qat_epochs}"),
+            (self.patience >= 1, f"--patience must be at least 1, got {self.patience}"),
+            (0.0 <= self.label_smoothing < 1.0, f"--label-smoothing must be in [0, 1), got {self.label_smoothing}"),
+            (self.cpu_replicas >= 0, f"--cpu-replicas must be 0 or more, got {self.cpu_replicas}"),
+            (self.mixed_precision in ("auto", "on", "off"), "--mixed-precision must be auto, on or off"),
+            (model.input_size >= 32, f"--input-size must be at least 32 pixels, got {model.input_size}"),
+            (model.alpha > 0, f"--alpha must be positive, got {model.alpha}"),
+            (0.0 <= model.dropout < 1.0, f"--dropout must be in [0, 1), got {model.dropout}"),
+            (all(units >= 1 for units in model.hidden_units), f"--hidden-units must be positive: {model.hidden_units}"),
+            (
+                self.finetune_blocks == "all" or self.finetune_blocks.isdigit(),
+                f"--finetune-blocks must be a number or 'all', not {self.finetune_blocks!r}",
+            ),
+        ]
+        for name, rate in (
+            ("--head-lr", self.head_learning_rate),
+            ("--finetune-lr", self.finetune_learning_rate),
+            ("--qat-lr", self.qat_learning_rate),
+        ):
+            rules.append((rate > 0 and math.isfinite(rate), f"{name} must be a positive number, got {rate}"))
+        for valid, message in rules:
+            if not valid:
+                raise BrainEdgeError(message)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> TrainConfig:

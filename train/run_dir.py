@@ -10,7 +10,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import shutil
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +66,65 @@ class RunDirectory:
 
     def metrics_path(self, model: str) -> Path:
         return self.path / f"metrics_{model}.json"
+
+    # --- one process at a time ----------------------------------------------------------------
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path / ".lock"
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the run directory for this process: a second brainedge-train on it is refused.
+
+        The lock file names its owner (host and pid); one left by a killed process on this host
+        is stale and taken over.
+        """
+        created = not self.path.exists()
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise BrainEdgeError(f"{self.path}: exists and is not a directory") from None
+        except OSError as error:
+            raise BrainEdgeError(f"{self.path}: cannot create the run directory ({error.strerror})") from None
+        owner = f"{socket.gethostname()} {os.getpid()}\n"
+        while True:
+            try:
+                descriptor = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                holder = self._live_holder()
+                if holder is not None:
+                    raise BrainEdgeError(
+                        f"{self.path}: in use by another brainedge-train ({holder}); wait for it, "
+                        f"or remove {self.lock_path} if that process is gone"
+                    ) from None
+                self.lock_path.unlink(missing_ok=True)  # stale: its process is gone
+                continue
+            with os.fdopen(descriptor, "w") as stream:
+                stream.write(owner)
+            break
+        try:
+            yield
+        finally:
+            self.lock_path.unlink(missing_ok=True)
+            if created and not any(self.path.iterdir()):
+                self.path.rmdir()  # a run that could not start leaves no folder behind
+
+    def _live_holder(self) -> str | None:
+        """``host pid`` of the lock's owner while that process runs; None for a stale lock."""
+        try:
+            host, pid = self.lock_path.read_text().split()
+        except (FileNotFoundError, ValueError):
+            return None
+        if host != socket.gethostname():
+            return f"pid {pid} on {host}"  # another machine's process: cannot tell, so trust it
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        return f"pid {pid}"
 
     # --- config -------------------------------------------------------------------------------
 

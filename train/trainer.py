@@ -24,7 +24,7 @@ from brainedge.edge_runtime.metadata import InputSpec
 from brainedge.edge_runtime.metrics import classification_report
 from brainedge.train.config import TrainConfig
 from brainedge.train.model import build_model, set_trainable_blocks
-from brainedge.train.pipeline import make_dataset
+from brainedge.train.pipeline import make_dataset, unreadable_images_stop_training
 from brainedge.train.run_dir import RunDirectory
 from brainedge.train.tf_setup import keras, tf
 
@@ -140,6 +140,10 @@ class Trainer:
 
     # -- the story ---------------------------------------------------------------------
     def run(self) -> keras.Model:
+        with unreadable_images_stop_training():
+            return self._run()
+
+    def _run(self) -> keras.Model:
         self._check_same_classes()
         model = self._float_model()  # before config.json: a run that cannot start leaves no run behind
         self._write_config()
