@@ -17,6 +17,7 @@ from typing import Any
 from brainedge.edge_runtime.errors import report_user_errors
 from brainedge.edge_runtime.formats import FORMAT_NAMES
 from brainedge.export.settings import DEFAULTS, IO_DTYPES, VERIFY_SPLITS, ExportSettings
+from brainedge.train.quiet import quiet_tensorflow
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULTS.debug_threshold,
         help="accuracy points an int8 variant may lose before a per-layer report",
     )
+    parser.add_argument(
+        "--verbose", action="store_true", help="also show TensorFlow's own start-up and converter messages"
+    )
     return parser
 
 
@@ -84,6 +88,9 @@ def print_table(results: list[dict[str, Any]], failure: str = "not kept") -> Non
     )
     for row in results:
         status = "ok" if row["passed"] else f"FAILED (< {row['min_agreement']:.2f} agreement; {failure})"
+        undecided = row["count"] - row.get("decided_count", row["count"])
+        if undecided:
+            status += f"; {undecided} near-tied image(s) not judged"
         print(
             f"{row['variant']:<22}{row['size_bytes'] / 1e6:>8.2f}MB{row['accuracy']:>10.4f}"
             f"{0.0 - row['accuracy_drop_points']:>+9.2f}{row['agreement']:>11.4f}{row['float_agreement']:>11.4f}"
@@ -93,7 +100,8 @@ def print_table(results: list[dict[str, Any]], failure: str = "not kept") -> Non
         print(
             f"(accuracy on {results[0]['count']} {results[0]['split']} images; Keras float accuracy "
             f"{results[0]['float_reference_accuracy']:.4f}; 'agree src' is top-1 agreement with the Keras "
-            "model the variant came from, 'agree f32' with the float Keras model)"
+            "model the variant came from, 'agree f32' with the float Keras model; pass/fail counts the images "
+            "where the Keras model's top two classes differ by at least 0.01)"
         )
 
 
@@ -110,4 +118,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return report_user_errors(run, build_parser().parse_args(argv))
+    args = build_parser().parse_args(argv)
+    quiet_tensorflow(args.verbose)
+    return report_user_errors(run, args)

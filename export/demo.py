@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
+from brainedge.train.quiet import quiet_tensorflow
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--input-size", type=int, default=96)
     parser.add_argument("--epochs", type=int, default=20, help="training epochs in all")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--verbose", action="store_true", help="also show TensorFlow's own start-up and converter messages"
+    )
     return parser
 
 
@@ -182,7 +186,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return report_user_errors(run, build_parser().parse_args(argv))
+    args = build_parser().parse_args(argv)
+    quiet_tensorflow(args.verbose)
+    return report_user_errors(run, args)
 
 
 if __name__ == "__main__":

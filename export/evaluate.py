@@ -20,12 +20,13 @@ from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
 from brainedge.edge_runtime.files import write_text_atomically
 from brainedge.edge_runtime.formats import FORMATS
 from brainedge.export.settings import DEFAULTS
+from brainedge.train.quiet import quiet_tensorflow
 
 
 def evaluate(run_dir: Path, export_dir: Path, split: str = "test") -> list[dict[str, Any]]:
     """One row per bundle in ``export_dir``, in export_report.json's format."""
     from brainedge.export.run import LabelledImages, TrainingRun, load_qat_model
-    from brainedge.export.verify import bundle_probabilities, verification
+    from brainedge.export.verify import bundle_probabilities, passes, verification
 
     bundles = [Bundle.open(export_dir / f.name) for f in FORMATS if is_bundle(export_dir / f.name)]
     if not bundles:
@@ -48,7 +49,7 @@ def evaluate(run_dir: Path, export_dir: Path, split: str = "test") -> list[dict[
                 "variant": bundle.name,
                 "bundle": str(bundle.directory),
                 "size_bytes": bundle.size_bytes,
-                "passed": check["agreement"] >= DEFAULTS.min_agreement,
+                "passed": passes(check, DEFAULTS.min_agreement),
                 **check,
             }
         )
@@ -65,7 +66,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("export_dir", type=Path)
     parser.add_argument("--split", default="test", choices=("train", "val", "test"))
     parser.add_argument("--out", type=Path, help="write the rows here (default EXPORT_DIR/evaluation_SPLIT.json)")
-    return report_user_errors(run, parser.parse_args(argv))
+    parser.add_argument(
+        "--verbose", action="store_true", help="also show TensorFlow's own start-up and converter messages"
+    )
+    args = parser.parse_args(argv)
+    quiet_tensorflow(args.verbose)
+    return report_user_errors(run, args)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -21,7 +21,7 @@ from brainedge.export.run import LabelledImages, TrainingRun, load_qat_model, re
 from brainedge.export.settings import DEFAULTS, ExportSettings
 from brainedge.export.tflite import convert
 from brainedge.export.tflite_metadata import embed_metadata
-from brainedge.export.verify import bundle_probabilities, verification
+from brainedge.export.verify import bundle_probabilities, passes, verification
 from brainedge.train.tf_setup import keras, tf
 
 DEBUG_IMAGES = 32
@@ -77,7 +77,7 @@ class _Exporter:
             bundle.with_metadata(verification=check)
             if export_format(name).full_integer and check["accuracy_drop_points"] > self.settings.debug_threshold:
                 self.debug(staging, name, check["accuracy_drop_points"])
-            passed = check["agreement"] >= self.settings.min_agreement
+            passed = passes(check, self.settings.min_agreement)
             if passed:
                 publish(staging, target)
             else:

@@ -20,17 +20,32 @@ def bundle_probabilities(bundle_dir: Path | Bundle, images: LabelledImages) -> n
     return np.stack(rows)
 
 
+TIE_MARGIN = 0.01
+"""A reference whose top two probabilities differ by less than this has not decided between them:
+a bundle that picks the other one there is not disagreeing (an undertrained model is all ties)."""
+
+
 def compare(probabilities: np.ndarray, reference: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
-    """Accuracy, top-1 agreement with the reference, and probability differences."""
+    """Accuracy, top-1 agreement with the reference (all images, and those it decided), differences."""
     difference = np.abs(probabilities - reference)
+    same = probabilities.argmax(1) == reference.argmax(1)
+    ranked = np.sort(reference, axis=1)
+    decided = ranked[:, -1] - ranked[:, -2] >= TIE_MARGIN if reference.shape[1] > 1 else np.ones(len(same), bool)
     return {
         "count": int(len(labels)),
         "accuracy": float((probabilities.argmax(1) == labels).mean()),
         "reference_accuracy": float((reference.argmax(1) == labels).mean()),
-        "agreement": float((probabilities.argmax(1) == reference.argmax(1)).mean()),
+        "agreement": float(same.mean()),
+        "decided_count": int(decided.sum()),
+        "decided_agreement": float(same[decided].mean()) if decided.any() else 1.0,
         "mean_abs_diff": float(difference.mean()),
         "max_abs_diff": float(difference.max()),
     }
+
+
+def passes(check: dict[str, Any], min_agreement: float) -> bool:
+    """Kept when it agrees with its Keras model on the answers that model actually makes."""
+    return check["decided_agreement"] >= min_agreement
 
 
 def verification(

@@ -62,7 +62,7 @@ def test_demo_bundles_are_verified_and_classify(demo_dir: tuple[Path, subprocess
     bundle = out / "bundles" / "tflite_int8_ptq"
     metadata = Bundle.open(bundle).metadata
     assert metadata.input.dtype == "uint8" and metadata.input.quantization.scale > 0
-    assert metadata.verification["agreement"] >= metadata.verification["min_agreement"]
+    assert metadata.verification["decided_agreement"] >= metadata.verification["min_agreement"]
     assert metadata.provenance["base_weights"] == "none"
     image = next((out / "data" / "pituitary").iterdir())
     prediction = Classifier.from_bundle(bundle).classify(image)
