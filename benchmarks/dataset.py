@@ -7,11 +7,12 @@ the bundle, otherwise accuracy would silently compare different label spaces.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from brainedge.edge_runtime.errors import BrainEdgeError
-from brainedge.edge_runtime.files import IMAGE_SUFFIXES
+from brainedge.edge_runtime.files import is_image_name, scan_folder, shown, walk_files
 
 
 @dataclass(frozen=True)
@@ -58,21 +59,21 @@ def load_test_set(path: Path, split: str = "test", include_leaked: bool = False)
 
 
 def folder_test_set(root: Path) -> LabelledSet:
-    """Each subdirectory is a class; its image files (recursively, hidden ones skipped) are the samples."""
+    """Each subdirectory is a class; its image files (``files.walk_files``: links followed, hidden skipped) the samples.
+
+    What the walk leaves out (a FIFO, a broken link, a link cycle) is named on stderr.
+    """
     paths: list[Path] = []
     names: list[str] = []
-    for class_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        images = sorted(
-            p
-            for p in class_dir.rglob("*")
-            if p.is_file()
-            and p.suffix.lower() in IMAGE_SUFFIXES
-            and not any(part.startswith(".") for part in p.relative_to(class_dir).parts)
-        )
+    for class_dir in scan_folder(root).folders:
+        walk = walk_files(class_dir)
+        for path, reason in walk.problems:
+            print(f"warning: skipped {shown(path)}: {reason}", file=sys.stderr)
+        images = sorted(path for path in walk.files if is_image_name(path))
         paths += images
         names += [class_dir.name] * len(images)
     if not paths:
-        raise BrainEdgeError(f"{root}: no images in class subfolders (expected ROOT/CLASS/IMAGE)")
+        raise BrainEdgeError(f"{shown(root)}: no images in class subfolders (expected ROOT/CLASS/IMAGE)")
     return LabelledSet(str(root), paths, names)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import os
+import stat
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sized
@@ -15,6 +15,7 @@ import numpy as np
 from brainedge.edge_runtime.backends import Backend, load_backend
 from brainedge.edge_runtime.bundle import Bundle
 from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.files import shown, walk_files
 from brainedge.edge_runtime.metadata import (
     DEFAULT_CONFIDENCE_THRESHOLD,
     MOBILENET_MEAN,
@@ -63,25 +64,31 @@ class Prediction:
 
 
 def collect_files(paths: list[Path]) -> tuple[list[Path], list[str]]:
-    """Files as given, folders walked recursively in sorted order, and the empty folders found.
+    """Files as given, folders walked (``files.walk_files``), and one line for each thing left out.
 
-    Hidden files and folders (``.DS_Store``, ``.git``) are skipped; everything else is
-    classified, so a non-image file is reported rather than silently ignored. A path that
-    does not exist is kept: classifying it reports "no such file" like any other bad file.
+    Hidden files and folders (``.DS_Store``, ``.git``) are skipped; every other regular file is
+    classified, so a non-image file is reported rather than silently ignored. Empty folders,
+    FIFOs, sockets, devices, broken links and link cycles are reported and never opened. A path
+    that does not exist is kept: classifying it reports "no such file" like any other bad file.
     """
     files: list[Path] = []
-    empty: list[str] = []
+    problems: list[str] = []
     for path in paths:
-        if not path.is_dir():
+        try:
+            mode = path.stat().st_mode
+        except OSError:
             files.append(path)
             continue
-        for folder, subfolders, names in os.walk(path):
-            subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
-            visible = sorted(name for name in names if not name.startswith("."))
-            if not visible and not subfolders:
-                empty.append(f"{folder}: empty folder, no images to classify")
-            files += [Path(folder, name) for name in visible]
-    return files, empty
+        if stat.S_ISREG(mode):
+            files.append(path)
+        elif not stat.S_ISDIR(mode):
+            problems.append(f"{shown(path)}: not a regular file (a FIFO, socket or device); skipped")
+        else:
+            walk = walk_files(path)
+            files += walk.files
+            problems += [f"{shown(folder)}: empty folder, no images to classify" for folder in walk.empty_folders]
+            problems += [f"{shown(where)}: {reason}" for where, reason in walk.problems]
+    return files, problems
 
 
 class Classifier:

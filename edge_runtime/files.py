@@ -1,4 +1,8 @@
-"""Files the whole project shares a rule for: which names are images, and how a file is written.
+"""Files the whole project shares a rule for: which names are images, how a folder is walked, how a file is written.
+
+``walk_files`` is the one folder walk (data stage, ``brainedge-classify``, ``brainedge-bench``):
+symbolic links are followed, each folder is walked once (a cycle is reported, not followed),
+hidden names are skipped, and only regular files are returned; the rest is reported.
 
 Every file a user could lose (a manifest, a bundle's files, a benchmark result) is written to a
 temporary name beside its destination and renamed into place, so a full disk or a kill leaves
@@ -8,8 +12,12 @@ the previous version intact and never a half-written file under the final name.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from brainedge.edge_runtime.errors import BrainEdgeError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 """What Pillow decodes for the runtime and the training pipeline alike (compared lower-cased)."""
@@ -36,3 +44,168 @@ def write_atomically(path: Path, data: bytes) -> None:
 
 def write_text_atomically(path: Path, text: str) -> None:
     write_atomically(path, text.encode("utf-8"))
+
+
+def shown(path: Path | str) -> str:
+    """A path as printable text: bytes of a name that are not UTF-8 become ``\\xNN``, never a crash."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def is_utf8_name(name: str) -> bool:
+    """False for a name Python could only decode with surrogate escapes (bytes that are not UTF-8)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def text_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be stored in a UTF-8 CSV manifest, or None when it can.
+
+    Python's csv writer does not quote a lone carriage return, so a name holding one would
+    come back cut in two.
+    """
+    if not is_utf8_name(name):
+        return "name is not valid UTF-8; rename it"
+    if "\r" in name:
+        return "name contains a carriage return; rename it"
+    return None
+
+
+_KINDS = {
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+}
+
+
+def _kind(mode: int) -> str:
+    return _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+
+
+@dataclass(frozen=True)
+class FolderEntries:
+    """One folder's visible entries, links followed; what cannot be used is in ``problems``."""
+
+    folders: list[Path]
+    files: list[Path]
+    problems: list[tuple[Path, str]]
+    """(path, reason) for each entry skipped: a broken link, a FIFO, a socket, a device, an unreadable entry."""
+    keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    """(st_dev, st_ino) of each folder, what the cycle guard compares."""
+
+    @property
+    def empty(self) -> bool:
+        return not (self.folders or self.files or self.problems)
+
+
+def scan_folder(folder: Path, text_names: bool = False) -> FolderEntries:
+    """The entries of one folder, sorted, hidden names (``.DS_Store``, ``.git``) left out.
+
+    Symbolic links are followed: a link to a folder is a folder, a link to a file a file. Only
+    regular files are listed, so a FIFO or a device is never opened. With ``text_names`` a name a
+    manifest cannot store (``text_name_problem``: not UTF-8, a carriage return) is a problem too.
+    """
+    entries = FolderEntries([], [], [])
+    try:
+        names = sorted(entry.name for entry in os.scandir(folder) if not entry.name.startswith("."))
+    except OSError as error:
+        entries.problems.append((Path(folder), f"cannot list folder ({error.strerror or error})"))
+        return entries
+    for name in names:
+        path = Path(folder, name)
+        try:
+            status = path.stat()
+        except FileNotFoundError:
+            entries.problems.append((path, "broken symbolic link"))
+            continue
+        except OSError as error:
+            entries.problems.append((path, f"cannot read ({error.strerror or error})"))
+            continue
+        problem = text_name_problem(name) if text_names else None
+        if problem:
+            entries.problems.append((path, problem))
+        elif stat.S_ISDIR(status.st_mode):
+            entries.folders.append(path)
+            entries.keys[path] = (status.st_dev, status.st_ino)
+        elif stat.S_ISREG(status.st_mode):
+            entries.files.append(path)
+        else:
+            entries.problems.append((path, f"{_kind(status.st_mode)}, not a regular file; skipped"))
+    return entries
+
+
+@dataclass(frozen=True)
+class FolderWalk:
+    files: list[Path]
+    """Regular files under the root, each folder's files (sorted) before its subfolders; paths keep the links."""
+    problems: list[tuple[Path, str]]
+    """(path, reason) for everything skipped; see ``scan_folder``, plus folders reached a second time."""
+    empty_folders: list[Path]
+    """Folders with no visible entry at all."""
+
+
+def walk_files(root: Path, text_names: bool = False) -> FolderWalk:
+    """Every regular file under ``root``: the one rule the data stage, the runtime and the benchmarks share.
+
+    Links are followed, and each folder is walked once: a link back to a folder already walked
+    (a cycle, or a second way to the same folder) is reported and skipped, by (st_dev, st_ino).
+    """
+    root = Path(root)
+    status = root.stat()
+    walk = FolderWalk([], [], [])
+    _walk(root, {(status.st_dev, status.st_ino): root}, walk, text_names)
+    return walk
+
+
+def _walk(folder: Path, seen: dict[tuple[int, int], Path], walk: FolderWalk, text_names: bool) -> None:
+    entries = scan_folder(folder, text_names)
+    if entries.empty:
+        walk.empty_folders.append(folder)
+    walk.files.extend(entries.files)
+    walk.problems.extend(entries.problems)
+    for subfolder in entries.folders:
+        key = entries.keys[subfolder]
+        if key in seen:
+            walk.problems.append((subfolder, f"same folder as {shown(seen[key])}, already walked (a link cycle?)"))
+            continue
+        seen[key] = subfolder
+        _walk(subfolder, seen, walk, text_names)
+
+
+def check_output_folder(folder: Path) -> None:
+    """Refuse, before any work, a folder that cannot be created or written: one line naming it.
+
+    The permission check is advisory (root passes it); the write itself still reports failure.
+    """
+    folder = Path(folder)
+    existing = folder
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "" if existing == folder else f" ({shown(existing)} is not a folder)"
+        raise BrainEdgeError(f"{shown(folder)}: cannot write there, not a folder{where}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise BrainEdgeError(f"{shown(folder)}: cannot write there (permission denied on {shown(existing)})")
+
+
+def check_output_file(path: Path) -> None:
+    """Refuse, before any work, an output file that could not be written: one line naming it."""
+    path = Path(path)
+    if path.is_dir():
+        raise BrainEdgeError(f"{shown(path)}: is a folder; expected the name of a file to write")
+    check_output_folder(path.parent)
+
+
+def write_output(path: Path, data: bytes) -> None:
+    """``write_atomically``, creating the folder, with a failure (full disk, read-only) as one line."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, data)
+    except OSError as error:
+        raise BrainEdgeError(
+            f"{shown(path)}: cannot write ({error.strerror or error}); any previous version is intact"
+        ) from None

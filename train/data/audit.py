@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.files import shown
 from brainedge.edge_runtime.manifest import SPLITS, Manifest
 from brainedge.train.data.duplicates import DEFAULT_THRESHOLD, connected_groups, near_pairs
 from brainedge.train.data.hashing import HASH_BYTES, HASH_NAME, ImageInfo, inspect_all
@@ -221,7 +222,7 @@ def summarize(audit: Audit) -> dict[str, Any]:
     )
     return {
         "schema": AUDIT_SCHEMA,
-        "root": str(Path(dataset.root).resolve()),
+        "root": shown(Path(dataset.root).resolve()),
         "parts": list(dataset.parts),
         "test_part": dataset.test_part,
         "files": len(dataset.images) + len(dataset.skipped),

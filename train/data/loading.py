@@ -7,6 +7,13 @@
 Several roots can be loaded together (``brainedge-data audit Training Testing``); row paths
 are then relative to their common parent, so a file keeps one name everywhere.
 
+Folders are walked by ``edge_runtime.files.walk_files``: links followed, each folder once,
+hidden names left out, FIFOs, devices, broken links and names a manifest cannot store (not
+UTF-8, a carriage return) listed as skipped. Row paths are the names as walked (links not
+resolved), so a linked ``Training/`` or class folder keeps its name. A class name a bundle
+could not carry (leading or trailing whitespace, a line break, bytes that are not UTF-8) is
+refused with the folder named.
+
 A class mapping renames classes: ``{"glioma": "tumor", ...}``; the key ``"*"`` stands for
 every class not named, so ``--binary notumor`` is ``{"notumor": "notumor", "*": "tumor"}``.
 """
@@ -16,13 +23,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from brainedge.edge_runtime.errors import BrainEdgeError
-from brainedge.edge_runtime.files import IMAGE_SUFFIXES
+from brainedge.edge_runtime.files import IMAGE_SUFFIXES, is_utf8_name, scan_folder, shown, walk_files
 
 TEST_PART_NAMES = ("testing", "test")
 TRAIN_PART_NAMES = ("training", "train")
@@ -51,7 +59,7 @@ class Dataset:
     parts: tuple[str, ...]
     images: tuple[ImageFile, ...]
     skipped: tuple[tuple[str, str], ...]
-    """(path, reason) for files that are not images by their extension."""
+    """(path, reason) for files left out: not an image extension, not a regular file, a name that is not UTF-8."""
     part_labels: Mapping[str, tuple[str, ...]]
     """Each part's classes (after mapping), from its class folders, even empty ones."""
     test_part: str | None = None
@@ -113,8 +121,8 @@ def load_dataset(root: Path, mapping: Mapping[str, str] | None = None) -> Datase
     root = _existing_dir(root)
     parts = _kaggle_parts(root)
     if parts:
-        return _load_parts(root, parts, mapping)
-    return _load_parts(root, {root.name or str(root): root}, mapping, relative_to=root)
+        return _load_parts(root, {name: (folder, name) for name, folder in parts.items()}, mapping)
+    return _load_parts(root, {root.name or str(root): (root, "")}, mapping)
 
 
 def load_roots(roots: Sequence[Path], mapping: Mapping[str, str] | None = None) -> Dataset:
@@ -127,56 +135,54 @@ def load_roots(roots: Sequence[Path], mapping: Mapping[str, str] | None = None) 
             "give either one Kaggle-style root (with Training/ and Testing/) "
             "or several class-per-folder roots, not both"
         )
-    common = Path(os.path.commonpath([d.resolve() for d in dirs]))
-    names = [d.resolve().relative_to(common).as_posix() or d.name for d in dirs]
+    if len({_folder_key(d) for d in dirs}) != len(dirs):
+        raise BrainEdgeError(f"the same folder is given twice: {', '.join(map(shown, roots))}")
+    absolute = [Path(os.path.abspath(d)) for d in dirs]  # lexical, so a linked root keeps its name
+    common = Path(os.path.commonpath(absolute))
+    prefixes = ["" if d == common else d.relative_to(common).as_posix() for d in absolute]
+    names = [prefix or d.name for prefix, d in zip(prefixes, dirs)]
     if len(set(names)) != len(names):
-        raise BrainEdgeError(f"the same folder is given twice: {', '.join(map(str, roots))}")
-    return _load_parts(common, dict(zip(names, dirs)), mapping)
+        raise BrainEdgeError(f"two roots would have the same part name: {', '.join(map(shown, roots))}")
+    return _load_parts(common, {name: (d, prefix) for name, d, prefix in zip(names, dirs, prefixes)}, mapping)
+
+
+def _folder_key(folder: Path) -> tuple[int, int]:
+    status = folder.stat()
+    return status.st_dev, status.st_ino
 
 
 def _existing_dir(root: Path) -> Path:
     root = Path(root)
     if not root.exists():
-        raise BrainEdgeError(f"{root}: no such directory")
+        raise BrainEdgeError(f"{shown(root)}: no such directory")
     if not root.is_dir():
-        raise BrainEdgeError(f"{root}: not a directory (expected a folder of class folders)")
+        raise BrainEdgeError(f"{shown(root)}: not a directory (expected a folder of class folders)")
     return root
 
 
 def _kaggle_parts(root: Path) -> dict[str, Path]:
     """{"Training": dir, "Testing": dir} when ``root`` has both, else {}."""
-    train = [d for d in _subdirs(root) if d.name.lower() in TRAIN_PART_NAMES]
-    test = [d for d in _subdirs(root) if d.name.lower() in TEST_PART_NAMES]
+    folders = scan_folder(root).folders
+    train = [d for d in folders if d.name.lower() in TRAIN_PART_NAMES]
+    test = [d for d in folders if d.name.lower() in TEST_PART_NAMES]
     if len(train) == 1 and len(test) == 1:
         return {train[0].name: train[0], test[0].name: test[0]}
     return {}
 
 
-def _subdirs(folder: Path) -> list[Path]:
-    return sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
-
-
-def _visible_files(folder: Path) -> list[Path]:
-    """Files under ``folder``, recursively, sorted; hidden files and folders are skipped."""
-    found = []
-    for path in folder.rglob("*"):
-        if path.is_file() and not any(part.startswith(".") for part in path.relative_to(folder).parts):
-            found.append(path)
-    return sorted(found)
-
-
-def _load_parts(
-    root: Path, parts: dict[str, Path], mapping: Mapping[str, str] | None, relative_to: Path | None = None
-) -> Dataset:
+def _load_parts(root: Path, parts: dict[str, tuple[Path, str]], mapping: Mapping[str, str] | None) -> Dataset:
+    """``parts``: part name -> (folder, prefix of its row paths)."""
     images: list[ImageFile] = []
     skipped: list[tuple[str, str]] = []
     folder_classes: dict[str, list[str]] = {}
-    base = (relative_to or root).resolve()
-    for part, folder in parts.items():
-        folder_classes[part], part_images, part_skipped = _load_part(folder, part, base)
+    for part, (folder, prefix) in parts.items():
+        folder_classes[part], part_images, part_skipped = _load_part(folder, part, prefix)
         images += part_images
         skipped += part_skipped
     rename = _mapper(mapping, {name for names in folder_classes.values() for name in names}, root)
+    for part, (folder, _) in parts.items():
+        for name in folder_classes[part]:
+            _check_class_name(folder / name, rename(name))
     images = [dataclasses.replace(image, label=rename(image.folder_class)) for image in images]
     part_labels = {part: tuple(sorted({rename(name) for name in names})) for part, names in folder_classes.items()}
     test_parts = [p for p in parts if p.lower() in TEST_PART_NAMES] if len(parts) > 1 else []
@@ -190,24 +196,31 @@ def _load_parts(
     )
 
 
-def _load_part(folder: Path, part: str, base: Path) -> tuple[list[str], list[ImageFile], list[tuple[str, str]]]:
-    prefix = folder.resolve().relative_to(base)
-
+def _load_part(folder: Path, part: str, prefix: str) -> tuple[list[str], list[ImageFile], list[tuple[str, str]]]:
     def rel(path: Path) -> str:
-        return (prefix / path.relative_to(folder)).as_posix()
+        return (Path(prefix) / path.relative_to(folder)).as_posix()
 
-    classes = _subdirs(folder)
-    loose = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
+    entries = scan_folder(folder)
+    classes, loose = entries.folders, entries.files
     if not classes:
         if any(p.suffix.lower() in IMAGE_SUFFIXES for p in loose):
             raise BrainEdgeError(
-                f"{folder}: has images but no class folders; expected <root>/<class>/<image> (one folder per class)"
+                f"{shown(folder)}: has images but no class folders; "
+                "expected <root>/<class>/<image> (one folder per class)"
             )
-        raise BrainEdgeError(f"{folder}: empty folder; expected <root>/<class>/<image> (one folder per class)")
-    skipped = [(rel(p), "not in a class folder") for p in loose]
+        raise BrainEdgeError(f"{shown(folder)}: empty folder; expected <root>/<class>/<image> (one folder per class)")
+    skipped = [(shown(rel(p)), "not in a class folder") for p in loose]
+    skipped += [(shown(rel(p)), reason) for p, reason in entries.problems]
     images = []
     for class_dir in classes:
-        for path in _visible_files(class_dir):
+        if not is_utf8_name(class_dir.name):
+            raise BrainEdgeError(
+                f"{shown(class_dir)}: class folder name is not valid UTF-8; rename it "
+                "(manifests and bundles store class names as UTF-8 text)"
+            )
+        walk = walk_files(class_dir, text_names=True)
+        skipped += [(shown(rel(p)), reason) for p, reason in walk.problems]
+        for path in walk.files:
             if path.suffix.lower() in IMAGE_SUFFIXES:
                 images.append(
                     ImageFile(path=path, rel=rel(path), label=class_dir.name, folder_class=class_dir.name, part=part)
@@ -216,10 +229,32 @@ def _load_part(folder: Path, part: str, base: Path) -> tuple[list[str], list[Ima
                 skipped.append((rel(path), f"not an image extension ({', '.join(sorted(IMAGE_SUFFIXES))})"))
     if not images:
         raise BrainEdgeError(
-            f"{folder}: no images in its class folders "
-            f"({', '.join(d.name for d in classes)}); expected {', '.join(sorted(IMAGE_SUFFIXES))}"
+            f"{shown(folder)}: no images in its class folders "
+            f"({', '.join(shown(d.name) for d in classes)}); expected {', '.join(sorted(IMAGE_SUFFIXES))}"
         )
     return [d.name for d in classes], images, skipped
+
+
+def class_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a class name of a bundle (metadata.schema.json), or None when it can."""
+    if not name:
+        return "is empty"
+    if not is_utf8_name(name):
+        return "is not valid UTF-8"
+    if name != name.strip():
+        return "has leading or trailing whitespace"
+    if any(unicodedata.category(char) in ("Cc", "Zl", "Zp") for char in name):
+        return "contains a line break or control character"
+    return None
+
+
+def _check_class_name(class_dir: Path, label: str) -> None:
+    problem = class_name_problem(label)
+    if problem:
+        raise BrainEdgeError(
+            f"{shown(class_dir)}: class name {shown(label)!r} {problem}, which a model bundle's class names "
+            "cannot be; rename the folder (or map it with --mapping)"
+        )
 
 
 def _mapper(mapping: Mapping[str, str] | None, present: set[str], root: Path) -> Callable[[str], str]:
