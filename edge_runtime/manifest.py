@@ -13,7 +13,8 @@ File format (UTF-8 CSV, ``\\n`` line endings)::
 - The first line names the dataset root: a POSIX path relative to the manifest file's
   directory (or absolute when no relative path exists, e.g. another drive). Reading
   therefore works from any working directory, and a dataset moved together with its
-  manifest still resolves.
+  manifest still resolves. Both ends are taken with symbolic links resolved, so a manifest
+  written through a linked folder resolves the same whichever way it is later reached.
 - Lines starting with ``#`` between it and the header are comments and are ignored.
 - ``path`` is POSIX and relative to the root; with a Kaggle ``Training/`` + ``Testing/``
   layout the root is their common parent.
@@ -21,6 +22,9 @@ File format (UTF-8 CSV, ``\\n`` line endings)::
 - ``leaked`` is ``true`` for a test image with an exact or near duplicate in train or val
   (only possible when an existing ``Testing/`` folder was kept as the test split).
 - Rows are sorted by path, so identical input gives a byte-identical file.
+- The file is written atomically (temporary file beside it, then renamed): a kill or a full
+  disk leaves the previous manifest intact. Names that are not valid UTF-8 or hold a carriage
+  return are refused (``files.text_name_problem``).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.files import is_utf8_name, shown, text_name_problem, write_output
 
 COLUMNS = ("path", "label", "split", "group", "sha256", "width", "height", "leaked")
 SPLITS = ("train", "val", "test")
@@ -99,8 +104,8 @@ def class_weights(manifest: Manifest, split: str = "train") -> dict[int, float]:
 
 
 def _root_line(path: Path, root: Path) -> str:
-    base = os.path.abspath(path.parent)
-    target = os.path.abspath(root)
+    base = os.path.realpath(path.parent)
+    target = os.path.realpath(root)
     try:
         stored = Path(os.path.relpath(target, base)).as_posix()
     except ValueError:  # Windows: root on another drive than the manifest.
@@ -112,10 +117,16 @@ def write_manifest(path: Path, manifest: Manifest) -> None:
     """Write the manifest as CSV, rows sorted by path: identical input, identical bytes."""
     path = Path(path)
     buffer = io.StringIO()
-    buffer.write(_root_line(path, manifest.root) + "\n")
+    root_line = _root_line(path, manifest.root)
+    if not is_utf8_name(root_line) or len(root_line.splitlines()) != 1:
+        raise BrainEdgeError(f"{shown(path)}: dataset root {shown(manifest.root)} is not one line of UTF-8 text")
+    buffer.write(root_line + "\n")
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(COLUMNS)
     for row in sorted(manifest.rows, key=lambda r: r.path):
+        problem = text_name_problem(row.path) or text_name_problem(row.label)
+        if problem:
+            raise BrainEdgeError(f"{shown(path)}: cannot store {shown(row.path)!r}: {problem}")
         writer.writerow(
             [
                 row.path,
@@ -128,8 +139,7 @@ def write_manifest(path: Path, manifest: Manifest) -> None:
                 "true" if row.leaked else "false",
             ]
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(buffer.getvalue().encode("utf-8"))
+    write_output(path, buffer.getvalue().encode("utf-8"))
 
 
 def read_manifest(path: Path) -> Manifest:
@@ -141,18 +151,25 @@ def read_manifest(path: Path) -> Manifest:
         raise BrainEdgeError(f"{path}: no such manifest file") from None
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as error:
         raise BrainEdgeError(f"{path}: cannot read manifest ({error})") from None
-    lines = text.splitlines()
-    if not lines or not lines[0].startswith(ROOT_PREFIX):
+    stream = io.StringIO(text, newline="")  # only \r and \n end lines: a quoted name may hold any other character
+    first = stream.readline().rstrip("\r\n")
+    if not first.startswith(ROOT_PREFIX):
         raise BrainEdgeError(f"{path}: not a BrainEdge manifest (first line must be '{ROOT_PREFIX}<dir>')")
-    root = _resolve_root(path, lines[0][len(ROOT_PREFIX) :].strip())
+    root = _resolve_root(path, first[len(ROOT_PREFIX) :].strip())
     start = 1
-    while start < len(lines) and lines[start].startswith("#"):
+    position = stream.tell()
+    while stream.readline().startswith("#"):
         start += 1
-    records = csv.reader(lines[start:])
+        position = stream.tell()
+    stream.seek(position)
+    records = csv.reader(stream)
     header = next(records, None)
     if header is None or tuple(header) != COLUMNS:
         raise BrainEdgeError(f"{path}: bad header {header}; expected {','.join(COLUMNS)}")
-    rows = [_parse_row(path, number, record) for number, record in enumerate(records, start=start + 2) if record]
+    rows = []
+    for record in records:
+        if record:
+            rows.append(_parse_row(path, start + records.line_num, record))
     return Manifest(root=root, rows=rows)
 
 
@@ -160,7 +177,7 @@ def _resolve_root(path: Path, stored: str) -> Path:
     if not stored:
         raise BrainEdgeError(f"{path}: empty dataset root on line 1")
     root = Path(PurePosixPath(stored))
-    return root if root.is_absolute() else Path(os.path.normpath(path.parent / root))
+    return root if root.is_absolute() else Path(os.path.normpath(Path(os.path.realpath(path.parent)) / root))
 
 
 def _parse_row(path: Path, number: int, record: list[str]) -> ManifestRow:

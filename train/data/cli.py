@@ -9,12 +9,14 @@ brainedge-data weights split.csv                         # class weights for tra
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import sys
 from pathlib import Path
 
 from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
+from brainedge.edge_runtime.files import check_output_folder, shown
 from brainedge.edge_runtime.manifest import SPLITS, class_weights, read_manifest
 from brainedge.train.data.audit import manifest_dataset, run_audit, summarize
 from brainedge.train.data.duplicates import DEFAULT_THRESHOLD
@@ -109,6 +111,7 @@ def run_audit_command(args: argparse.Namespace) -> int:
         raise BrainEdgeError("give dataset roots or --manifest FILE (one of the two)")
     if args.manifest and (args.binary or args.mapping):
         raise BrainEdgeError("--binary/--mapping apply to roots; a manifest's labels are already mapped")
+    check_output_folder(args.out)
     dataset = (
         manifest_dataset(read_manifest(args.manifest)) if args.manifest else load_roots(args.roots, _mapping(args))
     )
@@ -119,14 +122,14 @@ def run_audit_command(args: argparse.Namespace) -> int:
     print(
         f"{facts['readable_images']} readable images ({len(facts['unreadable'])} unreadable), "
         f"{near['images']} in {near['groups']} near-duplicate groups, "
-        f"{near['cross_part_pairs']} cross-part pairs; report: {report}"
+        f"{near['cross_part_pairs']} cross-part pairs; report: {shown(report)}"
     )
     for warning in facts["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
     if args.fail_on_leak and near["cross_part_pairs"]:
         print(
             f"error: {near['cross_part_pairs']} near-duplicate pair(s) cross parts "
-            f"({', '.join(facts['parts'])}); see {report}",
+            f"({', '.join(facts['parts'])}); see {shown(report)}",
             file=sys.stderr,
         )
         return 1
@@ -149,7 +152,7 @@ def run_split_command(args: argparse.Namespace) -> int:
     counts = {split: len(manifest.split(split)) for split in SPLITS}
     leaked = sum(row.leaked for row in manifest.rows)
     print(
-        f"wrote {args.out}: "
+        f"wrote {shown(args.out)}: "
         + ", ".join(f"{split} {count}" for split, count in counts.items())
         + f"; classes {', '.join(manifest.class_names())}"
         + (f"; {leaked} leaked test images flagged" if leaked else "")
@@ -174,4 +177,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if isinstance(sys.stdout, io.TextIOWrapper):  # a file or class name the terminal cannot encode is escaped
+        sys.stdout.reconfigure(errors="backslashreplace")
     return report_user_errors(run, build_parser().parse_args(argv))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import multiprocessing
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -110,6 +111,12 @@ class Progress:
             self.stream.flush()
 
 
+def _ignore_interrupts() -> None:
+    """Ctrl-C reaches the whole process group: the parent stops the pool and says so in one line,
+    the workers must not each print a traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def inspect_all(paths: Sequence[Path], workers: int = 2, progress: bool = True) -> list[ImageInfo]:
     """inspect_image over many files, in ``workers`` processes, in input order."""
     bar = Progress(len(paths), "hashing", enabled=progress)
@@ -120,7 +127,7 @@ def inspect_all(paths: Sequence[Path], workers: int = 2, progress: bool = True) 
             bar.update()
     else:
         # spawn, not fork: the caller may be a training process with TensorFlow's threads running.
-        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        with multiprocessing.get_context("spawn").Pool(workers, initializer=_ignore_interrupts) as pool:
             for info in pool.imap(inspect_image, paths, chunksize=32):
                 results.append(info)
                 bar.update()

@@ -7,6 +7,7 @@ the report is still written, with a note instead of the plots.
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.files import shown, write_output
 from brainedge.edge_runtime.preprocess import decode_rgb
 from brainedge.train.data.audit import Audit, listed_groups
 
@@ -28,17 +30,26 @@ THUMBNAIL = 128
 
 
 def write_report(audit: Audit, facts: dict[str, Any], out_dir: Path) -> Path:
-    """Write JSON, plots and Markdown into ``out_dir``; returns the Markdown path."""
+    """Write JSON, plots and Markdown into ``out_dir``; returns the Markdown path.
+
+    Each file is written atomically, so a kill or a full disk leaves the previous file whole.
+    """
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise BrainEdgeError(f"{out_dir}: cannot create the report folder ({error.strerror or error})") from None
-    (out_dir / JSON_FILE).write_text(json.dumps(facts, indent=2) + "\n", encoding="utf-8")
+        raise BrainEdgeError(f"{shown(out_dir)}: cannot create the report folder ({error.strerror or error})") from None
+    write_output(out_dir / JSON_FILE, (json.dumps(facts, indent=2) + "\n").encode("utf-8"))
     plots = _draw_plots(audit, facts, out_dir)
     report = out_dir / REPORT_FILE
-    report.write_text(render_markdown(facts, plots), encoding="utf-8")
+    write_output(report, render_markdown(facts, plots).encode("utf-8", "backslashreplace"))
     return report
+
+
+def _save_figure(figure: Any, path: Path) -> None:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    write_output(path, buffer.getvalue())
 
 
 def _draw_plots(audit: Audit, facts: dict[str, Any], out_dir: Path) -> dict[str, str]:
@@ -73,7 +84,7 @@ def _plot_balance(plt: Any, facts: dict[str, Any], path: Path) -> None:
     if len(by_part) > 1:
         axes.legend(fontsize=8)
     figure.tight_layout()
-    figure.savefig(path)
+    _save_figure(figure, path)
     plt.close(figure)
 
 
@@ -110,7 +121,7 @@ def _plot_groups(plt: Any, audit: Audit, path: Path) -> bool:
         fontsize=9,
     )
     figure.tight_layout()
-    figure.savefig(path)
+    _save_figure(figure, path)
     plt.close(figure)
     return True
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.files import check_output_file
 from brainedge.edge_runtime.manifest import SPLITS, Manifest, ManifestRow, write_manifest
 from brainedge.train.data.audit import Audit, run_audit
 from brainedge.train.data.duplicates import DEFAULT_THRESHOLD
@@ -85,9 +86,10 @@ def _report_excluded(audit: Audit) -> None:
         if not info.ok:
             print(f"warning: excluded {image.rel}: {info.error}", file=sys.stderr)
     if audit.dataset.skipped:
+        path, reason = audit.dataset.skipped[0]
         print(
-            f"warning: ignored {len(audit.dataset.skipped)} non-image file(s) "
-            f"(e.g. {audit.dataset.skipped[0][0]}); `brainedge-data audit` lists them",
+            f"warning: left out {len(audit.dataset.skipped)} file(s) that are not images "
+            f"(e.g. {path}: {reason}); `brainedge-data audit` lists them",
             file=sys.stderr,
         )
 
@@ -165,8 +167,10 @@ def make_split(
 
     With a Kaggle layout (``Training/`` + ``Testing/``) and ``keep_test``, ``Testing/`` is
     the test split and ``test_fraction`` is unused; ``val_fraction`` is taken from Training.
+    An ``out`` that cannot be written is refused before the audit; the write is atomic.
     """
     check_fractions(val_fraction, test_fraction)
+    check_output_file(out)
     audit = run_audit(load_dataset(root, mapping), threshold=threshold, workers=workers, progress=progress)
     _report_excluded(audit)
     manifest = split_audit(audit, val_fraction, test_fraction, seed, keep_test)
