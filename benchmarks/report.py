@@ -120,7 +120,8 @@ def _writing(path: Path, write: Callable[[], object]) -> None:
 def _remove_leftovers(out_dir: Path) -> None:
     """Hidden temporary files a killed earlier run left beside its results (never under a final name)."""
     for name in (RESULT_JSON, RESULT_CSV, SCHEMA_JSON, REPORT_MD, SCATTER_PNG, DISTRIBUTION_PNG):
-        for leftover in out_dir.glob(f".{name}-*.tmp"):
+        # .NAME-staged.tmp, and ..NAME-staged.tmp-XXXX.tmp from write_atomically while staging it
+        for leftover in [*out_dir.glob(f".{name}-*.tmp"), *out_dir.glob(f"..{name}-*.tmp")]:
             try:
                 leftover.unlink()
             except OSError:
