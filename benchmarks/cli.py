@@ -24,10 +24,11 @@ from brainedge.benchmarks.harness import (
 )
 from brainedge.benchmarks.litert_import import import_logs
 from brainedge.benchmarks.merge import merge_files
-from brainedge.benchmarks.report import REPORT_MD, check_output_dir, unreadable_images, write_all
+from brainedge.benchmarks.report import REPORT_MD, unreadable_images, write_all
 from brainedge.benchmarks.runner import DEFAULT_RUNS, DEFAULT_WARMUP
 from brainedge.edge_runtime.backends import BACKENDS
 from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
+from brainedge.edge_runtime.files import check_output_folder
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,7 +118,7 @@ def import_litert(args: argparse.Namespace, command: str) -> dict:
 
 
 def run(args: argparse.Namespace, command: str) -> int:
-    check_output_dir(args.out)  # before the work: a bad --out must not cost a whole benchmark
+    check_output_folder(args.out)  # before the work: a bad --out must not cost a whole benchmark
     if args.merge:
         result = merge_files(args.merge)
     elif args.import_litert:

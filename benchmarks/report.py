@@ -11,7 +11,6 @@ import csv
 import io
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Callable
@@ -52,26 +51,6 @@ CSV_COLUMNS = (
     "image_errors",
     "error",
 )
-
-
-def check_output_dir(out_dir: Path) -> None:
-    """Refuse an output folder that cannot be written before any work is done, not after it.
-
-    The folder may not exist yet (it is made when the results are written), so the nearest
-    existing folder on its path is the one probed, with a nameless temporary file.
-    """
-    out_dir = Path(out_dir)
-    existing = out_dir
-    while not os.path.lexists(existing) and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        problem = "is a file, not a folder" if existing == out_dir else f"lies under {existing}, which is a file"
-        raise BrainEdgeError(f"{out_dir}: cannot write results there: it {problem}")
-    try:
-        with tempfile.TemporaryFile(dir=existing):
-            pass
-    except OSError as error:
-        raise BrainEdgeError(f"{out_dir}: cannot write results there ({existing}: {error.strerror})") from None
 
 
 def write_all(result: dict[str, Any], out_dir: Path) -> list[Path]:

@@ -64,12 +64,12 @@ LITERT_LOG_WITHOUT_TIMINGS = "INFO: STARTING!\nINFO: Num threads: [4]\nsomething
 
 def _bad_out_under_file(layout, tmp_path, out):
     (tmp_path / "a_file").write_text("keep me")
-    return [layout["export"], "--out", tmp_path / "a_file" / "results"], "lies under", "a_file"
+    return [layout["export"], "--out", tmp_path / "a_file" / "results"], "not a folder (", "a_file"
 
 
 def _bad_out_is_file(layout, tmp_path, out):
     (tmp_path / "a_file").write_text("keep me")
-    return [layout["export"], "--out", tmp_path / "a_file"], "is a file, not a folder", "a_file"
+    return [layout["export"], "--out", tmp_path / "a_file"], "cannot write there, not a folder", "a_file"
 
 
 def _missing_bundle(layout, tmp_path, out):
@@ -152,7 +152,7 @@ def _import_bad_out(layout, tmp_path, out):
     (tmp_path / "a_file").write_text("keep me")
     (tmp_path / "pixel.txt").write_text(LITERT_LOG_WITHOUT_TIMINGS)
     args = ["--import-litert", tmp_path / "pixel.txt", "--out", tmp_path / "a_file" / "x"]
-    return args, "lies under", "a_file"
+    return args, "not a folder (", "a_file"
 
 
 BAD_INPUTS: dict[str, Callable] = {
@@ -202,7 +202,7 @@ def test_read_only_out_is_refused_before_the_work(layout, tmp_path, capsys):
     finally:
         out.chmod(0o755)
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and f"{out}: cannot write results there" in err and "benchmarking" not in err
+    assert err.count("\n") == 1 and f"{out}: cannot write there" in err and "benchmarking" not in err
     assert _snapshot(out) == before
 
 
