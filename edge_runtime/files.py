@@ -47,8 +47,9 @@ def write_text_atomically(path: Path, text: str) -> None:
 
 
 def shown(path: Path | str) -> str:
-    """A path as printable text: bytes of a name that are not UTF-8 become ``\\xNN``, never a crash."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
+    """A path as one printable line: bytes that are not UTF-8 become ``\\xNN``, a line break ``\\n``."""
+    text = os.fsencode(path).decode("utf-8", "backslashreplace")
+    return "".join(char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in text)
 
 
 def is_utf8_name(name: str) -> bool:

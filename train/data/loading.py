@@ -252,7 +252,7 @@ def _check_class_name(class_dir: Path, label: str) -> None:
     problem = class_name_problem(label)
     if problem:
         raise BrainEdgeError(
-            f"{shown(class_dir)}: class name {shown(label)!r} {problem}, which a model bundle's class names "
+            f"{shown(class_dir)}: class name '{shown(label)}' {problem}, which a model bundle's class names "
             "cannot be; rename the folder (or map it with --mapping)"
         )
 
