@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import multiprocessing
+import multiprocessing.pool
 import signal
 import sys
 import time
@@ -111,10 +112,19 @@ class Progress:
             self.stream.flush()
 
 
-def _ignore_interrupts() -> None:
-    """Ctrl-C reaches the whole process group: the parent stops the pool and says so in one line,
-    the workers must not each print a traceback."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _start_pool(workers: int) -> multiprocessing.pool.Pool:
+    """A spawn pool whose workers never see Ctrl-C, which reaches the whole process group.
+
+    SIGINT is blocked while they start: the mask survives fork and exec, so a worker cannot die
+    mid-start with a traceback, while the parent gets the pending signal once it is unblocked,
+    stops the pool and says so in one line.
+    """
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        # spawn, not fork: the caller may be a training process with TensorFlow's threads running.
+        return multiprocessing.get_context("spawn").Pool(workers)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 def inspect_all(paths: Sequence[Path], workers: int = 2, progress: bool = True) -> list[ImageInfo]:
@@ -126,8 +136,7 @@ def inspect_all(paths: Sequence[Path], workers: int = 2, progress: bool = True) 
             results.append(inspect_image(path))
             bar.update()
     else:
-        # spawn, not fork: the caller may be a training process with TensorFlow's threads running.
-        with multiprocessing.get_context("spawn").Pool(workers, initializer=_ignore_interrupts) as pool:
+        with _start_pool(workers) as pool:
             for info in pool.imap(inspect_image, paths, chunksize=32):
                 results.append(info)
                 bar.update()
