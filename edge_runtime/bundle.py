@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterable
@@ -19,8 +20,12 @@ from typing import Any
 
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.files import write_atomically
-from brainedge.edge_runtime.formats import ExportFormat, known_format
+from brainedge.edge_runtime.formats import FORMAT_NAMES, ExportFormat, known_format
 from brainedge.edge_runtime.metadata import LABELS_FILE, METADATA_FILE, BundleMetadata, read_labels, write_labels
+
+PENDING = {"status": "pending"}
+"""The verification record of a bundle being exported: replaced by the check's result before the
+bundle is published, so a bundle still carrying it was interrupted and is refused."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,10 @@ class Bundle:
         if not directory.is_dir():
             raise BrainEdgeError(f"{directory}: bundle directory not found")
         metadata = BundleMetadata.read(directory / METADATA_FILE)
+        if metadata.verification == PENDING:
+            raise BrainEdgeError(
+                f"{directory}: its export was interrupted before the bundle was verified; export it again"
+            )
         bundle = cls(directory, metadata)
         if not bundle.model_path.is_file():
             raise BrainEdgeError(f"{bundle.model_path}: model file named in the bundle metadata is missing")
@@ -147,6 +156,23 @@ def _bundles_below(root: Path) -> Iterable[Path]:
         subfolders[:] = [name for name in subfolders if not name.startswith(".")]
         if is_bundle(Path(folder)):
             yield Path(folder)
+
+
+def remove_abandoned_staging(out: Path) -> list[Path]:
+    """Remove the hidden staging folders a killed export left in ``out`` (never taken for bundles,
+    but they hold whole models). Two exports into one folder at once are not supported."""
+    if not out.is_dir():
+        return []
+    abandoned = [path for path in out.iterdir() if path.is_dir() and _staging_of(path.name) in FORMAT_NAMES]
+    for path in abandoned:
+        shutil.rmtree(path, ignore_errors=True)
+    return abandoned
+
+
+def _staging_of(name: str) -> str | None:
+    """The bundle name a staging folder (``.NAME-xxxx``, or publish's ``.NAME-old-xxxx``) was made for."""
+    match = re.fullmatch(r"\.(.+?)-(?:old-)?[a-z0-9_]+", name)
+    return match.group(1) if match else None
 
 
 def staging_dir(target: Path) -> Path:

@@ -27,6 +27,7 @@ def write_bundle(
     float_spec: InputSpec,
     provenance: dict[str, Any],
     model_format: str | None = None,
+    verification: dict[str, Any] | None = None,
 ) -> Bundle:
     """Write model file, labels.txt and metadata.json into a staging directory.
 
@@ -46,6 +47,7 @@ def write_bundle(
         class_names=list(class_names),
         input=input_spec,
         output=output_spec,
+        verification=dict(verification or {}),
         provenance={
             **provenance,
             "export_method": variant,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -83,3 +84,7 @@ def run(args: argparse.Namespace) -> int:
     print_table(rows, failure="below export's threshold")
     print(f"written to {out}")
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from brainedge.edge_runtime.bundle import publish, staging_dir
+from brainedge.edge_runtime.bundle import PENDING, Bundle, publish, remove_abandoned_staging, staging_dir
 from brainedge.edge_runtime.formats import export_format
 from brainedge.export.bundle import write_bundle
 from brainedge.export.formats import chosen_formats
@@ -31,6 +31,7 @@ def export_run(run_dir: Path, out: Path, settings: ExportSettings = DEFAULTS) ->
     """Convert, bundle and verify each format; a bundle that disagrees with Keras is not kept."""
     run = TrainingRun.open(run_dir)
     formats = chosen_formats(list(settings.formats), run.has_qat_model)
+    remove_abandoned_staging(out)
     calibration = None
     if any(export_format(f).needs_calibration for f in formats):  # checked first: a short train split fails fast
         print(f"calibrating int8 on {settings.representative} training images", flush=True)
@@ -72,8 +73,10 @@ class _Exporter:
         staging = staging_dir(target)
         try:
             provenance = {**self.run.provenance(), "exporter": {"tensorflow": tf.__version__}}
-            bundle = write_bundle(staging, model_bytes, name, self.run.class_names, self.run.input_spec, provenance)
-            check = self.verify(staging, source)
+            bundle = write_bundle(
+                staging, model_bytes, name, self.run.class_names, self.run.input_spec, provenance, verification=PENDING
+            )
+            check = self.verify(bundle, source)
             bundle.with_metadata(verification=check)
             if export_format(name).full_integer and check["accuracy_drop_points"] > self.settings.debug_threshold:
                 self.debug(staging, name, check["accuracy_drop_points"])
@@ -117,7 +120,7 @@ class _Exporter:
         """The float model in ONNX, converted once for both ONNX variants."""
         return to_onnx(self.models["float"])
 
-    def verify(self, bundle: Path, source: str) -> dict[str, Any]:
+    def verify(self, bundle: Bundle, source: str) -> dict[str, Any]:
         """The bundle through the edge runtime vs its Keras model, and vs the float Keras model."""
         return verification(
             bundle_probabilities(bundle, self.images),

@@ -186,3 +186,19 @@ def test_the_schema_checker_itself_can_fail() -> None:
     assert schema_problem({"a": 1}, schema) is None
     for value in ({}, {"a": 0}, {"a": "1"}, {"a": 1, "c": 2}, {"a": 1, "b": "y"}, [], {"a": True}):
         assert schema_problem(value, schema) is not None, value
+
+
+def test_a_bundle_still_pending_verification_is_refused_and_its_staging_is_cleared(tmp_path: Path) -> None:
+    """What a SIGKILLed export leaves: a hidden staging folder whose bundle was never verified."""
+    from brainedge.edge_runtime.bundle import PENDING, remove_abandoned_staging
+
+    out = tmp_path / "export"
+    kept = Bundle.write(out / "tflite_int8_ptq", b"verified model", metadata(verification={"agreement": 1.0}))
+    staging = staging_dir(out / "tflite_int8_ptq")
+    Bundle.write(staging, b"half-exported model", metadata(verification=PENDING))
+    with pytest.raises(BrainEdgeError, match="interrupted before the bundle was verified; export it again"):
+        Bundle.open(staging)
+    (out / ".git").mkdir()  # a hidden folder that is not an export's: left alone
+    assert remove_abandoned_staging(out) == [staging]
+    assert not staging.exists() and (out / ".git").is_dir()
+    assert Bundle.open(kept.directory).metadata.verification == {"agreement": 1.0}

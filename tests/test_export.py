@@ -11,8 +11,10 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -21,8 +23,11 @@ import numpy as np
 import pytest
 from flatbuffers.table import Table
 
-from brainedge.edge_runtime.bundle import Bundle
+from brainedge.edge_runtime.bundle import Bundle, find_bundles
 from brainedge.edge_runtime.classifier import Classifier
+from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.formats import FORMAT_NAMES
+from brainedge.edge_runtime.formats import FORMATS as EXPORT_FORMATS
 from brainedge.edge_runtime.manifest import read_manifest
 from brainedge.edge_runtime.metadata import read_labels
 from brainedge.edge_runtime.preprocess import decode_rgb
@@ -31,16 +36,8 @@ from brainedge.export.settings import DEFAULTS
 pytestmark = [pytest.mark.slow, pytest.mark.tensorflow]
 
 ROOT = Path(__file__).resolve().parent.parent
-FORMATS = (
-    "tflite_float32",
-    "tflite_float16",
-    "tflite_dynamic_range",
-    "tflite_int8_ptq",
-    "tflite_int8_qat",
-    "onnx_float32",
-    "onnx_int8",
-)
-INT8 = ("tflite_int8_ptq", "tflite_int8_qat", "onnx_int8")
+FORMATS = FORMAT_NAMES
+INT8 = tuple(f.name for f in EXPORT_FORMATS if f.full_integer)
 
 pytest.importorskip("onnxruntime")
 
@@ -125,6 +122,7 @@ import json, sys
 from pathlib import Path
 import numpy as np
 from brainedge.edge_runtime.classifier import Classifier
+from brainedge.edge_runtime.errors import BrainEdgeError
 classifier = Classifier.from_bundle(Path(sys.argv[1]))
 inputs = np.load(sys.argv[2])
 print(json.dumps([classifier.probabilities(row[None]).tolist() for row in inputs]))
@@ -384,3 +382,49 @@ def test_flips_between_near_tied_classes_do_not_fail_verification() -> None:
     assert check["decided_agreement"] == 1.0 and passes(check, 0.97)
     wrong = compare(np.array([[0.05, 0.9, 0.03, 0.02]]), reference[1:2], np.array([0]))
     assert wrong["decided_agreement"] == 0.0 and not passes(wrong, 0.97)
+
+
+def _start_export(run_dir: Path, out: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "brainedge.export", str(run_dir), "--out", str(out), "--formats", "tflite_int8_ptq"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_for_staged_bundle(out: Path, process: subprocess.Popen) -> Path:
+    """The moment an export has written a bundle into its hidden staging folder, before verifying it."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        staged = [p for p in out.glob(".tflite_int8_ptq-*") if (p / "metadata.json").is_file()]
+        if staged:
+            return staged[0]
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.01)
+    raise AssertionError("the export never staged a bundle")
+
+
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT])
+def test_an_interrupted_export_leaves_the_previous_bundle_and_nothing_loadable(
+    run_dir: Path, exported: tuple[Path, subprocess.CompletedProcess], tmp_path: Path, stop: signal.Signals
+) -> None:
+    out = tmp_path / "bundles"
+    shutil.copytree(exported[0] / "tflite_int8_ptq", out / "tflite_int8_ptq")
+    before = {p.name: p.read_bytes() for p in (out / "tflite_int8_ptq").iterdir()}
+    process = _start_export(run_dir, out)
+    staged = _wait_for_staged_bundle(out, process)
+    process.send_signal(stop)
+    _, err = process.communicate(timeout=120)
+    assert {p.name: p.read_bytes() for p in (out / "tflite_int8_ptq").iterdir()} == before
+    assert find_bundles([out]) == [out / "tflite_int8_ptq"]
+    if stop == signal.SIGINT:
+        assert process.returncode == 130 and err.strip().splitlines()[-1] == "interrupted", err
+        assert "Traceback" not in err and not staged.exists(), "Ctrl-C left the staging folder"
+    else:
+        assert staged.exists()  # SIGKILL: nothing runs; the folder is hidden, and refused if pointed at
+        with pytest.raises(BrainEdgeError, match="interrupted before the bundle was verified"):
+            Bundle.open(staged)
+        done = _python("-m", "brainedge.export", str(run_dir), "--out", str(out), "--formats", "tflite_float32")
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert not staged.exists(), "the next export did not clear the abandoned staging folder"
