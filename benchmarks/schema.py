@@ -194,6 +194,8 @@ def read_result(path: Path) -> dict[str, Any]:
         raise BrainEdgeError(f"{path}: not a result file (not UTF-8 text, byte {error.start})") from None
     except json.JSONDecodeError as error:
         raise BrainEdgeError(f"{path}: not valid JSON ({error})") from None
+    except RecursionError:
+        raise BrainEdgeError(f"{path}: nested too deeply to be a benchmark result") from None
     if not isinstance(result, dict) or "schema_version" not in result:
         raise BrainEdgeError(f"{path}: not a brainedge-bench result (no schema_version)")
     validate(result, str(path))

@@ -12,6 +12,9 @@ import importlib
 import os
 import platform
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -58,8 +61,9 @@ class TFLiteBackend(Backend):
         if not xnnpack:
             options["experimental_op_resolver_type"] = resolver_without_delegates
         try:
-            self._interpreter = interpreter_class(**options)
-            self._interpreter.allocate_tensors()
+            with _without_delegate_notice():
+                self._interpreter = interpreter_class(**options)
+                self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as error:
             raise BrainEdgeError(f"{path}: not a loadable TFLite model ({error})") from None
         inputs = self._interpreter.get_input_details()
@@ -82,6 +86,32 @@ class TFLiteBackend(Backend):
         self._interpreter.set_tensor(self._input_index, batch)
         self._interpreter.invoke()
         return self._interpreter.get_tensor(self._output_index)
+
+
+DELEGATE_NOTICE = b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n"
+
+
+@contextmanager
+def _without_delegate_notice() -> Iterator[None]:
+    """LiteRT prints an INFO line on stderr for every interpreter; anything else it prints still shows."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all
+        yield
+        return
+    with tempfile.TemporaryFile() as captured:
+        sys.stderr.flush()
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            rest = captured.read().replace(DELEGATE_NOTICE, b"")
+            if rest:
+                os.write(2, rest)
 
 
 def _tflite_tensor_info(detail: dict[str, Any]) -> TensorInfo:
@@ -196,7 +226,7 @@ def load_backend(path: Path, backend: str = "auto", threads: int | None = None, 
         # The first importable one: later candidates are never imported (memory on a Pi).
         chosen = next((name for name in candidates if _importable(name)), None)
         if chosen is None:
-            hint = "pip install 'brainedge[edge]'" if suffix == ".tflite" else "pip install 'brainedge[onnx]'"
+            hint = "install brainedge with the [edge] extra" if suffix == ".tflite" else "the [onnx] extra"
             raise BrainEdgeError(f"{path}: no interpreter for {suffix} models is installed ({hint})")
     if chosen == "onnxruntime":
         return OnnxBackend(path, threads)

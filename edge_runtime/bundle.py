@@ -40,15 +40,15 @@ class Bundle:
         """Read and validate a bundle; ``check_model`` also compares the model's SHA-256 and the labels."""
         directory = Path(directory)
         if not directory.is_dir():
-            raise BrainEdgeError(f"{directory}: bundle directory not found")
+            kind = "not a directory" if directory.exists() else "bundle directory not found"
+            raise BrainEdgeError(f"{directory}: {kind}")
         metadata = BundleMetadata.read(directory / METADATA_FILE)
         if metadata.verification == PENDING:
             raise BrainEdgeError(
                 f"{directory}: its export was interrupted before the bundle was verified; export it again"
             )
         bundle = cls(directory, metadata)
-        if not bundle.model_path.is_file():
-            raise BrainEdgeError(f"{bundle.model_path}: model file named in the bundle metadata is missing")
+        bundle._check_model_file()
         if check_model:
             bundle._check_model_hash()
             bundle._check_labels()
@@ -112,6 +112,15 @@ class Bundle:
         write_labels(directory / LABELS_FILE, metadata.class_names)
         write_atomically(directory / METADATA_FILE, metadata.to_json().encode("utf-8"))
         return cls(directory, metadata)
+
+    def _check_model_file(self) -> None:
+        try:
+            if self.model_path.is_file():
+                return
+            problem = "a directory, not a model file" if self.model_path.is_dir() else "missing"
+        except OSError as error:  # e.g. a name longer than the file system allows
+            problem = f"cannot be read ({error.strerror})"
+        raise BrainEdgeError(f"{self.model_path}: model file named in the bundle metadata is {problem}")
 
     def _check_model_hash(self) -> None:
         actual = sha256_of(self.model_path)

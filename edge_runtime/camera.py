@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from brainedge.edge_runtime.errors import BrainEdgeError
-from brainedge.edge_runtime.files import is_image_name
+from brainedge.edge_runtime.files import is_image_name, shown
 from brainedge.edge_runtime.preprocess import ImageSource
 
 CAMERAS = ("auto", "picamera", "opencv")
@@ -93,7 +93,15 @@ class FolderWatcher:
     def _snapshot(self) -> dict[Path, int]:
         """Image files (hidden ones skipped: partial uploads often are) → modification time."""
         files = {}
-        for path in self.folder.iterdir():
+        try:
+            entries = list(self.folder.iterdir())
+        except FileNotFoundError:
+            raise BrainEdgeError(f"{shown(self.folder)}: the watched folder is gone") from None
+        except OSError as error:
+            raise BrainEdgeError(
+                f"{shown(self.folder)}: the watched folder cannot be read ({error.strerror})"
+            ) from None
+        for path in entries:
             if is_image_name(path):
                 try:
                     files[path] = path.stat().st_mtime_ns
@@ -106,7 +114,8 @@ class FolderWatcher:
         current = self._snapshot()
         self._done = {path: mtime for path, mtime in self._done.items() if path in current}
         sizes = {path: _size(path) for path in current if self._done.get(path) != current[path]}
-        ready = [path for path, size in sizes.items() if size and self._pending.get(path) == size]
+        # An empty file that stays empty is handed on too, so the loop reports it instead of waiting forever.
+        ready = [path for path, size in sizes.items() if size is not None and self._pending.get(path) == size]
         self._pending = {path: size for path, size in sizes.items() if path not in ready}
         for path in ready:
             self._done[path] = current[path]

@@ -25,6 +25,7 @@ from brainedge.edge_runtime.backends import BACKENDS
 from brainedge.edge_runtime.camera import CAMERAS, Frames, camera_frames, folder_frames
 from brainedge.edge_runtime.classifier import UNCERTAIN, Classifier, Prediction, collect_files
 from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
+from brainedge.edge_runtime.files import shown
 from brainedge.edge_runtime.metadata import MOBILENET_MEAN, MOBILENET_STD
 
 FORMATS = ("text", "json", "csv")
@@ -120,6 +121,9 @@ def check_args(args: argparse.Namespace) -> None:
         raise BrainEdgeError("give images or folders to classify, or --watch FOLDER, or --camera")
     if kiosk and args.paths:
         raise BrainEdgeError("--watch and --camera classify what arrives; do not also give PATHs")
+    if args.watch is not None and not args.watch.is_dir():
+        problem = "not a folder" if args.watch.exists() else "folder to watch not found"
+        raise BrainEdgeError(f"{shown(args.watch)}: {problem}")
     if args.interval < 0:
         raise BrainEdgeError(f"--interval must be 0 or more seconds, got {args.interval}")
     if args.model and not args.labels:
@@ -206,7 +210,7 @@ def report(results: Iterable[tuple[object, Result]], write: Callable[[str, Predi
             failures += 1
             print(f"error: {result}", file=sys.stderr, flush=True)
         else:
-            write(str(path), result)
+            write(shown(path), result)
     return failures
 
 
@@ -243,12 +247,12 @@ def run(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             return 0  # the normal way to stop a kiosk
         return 1 if failures else 0
+    classifier = load_classifier(args)  # a wrong --bundle is the first thing said, not the last
     files, empty = collect_files(args.paths)
     for problem in empty:
         print(f"error: {problem}", file=sys.stderr)
     if not files:
-        raise BrainEdgeError("nothing to classify: " + ", ".join(str(path) for path in args.paths))
-    classifier = load_classifier(args)
+        raise BrainEdgeError("nothing to classify: " + ", ".join(shown(path) for path in args.paths))
     files = files[: args.max_images]
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     failures = report(classifier.classify_many(files, args.top_k, progress), make_writer(args, classifier))

@@ -133,6 +133,8 @@ class BundleMetadata:
             raise BrainEdgeError(f"{path}: not UTF-8 text (byte {error.start})") from None
         except json.JSONDecodeError as error:
             raise BrainEdgeError(f"{path}: not valid JSON ({error})") from None
+        except RecursionError:
+            raise BrainEdgeError(f"{path}: nested too deeply to be bundle metadata") from None
         except OSError as error:
             raise BrainEdgeError(f"{path}: cannot be read ({error.strerror})") from None
         return cls.from_dict(raw, str(path))

@@ -18,6 +18,7 @@ from brainedge.edge_runtime.errors import report_user_errors
 from brainedge.edge_runtime.formats import FORMAT_NAMES
 from brainedge.export.settings import DEFAULTS, IO_DTYPES, VERIFY_SPLITS, ExportSettings
 from brainedge.train.quiet import quiet_tensorflow
+from brainedge.train.stack import require_training_stack
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,6 +107,7 @@ def print_table(results: list[dict[str, Any]], failure: str = "not kept") -> Non
 
 
 def run(args: argparse.Namespace) -> int:
+    require_training_stack("brainedge-export")
     from brainedge.export.exporter import export_run
 
     results = export_run(args.run_dir, args.out or args.run_dir / "export", settings_from_args(args))

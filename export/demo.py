@@ -19,6 +19,7 @@ import numpy as np
 
 from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
 from brainedge.train.quiet import quiet_tensorflow
+from brainedge.train.stack import require_training_stack
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -142,6 +143,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    require_training_stack("brainedge-demo")
     from brainedge.train.data.split import make_split
     from brainedge.train.synthetic import generate_dataset
 

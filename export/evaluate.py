@@ -22,6 +22,7 @@ from brainedge.edge_runtime.files import write_text_atomically
 from brainedge.edge_runtime.formats import FORMATS
 from brainedge.export.settings import DEFAULTS
 from brainedge.train.quiet import quiet_tensorflow
+from brainedge.train.stack import require_training_stack
 
 
 def evaluate(run_dir: Path, export_dir: Path, split: str = "test") -> list[dict[str, Any]]:
@@ -76,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    require_training_stack("export.evaluate")
     rows = evaluate(args.run_dir, args.export_dir, args.split)
     out = args.out or args.export_dir / f"evaluation_{args.split}.json"
     write_text_atomically(out, json.dumps(rows, indent=2) + "\n")

@@ -202,3 +202,9 @@ def test_a_bundle_still_pending_verification_is_refused_and_its_staging_is_clear
     assert remove_abandoned_staging(out) == [staging]
     assert not staging.exists() and (out / ".git").is_dir()
     assert Bundle.open(kept.directory).metadata.verification == {"agreement": 1.0}
+
+
+def test_metadata_nested_beyond_reason_is_one_line(bundle: Bundle) -> None:
+    (bundle.directory / METADATA_FILE).write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(BrainEdgeError, match="nested too deeply"):
+        Bundle.open(bundle.directory)

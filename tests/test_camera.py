@@ -321,3 +321,48 @@ def test_kiosk_installer_refuses_a_non_bundle(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert done.stderr.startswith("error: ") and "not a model bundle" in done.stderr
+
+
+def test_watching_a_file_or_a_vanished_folder_is_one_line(
+    bundles: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a_file = tmp_path / "scan.png"
+    a_file.write_bytes(b"x")
+    assert classify_main(["--bundle", str(bundles / "int8"), "--watch", str(a_file)]) == 2
+    assert capsys.readouterr().err == f"error: {a_file}: not a folder\n"
+    watcher = camera.FolderWatcher(tmp_path)
+    shutil.rmtree(tmp_path)
+    with pytest.raises(BrainEdgeError, match="the watched folder is gone"):
+        watcher.poll()
+
+
+def test_an_empty_file_that_stays_empty_is_reported_once(tmp_path: Path) -> None:
+    watcher = camera.FolderWatcher(tmp_path)
+    (tmp_path / "empty.png").write_bytes(b"")
+    assert watcher.poll() == []  # first sight
+    assert watcher.poll() == [tmp_path / "empty.png"]  # still empty: handed on, to be reported as unreadable
+    assert watcher.poll() == []
+
+
+def test_a_wrong_bundle_is_said_before_the_folder_is_walked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for index in range(3):
+        (tmp_path / "scans" / f"empty_{index}").mkdir(parents=True)
+    assert classify_main(["--bundle", str(tmp_path / "typo"), str(tmp_path / "scans")]) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path / 'typo'}: bundle directory not found\n"
+
+
+def test_classifying_prints_no_interpreter_notice(bundles: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "brainedge.edge_runtime",
+            "--bundle",
+            str(bundles / "int8"),
+            str(class_image(bundles, "red")),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0 and done.stderr == "", done.stderr

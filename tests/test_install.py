@@ -72,3 +72,14 @@ def test_an_edge_install_classifies_without_tensorflow(wheel: Path, bundles: Pat
     assert records and all(record["label"] == Path(record["source"]).parent.name for record in records)
     probe = "import importlib.util, sys; sys.exit(importlib.util.find_spec('tensorflow') is not None)"
     assert subprocess.run([str(python), "-c", probe]).returncode == 0, "[edge] pulled in TensorFlow"
+    for command, *args in (
+        ("brainedge-demo",),
+        ("brainedge-train", "--data", str(tmp_path)),
+        ("brainedge-export", str(tmp_path)),
+    ):  # installed, but they need [train]
+        out = tmp_path / f"{command}-out"
+        done = subprocess.run(
+            [str(env_dir / "bin" / command), *args, "--out", str(out)], capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 2 and "needs TensorFlow" in done.stderr, done.stderr[-2000:]
+        assert done.stderr.count("\n") == 1 and not out.exists(), done.stderr

@@ -13,6 +13,7 @@ from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
 from brainedge.train.config import ModelConfig, TrainConfig
 from brainedge.train.quiet import quiet_tensorflow
 from brainedge.train.run_dir import RunDirectory
+from brainedge.train.stack import require_training_stack
 
 MANIFEST_NAME = "manifest.csv"
 DEFAULTS = TrainConfig(model=ModelConfig(num_classes=0))
@@ -116,6 +117,7 @@ def resolve_manifest(args: argparse.Namespace) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    require_training_stack("brainedge-train")
     run_directory = RunDirectory(args.out)
     if not args.resume and run_directory.has_config():
         raise BrainEdgeError(f"{args.out}: already holds a run; pass --resume or choose another --out")

@@ -190,5 +190,5 @@ class RunDirectory:
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise BrainEdgeError(f"{path}: damaged ({error}); start a new run with another --out") from None
