@@ -6,6 +6,7 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from brainedge.edge_runtime.bundle import Bundle
 from brainedge.edge_runtime.metadata import BundleMetadata, InputSpec, OutputSpec
@@ -38,7 +39,7 @@ def _samples(tmp_path: Path, names: dict[str, list[str]]) -> Path:
     for folder, files in names.items():
         (root / folder).mkdir(parents=True)
         for name in files:
-            (root / folder / name).write_bytes(b"png")
+            Image.new("L", (4, 4), 128).save(root / folder / name, format="PNG")  # whatever the suffix says
     return root
 
 
@@ -128,3 +129,35 @@ def test_the_python_runtime_ignores_icc_profiles_and_gama(tmp_path) -> None:
     assert Image.open(profiled).info.get("icc_profile") == icc
     np.testing.assert_array_equal(decode_rgb(profiled), rgb)
     np.testing.assert_array_equal(decode_rgb(gamma_only), rgb)
+
+
+def test_unreadable_samples_are_skipped_by_name_and_replaced_by_readable_ones(tmp_path, monkeypatch, capsys) -> None:
+    bundle, opened = _bundle(tmp_path)
+    samples = _samples(tmp_path, {"glioma": ["b.png", "c.png", "d.png"]})
+    (samples / "glioma" / "a.png").write_bytes(b"not a png at all")
+    assets = tmp_path / "assets"
+    assert (
+        _run(monkeypatch, opened, str(bundle), "--samples", str(samples), "--per-class", "2", "--assets", str(assets))
+        == 0
+    )
+    assert sorted(p.name for p in (assets / "samples").rglob("*.png")) == ["b.png", "c.png"]
+    assert "skipped 1 unreadable image(s) in glioma/: a.png" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--per-class", "0"], "--per-class must be at least 1"),
+        (["--per-class", "-1"], "--per-class must be at least 1"),
+        (["--assets", "FILE"], "cannot write there, not a folder"),
+    ],
+)
+def test_bad_options_are_one_line_and_change_nothing(tmp_path, monkeypatch, capsys, args, message) -> None:
+    bundle, opened = _bundle(tmp_path)
+    a_file = tmp_path / "assets-file"
+    a_file.write_text("keep me")
+    args = [str(a_file) if arg == "FILE" else arg for arg in args]
+    assert _run(monkeypatch, opened, str(bundle), *args) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
+    assert a_file.read_text() == "keep me"

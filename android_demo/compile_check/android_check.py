@@ -347,6 +347,14 @@ def compile_app(work: Path, kotlin: Path = KOTLIN_SOURCES, res: Path = RES) -> s
 
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "compile"
+    try:
+        return run(command)
+    except CheckError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def run(command: str) -> int:
     if command == "setup":
         setup()
         return 0
@@ -360,7 +368,7 @@ def main(argv: list[str]) -> int:
         print(result.stdout + result.stderr)
         print("kotlinc: OK" if result.returncode == 0 else "kotlinc: FAILED")
         return result.returncode
-    print(__doc__)
+    print(f"error: unknown command {command!r}; choose setup, resources or compile", file=sys.stderr)
     return 2
 
 

@@ -1,7 +1,7 @@
 """Copy a model bundle (and optionally labelled sample images) into the Android app's assets.
 
-    python android_demo/tools/bundle_into_app.py runs/export/int8_ptq
-    python android_demo/tools/bundle_into_app.py runs/export/int8_ptq --samples data/test --per-class 10
+    python android_demo/tools/bundle_into_app.py runs/mri/export/tflite_int8_ptq
+    python android_demo/tools/bundle_into_app.py runs/mri/export/tflite_int8_ptq --samples data/test --per-class 10
 
 The bundle is validated with the edge runtime first (metadata schema, model SHA-256,
 labels, model tensors against metadata), so the app never ships one the runtime refuses.
@@ -20,6 +20,8 @@ from pathlib import Path
 from brainedge.edge_runtime.bundle import Bundle
 from brainedge.edge_runtime.classifier import Classifier
 from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.files import check_output_folder
+from brainedge.edge_runtime.preprocess import decode_pixels
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -109,6 +111,23 @@ def remove_samples(assets: Path) -> bool:
     return True
 
 
+def _readable(folder: Path, candidates: list[Path], wanted: int, notes: list[str]) -> list[Path]:
+    """The first ``wanted`` images that decode; the phone's benchmark would only trip over the others."""
+    readable, unreadable = [], []
+    for image in candidates:
+        if len(readable) == wanted:
+            break
+        try:
+            decode_pixels(image)
+        except BrainEdgeError:
+            unreadable.append(image.name)
+            continue
+        readable.append(image)
+    if unreadable:
+        notes.append(f"skipped {len(unreadable)} unreadable image(s) in {folder.name}/: {', '.join(unreadable[:5])}")
+    return readable
+
+
 def copy_samples(samples: Path, class_names: list[str], per_class: int, assets: Path, notes: list[str]) -> int:
     """Up to per_class images from each samples/<class name>/ folder, first by name, for the benchmark.
 
@@ -133,7 +152,7 @@ def copy_samples(samples: Path, class_names: list[str], per_class: int, assets: 
                 f"{'/'.join(sorted(IMAGE_SUFFIXES))} images: {', '.join(not_images[:5])}"
                 + (" …" if len(not_images) > 5 else "")
             )
-        images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES][:per_class]
+        images = _readable(folder, [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES], per_class, notes)
         for image in images:
             _refuse_ignored(image, image.name)
         plan += [(image, folder.name) for image in images]
@@ -158,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--assets", type=Path, default=APP_ASSETS, help="the app's assets folder")
     args = parser.parse_args(argv)
     try:
+        if args.per_class < 1:
+            raise BrainEdgeError(f"--per-class must be at least 1, got {args.per_class}")
+        check_output_folder(args.assets)
         bundle = validate(args.bundle)
         metadata = bundle.metadata
         for name in (metadata.model_file, metadata.labels_file):  # refused before anything in the app changes
