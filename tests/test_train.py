@@ -392,3 +392,22 @@ def test_a_second_trainer_on_the_same_out_is_refused_and_a_stale_lock_is_taken_o
     with run.locked():
         assert run.lock_path.read_text().split()[1] == str(os.getpid())
     assert not run.lock_path.exists()
+
+
+def test_ctrl_c_stops_training_in_one_line_and_resume_finishes_the_run(data, tmp_path):
+    run = tmp_path / "run"
+    command = train_command(data, run, "--head-epochs", "1", "--finetune-epochs", "2", "--qat-epochs", "0")
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + KILL_WAIT_S
+    while not any(phase == "head" for phase, _ in history(run)):
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "no epoch finished in time"
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == 130 and err.strip().splitlines()[-1] == "interrupted", err[-3000:]
+    assert "Traceback" not in err
+    assert not (run / ".lock").exists(), "an interrupted trainer kept its lock"
+    resumed = subprocess.run(command + ["--resume"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert history(run) == [("head", 1), ("finetune", 1), ("finetune", 2)]

@@ -154,7 +154,7 @@ class Trainer:
             self._fit(model, phase)
         self._restore_best(model)
         model = self._in_float32(model)
-        model.save(self.run_directory.float_model_path)
+        save_atomically(model, self.run_directory.float_model_path)
         self._evaluate(model, "float")
         if self.config.qat_epochs > 0 and not self._skip_completed("qat"):
             self._quantization_aware(model)
@@ -262,7 +262,7 @@ class Trainer:
             verbose=0,
             callbacks=[self._backup("qat"), EpochLogger(self.run_directory, phase, len(self.splits["train"]))],
         )
-        qat_model.save(self.run_directory.qat_model_path)
+        save_atomically(qat_model, self.run_directory.qat_model_path)
         self._evaluate(qat_model, "qat")
         self.run_directory.mark_completed("qat")
 
@@ -326,6 +326,13 @@ class Trainer:
                 "versions": versions(),
             }
         )
+
+
+def save_atomically(model: keras.Model, path: Path) -> None:
+    """Keras writes a .keras file in place; a kill mid-save must not leave a model that export would load."""
+    partial = path.with_name(f".partial-{path.name}")
+    model.save(partial)
+    os.replace(partial, path)
 
 
 class BestWeights(keras.callbacks.Callback):

@@ -1,0 +1,142 @@
+"""brainedge-classify and the Python API on bad input: one line naming the problem, the documented
+exit code (0 all classified, 1 some files bad, 2 nothing could run, 130 interrupted), no traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from brainedge.edge_runtime import Bundle, Classifier
+from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.metadata import METADATA_FILE
+
+pytestmark = pytest.mark.tensorflow  # the tiny bundles are built with it
+
+
+@pytest.fixture()
+def work(bundles: Path, tmp_path: Path) -> Path:
+    """A copy of the int8 bundle and a folder with one good image, to break one way at a time."""
+    shutil.copytree(bundles / "int8", tmp_path / "bundle")
+    (tmp_path / "scans").mkdir()
+    shutil.copy(bundles / "images" / "red" / "0.png", tmp_path / "scans" / "red.png")
+    (tmp_path / "a_file").write_text("not a folder")
+    return tmp_path
+
+
+def edit_metadata(bundle: Path, change) -> None:
+    raw = json.loads((bundle / METADATA_FILE).read_text())
+    change(raw)
+    (bundle / METADATA_FILE).write_text(json.dumps(raw))
+
+
+CASES = {
+    "missing bundle": (["--bundle", "{w}/nowhere", "{w}/scans"], 2, "{w}/nowhere: bundle directory not found"),
+    "bundle is a file": (["--bundle", "{w}/a_file", "{w}/scans"], 2, "{w}/a_file: not a directory"),
+    "wrong JSON type": (["--bundle", "{w}/bundle", "{w}/scans"], 2, 'input.height: expected integer, found "32"'),
+    "model replaced": (["--bundle", "{w}/bundle", "{w}/scans"], 2, "does not match the bundle metadata"),
+    "model is a folder": (["--bundle", "{w}/bundle", "{w}/scans"], 2, "is a directory, not a model file"),
+    "model without labels": (["--model", "{w}/bundle/model.tflite", "{w}/scans"], 2, "--model needs --labels"),
+    "top-k 0": (["--bundle", "{w}/bundle", "--top-k", "0", "{w}/scans"], 2, "--top-k must be at least 1"),
+    "threads 0": (["--bundle", "{w}/bundle", "--threads", "0", "{w}/scans"], 2, "--threads must be at least 1"),
+    "threshold 1.5": (["--bundle", "{w}/bundle", "--threshold", "1.5", "{w}/scans"], 2, "between 0 and 1"),
+    "nothing given": (["--bundle", "{w}/bundle"], 2, "give images or folders"),
+    "watch and paths": (["--bundle", "{w}/bundle", "--watch", "{w}/scans", "{w}/scans"], 2, "do not also give"),
+    "watch a file": (["--bundle", "{w}/bundle", "--watch", "{w}/a_file"], 2, "{w}/a_file: not a folder"),
+    "negative interval": (["--bundle", "{w}/bundle", "--watch", "{w}/scans", "--interval", "-1"], 2, "--interval"),
+    "empty folder": (["--bundle", "{w}/bundle", "{w}/empty"], 2, "nothing to classify"),
+    "unreadable image": (["--bundle", "{w}/bundle", "{w}/scans"], 1, "{w}/scans/broken.jpg: "),
+}
+BREAK = {
+    "wrong JSON type": lambda w: edit_metadata(w / "bundle", lambda raw: raw["input"].update(height="32")),
+    "model replaced": lambda w: (w / "bundle" / "model.tflite").write_bytes(b"another model"),
+    "model is a folder": lambda w: ((w / "bundle" / "model.tflite").unlink(), (w / "bundle" / "model.tflite").mkdir()),
+    "empty folder": lambda w: (w / "empty").mkdir(),
+    "unreadable image": lambda w: (w / "scans" / "broken.jpg").write_bytes(b"\xff\xd8 truncated"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_input_is_one_line_and_the_documented_exit_code(work: Path, case: str) -> None:
+    argv, code, message = CASES[case]
+    BREAK.get(case, lambda w: None)(work)
+    done = subprocess.run(
+        [sys.executable, "-m", "brainedge.edge_runtime", *(arg.format(w=work) for arg in argv)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert done.returncode == code, done.stderr
+    assert "Traceback" not in done.stderr and message.format(w=work) in done.stderr, done.stderr
+    assert errors and len(done.stderr.splitlines()) == len(errors), done.stderr  # nothing but error lines
+    if code == 1:
+        assert "scans/red.png: red" in done.stdout  # the good image was still classified
+
+
+def test_stdout_on_a_full_disk_is_one_line(work: Path) -> None:
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "brainedge.edge_runtime", "--bundle", str(work / "bundle"), str(work / "scans")],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 2 and done.stderr == "error: cannot write to standard output (No space left on device)\n"
+
+
+def test_ctrl_c_in_a_folder_run_is_one_line_and_exit_130(work: Path) -> None:
+    for index in range(400):
+        shutil.copy(work / "scans" / "red.png", work / "scans" / f"copy_{index:03d}.png")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "brainedge.edge_runtime", "--bundle", str(work / "bundle"), str(work / "scans")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout.readline()  # classifying has started
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and err == "interrupted\n", err
+
+
+def test_a_name_that_is_not_utf8_is_printed_escaped_in_json(work: Path) -> None:
+    odd = os.fsencode(work / "scans") + b"/caf\xe9.png"
+    shutil.copy(work / "scans" / "red.png", odd.decode(errors="surrogateescape"))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "brainedge.edge_runtime",
+            "--bundle",
+            str(work / "bundle"),
+            "--json",
+            str(work / "scans"),
+        ],
+        capture_output=True,
+        timeout=120,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+    )
+    assert done.returncode == 0, done.stderr
+    sources = [json.loads(line)["source"] for line in done.stdout.decode("utf-8").splitlines()]
+    assert f"{work}/scans/caf\\xe9.png" in sources
+
+
+def test_the_python_api_raises_only_its_own_error(work: Path) -> None:
+    (work / "bundle" / "labels.txt").write_text("red\ngreen\n")
+    with pytest.raises(BrainEdgeError, match="labels differ"):
+        Classifier.from_bundle(work / "bundle")
+    with pytest.raises(BrainEdgeError, match="not a directory"):
+        Bundle.open(work / "a_file")
+    classifier = Classifier.from_bundle(Bundle.open(work / "bundle", check_model=False))
+    for bad in (b"", b"GIF89a", work / "a_file", work / "nowhere.png", str(work / "scans")):
+        with pytest.raises(BrainEdgeError):
+            classifier.classify(bad)
+    assert classifier.classify(work / "scans" / "red.png").label == "red"  # and it still works after them
