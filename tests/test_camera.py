@@ -3,7 +3,6 @@ tiny bundles, camera sources with fakes, the systemd unit and its installer."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -56,47 +55,6 @@ def test_folder_loop_labels_every_image(
         assert label == Path(path).stem and ranked.startswith(f"[{label} ")
         assert 0.5 < float(ranked.split()[1].rstrip("]")) <= 1.0
         assert latency.endswith(" ms") and float(latency[:-3]) >= 0
-
-
-def test_module_watches_for_new_images_only(bundles: Path, tmp_path: Path) -> None:
-    """`brainedge-classify --watch` in its own process: an image already there at start is left alone."""
-    shutil.copy(class_image(bundles, "red"), tmp_path / "old.png")
-    env = dict(os.environ)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "brainedge.edge_runtime",
-            "--bundle",
-            str(bundles / "int8"),
-            "--watch",
-            str(tmp_path),
-            "--interval",
-            "0.05",
-            "--max-images",
-            "2",
-            "--json",
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        for line in process.stderr:
-            if line.startswith("watching"):
-                break
-        shutil.copy(class_image(bundles, "blue"), tmp_path / "new_blue.png")
-        shutil.copy(class_image(bundles, "green"), tmp_path / "new_green.png")
-        out, err = process.communicate(timeout=120)
-    finally:
-        process.kill()
-    assert process.returncode == 0, err
-    answers = {Path(record["source"]).name: record for record in map(json.loads, out.splitlines())}
-    assert set(answers) == {"new_blue.png", "new_green.png"}
-    assert answers["new_blue.png"]["label"] == "blue"
-    assert answers["new_green.png"]["label"] == "green"
-    assert all(record["latency_ms"] >= 0 for record in answers.values())
 
 
 def test_a_bad_file_is_reported_and_the_loop_goes_on(
