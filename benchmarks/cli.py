@@ -127,14 +127,19 @@ def run(args: argparse.Namespace, command: str) -> int:
         result = benchmark(args, command)
     write_all(result, args.out)
     failed = sum(row["status"] == "failed" for row in result["rows"])
-    unreadable = len(unreadable_images(result["rows"]))
+    unreadable = unreadable_images(result["rows"])
+    for path, error in unreadable.items():  # as brainedge-classify does: each bad input named, exit 1
+        print(
+            f"error: {error if error.startswith(path) else f'{path}: {error}'} (counted as a wrong answer)",
+            file=sys.stderr,
+        )
     print(
         f"wrote {args.out / REPORT_MD} ({len(result['rows'])} rows, {failed} failed"
-        + (f", {unreadable} unreadable test image(s)" if unreadable else "")
+        + (f", {len(unreadable)} unreadable test image(s)" if unreadable else "")
         + ")",
         file=sys.stderr,
     )
-    return 1 if failed else 0
+    return 1 if failed or unreadable else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -148,17 +149,25 @@ class FolderWalk:
     """Folders with no visible entry at all."""
 
 
-def walk_files(root: Path, text_names: bool = False) -> FolderWalk:
+def walk_files(root: Path, text_names: bool = False, walked_elsewhere: Sequence[Path] = ()) -> FolderWalk:
     """Every regular file under ``root``: the one rule the data stage, the runtime and the benchmarks share.
 
     Links are followed, and each folder is walked once: a link back to a folder already walked
     (a cycle, or a second way to the same folder) is reported and skipped, by (st_dev, st_ino).
+    ``walked_elsewhere``: folders the caller walks on its own (a dataset's root, its other class
+    folders), which a link from inside ``root`` must not pull in under the wrong class.
     """
     root = Path(root)
-    status = root.stat()
+    seen = {_key(folder): folder for folder in walked_elsewhere if folder.is_dir()}
+    seen[_key(root)] = root
     walk = FolderWalk([], [], [])
-    _walk(root, {(status.st_dev, status.st_ino): root}, walk, text_names)
+    _walk(root, seen, walk, text_names)
     return walk
+
+
+def _key(folder: Path) -> tuple[int, int]:
+    status = folder.stat()
+    return status.st_dev, status.st_ino
 
 
 def _walk(folder: Path, seen: dict[tuple[int, int], Path], walk: FolderWalk, text_names: bool) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from brainedge.edge_runtime.bundle import PENDING, Bundle, publish, remove_abandoned_staging, staging_dir
+from brainedge.edge_runtime.files import check_output_folder
 from brainedge.edge_runtime.formats import export_format
 from brainedge.export.bundle import write_bundle
 from brainedge.export.formats import chosen_formats
@@ -29,12 +30,12 @@ DEBUG_IMAGES = 32
 
 def export_run(run_dir: Path, out: Path, settings: ExportSettings = DEFAULTS) -> list[dict[str, Any]]:
     """Convert, bundle and verify each format; a bundle that disagrees with Keras is not kept."""
+    check_output_folder(out)  # before hours of work: an --out under a file cannot take bundles
     run = TrainingRun.open(run_dir)
     formats = chosen_formats(list(settings.formats), run.has_qat_model)
     remove_abandoned_staging(out)
     calibration = None
     if any(export_format(f).needs_calibration for f in formats):  # checked first: a short train split fails fast
-        print(f"calibrating int8 on {settings.representative} training images", flush=True)
         calibration = representative_inputs(run, settings.representative)
     images = LabelledImages.load(run, settings.verify_split, settings.verify_limit)
     inputs = images.float_inputs(run.input_spec)

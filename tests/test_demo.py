@@ -66,7 +66,7 @@ def test_demo_bundles_are_verified_and_classify(demo_dir: tuple[Path, subprocess
     assert metadata.provenance["base_weights"] == "none"
     image = next((out / "data" / "pituitary").iterdir())
     prediction = Classifier.from_bundle(bundle).classify(image)
-    assert prediction.label in metadata["class_names"]
+    assert prediction.label in metadata.class_names
 
 
 def test_demo_refuses_a_non_empty_work_dir(tmp_path: Path) -> None:

@@ -302,7 +302,7 @@ def attempt(case, *args):
     with contextlib.redirect_stderr(stderr):
         code = main([*args, "--verify-limit", "4"])
     out = Path(args[args.index("--out") + 1])
-    left = sorted(p.name for p in out.iterdir()) if out.exists() else []
+    left = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
     results[case] = {"code": code, "stderr": stderr.getvalue(), "left": left}
 
 no_model = work / "no_model"
@@ -319,6 +319,9 @@ class Unquantizable:
 brainedge.export.tflite.converter_for = lambda *args, **kwargs: Unquantizable()
 attempt("unquantizable", str(run), "--out", str(work / "out3"), "--formats", "tflite_int8_ptq",
         "--representative", "32")
+(work / "a_file").write_text("not a folder")
+attempt("out_is_a_file", str(run), "--out", str(work / "a_file"))
+attempt("out_under_a_file", str(run), "--out", str(work / "a_file" / "bundles"))
 print(json.dumps(results))
 """
 
@@ -332,6 +335,8 @@ def test_bad_input_gives_one_line_and_leaves_no_bundle(run_dir: Path, tmp_path: 
         "representative": "100000 representative images requested",
         "unquantizable": "TFLite int8_ptq conversion failed (an op that cannot be quantized?): "
         "'tfl.cumsum' op quantization is not supported",
+        "out_is_a_file": "a_file: cannot write there, not a folder",
+        "out_under_a_file": "a_file is not a folder",
     }
     for case, message in expected.items():
         result = results[case]
@@ -384,9 +389,39 @@ def test_flips_between_near_tied_classes_do_not_fail_verification() -> None:
     assert wrong["decided_agreement"] == 0.0 and not passes(wrong, 0.97)
 
 
+PAUSED_EXPORT = r"""
+import sys, time
+from pathlib import Path
+from brainedge.export import exporter
+from brainedge.export.cli import main
+
+verify = exporter._Exporter.verify
+
+def verify_after_a_pause(self, bundle, source):
+    (Path(sys.argv[-1]).parent / "staged").write_text(str(bundle.directory))  # the bundle is staged, unverified
+    time.sleep(60)
+    return verify(self, bundle, source)
+
+exporter._Exporter.verify = verify_after_a_pause
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def _start_export(run_dir: Path, out: Path) -> subprocess.Popen:
+    """An export that stops for a minute right after staging its bundle, so a signal lands there every time."""
     return subprocess.Popen(
-        [sys.executable, "-m", "brainedge.export", str(run_dir), "--out", str(out), "--formats", "tflite_int8_ptq"],
+        [
+            sys.executable,
+            "-c",
+            PAUSED_EXPORT,
+            str(run_dir),
+            "--formats",
+            "tflite_int8_ptq",
+            "--representative",
+            "32",
+            "--out",
+            str(out),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -394,15 +429,13 @@ def _start_export(run_dir: Path, out: Path) -> subprocess.Popen:
 
 
 def _wait_for_staged_bundle(out: Path, process: subprocess.Popen) -> Path:
-    """The moment an export has written a bundle into its hidden staging folder, before verifying it."""
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        staged = [p for p in out.glob(".tflite_int8_ptq-*") if (p / "metadata.json").is_file()]
-        if staged:
-            return staged[0]
+    marker = out.parent / "staged"
+    while not marker.exists():
         assert process.poll() is None, process.communicate()
-        time.sleep(0.01)
-    raise AssertionError("the export never staged a bundle")
+        assert time.monotonic() < deadline, "the export never staged a bundle"
+        time.sleep(0.05)
+    return Path(marker.read_text())
 
 
 @pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT])

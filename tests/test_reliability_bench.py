@@ -435,3 +435,14 @@ def test_kill_while_writing(signal_name, pause_at, kill_setup, layout, tmp_path)
     assert _bench(export / "float32", "--test-set", layout["images"], "--out", out) == 0
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
     _assert_intact_or_replaced(out, before)
+
+
+def test_an_unreadable_test_image_is_named_on_stderr_and_exits_1(layout, tmp_path, capsys) -> None:
+    """Like brainedge-classify: the run completes, and a bad input is said and counted in the exit code."""
+    test_set = tmp_path / "test_set"
+    shutil.copytree(layout["images"], test_set)
+    (test_set / CLASSES[0] / "zz_broken.png").write_bytes(b"\x89PNG truncated")
+    assert _bench(layout["export"] / "int8", "--test-set", test_set, "--out", tmp_path / "out") == 1
+    err = capsys.readouterr().err
+    assert "zz_broken.png" in err and "(counted as a wrong answer)" in err and "Traceback" not in err
+    assert read_result(tmp_path / "out" / RESULT_JSON)["rows"][0]["status"] == "ok"

@@ -80,6 +80,23 @@ def test_link_cycles_are_reported_and_walked_once(tmp_path):
     assert "cannot read" in reasons["b/self"]  # a link to itself: ELOOP
 
 
+def test_a_link_back_into_the_dataset_never_relabels_other_classes(tmp_path):
+    """glioma/loop -> the dataset root (or another part's class) would count every class as glioma."""
+    make_dataset(tmp_path / "ds" / "Training", {"a": 3, "b": 3})
+    make_dataset(tmp_path / "ds" / "Testing", {"a": 2, "b": 2}, seed=3)
+    (tmp_path / "ds" / "Training" / "a" / "to_root").symlink_to(tmp_path / "ds")
+    (tmp_path / "ds" / "Training" / "b" / "to_test").symlink_to(tmp_path / "ds" / "Testing" / "a")
+    (tmp_path / "ds" / "Training" / "a" / "to_train").symlink_to(tmp_path / "ds" / "Training")
+    dataset = load_dataset(tmp_path / "ds")
+    labels = {(image.part, image.label): 0 for image in dataset.images}
+    for image in dataset.images:
+        labels[(image.part, image.label)] += 1
+    assert labels == {("Training", "a"): 3, ("Training", "b"): 3, ("Testing", "a"): 2, ("Testing", "b"): 2}
+    reasons = dict(dataset.skipped)
+    for link in ("Training/a/to_root", "Training/b/to_test", "Training/a/to_train"):
+        assert "already walked" in reasons[link], reasons
+
+
 def test_fifo_socket_and_broken_link_are_reported_never_opened(tmp_path):
     root = make_dataset(tmp_path / "ds", {"a": 3, "b": 3})
     os.mkfifo(root / "a" / "pipe.png")  # opening it would block the audit forever

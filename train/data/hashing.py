@@ -15,7 +15,8 @@ import multiprocessing.pool
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -112,19 +113,29 @@ class Progress:
             self.stream.flush()
 
 
-def _start_pool(workers: int) -> multiprocessing.pool.Pool:
-    """A spawn pool whose workers never see Ctrl-C, which reaches the whole process group.
+@contextmanager
+def _worker_pool(workers: int) -> Iterator[multiprocessing.pool.Pool]:
+    """A spawn pool whose workers never see Ctrl-C, which reaches the whole process group, and
+    which never outlives this block.
 
     SIGINT is blocked while they start: the mask survives fork and exec, so a worker cannot die
-    mid-start with a traceback, while the parent gets the pending signal once it is unblocked,
-    stops the pool and says so in one line.
+    mid-start with a traceback, while the parent gets the pending signal once it is unblocked —
+    inside the ``try``, so the pool is always terminated and joined before the interrupt goes
+    on (a worker still unpickling its start-up state after the parent left would print one).
     """
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         # spawn, not fork: the caller may be a training process with TensorFlow's threads running.
-        return multiprocessing.get_context("spawn").Pool(workers)
-    finally:
+        pool = multiprocessing.get_context("spawn").Pool(workers)
+    except BaseException:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        raise
+    try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        yield pool
+    finally:
+        pool.terminate()
+        pool.join()
 
 
 def inspect_all(paths: Sequence[Path], workers: int = 2, progress: bool = True) -> list[ImageInfo]:
@@ -136,7 +147,7 @@ def inspect_all(paths: Sequence[Path], workers: int = 2, progress: bool = True) 
             results.append(inspect_image(path))
             bar.update()
     else:
-        with _start_pool(workers) as pool:
+        with _worker_pool(workers) as pool:
             for info in pool.imap(inspect_image, paths, chunksize=32):
                 results.append(info)
                 bar.update()

@@ -175,8 +175,10 @@ def _load_parts(root: Path, parts: dict[str, tuple[Path, str]], mapping: Mapping
     images: list[ImageFile] = []
     skipped: list[tuple[str, str]] = []
     folder_classes: dict[str, list[str]] = {}
+    dataset_folders = [root, *(folder for folder, _ in parts.values())]
+    dataset_folders += [d for folder, _ in parts.values() for d in scan_folder(folder).folders]
     for part, (folder, prefix) in parts.items():
-        folder_classes[part], part_images, part_skipped = _load_part(folder, part, prefix)
+        folder_classes[part], part_images, part_skipped = _load_part(folder, part, prefix, dataset_folders)
         images += part_images
         skipped += part_skipped
     rename = _mapper(mapping, {name for names in folder_classes.values() for name in names}, root)
@@ -196,7 +198,9 @@ def _load_parts(root: Path, parts: dict[str, tuple[Path, str]], mapping: Mapping
     )
 
 
-def _load_part(folder: Path, part: str, prefix: str) -> tuple[list[str], list[ImageFile], list[tuple[str, str]]]:
+def _load_part(
+    folder: Path, part: str, prefix: str, dataset_folders: list[Path]
+) -> tuple[list[str], list[ImageFile], list[tuple[str, str]]]:
     def rel(path: Path) -> str:
         return (Path(prefix) / path.relative_to(folder)).as_posix()
 
@@ -218,7 +222,8 @@ def _load_part(folder: Path, part: str, prefix: str) -> tuple[list[str], list[Im
                 f"{shown(class_dir)}: class folder name is not valid UTF-8; rename it "
                 "(manifests and bundles store class names as UTF-8 text)"
             )
-        walk = walk_files(class_dir, text_names=True)
+        # A link from one class folder back to the dataset, or into another class, is skipped, not relabelled.
+        walk = walk_files(class_dir, text_names=True, walked_elsewhere=[d for d in dataset_folders if d != class_dir])
         skipped += [(shown(rel(p)), reason) for p, reason in walk.problems]
         for path in walk.files:
             if path.suffix.lower() in IMAGE_SUFFIXES:
