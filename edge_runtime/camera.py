@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from brainedge.edge_runtime.errors import BrainEdgeError
-from brainedge.edge_runtime.files import is_image_name, shown
+from brainedge.edge_runtime.files import is_image_name, scan_folder, shown
 from brainedge.edge_runtime.preprocess import ImageSource
 
 CAMERAS = ("auto", "picamera", "opencv")
@@ -87,21 +87,26 @@ class FolderWatcher:
         if not folder.is_dir():
             raise BrainEdgeError(f"{folder}: folder to watch not found")
         self.folder = folder
+        self.skipped: list[str] = []
+        """What the folder holds that cannot be classified, each said once; the caller empties it."""
+        self._reported: set[Path] = set()
         self._done: dict[Path, int] = {} if include_existing else self._snapshot()
         self._pending: dict[Path, int] = {}
 
     def _snapshot(self) -> dict[Path, int]:
-        """Image files (hidden ones skipped: partial uploads often are) → modification time."""
+        """Regular image files (the one folder rule: hidden names, FIFOs and devices left out) → mtime.
+
+        What is left out is said once, in ``skipped``: a FIFO is never opened, so never waited on.
+        """
+        if not self.folder.is_dir():
+            raise BrainEdgeError(f"{shown(self.folder)}: the watched folder is gone")
+        entries = scan_folder(self.folder)
+        for path, reason in entries.problems:
+            if path not in self._reported:
+                self._reported.add(path)
+                self.skipped.append(f"{shown(path)}: {reason}")
         files = {}
-        try:
-            entries = list(self.folder.iterdir())
-        except FileNotFoundError:
-            raise BrainEdgeError(f"{shown(self.folder)}: the watched folder is gone") from None
-        except OSError as error:
-            raise BrainEdgeError(
-                f"{shown(self.folder)}: the watched folder cannot be read ({error.strerror})"
-            ) from None
-        for path in entries:
+        for path in entries.files:
             if is_image_name(path):
                 try:
                     files[path] = path.stat().st_mtime_ns
@@ -135,6 +140,9 @@ def folder_frames(folder: Path, interval: float, include_existing: bool) -> Fram
     while True:
         for path in watcher.poll():
             yield str(path), path
+        for problem in watcher.skipped:
+            print(f"error: {problem}", file=sys.stderr, flush=True)
+        watcher.skipped.clear()
         time.sleep(interval)
 
 

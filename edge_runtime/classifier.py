@@ -104,8 +104,7 @@ class Classifier:
         bundle: Bundle | None = None,
     ) -> None:
         self.backend = backend
-        self.bundle = bundle
-        # the bundle this classifier was loaded from; None for a bare model
+        self.bundle = bundle  # the bundle this classifier was loaded from; None for a bare model
         self.class_names = class_names
         self.input_spec = input_spec
         self.output_spec = output_spec

@@ -324,3 +324,11 @@ def test_classifying_prints_no_interpreter_notice(bundles: Path) -> None:
         timeout=120,
     )
     assert done.returncode == 0 and done.stderr == "", done.stderr
+
+
+def test_a_fifo_in_the_watched_folder_is_said_once_and_never_opened(tmp_path: Path) -> None:
+    """A FIFO's size stays 0 like an empty file's: handing it on would block the kiosk on open()."""
+    watcher = camera.FolderWatcher(tmp_path)
+    os.mkfifo(tmp_path / "pipe.png")
+    assert watcher.poll() == [] and watcher.poll() == [] and watcher.poll() == []
+    assert watcher.skipped == [f"{tmp_path / 'pipe.png'}: a FIFO, not a regular file; skipped"]
