@@ -10,15 +10,14 @@ accuracy points against the float model gets a per-layer quantization error repo
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Any
 
-from brainedge.edge_runtime.errors import report_user_errors
 from brainedge.edge_runtime.formats import FORMAT_NAMES
 from brainedge.export.settings import DEFAULTS, IO_DTYPES, VERIFY_SPLITS, ExportSettings
-from brainedge.train.quiet import quiet_tensorflow
-from brainedge.train.stack import require_training_stack
+from brainedge.train.stack import add_verbose_option, run_training_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,22 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULTS.debug_threshold,
         help="accuracy points an int8 variant may lose before a per-layer report",
     )
-    parser.add_argument(
-        "--verbose", action="store_true", help="also show TensorFlow's own start-up and converter messages"
-    )
+    add_verbose_option(parser)
     return parser
 
 
 def settings_from_args(args: argparse.Namespace) -> ExportSettings:
-    return ExportSettings(
-        formats=tuple(args.formats),
-        representative=args.representative,
-        io_dtype=args.io_dtype,
-        verify_split=args.verify_split,
-        verify_limit=args.verify_limit,
-        min_agreement=args.min_agreement,
-        debug_threshold=args.debug_threshold,
-    )
+    """The options are named after the settings' fields, so they map one to one."""
+    values = {field.name: getattr(args, field.name) for field in dataclasses.fields(ExportSettings)}
+    return ExportSettings(**{**values, "formats": tuple(args.formats)})
 
 
 def print_table(results: list[dict[str, Any]], failure: str = "not kept") -> None:
@@ -107,7 +98,6 @@ def print_table(results: list[dict[str, Any]], failure: str = "not kept") -> Non
 
 
 def run(args: argparse.Namespace) -> int:
-    require_training_stack("brainedge-export")
     from brainedge.export.exporter import export_run
 
     results = export_run(args.run_dir, args.out or args.run_dir / "export", settings_from_args(args))
@@ -121,5 +111,4 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    quiet_tensorflow(args.verbose)
-    return report_user_errors(run, args)
+    return run_training_command("brainedge-export", run, args)

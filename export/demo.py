@@ -17,9 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
-from brainedge.train.quiet import quiet_tensorflow
-from brainedge.train.stack import require_training_stack
+from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.train.stack import add_verbose_option, run_training_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,9 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--input-size", type=int, default=96)
     parser.add_argument("--epochs", type=int, default=20, help="training epochs in all")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--verbose", action="store_true", help="also show TensorFlow's own start-up and converter messages"
-    )
+    add_verbose_option(parser)
     return parser
 
 
@@ -143,7 +140,6 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    require_training_stack("brainedge-demo")
     from brainedge.train.data.split import make_split
     from brainedge.train.synthetic import generate_dataset
 
@@ -189,8 +185,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    quiet_tensorflow(args.verbose)
-    return report_user_errors(run, args)
+    return run_training_command("brainedge-demo", run, args)
 
 
 if __name__ == "__main__":

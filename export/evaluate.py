@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from brainedge.edge_runtime.bundle import Bundle, is_bundle
-from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
+from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.files import write_text_atomically
 from brainedge.edge_runtime.formats import FORMATS
 from brainedge.export.settings import DEFAULTS
-from brainedge.train.quiet import quiet_tensorflow
-from brainedge.train.stack import require_training_stack
+from brainedge.train.stack import add_verbose_option, run_training_command
 
 
 def evaluate(run_dir: Path, export_dir: Path, split: str = "test") -> list[dict[str, Any]]:
@@ -68,16 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("export_dir", type=Path)
     parser.add_argument("--split", default="test", choices=("train", "val", "test"))
     parser.add_argument("--out", type=Path, help="write the rows here (default EXPORT_DIR/evaluation_SPLIT.json)")
-    parser.add_argument(
-        "--verbose", action="store_true", help="also show TensorFlow's own start-up and converter messages"
-    )
+    add_verbose_option(parser)
     args = parser.parse_args(argv)
-    quiet_tensorflow(args.verbose)
-    return report_user_errors(run, args)
+    return run_training_command("export.evaluate", run, args)
 
 
 def run(args: argparse.Namespace) -> int:
-    require_training_stack("export.evaluate")
     rows = evaluate(args.run_dir, args.export_dir, args.split)
     out = args.out or args.export_dir / f"evaluation_{args.split}.json"
     write_text_atomically(out, json.dumps(rows, indent=2) + "\n")

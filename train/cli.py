@@ -9,11 +9,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
+from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.train.config import ModelConfig, TrainConfig
-from brainedge.train.quiet import quiet_tensorflow
 from brainedge.train.run_dir import RunDirectory
-from brainedge.train.stack import require_training_stack
+from brainedge.train.stack import add_verbose_option, run_training_command
 
 MANIFEST_NAME = "manifest.csv"
 DEFAULTS = TrainConfig(model=ModelConfig(num_classes=0))
@@ -65,9 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=recipe.cpu_replicas,
         help="split the CPU into N logical devices under MirroredStrategy (testing)",
     )
-    parser.add_argument(
-        "--verbose", action="store_true", help="also show TensorFlow's own start-up and converter messages"
-    )
+    add_verbose_option(parser)
     return parser
 
 
@@ -117,7 +114,6 @@ def resolve_manifest(args: argparse.Namespace) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    require_training_stack("brainedge-train")
     run_directory = RunDirectory(args.out)
     if not args.resume and run_directory.has_config():
         raise BrainEdgeError(f"{args.out}: already holds a run; pass --resume or choose another --out")
@@ -147,5 +143,4 @@ def train(args: argparse.Namespace, run_directory: RunDirectory, config: TrainCo
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    quiet_tensorflow(args.verbose)
-    return report_user_errors(run, args)
+    return run_training_command("brainedge-train", run, args)
