@@ -26,7 +26,7 @@ from brainedge.benchmarks.dataset import LabelledSet
 from brainedge.benchmarks.runner import DEFAULT_RUNS, DEFAULT_WARMUP, PARENT_ENV
 from brainedge.benchmarks.schema import SCHEMA_VERSION
 from brainedge.edge_runtime.backends import ONNX_BACKENDS, TFLITE_BACKENDS
-from brainedge.edge_runtime.bundle import Bundle, find_bundles
+from brainedge.edge_runtime.bundle import Bundle, find_bundles, is_bundle
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.formats import known_format
 from brainedge.edge_runtime.metadata import BundleMetadata
@@ -101,7 +101,7 @@ def _folder_name(directory: Path) -> str:
 
 
 def _artifact(name: str, directory: Path) -> Artifact:
-    if _folder_name(directory).startswith("."):
+    if not is_bundle(Path(os.path.abspath(directory))):  # the one rule: hidden folders are export staging
         problem = f"{directory}: a hidden folder (an unfinished export's staging folder?) is never benchmarked"
         return Artifact(name, directory, None, problem)
     try:
