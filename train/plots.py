@@ -16,10 +16,9 @@ from brainedge.train.run_dir import RunDirectory  # noqa: E402
 
 
 def plot_run(
-    run_dir: Path, name: str, results: dict[str, Any], splits: dict[str, list], class_names: list[str]
+    run: RunDirectory, name: str, results: dict[str, Any], splits: dict[str, list], class_names: list[str]
 ) -> None:
     """Write curves.png, and confusion_<name>.png / roc_<name>.png for the held-out split."""
-    run = RunDirectory(run_dir)
     plots = run.plots_dir
     plots.mkdir(exist_ok=True)
     _learning_curves(run.history(), plots / "curves.png")

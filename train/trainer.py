@@ -117,7 +117,7 @@ class Trainer:
     """Runs the recipe for one manifest into one run directory."""
 
     def __init__(self, manifest_path: Path, run_dir: Path, config: TrainConfig) -> None:
-        self.manifest_path, self.run_dir, self.config = manifest_path, run_dir, config
+        self.manifest_path, self.config = manifest_path, config
         self.run_directory = RunDirectory(run_dir)
         self.manifest = read_manifest(manifest_path)
         manifest = self.manifest
@@ -195,7 +195,7 @@ class Trainer:
             model.load_weights(best)
         elif completed:
             raise BrainEdgeError(
-                f"{self.run_dir}: phases {completed} finished but {best} is missing "
+                f"{self.run_directory.path}: phases {completed} finished but {best} is missing "
                 "(damaged run, or one from an older version); use a new --out"
             )
 
@@ -283,7 +283,7 @@ class Trainer:
                 f"macro-F1 {results[split]['macro_f1']:.4f} on {len(labels)} images",
                 flush=True,
             )
-        plot_run(self.run_dir, name, results, self.splits, self.class_names)
+        plot_run(self.run_directory, name, results, self.splits, self.class_names)
         for split in results:
             del results[split]["_probabilities"]
         self.run_directory.write_metrics(name, results)
