@@ -9,13 +9,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from brainedge.edge_runtime.errors import BrainEdgeError
-from brainedge.edge_runtime.files import write_text_atomically
+from brainedge.edge_runtime.files import is_utf8_name, write_text_atomically
 
 SCHEMA_VERSION = 1
 METADATA_FILE = "metadata.json"
@@ -112,6 +113,10 @@ class BundleMetadata:
 
     def _check_consistent(self, source: str) -> None:
         """What a schema cannot say: sizes that must agree, quantization an integer tensor needs."""
+        for index, name in enumerate(self.class_names):
+            problem = class_name_problem(name)
+            if problem:
+                raise BrainEdgeError(f"{source}: class_names[{index}] {json.dumps(name)} {problem}")
         if self.output.num_classes != len(self.class_names):
             raise BrainEdgeError(
                 f"{source}: output.num_classes is {self.output.num_classes} but there are "
@@ -149,6 +154,20 @@ def spec_from_dict(kind: type, raw: dict[str, Any]) -> Any:
         if name in values:
             values[name] = tuple(values[name])
     return kind(**values)
+
+
+def class_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a class name of a bundle, or None when it can: the rule the data stage
+    applies to class folders and metadata.schema.json's class-name pattern states for other readers."""
+    if not name:
+        return "is empty"
+    if not is_utf8_name(name):
+        return "is not valid UTF-8"
+    if name != name.strip():
+        return "has leading or trailing whitespace"
+    if any(unicodedata.category(char) in ("Cc", "Zl", "Zp") for char in name):
+        return "contains a line break or control character"
+    return None
 
 
 def read_labels(path: Path) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -208,3 +209,32 @@ def test_metadata_nested_beyond_reason_is_one_line(bundle: Bundle) -> None:
     (bundle.directory / METADATA_FILE).write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(BrainEdgeError, match="nested too deeply"):
         Bundle.open(bundle.directory)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "glioma",
+        "no tumour",
+        "Ödem",
+        "a,b",
+        "glioma ",
+        " glioma",
+        "gli\noma",
+        "gli\roma",
+        "gli\x00oma",
+        "gli\u2028oma",
+        "gli\x85oma",
+        "",
+        "caf\udce9",
+    ],
+)
+def test_the_schema_pattern_and_the_contract_rule_agree_on_class_names(name: str) -> None:
+    """The data stage refuses a class folder by class_name_problem; other readers see only the schema's pattern."""
+    from brainedge.edge_runtime.metadata import class_name_problem
+
+    pattern = metadata_schema()["properties"]["class_names"]["items"]["pattern"]
+    schema_accepts = bool(re.search(pattern, name)) and name.encode("utf-8", "surrogatepass") == name.encode(
+        "utf-8", "replace"
+    )
+    assert schema_accepts == (class_name_problem(name) is None)

@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import unicodedata
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from pathlib import Path
 
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.files import IMAGE_SUFFIXES, is_utf8_name, scan_folder, shown, walk_files
+from brainedge.edge_runtime.metadata import class_name_problem
 
 TEST_PART_NAMES = ("testing", "test")
 TRAIN_PART_NAMES = ("training", "train")
@@ -238,19 +238,6 @@ def _load_part(
             f"({', '.join(shown(d.name) for d in classes)}); expected {', '.join(sorted(IMAGE_SUFFIXES))}"
         )
     return [d.name for d in classes], images, skipped
-
-
-def class_name_problem(name: str) -> str | None:
-    """Why ``name`` cannot be a class name of a bundle (metadata.schema.json), or None when it can."""
-    if not name:
-        return "is empty"
-    if not is_utf8_name(name):
-        return "is not valid UTF-8"
-    if name != name.strip():
-        return "has leading or trailing whitespace"
-    if any(unicodedata.category(char) in ("Cc", "Zl", "Zp") for char in name):
-        return "contains a line break or control character"
-    return None
 
 
 def _check_class_name(class_dir: Path, label: str) -> None:
