@@ -8,7 +8,6 @@ writes it; the runtime, the benchmarks, the Android tools and the tests open it 
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import re
 import shutil
@@ -107,7 +106,7 @@ class Bundle:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         metadata = replace(metadata, model_sha256=sha256_of_bytes(model_bytes), labels_file=LABELS_FILE)
-        BundleMetadata.from_dict(_as_json_dict(metadata), f"{directory / METADATA_FILE}")  # refuse what readers would
+        metadata.check(f"{directory / METADATA_FILE}")
         write_atomically(directory / metadata.model_file, model_bytes)
         write_labels(directory / LABELS_FILE, metadata.class_names)
         write_atomically(directory / METADATA_FILE, metadata.to_json().encode("utf-8"))
@@ -228,7 +227,3 @@ def _sha256() -> Any:
     import hashlib
 
     return hashlib.sha256()
-
-
-def _as_json_dict(metadata: BundleMetadata) -> dict[str, Any]:
-    return json.loads(metadata.to_json())

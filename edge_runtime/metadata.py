@@ -89,6 +89,10 @@ class BundleMetadata:
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=False) + "\n"
 
+    def check(self, source: str) -> None:
+        """Refuse, before writing, what a reader of the written file would refuse."""
+        BundleMetadata.from_dict(json.loads(self.to_json()), source)
+
     @classmethod
     def from_dict(cls, raw: Any, source: str = "metadata") -> BundleMetadata:
         """Typed metadata from its JSON form, refused with the key, the expectation and the value found."""
