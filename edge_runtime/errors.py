@@ -22,8 +22,8 @@ def report_user_errors(command: Callable[[T], int], args: T) -> int:
     """Run a CLI command so that whatever goes wrong on the user's side is one line and an exit code.
 
     A BrainEdgeError is ``error: ...`` and exit 2; Ctrl-C is ``interrupted`` and exit 130; a
-    closed pipe (``... | head``) ends quietly with exit 1; standard output that cannot be
-    written (a full disk, ``>/dev/full``) is one line naming it and exit 2.
+    closed pipe (``... | head``) ends quietly with exit 1; standard output or a file that cannot
+    be written (a full disk, ``>/dev/full``) is one line naming it and exit 2.
     """
     try:
         return command(args)
@@ -37,16 +37,20 @@ def report_user_errors(command: Callable[[T], int], args: T) -> int:
         _silence_stdout()
         return 1
     except OSError as error:
-        if error.errno not in (errno.ENOSPC, errno.EIO, errno.EDQUOT) or not _is_stdout_error(error):
+        if error.errno not in OUT_OF_SPACE:
             raise
-        _silence_stdout()
-        print(f"error: cannot write to standard output ({os.strerror(error.errno)})", file=sys.stderr)
+        if error.filename is None:  # files are written through files.write_atomically, which names them
+            _silence_stdout()
+            print(f"error: cannot write to standard output ({os.strerror(error.errno)})", file=sys.stderr)
+        else:
+            print(
+                f"error: {error.filename}: cannot write ({error.strerror}); any previous version is intact",
+                file=sys.stderr,
+            )
         return EXIT_USER_ERROR
 
 
-def _is_stdout_error(error: OSError) -> bool:
-    """An error from writing or flushing stdout carries no file name; one about a named file does."""
-    return error.filename is None
+OUT_OF_SPACE = (errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EROFS)
 
 
 def _silence_stdout() -> None:

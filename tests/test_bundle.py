@@ -238,3 +238,25 @@ def test_the_schema_pattern_and_the_contract_rule_agree_on_class_names(name: str
         "utf-8", "replace"
     )
     assert schema_accepts == (class_name_problem(name) is None)
+
+
+def test_a_full_disk_under_any_write_is_one_line_naming_the_file(bundle: Bundle, monkeypatch, capsys) -> None:
+    """Not blamed on standard output: write_atomically names the file its error was for."""
+    import errno
+    import os
+
+    from brainedge.edge_runtime.errors import report_user_errors
+
+    before = (bundle.directory / METADATA_FILE).read_bytes()
+
+    def full_disk(descriptor: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    code = report_user_errors(lambda _: bundle.with_metadata(verification={"agreement": 1.0}) and 0, None)
+    path = bundle.directory / METADATA_FILE
+    assert code == 2
+    assert capsys.readouterr().err == (
+        f"error: {path}: cannot write (No space left on device); any previous version is intact\n"
+    )
+    assert path.read_bytes() == before and [p.name for p in bundle.directory.iterdir() if p.name.startswith(".")] == []

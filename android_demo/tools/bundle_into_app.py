@@ -20,7 +20,7 @@ from pathlib import Path
 from brainedge.edge_runtime.bundle import Bundle
 from brainedge.edge_runtime.classifier import Classifier
 from brainedge.edge_runtime.errors import BrainEdgeError
-from brainedge.edge_runtime.files import check_output_folder
+from brainedge.edge_runtime.files import check_output_folder, write_text_atomically
 from brainedge.edge_runtime.preprocess import decode_pixels
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,12 +77,6 @@ def _replace_dir(staged: Path, target: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _write_text_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text)
-    temporary.replace(path)
-
-
 def copy_bundle(bundle: Bundle, assets: Path) -> list[Path]:
     """Replace assets/bundle with the bundle's model, labels and metadata (staged, then swapped in)."""
     names = tuple(path.name for path in bundle.files)
@@ -98,7 +92,7 @@ def copy_bundle(bundle: Bundle, assets: Path) -> list[Path]:
         _replace_dir(staged, assets / BUNDLE_ASSETS)
     finally:
         shutil.rmtree(staged, ignore_errors=True)
-    _write_text_atomically(assets / INFO_FILE, json.dumps({"name": bundle.directory.resolve().name}) + "\n")
+    write_text_atomically(assets / INFO_FILE, json.dumps({"name": bundle.directory.resolve().name}) + "\n")
     return [assets / BUNDLE_ASSETS / name for name in names]
 
 
