@@ -37,6 +37,7 @@ def export_run(run_dir: Path, out: Path, settings: ExportSettings = DEFAULTS) ->
     calibration = None
     if any(export_format(f).needs_calibration for f in formats):  # checked first: a short train split fails fast
         calibration = representative_inputs(run, settings.representative)
+        print(f"calibrating int8 on {len(calibration)} training images", flush=True)
     images = LabelledImages.load(run, settings.verify_split, settings.verify_limit)
     inputs = images.float_inputs(run.input_spec)
     models = {"float": run.load_float_model()}

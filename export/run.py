@@ -129,6 +129,5 @@ def representative_inputs(run: TrainingRun, count: int, seed: int = 0) -> np.nda
             f"{run.manifest_path}: {count} representative images requested, "
             f"the train split has only {len(files)} (lower --representative)"
         )
-    print(f"calibrating int8 on {count} training images", flush=True)
     chosen = np.random.default_rng(seed).choice(len(files), size=count, replace=False)
     return np.concatenate([to_input_tensor(decode_rgb(files[i][0]), run.input_spec) for i in sorted(chosen)])
