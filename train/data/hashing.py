@@ -14,6 +14,7 @@ import multiprocessing
 import multiprocessing.pool
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -114,28 +115,44 @@ class Progress:
 
 
 @contextmanager
-def _worker_pool(workers: int) -> Iterator[multiprocessing.pool.Pool]:
-    """A spawn pool whose workers never see Ctrl-C, which reaches the whole process group, and
-    which never outlives this block.
+def _interrupts_held() -> Iterator[None]:
+    """Ctrl-C waits until the block is over, then raises as usual.
 
-    SIGINT is blocked while they start: the mask survives fork and exec, so a worker cannot die
-    mid-start with a traceback, while the parent gets the pending signal once it is unblocked —
-    inside the ``try``, so the pool is always terminated and joined before the interrupt goes
-    on (a worker still unpickling its start-up state after the parent left would print one).
+    Two parts, both needed: SIGINT is blocked in this thread, and processes started now inherit
+    the block through fork and exec (a spawn worker cannot die mid-start); and the Python handler
+    only records it, for the signal may be taken by another thread, whose handler would otherwise
+    raise KeyboardInterrupt in the middle of starting or stopping the pool.
     """
+    held: list[int] = []
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum)) if main else None
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
-        # spawn, not fork: the caller may be a training process with TensorFlow's threads running.
-        pool = multiprocessing.get_context("spawn").Pool(workers)
-    except BaseException:
+        yield
+    finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-        raise
+        if main:
+            signal.signal(signal.SIGINT, previous)
+            if held:
+                raise KeyboardInterrupt
+
+
+@contextmanager
+def _worker_pool(workers: int) -> Iterator[multiprocessing.pool.Pool]:
+    """A spawn pool whose workers never see Ctrl-C (it reaches the whole process group) and that
+    never outlives this block: started and stopped with interrupts held, so a worker is never left
+    unpickling its start-up state after the parent has gone (it would print a traceback)."""
+    pool = None
     try:
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        with _interrupts_held():  # a Ctrl-C held here is raised once the pool exists, so it is stopped too
+            # spawn, not fork: the caller may be a training process with TensorFlow's threads running.
+            pool = multiprocessing.get_context("spawn").Pool(workers)
         yield pool
     finally:
-        pool.terminate()
-        pool.join()
+        if pool is not None:
+            with _interrupts_held():
+                pool.terminate()
+                pool.join()
 
 
 def inspect_all(paths: Sequence[Path], workers: int = 2, progress: bool = True) -> list[ImageInfo]:
