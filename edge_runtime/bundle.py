@@ -20,7 +20,14 @@ from typing import Any
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.files import write_atomically
 from brainedge.edge_runtime.formats import FORMAT_NAMES, ExportFormat, known_format
-from brainedge.edge_runtime.metadata import LABELS_FILE, METADATA_FILE, BundleMetadata, read_labels, write_labels
+from brainedge.edge_runtime.metadata import (
+    LABELS_FILE,
+    METADATA_FILE,
+    BundleMetadata,
+    HeadSpec,
+    read_labels,
+    write_labels,
+)
 
 PENDING = {"status": "pending"}
 """The verification record of a bundle being exported: replaced by the check's result before the
@@ -50,6 +57,7 @@ class Bundle:
         bundle._check_model_file()
         if check_model:
             bundle._check_model_hash()
+            bundle._check_head_hash()
             bundle._check_labels()
         return bundle
 
@@ -66,9 +74,15 @@ class Bundle:
         return self.directory / self.metadata.labels_file
 
     @property
-    def files(self) -> tuple[Path, Path, Path]:
-        """What makes the bundle: model, labels and metadata (what a copy of it must carry)."""
-        return self.model_path, self.labels_path, self.directory / METADATA_FILE
+    def head_path(self) -> Path | None:
+        """The head file (schema 2 bundles), or None when the model outputs class scores itself."""
+        return None if self.metadata.head is None else self.directory / self.metadata.head.file
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        """What makes the bundle: model, labels, metadata and head (what a copy of it must carry)."""
+        head = () if self.head_path is None else (self.head_path,)
+        return self.model_path, self.labels_path, self.directory / METADATA_FILE, *head
 
     @property
     def class_names(self) -> list[str]:
@@ -87,13 +101,25 @@ class Bundle:
 
     @property
     def size_bytes(self) -> int:
-        return self.model_path.stat().st_size
+        """What the bundle adds to a device: the model file and the head file."""
+        return sum(path.stat().st_size for path in (self.model_path, self.head_path) if path is not None)
 
     def with_metadata(self, **changes: Any) -> Bundle:
         """Rewrite metadata.json with some fields changed (e.g. verification results), atomically."""
         metadata = replace(self.metadata, **changes)
         write_atomically(self.directory / METADATA_FILE, metadata.to_json().encode("utf-8"))
         return Bundle(self.directory, metadata)
+
+    def with_head(self, head: HeadSpec, head_bytes: bytes, **changes: Any) -> Bundle:
+        """Write the head file (atomically) and the metadata that describes it, with its SHA-256.
+
+        The model's output is then a feature map, not class scores: its ``activation`` is "none".
+        """
+        head = replace(head, sha256=sha256_of_bytes(head_bytes))
+        changes = {"head": head, "output": replace(self.metadata.output, activation="none"), **changes}
+        replace(self.metadata, **changes).check(str(self.directory / METADATA_FILE))
+        write_atomically(self.directory / head.file, head_bytes)
+        return self.with_metadata(**changes)
 
     @classmethod
     def write(cls, directory: str | Path, model_bytes: bytes, metadata: BundleMetadata) -> Bundle:
@@ -127,6 +153,21 @@ class Bundle:
             raise BrainEdgeError(
                 f"{self.model_path}: sha256 {actual[:12]}… does not match the bundle "
                 f"metadata ({self.metadata.model_sha256[:12]}…); the model was changed"
+            )
+
+    def _check_head_hash(self) -> None:
+        if self.head_path is None:
+            return
+        try:
+            actual = sha256_of(self.head_path)
+        except FileNotFoundError:
+            raise BrainEdgeError(f"{self.head_path}: head file named in the bundle metadata is missing") from None
+        except OSError as error:
+            raise BrainEdgeError(f"{self.head_path}: cannot be read ({error.strerror})") from None
+        if actual != self.metadata.head.sha256:
+            raise BrainEdgeError(
+                f"{self.head_path}: sha256 {actual[:12]}… does not match the bundle "
+                f"metadata ({self.metadata.head.sha256[:12]}…); the head was changed"
             )
 
     def _check_labels(self) -> None:

@@ -16,6 +16,7 @@ from brainedge.edge_runtime.backends import Backend, load_backend
 from brainedge.edge_runtime.bundle import Bundle
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.files import shown, walk_files
+from brainedge.edge_runtime.head import Head, softmax
 from brainedge.edge_runtime.metadata import (
     DEFAULT_CONFIDENCE_THRESHOLD,
     MOBILENET_MEAN,
@@ -28,14 +29,19 @@ from brainedge.edge_runtime.metadata import (
 from brainedge.edge_runtime.preprocess import ImageSource, decode_pixels, dequantize, to_input_tensor
 
 UNCERTAIN = "uncertain — refer for review"
+NOT_RECOGNISED = "not recognised — this does not look like the images the model was trained on"
 
 
 @dataclasses.dataclass(frozen=True)
 class Prediction:
-    """Ranked classes for one image; ``uncertain`` when the best score is below the threshold."""
+    """Ranked classes for one image; ``uncertain`` when the best score is below the threshold,
+    ``out_of_distribution`` when the image is unlike the training images (None: the bundle cannot tell)."""
 
     top_k: list[tuple[str, float]]
     uncertain: bool
+    out_of_distribution: bool | None = None
+    ood_score: float | None = None
+    """The distance behind ``out_of_distribution`` (the bundle's metadata holds its threshold)."""
     latency_ms: float | None = dataclasses.field(default=None, compare=False)
     """Decoding, preprocessing and inference of this image, when ``classify`` timed them (not part
     of the answer: two predictions are equal when they rank the same classes the same)."""
@@ -51,13 +57,16 @@ class Prediction:
     def record(self, source: str) -> dict[str, Any]:
         """The one JSON shape of an answer: brainedge-classify's json and csv, the kiosk loop, the API.
 
-        ``label`` stays the top class when uncertain; ``uncertain`` says to refer it for review.
+        ``label`` stays the top class when uncertain or not recognised: ``uncertain`` says to refer it
+        for review, ``ood`` that it is no diagnosis at all (null when the bundle cannot tell).
         """
         return {
             "source": source,
             "label": self.label,
             "score": self.score,
             "uncertain": self.uncertain,
+            "ood": self.out_of_distribution,
+            "ood_score": None if self.ood_score is None else round(self.ood_score, 3),
             "top_k": [{"label": label, "score": score} for label, score in self.top_k],
             "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 3),
         }
@@ -91,6 +100,18 @@ def collect_files(paths: list[Path]) -> tuple[list[Path], list[str]]:
     return files, problems
 
 
+@dataclasses.dataclass(frozen=True)
+class BatchOutputs:
+    """A preprocessed batch through the model (and the bundle's head), one row per image."""
+
+    probabilities: np.ndarray
+    """float32, calibrated when the bundle carries a temperature (unless asked not to be)."""
+    logits: np.ndarray | None = None
+    features: np.ndarray | None = None
+    """Pooled features of a bundle with a head."""
+    ood_scores: np.ndarray | None = None
+
+
 class Classifier:
     """A model plus the contract that feeds it: preprocessing in, ranked labels out."""
 
@@ -102,16 +123,18 @@ class Classifier:
         output_spec: OutputSpec,
         confidence_threshold: float,
         bundle: Bundle | None = None,
+        head: Head | None = None,
     ) -> None:
         self.backend = backend
         self.bundle = bundle  # the bundle this classifier was loaded from; None for a bare model
+        self.head = head
         self.class_names = class_names
         self.input_spec = input_spec
         self.output_spec = output_spec
         if not 0.0 <= confidence_threshold <= 1.0:
             raise BrainEdgeError(f"confidence threshold must be between 0 and 1, got {confidence_threshold}")
         self.confidence_threshold = confidence_threshold
-        _check_model_matches(backend, input_spec, output_spec, len(class_names))
+        _check_model_matches(backend, input_spec, output_spec, len(class_names), head)
 
     @classmethod
     def from_bundle(
@@ -127,9 +150,10 @@ class Classifier:
             bundle = Bundle.open(bundle)
         metadata = bundle.metadata
         threshold = metadata.confidence_threshold if confidence_threshold is None else confidence_threshold
+        head = Head.load(bundle.directory, metadata) if metadata.head else None
         loaded = load_backend(bundle.model_path, backend, threads, xnnpack)
         try:
-            return cls(loaded, bundle.class_names, metadata.input, metadata.output, threshold, bundle)
+            return cls(loaded, bundle.class_names, metadata.input, metadata.output, threshold, bundle, head)
         except BrainEdgeError as error:
             raise BrainEdgeError(f"{bundle.directory}: {error}") from None
 
@@ -176,26 +200,45 @@ class Classifier:
         """Decode and apply the bundle's preprocessing contract: the model's 1xHxWxC input."""
         return to_input_tensor(decode_pixels(image), self.input_spec)
 
-    def probabilities(self, batch: np.ndarray) -> np.ndarray:
-        """Run a preprocessed batch; returns float32 class probabilities, one row per image."""
+    def run(self, batch: np.ndarray, calibrated: bool = True) -> BatchOutputs:
+        """Run a preprocessed batch through the model and, when the bundle has one, its head."""
         raw = self.backend.run(batch)
         if self.output_spec.quantization is not None:
             raw = dequantize(raw, self.output_spec.quantization.scale, self.output_spec.quantization.zero_point)
-        raw = raw.astype(np.float32).reshape(raw.shape[0], -1)
+        raw = raw.astype(np.float32)
+        if self.head is not None:
+            outputs = self.head.run(raw)
+            probabilities = self.head.probabilities(outputs.logits, calibrated).astype(np.float32)
+            return BatchOutputs(probabilities, outputs.logits, outputs.features, outputs.ood_scores)
+        raw = raw.reshape(raw.shape[0], -1)
         if self.output_spec.activation == "none":
-            shifted = np.exp(raw - raw.max(axis=1, keepdims=True))
-            raw = shifted / shifted.sum(axis=1, keepdims=True)
-        return raw
+            return BatchOutputs(softmax(raw).astype(np.float32), logits=raw)
+        return BatchOutputs(raw)
 
-    def rank(self, probabilities: np.ndarray, top_k: int = 3) -> Prediction:
+    def probabilities(self, batch: np.ndarray, calibrated: bool = True) -> np.ndarray:
+        """Run a preprocessed batch; returns float32 class probabilities, one row per image."""
+        return self.run(batch, calibrated).probabilities
+
+    def rank(self, probabilities: np.ndarray, top_k: int = 3, ood_score: float | None = None) -> Prediction:
+        """Ranked classes of one image; ``ood_score`` (from ``run``) decides out-of-distribution."""
         order = np.argsort(-probabilities, kind="stable")[:top_k]
         ranked = [(self.class_names[i], float(probabilities[i])) for i in order]
-        return Prediction(ranked, uncertain=ranked[0][1] < self.confidence_threshold)
+        unrecognised = None
+        if ood_score is not None and self.head is not None:
+            unrecognised = bool(self.head.out_of_distribution(np.array([ood_score]))[0])
+        return Prediction(
+            ranked,
+            uncertain=ranked[0][1] < self.confidence_threshold,
+            out_of_distribution=unrecognised,
+            ood_score=None if ood_score is None else float(ood_score),
+        )
 
     def classify(self, image: ImageSource, top_k: int = 3) -> Prediction:
         """One image (path, bytes, PIL image or uint8 array) → ranked labels, timed."""
         started = time.perf_counter()
-        prediction = self.rank(self.probabilities(self.preprocess(image))[0], top_k)
+        outputs = self.run(self.preprocess(image))
+        score = None if outputs.ood_scores is None else outputs.ood_scores[0]
+        prediction = self.rank(outputs.probabilities[0], top_k, score)
         return dataclasses.replace(prediction, latency_ms=(time.perf_counter() - started) * 1000)
 
     def classify_many(
@@ -254,7 +297,9 @@ class ProgressBar:
             self._drawn = 0
 
 
-def _check_model_matches(backend: Backend, spec: InputSpec, output: OutputSpec, num_labels: int) -> None:
+def _check_model_matches(
+    backend: Backend, spec: InputSpec, output: OutputSpec, num_labels: int, head: Head | None
+) -> None:
     shape = backend.input.shape
     expected = (spec.height, spec.width, spec.channels)
     if tuple(shape[1:]) != expected:
@@ -265,6 +310,14 @@ def _check_model_matches(backend: Backend, spec: InputSpec, output: OutputSpec, 
         raise BrainEdgeError(
             f"model input quantization is {backend.input.quantization}, metadata says {spec.quantization}"
         )
+    if head is not None:
+        if tuple(backend.output.shape[1:]) != head.spec.feature_map:
+            raise BrainEdgeError(
+                f"model output is {tuple(backend.output.shape[1:])}, the head expects {head.spec.feature_map}"
+            )
+        if head.num_classes != num_labels:
+            raise BrainEdgeError(f"the head has {head.num_classes} outputs but there are {num_labels} labels")
+        return
     classes = backend.output.shape[-1]
     if classes != output.num_classes or classes != num_labels:
         raise BrainEdgeError(f"model has {classes} outputs but there are {num_labels} labels")

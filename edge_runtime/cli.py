@@ -23,7 +23,7 @@ from typing import Callable, Union
 from brainedge.edge_runtime import __version__
 from brainedge.edge_runtime.backends import BACKENDS
 from brainedge.edge_runtime.camera import CAMERAS, Frames, camera_frames, folder_frames
-from brainedge.edge_runtime.classifier import UNCERTAIN, Classifier, Prediction, collect_files
+from brainedge.edge_runtime.classifier import NOT_RECOGNISED, UNCERTAIN, Classifier, Prediction, collect_files
 from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
 from brainedge.edge_runtime.files import shown
 from brainedge.edge_runtime.metadata import MOBILENET_MEAN, MOBILENET_STD
@@ -149,7 +149,11 @@ def load_classifier(args: argparse.Namespace) -> Classifier:
 
 def text_line(source: str, prediction: Prediction, timed: bool = False) -> str:
     """Batch output stays the same from run to run; a kiosk's lines also say how long each image took."""
-    verdict = UNCERTAIN if prediction.uncertain else prediction.label
+    verdict = prediction.label
+    if prediction.out_of_distribution:
+        verdict = NOT_RECOGNISED
+    elif prediction.uncertain:
+        verdict = UNCERTAIN
     ranked = ", ".join(f"{label} {score:.3f}" for label, score in prediction.top_k)
     latency = f"  {prediction.latency_ms:.1f} ms" if timed and prediction.latency_ms is not None else ""
     return f"{source}: {verdict}  [{ranked}]{latency}"
@@ -160,7 +164,7 @@ def json_line(source: str, prediction: Prediction) -> str:
 
 
 class CsvWriter:
-    """The prediction record as CSV: source,label,score,uncertain,latency_ms, then label_2,score_2 …"""
+    """The prediction record as CSV: source,label,score,uncertain,ood,ood_score,latency_ms, then label_2,score_2 …"""
 
     def __init__(self, top_k: int, num_classes: int) -> None:
         self._writer = csv.writer(sys.stdout, lineterminator="\n")
@@ -171,6 +175,8 @@ class CsvWriter:
                 "label",
                 "score",
                 "uncertain",
+                "ood",
+                "ood_score",
                 "latency_ms",
                 *itertools.chain.from_iterable((f"label_{r}", f"score_{r}") for r in ranks),
             ]
@@ -185,6 +191,8 @@ class CsvWriter:
                 record["label"],
                 f"{record['score']:.6f}",
                 "true" if record["uncertain"] else "false",
+                {None: "", True: "true", False: "false"}[record["ood"]],
+                "" if record["ood_score"] is None else record["ood_score"],
                 record["latency_ms"],
                 *ranked,
             ]

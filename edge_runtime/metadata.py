@@ -18,7 +18,9 @@ from typing import Any
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.files import is_utf8_name, write_text_atomically
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2 added the head (the model ends in its feature map), calibration, out-of-distribution refusal and
+referral; a bundle of version 1 still reads as before: its model outputs the class scores."""
 METADATA_FILE = "metadata.json"
 LABELS_FILE = "labels.txt"
 
@@ -71,6 +73,71 @@ class OutputSpec:
     """"softmax" when the model outputs probabilities, "none" when it outputs logits."""
 
 
+@dataclass(frozen=True)
+class DenseLayer:
+    """One dense layer of the head: ``x @ kernel + bias`` (tensors of the head file), then its activation."""
+
+    kernel: str
+    bias: str
+    activation: str = "none"
+    """"relu" or "none"."""
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    """The model outputs its last feature map (H, W, C); the runtime pools it and applies these layers.
+
+    Keeping the classifier head outside the model file gives every format (float, int8, ONNX) the
+    features that out-of-distribution refusal and class-activation maps need, and float logits
+    for calibration, where an int8 model's own output would be probabilities in steps of 1/256.
+    """
+
+    file: str
+    sha256: str
+    feature_map: tuple[int, int, int]
+    layers: tuple[DenseLayer, ...]
+    pooling: str = "average"
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Temperature scaling: probabilities are softmax(logits / temperature), fitted on validation NLL."""
+
+    temperature: float
+    method: str = "temperature"
+    fit: dict[str, Any] = field(default_factory=dict)
+    """Where it was fitted and what it changed (split, count, ECE / NLL / Brier before and after)."""
+
+
+@dataclass(frozen=True)
+class OutOfDistribution:
+    """Refusal of inputs unlike the training images: a Mahalanobis distance of the pooled features.
+
+    The distance is to the nearest class mean under one shared covariance, modelled as probabilistic
+    PCA: the leading principal directions (``basis``, their ``variances``) plus one
+    ``residual_variance`` for all others. Above ``threshold`` the image is not recognised.
+    """
+
+    threshold: float
+    class_means: str
+    basis: str
+    variances: str
+    residual_variance: float
+    method: str = "ppca_mahalanobis"
+    fit: dict[str, Any] = field(default_factory=dict)
+    """Images it was fitted on, and the validation rejection rate the threshold was set for."""
+
+
+@dataclass(frozen=True)
+class Referral:
+    """How ``confidence_threshold`` was chosen: the lowest reaching ``target_accuracy`` on validation."""
+
+    target_accuracy: float
+    validation_coverage: float
+    validation_accuracy: float
+    validation_count: int
+
+
 @dataclass
 class BundleMetadata:
     model_file: str
@@ -84,6 +151,10 @@ class BundleMetadata:
     provenance: dict[str, Any] = field(default_factory=dict)
     verification: dict[str, Any] = field(default_factory=dict)
     labels_file: str = LABELS_FILE
+    head: HeadSpec | None = None
+    calibration: Calibration | None = None
+    out_of_distribution: OutOfDistribution | None = None
+    referral: Referral | None = None
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> str:
@@ -111,6 +182,18 @@ class BundleMetadata:
         fields = dict(raw)
         fields["input"] = spec_from_dict(InputSpec, raw["input"])
         fields["output"] = spec_from_dict(OutputSpec, raw["output"])
+        for name, kind in (
+            ("calibration", Calibration),
+            ("out_of_distribution", OutOfDistribution),
+            ("referral", Referral),
+        ):
+            if raw.get(name) is not None:
+                fields[name] = kind(**raw[name])
+        if raw.get("head") is not None:
+            head = dict(raw["head"])
+            head["feature_map"] = tuple(head["feature_map"])
+            head["layers"] = tuple(DenseLayer(**layer) for layer in head["layers"])
+            fields["head"] = HeadSpec(**head)
         metadata = cls(**fields)
         metadata._check_consistent(source)
         return metadata
@@ -129,6 +212,11 @@ class BundleMetadata:
         for tensor, spec in (("input", self.input), ("output", self.output)):
             if spec.dtype != "float32" and spec.quantization is None:
                 raise BrainEdgeError(f"{source}: {tensor}.dtype is {spec.dtype} but {tensor}.quantization is null")
+        for name in ("calibration", "out_of_distribution"):
+            if getattr(self, name) is not None and self.head is None:
+                raise BrainEdgeError(f"{source}: {name} needs a head (it works on the head's logits and features)")
+        if self.head is not None and self.head.file in (self.model_file, self.labels_file, METADATA_FILE):
+            raise BrainEdgeError(f"{source}: head.file {self.head.file!r} is another file of the bundle")
 
     @classmethod
     def read(cls, path: Path) -> BundleMetadata:

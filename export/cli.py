@@ -5,6 +5,12 @@ Keras model it came from; one whose top-1 agreement falls below --min-agreement 
 kept and the command fails. An int8 variant that loses more than --debug-threshold
 accuracy points against the float model gets a per-layer quantization error report
 (quantization_debug.md in its bundle).
+
+Each bundle's answers are then qualified from its own outputs: a temperature fitted on the
+validation split calibrates its probabilities, an out-of-distribution model fitted on
+training images (threshold set to refuse --ood-rejection of the validation images) lets it
+say "not recognised", and --target-accuracy chooses the lowest confidence threshold whose
+accepted validation answers reach that accuracy (below it: "uncertain — refer for review").
 """
 
 from __future__ import annotations
@@ -62,6 +68,31 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=DEFAULTS.debug_threshold,
         help="accuracy points an int8 variant may lose before a per-layer report",
+    )
+    parser.add_argument(
+        "--target-accuracy",
+        type=float,
+        default=DEFAULTS.target_accuracy,
+        help="set the referral threshold: the lowest confidence whose accepted validation answers "
+        "reach this accuracy, e.g. 0.995 (default: a fixed 0.5)",
+    )
+    parser.add_argument(
+        "--ood-rejection",
+        type=float,
+        default=DEFAULTS.ood_rejection,
+        help=f"share of validation images the out-of-distribution threshold refuses (default {DEFAULTS.ood_rejection})",
+    )
+    parser.add_argument(
+        "--ood-train-images",
+        type=int,
+        default=DEFAULTS.ood_train_images,
+        help=f"training images the out-of-distribution model is fitted on (default {DEFAULTS.ood_train_images})",
+    )
+    parser.add_argument(
+        "--ood-components",
+        type=int,
+        default=DEFAULTS.ood_components,
+        help=f"principal feature directions the out-of-distribution model keeps (default {DEFAULTS.ood_components})",
     )
     add_verbose_option(parser)
     return parser

@@ -16,10 +16,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from brainedge.edge_runtime.bundle import Bundle, is_bundle
+from brainedge.edge_runtime.calibration import calibration_scores
+from brainedge.edge_runtime.classifier import BatchOutputs
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.files import write_text_atomically
 from brainedge.edge_runtime.formats import FORMATS
+from brainedge.edge_runtime.head import softmax
 from brainedge.export.settings import DEFAULTS
 from brainedge.train.stack import add_verbose_option, run_training_command
 
@@ -27,7 +32,7 @@ from brainedge.train.stack import add_verbose_option, run_training_command
 def evaluate(run_dir: Path, export_dir: Path, split: str = "test") -> list[dict[str, Any]]:
     """One row per bundle in ``export_dir``, in export_report.json's format."""
     from brainedge.export.run import LabelledImages, TrainingRun, load_qat_model
-    from brainedge.export.verify import bundle_probabilities, passes, verification
+    from brainedge.export.verify import bundle_outputs, passes, verification
 
     bundles = [Bundle.open(export_dir / f.name) for f in FORMATS if is_bundle(export_dir / f.name)]
     if not bundles:
@@ -42,9 +47,8 @@ def evaluate(run_dir: Path, export_dir: Path, split: str = "test") -> list[dict[
     for bundle in bundles:
         print(f"[{bundle.name}] {len(images.labels)} {split} images", flush=True)
         source = "qat" if bundle.export_format.needs_qat else "float"
-        check = verification(
-            bundle_probabilities(bundle, images), references, source, images.labels, split, DEFAULTS.min_agreement
-        )
+        outputs = bundle_outputs(bundle, images)
+        check = verification(outputs.probabilities, references, source, images.labels, split, DEFAULTS.min_agreement)
         rows.append(
             {
                 "variant": bundle.name,
@@ -52,9 +56,38 @@ def evaluate(run_dir: Path, export_dir: Path, split: str = "test") -> list[dict[
                 "size_bytes": bundle.size_bytes,
                 "passed": passes(check, DEFAULTS.min_agreement),
                 **check,
+                **answer_quality(bundle, outputs, images.labels),
             }
         )
     return rows
+
+
+def answer_quality(bundle: Bundle, outputs: BatchOutputs, labels: np.ndarray) -> dict[str, Any]:
+    """Calibration before and after the bundle's temperature, its referral and out-of-distribution
+    rates on these (in-distribution) images; empty for a bundle without a head."""
+    if outputs.logits is None or bundle.metadata.head is None:
+        return {}
+    metadata = bundle.metadata
+    temperature = metadata.calibration.temperature if metadata.calibration else 1.0
+    calibrated = softmax(outputs.logits, temperature)
+    confidence, correct = calibrated.max(axis=1), calibrated.argmax(axis=1) == labels
+    accepted = confidence >= metadata.confidence_threshold
+    record: dict[str, Any] = {
+        "temperature": temperature,
+        "calibration": {
+            "before": calibration_scores(softmax(outputs.logits), labels),
+            "after": calibration_scores(calibrated, labels),
+        },
+        "referral": {
+            "threshold": metadata.confidence_threshold,
+            "target_accuracy": metadata.referral.target_accuracy if metadata.referral else None,
+            "coverage": float(accepted.mean()),
+            "accepted_accuracy": float(correct[accepted].mean()) if accepted.any() else None,
+        },
+    }
+    if metadata.out_of_distribution is not None and outputs.ood_scores is not None:
+        record["ood_flagged"] = float((outputs.ood_scores > metadata.out_of_distribution.threshold).mean())
+    return record
 
 
 def main(argv: list[str] | None = None) -> int:

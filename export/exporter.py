@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from dataclasses import dataclass
@@ -12,24 +13,30 @@ from typing import Any
 import numpy as np
 
 from brainedge.edge_runtime.bundle import PENDING, Bundle, publish, remove_abandoned_staging, staging_dir
+from brainedge.edge_runtime.classifier import BatchOutputs
 from brainedge.edge_runtime.files import check_output_folder
 from brainedge.edge_runtime.formats import export_format
+from brainedge.edge_runtime.metadata import HeadSpec
+from brainedge.edge_runtime.tensors import tensors_to_bytes
 from brainedge.export.bundle import write_bundle
 from brainedge.export.formats import chosen_formats
+from brainedge.export.head import feature_map_model, head_of
 from brainedge.export.onnx import quantize_onnx, to_onnx
+from brainedge.export.qualify import Answers, Qualification, qualify
 from brainedge.export.quant_debug import DEBUG_JSON, DEBUG_MARKDOWN, layer_errors, summary, write_report
 from brainedge.export.run import LabelledImages, TrainingRun, load_qat_model, representative_inputs
 from brainedge.export.settings import DEFAULTS, ExportSettings
 from brainedge.export.tflite import convert
 from brainedge.export.tflite_metadata import embed_metadata
-from brainedge.export.verify import bundle_probabilities, passes, verification
+from brainedge.export.verify import bundle_outputs, passes, verification
 from brainedge.train.tf_setup import keras, tf
 
 DEBUG_IMAGES = 32
 
 
 def export_run(run_dir: Path, out: Path, settings: ExportSettings = DEFAULTS) -> list[dict[str, Any]]:
-    """Convert, bundle and verify each format; a bundle that disagrees with Keras is not kept."""
+    """Convert, bundle, verify and qualify each format; a bundle that disagrees with Keras is not kept."""
+    settings.check()
     check_output_folder(out)  # before hours of work: an --out under a file cannot take bundles
     run = TrainingRun.open(run_dir)
     formats = chosen_formats(list(settings.formats), run.has_qat_model)
@@ -39,12 +46,20 @@ def export_run(run_dir: Path, out: Path, settings: ExportSettings = DEFAULTS) ->
         calibration = representative_inputs(run, settings.representative)
         print(f"calibrating int8 on {len(calibration)} training images", flush=True)
     images = LabelledImages.load(run, settings.verify_split, settings.verify_limit)
+    same_images = settings.verify_split == "val" and not settings.verify_limit
+    validation = images if same_images else LabelledImages.load(run, "val")
+    fitting = LabelledImages.sample(run, "train", settings.ood_train_images)
+    print(
+        f"qualifying answers: temperature{' and referral threshold' if settings.target_accuracy else ''} "
+        f"on {len(validation.labels)} val images, out-of-distribution model on {len(fitting.labels)} train images",
+        flush=True,
+    )
     inputs = images.float_inputs(run.input_spec)
     models = {"float": run.load_float_model()}
     if any(export_format(f).needs_qat for f in formats):
         models["qat"] = load_qat_model(run)
     references = {name: model.predict(inputs, verbose=0) for name, model in models.items()}
-    exporter = _Exporter(run, out, settings, models, references, images, calibration)
+    exporter = _Exporter(run, out, settings, models, references, images, calibration, validation, fitting)
     results = [exporter.export(name) for name in formats]
     out.mkdir(parents=True, exist_ok=True)
     (out / "export_report.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -62,35 +77,79 @@ class _Exporter:
     references: dict[str, np.ndarray]
     images: LabelledImages
     calibration: np.ndarray | None
+    validation: LabelledImages
+    """The val split, where temperature, OOD threshold and referral threshold are chosen."""
+    fitting: LabelledImages
+    """Training images the out-of-distribution model is fitted on."""
 
     def export(self, name: str) -> dict[str, Any]:
-        """Convert, write into staging, verify, debug if needed, then move into place (or not)."""
+        """Convert, write into staging, verify, debug if needed, qualify, then move into place (or not)."""
         source = "qat" if export_format(name).needs_qat else "float"
         print(
             f"[{name}] converting and verifying on {len(self.images.labels)} {self.settings.verify_split} images",
             flush=True,
         )
-        model_bytes = self.model_file(name, self.models[source])
+        model_bytes = self.model_file(name, self.feature_models[source])
         target = self.out / name
         staging = staging_dir(target)
+        qualification = None
         try:
             provenance = {**self.run.provenance(), "exporter": {"tensorflow": tf.__version__}}
             bundle = write_bundle(
                 staging, model_bytes, name, self.run.class_names, self.run.input_spec, provenance, verification=PENDING
             )
-            check = self.verify(bundle, source)
-            bundle.with_metadata(verification=check)
+            head, weights = self.heads[source]
+            bundle = bundle.with_head(head, tensors_to_bytes(weights))
+            validation = bundle_outputs(bundle, self.validation)
+            outputs = validation if self.images is self.validation else bundle_outputs(bundle, self.images)
+            check = self.verify(outputs.probabilities, source)
+            bundle = bundle.with_metadata(verification=check)
             if export_format(name).full_integer and check["accuracy_drop_points"] > self.settings.debug_threshold:
                 self.debug(staging, name, check["accuracy_drop_points"])
             passed = passes(check, self.settings.min_agreement)
             if passed:
+                qualification = self.qualify(bundle, weights, validation)
                 publish(staging, target)
             else:
                 self.keep_debug_report(staging, name)
                 shutil.rmtree(target, ignore_errors=True)  # an older bundle of this name is stale now
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        return {"variant": name, "bundle": str(target), "size_bytes": len(model_bytes), "passed": passed, **check}
+        size = Bundle.open(target).size_bytes if passed else len(model_bytes)
+        row = {"variant": name, "bundle": str(target), "size_bytes": size, "passed": passed, **check}
+        return {**row, **(_qualification_record(qualification) if qualification else {})}
+
+    def qualify(self, bundle: Bundle, weights: dict[str, np.ndarray], validation: BatchOutputs) -> Qualification:
+        """Fit temperature, OOD model and referral from this bundle's outputs; write them into its head and metadata."""
+        print(f"[{bundle.metadata.variant}] qualifying on {len(self.fitting.labels)} train images", flush=True)
+        fitted = bundle_outputs(bundle, self.fitting)
+        result = qualify(
+            Answers(fitted.logits, fitted.features, self.fitting.labels),
+            Answers(validation.logits, validation.features, self.validation.labels),
+            self.settings.ood_components,
+            self.settings.ood_rejection,
+            self.settings.target_accuracy,
+        )
+        threshold = {} if result.confidence_threshold is None else {"confidence_threshold": result.confidence_threshold}
+        bundle.with_head(
+            bundle.metadata.head,
+            tensors_to_bytes({**weights, **result.ood_tensors}),
+            calibration=result.calibration,
+            out_of_distribution=result.out_of_distribution,
+            referral=result.referral,
+            **threshold,
+        )
+        print(f"[{bundle.metadata.variant}] {_qualification_line(result)}", flush=True)
+        return result
+
+    @cached_property
+    def feature_models(self) -> dict[str, keras.Model]:
+        """Each Keras model cut at its last feature map: what goes into the model files."""
+        return {name: feature_map_model(model) for name, model in self.models.items()}
+
+    @cached_property
+    def heads(self) -> dict[str, tuple[HeadSpec, dict[str, np.ndarray]]]:
+        return {name: head_of(model) for name, model in self.models.items()}
 
     def model_file(self, name: str, model: keras.Model) -> bytes:
         """The model file's bytes; TFLite files carry labels and normalization inside."""
@@ -115,17 +174,18 @@ class _Exporter:
             self.run.input_spec,
             io_dtype,
             io_dtype,
+            feature_map_output=True,
         )
 
     @cached_property
     def float_onnx(self) -> bytes:
         """The float model in ONNX, converted once for both ONNX variants."""
-        return to_onnx(self.models["float"])
+        return to_onnx(self.feature_models["float"])
 
-    def verify(self, bundle: Bundle, source: str) -> dict[str, Any]:
-        """The bundle through the edge runtime vs its Keras model, and vs the float Keras model."""
+    def verify(self, probabilities: np.ndarray, source: str) -> dict[str, Any]:
+        """The bundle's answers through the edge runtime vs its Keras model, and vs the float Keras model."""
         return verification(
-            bundle_probabilities(bundle, self.images),
+            probabilities,
             self.references,
             source,
             self.images.labels,
@@ -158,3 +218,34 @@ class _Exporter:
             if (staging / file_name).exists():
                 self.out.mkdir(parents=True, exist_ok=True)
                 shutil.move(staging / file_name, self.out / f"{name}.{file_name}")
+
+
+def _qualification_record(result: Qualification) -> dict[str, Any]:
+    """What export_report.json says of a bundle's qualification (the metadata holds the same)."""
+    record: dict[str, Any] = {
+        "temperature": result.calibration.temperature,
+        "calibration_val": result.calibration.fit,
+        "ood_threshold": result.out_of_distribution.threshold,
+        "ood_val_rejection": result.out_of_distribution.fit["val_rejection"],
+    }
+    if result.referral is not None:
+        record["referral"] = {**dataclasses.asdict(result.referral), "threshold": result.confidence_threshold}
+    return record
+
+
+def _qualification_line(result: Qualification) -> str:
+    fit = result.calibration.fit
+    line = (
+        f"temperature {result.calibration.temperature:.3f} (val ECE {fit['before']['ece']:.4f} -> "
+        f"{fit['after']['ece']:.4f}); out-of-distribution threshold refuses "
+        f"{100 * result.out_of_distribution.fit['val_rejection']:.1f}% of val"
+    )
+    if result.referral is not None:
+        referral = result.referral
+        reached = "" if referral.validation_accuracy >= referral.target_accuracy else " (target NOT reached)"
+        line += (
+            f"; referral below {result.confidence_threshold:.4f}: val coverage "
+            f"{100 * result.referral.validation_coverage:.1f}%, accuracy "
+            f"{100 * result.referral.validation_accuracy:.2f}%{reached}"
+        )
+    return line

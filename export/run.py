@@ -109,7 +109,19 @@ class LabelledImages:
         files = run.manifest.files(split, include_leaked=split != "test")
         if not files:
             raise BrainEdgeError(f"{run.manifest_path}: the {split} split is empty")
-        files = files[:limit] if limit else files
+        return cls.of(files[:limit] if limit else files)
+
+    @classmethod
+    def sample(cls, run: TrainingRun, split: str, count: int, seed: int = 0) -> LabelledImages:
+        """At most ``count`` images of a split, drawn evenly across it (a manifest lists class by class)."""
+        files = run.manifest.files(split, include_leaked=split != "test")
+        if not files:
+            raise BrainEdgeError(f"{run.manifest_path}: the {split} split is empty")
+        chosen = np.random.default_rng(seed).choice(len(files), size=min(count, len(files)), replace=False)
+        return cls.of([files[i] for i in sorted(chosen)])
+
+    @classmethod
+    def of(cls, files: list[tuple[Path, int]]) -> LabelledImages:
         return cls(
             [p for p, _ in files], np.array([label for _, label in files]), [decode_rgb(path) for path, _ in files]
         )

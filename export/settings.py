@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.formats import DEFAULT_FORMATS
 
 IO_DTYPES = ("uint8", "int8", "float32")
@@ -26,6 +27,28 @@ class ExportSettings:
     """Top-1 agreement with the Keras model below which a bundle is not kept."""
     debug_threshold: float = 1.0
     """Accuracy points an int8 format may lose against the float model before it is debugged per layer."""
+    target_accuracy: float | None = None
+    """Accuracy the accepted validation answers must reach; sets the referral threshold (None: the default)."""
+    ood_rejection: float = 0.01
+    """Share of validation images the out-of-distribution threshold may refuse."""
+    ood_train_images: int = 1000
+    """Training images (evenly drawn) the out-of-distribution model is fitted on."""
+    ood_components: int = 64
+    """Principal directions of the feature covariance kept in the head file (1280 x 64 floats: 320 kB)."""
+
+    def check(self) -> None:
+        """Refuse settings that cannot work, before any model is loaded."""
+        for ok, problem in (
+            (
+                self.target_accuracy is None or 0.0 < self.target_accuracy < 1.0,
+                f"--target-accuracy must be between 0 and 1 (e.g. 0.995), got {self.target_accuracy}",
+            ),
+            (0.0 < self.ood_rejection < 0.5, f"--ood-rejection must be between 0 and 0.5, got {self.ood_rejection}"),
+            (self.ood_train_images >= 10, f"--ood-train-images must be at least 10, got {self.ood_train_images}"),
+            (self.ood_components >= 1, f"--ood-components must be at least 1, got {self.ood_components}"),
+        ):
+            if not ok:
+                raise BrainEdgeError(problem)
 
 
 DEFAULTS = ExportSettings()

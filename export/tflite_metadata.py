@@ -44,9 +44,16 @@ def embed_metadata(
     output_dtype: str,
     author: str = "BrainEdge",
     license_text: str = "Apache-2.0",
+    feature_map_output: bool = False,
 ) -> bytes:
-    """Model bytes with a TFLITE_METADATA buffer and ``labels.txt`` packed as an appended zip."""
-    metadata = model_metadata(name, description, version, spec, input_dtype, output_dtype, author, license_text)
+    """Model bytes with a TFLITE_METADATA buffer and ``labels.txt`` packed as an appended zip.
+
+    ``feature_map_output``: the model ends in its last feature map (a bundle with a head), which
+    the metadata then describes as features, not as probabilities of the labels.
+    """
+    metadata = model_metadata(
+        name, description, version, spec, input_dtype, output_dtype, author, license_text, feature_map_output
+    )
     labels = "".join(f"{label}\n" for label in class_names).encode("utf-8")
     return append_files(with_metadata_buffer(model, metadata), {LABELS_FILE: labels})
 
@@ -88,11 +95,13 @@ def model_metadata(
     output_dtype: str,
     author: str,
     license_text: str,
+    feature_map_output: bool = False,
 ) -> bytes:
     """The ModelMetadata flatbuffer of an image classifier: one subgraph, one input, one output."""
     builder = flatbuffers.Builder(1024)
     inputs = _vector(builder, [_input_tensor(builder, spec, input_dtype)])
-    outputs = _vector(builder, [_output_tensor(builder, output_dtype)])
+    output = _feature_map_tensor(builder) if feature_map_output else _output_tensor(builder, output_dtype)
+    outputs = _vector(builder, [output])
     subgraph = _table(builder, {2: inputs, 3: outputs}, slots=10)
     fields = {
         0: builder.CreateString(name),
@@ -156,6 +165,20 @@ def _output_tensor(builder: flatbuffers.Builder, dtype: str) -> int:
     }
     if dtype in ("uint8", "float32"):
         fields[5] = _stats(builder, [255.0 if dtype == "uint8" else 1.0], [0.0])
+    return _table(builder, fields, slots=7)
+
+
+def _feature_map_tensor(builder: flatbuffers.Builder) -> int:
+    features = _table(builder, {}, slots=0)
+    content = _table(builder, {1: features}, slots=3, bytes_={0: _FEATURE_PROPERTIES})
+    fields = {
+        0: builder.CreateString("feature_map"),
+        1: builder.CreateString(
+            "Last feature map of the network. The bundle's head file turns it into class probabilities "
+            "(see the bundle's metadata.json)."
+        ),
+        3: content,
+    }
     return _table(builder, fields, slots=7)
 
 

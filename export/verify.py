@@ -8,16 +8,22 @@ from typing import Any
 import numpy as np
 
 from brainedge.edge_runtime.bundle import Bundle
-from brainedge.edge_runtime.classifier import Classifier
+from brainedge.edge_runtime.classifier import BatchOutputs, Classifier
 from brainedge.edge_runtime.preprocess import to_input_tensor
 from brainedge.export.run import LabelledImages
 
 
-def bundle_probabilities(bundle_dir: Path | Bundle, images: LabelledImages) -> np.ndarray:
-    """Probabilities the device would compute: the bundle's own preprocessing and interpreter."""
+def bundle_outputs(bundle_dir: Path | Bundle, images: LabelledImages, calibrated: bool = False) -> BatchOutputs:
+    """What the device would compute, one row per image: the bundle's own preprocessing, interpreter
+    and head. Uncalibrated unless asked: the Keras model it is compared with has no temperature."""
     classifier = Classifier.from_bundle(bundle_dir)
-    rows = [classifier.probabilities(to_input_tensor(image, classifier.input_spec))[0] for image in images.images]
-    return np.stack(rows)
+    rows = [classifier.run(to_input_tensor(image, classifier.input_spec), calibrated) for image in images.images]
+    return BatchOutputs(
+        *(
+            None if getattr(rows[0], name) is None else np.concatenate([getattr(row, name) for row in rows])
+            for name in ("probabilities", "logits", "features", "ood_scores")
+        )
+    )
 
 
 TIE_MARGIN = 0.01

@@ -61,8 +61,8 @@ def build_run(work: Path) -> Path:
             keras.layers.Conv2D(16, 3, strides=2, activation="relu"),
             keras.layers.Conv2D(32, 3, strides=2, activation="relu"),
             keras.layers.Conv2D(64, 3, strides=2, activation="relu"),
-            keras.layers.GlobalAveragePooling2D(),
-            keras.layers.Dense(len(manifest.class_names()), activation="softmax"),
+            keras.layers.GlobalAveragePooling2D(name="head_pool"),  # the names export cuts the head at
+            keras.layers.Dense(len(manifest.class_names()), activation="softmax", name="head_probabilities"),
         ]
     )
     model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])

@@ -6,7 +6,10 @@ machines). Runs in its own process because it imports TensorFlow, which the edge
 runtime's tests must not have in theirs.
 
 usage: python tests/make_tiny_bundles.py OUT_DIR
-       → OUT_DIR/float32/, OUT_DIR/int8/ (bundles), OUT_DIR/images/<class>/*.png
+       → OUT_DIR/float32/, OUT_DIR/int8/ (bundles whose model outputs class probabilities, as
+         schema 1 bundles and third-party models do), OUT_DIR/float32_head/, OUT_DIR/int8_head/
+         (export's way: the model ends in its feature map; head file with temperature and an
+         out-of-distribution model fitted on generated images), OUT_DIR/images/<class>/*.png
 From a test: ``tiny_bundles(directory)`` (builds once, in a subprocess).
 """
 
@@ -46,8 +49,8 @@ def train_model(tf, keras):
             keras.layers.Input((SIZE, SIZE, 3)),
             keras.layers.Conv2D(8, 3, strides=2, activation="relu"),
             keras.layers.Conv2D(16, 3, strides=2, activation="relu"),
-            keras.layers.GlobalAveragePooling2D(),
-            keras.layers.Dense(len(CLASSES), activation="softmax"),
+            keras.layers.GlobalAveragePooling2D(name="head_pool"),  # where export cuts the head off
+            keras.layers.Dense(len(CLASSES), activation="softmax", name="head_probabilities"),
         ]
     )
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
@@ -93,6 +96,37 @@ def write_bundle(
     return directory
 
 
+def write_head_bundle(directory: Path, tf, model, int8: bool) -> Path:
+    """A bundle as export writes one: feature-map model, head file, temperature and OOD model fitted here."""
+    from brainedge.edge_runtime.bundle import Bundle
+    from brainedge.edge_runtime.classifier import Classifier
+    from brainedge.edge_runtime.tensors import tensors_to_bytes
+    from brainedge.export.head import feature_map_model, head_of
+    from brainedge.export.qualify import Answers, qualify
+
+    variant = "tflite_int8_ptq" if int8 else "tflite_float32"
+    bundle = Bundle.open(write_bundle(directory, convert(tf, feature_map_model(model), int8), variant))
+    head, weights = head_of(model)
+    bundle = bundle.with_head(head, tensors_to_bytes(weights))
+    classifier = Classifier.from_bundle(bundle)
+
+    def answers(count: int, seed: int) -> Answers:
+        images, labels = colour_images(count, seed)
+        outputs = [classifier.run(classifier.preprocess(image), calibrated=False) for image in images]
+        return Answers(
+            np.concatenate([o.logits for o in outputs]), np.concatenate([o.features for o in outputs]), labels
+        )
+
+    fitted = qualify(answers(192, seed=3), answers(96, seed=4), components=8, rejection=0.02, target_accuracy=None)
+    bundle.with_head(
+        head,
+        tensors_to_bytes({**weights, **fitted.ood_tensors}),
+        calibration=fitted.calibration,
+        out_of_distribution=fitted.out_of_distribution,
+    )
+    return directory
+
+
 def write_images(directory: Path) -> None:
     images, labels = colour_images(IMAGES_PER_CLASS * len(CLASSES) * 3, seed=2)
     written = dict.fromkeys(range(len(CLASSES)), 0)
@@ -115,6 +149,8 @@ def main(out_dir: str) -> None:
     model = train_model(tf, keras)
     write_bundle(out / "float32", convert(tf, model, int8=False), "tflite_float32")
     write_bundle(out / "int8", convert(tf, model, int8=True), "tflite_int8_ptq")
+    write_head_bundle(out / "float32_head", tf, model, int8=False)
+    write_head_bundle(out / "int8_head", tf, model, int8=True)
     write_images(out / "images")
 
 

@@ -15,6 +15,7 @@ from brainedge.edge_runtime.bundle import Bundle, find_bundles, publish, staging
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.metadata import (
     METADATA_FILE,
+    SCHEMA_VERSION,
     BundleMetadata,
     InputSpec,
     OutputSpec,
@@ -111,8 +112,8 @@ def test_a_written_bundle_opens_with_its_hash_and_labels_checked(bundle: Bundle)
             "output.dtype is uint8 but output.quantization is null",
         ),
         (
-            lambda raw: raw.update(schema_version=2),
-            "schema version 2 is newer than this runtime's (1); upgrade brainedge",
+            lambda raw: raw.update(schema_version=SCHEMA_VERSION + 1),
+            f"schema version {SCHEMA_VERSION + 1} is newer than this runtime's ({SCHEMA_VERSION}); upgrade brainedge",
         ),
     ],
 )

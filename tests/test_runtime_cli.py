@@ -75,9 +75,10 @@ def test_json_lines_have_exactly_the_documented_keys(bundles: Path, capsys: pyte
     records = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and len(records) == 4
     for record in records:
-        assert list(record) == ["source", "label", "score", "uncertain", "top_k", "latency_ms"]
+        assert list(record) == ["source", "label", "score", "uncertain", "ood", "ood_score", "top_k", "latency_ms"]
         assert record["latency_ms"] > 0
         assert record["label"] == "blue" and record["uncertain"] is False
+        assert record["ood"] is None and record["ood_score"] is None  # a bundle without a head cannot tell
         assert [entry["label"] for entry in record["top_k"]][0] == "blue"
         assert len(record["top_k"]) == 2 and set(record["top_k"][0]) == {"label", "score"}
         assert record["score"] == record["top_k"][0]["score"] >= record["top_k"][1]["score"]
@@ -103,6 +104,8 @@ def test_csv_has_a_header_and_one_row_per_image(bundles: Path, capsys: pytest.Ca
         "label",
         "score",
         "uncertain",
+        "ood",
+        "ood_score",
         "latency_ms",
         "label_2",
         "score_2",

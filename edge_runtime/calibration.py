@@ -1,0 +1,123 @@
+"""Whether probabilities can be taken at their word: temperature fitting, calibration scores, referral.
+
+Plain numpy: export fits with it, the benchmark scores with it, on a Raspberry Pi as well.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from brainedge.edge_runtime.head import softmax
+
+ECE_BINS = 15
+TEMPERATURE_RANGE = (0.05, 20.0)
+
+
+def negative_log_likelihood(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    """Mean -log p(true class), probabilities clipped at 1e-12 so one zero cannot make it infinite."""
+    chosen = probabilities[np.arange(len(labels)), labels]
+    return float(-np.log(np.clip(chosen, 1e-12, 1.0)).mean())
+
+
+def brier_score(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    """Mean squared distance to the one-hot truth, summed over classes (0 best, 2 worst)."""
+    truth = np.eye(probabilities.shape[1])[labels]
+    return float(((probabilities - truth) ** 2).sum(axis=1).mean())
+
+
+@dataclass(frozen=True)
+class ReliabilityBins:
+    """Top-1 confidence against accuracy in equal-width bins: what a reliability diagram draws."""
+
+    edges: np.ndarray
+    counts: np.ndarray
+    confidence: np.ndarray
+    accuracy: np.ndarray
+
+    @property
+    def expected_calibration_error(self) -> float:
+        """Sum over bins of |accuracy - confidence| weighted by the bin's share of images."""
+        share = self.counts / max(1, self.counts.sum())
+        return float((share * np.abs(self.accuracy - self.confidence)).sum())
+
+
+def reliability_bins(probabilities: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS) -> ReliabilityBins:
+    """Bins (lo, hi] of the top-1 confidence; empty bins have count 0 and confidence = accuracy = 0."""
+    confidence = probabilities.max(axis=1)
+    correct = probabilities.argmax(axis=1) == labels
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    index = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, bins - 1)
+    counts = np.bincount(index, minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_confidence = np.where(counts > 0, np.bincount(index, confidence, bins) / counts, 0.0)
+        accuracy = np.where(counts > 0, np.bincount(index, correct.astype(float), bins) / counts, 0.0)
+    return ReliabilityBins(edges, counts, mean_confidence, accuracy)
+
+
+def calibration_scores(probabilities: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """ECE (15 equal-width bins), negative log-likelihood and Brier score of one set of answers."""
+    labels = np.asarray(labels)
+    return {
+        "ece": reliability_bins(probabilities, labels).expected_calibration_error,
+        "nll": negative_log_likelihood(probabilities, labels),
+        "brier": brier_score(probabilities, labels),
+    }
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """The temperature minimising the negative log-likelihood of ``labels`` (Guo et al., 2017).
+
+    NLL is convex in 1/T, so a golden-section search over 1/T finds the optimum to 1e-6.
+    """
+    labels = np.asarray(labels)
+
+    def nll(inverse: float) -> float:
+        return negative_log_likelihood(softmax(logits, 1.0 / inverse), labels)
+
+    low, high = 1.0 / TEMPERATURE_RANGE[1], 1.0 / TEMPERATURE_RANGE[0]
+    ratio = (np.sqrt(5.0) - 1.0) / 2.0
+    a, b = high - ratio * (high - low), low + ratio * (high - low)
+    while high - low > 1e-6:
+        if nll(a) < nll(b):
+            high, b = b, a
+            a = high - ratio * (high - low)
+        else:
+            low, a = a, b
+            b = low + ratio * (high - low)
+    return float(2.0 / (low + high))
+
+
+@dataclass(frozen=True)
+class ReferralChoice:
+    threshold: float
+    coverage: float
+    accuracy: float
+    reached: bool
+
+
+def referral_threshold(confidence: np.ndarray, correct: np.ndarray, target_accuracy: float) -> ReferralChoice:
+    """The lowest confidence threshold whose accepted answers (confidence >= it) reach ``target_accuracy``.
+
+    When no threshold reaches it, the one with the best accepted accuracy (``reached`` False).
+    """
+    order = np.argsort(-confidence, kind="stable")
+    ranked, right = confidence[order], np.asarray(correct, bool)[order]
+    accepted = np.arange(1, len(ranked) + 1)
+    accuracy = np.cumsum(right) / accepted
+    # a threshold accepts every answer with confidence >= it: only the last of equal confidences is a cut
+    cuts = np.flatnonzero(np.r_[ranked[1:] < ranked[:-1], True])
+    meeting = cuts[accuracy[cuts] >= target_accuracy]
+    cut = meeting[-1] if len(meeting) else cuts[np.argmax(accuracy[cuts])]
+    return ReferralChoice(
+        float(ranked[cut]), float(accepted[cut] / len(ranked)), float(accuracy[cut]), bool(len(meeting))
+    )
+
+
+def risk_coverage(confidence: np.ndarray, correct: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Coverage and error rate of the answers accepted at each threshold, most confident first."""
+    order = np.argsort(-confidence, kind="stable")
+    errors = np.cumsum(~np.asarray(correct, bool)[order])
+    accepted = np.arange(1, len(order) + 1)
+    return accepted / len(order), errors / accepted

@@ -1,0 +1,123 @@
+"""Fit what qualifies a bundle's answers, from that bundle's own outputs (an int8 model's features
+and logits are not the float model's): a temperature, an out-of-distribution model and its
+threshold, and, when asked for, a referral threshold that reaches a target accuracy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from brainedge.edge_runtime.calibration import calibration_scores, fit_temperature, referral_threshold
+from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.head import PpcaMahalanobis, softmax
+from brainedge.edge_runtime.metadata import Calibration, OutOfDistribution, Referral
+
+OOD_TENSORS = {"class_means": "ood.class_means", "basis": "ood.basis", "variances": "ood.variances"}
+
+
+@dataclass(frozen=True)
+class Answers:
+    """One split's answers from a bundle, uncalibrated: logits and pooled features per image."""
+
+    logits: np.ndarray
+    features: np.ndarray
+    labels: np.ndarray
+
+
+@dataclass(frozen=True)
+class Qualification:
+    calibration: Calibration
+    out_of_distribution: OutOfDistribution
+    ood_tensors: dict[str, np.ndarray]
+    referral: Referral | None
+    confidence_threshold: float | None
+    """The referral's threshold, or None to keep the bundle's default."""
+
+
+def qualify(
+    train: Answers, val: Answers, components: int, rejection: float, target_accuracy: float | None
+) -> Qualification:
+    """Temperature and referral from validation; the OOD model from training images, its threshold from validation."""
+    fit: dict[str, Any] = {"split": "val", "count": len(val.labels)}
+    if (val.logits.argmax(axis=1) == val.labels).all():
+        # no wrong answer to weigh: NLL keeps falling as T -> 0, so there is no temperature to find
+        temperature = 1.0
+        fit["note"] = "every validation answer is right: no temperature can be estimated, 1 kept"
+    else:
+        temperature = fit_temperature(val.logits, val.labels)
+    before = calibration_scores(softmax(val.logits), val.labels)
+    calibrated = softmax(val.logits, temperature)
+    after = calibration_scores(calibrated, val.labels)
+    calibration = Calibration(
+        temperature=temperature, fit={**fit, "before": _rounded(before), "after": _rounded(after)}
+    )
+    statistics = fit_ppca(train.features, train.labels, val.logits.shape[1], components)
+    ood, tensors = out_of_distribution(statistics, train, val, rejection)
+    referral, threshold = None, None
+    if target_accuracy is not None:
+        correct = calibrated.argmax(axis=1) == val.labels
+        choice = referral_threshold(calibrated.max(axis=1), correct, target_accuracy)
+        referral = Referral(target_accuracy, choice.coverage, choice.accuracy, len(val.labels))
+        threshold = choice.threshold
+    return Qualification(calibration, ood, tensors, referral, threshold)
+
+
+def fit_ppca(features: np.ndarray, labels: np.ndarray, num_classes: int, components: int) -> PpcaMahalanobis:
+    """Class means and a shared within-class covariance, kept as its leading ``components`` directions
+    plus the mean variance of the rest (probabilistic PCA: the full 1280 x 1280 matrix would not fit a phone)."""
+    features = np.asarray(features, np.float64)
+    present = np.unique(labels)
+    if len(present) < num_classes:
+        missing = sorted(set(range(num_classes)) - set(present.tolist()))
+        raise BrainEdgeError(f"no training images of class index {missing} to fit the out-of-distribution model")
+    means = np.stack([features[labels == c].mean(axis=0) for c in range(num_classes)])
+    centred = features - means[labels]
+    covariance = centred.T @ centred / len(features)
+    variances, vectors = np.linalg.eigh(covariance)
+    variances, vectors = variances[::-1], vectors[:, ::-1]
+    dimension = len(variances)
+    kept = max(1, min(components, dimension - 1, len(features) - num_classes))
+    residual = float(max(variances[kept:].mean(), variances[0] * 1e-6, 1e-12))
+    return PpcaMahalanobis(means, vectors[:, :kept], np.maximum(variances[:kept], residual), residual)
+
+
+def out_of_distribution(
+    statistics: PpcaMahalanobis, train: Answers, val: Answers, rejection: float
+) -> tuple[OutOfDistribution, dict[str, np.ndarray]]:
+    """The threshold rejects ``rejection`` of the validation images (the in-distribution cost it accepts).
+
+    Scores are computed with the statistics as the head file stores them (float32), as the runtime will.
+    """
+    statistics = PpcaMahalanobis(
+        *(np.float32(array).astype(np.float64) for array in (statistics.class_means, statistics.basis)),
+        np.float32(statistics.variances).astype(np.float64),
+        statistics.residual_variance,
+    )
+    scores = statistics.distances(np.asarray(val.features, np.float64))
+    threshold = float(np.quantile(scores, 1.0 - rejection, method="higher"))
+    spec = OutOfDistribution(
+        threshold=threshold,
+        class_means=OOD_TENSORS["class_means"],
+        basis=OOD_TENSORS["basis"],
+        variances=OOD_TENSORS["variances"],
+        residual_variance=statistics.residual_variance,
+        fit={
+            "components": int(statistics.basis.shape[1]),
+            "train_images": len(train.labels),
+            "val_images": len(val.labels),
+            "target_val_rejection": rejection,
+            "val_rejection": float((scores > threshold).mean()),
+        },
+    )
+    tensors = {
+        OOD_TENSORS["class_means"]: statistics.class_means.astype(np.float32),
+        OOD_TENSORS["basis"]: statistics.basis.astype(np.float32),
+        OOD_TENSORS["variances"]: statistics.variances.astype(np.float32),
+    }
+    return spec, tensors
+
+
+def _rounded(scores: dict[str, float]) -> dict[str, Any]:
+    return {name: round(value, 6) + 0.0 for name, value in scores.items()}  # + 0.0: no "-0.0" in the JSON
