@@ -15,21 +15,37 @@ gives the same files.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import json
+import math
 import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from brainedge.edge_runtime.backends import Backend, TensorInfo
-from brainedge.edge_runtime.classifier import Classifier
-from brainedge.edge_runtime.metadata import SCHEMA_FILE, BundleMetadata, InputSpec, OutputSpec, Quantization
+from brainedge.edge_runtime.classifier import NOT_RECOGNISED, UNCERTAIN, Classifier
+from brainedge.edge_runtime.head import Head
+from brainedge.edge_runtime.metadata import (
+    SCHEMA_FILE,
+    BundleMetadata,
+    Calibration,
+    DenseLayer,
+    HeadSpec,
+    InputSpec,
+    OutOfDistribution,
+    OutputSpec,
+    Quantization,
+    Referral,
+)
 from brainedge.edge_runtime.preprocess import decode_rgb, to_input_tensor
+from brainedge.edge_runtime.tensors import tensors_to_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,10 +53,16 @@ GOLDEN_DIR = ROOT / "android_demo/brainedge-core/src/test/resources/golden"
 BRAIN_CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
-GENERATED_FOLDERS = ("images", "metadata", "tensors", "outputs", "orientation")
+GENERATED_FOLDERS = ("images", "metadata", "tensors", "outputs", "orientation", "heads")
 EXIF_ORIENTATION = 0x0112
 SCORE_TOLERANCE = 1e-6
-"""Softmax goes through float32 exp, whose last bit may differ between CPUs and languages."""
+"""Probabilities go through exp, whose last bit may differ between CPUs and languages."""
+FEATURE_TOLERANCE = 1e-9
+"""Pooled features and logits are float64 sums, whose order BLAS and Java choose differently."""
+DECISION_MARGIN = 1e-4
+"""Every head case keeps its ranking, uncertainty and out-of-distribution decision this far (relative
+for the OOD score) from flipping, so the Java core must reproduce the decisions exactly."""
+SCHEMA_2_KEYS = ("head", "calibration", "out_of_distribution", "referral")
 
 
 # --- synthetic images ------------------------------------------------------------------
@@ -126,6 +148,275 @@ def make_metadata() -> dict[str, BundleMetadata]:
     }
 
 
+def schema_1_document(metadata: BundleMetadata, source: str) -> bytes:
+    """metadata.json as the schema 1 runtime wrote it (no head, calibration, OOD or referral keys).
+
+    The four classic variants stay old bundles, so the Java tests prove such bundles still read
+    and postprocess as before; the Python runtime is asked to read each one back.
+    """
+    raw = json.loads(metadata.to_json())
+    for key in SCHEMA_2_KEYS:
+        if raw.pop(key) is not None:
+            raise ValueError(f"{source}: a schema 1 bundle has no {key}")
+    raw["schema_version"] = 1
+    text = json.dumps(raw, indent=2) + "\n"
+    BundleMetadata.from_dict(json.loads(text), source)
+    return text.encode()
+
+
+# --- bundles with a head (schema 2) ------------------------------------------------------
+
+HEAD_FILE = "head.safetensors"
+"""What every head variant's metadata names; the goldens keep the files as heads/<head>.safetensors."""
+
+
+def _uniform(count: int, salt: int) -> np.ndarray:
+    """count values in [-1, 1), multiples of 2**-15: exact in float32 and the same on every machine."""
+    return _lcg(count, salt) / 2.0**15 - 1.0
+
+
+def _orthonormal(rows: int, columns: int, salt: int) -> np.ndarray:
+    """A rows x columns matrix with orthonormal columns, by Gram-Schmidt in plain Python floats
+    (LAPACK's QR may differ in the last bit between machines; these sums do not)."""
+    basis: list[list[float]] = []
+    for candidate in _uniform(rows * columns, salt).reshape(columns, rows).tolist():
+        for vector in basis:
+            dot = sum(a * b for a, b in zip(candidate, vector))
+            candidate = [a - dot * b for a, b in zip(candidate, vector)]
+        norm = math.sqrt(sum(a * a for a in candidate))
+        basis.append([a / norm for a in candidate])
+    return np.array(basis).T
+
+
+def _centre(rows: np.ndarray) -> np.ndarray:
+    """The mean row, summed with math.fsum: numpy's reductions and BLAS may round differently between
+    machines, and the head file and feature maps built from it are compared byte for byte."""
+    return np.array([math.fsum(column) / len(rows) for column in rows.T.tolist()])
+
+
+def _orthogonal(vector: list[float], others: list[list[float]]) -> list[float]:
+    """The unit vector along ``vector``'s part orthogonal to every one of ``others`` (plain Python floats)."""
+    basis: list[list[float]] = []
+    for candidate in [*others, vector]:
+        for unit in basis:
+            dot = sum(a * b for a, b in zip(candidate, unit))
+            candidate = [a - dot * b for a, b in zip(candidate, unit)]
+        norm = math.sqrt(sum(a * a for a in candidate))
+        if norm > 1e-9:
+            basis.append([a / norm for a in candidate])
+    return basis[-1]
+
+
+@dataclass(frozen=True)
+class _HeadDesign:
+    """One synthetic head file: dense layers, class means and a PPCA covariance of ``channels`` features."""
+
+    channels: int
+    hidden: bool
+    variances: tuple[float, ...]
+    residual_variance: float
+    salt: int
+
+
+HEADS = {
+    "hidden_relu": _HeadDesign(16, True, (0.5, 0.3, 0.2, 0.12, 0.08), 0.05, salt=10),
+    "single": _HeadDesign(8, False, (0.4, 0.2, 0.1), 0.06, salt=20),
+}
+"""Two heads: a hidden relu layer (16 -> 8 -> 4) and a single layer (8 -> 4); both keep k < C directions."""
+
+
+def make_head(design: _HeadDesign) -> tuple[tuple[DenseLayer, ...], dict[str, np.ndarray]]:
+    """The head's layers and its tensors (weights, class means, basis, variances), stored as float32.
+
+    The logits are a nearest-class-mean rule plus a little noise, so an image near a class mean is
+    that class. The hidden head computes the same rule through relu(x) - relu(-x): half of its
+    hidden units are zero for any image, which the relu must get right.
+    """
+    classes = len(BRAIN_CLASSES)
+    means = 1.5 + _uniform(classes * design.channels, design.salt).reshape(classes, design.channels)
+    centre = _centre(means)
+    centred = means - centre
+    kernel = 1.5 * centred.T  # logit c = 1.5 (f.d_c - m.d_c - |d_c|^2 / 2): nearest mean wins
+    bias = -1.5 * np.array([math.fsum(centre * row) + math.fsum(row * row) / 2 for row in centred])
+    if design.hidden:
+        weights = [
+            ("dense_0", np.hstack([kernel, -kernel]), np.concatenate([bias, -bias]), "relu"),
+            ("logits", np.vstack([np.eye(classes), -np.eye(classes)]), np.zeros(classes), "none"),
+        ]
+    else:
+        weights = [("logits", kernel, bias, "none")]
+    layers, tensors = [], {}
+    for index, (name, kernel, bias, activation) in enumerate(weights):
+        noise = _uniform(kernel.size + bias.size, design.salt + 1 + index)
+        tensors[f"{name}.kernel"] = kernel + 0.05 * noise[: kernel.size].reshape(kernel.shape)
+        tensors[f"{name}.bias"] = bias + 0.05 * noise[kernel.size :]
+        layers.append(DenseLayer(f"{name}.kernel", f"{name}.bias", activation))
+    tensors["ood.class_means"] = means
+    tensors["ood.basis"] = _orthonormal(design.channels, len(design.variances), design.salt + 8)
+    tensors["ood.variances"] = np.array(design.variances)
+    return tuple(layers), {name: array.astype(np.float32) for name, array in tensors.items()}
+
+
+@dataclass(frozen=True)
+class _HeadVariant:
+    head: str
+    feature_map: tuple[int, int, int]
+    output: OutputSpec
+    temperature: float | None
+    ood_threshold: float | None
+    confidence_threshold: float
+
+
+HEAD_VARIANTS = {
+    "head_float32": _HeadVariant("hidden_relu", (3, 3, 16), OutputSpec(4), 1.7, 40.0, 0.6),
+    "head_int8": _HeadVariant(
+        "hidden_relu", (3, 3, 16), OutputSpec(4, "int8", Quantization(0.05, -128)), 1.7, 40.0, 0.6
+    ),
+    "head_uint8": _HeadVariant("single", (2, 2, 8), OutputSpec(4, "uint8", Quantization(6 / 255, 0)), 0.8, 25.0, 0.7),
+    "head_plain": _HeadVariant("single", (2, 2, 8), OutputSpec(4), None, None, 0.5),
+}
+"""Float32, int8 and uint8 feature maps; ``head_plain`` has neither calibration nor an OOD model."""
+
+
+def make_head_metadata(heads: dict[str, bytes]) -> dict[str, BundleMetadata]:
+    """Schema 2 metadata of each head variant, its head file's SHA-256 included."""
+    variants = {}
+    for name, variant in HEAD_VARIANTS.items():
+        layers, _ = make_head(HEADS[variant.head])
+        design = HEADS[variant.head]
+        metadata = _metadata(name, InputSpec(32, 32), variant.output, BRAIN_CLASSES, variant.confidence_threshold)
+        metadata.head = HeadSpec(
+            HEAD_FILE, hashlib.sha256(heads[variant.head]).hexdigest(), variant.feature_map, layers
+        )
+        if variant.temperature is not None:
+            metadata.calibration = Calibration(variant.temperature, fit={"split": "val", "note": "synthetic"})
+        if variant.ood_threshold is not None:
+            metadata.out_of_distribution = OutOfDistribution(
+                variant.ood_threshold,
+                "ood.class_means",
+                "ood.basis",
+                "ood.variances",
+                design.residual_variance,
+                fit={"components": len(design.variances), "note": "synthetic"},
+            )
+        if name == "head_float32":
+            metadata.referral = Referral(0.95, 0.8125, 0.953125, 64)
+        metadata.check(name)
+        variants[name] = metadata
+    return variants
+
+
+def _spread(pooled: np.ndarray, feature_map: tuple[int, int, int], amplitude: float) -> np.ndarray:
+    """An H x W x C feature map whose average over H x W is ``pooled``: each channel varies by position."""
+    height, width, channels = feature_map
+    positions = height * width
+    offsets = (np.arange(positions)[:, None] + np.arange(channels)[None, :]) % positions - (positions - 1) / 2
+    return (pooled[None, :] + amplitude * offsets).reshape(height, width, channels)
+
+
+def make_feature_maps(variant: _HeadVariant) -> list[tuple[str, np.ndarray, bool | None]]:
+    """(case, raw output, whether it must be out of distribution): one near each class mean, one
+    between two classes, one far from every class, one far from a class mean but confidently that
+    class (moved from its mean only across the directions that tell classes apart, yet not
+    recognised); quantized as the variant's output is."""
+    means = make_head(HEADS[variant.head])[1]["ood.class_means"].astype(np.float64)
+    channels = variant.feature_map[2]
+    pooled = [
+        (f"near_{label}", means[c] + 0.2 * _uniform(channels, 30 + c), False) for c, label in enumerate(BRAIN_CLASSES)
+    ]
+    pooled.append(("between", (means[0] + means[3]) / 2 + 0.1 * _uniform(channels, 40), None))
+    pooled.append(("far", _centre(means) + 2.0 * _uniform(channels, 41), True))
+    aside = _orthogonal(_uniform(channels, 42).tolist(), (means - _centre(means)).tolist())
+    pooled.append(("far_confident", means[1] + 2.0 * np.array(aside), True))
+    cases = []
+    for case, values, ood in pooled:
+        real = _spread(values, variant.feature_map, 0.4 / (variant.feature_map[0] * variant.feature_map[1]))
+        spec = variant.output
+        if spec.quantization is None:
+            raw = real.astype(np.float32)
+        else:
+            info = np.iinfo(spec.dtype)
+            quantized = np.rint(real / spec.quantization.scale) + spec.quantization.zero_point
+            raw = np.clip(quantized, info.min, info.max).astype(spec.dtype)
+        cases.append((case, raw, None if variant.ood_threshold is None else ood))
+    return cases
+
+
+def write_heads(out: Path) -> tuple[dict[str, BundleMetadata], list[dict]]:
+    """Head files, schema 2 metadata and what the Python Classifier and Head make of each feature map."""
+    heads = {name: tensors_to_bytes(make_head(design)[1]) for name, design in HEADS.items()}
+    for name, data in heads.items():
+        _write(out / "heads" / f"{name}.safetensors", data)
+    metadata = make_head_metadata(heads)
+    cases = []
+    for variant_name, variant in HEAD_VARIANTS.items():
+        meta = metadata[variant_name]
+        with tempfile.TemporaryDirectory() as scratch:
+            Path(scratch, HEAD_FILE).write_bytes(heads[variant.head])
+            head = Head.load(Path(scratch), meta)
+        for case, raw, must_be_ood in make_feature_maps(variant):
+            name = f"{variant_name}_{case}"
+            outputs, prediction = _head_answer(meta, head, raw)
+            _check_decisive(name, meta, outputs.probabilities[0], prediction, must_be_ood)
+            _write(out / "outputs" / f"{name}.raw.bin", raw.astype(raw.dtype.newbyteorder("<")).tobytes())
+            _write(out / "outputs" / f"{name}.features.bin", outputs.features[0].astype("<f8").tobytes())
+            _write(out / "outputs" / f"{name}.probs.bin", outputs.probabilities[0].astype("<f4").tobytes())
+            cases.append(
+                {
+                    "name": name,
+                    "metadata": f"metadata/{variant_name}.json",
+                    "head": f"heads/{variant.head}.safetensors",
+                    "raw": f"outputs/{name}.raw.bin",
+                    "raw_dtype": str(raw.dtype),
+                    "features": f"outputs/{name}.features.bin",
+                    "logits": [float(v) for v in outputs.logits[0]],
+                    "feature_tolerance": FEATURE_TOLERANCE,
+                    "probabilities": f"outputs/{name}.probs.bin",
+                    "k": len(BRAIN_CLASSES),
+                    "tolerance": SCORE_TOLERANCE,
+                    "uncertain": prediction.uncertain,
+                    "ood": prediction.out_of_distribution,
+                    "ood_score": prediction.ood_score,
+                    "ood_relative_tolerance": SCORE_TOLERANCE,
+                    "top_k": [{"label": label, "score": score} for label, score in prediction.top_k],
+                }
+            )
+    return metadata, cases
+
+
+def _head_answer(metadata: BundleMetadata, head: Head, raw: np.ndarray) -> tuple:
+    """The real Classifier's run and rank of one recorded feature map, through the bundle's head."""
+    classifier = Classifier(
+        _RecordedBackend(raw, metadata),
+        metadata.class_names,
+        metadata.input,
+        metadata.output,
+        metadata.confidence_threshold,
+        head=head,
+    )
+    dummy = np.zeros((1, metadata.input.height, metadata.input.width, 3), metadata.input.dtype)
+    outputs = classifier.run(dummy)
+    score = None if outputs.ood_scores is None else outputs.ood_scores[0]
+    return outputs, classifier.rank(outputs.probabilities[0], len(BRAIN_CLASSES), score)
+
+
+def _check_decisive(name: str, metadata: BundleMetadata, probabilities: np.ndarray, prediction, must_be_ood) -> None:
+    """Refuse a case whose ranking or decisions a last-bit difference could flip, or that is not what it claims."""
+    ordered = np.sort(probabilities.astype(np.float64))[::-1]
+    problems = []
+    if np.min(ordered[:-1] - ordered[1:]) <= DECISION_MARGIN:
+        problems.append("two classes score within the margin")
+    if abs(ordered[0] - metadata.confidence_threshold) <= DECISION_MARGIN:
+        problems.append("the top score is at the confidence threshold")
+    ood = metadata.out_of_distribution
+    if ood is not None and abs(prediction.ood_score - ood.threshold) <= DECISION_MARGIN * ood.threshold:
+        problems.append("the OOD score is at its threshold")
+    if must_be_ood is not None and prediction.out_of_distribution is not must_be_ood:
+        problems.append(f"out_of_distribution is {prediction.out_of_distribution}, the case needs {must_be_ood}")
+    if problems:
+        raise ValueError(f"head case {name}: {'; '.join(problems)}; change its design")
+
+
 # --- recorded raw outputs ----------------------------------------------------------------
 
 
@@ -169,9 +460,9 @@ class _RecordedBackend(Backend):
         shape = (1, self.spec.input.height, self.spec.input.width, self.spec.input.channels)
         self.name = "recorded"
         self.input = TensorInfo(shape, self.spec.input.dtype, self.spec.input.quantization)
-        self.output = TensorInfo(
-            (1, self.spec.output.num_classes), self.spec.output.dtype, self.spec.output.quantization
-        )
+        head = self.spec.head
+        output_shape = (1, *head.feature_map) if head else (1, self.spec.output.num_classes)
+        self.output = TensorInfo(output_shape, self.spec.output.dtype, self.spec.output.quantization)
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         return self.raw[None]
@@ -203,11 +494,11 @@ def write_goldens(out: Path) -> None:
     for folder in GENERATED_FOLDERS:
         shutil.rmtree(out / folder, ignore_errors=True)
     images, metadata = make_images(), make_metadata()
-    cases: dict[str, list] = {"preprocess": [], "postprocess": []}
+    cases: dict[str, Any] = {"preprocess": [], "postprocess": []}
     for name, image in images.items():
         _save(out / "images" / f"{name}.png", image)
     for variant, meta in metadata.items():
-        _write(out / "metadata" / f"{variant}.json", meta.to_json().encode())
+        _write(out / "metadata" / f"{variant}.json", schema_1_document(meta, f"metadata/{variant}.json"))
         for name in images:
             rgb = decode_rgb(out / "images" / f"{name}.png")
             tensor = to_input_tensor(rgb, meta.input)
@@ -238,7 +529,11 @@ def write_goldens(out: Path) -> None:
                 **expected,
             }
         )
+    head_metadata, cases["head"] = write_heads(out)
+    for variant, meta in head_metadata.items():
+        _write(out / "metadata" / f"{variant}.json", meta.to_json().encode())
     cases["orientation"] = write_orientations(out)
+    cases["phrases"] = {"uncertain": UNCERTAIN, "not_recognised": NOT_RECOGNISED}
     _write(out / "cases.json", (json.dumps(cases, indent=1) + "\n").encode())
     _write(out / "metadata.schema.json", SCHEMA_FILE.read_bytes())  # the Java tests hold BundleMetadata to it
 
@@ -292,6 +587,9 @@ def _same_file(old: Path, new: Path) -> bool:
     if old.name.endswith(".probs.bin"):
         a, b = np.fromfile(old, "<f4"), np.fromfile(new, "<f4")
         return a.shape == b.shape and bool(np.all(np.abs(a - b) <= SCORE_TOLERANCE))
+    if old.name.endswith(".features.bin"):
+        a, b = np.fromfile(old, "<f8"), np.fromfile(new, "<f8")
+        return a.shape == b.shape and bool(np.allclose(a, b, rtol=FEATURE_TOLERANCE, atol=FEATURE_TOLERANCE))
     if old.name == "cases.json":
         return _same_json(json.loads(old.read_text()), json.loads(new.read_text()))
     return old.read_bytes() == new.read_bytes()

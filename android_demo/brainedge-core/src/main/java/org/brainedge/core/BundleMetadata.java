@@ -11,11 +11,14 @@ import java.util.Set;
 /**
  * A bundle's metadata.json: the one place that says how to feed the model and read its output.
  *
- * <p>Mirrors {@code edge_runtime/metadata.py} (schema version 1) field for field, with its defaults.
- * Anything this app could silently misread is refused here with a one-line message.
+ * <p>Mirrors {@code edge_runtime/metadata.py} (schema version 2) field for field, with its defaults.
+ * Anything this app could silently misread is refused here with a one-line message. Version 1
+ * bundles still read as before: they have no head, and their model outputs the class scores.
  */
 public final class BundleMetadata {
-    public static final int SCHEMA_VERSION = 1;
+    /** 2 added the head, calibration, out-of-distribution refusal and referral. */
+    public static final int SCHEMA_VERSION = 2;
+    static final String METADATA_FILE = "metadata.json";
     public static final String RESIZE_METHOD = "bilinear_half_pixel";
     public static final List<String> DTYPES = Collections.unmodifiableList(Arrays.asList("float32", "uint8", "int8"));
     static final double[] MOBILENET_MEAN = {127.5, 127.5, 127.5};
@@ -24,11 +27,18 @@ public final class BundleMetadata {
 
     private static final Set<String> TOP_KEYS = keys("schema_version", "model_file", "model_format", "variant",
             "model_sha256", "class_names", "input", "output", "confidence_threshold", "provenance",
-            "verification", "labels_file");
+            "verification", "labels_file", "head", "calibration", "out_of_distribution", "referral");
     private static final Set<String> INPUT_KEYS = keys("height", "width", "channels", "color_mode", "dtype",
             "quantization", "resize_method", "mean", "std");
     private static final Set<String> OUTPUT_KEYS = keys("num_classes", "dtype", "quantization", "activation");
     private static final Set<String> QUANTIZATION_KEYS = keys("scale", "zero_point");
+    private static final Set<String> HEAD_KEYS = keys("file", "sha256", "feature_map", "layers", "pooling");
+    private static final Set<String> LAYER_KEYS = keys("kernel", "bias", "activation");
+    private static final Set<String> CALIBRATION_KEYS = keys("temperature", "method", "fit");
+    private static final Set<String> OOD_KEYS = keys("threshold", "class_means", "basis", "variances",
+            "residual_variance", "method", "fit");
+    private static final Set<String> REFERRAL_KEYS = keys("target_accuracy", "validation_coverage",
+            "validation_accuracy", "validation_count");
 
     public final int schemaVersion;
     public final String modelFile;
@@ -43,6 +53,14 @@ public final class BundleMetadata {
     /** Provenance and verification records, kept as parsed JSON for display. */
     public final Map<String, Object> provenance;
     public final Map<String, Object> verification;
+    /** The head (the model outputs its feature map), or null: the model outputs the class scores. */
+    public final HeadSpec head;
+    /** Null when probabilities are softmax(logits) as they come (temperature 1). */
+    public final Calibration calibration;
+    /** Null when the bundle cannot tell whether an image is like its training images. */
+    public final OutOfDistribution outOfDistribution;
+    /** How confidenceThreshold was chosen, or null. */
+    public final Referral referral;
 
     private BundleMetadata(Fields f) {
         schemaVersion = f.integer("schema_version");
@@ -59,6 +77,15 @@ public final class BundleMetadata {
         provenance = f.has("provenance") ? f.rawObject("provenance") : Collections.<String, Object>emptyMap();
         verification = f.has("verification") ? f.rawObject("verification")
                 : Collections.<String, Object>emptyMap();
+        head = headSpec(f.optionalObject("head", HEAD_KEYS));
+        calibration = calibration(f.optionalObject("calibration", CALIBRATION_KEYS));
+        outOfDistribution = outOfDistribution(f.optionalObject("out_of_distribution", OOD_KEYS));
+        referral = referral(f.optionalObject("referral", REFERRAL_KEYS));
+    }
+
+    /** The temperature that divides the logits: the calibration's, or 1 without one. */
+    public double temperature() {
+        return calibration == null ? 1.0 : calibration.temperature;
     }
 
     /** Parse metadata.json text; source (a file or asset name) prefixes every error message. */
@@ -72,8 +99,7 @@ public final class BundleMetadata {
         if (!(raw instanceof Map)) {
             throw new BrainEdgeException(source + ": not a JSON object");
         }
-        Fields fields = new Fields(asMap(raw), source, "", TOP_KEYS);
-        Object version = fields.map.get("schema_version");
+        Object version = asMap(raw).get("schema_version");
         if (!(version instanceof Long)) {
             throw new BrainEdgeException(source + ": no integer schema_version");
         }
@@ -81,6 +107,11 @@ public final class BundleMetadata {
             throw new BrainEdgeException(source + ": schema version " + version + " is newer than this app's ("
                     + SCHEMA_VERSION + "); update the app");
         }
+        if ((Long) version < 1) {
+            throw new BrainEdgeException(source + ": schema version " + version + " does not exist (the first is 1)");
+        }
+        // After the version: a newer bundle's new keys are reported as a newer version, not as unknown keys.
+        Fields fields = new Fields(asMap(raw), source, "", TOP_KEYS);
         BundleMetadata metadata = new BundleMetadata(fields);
         metadata.validate(source);
         return metadata;
@@ -124,6 +155,31 @@ public final class BundleMetadata {
             throw new BrainEdgeException(source + ": output.num_classes is " + output.numClasses + " but there are "
                     + classNames.size() + " class names");
         }
+        validateQualification(source);
+    }
+
+    /** The schema 2 parts: what their schema says, and what a schema cannot (they need a head). */
+    private void validateQualification(String source) {
+        if (head != null) {
+            MetadataChecks.head(head, source);
+            if (head.file.equals(modelFile) || head.file.equals(labelsFile) || head.file.equals(METADATA_FILE)) {
+                throw new BrainEdgeException(source + ": head.file \"" + head.file + "\" is another file of the bundle");
+            }
+        }
+        if (calibration != null) {
+            MetadataChecks.calibration(calibration, source);
+        }
+        if (outOfDistribution != null) {
+            MetadataChecks.outOfDistribution(outOfDistribution, source);
+        }
+        if (referral != null) {
+            MetadataChecks.referral(referral, source);
+        }
+        String needsHead = calibration != null ? "calibration" : outOfDistribution != null ? "out_of_distribution" : null;
+        if (needsHead != null && head == null) {
+            throw new BrainEdgeException(source + ": " + needsHead
+                    + " needs a head (it works on the head's logits and features)");
+        }
     }
 
     private static void checkDtype(String source, String tensor, String dtype, Quantization quantization) {
@@ -155,6 +211,50 @@ public final class BundleMetadata {
                 f.has("dtype") ? f.string("dtype") : "float32",
                 f.quantization("quantization"),
                 f.has("activation") ? f.string("activation") : OutputSpec.ACTIVATION_SOFTMAX);
+    }
+
+    private static HeadSpec headSpec(Fields f) {
+        if (f == null) {
+            return null;
+        }
+        int[] featureMap = f.integers("feature_map");
+        List<DenseLayer> layers = new ArrayList<DenseLayer>();
+        List<?> raw = f.list("layers");
+        for (int i = 0; i < raw.size(); i++) {
+            if (!(raw.get(i) instanceof Map)) {
+                throw f.malformed("\"head.layers[" + i + "]\" must be an object");
+            }
+            Fields layer = new Fields(asMap(raw.get(i)), f.source, "head.layers[" + i + "].", LAYER_KEYS);
+            layers.add(new DenseLayer(layer.string("kernel"), layer.string("bias"),
+                    layer.has("activation") ? layer.string("activation") : DenseLayer.NONE));
+        }
+        return new HeadSpec(f.string("file"), f.string("sha256"), featureMap, layers,
+                f.has("pooling") ? f.string("pooling") : HeadSpec.POOLING_AVERAGE);
+    }
+
+    private static Calibration calibration(Fields f) {
+        if (f == null) {
+            return null;
+        }
+        return new Calibration(f.number("temperature"),
+                f.has("method") ? f.string("method") : Calibration.METHOD_TEMPERATURE, f.fit());
+    }
+
+    private static OutOfDistribution outOfDistribution(Fields f) {
+        if (f == null) {
+            return null;
+        }
+        return new OutOfDistribution(f.number("threshold"), f.string("class_means"), f.string("basis"),
+                f.string("variances"), f.number("residual_variance"),
+                f.has("method") ? f.string("method") : OutOfDistribution.METHOD_PPCA_MAHALANOBIS, f.fit());
+    }
+
+    private static Referral referral(Fields f) {
+        if (f == null) {
+            return null;
+        }
+        return new Referral(f.number("target_accuracy"), f.number("validation_coverage"),
+                f.number("validation_accuracy"), f.integer("validation_count"));
     }
 
     /** float32 values, rounded from the JSON doubles as numpy's np.float32(x) rounds them. */
@@ -227,6 +327,19 @@ public final class BundleMetadata {
             return ((Number) value).doubleValue();
         }
 
+        int[] integers(String key) {
+            List<?> list = list(key);
+            int[] result = new int[list.size()];
+            for (int i = 0; i < result.length; i++) {
+                Object item = list.get(i);
+                if (!(item instanceof Long) || (Long) item != ((Long) item).intValue()) {
+                    throw malformed("\"" + path + key + "\" must hold integers");
+                }
+                result[i] = ((Long) item).intValue();
+            }
+            return result;
+        }
+
         double[] numbers(String key) {
             List<?> list = list(key);
             double[] result = new double[list.size()];
@@ -268,6 +381,16 @@ public final class BundleMetadata {
 
         Fields object(String key, Set<String> allowed) {
             return new Fields(rawObject(key), source, path + key + ".", allowed);
+        }
+
+        /** An optional object of schema 2: absent and null both mean the bundle has none. */
+        Fields optionalObject(String key, Set<String> allowed) {
+            return has(key) && map.get(key) != null ? object(key, allowed) : null;
+        }
+
+        /** A "fit" record: an object when present, empty when not. */
+        Map<String, Object> fit() {
+            return has("fit") ? rawObject("fit") : Collections.<String, Object>emptyMap();
         }
 
         Quantization quantization(String key) {

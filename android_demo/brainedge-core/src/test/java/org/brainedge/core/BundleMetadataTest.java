@@ -58,10 +58,28 @@ public class BundleMetadataTest {
 
     @Test
     public void refusesANewerSchemaVersion() throws Exception {
-        String message = refusal(int8Json().replace("\"schema_version\": 1", "\"schema_version\": 2"));
-        assertTrue(message, message.contains("schema version 2 is newer"));
+        String message = refusal(int8Json().replace("\"schema_version\": 1", "\"schema_version\": 3"));
+        assertTrue(message, message.contains("schema version 3 is newer"));
         assertTrue(refusal(int8Json().replace("\"schema_version\": 1", "\"schema_version\": \"1\""))
                 .contains("no integer schema_version"));
+        assertTrue(refusal(int8Json().replace("\"schema_version\": 1", "\"schema_version\": 0"))
+                .contains("schema version 0 does not exist"));
+        String newerWithNewKeys = int8Json().replace("\"schema_version\": 1", "\"schema_version\": 3")
+                .replace("\"verification\"", "\"explanations\": {}, \"verification\"");
+        assertTrue("a newer bundle's new key is not the first complaint",
+                refusal(newerWithNewKeys).contains("schema version 3 is newer"));
+    }
+
+    @Test
+    public void aSchemaOneBundleReadsAsBefore() throws Exception {
+        BundleMetadata m = BundleMetadata.parse(int8Json(), "int8.json");
+        assertEquals(1, m.schemaVersion);
+        assertNull(m.head);
+        assertNull(m.calibration);
+        assertNull(m.outOfDistribution);
+        assertNull(m.referral);
+        assertEquals(1.0, m.temperature(), 0);
+        assertEquals(2, BundleMetadata.SCHEMA_VERSION);
     }
 
     @Test

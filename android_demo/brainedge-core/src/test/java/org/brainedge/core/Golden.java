@@ -43,6 +43,12 @@ final class Golden {
         return (List<Map<String, Object>>) all.get(kind);
     }
 
+    @SuppressWarnings("unchecked")
+    static Map<String, Object> section(String kind) throws IOException {
+        Map<String, Object> all = (Map<String, Object>) Json.parse(text("cases.json"));
+        return (Map<String, Object>) all.get(kind);
+    }
+
     static BundleMetadata metadata(String relative) throws IOException {
         return BundleMetadata.parse(text(relative), relative);
     }
