@@ -5,7 +5,7 @@ import java.io.InputStream;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 
-/** The model file's digest, compared with metadata.json's model_sha256 before the model is trusted. */
+/** File digests, compared with metadata.json's before the model (and the head) are trusted. */
 public final class Sha256 {
     private Sha256() {
     }
@@ -31,9 +31,21 @@ public final class Sha256 {
 
     /** Refuse a model whose digest is not the one the bundle was written with. */
     public static void check(String actual, BundleMetadata metadata, String modelSource) {
-        if (!actual.equals(metadata.modelSha256)) {
-            throw new BrainEdgeException(modelSource + ": sha256 " + actual.substring(0, 12) + "\u2026 does not match "
-                    + "the bundle metadata (" + shortHash(metadata.modelSha256) + "\u2026); the model was changed");
+        check(actual, metadata.modelSha256, modelSource, "model");
+    }
+
+    /** Refuse a head file whose digest is not head.sha256: its weights decide every answer. */
+    public static void checkHead(String actual, BundleMetadata metadata, String headSource) {
+        if (metadata.head == null) {
+            throw new BrainEdgeException(headSource + ": the bundle metadata names no head");
+        }
+        check(actual, metadata.head.sha256, headSource, "head");
+    }
+
+    private static void check(String actual, String expected, String source, String what) {
+        if (!actual.equals(expected)) {
+            throw new BrainEdgeException(source + ": sha256 " + actual.substring(0, 12) + "\u2026 does not match "
+                    + "the bundle metadata (" + shortHash(expected) + "\u2026); the " + what + " was changed");
         }
     }
 

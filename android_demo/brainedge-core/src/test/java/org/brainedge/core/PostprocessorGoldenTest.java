@@ -1,6 +1,8 @@
 package org.brainedge.core;
 
 import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertFalse;
+import static org.junit.Assert.assertNull;
 import static org.junit.Assert.assertTrue;
 
 import java.nio.ByteBuffer;
@@ -61,6 +63,30 @@ public class PostprocessorGoldenTest {
                 assertEquals(c.get("name") + " class " + i, Float.floatToIntBits(expected[i]),
                         Float.floatToIntBits(actual[i]));
             }
+        }
+    }
+
+    @Test
+    public void schemaOneBundlesPostprocessAsBeforeWithNoOodState() throws Exception {
+        for (Map<String, Object> c : Golden.cases("postprocess")) {
+            String name = (String) c.get("name");
+            BundleMetadata metadata = Golden.metadata((String) c.get("metadata"));
+            assertEquals(name, 1, metadata.schemaVersion);
+            ByteBuffer raw = ByteBuffer.wrap(Golden.bytes((String) c.get("raw"))).order(ByteOrder.LITTLE_ENDIAN);
+            Outputs outputs = Postprocessor.outputs(raw, metadata, null);
+            float[] probabilities = Postprocessor.probabilities(raw, metadata.output);
+            for (int i = 0; i < probabilities.length; i++) {
+                assertEquals(name, Float.floatToIntBits(probabilities[i]), Float.floatToIntBits(outputs.probabilities[i]));
+            }
+            assertNull(outputs.features);
+            assertNull(outputs.oodScore);
+            Prediction prediction = Postprocessor.rank(outputs, metadata.classNames, ((Number) c.get("k")).intValue(),
+                    metadata.confidenceThreshold);
+            assertNull(name, prediction.outOfDistribution);
+            assertNull(name, prediction.oodScore);
+            assertFalse(name, prediction.notRecognised());
+            assertEquals(name, prediction.uncertain ? Prediction.UNCERTAIN : prediction.best().label,
+                    prediction.headline());
         }
     }
 
