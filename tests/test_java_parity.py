@@ -43,6 +43,65 @@ def test_golden_check_notices_a_changed_tensor(tmp_path: Path) -> None:
     assert "tensors/uint8_google/gray_50x41.bin" in result.stderr
 
 
+def test_golden_check_notices_a_changed_head_file(tmp_path: Path) -> None:
+    golden = tmp_path / "golden"
+    shutil.copytree(MAKE_GOLDEN.parents[1] / "brainedge-core/src/test/resources/golden", golden)
+    head = golden / "heads/single.safetensors"
+    data = bytearray(head.read_bytes())
+    data[-1] ^= 1
+    head.write_bytes(bytes(data))
+    result = subprocess.run(
+        [sys.executable, str(MAKE_GOLDEN), "--check", "--out", str(golden)], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 1
+    assert "heads/single.safetensors" in result.stderr
+
+
+def test_the_apps_verdict_phrases_are_the_runtimes() -> None:
+    """MainActivity shows these string resources; brainedge-core's Prediction holds the same (HeadGoldenTest)."""
+    from xml.etree import ElementTree
+
+    from brainedge.edge_runtime.classifier import NOT_RECOGNISED, UNCERTAIN
+
+    strings = ElementTree.parse(ROOT / "android_demo/app/src/main/res/values/strings.xml").getroot()
+    values = {item.get("name"): item.text for item in strings.iter("string")}
+    assert values["uncertain"] == UNCERTAIN
+    assert values["not_recognised"] == NOT_RECOGNISED
+
+
+def test_bundle_into_app_copies_the_head_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A schema 2 bundle's model cannot answer without its head file: it travels with the bundle."""
+    import importlib.util
+
+    import numpy as np
+
+    from brainedge.edge_runtime.bundle import Bundle
+    from brainedge.edge_runtime.metadata import BundleMetadata, DenseLayer, HeadSpec, InputSpec, OutputSpec
+    from brainedge.edge_runtime.tensors import tensors_to_bytes
+
+    spec = importlib.util.spec_from_file_location("bundle_into_app", BUNDLE_INTO_APP)
+    bundle_into_app = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bundle_into_app)
+    metadata = BundleMetadata(
+        model_file="model.tflite",
+        model_format="tflite",
+        variant="tflite_int8_ptq",
+        model_sha256="",
+        class_names=["a", "b"],
+        input=InputSpec(height=8, width=8),
+        output=OutputSpec(num_classes=2),
+    )
+    bundle = Bundle.write(tmp_path / "head_bundle", b"model", metadata)
+    head_bytes = tensors_to_bytes({"k": np.eye(2, dtype=np.float32), "b": np.zeros(2, np.float32)})
+    bundle = bundle.with_head(HeadSpec("head.safetensors", "", (1, 1, 2), (DenseLayer("k", "b"),)), head_bytes)
+    monkeypatch.setattr(bundle_into_app, "validate", lambda directory: bundle)
+    assets = tmp_path / "assets"
+    assert bundle_into_app.main([str(bundle.directory), "--assets", str(assets)]) == 0
+    copied = sorted(path.name for path in (assets / "bundle").iterdir())
+    assert copied == sorted(path.name for path in bundle.files)
+    assert (assets / "bundle/head.safetensors").read_bytes() == head_bytes
+
+
 def test_java_core_reproduces_the_goldens(tmp_path: Path) -> None:
     missing = [tool for tool in ("javac", "java") if shutil.which(tool) is None]
     missing += [str(jar) for jar in JUNIT_JARS if not jar.is_file()]

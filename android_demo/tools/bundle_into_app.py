@@ -3,10 +3,11 @@
     python android_demo/tools/bundle_into_app.py runs/mri/export/tflite_int8_ptq
     python android_demo/tools/bundle_into_app.py runs/mri/export/tflite_int8_ptq --samples data/test --per-class 10
 
-The bundle is validated with the edge runtime first (metadata schema, model SHA-256,
+The bundle is validated with the edge runtime first (metadata schema, model and head SHA-256,
 labels, model tensors against metadata), so the app never ships one the runtime refuses.
-The app reads everything else (input size, normalization, resize, quantization) from the
-copied metadata.json.
+Every file of the bundle (``Bundle.files``: model, labels, metadata and, for schema 2, the head
+file) is copied. The app reads everything else (input size, normalization, resize, quantization,
+head, temperature, out-of-distribution threshold) from the copied metadata.json.
 """
 
 from __future__ import annotations
@@ -78,7 +79,8 @@ def _replace_dir(staged: Path, target: Path) -> None:
 
 
 def copy_bundle(bundle: Bundle, assets: Path) -> list[Path]:
-    """Replace assets/bundle with the bundle's model, labels and metadata (staged, then swapped in)."""
+    """Replace assets/bundle with every file of the bundle (staged, then swapped in): model, labels,
+    metadata and the head file of a schema 2 bundle, whose model cannot answer without it."""
     names = tuple(path.name for path in bundle.files)
     for name in names:
         _refuse_ignored(bundle.directory / name, name)
@@ -165,7 +167,7 @@ def copy_samples(samples: Path, class_names: list[str], per_class: int, assets: 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("bundle", type=Path, help="bundle directory (model + labels.txt + metadata.json)")
+    parser.add_argument("bundle", type=Path, help="bundle directory (model + labels.txt + metadata.json [+ head file])")
     parser.add_argument("--samples", type=Path, help="class-per-folder images to bundle for the benchmark screen")
     parser.add_argument("--per-class", type=int, default=10, help="sample images per class (default 10)")
     parser.add_argument("--assets", type=Path, default=APP_ASSETS, help="the app's assets folder")
@@ -176,8 +178,8 @@ def main(argv: list[str] | None = None) -> int:
         check_output_folder(args.assets)
         bundle = validate(args.bundle)
         metadata = bundle.metadata
-        for name in (metadata.model_file, metadata.labels_file):  # refused before anything in the app changes
-            _refuse_ignored(args.bundle / name, name)
+        for path in bundle.files:  # refused before anything in the app changes
+            _refuse_ignored(path, path.name)
         notes: list[str] = []
         samples = None
         if args.samples:  # every sample name is checked before any is copied

@@ -6,6 +6,7 @@ import java.io.FileNotFoundException
 import java.io.IOException
 import org.brainedge.core.BrainEdgeException
 import org.brainedge.core.BundleMetadata
+import org.brainedge.core.Head
 import org.brainedge.core.Json
 import org.brainedge.core.Labels
 import org.brainedge.core.Sha256
@@ -19,7 +20,8 @@ object BundleAssets {
 
     /**
      * Read and verify the bundled model: metadata.json parsed and checked, the model's SHA-256
-     * equal to the metadata's, labels.txt equal to its class names. Throws BrainEdgeException.
+     * equal to the metadata's, labels.txt equal to its class names, and for a schema 2 bundle with
+     * a head, the head file's SHA-256 and tensors. Throws BrainEdgeException.
      */
     fun load(assets: AssetManager): LoadedBundle {
         val metadataPath = "$BUNDLE_DIR/metadata.json"
@@ -37,7 +39,17 @@ object BundleAssets {
         val labelsText = readText(assets, labelsPath)
             ?: throw BrainEdgeException("$labelsPath: labels file not found; $HINT")
         metadata.checkLabels(Labels.parse(labelsText, labelsPath), labelsPath)
-        return LoadedBundle(metadata, model, bundleName(assets, metadata))
+        return LoadedBundle(metadata, model, loadHead(assets, metadata), bundleName(assets, metadata))
+    }
+
+    /** The head file the metadata names (null for a bundle whose model outputs class scores), verified. */
+    private fun loadHead(assets: AssetManager, metadata: BundleMetadata): Head? {
+        val spec = metadata.head ?: return null
+        val headPath = "$BUNDLE_DIR/${spec.file}"
+        val bytes = readBytes(assets, headPath)
+            ?: throw BrainEdgeException("$headPath: head file named in the bundle metadata is missing; $HINT")
+        Sha256.checkHead(Sha256.hex(ByteArrayInputStream(bytes)), metadata, headPath)
+        return Head.load(metadata, bytes, headPath)
     }
 
     /** The bundle directory's name on the computer it came from (the benchmark's artifact name). */
@@ -73,8 +85,8 @@ object BundleAssets {
     private fun readText(assets: AssetManager, path: String): String? = readBytes(assets, path)?.toString(Charsets.UTF_8)
 }
 
-/** A verified bundle: its metadata and model bytes. */
-class LoadedBundle(val metadata: BundleMetadata, val model: ByteArray, val name: String)
+/** A verified bundle: its metadata, model bytes and head (null when the model outputs class scores). */
+class LoadedBundle(val metadata: BundleMetadata, val model: ByteArray, val head: Head?, val name: String)
 
 /** One bundled benchmark image and the class its folder names. */
 data class Sample(val assetPath: String, val label: String)

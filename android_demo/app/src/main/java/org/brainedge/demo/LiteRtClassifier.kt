@@ -6,6 +6,7 @@ import java.nio.ByteBuffer
 import java.nio.ByteOrder
 import org.brainedge.core.BrainEdgeException
 import org.brainedge.core.InputTensor
+import org.brainedge.core.Outputs
 import org.brainedge.core.Postprocessor
 import org.brainedge.core.Prediction
 import org.brainedge.core.Preprocessor
@@ -19,9 +20,14 @@ import org.tensorflow.lite.Tensor
 /**
  * The bundle's model in a LiteRT interpreter, fed and read by brainedge-core exactly as the
  * Python runtime does. Refuses a model whose tensors disagree with metadata.json.
+ *
+ * A schema 2 bundle's model ends at its feature map: the output buffer holds that map, and the
+ * bundle's head (brainedge-core's Head) pools it and gives the calibrated probabilities and the
+ * out-of-distribution score.
  */
 class LiteRtClassifier(bundle: LoadedBundle, val threads: Int) : Closeable {
     val metadata = bundle.metadata
+    private val head = bundle.head
     private val interpreter: Interpreter
     private val input: ByteBuffer
     private val output: ByteBuffer
@@ -39,10 +45,11 @@ class LiteRtClassifier(bundle: LoadedBundle, val threads: Int) : Closeable {
                 throw BrainEdgeException("expected one input and one output tensor, got " +
                     "${interpreter.inputTensorCount} and ${interpreter.outputTensorCount}")
             }
-            TensorInfo.checkModelMatches(describe(interpreter.getInputTensor(0)),
-                describe(interpreter.getOutputTensor(0)), metadata)
+            val outputInfo = describe(interpreter.getOutputTensor(0))
+            TensorInfo.checkModelMatches(describe(interpreter.getInputTensor(0)), outputInfo, metadata)
             input = ByteBuffer.allocateDirect(interpreter.getInputTensor(0).numBytes()).order(ByteOrder.nativeOrder())
-            output = ByteBuffer.allocateDirect(interpreter.getOutputTensor(0).numBytes()).order(ByteOrder.nativeOrder())
+            // Sized from the output tensor's shape: the class scores, or a head bundle's whole feature map.
+            output = ByteBuffer.allocateDirect(outputInfo.byteCount()).order(ByteOrder.nativeOrder())
         } catch (error: Throwable) { // whatever fails after the interpreter exists, it is closed
             interpreter.close()
             throw when (error) {
@@ -55,28 +62,34 @@ class LiteRtClassifier(bundle: LoadedBundle, val threads: Int) : Closeable {
 
     fun preprocess(image: RgbImage): InputTensor = Preprocessor.toInputTensor(image, metadata.input)
 
-    /** One inference: the tensor in, class probabilities out (dequantized, softmax where needed). */
-    fun probabilities(tensor: InputTensor): FloatArray {
+    /**
+     * One inference: the tensor in, the outputs of the model (dequantized, softmax where needed)
+     * and, for a bundle with a head, of its head (calibrated probabilities, OOD score).
+     */
+    fun infer(tensor: InputTensor): Outputs {
         input.clear()
         tensor.writeTo(input)
         input.rewind()
         output.clear()
         interpreter.run(input, output)
         output.rewind()
-        return Postprocessor.probabilities(output, metadata.output)
+        return Postprocessor.outputs(output, metadata, head)
     }
 
-    fun rank(probabilities: FloatArray, topK: Int): Prediction =
-        Postprocessor.rank(probabilities, metadata.classNames, topK, metadata.confidenceThreshold)
+    /** One inference's class probabilities (the benchmark times this). */
+    fun probabilities(tensor: InputTensor): FloatArray = infer(tensor).probabilities
+
+    fun rank(outputs: Outputs, topK: Int): Prediction =
+        Postprocessor.rank(outputs, metadata.classNames, topK, metadata.confidenceThreshold)
 
     /** Classify a decoded image, timing each stage. */
     fun classify(image: RgbImage, topK: Int): Timed<Prediction> {
         val start = SystemClock.elapsedRealtimeNanos()
         val tensor = preprocess(image)
         val preprocessed = SystemClock.elapsedRealtimeNanos()
-        val probabilities = probabilities(tensor)
+        val outputs = infer(tensor)
         val inferred = SystemClock.elapsedRealtimeNanos()
-        val prediction = rank(probabilities, topK)
+        val prediction = rank(outputs, topK)
         val ranked = SystemClock.elapsedRealtimeNanos()
         return Timed(prediction, mapOf(
             "preprocess" to millis(start, preprocessed),

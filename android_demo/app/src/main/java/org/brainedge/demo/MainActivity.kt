@@ -22,6 +22,7 @@ import org.brainedge.core.Prediction
 
 /**
  * Pick or take an image, classify it with the bundled model, show top-k, uncertainty and timings.
+ * An image the bundle does not recognise (out of distribution) gets no diagnosis at all.
  *
  * Nothing here may end the process: unreadable images, a missing camera app and a bad bundle all
  * become messages on screen. The capture URI and an image not yet classified survive the process
@@ -100,9 +101,11 @@ class MainActivity : AppCompatActivity() {
     private fun showReady(loaded: LiteRtClassifier) {
         val m = loaded.metadata
         val quantization = m.input.quantization?.let { " q(scale=${it.scale}, zp=${it.zeroPoint})" } ?: ""
+        val calibration = m.calibration?.let { " · temperature ${it.temperature}" } ?: ""
+        val ood = m.outOfDistribution?.let { " · OOD threshold ${it.threshold}" } ?: ""
         findViewById<TextView>(R.id.bundle_info).text = getString(R.string.app_name) +
             " · ${m.variant} · input ${m.input.height}x${m.input.width} ${m.input.dtype}$quantization" +
-            " · ${m.classNames.size} classes · threshold ${m.confidenceThreshold}"
+            " · ${m.classNames.size} classes · threshold ${m.confidenceThreshold}$calibration$ood"
         listOf(R.id.pick_image, R.id.take_photo, R.id.open_benchmark).forEach { findViewById<Button>(it).isEnabled = true }
     }
 
@@ -171,12 +174,35 @@ class MainActivity : AppCompatActivity() {
         }
     }
 
+    /**
+     * Not recognised comes first: the class scores of an image unlike the training images mean
+     * nothing, however high, so they are shown only beneath a line that says so.
+     */
     private fun showPrediction(prediction: Prediction, stagesMs: Map<String, Double>, width: Int, height: Int) {
         val headline = findViewById<TextView>(R.id.headline)
-        headline.text = prediction.headline()
-        headline.setTextColor(if (prediction.uncertain) Color.rgb(0xB0, 0x60, 0x00) else Color.rgb(0x1B, 0x5E, 0x20))
-        findViewById<TextView>(R.id.top_k).text = prediction.topK.joinToString("\n") {
+        val ranked = prediction.topK.joinToString("\n") {
             String.format(Locale.US, "%-14s %6.2f%%", it.label, it.score * 100)
+        }
+        val threshold = classifier?.metadata?.outOfDistribution?.threshold
+        when {
+            prediction.notRecognised() -> {
+                headline.text = getString(R.string.not_recognised)
+                headline.setTextColor(Color.rgb(0xB7, 0x1C, 0x1C))
+                val score = prediction.oodScore ?: Double.NaN
+                findViewById<TextView>(R.id.top_k).text = getString(R.string.not_recognised_detail,
+                    String.format(Locale.US, "%.1f", score), String.format(Locale.US, "%.1f", threshold ?: Double.NaN)) +
+                    "\n" + ranked
+            }
+            prediction.uncertain -> {
+                headline.text = getString(R.string.uncertain)
+                headline.setTextColor(Color.rgb(0xB0, 0x60, 0x00))
+                findViewById<TextView>(R.id.top_k).text = ranked
+            }
+            else -> {
+                headline.text = prediction.best().label
+                headline.setTextColor(Color.rgb(0x1B, 0x5E, 0x20))
+                findViewById<TextView>(R.id.top_k).text = ranked
+            }
         }
         findViewById<TextView>(R.id.timings).text = "image ${width}x$height\n" + stagesMs.entries.joinToString("\n") {
             String.format(Locale.US, "%-12s %8.2f ms", it.key, it.value)
