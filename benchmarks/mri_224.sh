@@ -31,10 +31,16 @@ if [ -f "$work/run/config.json" ]; then resume=(--resume); else resume=(); fi
   --command "bash benchmarks/mri_224.sh" --out "$results/train_mri_224"
 
 stage "export"
-"$py" -m brainedge.export "$work/run" --out "$work/export" --formats all 2>&1 | tee "$work/export.log"
+"$py" -m brainedge.export "$work/run" --out "$work/export" --formats all --target-accuracy 0.995 2>&1 | tee "$work/export.log"
 "$py" -m brainedge.export.evaluate "$work/run" "$work/export" --split test --out "$work/export/evaluation_test.json"
 "$py" -m brainedge.benchmarks.studies.export_report "$work/export/evaluation_test.json" --out "$results/export_mri_224" \
-  --command "bash benchmarks/mri_224.sh  # export stage: brainedge-export RUN --formats all; export.evaluate --split test"
+  --command "bash benchmarks/mri_224.sh  # export stage: brainedge-export RUN --formats all --target-accuracy 0.995; export.evaluate --split test"
+
+stage "calibration, refusal, referral"
+"$py" -m brainedge.benchmarks.studies.ood_set "$work/ood_set" --shared "$shared"
+"$py" -m brainedge.benchmarks.studies.answers_report "$work/export" --manifest "$work/manifest.csv" \
+  --ood-set "$work/ood_set" --out "$results/answers_mri_224" \
+  --command "bash benchmarks/mri_224.sh  # answers stage: studies.ood_set; studies.answers_report EXPORT --manifest MANIFEST --ood-set OOD"
 
 stage "benchmark"
 "$py" -m brainedge.benchmarks "$work/export" --test-set "$work/manifest.csv" --threads 1 2 \

@@ -42,7 +42,7 @@ class Head:
             (_tensor(tensors, layer.kernel), _tensor(tensors, layer.bias), layer.activation) for layer in spec.layers
         ]
         _check_layer_shapes(self._layers, spec.feature_map[-1])
-        self._ood_statistics = _ood_statistics(tensors, ood, spec.feature_map[-1]) if ood else None
+        self.ood_statistics = _ood_statistics(tensors, ood, spec.feature_map[-1]) if ood else None
 
     @classmethod
     def load(cls, directory: Path, metadata: BundleMetadata) -> Head:
@@ -70,7 +70,7 @@ class Head:
             logits = logits @ kernel + bias
             if activation == "relu":
                 logits = np.maximum(logits, 0.0)
-        scores = None if self._ood_statistics is None else self._ood_statistics.distances(features)
+        scores = None if self.ood_statistics is None else self.ood_statistics.distances(features)
         return HeadOutputs(features, logits, scores)
 
     def probabilities(self, logits: np.ndarray, calibrated: bool = True) -> np.ndarray:
@@ -78,10 +78,15 @@ class Head:
         return softmax(logits, self.temperature if calibrated else 1.0)
 
     def out_of_distribution(self, scores: np.ndarray) -> np.ndarray:
-        """Whether each score is beyond the bundle's threshold."""
+        """Whether each score is beyond the bundle's threshold; a NaN score (a broken input or model) is too."""
         if self.ood is None:
             raise BrainEdgeError("the bundle carries no out-of-distribution model")
-        return scores > self.ood.threshold
+        return beyond_threshold(scores, self.ood.threshold)
+
+
+def beyond_threshold(scores: np.ndarray, threshold: float) -> np.ndarray:
+    """The one out-of-distribution rule: a score above the threshold, or NaN, is not recognised."""
+    return ~(np.asarray(scores) <= threshold)
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:

@@ -59,6 +59,8 @@ def tensors_from_bytes(data: bytes) -> dict[str, np.ndarray]:
         header = json.loads(data[8 : 8 + length].decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ValueError(f"header is not JSON: {error}") from None
+    except RecursionError:
+        raise ValueError("header is nested too deeply") from None
     if not isinstance(header, dict):
         raise ValueError("header is not a JSON object")
     body = memoryview(data)[8 + length :]

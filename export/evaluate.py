@@ -24,7 +24,7 @@ from brainedge.edge_runtime.classifier import BatchOutputs
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.files import write_text_atomically
 from brainedge.edge_runtime.formats import FORMATS
-from brainedge.edge_runtime.head import softmax
+from brainedge.edge_runtime.head import beyond_threshold, softmax
 from brainedge.export.settings import DEFAULTS
 from brainedge.train.stack import add_verbose_option, run_training_command
 
@@ -54,6 +54,7 @@ def evaluate(run_dir: Path, export_dir: Path, split: str = "test") -> list[dict[
                 "variant": bundle.name,
                 "bundle": str(bundle.directory),
                 "size_bytes": bundle.size_bytes,
+                "model_bytes": bundle.model_path.stat().st_size,
                 "passed": passes(check, DEFAULTS.min_agreement),
                 **check,
                 **answer_quality(bundle, outputs, images.labels),
@@ -86,7 +87,8 @@ def answer_quality(bundle: Bundle, outputs: BatchOutputs, labels: np.ndarray) ->
         },
     }
     if metadata.out_of_distribution is not None and outputs.ood_scores is not None:
-        record["ood_flagged"] = float((outputs.ood_scores > metadata.out_of_distribution.threshold).mean())
+        flagged = beyond_threshold(outputs.ood_scores, metadata.out_of_distribution.threshold)
+        record["ood_flagged"] = float(flagged.mean())
     return record
 
 

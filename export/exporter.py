@@ -116,7 +116,14 @@ class _Exporter:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         size = Bundle.open(target).size_bytes if passed else len(model_bytes)
-        row = {"variant": name, "bundle": str(target), "size_bytes": size, "passed": passed, **check}
+        row = {
+            "variant": name,
+            "bundle": str(target),
+            "size_bytes": size,
+            "model_bytes": len(model_bytes),
+            "passed": passed,
+            **check,
+        }
         return {**row, **(_qualification_record(qualification) if qualification else {})}
 
     def qualify(self, bundle: Bundle, weights: dict[str, np.ndarray], validation: BatchOutputs) -> Qualification:

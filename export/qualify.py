@@ -11,7 +11,7 @@ import numpy as np
 
 from brainedge.edge_runtime.calibration import calibration_scores, fit_temperature, referral_threshold
 from brainedge.edge_runtime.errors import BrainEdgeError
-from brainedge.edge_runtime.head import PpcaMahalanobis, softmax
+from brainedge.edge_runtime.head import PpcaMahalanobis, beyond_threshold, softmax
 from brainedge.edge_runtime.metadata import Calibration, OutOfDistribution, Referral
 
 OOD_TENSORS = {"class_means": "ood.class_means", "basis": "ood.basis", "variances": "ood.variances"}
@@ -108,7 +108,7 @@ def out_of_distribution(
             "train_images": len(train.labels),
             "val_images": len(val.labels),
             "target_val_rejection": rejection,
-            "val_rejection": float((scores > threshold).mean()),
+            "val_rejection": float(beyond_threshold(scores, threshold).mean()),
         },
     )
     tensors = {

@@ -322,6 +322,8 @@ attempt("unquantizable", str(run), "--out", str(work / "out3"), "--formats", "tf
 (work / "a_file").write_text("not a folder")
 attempt("out_is_a_file", str(run), "--out", str(work / "a_file"))
 attempt("out_under_a_file", str(run), "--out", str(work / "a_file" / "bundles"))
+attempt("target_accuracy", str(run), "--out", str(work / "out4"), "--target-accuracy", "99.5")
+attempt("ood_rejection", str(run), "--out", str(work / "out5"), "--ood-rejection", "0")
 print(json.dumps(results))
 """
 
@@ -337,6 +339,8 @@ def test_bad_input_gives_one_line_and_leaves_no_bundle(run_dir: Path, tmp_path: 
         "'tfl.cumsum' op quantization is not supported",
         "out_is_a_file": "a_file: cannot write there, not a folder",
         "out_under_a_file": "a_file is not a folder",
+        "target_accuracy": "--target-accuracy must be between 0 and 1 (e.g. 0.995), got 99.5",
+        "ood_rejection": "--ood-rejection must be between 0 and 0.5, got 0.0",
     }
     for case, message in expected.items():
         result = results[case]
@@ -463,3 +467,75 @@ def test_an_interrupted_export_leaves_the_previous_bundle_and_nothing_loadable(
         done = _python("-m", "brainedge.export", str(run_dir), "--out", str(out), "--formats", "tflite_float32")
         assert done.returncode == 0, done.stderr[-2000:]
         assert not staged.exists(), "the next export did not clear the abandoned staging folder"
+
+
+def test_each_bundle_is_qualified_from_its_own_outputs(exported: tuple[Path, subprocess.CompletedProcess]) -> None:
+    """Temperature, OOD statistics and threshold are fitted per bundle: an int8 model's features are its own."""
+    out, _ = exported
+    report = {row["variant"]: row for row in json.loads((out / "export_report.json").read_text())}
+    heads = {}
+    for name in FORMATS:
+        metadata = Bundle.open(out / name).metadata
+        assert metadata.head is not None and metadata.calibration is not None, name
+        ood = metadata.out_of_distribution
+        assert ood.fit["val_rejection"] <= ood.fit["target_val_rejection"] + 1 / ood.fit["val_images"], name
+        assert report[name]["temperature"] == metadata.calibration.temperature
+        assert report[name]["ood_threshold"] == ood.threshold
+        heads[name] = (out / name / metadata.head.file).read_bytes()
+    assert heads["tflite_float32"] != heads["tflite_int8_ptq"] != heads["tflite_int8_qat"]
+
+
+def test_target_accuracy_chooses_the_referral_threshold_on_validation(run_dir: Path, tmp_path: Path) -> None:
+    from brainedge.edge_runtime.calibration import referral_threshold
+    from brainedge.export.run import LabelledImages, TrainingRun
+    from brainedge.export.verify import bundle_outputs
+
+    out = tmp_path / "bundles"
+    done = _python(
+        "-m", "brainedge.export", str(run_dir), "--out", str(out), "--formats", "tflite_float32",
+        "--target-accuracy", "0.99",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    bundle = Bundle.open(out / "tflite_float32")
+    referral = bundle.metadata.referral
+    assert referral.target_accuracy == 0.99 and "referral below" in done.stdout
+    val = LabelledImages.load(TrainingRun.open(run_dir), "val")
+    calibrated = bundle_outputs(bundle, val, calibrated=True).probabilities
+    choice = referral_threshold(calibrated.max(axis=1), calibrated.argmax(axis=1) == val.labels, 0.99)
+    assert bundle.metadata.confidence_threshold == pytest.approx(choice.threshold, abs=1e-6)
+    assert referral.validation_coverage == pytest.approx(choice.coverage)
+    assert referral.validation_count == len(val.labels)
+    # without a target the bundle keeps the fixed default
+    assert Bundle.open(run_dir.parent / "bundles" / "tflite_float32").metadata.referral is None
+
+
+def test_answers_report_agrees_with_export_evaluate(
+    run_dir: Path, exported: tuple[Path, subprocess.CompletedProcess], tmp_path: Path
+) -> None:
+    """The issue-17 study and export.evaluate compute test calibration along separate paths: same numbers."""
+    from brainedge.benchmarks.studies.ood_set import write_ood_set
+
+    out, _ = exported
+    ood = tmp_path / "ood"
+    write_ood_set(ood, shared=None, size=64, per_kind=1)
+    config = json.loads((run_dir / "config.json").read_text())
+    evaluated = _python(
+        "-m", "brainedge.export.evaluate", str(run_dir), str(out), "--out", str(tmp_path / "test.json")
+    )  # fmt: skip
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    done = _python(
+        "-m", "brainedge.benchmarks.studies.answers_report", str(out), "--manifest", config["manifest"],
+        "--ood-set", str(ood), "--command", "pytest", "--out", str(tmp_path / "answers"),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    record = json.loads((tmp_path / "answers.json").read_text())
+    evaluation = {row["variant"]: row for row in json.loads((tmp_path / "test.json").read_text())}
+    images = sum(1 for path in ood.rglob("*.png"))
+    for row in record["bundles"]:
+        assert row["after"]["ece"] == pytest.approx(evaluation[row["bundle"]]["calibration"]["after"]["ece"], abs=1e-9)
+        assert row["test_flagged"] == pytest.approx(evaluation[row["bundle"]]["ood_flagged"])
+        assert sum(group["images"] for group in row["ood_groups"].values()) == images
+    assert {check["target"].split(":")[0] for check in record["acceptance"]} == {
+        "tflite_float32", "tflite_int8_ptq", "tflite_int8_qat"
+    }  # fmt: skip
+    assert "## Acceptance (issue 17)" in (tmp_path / "answers.md").read_text()

@@ -134,6 +134,12 @@ def test_a_changed_head_file_is_refused(bundles: Path, tmp_path: Path) -> None:
         Bundle.open(copy)
 
 
+def test_a_nan_score_is_not_recognised(bundles: Path) -> None:
+    """NaN features (a broken model or input) compare false with any threshold: they must not pass as fine."""
+    head = Classifier.from_bundle(bundles / "float32_head").head
+    assert head.out_of_distribution(np.array([np.nan, 0.0, np.inf])).tolist() == [True, False, True]
+
+
 def test_bundle_files_and_size_count_the_head(bundles: Path) -> None:
     bundle = Bundle.open(bundles / "int8_head")
     assert bundle.head_path in bundle.files
@@ -173,6 +179,7 @@ def test_tensors_round_trip_in_the_safetensors_layout() -> None:
         (lambda data: data[:8] + b"x" + data[9:], "header is not JSON"),
         (lambda data: data[:-4], "do not fit shape"),
         (lambda data: data.replace(b'"F32"', b'"F16"'), "is not F32"),
+        (lambda data: (200_000).to_bytes(8, "little") + b"[" * 200_000, "nested too deeply"),
     ],
 )
 def test_a_broken_head_file_is_one_line(tmp_path: Path, damage, message: str) -> None:

@@ -136,12 +136,12 @@ public final class Head {
         return Postprocessor.softmax(logits, calibrated ? temperature : 1.0);
     }
 
-    /** Whether a score is beyond the bundle's threshold (strictly above, as in Python). */
+    /** Whether a score is beyond the bundle's threshold (strictly above, as in Python); a NaN score is too. */
     public boolean outOfDistribution(double score) {
         if (ood == null) {
             throw new BrainEdgeException("the bundle carries no out-of-distribution model");
         }
-        return score > ood.threshold;
+        return !(score <= ood.threshold);
     }
 
     static FloatTensor tensor(Map<String, FloatTensor> tensors, String name) {

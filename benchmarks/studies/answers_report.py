@@ -1,0 +1,285 @@
+"""Can a bundle's answers be taken at their word? The issue-17 record, with intervals.
+
+Per bundle, on the held-out test split of the run's manifest (leaked images left out):
+calibration before and after the bundle's temperature (ECE with a bootstrap interval, NLL,
+Brier), the referral operating point (coverage, accuracy of the accepted answers, Wilson
+interval), the share of test images refused as out-of-distribution; on an OOD image set
+(``python -m brainedge.benchmarks.studies.ood_set``) the share refused per group; and what
+the head and the OOD score cost per image on this machine.
+
+usage: python -m brainedge.benchmarks.studies.answers_report EXPORT_DIR --manifest MANIFEST
+           --ood-set OOD_DIR --command "..." --out benchmarks/results/answers_NAME
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from brainedge.benchmarks.studies.ood_set import ood_groups
+from brainedge.edge_runtime.bundle import Bundle, find_bundles
+from brainedge.edge_runtime.calibration import calibration_scores, reliability_bins
+from brainedge.edge_runtime.classifier import Classifier
+from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
+from brainedge.edge_runtime.files import IMAGE_SUFFIXES, write_text_atomically
+from brainedge.edge_runtime.head import beyond_threshold, softmax
+from brainedge.edge_runtime.manifest import read_manifest
+from brainedge.edge_runtime.preprocess import decode_rgb, to_input_tensor
+
+TARGETS = {"ece_after": 0.02, "ood_flagged": 0.95, "test_flagged": 0.02, "accepted_accuracy": 0.993, "ood_ms": 0.5}
+JUDGED = ("tflite_float32", "tflite_int8_ptq", "tflite_int8_qat")
+BOOTSTRAP = 1000
+TIMING_RUNS = 500
+
+
+def wilson(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a proportion (sound near 0 and 1, where the normal one is not)."""
+    if total == 0:
+        return (float("nan"), float("nan"))
+    share = successes / total
+    centre = (share + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * np.sqrt(share * (1 - share) / total + z * z / (4 * total * total)) / (1 + z * z / total)
+    return (float(centre - half), float(centre + half))
+
+
+def bootstrap_interval(statistic: Callable[[np.ndarray], float], count: int, seed: int = 0) -> tuple[float, float]:
+    """2.5th and 97.5th percentiles of ``statistic`` over resamples of image indices."""
+    rng = np.random.default_rng(seed)
+    values = [statistic(rng.integers(0, count, count)) for _ in range(BOOTSTRAP)]
+    return (float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5)))
+
+
+def test_split(manifest_path: Path) -> tuple[list[np.ndarray], np.ndarray]:
+    """The test split's decoded images, shared by every bundle, and their labels."""
+    manifest = read_manifest(manifest_path)
+    files = manifest.files("test", include_leaked=False)
+    if not files:
+        raise BrainEdgeError(f"{manifest_path}: no test images")
+    return [decode_rgb(path) for path, _ in files], np.array([label for _, label in files])
+
+
+def ood_images(folder: Path) -> dict[str, list[Path]]:
+    """Images of the OOD set by group (its top-level folders)."""
+    groups: dict[str, list[Path]] = {}
+    for path in sorted(folder.rglob("*")):
+        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
+            groups.setdefault(path.relative_to(folder).parts[0], []).append(path)
+    if not groups:
+        raise BrainEdgeError(f"{folder}: no images (write the set with python -m brainedge.benchmarks.studies.ood_set)")
+    return groups
+
+
+def group_kinds(groups: dict[str, list[Path]]) -> dict[str, str]:
+    """ "ood" or "near" per group, as the OOD set defines its groups (a folder of other images counts as OOD)."""
+    known = {group.name: group.kind for group in ood_groups()}
+    return {name: known.get(name, "ood") for name in groups}
+
+
+def score_bundle(
+    bundle: Bundle, images: list[np.ndarray], labels: np.ndarray, groups: dict[str, list[Path]]
+) -> dict[str, Any]:
+    classifier = Classifier.from_bundle(bundle, threads=1)
+    outputs = [classifier.run(to_input_tensor(image, classifier.input_spec), calibrated=False) for image in images]
+    logits = np.concatenate([o.logits for o in outputs])
+    scores = np.concatenate([o.ood_scores for o in outputs])
+    metadata = bundle.metadata
+    temperature = metadata.calibration.temperature
+    before, after = softmax(logits), softmax(logits, temperature)
+    correct = after.argmax(axis=1) == labels
+    accepted = after.max(axis=1) >= metadata.confidence_threshold
+    threshold = metadata.out_of_distribution.threshold
+    flagged = beyond_threshold(scores, threshold)
+    refused = {
+        name: [classifier.classify(path).out_of_distribution for path in paths] for name, paths in groups.items()
+    }
+    return {
+        "bundle": bundle.name,
+        "temperature": temperature,
+        "test_images": len(labels),
+        "accuracy": float(correct.mean()),
+        "before": calibration_scores(before, labels),
+        "after": calibration_scores(after, labels),
+        "ece_after_interval": bootstrap_interval(
+            lambda i: reliability_bins(after[i], labels[i]).expected_calibration_error, len(labels)
+        ),
+        "referral": {
+            "threshold": metadata.confidence_threshold,
+            "target_accuracy": metadata.referral.target_accuracy if metadata.referral else None,
+            "validation_coverage": metadata.referral.validation_coverage if metadata.referral else None,
+            "coverage": float(accepted.mean()),
+            "accepted": int(accepted.sum()),
+            "accepted_accuracy": float(correct[accepted].mean()),
+            "accepted_accuracy_interval": wilson(int(correct[accepted].sum()), int(accepted.sum())),
+        },
+        "test_flagged": float(flagged.mean()),
+        "test_flagged_interval": wilson(int(flagged.sum()), len(flagged)),
+        "ood_groups": {name: {"images": len(v), "flagged": int(sum(v))} for name, v in refused.items()},
+        "cost_ms": head_cost(classifier, images[0]),
+    }
+
+
+def head_cost(classifier: Classifier, image: np.ndarray) -> dict[str, float]:
+    """Median ms per image of the whole head (pooling, dense layers, OOD) and of the OOD distance alone."""
+    raw = classifier.backend.run(to_input_tensor(image, classifier.input_spec))
+    quantization = classifier.output_spec.quantization
+    if quantization is not None:
+        raw = (raw.astype(np.float32) - quantization.zero_point) * quantization.scale
+    feature_map = raw.astype(np.float32)
+    features = classifier.head.run(feature_map).features
+    statistics = classifier.head.ood_statistics
+
+    def median_ms(work: Callable[[], object]) -> float:
+        samples = []
+        for _ in range(TIMING_RUNS):
+            start = time.perf_counter()
+            work()
+            samples.append((time.perf_counter() - start) * 1000)
+        return float(np.median(samples))
+
+    return {
+        "head_ms": median_ms(lambda: classifier.head.run(feature_map)),
+        "ood_ms": median_ms(lambda: statistics.distances(features)),
+        "invoke_ms": median_ms(lambda: classifier.backend.run(to_input_tensor(image, classifier.input_spec))),
+    }
+
+
+def acceptance(rows: list[dict[str, Any]], kinds: dict[str, str]) -> list[dict[str, Any]]:
+    checks = []
+    for row in (r for r in rows if r["bundle"] in JUDGED):
+        name, before, after = row["bundle"], row["before"]["ece"], row["after"]["ece"]
+        low, high = row["ece_after_interval"]
+        checks.append(
+            {
+                "target": f"{name}: test ECE after calibration <= {TARGETS['ece_after']} and below before",
+                "measured": f"{after:.4f} (95% bootstrap {low:.4f}-{high:.4f}); before {before:.4f}",
+                "met": after <= TARGETS["ece_after"] and after < before,
+            }
+        )
+        ood = [g for g, kind in kinds.items() if kind == "ood"]
+        flagged = sum(row["ood_groups"][g]["flagged"] for g in ood)
+        total = sum(row["ood_groups"][g]["images"] for g in ood)
+        low, high = wilson(flagged, total)
+        checks.append(
+            {
+                "target": f"{name}: >= {TARGETS['ood_flagged']:.0%} of the OOD set refused",
+                "measured": f"{flagged}/{total} = {flagged / total:.1%} (95% {low:.1%}-{high:.1%})",
+                "met": flagged / total >= TARGETS["ood_flagged"],
+            }
+        )
+        low, high = row["test_flagged_interval"]
+        checks.append(
+            {
+                "target": f"{name}: <= {TARGETS['test_flagged']:.0%} of the test split refused",
+                "measured": f"{row['test_flagged']:.2%} (95% {low:.2%}-{high:.2%})",
+                "met": row["test_flagged"] <= TARGETS["test_flagged"],
+            }
+        )
+        referral = row["referral"]
+        low, high = referral["accepted_accuracy_interval"]
+        checks.append(
+            {
+                "target": f"{name}: accepted test answers >= {TARGETS['accepted_accuracy']:.1%} accurate",
+                "measured": f"{referral['accepted_accuracy']:.2%} (95% {low:.2%}-{high:.2%}) at coverage "
+                f"{referral['coverage']:.1%}",
+                "met": referral["accepted_accuracy"] >= TARGETS["accepted_accuracy"],
+            }
+        )
+        checks.append(
+            {
+                "target": f"{name}: OOD score <= {TARGETS['ood_ms']} ms per image",
+                "measured": f"{row['cost_ms']['ood_ms']:.3f} ms (whole head {row['cost_ms']['head_ms']:.3f} ms; "
+                f"invoke {row['cost_ms']['invoke_ms']:.2f} ms)",
+                "met": row["cost_ms"]["ood_ms"] <= TARGETS["ood_ms"],
+            }
+        )
+    return checks
+
+
+def markdown(rows: list[dict[str, Any]], kinds: dict[str, str], checks: list[dict[str, Any]], command: str) -> str:
+    groups = list(kinds)
+    lines = [
+        "# Answers a clinician can weigh: calibration, refusal, referral (issue 17)",
+        "",
+        "Command:",
+        "",
+        "```",
+        command,
+        "```",
+        "",
+        f"Test split: {rows[0]['test_images']} images with no near-duplicate in train or val. ECE: 15 equal-width "
+        "bins of the top-1 probability; 'before' is the bundle's softmax at temperature 1, 'after' with the "
+        "temperature fitted on the validation split. Intervals are 95% (bootstrap over test images for ECE, "
+        "Wilson for shares).",
+        "",
+        "| bundle | T | accuracy | ECE before → after | NLL before → after | Brier before → after | "
+        "referral threshold | coverage | accepted accuracy | test refused as OOD |",
+        "|---|---:|---:|---|---|---|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        b, a, r = row["before"], row["after"], row["referral"]
+        lines.append(
+            f"| {row['bundle']} | {row['temperature']:.3f} | {row['accuracy']:.4f} | {b['ece']:.4f} → {a['ece']:.4f} | "
+            f"{b['nll']:.4f} → {a['nll']:.4f} | {b['brier']:.4f} → {a['brier']:.4f} | {r['threshold']:.4f} | "
+            f"{r['coverage']:.1%} | {r['accepted_accuracy']:.2%} ({r['accepted']}) | {row['test_flagged']:.2%} |"
+        )
+    lines += [
+        "",
+        "Out-of-distribution set: images refused per group (kind 'near' = synthetic MRI-like slices, reported "
+        "apart from true OOD).",
+        "",
+        "| bundle | " + " | ".join(f"{g} ({kinds[g]})" for g in groups) + " | head ms | OOD ms |",
+        "|---|" + "---:|" * (len(groups) + 2),
+    ]
+    for row in rows:
+        cells = [f"{row['ood_groups'][g]['flagged']}/{row['ood_groups'][g]['images']}" for g in groups]
+        cost = row["cost_ms"]
+        lines.append(f"| {row['bundle']} | " + " | ".join(cells) + f" | {cost['head_ms']:.3f} | {cost['ood_ms']:.3f} |")
+    lines += ["", "## Acceptance (issue 17)", "", "| target | measured | met |", "|---|---|---|"]
+    lines += [f"| {c['target']} | {c['measured']} | {'yes' if c['met'] else '**no**'} |" for c in checks]
+    return "\n".join(lines) + "\n"
+
+
+def run(args: argparse.Namespace) -> int:
+    bundles = [Bundle.open(path) for path in find_bundles([args.export_dir])]
+    bundles = [bundle for bundle in bundles if bundle.metadata.out_of_distribution is not None]
+    if not bundles:
+        raise BrainEdgeError(f"{args.export_dir}: no bundle with calibration and an out-of-distribution model")
+    groups = ood_images(args.ood_set)
+    kinds = group_kinds(groups)
+    images, labels = test_split(args.manifest)
+    rows = []
+    for bundle in bundles:
+        print(f"[{bundle.name}] {len(labels)} test images, {sum(map(len, groups.values()))} OOD images", flush=True)
+        rows.append(score_bundle(bundle, images, labels, groups))
+    checks = acceptance(rows, kinds)
+    text = markdown(rows, kinds, checks, args.command)
+    record = {"command": args.command, "groups": kinds, "bundles": rows, "acceptance": checks}
+    write_text_atomically(args.out.with_suffix(".json"), json.dumps(record, indent=2) + "\n")
+    write_text_atomically(args.out.with_suffix(".md"), text)
+    print(text)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m brainedge.benchmarks.studies.answers_report",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("export_dir", type=Path)
+    parser.add_argument("--manifest", type=Path, required=True, help="the run's manifest (its test split is used)")
+    parser.add_argument("--ood-set", type=Path, required=True, help="folder written by studies.ood_set")
+    parser.add_argument("--command", required=True, help="the command that produced the bundles, for the record")
+    parser.add_argument("--out", type=Path, required=True, help="output path without suffix (.md and .json)")
+    return report_user_errors(run, parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
