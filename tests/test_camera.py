@@ -57,6 +57,23 @@ def test_folder_loop_labels_every_image(
         assert latency.endswith(" ms") and float(latency[:-3]) >= 0
 
 
+def test_the_kiosk_says_not_recognised_for_an_image_unlike_the_training_ones(
+    bundles: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from PIL import Image
+
+    from brainedge.edge_runtime.classifier import NOT_RECOGNISED
+
+    shutil.copy(class_image(bundles, "red"), tmp_path / "a_red.png")
+    Image.new("RGB", (32, 32), (0, 0, 0)).save(tmp_path / "b_black.png")
+    args = ["--bundle", str(bundles / "int8_head"), "--watch", str(tmp_path), "--include-existing"]
+    code = classify_main([*args, "--interval", "0.01", "--max-images", "2"])
+    lines = sorted(capsys.readouterr().out.splitlines())
+    assert code == 0 and len(lines) == 2
+    assert lines[0].split(": ", 1)[1].startswith("red  [") and NOT_RECOGNISED not in lines[0]
+    assert lines[1].split(": ", 1)[1].startswith(NOT_RECOGNISED)
+
+
 def test_a_bad_file_is_reported_and_the_loop_goes_on(
     bundles: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
