@@ -1,6 +1,7 @@
 """brainedge-bench: benchmark bundles on labelled data, merge results, import benchmark_model logs.
 
 brainedge-bench export/ --test-set data/manifest.csv --threads 1 2 --out benchmarks/results/desktop
+brainedge-bench export/ --test-set data/manifest.csv --ood-set ood/ --out benchmarks/results/desktop
 brainedge-bench --merge desktop/results.json pi/results.json --out benchmarks/results/compare
 brainedge-bench --import-litert pixel7_int8.txt pixel7_fp32.txt --device-name pixel7 --out results/pixel7
 """
@@ -12,6 +13,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from brainedge.benchmarks.answers import load_ood_set
 from brainedge.benchmarks.dataset import load_test_set
 from brainedge.benchmarks.device import device_record
 from brainedge.benchmarks.harness import (
@@ -62,6 +64,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep manifest test images that have a near-duplicate in train/val",
     )
     parser.add_argument("--limit", type=int, default=None, help="use at most N test images, spread evenly")
+    parser.add_argument(
+        "--ood-set",
+        type=Path,
+        metavar="DIR",
+        help="images that are not the training domain (python -m brainedge.benchmarks.studies.ood_set makes one): "
+        "each artifact also classifies every image under DIR, never counted in accuracy, and the report gives "
+        "the share refused as out-of-distribution per top-level folder and over the folders DIR/sources.json "
+        'calls "ood" (all of them without it), "near" ones apart',
+    )
     parser.add_argument("--threads", type=int, nargs="+", default=[1], help="thread counts (default: 1)")
     parser.add_argument(
         "--backends",
@@ -90,14 +101,21 @@ def benchmark(args: argparse.Namespace, command: str) -> dict:
     test_set = None
     if args.test_set:
         test_set = load_test_set(args.test_set, args.split, args.include_leaked).subset(args.limit)
+    ood_set = load_ood_set(args.ood_set) if args.ood_set else None
     reference = choose_reference(artifacts, args.reference)
     settings = Settings(
         threads=args.threads, backends=args.backends, runs=args.runs, warmup=args.warmup, timeout_s=args.timeout
     )
     device = device_record(args.device_name)
-    rows = run_matrix(artifacts, test_set, settings, args.run_id, device["name"], reference)
+    rows = run_matrix(artifacts, test_set, settings, args.run_id, device["name"], reference, ood_set=ood_set)
     run = make_run(
-        args.run_id, device, command, settings.as_dict(), test_set.describe() if test_set else None, reference
+        args.run_id,
+        device,
+        command,
+        settings.as_dict(),
+        test_set.describe() if test_set else None,
+        reference,
+        ood_set.describe() if ood_set else None,
     )
     return assemble([run], rows)
 

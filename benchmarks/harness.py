@@ -3,7 +3,9 @@
 The parent holds the labels, so accuracy, macro-F1 and agreement with the float32
 reference are computed here from the per-image predictions each subprocess returns.
 A bundle that cannot be opened (bad metadata.json, missing model, an export's hidden staging
-folder) is a failed row naming the problem, never the end of the run.
+folder) is a failed row naming the problem, never the end of the run. Whether the answers can be
+taken at their word (calibration, referral, out-of-distribution refusal, also of an ``--ood-set``
+kept out of accuracy) is computed here too, by ``benchmarks.answers``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from brainedge.benchmarks.answers import OodSet, answer_fields
 from brainedge.benchmarks.dataset import LabelledSet
 from brainedge.benchmarks.runner import DEFAULT_RUNS, DEFAULT_WARMUP, PARENT_ENV
 from brainedge.benchmarks.schema import SCHEMA_VERSION
@@ -151,13 +154,21 @@ def run_matrix(
     device: str,
     reference: str | None,
     progress: bool = True,
+    ood_set: OodSet | None = None,
 ) -> list[dict[str, Any]]:
-    """Every artifact x backend x threads, sequentially (parallel runs would skew each other's timings)."""
+    """Every artifact x backend x threads, sequentially (parallel runs would skew each other's timings).
+
+    ``ood_set``: images each artifact also tries to refuse as out-of-distribution, never in accuracy.
+    """
     opened = [a for a in artifacts if a.opened]
     labels = test_set.labels_for(shared_class_names(opened)) if test_set and opened else []
     with tempfile.TemporaryDirectory() as scratch:
         images_file = Path(scratch) / "images.json"
         images_file.write_text(json.dumps([str(p) for p in test_set.paths] if test_set else []))
+        ood_file = None
+        if ood_set is not None:
+            ood_file = Path(scratch) / "ood_images.json"
+            ood_file.write_text(json.dumps([str(p) for p in ood_set.paths]))
         rows, predictions = [], []
         for artifact in artifacts:
             for backend in backends_for(artifact, settings.backends):
@@ -170,18 +181,23 @@ def run_matrix(
                             flush=True,
                         )
                     payload = (
-                        run_one(artifact, backend, threads, images_file, settings)
+                        run_one(artifact, backend, threads, images_file, settings, ood_file)
                         if artifact.opened
                         else {"status": "failed", "error": artifact.problem}
                     )
-                    rows.append(make_row(artifact, backend, threads, payload, labels, run_id, device))
+                    rows.append(make_row(artifact, backend, threads, payload, labels, run_id, device, ood_set))
                     predictions.append(payload.get("predictions"))
     add_agreement(rows, predictions, reference)
     return rows
 
 
 def run_one(
-    artifact: Artifact, backend: str, threads: int | None, images_file: Path, settings: Settings
+    artifact: Artifact,
+    backend: str,
+    threads: int | None,
+    images_file: Path,
+    settings: Settings,
+    ood_file: Path | None = None,
 ) -> dict[str, Any]:
     """The runner's JSON, or a failed payload saying why the subprocess gave none.
 
@@ -203,6 +219,8 @@ def run_one(
     ]
     if threads is not None:
         command += ["--threads", str(threads)]
+    if ood_file is not None:
+        command += ["--ood-images", str(ood_file)]
     try:
         done = subprocess.run(
             command,
@@ -249,8 +267,9 @@ def make_row(
     labels: list[int],
     run_id: str,
     device: str,
+    ood_set: OodSet | None = None,
 ) -> dict[str, Any]:
-    """One schema row: identity, the runner's figures, and accuracy from its predictions."""
+    """One schema row: identity, the runner's figures, accuracy from its predictions, and its answers' worth."""
     ok = payload.get("status") == "ok" and artifact.opened is not None
     predictions = payload.get("predictions") or []
     accuracy, macro_f1 = (
@@ -282,6 +301,7 @@ def make_row(
         "unreadable_images": payload.get("unreadable_images", []),
         "status": "ok" if ok else "failed",
         "error": None if ok else payload.get("error", "unknown error"),
+        **answer_fields(labels, payload if ok else {}, ood_set),
     }
 
 
@@ -362,6 +382,7 @@ def make_run(
     settings: dict[str, Any] | None,
     test_set: dict[str, Any] | None,
     reference: str | None,
+    ood_set: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
         "id": run_id,
@@ -370,6 +391,7 @@ def make_run(
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "settings": settings or {},
         "test_set": test_set,
+        "ood_set": ood_set,
         "reference": reference,
     }
 

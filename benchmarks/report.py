@@ -10,11 +10,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Callable
 
+from brainedge.benchmarks.answers import ANSWER_FIELDS, NEAR, OOD
 from brainedge.benchmarks.schema import schema_text
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.files import write_atomically
@@ -25,6 +27,16 @@ REPORT_MD = "report.md"
 SCHEMA_JSON = "results.schema.json"
 SCATTER_PNG = "accuracy_vs_latency.png"
 DISTRIBUTION_PNG = "latency_distribution.png"
+RELIABILITY_PNG = "reliability.png"
+RISK_COVERAGE_PNG = "risk_coverage.png"
+PLOTS = (SCATTER_PNG, DISTRIBUTION_PNG, RELIABILITY_PNG, RISK_COVERAGE_PNG)
+ANSWERS_HEADING = "## Answers you can take at their word"
+
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#F0E442")
+"""Okabe and Ito's colour-blind-safe colours (yellow last: faint on white)."""
+LINESTYLES = ("-", "--", "-.", ":")
+BEFORE_STYLE = {"color": "#E69F00", "marker": "o", "linestyle": "--", "label": "before calibration (T = 1)"}
+AFTER_STYLE = {"color": "#0072B2", "marker": "s", "linestyle": "-", "label": "after calibration (bundle's T)"}
 
 CSV_COLUMNS = (
     "run",
@@ -50,6 +62,22 @@ CSV_COLUMNS = (
     "images",
     "image_errors",
     "error",
+    "temperature",
+    "ece_before",
+    "ece_after",
+    "nll_before",
+    "nll_after",
+    "brier_before",
+    "brier_after",
+    "referral_threshold",
+    "referral_target_accuracy",
+    "referral_coverage",
+    "referral_accuracy",
+    "test_flagged_ood",
+    "ood_set_flagged",
+    "near_set_flagged",
+    "head_ms",
+    "ood_ms",
 )
 
 
@@ -82,7 +110,7 @@ def write_all(result: dict[str, Any], out_dir: Path) -> list[Path]:
     finally:
         for staging in staged.values():
             staging.unlink(missing_ok=True)
-    for name in (SCATTER_PNG, DISTRIBUTION_PNG):
+    for name in PLOTS:
         if name not in plots:
             _writing(out_dir / name, lambda name=name: (out_dir / name).unlink(missing_ok=True))
     return [out_dir / name for name in (RESULT_JSON, RESULT_CSV, SCHEMA_JSON, REPORT_MD, *plots)]
@@ -98,7 +126,7 @@ def _writing(path: Path, write: Callable[[], object]) -> None:
 
 def _remove_leftovers(out_dir: Path) -> None:
     """Hidden temporary files a killed earlier run left beside its results (never under a final name)."""
-    for name in (RESULT_JSON, RESULT_CSV, SCHEMA_JSON, REPORT_MD, SCATTER_PNG, DISTRIBUTION_PNG):
+    for name in (RESULT_JSON, RESULT_CSV, SCHEMA_JSON, REPORT_MD, *PLOTS):
         # .NAME-staged.tmp, and ..NAME-staged.tmp-XXXX.tmp from write_atomically while staging it
         for leftover in [*out_dir.glob(f".{name}-*.tmp"), *out_dir.glob(f"..{name}-*.tmp")]:
             try:
@@ -110,6 +138,17 @@ def _remove_leftovers(out_dir: Path) -> None:
 def csv_record(row: dict[str, Any]) -> dict[str, Any]:
     latency = row.get("latency_ms") or {}
     flat = {**row, **{f"latency_{key}_ms": latency.get(key) for key in ("p50", "p90", "p99", "mean")}}
+    for when in ("before", "after"):
+        scores = row.get(f"calibration_{when}") or {}
+        flat.update({f"{name}_{when}": scores.get(name) for name in ("ece", "nll", "brier")})
+    referral = row.get("referral") or {}
+    flat.update(
+        {f"referral_{key}": referral.get(key) for key in ("threshold", "target_accuracy", "coverage", "accuracy")}
+    )
+    ood_set = row.get("ood_set") or {}
+    flat["test_flagged_ood"] = (row.get("test_ood") or {}).get("share")
+    flat["ood_set_flagged"] = (ood_set.get(OOD) or {}).get("share")
+    flat["near_set_flagged"] = (ood_set.get(NEAR) or {}).get("share")
     return {column: flat.get(column) for column in CSV_COLUMNS}
 
 
@@ -139,7 +178,13 @@ def render_plots(rows: Sequence[dict[str, Any]]) -> dict[str, bytes]:
         import matplotlib.pyplot as plt
     except ImportError:
         return {}
-    rendered = {SCATTER_PNG: _scatter(plt, rows), DISTRIBUTION_PNG: _distribution(plt, rows)}
+    answered = answer_rows(rows)
+    rendered = {
+        SCATTER_PNG: _scatter(plt, rows),
+        DISTRIBUTION_PNG: _distribution(plt, rows),
+        RELIABILITY_PNG: _reliability(plt, answered),
+        RISK_COVERAGE_PNG: _risk_coverage(plt, answered),
+    }
     return {name: png for name, png in rendered.items() if png is not None}
 
 
@@ -193,6 +238,138 @@ def _distribution(plt: Any, rows: Sequence[dict[str, Any]]) -> bytes | None:
     return _png(plt, figure)
 
 
+def _reliability(plt: Any, rows: Sequence[dict[str, Any]]) -> bytes | None:
+    """Per bundle: accuracy against confidence per bin before and after calibration, the diagonal, and bin counts."""
+    drawn = [r for r in rows if r.get("reliability")]
+    if not drawn:
+        return None
+    with_device = _several_devices(drawn)
+    columns = min(3, len(drawn))
+    lines = math.ceil(len(drawn) / columns)
+    figure = plt.figure(figsize=(4.3 * columns, 0.6 + 4.4 * lines), constrained_layout=True)
+    grid = figure.add_gridspec(1 + 2 * lines, columns, height_ratios=[0.35] + [3.0, 1.1] * lines)
+    for index, row in enumerate(drawn):
+        line, column = divmod(index, columns)
+        top = figure.add_subplot(grid[1 + 2 * line, column])
+        bottom = figure.add_subplot(grid[2 + 2 * line, column], sharex=top)
+        _reliability_panel(top, bottom, row, with_device, first_column=column == 0)
+    legend = figure.add_subplot(grid[0, :])
+    legend.axis("off")
+    handles = [
+        plt.Line2D([], [], color="#777777", linestyle=":", label="perfectly calibrated"),
+        plt.Line2D([], [], **BEFORE_STYLE),
+        plt.Line2D([], [], **AFTER_STYLE),
+    ]
+    legend.legend(handles=handles, loc="center", ncol=3, frameon=False, fontsize=9)
+    return _png(plt, figure)
+
+
+def _reliability_panel(top: Any, bottom: Any, row: dict[str, Any], with_device: bool, first_column: bool) -> None:
+    bins = row["reliability"]
+    edges = bins["edges"]
+    width = edges[1] - edges[0]
+    centres = [(lo + hi) / 2 for lo, hi in zip(edges[:-1], edges[1:])]
+    top.plot([0, 1], [0, 1], color="#777777", linestyle=":", linewidth=1)
+    for when, style, shift in (("before", BEFORE_STYLE, -0.2), ("after", AFTER_STYLE, 0.2)):
+        kept = [i for i, count in enumerate(bins[when]["counts"]) if count > 0]
+        top.plot(
+            [bins[when]["confidence"][i] for i in kept],
+            [bins[when]["accuracy"][i] for i in kept],
+            markersize=4,
+            linewidth=1.2,
+            clip_on=False,
+            **{k: v for k, v in style.items() if k != "label"},
+        )
+        bottom.bar([c + shift * width for c in centres], bins[when]["counts"], width=0.4 * width, color=style["color"])
+    before, after = row.get("calibration_before") or {}, row.get("calibration_after") or {}
+    temperature = f"T = {_fmt(row.get('temperature'))}"
+    if row.get("temperature") == 1.0:
+        temperature += " (the curves coincide)"
+    top.set_title(
+        f"{_answer_label(row, with_device)}\n{temperature}, "
+        f"ECE {_fmt(before.get('ece'), 1, 3)} → {_fmt(after.get('ece'), 1, 3)}",
+        fontsize=9,
+    )
+    top.set_xlim(0, 1)
+    top.set_ylim(0, 1.02)
+    top.grid(alpha=0.3)
+    top.tick_params(labelbottom=False, labelsize=8)
+    bottom.tick_params(labelsize=8)
+    counts = [c for when in ("before", "after") for c in bins[when]["counts"] if c > 0]
+    if counts and max(counts) > 20 * min(counts):
+        bottom.set_yscale("log")  # one crowded bin (the confident answers) would flatten the others
+    bottom.set_xlabel("top-1 confidence", fontsize=8)
+    if first_column:
+        top.set_ylabel("accuracy in bin", fontsize=8)
+        bottom.set_ylabel("images", fontsize=8)
+
+
+def _risk_coverage(plt: Any, rows: Sequence[dict[str, Any]]) -> bytes | None:
+    """Per bundle: error rate of the accepted answers against the share accepted, the referral point marked."""
+    drawn = [r for r in rows if r.get("risk_coverage")]
+    if not drawn:
+        return None
+    with_device = _several_devices(drawn)
+    figure = plt.figure(figsize=(8, 5.2 + 0.22 * len(drawn)), constrained_layout=True)
+    grid = figure.add_gridspec(2, 1, height_ratios=[5.0, 0.45 + 0.22 * len(drawn)])
+    axes = figure.add_subplot(grid[0])
+    handles = []
+    for index, row in enumerate(drawn):
+        colour = PALETTE[index % len(PALETTE)]
+        style = LINESTYLES[index % len(LINESTYLES)]  # coinciding curves (the same model) still show apart
+        curve = row["risk_coverage"]
+        referral = row.get("referral") or {}
+        label = _answer_label(row, with_device)
+        if referral.get("accuracy") is not None:
+            label += (
+                f": threshold {_fmt(referral['threshold'])} keeps {_fmt(referral['coverage'], 100, 1)}%"
+                f" at {_fmt(1 - referral['accuracy'], 100, 1)}% error"
+            )
+        (line,) = axes.plot(
+            [100 * c for c in curve["coverage"]],
+            [100 * e for e in curve["error"]],
+            color=colour,
+            linestyle=style,
+            linewidth=1.5,
+            label=label,
+        )
+        handles.append(line)
+        if referral.get("accuracy") is not None:
+            axes.plot(
+                100 * referral["coverage"],
+                100 * (1 - referral["accuracy"]),
+                marker="o",
+                markersize=8,
+                markerfacecolor=colour,
+                markeredgecolor="black",
+                linestyle="none",
+                zorder=3,
+                clip_on=False,  # a point at 100% coverage sits on the frame
+            )
+    handles.append(
+        plt.Line2D(
+            [],
+            [],
+            marker="o",
+            markersize=8,
+            markerfacecolor="white",
+            markeredgecolor="black",
+            linestyle="none",
+            label="referral threshold: answers below it are referred for review",
+        )
+    )
+    axes.set_xlim(0, 100)
+    axes.set_ylim(bottom=0)
+    axes.set_xlabel("coverage: test answers accepted (%)")
+    axes.set_ylabel("error rate of the accepted answers (%)")
+    axes.set_title("Risk vs coverage (down and right is better)")
+    axes.grid(alpha=0.3)
+    legend = figure.add_subplot(grid[1])
+    legend.axis("off")
+    legend.legend(handles=handles, loc="upper left", frameon=False, fontsize=8)
+    return _png(plt, figure)
+
+
 def _png(plt: Any, figure: Any) -> bytes:
     """The figure as PNG bytes, rendered in memory so that writing it is one atomic step."""
     buffer = io.BytesIO()
@@ -233,9 +410,14 @@ def render_markdown(result: dict[str, Any], plots: Sequence[str]) -> str:
         parts.append(f"Run `{run['id']}` ({run['created']}):\n\n```\n{run['command']}\n```\n")
         if run.get("test_set"):
             parts.append(f"Test set: {_test_set(run['test_set'])}\n")
+        if run.get("ood_set"):
+            parts.append(f"OOD set (never in accuracy): {_ood_set(run['ood_set'])}\n")
     parts += ["## Results\n", _rows_table(result["rows"])]
     if result["ratios"]:
         parts += ["## Quantized vs float32 (same run, same thread count)\n", _ratios_table(result["ratios"])]
+    answered = answer_rows(result["rows"])
+    if answered:
+        parts += answers_section(answered, plots)
     failed = [r for r in result["rows"] if r["status"] == "failed"]
     if failed:
         parts.append("## Failures\n")
@@ -244,14 +426,135 @@ def render_markdown(result: dict[str, Any], plots: Sequence[str]) -> str:
     if unreadable:
         parts.append("## Unreadable test images (counted as wrong)\n")
         parts.append("".join(f"- `{path}`: {error}\n" for path, error in unreadable.items()))
-    if plots:
+    titles = {SCATTER_PNG: "Accuracy vs p50 latency", DISTRIBUTION_PNG: "Latency distribution per artifact"}
+    general = [name for name in plots if name in titles]
+    if general:
         parts.append("## Plots\n")
-        titles = {SCATTER_PNG: "Accuracy vs p50 latency", DISTRIBUTION_PNG: "Latency distribution per artifact"}
-        parts += [f"![{titles[name]}]({name})\n" for name in plots]
+        parts += [f"![{titles[name]}]({name})\n" for name in general]
     else:
         parts.append("_No plots: nothing to plot, or matplotlib is not installed (`pip install matplotlib`)._\n")
     parts += ["## Method\n", METHOD]
     return "\n".join(parts)
+
+
+def answer_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per bundle and run that reports on its answers (a bundle with a head): its first, in order.
+
+    The answers of one bundle do not depend on the thread count or the backend, so one row stands for them.
+    """
+    chosen: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        if row.get("status") == "ok" and any(row.get(name) is not None for name in ANSWER_FIELDS):
+            chosen.setdefault((row["run"], row["artifact"]), row)
+    return list(chosen.values())
+
+
+def _answer_label(row: dict[str, Any], with_device: bool) -> str:
+    return f"{row['artifact']} @{row['device']}" if with_device else row["artifact"]
+
+
+def answers_section(rows: Sequence[dict[str, Any]], plots: Sequence[str]) -> list[str]:
+    """The table of calibration, referral and refusal per bundle, what each column means, and the two plots."""
+    with_device = _several_devices(rows)
+    lines = []
+    for r in rows:
+        before, after = r.get("calibration_before") or {}, r.get("calibration_after") or {}
+        referral = r.get("referral") or {}
+        ood_set = r.get("ood_set") or {}
+        lines.append(
+            [
+                _answer_label(r, with_device),
+                _fmt(r.get("temperature"), 1, 3),
+                *(_before_after(before.get(name), after.get(name)) for name in ("ece", "nll", "brier")),
+                _threshold(referral),
+                _fmt(referral.get("coverage"), 100, 1),
+                _fmt(referral.get("accuracy"), 100, 1),
+                _share(r.get("test_ood")),
+                _share(ood_set.get(OOD)),
+                _share(ood_set.get(NEAR)),
+                f"{_fmt(r.get('head_ms'), 1, 3)} / {_fmt(r.get('ood_ms'), 1, 3)}",
+            ]
+        )
+    parts = [
+        f"{ANSWERS_HEADING}\n",
+        "Whether a bundle's probabilities mean what they say, which answers it refers for review, and which "
+        "inputs it refuses as unlike its training images. Bundles without a head (schema 1) cannot say; "
+        "they are not listed. Computed over the test images that decode.\n",
+        _table(
+            (
+                "bundle",
+                "temperature",
+                "ECE before → after",
+                "NLL before → after",
+                "Brier before → after",
+                "referral threshold",
+                "coverage %",
+                "accepted accuracy %",
+                "test flagged OOD %",
+                "OOD set flagged % (ood)",
+                "OOD set flagged % (near)",
+                "head / OOD ms",
+            ),
+            lines,
+        ),
+        ANSWER_COLUMNS,
+    ]
+    groups = [r for r in rows if r.get("ood_set")]
+    if groups:
+        parts.append(f"OOD set `{groups[0]['ood_set']['source']}`, share refused per folder:\n")
+        parts.append("".join(f"- {_answer_label(r, with_device)}: {_groups(r['ood_set'])}\n" for r in groups))
+    titles = {
+        RELIABILITY_PNG: "Reliability diagram per bundle, before and after calibration",
+        RISK_COVERAGE_PNG: "Error rate against coverage per bundle, referral threshold marked",
+    }
+    parts += [f"![{titles[name]}]({name})\n" for name in plots if name in titles]
+    return parts
+
+
+def _before_after(before: float | None, after: float | None) -> str:
+    return "–" if before is None and after is None else f"{_fmt(before, 1, 3)} → {_fmt(after, 1, 3)}"
+
+
+def _threshold(referral: dict[str, Any]) -> str:
+    if not referral:
+        return "–"
+    target = referral.get("target_accuracy")
+    text = _fmt(referral.get("threshold"), 1, 3)
+    return f"{text} (target {_fmt(target, 100, 1)}%)" if target is not None else f"{text} (no target)"
+
+
+def _share(counted: dict[str, Any] | None, unit: str = "") -> str:
+    if not counted or counted.get("share") is None:
+        return "–"
+    return f"{_fmt(counted['share'], 100, 1)}{unit} ({counted['flagged']}/{counted['images']})"
+
+
+def _groups(ood_set: dict[str, Any]) -> str:
+    described = []
+    for group in ood_set["groups"]:
+        kind = group["kind"] or "not in sources.json"
+        unreadable = f", {group['unreadable']} unreadable" if group["unreadable"] else ""
+        described.append(f"`{group['name']}/` ({kind}) {_share(group, '%')}{unreadable}")
+    return "; ".join(described)
+
+
+ANSWER_COLUMNS = """\
+- **temperature**: the bundle's fitted temperature T; calibrated probabilities are softmax(logits / T).
+- **ECE before → after**: expected calibration error (15 equal-width confidence bins; the gap between
+  confidence and accuracy, weighted by each bin's share of images) at T = 1 and at the bundle's T; lower is better.
+- **NLL before → after**: mean negative log-likelihood of the true class; lower is better.
+- **Brier before → after**: mean squared distance of the probabilities from the one-hot truth (0 best, 2 worst).
+- **referral threshold**: the bundle's confidence threshold (below it an answer is "uncertain — refer for
+  review") and the validation accuracy it was chosen to reach, when export chose it.
+- **coverage %**: share of test answers whose calibrated top-1 confidence reaches the threshold (accepted).
+- **accepted accuracy %**: accuracy of those accepted answers alone.
+- **test flagged OOD %**: share of the in-distribution test images the bundle refuses as out-of-distribution,
+  what refusal costs on real inputs (flagged/images); such images still count in the columns before.
+- **OOD set flagged % (ood)**: share of the `--ood-set` images in folders of kind "ood" that it refuses;
+  higher is better. **(near)**: the same over folders of kind "near" (resembling the training domain), apart.
+- **head / OOD ms**: median time of the bundle's head on the latency input's feature map (pooling, dense
+  layers and OOD distance), and of the OOD distance alone; part of every answer, beside the invoke latency.
+"""
 
 
 def unreadable_images(rows: Sequence[dict[str, Any]]) -> dict[str, str]:
@@ -322,6 +625,12 @@ def _test_set(test_set: dict[str, Any]) -> str:
     per_class = test_set.get("per_class") or {}
     classes = ", ".join(f"{name}: {count}" for name, count in per_class.items())
     return f"`{test_set.get('source')}`, {test_set.get('images')} images" + (f" ({classes})" if classes else "")
+
+
+def _ood_set(ood_set: dict[str, Any]) -> str:
+    """`source`, N images (group: n kind, ...) from a run's ood_set record."""
+    groups = ", ".join(f"{g['name']}: {g['images']} {g['kind'] or 'unlisted'}" for g in ood_set.get("groups") or [])
+    return f"`{ood_set.get('source')}`, {ood_set.get('images')} images" + (f" ({groups})" if groups else "")
 
 
 def _rows_table(rows: Sequence[dict[str, Any]]) -> str:

@@ -11,6 +11,13 @@ preprocessed input (the first test image that decodes); then end-to-end classifi
 predictions. An unreadable image is a wrong answer and is named in the result, never the
 end of the row.
 
+Beside each prediction it returns what says whether the answer can be taken at its word (see
+``benchmarks.answers``): the calibrated top-1 confidence and, for a bundle with a head, the logits
+(before the temperature) and the out-of-distribution score; the head's own cost on the fixed input
+(``head_ms``: pooling, dense layers and OOD distance; ``ood_ms``: the distance alone); and, given
+``--ood-images``, whether each image of an out-of-distribution set is refused. None of this is
+timed into the invoke latency or the throughput.
+
 Started by brainedge-bench (which sets ``BRAINEDGE_BENCH_PARENT``), a runner on Linux dies with
 its parent, even one killed by SIGKILL, so no measurement outlives the benchmark it was for.
 """
@@ -25,19 +32,26 @@ import resource
 import signal
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from brainedge.edge_runtime.classifier import Classifier
+from brainedge.edge_runtime.classifier import Classifier, Prediction
 from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.head import PpcaMahalanobis
+from brainedge.edge_runtime.preprocess import dequantize
+from brainedge.edge_runtime.tensors import read_tensors
 
 DEFAULT_RUNS = 200
 DEFAULT_WARMUP = 20
 PARENT_ENV = "BRAINEDGE_BENCH_PARENT"
 """The pid of the brainedge-bench that started this runner: the process it must not outlive."""
 _PR_SET_PDEATHSIG = 1
+HEAD_RUNS = 200
+"""Timed runs of the head (it is numpy, microseconds a run: always this many, whatever ``--runs``)."""
+HEAD_WARMUP = 10
 
 
 def measure(
@@ -47,8 +61,9 @@ def measure(
     images: list[Path],
     runs: int = DEFAULT_RUNS,
     warmup: int = DEFAULT_WARMUP,
+    ood_images: list[Path] | None = None,
 ) -> dict[str, Any]:
-    """All per-artifact figures; accuracy and agreement are left to the parent, which has the labels."""
+    """All per-artifact figures; accuracy, agreement and calibration are left to the parent, which has the labels."""
     start = time.perf_counter()
     classifier = Classifier.from_bundle(bundle, backend, threads)
     init_ms = _ms_since(start)
@@ -60,7 +75,8 @@ def measure(
     first_ms = _ms_since(start)
     samples = invoke_latencies(classifier, fixed, runs, warmup)
 
-    predictions, unreadable, seconds = classify_all(classifier, images)
+    answers, unreadable, seconds = classify_all(classifier, images)
+    head_ms, ood_ms = head_latencies(classifier, fixed)
     return {
         "status": "ok",
         "format": opened.metadata.model_format,
@@ -76,8 +92,51 @@ def measure(
         "images": len(images),
         "image_errors": len(unreadable),
         "unreadable_images": unreadable,
-        "predictions": predictions,
+        "predictions": [a.index for a in answers],
         "peak_rss_mb": peak_rss_mb(),
+        "answers": answers_record(classifier, answers, head_ms, ood_ms, ood_images),
+    }
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One test image's answer as the parent needs it; ``index`` -1 (and nothing else) when unreadable."""
+
+    index: int
+    confidence: float | None = None
+    """The calibrated top-1 probability (what the referral threshold is compared with)."""
+    logits: list[float] | None = None
+    ood_score: float | None = None
+    out_of_distribution: bool | None = None
+
+
+def answers_record(
+    classifier: Classifier,
+    answers: list[Answer],
+    head_ms: float | None,
+    ood_ms: float | None,
+    ood_images: list[Path] | None,
+) -> dict[str, Any]:
+    """Per test image: calibrated confidence, and with a head its logits and OOD score and flag; the head's cost.
+
+    ``ood_set`` is each OOD-set image's refusal (None: the bundle cannot refuse, or no set was given).
+    """
+    head = classifier.head
+    metadata = classifier.bundle.metadata if classifier.bundle else None
+    can_refuse = head is not None and head.ood is not None
+    return {
+        "head": head is not None,
+        "temperature": head.temperature if head is not None else None,
+        "confidence_threshold": classifier.confidence_threshold,
+        "target_accuracy": metadata.referral.target_accuracy if metadata and metadata.referral else None,
+        "ood_threshold": head.ood.threshold if can_refuse else None,
+        "confidence": [a.confidence for a in answers],
+        "logits": [a.logits for a in answers] if head is not None else None,
+        "ood_scores": [a.ood_score for a in answers] if can_refuse else None,
+        "ood_flagged": [a.out_of_distribution for a in answers] if can_refuse else None,
+        "head_ms": head_ms,
+        "ood_ms": ood_ms,
+        "ood_set": refusals(classifier, ood_images) if can_refuse and ood_images else None,
     }
 
 
@@ -103,18 +162,102 @@ def invoke_latencies(classifier: Classifier, batch: np.ndarray, runs: int, warmu
     return samples
 
 
-def classify_all(classifier: Classifier, images: list[Path]) -> tuple[list[int], list[dict[str, str]], float]:
-    """Top-1 class index per image (-1 for an unreadable one), the unreadable images and why, and the seconds."""
+def classify_all(classifier: Classifier, images: list[Path]) -> tuple[list[Answer], list[dict[str, str]], float]:
+    """The answer per image (class index -1 for an unreadable one), the unreadable images and why, and the seconds.
+
+    Each image takes the steps ``Classifier.classify`` takes (decode, preprocess, run, rank), done
+    here one by one only to keep the logits, which its ``Prediction`` does not carry.
+    """
     index = {name: i for i, name in enumerate(classifier.class_names)}
-    predictions, unreadable = [], []
+    answers, unreadable = [], []
     start = time.perf_counter()
     for path in images:
         try:
-            predictions.append(index[classifier.classify(path, top_k=1).label])
+            outputs = classifier.run(classifier.preprocess(path))
+            score = None if outputs.ood_scores is None else outputs.ood_scores[0]
+            prediction = classifier.rank(outputs.probabilities[0], 1, score)
         except BrainEdgeError as error:
-            predictions.append(-1)
+            answers.append(Answer(-1))
             unreadable.append({"path": str(path), "error": str(error)})
-    return predictions, unreadable, time.perf_counter() - start
+            continue
+        logits = outputs.logits[0].tolist() if classifier.head is not None else None
+        answers.append(_answer(index[prediction.label], prediction, logits))
+    return answers, unreadable, time.perf_counter() - start
+
+
+def _answer(index: int, prediction: Prediction, logits: list[float] | None) -> Answer:
+    return Answer(index, prediction.score, logits, prediction.ood_score, prediction.out_of_distribution)
+
+
+def refusals(classifier: Classifier, images: list[Path]) -> dict[str, Any]:
+    """Whether the bundle refuses each image as out-of-distribution (None where it cannot be read), and why not."""
+    flagged: list[bool | None] = []
+    scores: list[float | None] = []
+    unreadable = []
+    for path in images:
+        try:
+            prediction = classifier.classify(path, top_k=1)
+        except BrainEdgeError as error:
+            flagged.append(None)
+            scores.append(None)
+            unreadable.append({"path": str(path), "error": str(error)})
+            continue
+        flagged.append(prediction.out_of_distribution)
+        scores.append(prediction.ood_score)
+    return {"flagged": flagged, "scores": scores, "unreadable": unreadable}
+
+
+def head_latencies(classifier: Classifier, batch: np.ndarray) -> tuple[float | None, float | None]:
+    """Median ms of the whole head (pooling, dense layers, OOD distance) and of the OOD distance alone.
+
+    Both run on the feature map of the fixed latency input, as ``Classifier.run`` hands it over;
+    (None, None) for a bundle without a head, and ``ood_ms`` None for a head without an OOD model.
+    """
+    head = classifier.head
+    if head is None:
+        return None, None
+    feature_map = _feature_map(classifier, batch)
+    head_ms = _median_ms(lambda: head.run(feature_map))
+    distances = _ood_distances(classifier)
+    if distances is None:
+        return head_ms, None
+    features = head.run(feature_map).features
+    return head_ms, _median_ms(lambda: distances.distances(features))
+
+
+def _feature_map(classifier: Classifier, batch: np.ndarray) -> np.ndarray:
+    """The model's output as the head receives it: dequantized, float32."""
+    raw = classifier.backend.run(batch)
+    quantization = classifier.output_spec.quantization
+    if quantization is not None:
+        raw = dequantize(raw, quantization.scale, quantization.zero_point)
+    return raw.astype(np.float32)
+
+
+def _ood_distances(classifier: Classifier) -> PpcaMahalanobis | None:
+    """The bundle's OOD distance built from its head file, so that it can be timed apart from the dense layers."""
+    bundle, head = classifier.bundle, classifier.head
+    if bundle is None or head is None or head.ood is None or bundle.metadata.head is None:
+        return None
+    tensors = read_tensors(bundle.directory / bundle.metadata.head.file)
+    ood = head.ood
+    return PpcaMahalanobis(
+        tensors[ood.class_means].astype(np.float64),
+        tensors[ood.basis].astype(np.float64),
+        tensors[ood.variances].astype(np.float64),
+        ood.residual_variance,
+    )
+
+
+def _median_ms(call: Any, runs: int = HEAD_RUNS, warmup: int = HEAD_WARMUP) -> float:
+    for _ in range(warmup):
+        call()
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        call()
+        samples.append(_ms_since(start))
+    return float(np.median(samples))
 
 
 def latency_summary(samples: list[float]) -> dict[str, float | None]:
@@ -180,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", type=Path, help="JSON list of image paths for the end-to-end pass")
     parser.add_argument("--runs", type=int, default=DEFAULT_RUNS)
     parser.add_argument("--warmup", type=int, default=DEFAULT_WARMUP)
+    parser.add_argument("--ood-images", type=Path, help="JSON list of out-of-distribution images to try refusing")
     args = parser.parse_args(argv)
     die_with_parent()
 
@@ -189,7 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     os.dup2(2, 1)
     try:
         images = [Path(p) for p in json.loads(args.images.read_text())] if args.images else []
-        result = measure(args.bundle, args.backend, args.threads, images, args.runs, args.warmup)
+        ood_images = [Path(p) for p in json.loads(args.ood_images.read_text())] if args.ood_images else None
+        result = measure(args.bundle, args.backend, args.threads, images, args.runs, args.warmup, ood_images)
         status = 0
     except BrainEdgeError as error:
         result, status = {"status": "failed", "error": str(error)}, 1

@@ -5,6 +5,10 @@ A result file holds one or more *runs* (one per device and invocation, each with
 artifact x backend x thread count. Merged files simply hold several runs.
 The schema is plain JSON Schema (draft 2020-12), so other tools can check files too;
 ``validate`` implements the small subset it uses, to keep the runtime dependency-free.
+
+Fields added since version 1 are optional, so that older result files (and the Android app's)
+still load and merge: a row's answer fields (``benchmarks.answers``: calibration, referral,
+out-of-distribution refusal, the head's cost) and a run's ``ood_set``.
 """
 
 from __future__ import annotations
@@ -32,6 +36,79 @@ UNREADABLE_SCHEMA: dict[str, Any] = {
     "properties": {"path": {"type": "string"}, "error": {"type": "string"}},
 }
 """A test image the row's runner could not decode, and why (optional: older files and the app lack it)."""
+
+_COUNT = {"type": "integer"}
+_NUMBERS = {"type": "array", "items": {"type": "number"}}
+
+SCORES_SCHEMA: dict[str, Any] = {
+    "type": ["object", "null"],
+    "required": ["ece", "nll", "brier"],
+    "properties": {name: {"type": "number"} for name in ("ece", "nll", "brier")},
+}
+"""Expected calibration error (15 bins), negative log-likelihood and Brier score of one set of probabilities."""
+
+_BINS = {
+    "type": "object",
+    "required": ["counts", "confidence", "accuracy"],
+    "properties": {"counts": {"type": "array", "items": _COUNT}, "confidence": _NUMBERS, "accuracy": _NUMBERS},
+}
+
+RELIABILITY_SCHEMA: dict[str, Any] = {
+    "type": ["object", "null"],
+    "required": ["edges", "before", "after"],
+    "properties": {"edges": _NUMBERS, "before": _BINS, "after": _BINS},
+}
+
+REFERRAL_SCHEMA: dict[str, Any] = {
+    "type": ["object", "null"],
+    "required": ["threshold", "target_accuracy", "images", "accepted", "coverage", "accuracy"],
+    "properties": {
+        "threshold": {"type": "number"},
+        "target_accuracy": _NUMBER,
+        "images": _COUNT,
+        "accepted": _COUNT,
+        "coverage": {"type": "number"},
+        "accuracy": _NUMBER,
+    },
+}
+
+RISK_COVERAGE_SCHEMA: dict[str, Any] = {
+    "type": ["object", "null"],
+    "required": ["coverage", "error"],
+    "properties": {"coverage": _NUMBERS, "error": _NUMBERS},
+}
+
+SHARE_SCHEMA: dict[str, Any] = {
+    "type": ["object", "null"],
+    "required": ["images", "flagged", "share"],
+    "properties": {"images": _COUNT, "flagged": _COUNT, "share": _NUMBER},
+}
+"""How many images were refused as out-of-distribution, of how many."""
+
+OOD_SET_SCHEMA: dict[str, Any] = {
+    "type": ["object", "null"],
+    "required": ["source", "groups", "ood", "near"],
+    "properties": {
+        "source": {"type": "string"},
+        "groups": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "kind", "images", "flagged", "share", "unreadable"],
+                "properties": {
+                    "name": {"type": "string"},
+                    "kind": _TEXT,
+                    "images": _COUNT,
+                    "flagged": _COUNT,
+                    "share": _NUMBER,
+                    "unreadable": _COUNT,
+                },
+            },
+        },
+        "ood": SHARE_SCHEMA,
+        "near": SHARE_SCHEMA,
+    },
+}
 
 ROW_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -78,6 +155,17 @@ ROW_SCHEMA: dict[str, Any] = {
         "unreadable_images": {"type": "array", "items": UNREADABLE_SCHEMA},
         "status": {"enum": ["ok", "failed"]},
         "error": _TEXT,
+        # Whether the answers can be taken at their word (optional; null for a bundle without a head):
+        "temperature": _NUMBER,
+        "calibration_before": SCORES_SCHEMA,
+        "calibration_after": SCORES_SCHEMA,
+        "reliability": RELIABILITY_SCHEMA,
+        "referral": REFERRAL_SCHEMA,
+        "risk_coverage": RISK_COVERAGE_SCHEMA,
+        "test_ood": SHARE_SCHEMA,
+        "ood_set": OOD_SET_SCHEMA,
+        "head_ms": _NUMBER,
+        "ood_ms": _NUMBER,
     },
 }
 
@@ -115,6 +203,7 @@ RUN_SCHEMA: dict[str, Any] = {
         "created": {"type": "string"},
         "settings": {"type": "object"},
         "test_set": {"type": ["object", "null"]},
+        "ood_set": {"type": ["object", "null"]},
         "reference": _TEXT,
     },
 }
