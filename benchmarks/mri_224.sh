@@ -43,5 +43,5 @@ stage "calibration, refusal, referral"
   --command "bash benchmarks/mri_224.sh  # answers stage: studies.ood_set; studies.answers_report EXPORT --manifest MANIFEST --ood-set OOD"
 
 stage "benchmark"
-"$py" -m brainedge.benchmarks "$work/export" --test-set "$work/manifest.csv" --threads 1 2 \
+"$py" -m brainedge.benchmarks "$work/export" --test-set "$work/manifest.csv" --ood-set "$work/ood_set" --threads 1 2 \
   --out "$results/mri_224" 2>&1 | tee "$work/bench.log"

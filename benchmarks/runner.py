@@ -40,9 +40,6 @@ import numpy as np
 
 from brainedge.edge_runtime.classifier import Classifier, Prediction
 from brainedge.edge_runtime.errors import BrainEdgeError
-from brainedge.edge_runtime.head import PpcaMahalanobis
-from brainedge.edge_runtime.preprocess import dequantize
-from brainedge.edge_runtime.tensors import read_tensors
 
 DEFAULT_RUNS = 200
 DEFAULT_WARMUP = 20
@@ -216,37 +213,12 @@ def head_latencies(classifier: Classifier, batch: np.ndarray) -> tuple[float | N
     head = classifier.head
     if head is None:
         return None, None
-    feature_map = _feature_map(classifier, batch)
+    feature_map = classifier.model_output(batch)
     head_ms = _median_ms(lambda: head.run(feature_map))
-    distances = _ood_distances(classifier)
-    if distances is None:
+    if head.ood_statistics is None:
         return head_ms, None
     features = head.run(feature_map).features
-    return head_ms, _median_ms(lambda: distances.distances(features))
-
-
-def _feature_map(classifier: Classifier, batch: np.ndarray) -> np.ndarray:
-    """The model's output as the head receives it: dequantized, float32."""
-    raw = classifier.backend.run(batch)
-    quantization = classifier.output_spec.quantization
-    if quantization is not None:
-        raw = dequantize(raw, quantization.scale, quantization.zero_point)
-    return raw.astype(np.float32)
-
-
-def _ood_distances(classifier: Classifier) -> PpcaMahalanobis | None:
-    """The bundle's OOD distance built from its head file, so that it can be timed apart from the dense layers."""
-    bundle, head = classifier.bundle, classifier.head
-    if bundle is None or head is None or head.ood is None or bundle.metadata.head is None:
-        return None
-    tensors = read_tensors(bundle.directory / bundle.metadata.head.file)
-    ood = head.ood
-    return PpcaMahalanobis(
-        tensors[ood.class_means].astype(np.float64),
-        tensors[ood.basis].astype(np.float64),
-        tensors[ood.variances].astype(np.float64),
-        ood.residual_variance,
-    )
+    return head_ms, _median_ms(lambda: head.ood_statistics.distances(features))
 
 
 def _median_ms(call: Any, runs: int = HEAD_RUNS, warmup: int = HEAD_WARMUP) -> float:

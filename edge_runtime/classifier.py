@@ -200,12 +200,16 @@ class Classifier:
         """Decode and apply the bundle's preprocessing contract: the model's 1xHxWxC input."""
         return to_input_tensor(decode_pixels(image), self.input_spec)
 
-    def run(self, batch: np.ndarray, calibrated: bool = True) -> BatchOutputs:
-        """Run a preprocessed batch through the model and, when the bundle has one, its head."""
+    def model_output(self, batch: np.ndarray) -> np.ndarray:
+        """The model's output for a preprocessed batch, dequantized to float32 (a head bundle's feature map)."""
         raw = self.backend.run(batch)
         if self.output_spec.quantization is not None:
             raw = dequantize(raw, self.output_spec.quantization.scale, self.output_spec.quantization.zero_point)
-        raw = raw.astype(np.float32)
+        return raw.astype(np.float32)
+
+    def run(self, batch: np.ndarray, calibrated: bool = True) -> BatchOutputs:
+        """Run a preprocessed batch through the model and, when the bundle has one, its head."""
+        raw = self.model_output(batch)
         if self.head is not None:
             outputs = self.head.run(raw)
             probabilities = self.head.probabilities(outputs.logits, calibrated).astype(np.float32)

@@ -16,13 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from brainedge.benchmarks.runner import head_latencies, invoke_latencies
 from brainedge.benchmarks.studies.ood_set import ood_groups
 from brainedge.edge_runtime.bundle import Bundle, find_bundles
 from brainedge.edge_runtime.calibration import calibration_scores, reliability_bins
@@ -36,7 +36,6 @@ from brainedge.edge_runtime.preprocess import decode_rgb, to_input_tensor
 TARGETS = {"ece_after": 0.02, "ood_flagged": 0.95, "test_flagged": 0.02, "accepted_accuracy": 0.993, "ood_ms": 0.5}
 JUDGED = ("tflite_float32", "tflite_int8_ptq", "tflite_int8_qat")
 BOOTSTRAP = 1000
-TIMING_RUNS = 500
 
 
 def wilson(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:
@@ -126,27 +125,13 @@ def score_bundle(
 
 
 def head_cost(classifier: Classifier, image: np.ndarray) -> dict[str, float]:
-    """Median ms per image of the whole head (pooling, dense layers, OOD) and of the OOD distance alone."""
-    raw = classifier.backend.run(to_input_tensor(image, classifier.input_spec))
-    quantization = classifier.output_spec.quantization
-    if quantization is not None:
-        raw = (raw.astype(np.float32) - quantization.zero_point) * quantization.scale
-    feature_map = raw.astype(np.float32)
-    features = classifier.head.run(feature_map).features
-    statistics = classifier.head.ood_statistics
-
-    def median_ms(work: Callable[[], object]) -> float:
-        samples = []
-        for _ in range(TIMING_RUNS):
-            start = time.perf_counter()
-            work()
-            samples.append((time.perf_counter() - start) * 1000)
-        return float(np.median(samples))
-
+    """Median ms per image of the whole head (pooling, dense layers, OOD), the OOD distance alone, the invoke."""
+    batch = to_input_tensor(image, classifier.input_spec)
+    head_ms, ood_ms = head_latencies(classifier, batch)
     return {
-        "head_ms": median_ms(lambda: classifier.head.run(feature_map)),
-        "ood_ms": median_ms(lambda: statistics.distances(features)),
-        "invoke_ms": median_ms(lambda: classifier.backend.run(to_input_tensor(image, classifier.input_spec))),
+        "head_ms": head_ms,
+        "ood_ms": ood_ms,
+        "invoke_ms": float(np.median(invoke_latencies(classifier, batch, 200, 20))),
     }
 
 
