@@ -81,9 +81,11 @@ def train_model(manifest: Path, run_dir: Path, args: argparse.Namespace) -> None
 
 
 def evaluate_on_test(run_dir: Path, sizes: dict[Path, int]) -> list[dict[str, Any]]:
-    """Held-out accuracy, agreement with Keras and latency of each bundle, via the edge runtime."""
-    from brainedge.edge_runtime.classifier import Classifier
+    """Held-out accuracy, agreement with Keras, calibration, refusals and latency of each bundle (edge runtime)."""
+    from brainedge.edge_runtime.classifier import BatchOutputs, Classifier
+    from brainedge.edge_runtime.head import softmax
     from brainedge.edge_runtime.preprocess import to_input_tensor
+    from brainedge.export.evaluate import answer_quality
     from brainedge.export.run import LabelledImages, TrainingRun
 
     run = TrainingRun.open(run_dir)
@@ -92,17 +94,20 @@ def evaluate_on_test(run_dir: Path, sizes: dict[Path, int]) -> list[dict[str, An
     rows = []
     for bundle in sizes:
         classifier = Classifier.from_bundle(bundle)
-        predictions, invoke_ms, end_to_end_ms = [], [], []
+        outputs, invoke_ms, end_to_end_ms = [], [], []
         for image in images.images:
             started = time.perf_counter()
             tensor = to_input_tensor(image, classifier.input_spec)
             invoked = time.perf_counter()
-            probabilities = classifier.probabilities(tensor)[0]
+            outputs.append(classifier.run(tensor, calibrated=False))
             done = time.perf_counter()
-            predictions.append(int(probabilities.argmax()))
             invoke_ms.append((done - invoked) * 1e3)
             end_to_end_ms.append((done - started) * 1e3)
-        predicted = np.array(predictions)
+        logits = np.concatenate([o.logits for o in outputs])
+        scores = np.concatenate([o.ood_scores for o in outputs])
+        answers = BatchOutputs(softmax(logits), logits, None, scores)
+        quality = answer_quality(classifier.bundle, answers, images.labels)
+        predicted = logits.argmax(1)
         rows.append(
             {
                 "bundle": bundle.name,
@@ -113,6 +118,7 @@ def evaluate_on_test(run_dir: Path, sizes: dict[Path, int]) -> list[dict[str, An
                 "invoke_ms_p50": statistics.median(invoke_ms),
                 "preprocess_and_invoke_ms_p50": statistics.median(end_to_end_ms),
                 "test_images": int(len(predicted)),
+                **quality,
             }
         )
     return rows
@@ -124,13 +130,22 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         f"held-out test split: {rows[0]['test_images']} images; Keras float model accuracy "
         f"{rows[0]['keras_accuracy']:.4f}"
     )
-    print(f"{'bundle':<18}{'size':>9}{'accuracy':>10}{'agreement':>11}{'invoke p50':>12}{'+preproc p50':>14}")
+    print(
+        f"{'bundle':<18}{'size':>9}{'accuracy':>10}{'agreement':>11}{'ECE T=1 -> T':>16}{'refused':>9}"
+        f"{'invoke p50':>12}{'+preproc p50':>14}"
+    )
     for row in rows:
+        calibration = row["calibration"]
         print(
             f"{row['bundle']:<18}{row['size_bytes'] / 1e6:>7.2f}MB{row['accuracy']:>10.4f}"
-            f"{row['agreement_with_keras']:>11.4f}{row['invoke_ms_p50']:>10.2f}ms"
-            f"{row['preprocess_and_invoke_ms_p50']:>12.2f}ms"
+            f"{row['agreement_with_keras']:>11.4f}"
+            f"{calibration['before']['ece']:>8.4f} -> {calibration['after']['ece']:.4f}{row['ood_flagged']:>9.1%}"
+            f"{row['invoke_ms_p50']:>10.2f}ms{row['preprocess_and_invoke_ms_p50']:>12.2f}ms"
         )
+    print(
+        "(ECE: expected calibration error of the printed probabilities, before and after the bundle's "
+        "temperature; refused: test images the bundle calls 'not recognised')"
+    )
     float_row, int8_row = rows[0], rows[-1]
     if float_row["accuracy"] > 0:
         print(
