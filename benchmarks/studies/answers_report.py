@@ -22,13 +22,13 @@ from typing import Any
 
 import numpy as np
 
+from brainedge.benchmarks.answers import load_ood_set
 from brainedge.benchmarks.runner import head_latencies, invoke_latencies
-from brainedge.benchmarks.studies.ood_set import ood_groups
 from brainedge.edge_runtime.bundle import Bundle, find_bundles
 from brainedge.edge_runtime.calibration import calibration_scores, reliability_bins
 from brainedge.edge_runtime.classifier import Classifier
 from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
-from brainedge.edge_runtime.files import IMAGE_SUFFIXES, write_text_atomically
+from brainedge.edge_runtime.files import write_text_atomically
 from brainedge.edge_runtime.head import beyond_threshold, softmax
 from brainedge.edge_runtime.manifest import read_manifest
 from brainedge.edge_runtime.preprocess import decode_rgb, to_input_tensor
@@ -62,23 +62,6 @@ def test_split(manifest_path: Path) -> tuple[list[np.ndarray], np.ndarray]:
     if not files:
         raise BrainEdgeError(f"{manifest_path}: no test images")
     return [decode_rgb(path) for path, _ in files], np.array([label for _, label in files])
-
-
-def ood_images(folder: Path) -> dict[str, list[Path]]:
-    """Images of the OOD set by group (its top-level folders)."""
-    groups: dict[str, list[Path]] = {}
-    for path in sorted(folder.rglob("*")):
-        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
-            groups.setdefault(path.relative_to(folder).parts[0], []).append(path)
-    if not groups:
-        raise BrainEdgeError(f"{folder}: no images (write the set with python -m brainedge.benchmarks.studies.ood_set)")
-    return groups
-
-
-def group_kinds(groups: dict[str, list[Path]]) -> dict[str, str]:
-    """ "ood" or "near" per group, as the OOD set defines its groups (a folder of other images counts as OOD)."""
-    known = {group.name: group.kind for group in ood_groups()}
-    return {name: known.get(name, "ood") for name in groups}
 
 
 def score_bundle(
@@ -236,8 +219,9 @@ def run(args: argparse.Namespace) -> int:
     bundles = [bundle for bundle in bundles if bundle.metadata.out_of_distribution is not None]
     if not bundles:
         raise BrainEdgeError(f"{args.export_dir}: no bundle with calibration and an out-of-distribution model")
-    groups = ood_images(args.ood_set)
-    kinds = group_kinds(groups)
+    ood_set = load_ood_set(args.ood_set)
+    groups = {name: [p for p, g in zip(ood_set.paths, ood_set.groups) if g == name] for name in ood_set.group_names}
+    kinds = {name: kind or "unlisted" for name, kind in ood_set.kinds.items()}
     images, labels = test_split(args.manifest)
     rows = []
     for bundle in bundles:
