@@ -180,3 +180,148 @@ def test_a_size_too_small_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.
     assert ood_set.main([str(tmp_path / "set"), "--size", "8"]) == 2
     assert capsys.readouterr().err.count("\n") == 1
     assert not (tmp_path / "set").exists()
+
+
+# --- rerunning into a folder, and arguments a user can get wrong ---------------------------------------------
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {path.relative_to(folder).as_posix(): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+
+
+def test_a_rerun_replaces_the_previous_set_whole(tmp_path: Path) -> None:
+    """A full set and then --per-kind 1 into the same folder: only the new set is left, and the harness counts it."""
+    from brainedge.benchmarks.answers import load_ood_set
+
+    out = tmp_path / "set"
+    ood_set.write_ood_set(out, None, size=ood_set.MIN_SIZE)
+    records = ood_set.write_ood_set(out, None, size=ood_set.MIN_SIZE, per_kind=1)
+    assert sorted(r["file"] for r in records) == [path.relative_to(out).as_posix() for path in _pngs(out)]
+    assert len(load_ood_set(out).paths) == len(records)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["set"], "a staging or retired folder was left"
+
+
+def test_a_run_that_fails_midway_leaves_the_previous_set_intact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "set"
+    ood_set.write_ood_set(out, None, size=ood_set.MIN_SIZE, per_kind=1)
+    before = _files(out)
+    written = []
+
+    def interrupted(image: Image.Image) -> bytes:
+        written.append(image)
+        if len(written) == 5:
+            raise KeyboardInterrupt
+        return b"new bytes"
+
+    monkeypatch.setattr(ood_set, "png_bytes", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        ood_set.write_ood_set(out, None, size=ood_set.MIN_SIZE)
+    assert _files(out) == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["set"], "the partial set was left beside it"
+
+
+def test_a_failed_swap_puts_the_previous_set_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "set"
+    ood_set.write_ood_set(out, None, size=ood_set.MIN_SIZE, per_kind=1)
+    before = _files(out)
+    real_rename = ood_set.os.rename
+
+    def refuse_the_new_set(source: str, destination: str) -> None:
+        if Path(source).name.endswith(".partial"):
+            raise OSError(28, "No space left on device")
+        real_rename(source, destination)
+
+    monkeypatch.setattr(ood_set.os, "rename", refuse_the_new_set)
+    with pytest.raises(ood_set.BrainEdgeError, match="previous set is intact"):
+        ood_set.write_ood_set(out, None, size=ood_set.MIN_SIZE)
+    assert _files(out) == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["set"]
+
+
+def test_an_empty_out_dir_is_written_into(tmp_path: Path) -> None:
+    out = tmp_path / "set"
+    out.mkdir()
+    records = ood_set.write_ood_set(out, None, size=ood_set.MIN_SIZE, per_kind=1)
+    assert len(_pngs(out)) == len(records)
+
+
+@pytest.mark.parametrize(
+    ("contents", "said"),
+    [
+        ({"notes.txt": "mine"}, "not an OOD set"),
+        ({ood_set.SOURCES_FILE: '{"other": "tool"}', "notes.txt": "mine"}, "not an OOD set"),
+        ({ood_set.SOURCES_FILE: "not json"}, "not an OOD set"),
+    ],
+)
+def test_a_folder_that_is_not_an_ood_set_is_refused_untouched(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], contents: dict[str, str], said: str
+) -> None:
+    out = tmp_path / "mine"
+    out.mkdir()
+    for name, text in contents.items():
+        (out / name).write_text(text)
+    assert ood_set.main([str(out), "--per-kind", "1", "--size", str(ood_set.MIN_SIZE)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: ") and captured.err.count("\n") == 1, captured.err
+    assert said in captured.err and str(out) in captured.err
+    assert captured.out == ""
+    assert {name: path.read_text() for name, path in ((p.name, p) for p in out.iterdir())} == contents
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["mine"]
+
+
+def test_an_ood_set_holding_something_else_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A file a user put beside the groups would be deleted with the old set: refuse, naming it."""
+    out = tmp_path / "set"
+    ood_set.write_ood_set(out, None, size=ood_set.MIN_SIZE, per_kind=1)
+    (out / "my-results.csv").write_text("keep me")
+    before = _files(out)
+    assert ood_set.main([str(out), "--per-kind", "1", "--size", str(ood_set.MIN_SIZE)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "my-results.csv" in err, err
+    assert _files(out) == before
+
+
+@pytest.mark.parametrize("size", ["8", "100000", "-5"])
+def test_a_size_out_of_range_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], size: str
+) -> None:
+    assert ood_set.main([str(tmp_path / "set"), "--size", size]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --size {size}: ") and err.count("\n") == 1, err
+    assert str(ood_set.MAX_SIZE) in err
+    assert not (tmp_path / "set").exists()
+
+
+def test_the_largest_size_is_accepted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """MAX_SIZE itself passes the check (drawing 4096-px images is left out: it costs the shared cores)."""
+    monkeypatch.setattr(ood_set, "generated_items", lambda size, per_kind: [])
+    monkeypatch.setattr(ood_set, "near_items", lambda size, per_kind: [])
+    monkeypatch.setattr(ood_set, "natural_items", lambda per_kind: ([], "left out by the test"))
+    ood_set.write_ood_set(tmp_path / "set", None, size=ood_set.MAX_SIZE)
+    assert json.loads((tmp_path / "set" / ood_set.SOURCES_FILE).read_text())["size"] == ood_set.MAX_SIZE
+
+
+@pytest.mark.parametrize("shared", ["nonexistent", "a-file", "empty"])
+def test_a_shared_folder_the_user_typed_must_hold_the_photos(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], shared: str
+) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "set"
+    assert ood_set.main([str(out), "--per-kind", "1", "--shared", str(tmp_path / shared)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"error: --shared {tmp_path / shared}: ") and captured.err.count("\n") == 1
+    assert captured.out == ""
+    assert not out.exists()
+
+
+def test_the_default_shared_folder_is_skipped_with_its_reason_when_absent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Users' clones have no ../shared: without --shared the photos are skipped, not an error."""
+    monkeypatch.setattr(ood_set, "SHARED", tmp_path / "no-shared")
+    assert ood_set.main([str(tmp_path / "set"), "--per-kind", "1", "--size", str(ood_set.MIN_SIZE)]) == 0
+    out = capsys.readouterr().out
+    assert f"photos: skipped: {tmp_path / 'no-shared' / ood_set.PHOTOS} is absent" in out

@@ -9,7 +9,8 @@ that are clearly not one, every image traceable to a licence. Four groups, one f
 - ``near/``: synthetic MRI-like slices, reported apart: they resemble the training domain.
 
 Every image is an 8-bit RGB PNG; ``sources.json`` names each one's group, source, description and
-licence. See benchmarks/ood_set.md.
+licence. An OUT_DIR holding an earlier set is replaced whole (written beside it, then renamed into
+place); a non-empty OUT_DIR that is not an OOD set is refused. See benchmarks/ood_set.md.
 
   python -m brainedge.benchmarks.studies.ood_set OUT_DIR [--size 256] [--per-kind N] [--shared PATH]
 """
@@ -20,7 +21,11 @@ import argparse
 import importlib.util
 import io
 import json
+import os
 import re
+import secrets
+import shutil
+import stat
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -37,6 +42,10 @@ from brainedge.train.synthetic import CLASS_NAMES, render_slice
 SOURCES_FILE = "sources.json"
 MIN_SIZE = 32
 """Below this the text images cannot hold a line of the default font."""
+MAX_SIZE = 4096
+"""Above this the float64 drawing arrays alone need gigabytes; models read 224 px or less anyway."""
+OS_LITTER = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
+"""Files a file browser leaves in a folder it showed: replaced with the old set, never a reason to refuse."""
 PROJECT_LICENCE = "Apache-2.0 (BrainEdge's own licence: drawn by brainedge.benchmarks.studies.ood_set)"
 NEAR_COUNT = 8
 NEAR_SEED = 20240601
@@ -507,19 +516,122 @@ def png_bytes(image: Image.Image) -> bytes:
 
 
 def _check_arguments(out: Path, size: int, per_kind: int | None) -> None:
-    if size < MIN_SIZE:
-        raise BrainEdgeError(f"--size {size}: too small; the text images need at least {MIN_SIZE} pixels")
+    if not MIN_SIZE <= size <= MAX_SIZE:
+        raise BrainEdgeError(
+            f"--size {size}: must be {MIN_SIZE} to {MAX_SIZE} pixels "
+            f"(the text images need {MIN_SIZE}; larger only costs memory)"
+        )
     if per_kind is not None and per_kind < 1:
         raise BrainEdgeError(f"--per-kind {per_kind}: must be at least 1")
     check_output_folder(out)
+    _check_replaceable(out)
+    check_output_folder(_target(out).parent)  # the new set is written beside OUT_DIR, then swapped in
+
+
+def check_shared(shared: Path) -> None:
+    """A shared folder the user named must hold the photos: only the default one may be absent."""
+    where = f"--shared {shown(shared)}"
+    if not shared.exists():
+        raise BrainEdgeError(f"{where}: no such folder (leave --shared out to skip the photos)")
+    if not shared.is_dir():
+        raise BrainEdgeError(f"{where}: not a folder")
+    if not (shared / PHOTOS).is_dir():
+        raise BrainEdgeError(f"{where}: has no {PHOTOS.as_posix()} folder, where the photos are")
+
+
+def is_ood_set(folder: Path) -> bool:
+    """Whether ``folder`` holds a set this module wrote: a sources.json with its groups and images."""
+    try:
+        document = json.loads((folder / SOURCES_FILE).read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return False
+    names = {group.name for group in GROUPS}
+    return (
+        isinstance(document, dict)
+        and isinstance(document.get("images"), list)
+        and isinstance(document.get("groups"), list)
+        and all(isinstance(group, dict) and group.get("name") in names for group in document["groups"])
+    )
+
+
+def _check_replaceable(out: Path) -> None:
+    """A non-empty OUT_DIR is replaced only when it is an earlier OOD set holding nothing else."""
+    if not out.is_dir():
+        return
+    try:
+        entries = sorted(entry.name for entry in os.scandir(out))
+    except OSError as error:
+        raise BrainEdgeError(f"{shown(out)}: cannot read ({error.strerror or error})") from None
+    if not entries:
+        return
+    if not is_ood_set(out):
+        raise BrainEdgeError(
+            f"{shown(out)}: not empty and not an OOD set (no {SOURCES_FILE} written by this module); "
+            "give a new or empty folder"
+        )
+    ours = {group.name for group in GROUPS} | {SOURCES_FILE} | OS_LITTER
+    foreign = [name for name in entries if name not in ours]
+    if foreign:
+        raise BrainEdgeError(
+            f"{shown(out)}: holds {shown(foreign[0])}, which is not part of the OOD set it would replace; "
+            "move it out or give another folder"
+        )
+
+
+def _target(out: Path) -> Path:
+    """The folder to replace: OUT_DIR as an absolute path, a symbolic link's target (the link keeps working)."""
+    target = Path(os.path.abspath(out))
+    if target.is_symlink():
+        target = Path(os.path.realpath(target))
+    if target == target.parent:
+        raise BrainEdgeError(f"{shown(out)}: cannot replace the root folder; give a folder inside it")
+    return target
+
+
+def _staging_folder(target: Path) -> Path:
+    """A new, hidden folder beside ``target``, with the permissions ``target`` has (or a new folder gets)."""
+    staging = target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.partial")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.mkdir(staging)
+        if target.is_dir():
+            os.chmod(staging, stat.S_IMODE(target.stat().st_mode))
+    except OSError as error:
+        raise BrainEdgeError(f"{shown(staging)}: cannot create ({error.strerror or error})") from None
+    return staging
+
+
+def _swap_in(staging: Path, target: Path) -> None:
+    """Put the finished set at ``target``: the old one is renamed aside first and deleted only after."""
+    if not os.path.lexists(target):
+        _rename(staging, target, "")
+        return
+    retired = staging.with_name(staging.name.removesuffix(".partial") + ".old")
+    _rename(target, retired, "; the previous set is intact")
+    try:
+        _rename(staging, target, "; the previous set is intact")
+    except BaseException:
+        os.rename(retired, target)
+        raise
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def _rename(source: Path, destination: Path, outcome: str) -> None:
+    try:
+        os.rename(source, destination)
+    except OSError as error:
+        raise BrainEdgeError(f"{shown(destination)}: cannot replace ({error.strerror or error}){outcome}") from None
 
 
 def write_ood_set(out: Path, shared: Path | None, size: int = 256, per_kind: int | None = None) -> list[dict]:
     """Write every group under ``out`` plus ``sources.json``; return one record per image written.
 
-    A group that cannot be made here (no scikit-image, no ../shared) is skipped with its reason
-    printed and kept in sources.json. Nothing reaches the network: scikit-image's samples are read
-    as files from its wheel, never through skimage.data (which downloads what it lacks).
+    An ``out`` holding an earlier set is replaced whole: the new set is written into a hidden folder
+    beside it and renamed into place, so an interrupted or failed run leaves the old set as it was;
+    a non-empty ``out`` that is not an OOD set is refused. A group that cannot be made here (no
+    scikit-image, no ../shared) is skipped with its reason printed and kept in sources.json. Nothing
+    reaches the network: scikit-image's samples are read as files from its wheel, never through
+    skimage.data (which downloads what it lacks).
     """
     out = Path(out)
     _check_arguments(out, size, per_kind)
@@ -530,6 +642,20 @@ def write_ood_set(out: Path, shared: Path | None, size: int = 256, per_kind: int
     for group, reason in skipped.items():
         if reason:
             print(f"{group}: skipped: {reason}")
+    target = _target(out)
+    staging = _staging_folder(target)
+    try:
+        records = _write_set(staging, items, skipped, size, per_kind)
+        _swap_in(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return records
+
+
+def _write_set(
+    out: Path, items: list[Item], skipped: dict[str, str | None], size: int, per_kind: int | None
+) -> list[dict]:
     kinds = {group.name: group.kind for group in GROUPS}
     records = []
     for item in items:
@@ -579,14 +705,26 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("out", type=Path, metavar="OUT_DIR", help="folder to write the groups and sources.json into")
-    parser.add_argument("--size", type=int, default=256, help="side of the generated and near images (default 256)")
+    parser.add_argument(
+        "--size",
+        type=int,
+        default=256,
+        help=f"side of the generated and near images, {MIN_SIZE} to {MAX_SIZE} (default 256)",
+    )
     parser.add_argument("--per-kind", type=int, help="keep the first N images of each kind (default: all)")
-    parser.add_argument("--shared", type=Path, default=SHARED, help=f"the shared folder (default {SHARED})")
+    parser.add_argument(
+        "--shared",
+        type=Path,
+        help="the shared folder the photos come from; it must hold them "
+        f"(default {SHARED}, whose photos are skipped where it is absent)",
+    )
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    records = write_ood_set(args.out, args.shared, args.size, args.per_kind)
+    if args.shared is not None:
+        check_shared(args.shared)
+    records = write_ood_set(args.out, SHARED if args.shared is None else args.shared, args.size, args.per_kind)
     print(summary(records, args.out))
     return 0
 
