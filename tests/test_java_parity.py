@@ -209,3 +209,21 @@ def test_bundle_into_app_refuses_a_tampered_model(tmp_path: Path) -> None:
     assert result.stderr.startswith("error: ") and "sha256" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (assets / "bundle").exists()
+
+
+def test_the_refusal_goldens_cover_each_schema_2_part_and_each_non_finite_value() -> None:
+    """RefusalGoldenTest holds the Java core to these messages: each case the Python runtime refuses is there."""
+    cases = json.loads((MAKE_GOLDEN.parents[1] / "brainedge-core/src/test/resources/golden/cases.json").read_text())
+    refusals = cases["refusals"]
+    metadata = {case["name"]: case["message"] for case in refusals["metadata"]}
+    for key in ("head", "calibration", "out_of_distribution", "referral"):
+        assert metadata[f"schema_1_{key}"] == f"metadata.json: {key}: needs schema_version 2, found 1"
+    assert metadata["schema_1_null_parts"] is None
+    for kind in ("heads", "outputs"):
+        assert {case["value"] for case in refusals[kind]} == {"NaN", "Infinity", "-Infinity"}, kind
+    for case in refusals["heads"]:
+        assert case["message"] == (
+            f"head.safetensors: tensor {case['tensor']!r} has non-finite values (NaN or infinity)"
+        ), case
+    assert {case["head"] is None for case in refusals["outputs"]} == {True, False}
+    assert {case["message"] for case in refusals["outputs"]} == {cases["phrases"]["not_finite"]}

@@ -3,7 +3,8 @@
 The Python runtime (``edge_runtime``) is the reference: this script draws small
 synthetic PNGs, writes bundle metadata variants, and records what the runtime makes
 of them — the exact input tensors, and the ranked scores it derives from recorded raw
-model outputs. ``brainedge-core``'s JUnit tests must reproduce every file.
+model outputs — and the one-line message it refuses broken bundles and outputs with
+(``cases.json``'s ``refusals``). ``brainedge-core``'s JUnit tests must reproduce every file.
 
     python android_demo/tools/make_golden.py            # rewrite the checked-in goldens
     python android_demo/tools/make_golden.py --check    # fail if they drifted from the runtime
@@ -22,6 +23,7 @@ import math
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +32,8 @@ import numpy as np
 from PIL import Image
 
 from brainedge.edge_runtime.backends import Backend, TensorInfo
-from brainedge.edge_runtime.classifier import NOT_RECOGNISED, UNCERTAIN, Classifier
+from brainedge.edge_runtime.classifier import NOT_FINITE, NOT_RECOGNISED, UNCERTAIN, Classifier
+from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.head import Head
 from brainedge.edge_runtime.metadata import (
     SCHEMA_FILE,
@@ -417,6 +420,127 @@ def _check_decisive(name: str, metadata: BundleMetadata, probabilities: np.ndarr
         raise ValueError(f"head case {name}: {'; '.join(problems)}; change its design")
 
 
+# --- refusals ------------------------------------------------------------------------------
+
+
+def _refusal(function: Callable[..., object], *args: object) -> str | None:
+    """The one-line message ``function(*args)`` of the Python runtime refuses with, or None where it accepts."""
+    try:
+        function(*args)
+    except BrainEdgeError as error:
+        return str(error)
+    return None
+
+
+def make_metadata_refusals(head_metadata: dict[str, BundleMetadata]) -> list[dict]:
+    """Schema 1 documents that claim a schema 2 part, each refused by name; null parts are accepted.
+
+    One document per part (the others null) proves each is checked; all four at once proves the
+    order (head first); calibration alone proves the version is refused before "needs a head".
+    """
+    full = json.loads(head_metadata["head_float32"].to_json())
+    documents = {f"schema_1_{key}": {key: full[key]} for key in SCHEMA_2_KEYS}
+    documents["schema_1_every_part"] = {key: full[key] for key in SCHEMA_2_KEYS}
+    documents["schema_1_null_parts"] = {}
+    cases = []
+    for name, parts in documents.items():
+        document = {**full, **dict.fromkeys(SCHEMA_2_KEYS), **parts, "schema_version": 1}
+        message = _refusal(BundleMetadata.from_dict, document, "metadata.json")
+        cases.append({"name": name, "document": document, "message": message})
+    return cases
+
+
+def _float_offset(data: bytes, tensor: str, index: int) -> int:
+    """Byte offset in a safetensors file of value ``index`` of ``tensor``."""
+    header_length = int.from_bytes(data[:8], "little")
+    start = json.loads(data[8 : 8 + header_length])[tensor]["data_offsets"][0]
+    return 8 + header_length + start + 4 * index
+
+
+def _patched(data: bytes, offset: int, value: str) -> bytes:
+    patched = bytearray(data)
+    patched[offset : offset + 4] = np.float32(float(value)).astype("<f4").tobytes()
+    return bytes(patched)
+
+
+NON_FINITE = ("NaN", "Infinity", "-Infinity")
+"""As Java's Float.parseFloat and Python's float() both read them."""
+
+
+def make_head_refusals(out: Path, head_metadata: dict[str, BundleMetadata]) -> list[dict]:
+    """A head file with one value patched to NaN or an infinity, in each tensor the head computes with."""
+    cases = []
+    for variant, tensor, index in (
+        ("head_float32", "dense_0.kernel", 5),
+        ("head_float32", "logits.bias", 1),
+        ("head_float32", "ood.class_means", 17),
+        ("head_uint8", "ood.basis", 2),
+        ("head_uint8", "ood.variances", 0),
+    ):
+        metadata = head_metadata[variant]
+        head_golden = f"heads/{HEAD_VARIANTS[variant].head}.safetensors"
+        data = (out / head_golden).read_bytes()
+        offset = _float_offset(data, tensor, index)
+        for value in NON_FINITE:
+            with tempfile.TemporaryDirectory() as scratch:
+                Path(scratch, HEAD_FILE).write_bytes(_patched(data, offset, value))
+                message = _refusal(Head.load, Path(scratch), metadata)
+            prefix = f"{Path(scratch, HEAD_FILE)}: "
+            if message is None or not message.startswith(prefix):
+                raise ValueError(f"{head_golden} with {tensor}[{index}] = {value}: refused as {message!r}")
+            cases.append(
+                {
+                    "metadata": f"metadata/{variant}.json",
+                    "head": head_golden,
+                    "tensor": tensor,
+                    "offset": offset,
+                    "value": value,
+                    "message": f"{HEAD_FILE}: {message[len(prefix) :]}",
+                }
+            )
+    return cases
+
+
+def make_output_refusals(out: Path, metadata: dict[str, BundleMetadata]) -> list[dict]:
+    """A float32 model output with one value patched to NaN or an infinity: no answer, never a ranking."""
+    cases = []
+    for variant, raw_golden, head_golden, index in (
+        ("float32_logits", "outputs/logits_confident.raw.bin", None, 2),
+        ("float32_probs", "outputs/probs_confident.raw.bin", None, 0),
+        ("head_float32", "outputs/head_float32_near_glioma.raw.bin", "heads/hidden_relu.safetensors", 7),
+        ("head_plain", "outputs/head_plain_far.raw.bin", "heads/single.safetensors", 31),
+    ):
+        meta = metadata[variant]
+        raw = np.frombuffer((out / raw_golden).read_bytes(), "<f4")
+        head = None
+        if head_golden:
+            with tempfile.TemporaryDirectory() as scratch:
+                Path(scratch, HEAD_FILE).write_bytes((out / head_golden).read_bytes())
+                head = Head.load(Path(scratch), meta)
+        for value in NON_FINITE:
+            patched = raw.copy()
+            patched[index] = float(value)
+            classifier = Classifier(
+                _RecordedBackend(patched, meta), meta.class_names, meta.input, meta.output, meta.confidence_threshold,
+                head=head,
+            )  # fmt: skip
+            dummy = np.zeros((1, meta.input.height, meta.input.width, 3), meta.input.dtype)
+            message = _refusal(classifier.run, dummy)
+            if message is None:
+                raise ValueError(f"{raw_golden} with value {index} = {value} was answered")
+            cases.append(
+                {
+                    "metadata": f"metadata/{variant}.json",
+                    "head": head_golden,
+                    "raw": raw_golden,
+                    "offset": 4 * index,
+                    "value": value,
+                    "message": message,
+                }
+            )
+    return cases
+
+
 # --- recorded raw outputs ----------------------------------------------------------------
 
 
@@ -533,7 +657,13 @@ def write_goldens(out: Path) -> None:
     for variant, meta in head_metadata.items():
         _write(out / "metadata" / f"{variant}.json", meta.to_json().encode())
     cases["orientation"] = write_orientations(out)
-    cases["phrases"] = {"uncertain": UNCERTAIN, "not_recognised": NOT_RECOGNISED}
+    cases["phrases"] = {"uncertain": UNCERTAIN, "not_recognised": NOT_RECOGNISED, "not_finite": NOT_FINITE}
+    every_metadata = {**metadata, **head_metadata}
+    cases["refusals"] = {
+        "metadata": make_metadata_refusals(head_metadata),
+        "heads": make_head_refusals(out, head_metadata),
+        "outputs": make_output_refusals(out, every_metadata),
+    }
     _write(out / "cases.json", (json.dumps(cases, indent=1) + "\n").encode())
     _write(out / "metadata.schema.json", SCHEMA_FILE.read_bytes())  # the Java tests hold BundleMetadata to it
 

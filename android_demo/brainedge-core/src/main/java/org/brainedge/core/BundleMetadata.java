@@ -13,7 +13,8 @@ import java.util.Set;
  *
  * <p>Mirrors {@code edge_runtime/metadata.py} (schema version 2) field for field, with its defaults.
  * Anything this app could silently misread is refused here with a one-line message. Version 1
- * bundles still read as before: they have no head, and their model outputs the class scores.
+ * bundles still read as before: they have no head, and their model outputs the class scores (one
+ * that claims a head, calibration, OOD model or referral is refused: only version 2 has them).
  */
 public final class BundleMetadata {
     /** 2 added the head, calibration, out-of-distribution refusal and referral. */
@@ -158,13 +159,13 @@ public final class BundleMetadata {
         validateQualification(source);
     }
 
-    /** The schema 2 parts: what their schema says, and what a schema cannot (they need a head). */
+    /**
+     * The schema 2 parts: what their schema says, then what a schema cannot (they need schema version 2,
+     * calibration and OOD need a head), in the order Python's {@code _check_consistent} says it.
+     */
     private void validateQualification(String source) {
         if (head != null) {
             MetadataChecks.head(head, source);
-            if (head.file.equals(modelFile) || head.file.equals(labelsFile) || head.file.equals(METADATA_FILE)) {
-                throw new BrainEdgeException(source + ": head.file \"" + head.file + "\" is another file of the bundle");
-            }
         }
         if (calibration != null) {
             MetadataChecks.calibration(calibration, source);
@@ -175,10 +176,26 @@ public final class BundleMetadata {
         if (referral != null) {
             MetadataChecks.referral(referral, source);
         }
+        // A version 1 bundle was written by a runtime that knew none of these parts: one that claims
+        // them was edited by hand or mislabelled, and reading it as version 2 would be a guess.
+        if (schemaVersion < 2) {
+            Object[][] parts = {{"head", head}, {"calibration", calibration},
+                {"out_of_distribution", outOfDistribution}, {"referral", referral}};
+            for (Object[] part : parts) {
+                if (part[1] != null) {
+                    throw new BrainEdgeException(source + ": " + part[0] + ": needs schema_version 2, found "
+                            + schemaVersion);
+                }
+            }
+        }
         String needsHead = calibration != null ? "calibration" : outOfDistribution != null ? "out_of_distribution" : null;
         if (needsHead != null && head == null) {
             throw new BrainEdgeException(source + ": " + needsHead
                     + " needs a head (it works on the head's logits and features)");
+        }
+        if (head != null
+                && (head.file.equals(modelFile) || head.file.equals(labelsFile) || head.file.equals(METADATA_FILE))) {
+            throw new BrainEdgeException(source + ": head.file \"" + head.file + "\" is another file of the bundle");
         }
     }
 

@@ -24,6 +24,11 @@ public final class FloatTensor {
         return shape[axis];
     }
 
+    /** Whether every value is a number, neither NaN nor an infinity. */
+    public boolean isFinite() {
+        return Postprocessor.allFinite(values);
+    }
+
     /** The values as doubles, the precision the head computes in (as Python's astype(np.float64)). */
     public double[] toDoubles() {
         double[] result = new double[values.length];

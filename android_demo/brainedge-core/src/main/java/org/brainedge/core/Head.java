@@ -85,10 +85,22 @@ public final class Head {
         return statistics != null;
     }
 
-    /** One dequantized feature map (H x W x C, row-major, as the model writes it) through the whole head. */
+    /**
+     * One dequantized feature map (H x W x C, row-major, as the model writes it) through the whole head.
+     * A map or logits holding NaN or an infinity (a broken model) is refused with
+     * {@link Postprocessor#NOT_FINITE}, as Python's {@code Classifier.run} refuses it, never ranked.
+     */
     public Outputs run(float[] featureMap) {
+        if (!Postprocessor.allFinite(featureMap)) {
+            throw new BrainEdgeException(Postprocessor.NOT_FINITE);
+        }
         double[] features = pool(featureMap);
         double[] logits = logits(features);
+        for (double logit : logits) {
+            if (Double.isNaN(logit) || Double.isInfinite(logit)) {
+                throw new BrainEdgeException(Postprocessor.NOT_FINITE);
+            }
+        }
         Double score = statistics == null ? null : statistics.distance(features);
         Boolean unrecognised = score == null ? null : outOfDistribution(score);
         return new Outputs(probabilities(logits, true), features, logits, score, unrecognised);
@@ -144,10 +156,17 @@ public final class Head {
         return !(score <= ood.threshold);
     }
 
+    /**
+     * A tensor the head computes with, refused when absent or when any value is NaN or an infinity:
+     * a single one would turn every image's logits or OOD score into NaN, an answer-shaped nothing.
+     */
     static FloatTensor tensor(Map<String, FloatTensor> tensors, String name) {
         FloatTensor tensor = tensors.get(name);
         if (tensor == null) {
             throw new BrainEdgeException("no tensor named '" + name + "'");
+        }
+        if (!tensor.isFinite()) {
+            throw new BrainEdgeException("tensor '" + name + "' has non-finite values (NaN or infinity)");
         }
         return tensor;
     }

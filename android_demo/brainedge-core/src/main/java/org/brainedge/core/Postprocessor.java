@@ -12,6 +12,9 @@ import java.util.List;
  * else softmax only when the model outputs logits; stable top-k, confidence threshold.
  */
 public final class Postprocessor {
+    /** What an image gets when the model's output holds NaN or an infinity: Python's {@code NOT_FINITE}. */
+    public static final String NOT_FINITE = "the model's output is not finite (NaN or infinity): no answer";
+
     private Postprocessor() {
     }
 
@@ -67,16 +70,31 @@ public final class Postprocessor {
         return values;
     }
 
-    /** Class probabilities from raw output values already read as numbers (quantized or not). */
+    /**
+     * Class probabilities from raw output values already read as numbers (quantized or not). Values
+     * holding NaN or an infinity (a broken model) are refused with {@link #NOT_FINITE}, never ranked.
+     */
     public static float[] probabilities(float[] raw, OutputSpec spec) {
         float[] values = raw.clone();
         if (spec.quantization != null) {
             dequantizeInPlace(values, spec.quantization);
         }
+        if (!allFinite(values)) {
+            throw new BrainEdgeException(NOT_FINITE);
+        }
         if (OutputSpec.ACTIVATION_NONE.equals(spec.activation)) {
             return softmax(values);
         }
         return values;
+    }
+
+    static boolean allFinite(float[] values) {
+        for (float value : values) {
+            if (Float.isNaN(value) || Float.isInfinite(value)) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /** (q - zeroPoint) * scale in float32. */

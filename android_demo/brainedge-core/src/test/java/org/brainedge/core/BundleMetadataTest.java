@@ -76,6 +76,28 @@ public class BundleMetadataTest {
     }
 
     @Test
+    public void aSchemaOneBundleThatClaimsASchemaTwoPartIsRefusedByName() throws Exception {
+        String sha256 = new String(new char[64]).replace('\0', 'a');
+        String head = "\"head\": {\"file\": \"head.safetensors\", \"sha256\": \"" + sha256
+                + "\", \"feature_map\": [1, 1, 4], \"layers\": [{\"kernel\": \"k\", \"bias\": \"b\"}]}";
+        String[][] parts = {
+            {"head", head},
+            {"calibration", "\"calibration\": {\"temperature\": 1.5}"}, // refused before "needs a head"
+            {"out_of_distribution", "\"out_of_distribution\": {\"threshold\": 3.0, \"class_means\": \"m\", "
+                    + "\"basis\": \"B\", \"variances\": \"v\", \"residual_variance\": 0.5}"},
+            {"referral", "\"referral\": {\"target_accuracy\": 0.9, \"validation_coverage\": 0.5, "
+                    + "\"validation_accuracy\": 0.9, \"validation_count\": 10}"},
+        };
+        for (String[] part : parts) {
+            String json = int8Json().replace("\"verification\"", part[1] + ", \"verification\"");
+            assertEquals("metadata.json: " + part[0] + ": needs schema_version 2, found 1", refusal(json));
+        }
+        String nulls = int8Json().replace("\"verification\"", "\"head\": null, \"calibration\": null, "
+                + "\"out_of_distribution\": null, \"referral\": null, \"verification\"");
+        assertNull(BundleMetadata.parse(nulls, "metadata.json").head);
+    }
+
+    @Test
     public void refusesAnUnknownResizeMethod() throws Exception {
         String message = refusal(int8Json().replace("bilinear_half_pixel", "nearest"));
         assertTrue(message, message.contains("unsupported resize method \"nearest\""));

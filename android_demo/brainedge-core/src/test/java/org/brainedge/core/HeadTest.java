@@ -171,6 +171,55 @@ public class HeadTest {
     }
 
     @Test
+    public void aHeadFileWithNanOrAnInfinityIsRefusedNamingTheTensor() {
+        // headFile's data (the last 52 bytes): k at 0, b at 16, m at 24, B at 40, v at 48
+        String[] names = {"k", "b", "m", "B", "v"};
+        int[] offsets = {12, 16, 36, 44, 48};
+        for (float bad : new float[] {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
+            for (int i = 0; i < names.length; i++) {
+                byte[] file = headFile("[2,2]");
+                ByteBuffer.wrap(file).order(ByteOrder.LITTLE_ENDIAN).putFloat(file.length - 52 + offsets[i], bad);
+                assertEquals(names[i] + " = " + bad, "head.safetensors: tensor '" + names[i]
+                        + "' has non-finite values (NaN or infinity)", refusal(metadata(OOD), file));
+            }
+        }
+    }
+
+    @Test
+    public void aFeatureMapWithNanOrAnInfinityGetsNoAnswer() {
+        Head head = Head.load(metadata(OOD), headFile("[2,2]"), "h");
+        for (float bad : new float[] {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
+            try {
+                Outputs outputs = head.run(new float[] {1, bad, 3, 5});
+                fail(bad + " was ranked: " + Arrays.toString(outputs.probabilities));
+            } catch (BrainEdgeException expected) {
+                assertEquals("the model's output is not finite (NaN or infinity): no answer", expected.getMessage());
+            }
+        }
+    }
+
+    @Test
+    public void modelScoresWithNanOrAnInfinityGetNoAnswer() {
+        for (String activation : new String[] {"none", "softmax"}) {
+            String noHead = metadataJson().replaceFirst(", \"head\": .*\\}\\}$", "}");
+            BundleMetadata m = BundleMetadata.parse(noHead.replace("\"num_classes\": 2}",
+                    "\"num_classes\": 2, \"activation\": \"" + activation + "\"}"), "m");
+            assertNull(m.head);
+            for (float bad : new float[] {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
+                ByteBuffer raw = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putFloat(0, 0.5f)
+                        .putFloat(4, bad);
+                try {
+                    Outputs outputs = Postprocessor.outputs(raw, m, null);
+                    fail(activation + " " + bad + " was ranked: " + Arrays.toString(outputs.probabilities));
+                } catch (BrainEdgeException expected) {
+                    assertEquals("the model's output is not finite (NaN or infinity): no answer",
+                            expected.getMessage());
+                }
+            }
+        }
+    }
+
+    @Test
     public void aFeatureMapOfTheWrongSizeIsRefused() {
         Head head = Head.load(metadata(""), headFile("[2,2]"), "h");
         try {
