@@ -69,12 +69,18 @@ def calibration_scores(probabilities: np.ndarray, labels: np.ndarray) -> dict[st
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     """The temperature minimising the negative log-likelihood of ``labels`` (Guo et al., 2017).
 
-    NLL is convex in 1/T, so a golden-section search over 1/T finds the optimum to 1e-6.
+    NLL is convex in 1/T, so a golden-section search over 1/T finds the optimum to 1e-6. It is computed
+    from log-softmax directly: clipping tiny probabilities (as ``negative_log_likelihood`` does for
+    reporting) would flatten it where a confident mistake dominates, and the search would walk off.
     """
-    labels = np.asarray(labels)
+    logits, labels = np.asarray(logits, np.float64), np.asarray(labels)
+    chosen = logits[np.arange(len(labels)), labels]
 
     def nll(inverse: float) -> float:
-        return negative_log_likelihood(softmax(logits, 1.0 / inverse), labels)
+        scaled = logits * inverse
+        top = scaled.max(axis=1)
+        log_sum = top + np.log(np.exp(scaled - top[:, None]).sum(axis=1))
+        return float((log_sum - chosen * inverse).mean())
 
     low, high = 1.0 / TEMPERATURE_RANGE[1], 1.0 / TEMPERATURE_RANGE[0]
     ratio = (np.sqrt(5.0) - 1.0) / 2.0
@@ -100,7 +106,9 @@ class ReferralChoice:
 def referral_threshold(confidence: np.ndarray, correct: np.ndarray, target_accuracy: float) -> ReferralChoice:
     """The lowest confidence threshold whose accepted answers (confidence >= it) reach ``target_accuracy``.
 
-    When no threshold reaches it, the one with the best accepted accuracy (``reached`` False).
+    When no threshold reaches it, the one with the best accepted accuracy (``reached`` False). The
+    threshold lies halfway to the next lower confidence, not on an observed one: a device computing
+    the same answer with its own rounding must not land on the other side of it.
     """
     order = np.argsort(-confidence, kind="stable")
     ranked, right = confidence[order], np.asarray(correct, bool)[order]
@@ -111,8 +119,19 @@ def referral_threshold(confidence: np.ndarray, correct: np.ndarray, target_accur
     meeting = cuts[accuracy[cuts] >= target_accuracy]
     cut = meeting[-1] if len(meeting) else cuts[np.argmax(accuracy[cuts])]
     return ReferralChoice(
-        float(ranked[cut]), float(accepted[cut] / len(ranked)), float(accuracy[cut]), bool(len(meeting))
+        between(ranked[cut], ranked[cut + 1] if cut + 1 < len(ranked) else None),
+        float(accepted[cut] / len(ranked)),
+        float(accuracy[cut]),
+        bool(len(meeting)),
     )
+
+
+def between(kept: float, below: float | None) -> float:
+    """A threshold that keeps ``kept`` and everything above it, halfway to the next value ``below``
+    (or just under ``kept`` when nothing is below), so rounding on another device cannot flip either."""
+    if below is None:
+        return float(kept - 1e-6 * max(abs(kept), 1e-12))
+    return float((kept + below) / 2)
 
 
 def risk_coverage(confidence: np.ndarray, correct: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -121,3 +140,13 @@ def risk_coverage(confidence: np.ndarray, correct: np.ndarray) -> tuple[np.ndarr
     errors = np.cumsum(~np.asarray(correct, bool)[order])
     accepted = np.arange(1, len(order) + 1)
     return accepted / len(order), errors / accepted
+
+
+def wilson_interval(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a proportion: sound near 0 and 1, where the normal one is not."""
+    if total == 0:
+        return (float("nan"), float("nan"))
+    share = successes / total
+    centre = (share + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * np.sqrt(share * (1 - share) / total + z * z / (4 * total * total)) / (1 + z * z / total)
+    return (float(centre - half), float(centre + half))

@@ -30,6 +30,7 @@ from brainedge.edge_runtime.preprocess import ImageSource, decode_pixels, dequan
 
 UNCERTAIN = "uncertain — refer for review"
 NOT_RECOGNISED = "not recognised — this does not look like the images the model was trained on"
+NOT_FINITE = "the model's output is not finite (NaN or infinity): no answer"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -210,6 +211,8 @@ class Classifier:
     def run(self, batch: np.ndarray, calibrated: bool = True) -> BatchOutputs:
         """Run a preprocessed batch through the model and, when the bundle has one, its head."""
         raw = self.model_output(batch)
+        if not np.isfinite(raw).all():
+            raise BrainEdgeError(NOT_FINITE)
         if self.head is not None:
             outputs = self.head.run(raw)
             probabilities = self.head.probabilities(outputs.logits, calibrated).astype(np.float32)
@@ -225,6 +228,8 @@ class Classifier:
 
     def rank(self, probabilities: np.ndarray, top_k: int = 3, ood_score: float | None = None) -> Prediction:
         """Ranked classes of one image; ``ood_score`` (from ``run``) decides out-of-distribution."""
+        if top_k < 1:
+            raise BrainEdgeError(f"top_k must be at least 1, got {top_k}")
         order = np.argsort(-probabilities, kind="stable")[:top_k]
         ranked = [(self.class_names[i], float(probabilities[i])) for i in order]
         unrecognised = None
@@ -240,7 +245,13 @@ class Classifier:
     def classify(self, image: ImageSource, top_k: int = 3) -> Prediction:
         """One image (path, bytes, PIL image or uint8 array) → ranked labels, timed."""
         started = time.perf_counter()
-        outputs = self.run(self.preprocess(image))
+        tensor = self.preprocess(image)
+        try:
+            outputs = self.run(tensor)
+        except BrainEdgeError as error:
+            if isinstance(image, (str, Path)):  # decoding errors name the file; so does this one
+                raise BrainEdgeError(f"{shown(Path(image))}: {error}") from None
+            raise
         score = None if outputs.ood_scores is None else outputs.ood_scores[0]
         prediction = self.rank(outputs.probabilities[0], top_k, score)
         return dataclasses.replace(prediction, latency_ms=(time.perf_counter() - started) * 1000)
@@ -253,6 +264,8 @@ class Classifier:
         ``paths`` may be endless (a watched folder): each answer is yielded as soon as it
         is known. ``progress`` draws a bar on stderr, erased while the caller prints.
         """
+        if top_k < 1:
+            raise BrainEdgeError(f"top_k must be at least 1, got {top_k}")
         if isinstance(paths, (str, Path)):
             paths = collect_files([Path(paths)])[0]
         bar = ProgressBar(len(paths) if isinstance(paths, Sized) else None) if progress else None

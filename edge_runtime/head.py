@@ -139,6 +139,8 @@ def _ood_statistics(tensors: dict[str, np.ndarray], ood: OutOfDistribution, chan
 def _tensor(tensors: dict[str, np.ndarray], name: str) -> np.ndarray:
     if name not in tensors:
         raise BrainEdgeError(f"no tensor named {name!r}")
+    if not np.isfinite(tensors[name]).all():
+        raise BrainEdgeError(f"tensor {name!r} has non-finite values (NaN or infinity)")
     return tensors[name].astype(np.float64)
 
 

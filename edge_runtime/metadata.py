@@ -212,6 +212,10 @@ class BundleMetadata:
         for tensor, spec in (("input", self.input), ("output", self.output)):
             if spec.dtype != "float32" and spec.quantization is None:
                 raise BrainEdgeError(f"{source}: {tensor}.dtype is {spec.dtype} but {tensor}.quantization is null")
+        if self.schema_version < 2:
+            for name in ("head", "calibration", "out_of_distribution", "referral"):
+                if getattr(self, name) is not None:
+                    raise BrainEdgeError(f"{source}: {name}: needs schema_version 2, found {self.schema_version}")
         for name in ("calibration", "out_of_distribution"):
             if getattr(self, name) is not None and self.head is None:
                 raise BrainEdgeError(f"{source}: {name} needs a head (it works on the head's logits and features)")

@@ -65,15 +65,22 @@ def evaluate(run_dir: Path, export_dir: Path, split: str = "test") -> list[dict[
 
 def answer_quality(bundle: Bundle, outputs: BatchOutputs, labels: np.ndarray) -> dict[str, Any]:
     """Calibration before and after the bundle's temperature, its referral and out-of-distribution
-    rates on these (in-distribution) images; empty for a bundle without a head."""
+    rates on these (in-distribution) images; empty for a bundle without a head.
+
+    An answer is accepted when it is not refused as out-of-distribution and its calibrated confidence
+    reaches the bundle's threshold; coverage counts accepted answers among all images.
+    """
     if outputs.logits is None or bundle.metadata.head is None:
         return {}
     metadata = bundle.metadata
     temperature = metadata.calibration.temperature if metadata.calibration else 1.0
     calibrated = softmax(outputs.logits, temperature)
-    confidence, correct = calibrated.max(axis=1), calibrated.argmax(axis=1) == labels
-    accepted = confidence >= metadata.confidence_threshold
-    record: dict[str, Any] = {
+    refused = np.zeros(len(labels), bool)
+    if metadata.out_of_distribution is not None and outputs.ood_scores is not None:
+        refused = beyond_threshold(outputs.ood_scores, metadata.out_of_distribution.threshold)
+    correct = calibrated.argmax(axis=1) == labels
+    accepted = ~refused & (calibrated.max(axis=1) >= metadata.confidence_threshold)
+    return {
         "temperature": temperature,
         "calibration": {
             "before": calibration_scores(softmax(outputs.logits), labels),
@@ -85,11 +92,28 @@ def answer_quality(bundle: Bundle, outputs: BatchOutputs, labels: np.ndarray) ->
             "coverage": float(accepted.mean()),
             "accepted_accuracy": float(correct[accepted].mean()) if accepted.any() else None,
         },
+        "ood_flagged": float(refused.mean()) if metadata.out_of_distribution is not None else None,
     }
-    if metadata.out_of_distribution is not None and outputs.ood_scores is not None:
-        flagged = beyond_threshold(outputs.ood_scores, metadata.out_of_distribution.threshold)
-        record["ood_flagged"] = float(flagged.mean())
-    return record
+
+
+def print_answer_quality(rows: list[dict[str, Any]], split: str) -> None:
+    """Calibration, referral and refusal per bundle, for the bundles that carry them."""
+    qualified = [row for row in rows if "calibration" in row]
+    if not qualified:
+        return
+    print(f"\n{'variant':<22}{'T':>7}{'ECE T=1 -> T':>18}{'coverage':>10}{'accepted acc':>14}{'refused':>9}")
+    for row in qualified:
+        ece, referral = row["calibration"], row["referral"]
+        accepted = referral["accepted_accuracy"]
+        print(
+            f"{row['variant']:<22}{row['temperature']:>7.3f}{ece['before']['ece']:>9.4f} -> {ece['after']['ece']:.4f}"
+            f"{referral['coverage']:>10.1%}{'-' if accepted is None else f'{accepted:.2%}':>14}"
+            f"{row['ood_flagged'] or 0:>9.1%}"
+        )
+    print(
+        f"(on the {split} split: ECE of the probabilities before and after the bundle's temperature; coverage: "
+        "answers neither refused as not recognised nor referred as uncertain; refused: not recognised)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
     from brainedge.export.cli import print_table
 
     print_table(rows, failure="below export's threshold")
+    print_answer_quality(rows, args.split)
     print(f"written to {out}")
     return 0
 

@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 
 from brainedge.edge_runtime.bundle import PENDING, Bundle, publish, remove_abandoned_staging, staging_dir
+from brainedge.edge_runtime.calibration import wilson_interval
 from brainedge.edge_runtime.classifier import BatchOutputs
-from brainedge.edge_runtime.files import check_output_folder
-from brainedge.edge_runtime.formats import export_format
+from brainedge.edge_runtime.files import check_output_folder, write_text_atomically
+from brainedge.edge_runtime.formats import FORMAT_NAMES, export_format
 from brainedge.edge_runtime.metadata import HeadSpec
 from brainedge.edge_runtime.tensors import tensors_to_bytes
 from brainedge.export.bundle import write_bundle
@@ -60,10 +61,31 @@ def export_run(run_dir: Path, out: Path, settings: ExportSettings = DEFAULTS) ->
         models["qat"] = load_qat_model(run)
     references = {name: model.predict(inputs, verbose=0) for name, model in models.items()}
     exporter = _Exporter(run, out, settings, models, references, images, calibration, validation, fitting)
-    results = [exporter.export(name) for name in formats]
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "export_report.json").write_text(json.dumps(results, indent=2) + "\n")
+    results = []
+    for name in formats:
+        results.append(exporter.export(name))
+        out.mkdir(parents=True, exist_ok=True)
+        update_report(out / REPORT_FILE, results[-1])
     return results
+
+
+REPORT_FILE = "export_report.json"
+
+
+def update_report(path: Path, row: dict[str, Any]) -> None:
+    """Replace this bundle's row of the export report, as soon as the bundle is published (or refused).
+
+    Written after every bundle, the report always describes the bundles in the folder, also when an
+    export is interrupted halfway: rows of bundles this export did not reach stay as they were.
+    """
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+        rows = [r for r in rows if isinstance(r, dict) and r.get("variant") != row["variant"]]
+    except (OSError, ValueError, TypeError):  # no report yet, or one nobody can read: start afresh
+        rows = []
+    order = {name: index for index, name in enumerate(FORMAT_NAMES)}
+    rows = sorted([*rows, row], key=lambda r: order.get(r.get("variant"), len(order)))
+    write_text_atomically(path, json.dumps(rows, indent=2) + "\n")
 
 
 @dataclass
@@ -241,18 +263,24 @@ def _qualification_record(result: Qualification) -> dict[str, Any]:
 
 
 def _qualification_line(result: Qualification) -> str:
-    fit = result.calibration.fit
+    fit, ood = result.calibration.fit, result.out_of_distribution
     line = (
         f"temperature {result.calibration.temperature:.3f} (val ECE {fit['before']['ece']:.4f} -> "
-        f"{fit['after']['ece']:.4f}); out-of-distribution threshold refuses "
-        f"{100 * result.out_of_distribution.fit['val_rejection']:.1f}% of val"
+        f"{fit['after']['ece']:.4f}{'; ' + fit['note'] if 'note' in fit else ''}); out-of-distribution model: "
+        f"{ood.fit['components']} components from {ood.fit['train_images']} train images, threshold refuses "
+        f"{100 * ood.fit['val_rejection']:.1f}% of val"
     )
     if result.referral is not None:
         referral = result.referral
-        reached = "" if referral.validation_accuracy >= referral.target_accuracy else " (target NOT reached)"
+        accepted = round(referral.validation_coverage * referral.validation_count)
+        low, _ = wilson_interval(round(referral.validation_accuracy * accepted), accepted)
         line += (
             f"; referral below {result.confidence_threshold:.4f}: val coverage "
-            f"{100 * result.referral.validation_coverage:.1f}%, accuracy "
-            f"{100 * result.referral.validation_accuracy:.2f}%{reached}"
+            f"{100 * referral.validation_coverage:.1f}%, accuracy {100 * referral.validation_accuracy:.2f}% of "
+            f"{accepted} (95% lower bound {100 * low:.2f}%)"
         )
+        if referral.validation_accuracy < referral.target_accuracy:
+            line += " — target NOT reached"
+        elif low < referral.target_accuracy:
+            line += " — too few validation images to show the target with confidence"
     return line

@@ -9,7 +9,13 @@ from typing import Any
 
 import numpy as np
 
-from brainedge.edge_runtime.calibration import calibration_scores, fit_temperature, referral_threshold
+from brainedge.edge_runtime.calibration import (
+    between,
+    calibration_scores,
+    fit_temperature,
+    negative_log_likelihood,
+    referral_threshold,
+)
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.head import PpcaMahalanobis, beyond_threshold, softmax
 from brainedge.edge_runtime.metadata import Calibration, OutOfDistribution, Referral
@@ -40,28 +46,68 @@ def qualify(
     train: Answers, val: Answers, components: int, rejection: float, target_accuracy: float | None
 ) -> Qualification:
     """Temperature and referral from validation; the OOD model from training images, its threshold from validation."""
+    calibration = fit_calibration(val)
+    statistics = fit_ppca(train.features, train.labels, val.logits.shape[1], components)
+    ood, tensors, refused = out_of_distribution(statistics, train, val, rejection)
+    referral, threshold = None, None
+    if target_accuracy is not None:
+        referral, threshold = choose_referral(val, calibration.temperature, refused, target_accuracy)
+    return Qualification(calibration, ood, tensors, referral, threshold)
+
+
+def fit_calibration(val: Answers) -> Calibration:
+    """The NLL-optimal temperature, kept only when it also helps validation images it was not fitted on.
+
+    Two folds of the validation split: a temperature fitted on one half must lower the other half's
+    NLL (summed over both ways) or the bundle keeps T = 1 — with a few hundred images and a handful
+    of errors, a fitted temperature can be noise that makes held-out answers worse.
+    """
     fit: dict[str, Any] = {"split": "val", "count": len(val.labels)}
+    first, second = (np.arange(len(val.labels)) % 2 == parity for parity in (0, 1))
+    held_out_gain = sum(
+        _nll(val, held_out, 1.0) - _nll(val, held_out, _fitted(val, fitted_on))
+        for fitted_on, held_out in ((first, second), (second, first))
+    )
     if (val.logits.argmax(axis=1) == val.labels).all():
         # no wrong answer to weigh: NLL keeps falling as T -> 0, so there is no temperature to find
         temperature = 1.0
         fit["note"] = "every validation answer is right: no temperature can be estimated, 1 kept"
+    elif held_out_gain <= 0:
+        temperature = 1.0
+        fit["note"] = "a temperature fitted on half the validation split did not lower the other half's NLL: 1 kept"
     else:
         temperature = fit_temperature(val.logits, val.labels)
+    fit["held_out_nll_gain"] = round(float(held_out_gain), 6) + 0.0
     before = calibration_scores(softmax(val.logits), val.labels)
-    calibrated = softmax(val.logits, temperature)
-    after = calibration_scores(calibrated, val.labels)
-    calibration = Calibration(
-        temperature=temperature, fit={**fit, "before": _rounded(before), "after": _rounded(after)}
-    )
-    statistics = fit_ppca(train.features, train.labels, val.logits.shape[1], components)
-    ood, tensors = out_of_distribution(statistics, train, val, rejection)
-    referral, threshold = None, None
-    if target_accuracy is not None:
-        correct = calibrated.argmax(axis=1) == val.labels
-        choice = referral_threshold(calibrated.max(axis=1), correct, target_accuracy)
-        referral = Referral(target_accuracy, choice.coverage, choice.accuracy, len(val.labels))
-        threshold = choice.threshold
-    return Qualification(calibration, ood, tensors, referral, threshold)
+    after = calibration_scores(softmax(val.logits, temperature), val.labels)
+    return Calibration(temperature=temperature, fit={**fit, "before": _rounded(before), "after": _rounded(after)})
+
+
+def _fitted(val: Answers, rows: np.ndarray) -> float:
+    logits, labels = val.logits[rows], val.labels[rows]
+    return 1.0 if (logits.argmax(axis=1) == labels).all() else fit_temperature(logits, labels)
+
+
+def _nll(val: Answers, rows: np.ndarray, temperature: float) -> float:
+    """Summed (not mean) NLL of some validation rows, so the two folds weigh by their size."""
+    return negative_log_likelihood(softmax(val.logits[rows], temperature), val.labels[rows]) * int(rows.sum())
+
+
+def choose_referral(
+    val: Answers, temperature: float, refused: np.ndarray, target_accuracy: float
+) -> tuple[Referral, float]:
+    """The referral threshold over the answers the bundle gives at all (refused images are never accepted).
+
+    Coverage counts accepted answers among all validation images. Confidences are float32, as every
+    runtime prints and compares them: near 1 many round to the same value, and the threshold must
+    accept or refer such ties the way the device will.
+    """
+    calibrated = softmax(val.logits, temperature).astype(np.float32)
+    kept = ~refused
+    correct = calibrated.argmax(axis=1) == val.labels
+    choice = referral_threshold(calibrated.max(axis=1)[kept].astype(np.float64), correct[kept], target_accuracy)
+    coverage = choice.coverage * kept.mean()
+    return Referral(target_accuracy, float(coverage), choice.accuracy, len(val.labels)), choice.threshold
 
 
 def fit_ppca(features: np.ndarray, labels: np.ndarray, num_classes: int, components: int) -> PpcaMahalanobis:
@@ -85,7 +131,7 @@ def fit_ppca(features: np.ndarray, labels: np.ndarray, num_classes: int, compone
 
 def out_of_distribution(
     statistics: PpcaMahalanobis, train: Answers, val: Answers, rejection: float
-) -> tuple[OutOfDistribution, dict[str, np.ndarray]]:
+) -> tuple[OutOfDistribution, dict[str, np.ndarray], np.ndarray]:
     """The threshold rejects ``rejection`` of the validation images (the in-distribution cost it accepts).
 
     Scores are computed with the statistics as the head file stores them (float32), as the runtime will.
@@ -96,7 +142,10 @@ def out_of_distribution(
         statistics.residual_variance,
     )
     scores = statistics.distances(np.asarray(val.features, np.float64))
-    threshold = float(np.quantile(scores, 1.0 - rejection, method="higher"))
+    ranked = np.sort(scores)[::-1]
+    refused = int(np.floor(rejection * len(scores)))  # at most this share of validation is refused
+    # halfway between the last refused and the first kept score (see calibration.between)
+    threshold = -between(-ranked[refused], -ranked[refused - 1] if refused else None)
     spec = OutOfDistribution(
         threshold=threshold,
         class_means=OOD_TENSORS["class_means"],
@@ -116,7 +165,7 @@ def out_of_distribution(
         OOD_TENSORS["basis"]: statistics.basis.astype(np.float32),
         OOD_TENSORS["variances"]: statistics.variances.astype(np.float32),
     }
-    return spec, tensors
+    return spec, tensors, beyond_threshold(scores, threshold)
 
 
 def _rounded(scores: dict[str, float]) -> dict[str, Any]:

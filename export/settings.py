@@ -11,6 +11,8 @@ from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.formats import DEFAULT_FORMATS
 
 IO_DTYPES = ("uint8", "int8", "float32")
+MIN_OOD_TRAIN_IMAGES = 100
+MAX_OOD_COMPONENTS = 256
 VERIFY_SPLITS = ("train", "val", "test")
 
 
@@ -40,12 +42,23 @@ class ExportSettings:
         """Refuse settings that cannot work, before any model is loaded."""
         for ok, problem in (
             (
-                self.target_accuracy is None or 0.0 < self.target_accuracy < 1.0,
-                f"--target-accuracy must be between 0 and 1 (e.g. 0.995), got {self.target_accuracy}",
+                self.target_accuracy is None or 0.0 < self.target_accuracy <= 1.0,
+                f"--target-accuracy must be more than 0 and at most 1 (e.g. 0.995), got {self.target_accuracy}",
             ),
-            (0.0 < self.ood_rejection < 0.5, f"--ood-rejection must be between 0 and 0.5, got {self.ood_rejection}"),
-            (self.ood_train_images >= 10, f"--ood-train-images must be at least 10, got {self.ood_train_images}"),
-            (self.ood_components >= 1, f"--ood-components must be at least 1, got {self.ood_components}"),
+            (
+                0.0 < self.ood_rejection < 0.5,
+                f"--ood-rejection must be more than 0 and less than 0.5 (e.g. 0.01), got {self.ood_rejection}",
+            ),
+            (
+                self.ood_train_images >= MIN_OOD_TRAIN_IMAGES,
+                f"--ood-train-images must be at least {MIN_OOD_TRAIN_IMAGES} (a covariance of 1280 features "
+                f"from fewer is mostly noise), got {self.ood_train_images}",
+            ),
+            (
+                1 <= self.ood_components <= MAX_OOD_COMPONENTS,
+                f"--ood-components must be between 1 and {MAX_OOD_COMPONENTS} (each costs 5 kB of head file "
+                f"and 1280 multiply-adds per image), got {self.ood_components}",
+            ),
         ):
             if not ok:
                 raise BrainEdgeError(problem)

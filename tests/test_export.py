@@ -339,8 +339,8 @@ def test_bad_input_gives_one_line_and_leaves_no_bundle(run_dir: Path, tmp_path: 
         "'tfl.cumsum' op quantization is not supported",
         "out_is_a_file": "a_file: cannot write there, not a folder",
         "out_under_a_file": "a_file is not a folder",
-        "target_accuracy": "--target-accuracy must be between 0 and 1 (e.g. 0.995), got 99.5",
-        "ood_rejection": "--ood-rejection must be between 0 and 0.5, got 0.0",
+        "target_accuracy": "--target-accuracy must be more than 0 and at most 1 (e.g. 0.995), got 99.5",
+        "ood_rejection": "--ood-rejection must be more than 0 and less than 0.5 (e.g. 0.01), got 0.0",
     }
     for case, message in expected.items():
         result = results[case]
@@ -500,10 +500,12 @@ def test_target_accuracy_chooses_the_referral_threshold_on_validation(run_dir: P
     referral = bundle.metadata.referral
     assert referral.target_accuracy == 0.99 and "referral below" in done.stdout
     val = LabelledImages.load(TrainingRun.open(run_dir), "val")
-    calibrated = bundle_outputs(bundle, val, calibrated=True).probabilities
-    choice = referral_threshold(calibrated.max(axis=1), calibrated.argmax(axis=1) == val.labels, 0.99)
+    outputs = bundle_outputs(bundle, val, calibrated=True)
+    kept = outputs.ood_scores <= bundle.metadata.out_of_distribution.threshold  # refused answers are never accepted
+    calibrated, labels = outputs.probabilities[kept], val.labels[kept]
+    choice = referral_threshold(calibrated.max(axis=1), calibrated.argmax(axis=1) == labels, 0.99)
     assert bundle.metadata.confidence_threshold == pytest.approx(choice.threshold, abs=1e-6)
-    assert referral.validation_coverage == pytest.approx(choice.coverage)
+    assert referral.validation_coverage == pytest.approx(choice.coverage * kept.mean())
     assert referral.validation_count == len(val.labels)
     # without a target the bundle keeps the fixed default
     assert Bundle.open(run_dir.parent / "bundles" / "tflite_float32").metadata.referral is None
@@ -539,3 +541,36 @@ def test_answers_report_agrees_with_export_evaluate(
         "tflite_float32", "tflite_int8_ptq", "tflite_int8_qat"
     }  # fmt: skip
     assert "## Acceptance (issue 17)" in (tmp_path / "answers.md").read_text()
+
+
+def test_the_export_report_is_rewritten_bundle_by_bundle(tmp_path: Path) -> None:
+    """After each bundle: its row replaced, the others kept, so an interrupted export's report matches its folder."""
+    from brainedge.export.exporter import update_report
+
+    path = tmp_path / "export_report.json"
+    update_report(path, {"variant": "tflite_int8_ptq", "run": 1})
+    update_report(path, {"variant": "tflite_float32", "run": 1})
+    update_report(path, {"variant": "tflite_int8_ptq", "run": 2})
+    rows = json.loads(path.read_text())
+    assert [(row["variant"], row["run"]) for row in rows] == [("tflite_float32", 1), ("tflite_int8_ptq", 2)]
+    path.write_text("{not json")
+    update_report(path, {"variant": "onnx_int8", "run": 3})
+    assert json.loads(path.read_text()) == [{"variant": "onnx_int8", "run": 3}]
+
+
+def test_a_temperature_that_does_not_help_held_out_images_is_not_kept() -> None:
+    """Even rows: confident and right but for one confident mistake (fitted alone: T >> 1); odd rows: all right.
+    A temperature fitted on one half makes the other half worse, so the bundle keeps T = 1."""
+    from brainedge.export.qualify import Answers, fit_calibration
+
+    logits = np.tile([[6.0, 0.0, 0.0]], (40, 1))
+    labels = np.zeros(40, int)
+    labels[0] = 1  # one confident mistake, on an even row
+    calibration = fit_calibration(Answers(logits, np.zeros((40, 1)), labels))
+    assert calibration.temperature == 1.0 and "did not lower" in calibration.fit["note"]
+    helpful = np.random.default_rng(0).normal(scale=6.0, size=(400, 3))
+    noisy = np.array(
+        [np.random.default_rng(i).choice(3, p=np.exp(r / 3) / np.exp(r / 3).sum()) for i, r in enumerate(helpful)]
+    )
+    fitted = fit_calibration(Answers(helpful, np.zeros((400, 1)), noisy))
+    assert fitted.temperature == pytest.approx(3.0, rel=0.25) and "note" not in fitted.fit

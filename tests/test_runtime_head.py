@@ -235,10 +235,13 @@ def test_referral_threshold_is_the_lowest_that_reaches_the_target() -> None:
     confidence = np.array([0.99, 0.98, 0.97, 0.90, 0.80, 0.70, 0.60])
     correct = np.array([True, True, True, True, False, True, False])
     choice = referral_threshold(confidence, correct, target_accuracy=0.8)
-    # accepting down to 0.70 gives 5/6 = 0.833 >= 0.8; down to 0.60 gives 5/7 = 0.714
-    assert (choice.threshold, choice.coverage, choice.reached) == (0.70, 6 / 7, True)
+    # accepting down to 0.70 gives 5/6 = 0.833 >= 0.8; down to 0.60 gives 5/7 = 0.714; the threshold
+    # lies halfway between the last accepted and the first referred confidence
+    assert (choice.threshold, choice.coverage, choice.reached) == (pytest.approx(0.65), 6 / 7, True)
     assert choice.accuracy == pytest.approx(5 / 6)
-    assert referral_threshold(confidence, correct, 1.0).threshold == 0.90
+    assert referral_threshold(confidence, correct, 1.0).threshold == pytest.approx(0.85)
+    everything = referral_threshold(confidence, np.ones(7, bool), 0.99)
+    assert everything.coverage == 1.0 and 0.6 - 1e-5 < everything.threshold < 0.6
     unreachable = referral_threshold(np.array([0.9, 0.8]), np.array([False, True]), 0.99)
     assert not unreachable.reached and unreachable.accuracy == 0.5
 
@@ -250,3 +253,42 @@ def test_equal_confidences_are_accepted_or_referred_together() -> None:
     assert choice.coverage == 1.0  # 3/4 with all four; never a cut between the three equal 0.9s
     coverage, risk = risk_coverage(confidence, correct)
     assert coverage[-1] == 1.0 and risk[-1] == pytest.approx(0.25)
+
+
+def test_schema_1_metadata_cannot_carry_a_head(bundles: Path, tmp_path: Path) -> None:
+    copy = shutil.copytree(bundles / "float32_head", tmp_path / "mislabelled")
+    raw = json.loads((copy / METADATA_FILE).read_text())
+    raw["schema_version"] = 1
+    (copy / METADATA_FILE).write_text(json.dumps(raw))
+    with pytest.raises(BrainEdgeError, match="head: needs schema_version 2, found 1"):
+        Bundle.open(copy)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_head_tensor_that_is_not_finite_is_refused_on_loading(bundles: Path, tmp_path: Path, bad: float) -> None:
+    copy = shutil.copytree(bundles / "float32_head", tmp_path / "nan")
+    bundle = Bundle.open(copy)
+    tensors = read_tensors(bundle.head_path)
+    tensors[bundle.metadata.head.layers[0].kernel][0, 0] = bad
+    bundle.with_head(bundle.metadata.head, tensors_to_bytes(tensors))  # a consistent hash: only the values are bad
+    with pytest.raises(BrainEdgeError, match=r"head.safetensors: tensor 'head_probabilities.kernel' has non-finite"):
+        Classifier.from_bundle(copy)
+
+
+def test_a_model_output_that_is_not_finite_is_an_error_for_that_image(bundles: Path) -> None:
+    classifier = Classifier.from_bundle(bundles / "float32_head")
+    image = training_like(bundles)[0]
+    original = classifier.backend.run
+    classifier.backend.run = lambda batch: original(batch) * np.nan
+    with pytest.raises(BrainEdgeError, match=rf"{image.name}: the model's output is not finite"):
+        classifier.classify(image)
+    results = dict(classifier.classify_many([image]))
+    assert isinstance(results[image], BrainEdgeError)
+
+
+def test_top_k_below_one_is_refused(bundles: Path) -> None:
+    classifier = Classifier.from_bundle(bundles / "int8")
+    with pytest.raises(BrainEdgeError, match="top_k must be at least 1, got 0"):
+        classifier.classify(training_like(bundles)[0], top_k=0)
+    with pytest.raises(BrainEdgeError, match="top_k must be at least 1"):
+        next(classifier.classify_many(training_like(bundles), top_k=0))

@@ -25,7 +25,7 @@ import numpy as np
 from brainedge.benchmarks.answers import load_ood_set
 from brainedge.benchmarks.runner import head_latencies, invoke_latencies
 from brainedge.edge_runtime.bundle import Bundle, find_bundles
-from brainedge.edge_runtime.calibration import calibration_scores, reliability_bins
+from brainedge.edge_runtime.calibration import calibration_scores, reliability_bins, wilson_interval
 from brainedge.edge_runtime.classifier import Classifier
 from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
 from brainedge.edge_runtime.files import write_text_atomically
@@ -36,16 +36,6 @@ from brainedge.edge_runtime.preprocess import decode_rgb, to_input_tensor
 TARGETS = {"ece_after": 0.02, "ood_flagged": 0.95, "test_flagged": 0.02, "accepted_accuracy": 0.993, "ood_ms": 0.5}
 JUDGED = ("tflite_float32", "tflite_int8_ptq", "tflite_int8_qat")
 BOOTSTRAP = 1000
-
-
-def wilson(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of a proportion (sound near 0 and 1, where the normal one is not)."""
-    if total == 0:
-        return (float("nan"), float("nan"))
-    share = successes / total
-    centre = (share + z * z / (2 * total)) / (1 + z * z / total)
-    half = z * np.sqrt(share * (1 - share) / total + z * z / (4 * total * total)) / (1 + z * z / total)
-    return (float(centre - half), float(centre + half))
 
 
 def bootstrap_interval(statistic: Callable[[np.ndarray], float], count: int, seed: int = 0) -> tuple[float, float]:
@@ -75,9 +65,8 @@ def score_bundle(
     temperature = metadata.calibration.temperature
     before, after = softmax(logits), softmax(logits, temperature)
     correct = after.argmax(axis=1) == labels
-    accepted = after.max(axis=1) >= metadata.confidence_threshold
-    threshold = metadata.out_of_distribution.threshold
-    flagged = beyond_threshold(scores, threshold)
+    flagged = beyond_threshold(scores, metadata.out_of_distribution.threshold)
+    accepted = ~flagged & (after.max(axis=1) >= metadata.confidence_threshold)  # refused answers are never accepted
     refused = {
         name: [classifier.classify(path).out_of_distribution for path in paths] for name, paths in groups.items()
     }
@@ -91,6 +80,13 @@ def score_bundle(
         "ece_after_interval": bootstrap_interval(
             lambda i: reliability_bins(after[i], labels[i]).expected_calibration_error, len(labels)
         ),
+        "ece_change_interval": bootstrap_interval(
+            lambda i: (
+                reliability_bins(after[i], labels[i]).expected_calibration_error
+                - reliability_bins(before[i], labels[i]).expected_calibration_error
+            ),
+            len(labels),
+        ),
         "referral": {
             "threshold": metadata.confidence_threshold,
             "target_accuracy": metadata.referral.target_accuracy if metadata.referral else None,
@@ -98,10 +94,14 @@ def score_bundle(
             "coverage": float(accepted.mean()),
             "accepted": int(accepted.sum()),
             "accepted_accuracy": float(correct[accepted].mean()),
-            "accepted_accuracy_interval": wilson(int(correct[accepted].sum()), int(accepted.sum())),
+            "accepted_accuracy_interval": wilson_interval(int(correct[accepted].sum()), int(accepted.sum())),
         },
         "test_flagged": float(flagged.mean()),
-        "test_flagged_interval": wilson(int(flagged.sum()), len(flagged)),
+        "test_flagged_interval": wilson_interval(int(flagged.sum()), len(flagged)),
+        "test_flagged_by_class": {
+            name: {"images": int((labels == c).sum()), "flagged": int(flagged[labels == c].sum())}
+            for c, name in enumerate(bundle.class_names)
+        },
         "ood_groups": {name: {"images": len(v), "flagged": int(sum(v))} for name, v in refused.items()},
         "cost_ms": head_cost(classifier, images[0]),
     }
@@ -119,26 +119,31 @@ def head_cost(classifier: Classifier, image: np.ndarray) -> dict[str, float]:
 
 
 def acceptance(rows: list[dict[str, Any]], kinds: dict[str, str]) -> list[dict[str, Any]]:
+    """Each issue-17 target: met by the point estimate, and whether its 95% interval clears it too."""
     checks = []
     for row in (r for r in rows if r["bundle"] in JUDGED):
         name, before, after = row["bundle"], row["before"]["ece"], row["after"]["ece"]
         low, high = row["ece_after_interval"]
+        change_low, change_high = row["ece_change_interval"]
         checks.append(
             {
                 "target": f"{name}: test ECE after calibration <= {TARGETS['ece_after']} and below before",
-                "measured": f"{after:.4f} (95% bootstrap {low:.4f}-{high:.4f}); before {before:.4f}",
+                "measured": f"{after:.4f} (95% bootstrap {low:.4f}-{high:.4f}); before {before:.4f}, change "
+                f"{after - before:+.4f} (95% {change_low:+.4f} to {change_high:+.4f})",
                 "met": after <= TARGETS["ece_after"] and after < before,
+                "confident": high <= TARGETS["ece_after"] and change_high < 0,
             }
         )
         ood = [g for g, kind in kinds.items() if kind == "ood"]
         flagged = sum(row["ood_groups"][g]["flagged"] for g in ood)
         total = sum(row["ood_groups"][g]["images"] for g in ood)
-        low, high = wilson(flagged, total)
+        low, high = wilson_interval(flagged, total)
         checks.append(
             {
                 "target": f"{name}: >= {TARGETS['ood_flagged']:.0%} of the OOD set refused",
                 "measured": f"{flagged}/{total} = {flagged / total:.1%} (95% {low:.1%}-{high:.1%})",
                 "met": flagged / total >= TARGETS["ood_flagged"],
+                "confident": low >= TARGETS["ood_flagged"],
             }
         )
         low, high = row["test_flagged_interval"]
@@ -147,6 +152,7 @@ def acceptance(rows: list[dict[str, Any]], kinds: dict[str, str]) -> list[dict[s
                 "target": f"{name}: <= {TARGETS['test_flagged']:.0%} of the test split refused",
                 "measured": f"{row['test_flagged']:.2%} (95% {low:.2%}-{high:.2%})",
                 "met": row["test_flagged"] <= TARGETS["test_flagged"],
+                "confident": high <= TARGETS["test_flagged"],
             }
         )
         referral = row["referral"]
@@ -157,14 +163,18 @@ def acceptance(rows: list[dict[str, Any]], kinds: dict[str, str]) -> list[dict[s
                 "measured": f"{referral['accepted_accuracy']:.2%} (95% {low:.2%}-{high:.2%}) at coverage "
                 f"{referral['coverage']:.1%}",
                 "met": referral["accepted_accuracy"] >= TARGETS["accepted_accuracy"],
+                "confident": low >= TARGETS["accepted_accuracy"],
             }
         )
+        cost = row["cost_ms"]
+        met = cost["ood_ms"] <= TARGETS["ood_ms"]
         checks.append(
             {
                 "target": f"{name}: OOD score <= {TARGETS['ood_ms']} ms per image",
-                "measured": f"{row['cost_ms']['ood_ms']:.3f} ms (whole head {row['cost_ms']['head_ms']:.3f} ms; "
-                f"invoke {row['cost_ms']['invoke_ms']:.2f} ms)",
-                "met": row["cost_ms"]["ood_ms"] <= TARGETS["ood_ms"],
+                "measured": f"{cost['ood_ms']:.3f} ms (whole head {cost['head_ms']:.3f} ms; "
+                f"invoke {cost['invoke_ms']:.2f} ms)",
+                "met": met,
+                "confident": met,  # a median of 200 timings; machine-to-machine spread is far larger than its own
             }
         )
     return checks
@@ -209,8 +219,30 @@ def markdown(rows: list[dict[str, Any]], kinds: dict[str, str], checks: list[dic
         cells = [f"{row['ood_groups'][g]['flagged']}/{row['ood_groups'][g]['images']}" for g in groups]
         cost = row["cost_ms"]
         lines.append(f"| {row['bundle']} | " + " | ".join(cells) + f" | {cost['head_ms']:.3f} | {cost['ood_ms']:.3f} |")
-    lines += ["", "## Acceptance (issue 17)", "", "| target | measured | met |", "|---|---|---|"]
-    lines += [f"| {c['target']} | {c['measured']} | {'yes' if c['met'] else '**no**'} |" for c in checks]
+    lines += ["", "Test images refused as out-of-distribution, by true class:", ""]
+    for row in rows:
+        by_class = row["test_flagged_by_class"]
+        lines.append(
+            f"- {row['bundle']}: "
+            + "; ".join(
+                f"{name} {v['flagged']}/{v['images']} ({v['flagged'] / v['images']:.1%})"
+                for name, v in by_class.items()
+            )
+        )
+    lines += [
+        "",
+        "## Acceptance (issue 17)",
+        "",
+        "'met': the measured value reaches the target; 'with 95% confidence': its interval does too (with 56 OOD "
+        "images, even 56/56 has a lower bound of 93.6%, so that column cannot say yes for the OOD set).",
+        "",
+        "| target | measured | met | with 95% confidence |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {c['target']} | {c['measured']} | {'yes' if c['met'] else '**no**'} | {'yes' if c['confident'] else 'no'} |"
+        for c in checks
+    ]
     return "\n".join(lines) + "\n"
 
 
