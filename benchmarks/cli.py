@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from brainedge.benchmarks.answers import load_ood_set
-from brainedge.benchmarks.dataset import load_test_set
+from brainedge.benchmarks.dataset import LabelledSet, load_test_set
 from brainedge.benchmarks.device import device_record
 from brainedge.benchmarks.harness import (
     Settings,
@@ -23,10 +23,11 @@ from brainedge.benchmarks.harness import (
     discover_bundles,
     make_run,
     run_matrix,
+    spread_evenly,
 )
 from brainedge.benchmarks.litert_import import import_logs
 from brainedge.benchmarks.merge import merge_files
-from brainedge.benchmarks.report import REPORT_MD, unreadable_images, write_all
+from brainedge.benchmarks.report import REPORT_MD, unreadable_images, unreadable_ood_images, write_all
 from brainedge.benchmarks.runner import DEFAULT_RUNS, DEFAULT_WARMUP
 from brainedge.edge_runtime.backends import BACKENDS
 from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
@@ -63,7 +64,16 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="keep manifest test images that have a near-duplicate in train/val",
     )
-    parser.add_argument("--limit", type=int, default=None, help="use at most N test images, spread evenly")
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        metavar="N",
+        help="use exactly N test images (all of them when there are fewer), spread evenly over the test set in "
+        "its order (class by class): those at positions floor(k * total / N), k = 0 .. N-1. For a manifest, total "
+        "counts the split's images after those leaked from train/val are left out (unless --include-leaked); the "
+        "report says how many were available and how many leaked ones were left out",
+    )
     parser.add_argument(
         "--ood-set",
         type=Path,
@@ -71,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="images that are not the training domain (python -m brainedge.benchmarks.studies.ood_set makes one): "
         "each artifact also classifies every image under DIR, never counted in accuracy, and the report gives "
         "the share refused as out-of-distribution per top-level folder and over the folders DIR/sources.json "
-        'calls "ood" (all of them without it), "near" ones apart',
+        'calls "ood" (all of them without it), "near" ones apart (any other kind there is an error). An image '
+        "under DIR that cannot be read is named on stderr, left out of the shares, and makes the exit status 1",
     )
     parser.add_argument("--threads", type=int, nargs="+", default=[1], help="thread counts (default: 1)")
     parser.add_argument(
@@ -97,10 +108,14 @@ def benchmark(args: argparse.Namespace, command: str) -> dict:
         raise BrainEdgeError("give bundle directories (or an export directory), or --merge / --import-litert")
     if args.runs < 1 or args.warmup < 0:
         raise BrainEdgeError("--runs must be at least 1 and --warmup at least 0")
+    if args.limit is not None and args.limit < 1:
+        raise BrainEdgeError(f"--limit must be at least 1, got {args.limit}")
     artifacts = discover_bundles(args.bundles)
-    test_set = None
+    test_set, test_record = None, None
     if args.test_set:
-        test_set = load_test_set(args.test_set, args.split, args.include_leaked).subset(args.limit)
+        available = load_test_set(args.test_set, args.split, args.include_leaked)
+        test_set = spread_evenly(available, args.limit)
+        test_record = {**test_set.describe(), **_selection(args, available)}
     ood_set = load_ood_set(args.ood_set) if args.ood_set else None
     reference = choose_reference(artifacts, args.reference)
     settings = Settings(
@@ -113,11 +128,22 @@ def benchmark(args: argparse.Namespace, command: str) -> dict:
         device,
         command,
         settings.as_dict(),
-        test_set.describe() if test_set else None,
+        test_record,
         reference,
         ood_set.describe() if ood_set else None,
     )
     return assemble([run], rows)
+
+
+def _selection(args: argparse.Namespace, available: LabelledSet) -> dict:
+    """How the test images were chosen: of how many (--limit), and how many leaked ones were left out."""
+    chosen: dict = {}
+    if args.limit is not None:
+        chosen.update(limit=args.limit, available=len(available.paths))
+    if Path(args.test_set).is_file() and not args.include_leaked:
+        everything = load_test_set(args.test_set, args.split, include_leaked=True)
+        chosen["leaked_left_out"] = len(everything.paths) - len(available.paths)
+    return chosen
 
 
 def import_litert(args: argparse.Namespace, command: str) -> dict:
@@ -146,18 +172,22 @@ def run(args: argparse.Namespace, command: str) -> int:
     write_all(result, args.out)
     failed = sum(row["status"] == "failed" for row in result["rows"])
     unreadable = unreadable_images(result["rows"])
-    for path, error in unreadable.items():  # as brainedge-classify does: each bad input named, exit 1
-        print(
-            f"error: {error if error.startswith(path) else f'{path}: {error}'} (counted as a wrong answer)",
-            file=sys.stderr,
-        )
+    unreadable_ood = unreadable_ood_images(result["rows"])
+    # as brainedge-classify does: each bad input named, exit 1
+    for images, consequence in (
+        (unreadable, "counted as a wrong answer"),
+        (unreadable_ood, "left out of the OOD-set shares"),
+    ):
+        for path, error in images.items():
+            print(f"error: {error if error.startswith(path) else f'{path}: {error}'} ({consequence})", file=sys.stderr)
     print(
         f"wrote {args.out / REPORT_MD} ({len(result['rows'])} rows, {failed} failed"
         + (f", {len(unreadable)} unreadable test image(s)" if unreadable else "")
+        + (f", {len(unreadable_ood)} unreadable OOD-set image(s)" if unreadable_ood else "")
         + ")",
         file=sys.stderr,
     )
-    return 1 if failed or unreadable else 0
+    return 1 if failed or unreadable or unreadable_ood else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,6 +12,7 @@ import io
 import json
 import math
 import os
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Callable
@@ -31,6 +32,9 @@ RELIABILITY_PNG = "reliability.png"
 RISK_COVERAGE_PNG = "risk_coverage.png"
 PLOTS = (SCATTER_PNG, DISTRIBUTION_PNG, RELIABILITY_PNG, RISK_COVERAGE_PNG)
 ANSWERS_HEADING = "## Answers you can take at their word"
+
+TITLE_WIDTH = 40
+"""Characters a line of a reliability panel's title may take (a panel is 4.3 inches wide, the title 9 pt)."""
 
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#F0E442")
 """Okabe and Ito's colour-blind-safe colours (yellow last: faint on white)."""
@@ -160,13 +164,26 @@ def render_csv(rows: Sequence[dict[str, Any]]) -> str:
     return stream.getvalue()
 
 
-def row_label(row: dict[str, Any], with_device: bool) -> str:
+def row_label(row: dict[str, Any], with_device: bool, rows: Sequence[dict[str, Any]] = ()) -> str:
+    """Artifact, backend and threads, and where it ran (``_where``) when ``with_device``."""
     label = f"{row['artifact']} [{row['backend']}, {row['threads'] or 'default'}t]"
-    return f"{label} @{row['device']}" if with_device else label
+    return f"{label} @{_where(row, rows)}" if with_device else label
+
+
+def _where(row: dict[str, Any], rows: Sequence[dict[str, Any]] = ()) -> str:
+    """The device a row ran on, with its run id when ``rows`` hold several runs of that device name.
+
+    Merging two results of one machine (the hostname is the default device name) would otherwise
+    show two rows of each artifact on "the same" device, indistinguishable.
+    """
+    device = row.get("device") or row["run"]
+    runs = {r["run"] for r in rows if (r.get("device") or r["run"]) == device}
+    return f"{device} ({row['run']})" if len(runs) > 1 else device
 
 
 def _several_devices(rows: Sequence[dict[str, Any]]) -> bool:
-    return len({row["device"] for row in rows}) > 1
+    """Whether ``rows`` come from more than one device or run: then each label says where it ran."""
+    return len({row["run"] for row in rows}) > 1 or len({row.get("device") for row in rows}) > 1
 
 
 def render_plots(rows: Sequence[dict[str, Any]]) -> dict[str, bytes]:
@@ -198,8 +215,8 @@ def _scatter(plt: Any, rows: Sequence[dict[str, Any]]) -> bytes | None:
         return None
     with_device = _several_devices(points)
     figure, axes = plt.subplots(figsize=(8, 5.5))
-    for device in sorted({r["device"] for r in points}):
-        mine = [r for r in points if r["device"] == device]
+    for device in sorted({_where(r, points) for r in points}):
+        mine = [r for r in points if _where(r, points) == device]
         axes.scatter([r["latency_ms"]["p50"] for r in mine], [100 * r["accuracy"] for r in mine], label=device, s=36)
         for r in mine:
             axes.annotate(
@@ -229,7 +246,7 @@ def _distribution(plt: Any, rows: Sequence[dict[str, Any]]) -> bytes | None:
     axes.boxplot(
         [r["latency_samples_ms"] for r in measured], showfliers=True, flierprops={"markersize": 2}, **horizontal
     )
-    axes.set_yticks(range(1, len(measured) + 1), [row_label(r, with_device) for r in measured], fontsize=7)
+    axes.set_yticks(range(1, len(measured) + 1), [row_label(r, with_device, measured) for r in measured], fontsize=7)
     axes.invert_yaxis()
     axes.set_xlabel("invoke latency per run (ms)")
     axes.set_title("Steady-state latency distribution")
@@ -239,20 +256,32 @@ def _distribution(plt: Any, rows: Sequence[dict[str, Any]]) -> bytes | None:
 
 
 def _reliability(plt: Any, rows: Sequence[dict[str, Any]]) -> bytes | None:
-    """Per bundle: accuracy against confidence per bin before and after calibration, the diagonal, and bin counts."""
+    figure = reliability_figure(plt, rows)
+    return None if figure is None else _png(plt, figure)
+
+
+def reliability_figure(plt: Any, rows: Sequence[dict[str, Any]]) -> Any:
+    """Per bundle: accuracy against confidence per bin before and after calibration, the diagonal, and bin counts.
+
+    Sized in inches from the number of panels (at most three a line) and the legend's lines, so that
+    one bundle gets a figure as legible as several: a legend three entries wide would not fit above a
+    single panel, so there it takes one entry a line. None when no row has reliability bins.
+    """
     drawn = [r for r in rows if r.get("reliability")]
     if not drawn:
         return None
-    with_device = _several_devices(drawn)
     columns = min(3, len(drawn))
     lines = math.ceil(len(drawn) / columns)
-    figure = plt.figure(figsize=(4.3 * columns, 0.6 + 4.4 * lines), constrained_layout=True)
-    grid = figure.add_gridspec(1 + 2 * lines, columns, height_ratios=[0.35] + [3.0, 1.1] * lines)
+    legend_columns = 3 if columns > 1 else 1
+    legend_height = 0.15 + 0.25 * math.ceil(3 / legend_columns)
+    width = max(4.3 * columns, 4.8)
+    figure = plt.figure(figsize=(width, legend_height + 4.6 * lines), constrained_layout=True)
+    grid = figure.add_gridspec(1 + 2 * lines, columns, height_ratios=[legend_height] + [3.3, 1.3] * lines)
     for index, row in enumerate(drawn):
         line, column = divmod(index, columns)
         top = figure.add_subplot(grid[1 + 2 * line, column])
         bottom = figure.add_subplot(grid[2 + 2 * line, column], sharex=top)
-        _reliability_panel(top, bottom, row, with_device, first_column=column == 0)
+        _reliability_panel(top, bottom, row, _answer_label(row, drawn), first_column=column == 0)
     legend = figure.add_subplot(grid[0, :])
     legend.axis("off")
     handles = [
@@ -260,11 +289,11 @@ def _reliability(plt: Any, rows: Sequence[dict[str, Any]]) -> bytes | None:
         plt.Line2D([], [], **BEFORE_STYLE),
         plt.Line2D([], [], **AFTER_STYLE),
     ]
-    legend.legend(handles=handles, loc="center", ncol=3, frameon=False, fontsize=9)
-    return _png(plt, figure)
+    legend.legend(handles=handles, loc="center", ncol=legend_columns, frameon=False, fontsize=9)
+    return figure
 
 
-def _reliability_panel(top: Any, bottom: Any, row: dict[str, Any], with_device: bool, first_column: bool) -> None:
+def _reliability_panel(top: Any, bottom: Any, row: dict[str, Any], label: str, first_column: bool) -> None:
     bins = row["reliability"]
     edges = bins["edges"]
     width = edges[1] - edges[0]
@@ -286,7 +315,7 @@ def _reliability_panel(top: Any, bottom: Any, row: dict[str, Any], with_device: 
     if row.get("temperature") == 1.0:
         temperature += " (the curves coincide)"
     top.set_title(
-        f"{_answer_label(row, with_device)}\n{temperature}, "
+        f"{textwrap.fill(label, TITLE_WIDTH)}\n{temperature}, "
         f"ECE {_fmt(before.get('ece'), 1, 3)} → {_fmt(after.get('ece'), 1, 3)}",
         fontsize=9,
     )
@@ -305,11 +334,14 @@ def _reliability_panel(top: Any, bottom: Any, row: dict[str, Any], with_device: 
 
 
 def _risk_coverage(plt: Any, rows: Sequence[dict[str, Any]]) -> bytes | None:
-    """Per bundle: error rate of the accepted answers against the share accepted, the referral point marked."""
+    """Per bundle: error rate of the accepted answers against the share accepted, the referral point marked.
+
+    Answers refused as out-of-distribution are accepted at no threshold: each curve ranks the others and
+    ends at the share of test images not refused.
+    """
     drawn = [r for r in rows if r.get("risk_coverage")]
     if not drawn:
         return None
-    with_device = _several_devices(drawn)
     figure = plt.figure(figsize=(8, 5.2 + 0.22 * len(drawn)), constrained_layout=True)
     grid = figure.add_gridspec(2, 1, height_ratios=[5.0, 0.45 + 0.22 * len(drawn)])
     axes = figure.add_subplot(grid[0])
@@ -319,7 +351,7 @@ def _risk_coverage(plt: Any, rows: Sequence[dict[str, Any]]) -> bytes | None:
         style = LINESTYLES[index % len(LINESTYLES)]  # coinciding curves (the same model) still show apart
         curve = row["risk_coverage"]
         referral = row.get("referral") or {}
-        label = _answer_label(row, with_device)
+        label = _answer_label(row, drawn)
         if referral.get("accuracy") is not None:
             label += (
                 f": threshold {_fmt(referral['threshold'])} keeps {_fmt(referral['coverage'], 100, 1)}%"
@@ -360,7 +392,7 @@ def _risk_coverage(plt: Any, rows: Sequence[dict[str, Any]]) -> bytes | None:
     )
     axes.set_xlim(0, 100)
     axes.set_ylim(bottom=0)
-    axes.set_xlabel("coverage: test answers accepted (%)")
+    axes.set_xlabel("coverage: test images whose answer is accepted (%; refused ones never are)")
     axes.set_ylabel("error rate of the accepted answers (%)")
     axes.set_title("Risk vs coverage (down and right is better)")
     axes.grid(alpha=0.3)
@@ -421,11 +453,15 @@ def render_markdown(result: dict[str, Any], plots: Sequence[str]) -> str:
     failed = [r for r in result["rows"] if r["status"] == "failed"]
     if failed:
         parts.append("## Failures\n")
-        parts.append("".join(f"- {row_label(r, True)}: {r['error']}\n" for r in failed))
+        parts.append("".join(f"- {row_label(r, True, result['rows'])}: {r['error']}\n" for r in failed))
     unreadable = unreadable_images(result["rows"])
     if unreadable:
         parts.append("## Unreadable test images (counted as wrong)\n")
         parts.append("".join(f"- `{path}`: {error}\n" for path, error in unreadable.items()))
+    unreadable_ood = unreadable_ood_images(result["rows"])
+    if unreadable_ood:
+        parts.append("## Unreadable OOD-set images (left out of the OOD-set shares)\n")
+        parts.append("".join(f"- `{path}`: {error}\n" for path, error in unreadable_ood.items()))
     titles = {SCATTER_PNG: "Accuracy vs p50 latency", DISTRIBUTION_PNG: "Latency distribution per artifact"}
     general = [name for name in plots if name in titles]
     if general:
@@ -449,13 +485,14 @@ def answer_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(chosen.values())
 
 
-def _answer_label(row: dict[str, Any], with_device: bool) -> str:
-    return f"{row['artifact']} @{row['device']}" if with_device else row["artifact"]
+def _answer_label(row: dict[str, Any], rows: Sequence[dict[str, Any]]) -> str:
+    """The bundle, and where it ran (device, and run when one device has several) when ``rows`` come from several."""
+    return f"{row['artifact']} @{_where(row, rows)}" if _several_devices(rows) else row["artifact"]
 
 
 def answers_section(rows: Sequence[dict[str, Any]], plots: Sequence[str]) -> list[str]:
-    """The table of calibration, referral and refusal per bundle, what each column means, and the two plots."""
-    with_device = _several_devices(rows)
+    """The table of calibration, referral and refusal per bundle, what each column means, the refusals per
+    OOD-set folder and per true class, and the two plots."""
     lines = []
     for r in rows:
         before, after = r.get("calibration_before") or {}, r.get("calibration_after") or {}
@@ -463,12 +500,12 @@ def answers_section(rows: Sequence[dict[str, Any]], plots: Sequence[str]) -> lis
         ood_set = r.get("ood_set") or {}
         lines.append(
             [
-                _answer_label(r, with_device),
+                _answer_label(r, rows),
                 _fmt(r.get("temperature"), 1, 3),
                 *(_before_after(before.get(name), after.get(name)) for name in ("ece", "nll", "brier")),
                 _threshold(referral),
-                _fmt(referral.get("coverage"), 100, 1),
-                _fmt(referral.get("accuracy"), 100, 1),
+                _fmt(referral.get("coverage"), 100, 1) + (OLDER_REFERRAL if _older_referral(referral) else ""),
+                _fmt(referral.get("accuracy"), 100, 1) + (OLDER_REFERRAL if _older_referral(referral) else ""),
                 _share(r.get("test_ood")),
                 _share(ood_set.get(OOD)),
                 _share(ood_set.get(NEAR)),
@@ -499,16 +536,59 @@ def answers_section(rows: Sequence[dict[str, Any]], plots: Sequence[str]) -> lis
         ),
         ANSWER_COLUMNS,
     ]
+    if any(_older_referral(r.get("referral") or {}) for r in rows):
+        parts.append(
+            f"{OLDER_REFERRAL} From a result file written before answers refused as out-of-distribution were kept "
+            "out of the accepted ones: its coverage, accepted accuracy and risk-coverage curve count them as "
+            "accepted when confident enough (run brainedge-bench again for the definition above).\n"
+        )
     groups = [r for r in rows if r.get("ood_set")]
     if groups:
-        parts.append(f"OOD set `{groups[0]['ood_set']['source']}`, share refused per folder:\n")
-        parts.append("".join(f"- {_answer_label(r, with_device)}: {_groups(r['ood_set'])}\n" for r in groups))
+        sources = {r["ood_set"]["source"] for r in groups}
+        one_source = len(sources) == 1
+        parts.append(
+            (f"OOD set `{sources.pop()}`, " if one_source else "OOD sets, ") + "share refused per top-level folder:\n"
+        )
+        parts.append(
+            "".join(
+                f"- {_answer_label(r, rows)}"
+                + ("" if one_source else f" (`{r['ood_set']['source']}`)")
+                + f": {_groups(r['ood_set'])}\n"
+                for r in groups
+            )
+        )
+        unreadable = unreadable_ood_images(groups)
+        if unreadable:
+            parts.append(
+                f"{len(unreadable)} OOD-set image(s) could not be read: left out of every share above "
+                "(listed under *Unreadable OOD-set images*).\n"
+            )
+    by_class = [r for r in rows if (r.get("test_ood") or {}).get("per_class")]
+    if by_class:
+        parts.append("Test images refused as out-of-distribution, per true class (refused/images of that class):\n")
+        parts.append(
+            "".join(
+                f"- {_answer_label(r, rows)}: "
+                + "; ".join(f"{c['name']} {_share(c, '%')}" for c in r["test_ood"]["per_class"])
+                + "\n"
+                for r in by_class
+            )
+        )
     titles = {
         RELIABILITY_PNG: "Reliability diagram per bundle, before and after calibration",
         RISK_COVERAGE_PNG: "Error rate against coverage per bundle, referral threshold marked",
     }
     parts += [f"![{titles[name]}]({name})\n" for name in plots if name in titles]
     return parts
+
+
+OLDER_REFERRAL = "†"
+"""Marks coverage and accepted accuracy from an older result file, where refused answers could be accepted."""
+
+
+def _older_referral(referral: dict[str, Any]) -> bool:
+    """A referral record written before ``refused`` was: its accepted answers may include refused ones."""
+    return bool(referral) and "refused" not in referral
 
 
 def _before_after(before: float | None, after: float | None) -> str:
@@ -546,15 +626,29 @@ ANSWER_COLUMNS = """\
 - **Brier before → after**: mean squared distance of the probabilities from the one-hot truth (0 best, 2 worst).
 - **referral threshold**: the bundle's confidence threshold (below it an answer is "uncertain — refer for
   review") and the validation accuracy it was chosen to reach, when export chose it.
-- **coverage %**: share of test answers whose calibrated top-1 confidence reaches the threshold (accepted).
+- **coverage %**: share of the test images (all that decode) whose answer is accepted: not refused as
+  out-of-distribution, and with a calibrated top-1 confidence that reaches the threshold.
 - **accepted accuracy %**: accuracy of those accepted answers alone.
 - **test flagged OOD %**: share of the in-distribution test images the bundle refuses as out-of-distribution,
-  what refusal costs on real inputs (flagged/images); such images still count in the columns before.
+  what refusal costs on real inputs (flagged/images); such images still count in ECE, NLL and Brier, but
+  never as accepted.
+- **risk-coverage plot**: the error rate of the accepted answers against coverage, as the threshold falls;
+  only answers not refused as out-of-distribution are ranked, and coverage is over all the test images that
+  decode, so a curve ends at the share not refused, not at 100%.
 - **OOD set flagged % (ood)**: share of the `--ood-set` images in folders of kind "ood" that it refuses;
   higher is better. **(near)**: the same over folders of kind "near" (resembling the training domain), apart.
 - **head / OOD ms**: median time of the bundle's head on the latency input's feature map (pooling, dense
   layers and OOD distance), and of the OOD distance alone; part of every answer, beside the invoke latency.
 """
+
+
+def unreadable_ood_images(rows: Sequence[dict[str, Any]]) -> dict[str, str]:
+    """Every OOD-set image some row could not decode, with the first reason given, in order of appearance."""
+    found: dict[str, str] = {}
+    for row in rows:
+        for image in (row.get("ood_set") or {}).get("unreadable_images") or []:
+            found.setdefault(image["path"], image["error"])
+    return found
 
 
 def unreadable_images(rows: Sequence[dict[str, Any]]) -> dict[str, str]:
@@ -621,10 +715,21 @@ def _litert(packages: dict[str, Any]) -> str:
 
 
 def _test_set(test_set: dict[str, Any]) -> str:
-    """`source`, N images (class: n, ...) from a desktop's or the phone's test_set record."""
+    """`source`, N images (class: n, ...) from a desktop's or the phone's test_set record, and how they were chosen."""
     per_class = test_set.get("per_class") or {}
     classes = ", ".join(f"{name}: {count}" for name, count in per_class.items())
-    return f"`{test_set.get('source')}`, {test_set.get('images')} images" + (f" ({classes})" if classes else "")
+    text = f"`{test_set.get('source')}`, {test_set.get('images')} images" + (f" ({classes})" if classes else "")
+    if test_set.get("limit") is not None:
+        text += (
+            f"; --limit {test_set['limit']}: {test_set.get('images')} of the {test_set.get('available')} available,"
+            " spread evenly over them in order"
+        )
+    if test_set.get("leaked_left_out"):
+        text += (
+            f"; {test_set['leaked_left_out']} test image(s) with a near-duplicate in train/val were left out"
+            " of the available ones (--include-leaked keeps them)"
+        )
+    return text
 
 
 def _ood_set(ood_set: dict[str, Any]) -> str:
@@ -639,7 +744,7 @@ def _rows_table(rows: Sequence[dict[str, Any]]) -> str:
         latency = r.get("latency_ms") or {}
         lines.append(
             [
-                r["device"],
+                _where(r, rows),
                 r["artifact"],
                 r["format"],
                 r["backend"],
@@ -684,7 +789,7 @@ def _rows_table(rows: Sequence[dict[str, Any]]) -> str:
 def _ratios_table(ratios: Sequence[dict[str, Any]]) -> str:
     lines = [
         [
-            r.get("device", r["run"]),
+            _where(r, ratios),
             r["artifact"],
             r["reference"],
             r["backend"],

@@ -8,7 +8,8 @@ The schema is plain JSON Schema (draft 2020-12), so other tools can check files 
 
 Fields added since version 1 are optional, so that older result files (and the Android app's)
 still load and merge: a row's answer fields (``benchmarks.answers``: calibration, referral,
-out-of-distribution refusal, the head's cost) and a run's ``ood_set``.
+out-of-distribution refusal, the head's cost) and a run's ``ood_set``; within them, fields added
+later still (``referral.refused``, ``test_ood.per_class``, ``ood_set.unreadable_images``) are optional too.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ REFERRAL_SCHEMA: dict[str, Any] = {
         "threshold": {"type": "number"},
         "target_accuracy": _NUMBER,
         "images": _COUNT,
+        "refused": _COUNT,
         "accepted": _COUNT,
         "coverage": {"type": "number"},
         "accuracy": _NUMBER,
@@ -84,6 +86,23 @@ SHARE_SCHEMA: dict[str, Any] = {
     "properties": {"images": _COUNT, "flagged": _COUNT, "share": _NUMBER},
 }
 """How many images were refused as out-of-distribution, of how many."""
+
+TEST_OOD_SCHEMA: dict[str, Any] = {
+    **SHARE_SCHEMA,
+    "properties": {
+        **SHARE_SCHEMA["properties"],
+        "per_class": {
+            "type": "array",
+            "items": {
+                **SHARE_SCHEMA,
+                "type": "object",
+                "required": ["name", *SHARE_SCHEMA["required"]],
+                "properties": {"name": {"type": "string"}, **SHARE_SCHEMA["properties"]},
+            },
+        },
+    },
+}
+"""The test images refused as out-of-distribution, and (optional: older files lack it) per true class."""
 
 OOD_SET_SCHEMA: dict[str, Any] = {
     "type": ["object", "null"],
@@ -107,6 +126,7 @@ OOD_SET_SCHEMA: dict[str, Any] = {
         },
         "ood": SHARE_SCHEMA,
         "near": SHARE_SCHEMA,
+        "unreadable_images": {"type": "array", "items": UNREADABLE_SCHEMA},
     },
 }
 
@@ -162,7 +182,7 @@ ROW_SCHEMA: dict[str, Any] = {
         "reliability": RELIABILITY_SCHEMA,
         "referral": REFERRAL_SCHEMA,
         "risk_coverage": RISK_COVERAGE_SCHEMA,
-        "test_ood": SHARE_SCHEMA,
+        "test_ood": TEST_OOD_SCHEMA,
         "ood_set": OOD_SET_SCHEMA,
         "head_ms": _NUMBER,
         "ood_ms": _NUMBER,

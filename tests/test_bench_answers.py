@@ -8,9 +8,11 @@ number is checked against ``edge_runtime`` computing it directly from the same b
 
 from __future__ import annotations
 
+import argparse
 import copy
 import json
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,8 @@ from PIL import Image
 
 from brainedge.benchmarks import cli
 from brainedge.benchmarks.answers import ANSWER_FIELDS, answer_fields, load_ood_set
+from brainedge.benchmarks.dataset import LabelledSet, load_test_set
+from brainedge.benchmarks.harness import spread_evenly
 from brainedge.benchmarks.merge import merge_files
 from brainedge.benchmarks.report import (
     ANSWERS_HEADING,
@@ -27,7 +31,10 @@ from brainedge.benchmarks.report import (
     RESULT_CSV,
     RESULT_JSON,
     RISK_COVERAGE_PNG,
+    answers_section,
+    reliability_figure,
     render_markdown,
+    render_plots,
 )
 from brainedge.benchmarks.schema import read_result, validate
 from brainedge.edge_runtime.bundle import Bundle
@@ -167,18 +174,35 @@ def test_before_and_after_equal_the_runtime_calibration(run, layout):
             assert row["reliability"][when]["counts"] == bins.counts.tolist()
             assert row["reliability"][when]["accuracy"] == pytest.approx(bins.accuracy.tolist())
         calibrated = np.concatenate([classifier.run(classifier.preprocess(p)).probabilities for p in paths])
-        accepted = calibrated.max(axis=1) >= classifier.confidence_threshold
+        flagged = classifier.head.out_of_distribution(np.concatenate([o.ood_scores for o in outputs]))
+        assert 0 < flagged.sum() < len(paths)  # some test answers refused: "accepted" cannot ignore refusal vacuously
+        # accepted: not refused as OOD, and confident enough; coverage over every test image
+        accepted = ~flagged & (calibrated.max(axis=1) >= classifier.confidence_threshold)
         referral = row["referral"]
         assert referral["threshold"] == classifier.confidence_threshold
         assert referral["accepted"] == int(accepted.sum()) and referral["images"] == len(paths)
+        assert referral["refused"] == int(flagged.sum())
         assert referral["coverage"] == pytest.approx(accepted.mean())
         right = calibrated.argmax(axis=1) == labels
         assert referral["accuracy"] == pytest.approx(right[accepted].mean())
-        curve = row["risk_coverage"]
-        assert curve["coverage"][-1] == 1.0 and curve["error"][-1] == pytest.approx(1 - right.mean())
+        curve = row["risk_coverage"]  # over the answers not refused: it ends at their share, their error rate
+        assert curve["coverage"][-1] == pytest.approx((~flagged).mean())
+        assert curve["error"][-1] == pytest.approx(1 - right[~flagged].mean())
         assert curve["coverage"] == sorted(curve["coverage"])
-        flagged = classifier.head.out_of_distribution(np.concatenate([o.ood_scores for o in outputs]))
-        assert row["test_ood"] == {"images": len(paths), "flagged": int(flagged.sum()), "share": flagged.mean()}
+        assert row["test_ood"] == {
+            "images": len(paths),
+            "flagged": int(flagged.sum()),
+            "share": flagged.mean(),
+            "per_class": [
+                {
+                    "name": name,
+                    "images": int((labels == c).sum()),
+                    "flagged": int(flagged[labels == c].sum()),
+                    "share": flagged[labels == c].mean(),
+                }
+                for c, name in enumerate(CLASSES)
+            ],
+        }
 
 
 def test_the_comparison_is_not_vacuous(run):
@@ -349,11 +373,17 @@ def test_answer_fields_leave_unreadable_images_out_and_apply_the_temperature():
     assert fields["calibration_after"] == pytest.approx(calibration_scores(softmax(logits, 2.0), truth))
     assert fields["calibration_after"] != pytest.approx(fields["calibration_before"])
     confidence = softmax(logits, 2.0).max(axis=1)
-    accepted = confidence >= 0.6
+    refused = np.array([False, True, False, False])  # the second answer is confident, right, and refused as OOD
+    accepted = (confidence >= 0.6) & ~refused
+    assert confidence[1] >= 0.6 and accepted.sum() == 1  # so refusal is what keeps it out
     assert fields["referral"]["accepted"] == accepted.sum() and fields["referral"]["images"] == 4
+    assert fields["referral"]["refused"] == 1 and fields["referral"]["coverage"] == 0.25
     assert fields["referral"]["accuracy"] == pytest.approx(np.array([1, 1, 0, 1])[accepted].mean())
-    assert fields["test_ood"] == {"images": 4, "flagged": 1, "share": 0.25}
-    assert fields["risk_coverage"]["coverage"][-1] == 1.0 and fields["risk_coverage"]["error"][-1] == 0.25
+    assert fields["test_ood"]["images"] == 4 and fields["test_ood"]["flagged"] == 1
+    assert fields["test_ood"]["share"] == 0.25
+    # the curve ranks the three answers not refused; coverage is of all four images
+    assert fields["risk_coverage"]["coverage"][-1] == 0.75
+    assert fields["risk_coverage"]["error"][-1] == pytest.approx(1 / 3)
     # A check that would pass whatever the fields held: the same payload at T = 1 has after == before.
     at_one = answer_fields(labels, _payload(temperature=1.0))
     assert at_one["calibration_after"] == at_one["calibration_before"] == fields["calibration_before"]
@@ -405,3 +435,148 @@ def test_ood_set_folder(tmp_path):
     (tmp_path / "set" / "sources.json").write_text('{"groups": [{"name": "b"}]}')
     with pytest.raises(BrainEdgeError, match="sources.json: expected"):
         load_ood_set(tmp_path / "set")
+
+
+def test_unknown_kinds_and_a_file_are_refused_in_one_line(tmp_path):
+    _write(tmp_path / "set" / "fruit" / "x.png", np.zeros((4, 4, 3), np.uint8))
+    sources = tmp_path / "set" / "sources.json"
+    sources.write_text(json.dumps({"groups": [{"name": "fruit", "kind": "banana"}]}))
+    with pytest.raises(BrainEdgeError) as refused:
+        load_ood_set(tmp_path / "set")
+    message = str(refused.value)
+    assert "\n" not in message and "sources.json" in message and "'fruit'" in message and '"banana"' in message
+    assert 'allowed kinds: "ood", "near"' in message
+    with pytest.raises(BrainEdgeError, match="x.png: not a folder"):
+        load_ood_set(tmp_path / "set" / "fruit" / "x.png")
+
+
+def _answer_row(name: str, device: str = "desktop", run: str = "run") -> dict:
+    """A row as the harness makes it for a head bundle, from the model-free payload."""
+    fields = answer_fields([0, 1, 2, 0, 2], _payload(), class_names=CLASSES)
+    return {"run": run, "device": device, "artifact": name, "backend": "litert", "threads": 1, "status": "ok", **fields}
+
+
+def test_refusal_per_true_class():
+    """Which class pays for refusal: the test images refused as OOD, per true class, in the row and the report."""
+    row = _answer_row("mri_224_int8")
+    # labels [0, 1, 2, 0, 2], flags [no, yes, unreadable, no, no]
+    assert row["test_ood"]["per_class"] == [
+        {"name": "red", "images": 2, "flagged": 0, "share": 0.0},
+        {"name": "green", "images": 1, "flagged": 1, "share": 1.0},
+        {"name": "blue", "images": 1, "flagged": 0, "share": 0.0},
+    ]
+    section = "".join(answers_section([row], []))
+    assert "per true class" in section
+    assert "- mri_224_int8: red 0.0% (0/2); green 100.0% (1/1); blue 0.0% (0/1)\n" in section
+    older = copy.deepcopy(row)  # a referral from before refusal counted: its numbers are marked as such
+    del older["referral"]["refused"]
+    assert "†" not in section and "| 25.0† | 100.0† |" in "".join(answers_section([older], []))
+    unnamed = answer_fields([0, 1, 2, 0, 2], _payload())  # without class names: the label index
+    assert [c["name"] for c in unnamed["test_ood"]["per_class"]] == ["0", "1", "2"]
+
+
+@pytest.mark.parametrize("panels", [1, 2, 3])
+def test_the_reliability_figure_fits_one_bundle_or_several(panels):
+    """No "axes sizes collapsed to zero": every panel has room, the legend and titles lie inside the image."""
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [_answer_row(f"mri_224/tflite_int8_ptq_{k}", device=f"raspberry-pi-{k}") for k in range(panels)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # constrained layout's complaint is a UserWarning
+        figure = reliability_figure(plt, rows)
+        try:
+            figure.canvas.draw()
+            renderer = figure.canvas.get_renderer()
+            bounds = figure.bbox
+            legends = [axes.get_legend() for axes in figure.axes if axes.get_legend() is not None]
+            titles = [axes.title for axes in figure.axes if axes.get_title()]
+            assert len(legends) == 1 and len(titles) == panels
+            for artist in (*legends, *titles):
+                box = artist.get_window_extent(renderer)
+                assert bounds.x0 - 1 <= box.x0 and box.x1 <= bounds.x1 + 1, artist
+                assert bounds.y0 - 1 <= box.y0 and box.y1 <= bounds.y1 + 1, artist
+            drawn = [axes for axes in figure.axes if axes.axison]
+            assert len(drawn) == 2 * panels
+            assert all(axes.bbox.width > 150 and axes.bbox.height > 60 for axes in drawn)
+        finally:
+            plt.close(figure)
+        plots = render_plots(rows)  # and saved as the report's PNGs, still without a warning
+    assert plots[RELIABILITY_PNG][:8] == PNG and plots[RISK_COVERAGE_PNG][:8] == PNG
+
+
+def test_limit_means_the_number_of_images_used():
+    """857 test images (those not leaked) with --limit 200 gave 172: every ceil(857 / 200) = 5th. Now 200."""
+    names = ["glioma"] * 198 + ["meningioma"] * 201 + ["notumor"] * 239 + ["pituitary"] * 219
+    full = LabelledSet("manifest.csv:test", [Path(f"{k}.png") for k in range(len(names))], names)
+    chosen = spread_evenly(full, 200)
+    assert len(chosen.paths) == len(set(chosen.paths)) == 200 and chosen.paths[0] == Path("0.png")
+    counts = chosen.describe()["per_class"]
+    assert {name: round(200 * names.count(name) / len(names)) for name in counts} == pytest.approx(counts, abs=1)
+    assert spread_evenly(full, 5000) is full and spread_evenly(full, None) is full
+    with pytest.raises(BrainEdgeError, match="--limit must be at least 1"):
+        spread_evenly(full, 0)
+
+
+def test_the_report_says_how_the_test_images_were_chosen(tmp_path):
+    from brainedge.edge_runtime.manifest import Manifest, ManifestRow, write_manifest
+
+    rows = [
+        ManifestRow(f"{label}/{n}.png", label, "test", f"g{label}{n}", "0" * 64, 8, 8, n == 0)
+        for label in ("a", "b")
+        for n in range(5)
+    ]
+    manifest = tmp_path / "manifest.csv"
+    write_manifest(manifest, Manifest(tmp_path / "data", rows))
+    args = argparse.Namespace(test_set=manifest, split="test", include_leaked=False, limit=3)
+    available = load_test_set(manifest)
+    record = {**spread_evenly(available, 3).describe(), **cli._selection(args, available)}
+    assert record["images"] == 3 and record["limit"] == 3
+    assert record["available"] == 8 and record["leaked_left_out"] == 2
+    result = copy.deepcopy(OLD_RESULT)
+    result["runs"][0]["test_set"] = record
+    text = render_markdown(result, [])
+    assert "--limit 3: 3 of the 8 available" in text and "2 test image(s) with a near-duplicate" in text
+    assert "--limit" in cli.build_parser().format_help() and "exactly N" in cli.build_parser().format_help()
+
+
+def test_a_bad_ood_image_is_named_and_fails_the_run(layout, tmp_path, capsys):
+    """Like an unreadable test image: named on stderr, exit 1, left out of the shares and counted in the report."""
+    ood = tmp_path / "ood"
+    shutil.copytree(layout["ood"], ood)
+    broken = ood / "blank" / "broken.png"
+    broken.write_bytes(b"not a png at all")
+    out = tmp_path / "out"
+    args = [str(layout["export"] / "warm_head"), "--test-set", str(layout["test_set"]), "--ood-set", str(ood)]
+    assert cli.main([*args, "--limit", "7", "--out", str(out), "--runs", "2", "--warmup", "0"]) == 1
+    stderr = capsys.readouterr().err
+    assert f"error: {broken}" in stderr and "left out of the OOD-set shares" in stderr
+    assert "1 unreadable OOD-set image(s)" in stderr
+    result = read_result(out / RESULT_JSON)
+    (row,) = result["rows"]
+    blank = next(g for g in row["ood_set"]["groups"] if g["name"] == "blank")
+    assert (blank["images"], blank["flagged"], blank["unreadable"]) == (2, 2, 1)
+    assert [image["path"] for image in row["ood_set"]["unreadable_images"]] == [str(broken)]
+    report = (out / "report.md").read_text()
+    assert "1 OOD-set image(s) could not be read" in report and "## Unreadable OOD-set images" in report
+    # --limit 7 of the 30 test images: 7 used (every ceil(30 / 7) = 5th image would have been 6)
+    available = len(_labelled(layout["test_set"])[0])
+    assert row["images"] == 7 and result["runs"][0]["test_set"]["images"] == 7
+    assert f"--limit 7: 7 of the {available} available" in report
+
+
+def test_a_merge_of_two_runs_on_one_device_tells_them_apart(run, tmp_path):
+    """Two results of one machine (same hostname, so the same device name): every row says its run."""
+    _, out = run
+    merged = merge_files([out / RESULT_JSON, out / RESULT_JSON])
+    device = merged["rows"][0]["device"]
+    assert {r["device"] for r in merged["rows"]} == {device} and [r["id"] for r in merged["runs"]] == ["run", "run-1"]
+    report = render_markdown(merged, [])
+    section = report[report.index(ANSWERS_HEADING) : report.index("**temperature**")]
+    labels = [line.split(" | ")[0][2:] for line in section.splitlines() if line.startswith("| ") and "---" not in line]
+    labels = labels[1:]  # the header
+    assert len(labels) == 2 * len(HEADS) and len(set(labels)) == len(labels)
+    assert f"warm_head @{device} (run)" in labels and f"warm_head @{device} (run-1)" in labels
+    results = report[report.index("## Results") : report.index(ANSWERS_HEADING)]
+    assert f"| {device} (run) | warm_head |" in results and f"| {device} (run-1) | warm_head |" in results
