@@ -23,7 +23,6 @@ from brainedge.benchmarks.harness import (
     discover_bundles,
     make_run,
     run_matrix,
-    spread_evenly,
 )
 from brainedge.benchmarks.litert_import import import_logs
 from brainedge.benchmarks.merge import merge_files
@@ -114,7 +113,7 @@ def benchmark(args: argparse.Namespace, command: str) -> dict:
     test_set, test_record = None, None
     if args.test_set:
         available = load_test_set(args.test_set, args.split, args.include_leaked)
-        test_set = spread_evenly(available, args.limit)
+        test_set = available.subset(args.limit)
         test_record = {**test_set.describe(), **_selection(args, available)}
     ood_set = load_ood_set(args.ood_set) if args.ood_set else None
     reference = choose_reference(artifacts, args.reference)

@@ -138,21 +138,6 @@ def choose_reference(artifacts: Sequence[Artifact], name: str | None = None) -> 
     return floats[0].name if floats else None
 
 
-def spread_evenly(test_set: LabelledSet, limit: int | None) -> LabelledSet:
-    """Exactly ``limit`` of the test set's images (all of them when it has no more), spread evenly over its order.
-
-    Image k of the ``limit`` is the one at floor(k * N / limit) of the N: each class keeps about its share
-    of a class-sorted list. (Taking every ceil(N / limit)-th image, as ``LabelledSet.subset`` does, can
-    use far fewer: 172 of 857 for a limit of 200.)
-    """
-    if limit is not None and limit < 1:
-        raise BrainEdgeError(f"--limit must be at least 1, got {limit}")
-    if limit is None or limit >= len(test_set.paths):
-        return test_set
-    chosen = [k * len(test_set.paths) // limit for k in range(limit)]
-    return LabelledSet(test_set.source, [test_set.paths[i] for i in chosen], [test_set.class_names[i] for i in chosen])
-
-
 def backends_for(artifact: Artifact, requested: Sequence[str]) -> list[str]:
     """The requested backends that can run this artifact's format ("auto" always can; all, if it is unknown)."""
     if artifact.opened is None:

@@ -23,7 +23,6 @@ from PIL import Image
 from brainedge.benchmarks import cli
 from brainedge.benchmarks.answers import ANSWER_FIELDS, answer_fields, load_ood_set
 from brainedge.benchmarks.dataset import LabelledSet, load_test_set
-from brainedge.benchmarks.harness import spread_evenly
 from brainedge.benchmarks.merge import merge_files
 from brainedge.benchmarks.report import (
     ANSWERS_HEADING,
@@ -510,13 +509,13 @@ def test_limit_means_the_number_of_images_used():
     """857 test images (those not leaked) with --limit 200 gave 172: every ceil(857 / 200) = 5th. Now 200."""
     names = ["glioma"] * 198 + ["meningioma"] * 201 + ["notumor"] * 239 + ["pituitary"] * 219
     full = LabelledSet("manifest.csv:test", [Path(f"{k}.png") for k in range(len(names))], names)
-    chosen = spread_evenly(full, 200)
-    assert len(chosen.paths) == len(set(chosen.paths)) == 200 and chosen.paths[0] == Path("0.png")
+    chosen = full.subset(200)
+    assert len(chosen.paths) == len(set(chosen.paths)) == 200 and chosen.paths[0] == Path("2.png")
     counts = chosen.describe()["per_class"]
     assert {name: round(200 * names.count(name) / len(names)) for name in counts} == pytest.approx(counts, abs=1)
-    assert spread_evenly(full, 5000) is full and spread_evenly(full, None) is full
+    assert full.subset(5000) is full and full.subset(None) is full
     with pytest.raises(BrainEdgeError, match="--limit must be at least 1"):
-        spread_evenly(full, 0)
+        full.subset(0)
 
 
 def test_the_report_says_how_the_test_images_were_chosen(tmp_path):
@@ -531,7 +530,7 @@ def test_the_report_says_how_the_test_images_were_chosen(tmp_path):
     write_manifest(manifest, Manifest(tmp_path / "data", rows))
     args = argparse.Namespace(test_set=manifest, split="test", include_leaked=False, limit=3)
     available = load_test_set(manifest)
-    record = {**spread_evenly(available, 3).describe(), **cli._selection(args, available)}
+    record = {**available.subset(3).describe(), **cli._selection(args, available)}
     assert record["images"] == 3 and record["limit"] == 3
     assert record["available"] == 8 and record["leaked_left_out"] == 2
     result = copy.deepcopy(OLD_RESULT)

@@ -81,7 +81,7 @@ def test_folder_test_set_and_label_matching(tmp_path):
 
 
 def test_manifest_test_split_without_leaked_images(tmp_path):
-    manifest_module = pytest.importorskip("edge_runtime.manifest")
+    manifest_module = pytest.importorskip("brainedge.edge_runtime.manifest")
     rows = [
         manifest_module.ManifestRow(f"{label}/{n}.jpg", label, split, f"g{label}{n}", "0" * 64, 8, 8, leaked)
         for label, n, split, leaked in [
