@@ -9,8 +9,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from brainedge.edge_runtime.head import softmax
-
 ECE_BINS = 15
 TEMPERATURE_RANGE = (0.05, 20.0)
 
