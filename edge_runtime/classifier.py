@@ -43,6 +43,9 @@ class Prediction:
     out_of_distribution: bool | None = None
     ood_score: float | None = None
     """The distance behind ``out_of_distribution`` (the bundle's metadata holds its threshold)."""
+    class_map: np.ndarray | None = dataclasses.field(default=None, compare=False, repr=False)
+    """With ``classify(..., explain=True)``: where the model saw the top class, (H, W) in [0, 1] at
+    feature-map resolution (``explain.upsample`` brings it to the image's size)."""
     latency_ms: float | None = dataclasses.field(default=None, compare=False)
     """Decoding, preprocessing and inference of this image, when ``classify`` timed them (not part
     of the answer: two predictions are equal when they rank the same classes the same)."""
@@ -210,7 +213,9 @@ class Classifier:
 
     def run(self, batch: np.ndarray, calibrated: bool = True) -> BatchOutputs:
         """Run a preprocessed batch through the model and, when the bundle has one, its head."""
-        raw = self.model_output(batch)
+        return self._outputs(self.model_output(batch), calibrated)
+
+    def _outputs(self, raw: np.ndarray, calibrated: bool) -> BatchOutputs:
         if not np.isfinite(raw).all():
             raise BrainEdgeError(NOT_FINITE)
         if self.head is not None:
@@ -242,22 +247,29 @@ class Classifier:
             ood_score=None if ood_score is None else float(ood_score),
         )
 
-    def classify(self, image: ImageSource, top_k: int = 3) -> Prediction:
-        """One image (path, bytes, PIL image or uint8 array) → ranked labels, timed."""
+    def classify(self, image: ImageSource, top_k: int = 3, explain: bool = False) -> Prediction:
+        """One image (path, bytes, PIL image or uint8 array) → ranked labels, timed; ``explain`` adds
+        the top class's activation map (bundles with a head of one dense layer)."""
+        if explain and self.head is None:
+            raise BrainEdgeError("this bundle has no head to draw class-activation maps from (export it again)")
         started = time.perf_counter()
         tensor = self.preprocess(image)
         try:
-            outputs = self.run(tensor)
+            raw = self.model_output(tensor)
+            outputs = self._outputs(raw, calibrated=True)
+            score = None if outputs.ood_scores is None else outputs.ood_scores[0]
+            prediction = self.rank(outputs.probabilities[0], top_k, score)
+            if explain:
+                top = int(np.argmax(outputs.probabilities[0]))
+                prediction = dataclasses.replace(prediction, class_map=self.head.class_map(raw[0], top))
         except BrainEdgeError as error:
             if isinstance(image, (str, Path)):  # decoding errors name the file; so does this one
                 raise BrainEdgeError(f"{shown(Path(image))}: {error}") from None
             raise
-        score = None if outputs.ood_scores is None else outputs.ood_scores[0]
-        prediction = self.rank(outputs.probabilities[0], top_k, score)
         return dataclasses.replace(prediction, latency_ms=(time.perf_counter() - started) * 1000)
 
     def classify_many(
-        self, paths: Iterable[Path] | str | Path, top_k: int = 3, progress: bool = False
+        self, paths: Iterable[Path] | str | Path, top_k: int = 3, progress: bool = False, explain: bool = False
     ) -> Iterator[tuple[Path, Prediction | BrainEdgeError]]:
         """Stream over many files, or a folder's; a bad file yields its error and the stream goes on.
 
@@ -272,7 +284,7 @@ class Classifier:
         try:
             for done, path in enumerate(paths, start=1):
                 try:
-                    result: Prediction | BrainEdgeError = self.classify(path, top_k)
+                    result: Prediction | BrainEdgeError = self.classify(path, top_k, explain)
                 except BrainEdgeError as error:
                     result = error
                 if bar is not None:

@@ -25,8 +25,10 @@ from brainedge.edge_runtime.backends import BACKENDS
 from brainedge.edge_runtime.camera import CAMERAS, Frames, camera_frames, folder_frames
 from brainedge.edge_runtime.classifier import NOT_RECOGNISED, UNCERTAIN, Classifier, Prediction, collect_files
 from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
-from brainedge.edge_runtime.files import shown
+from brainedge.edge_runtime.explain import overlay, png_bytes
+from brainedge.edge_runtime.files import check_output_folder, shown, write_atomically
 from brainedge.edge_runtime.metadata import MOBILENET_MEAN, MOBILENET_STD
+from brainedge.edge_runtime.preprocess import ImageSource, decode_pixels
 
 FORMATS = ("text", "json", "csv")
 Result = Union[Prediction, BrainEdgeError]
@@ -94,6 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="progress bar on stderr for batch runs (default: when stderr is a terminal)",
     )
     parser.add_argument("--max-images", type=int, default=None, help="stop after this many images")
+    parser.add_argument(
+        "--explain",
+        type=Path,
+        metavar="OUT_DIR",
+        help="also write OUT_DIR/NAME.png per image: where the model saw its answer (class-activation map "
+        "in viridis over the image, answer in the corner); bundles with a head only",
+    )
     kiosk = parser.add_argument_group("kiosk mode (runs until Ctrl-C, SIGTERM or --max-images)")
     source = kiosk.add_mutually_exclusive_group()
     source.add_argument("--watch", type=Path, metavar="FOLDER", help="classify every new image dropped into FOLDER")
@@ -130,6 +139,10 @@ def check_args(args: argparse.Namespace) -> None:
         raise BrainEdgeError("--model needs --labels FILE (one class name per line)")
     if args.bundle and args.labels:
         raise BrainEdgeError("--labels is for --model; a bundle carries its own labels.txt")
+    if args.explain is not None:
+        if args.model:
+            raise BrainEdgeError("--explain needs a --bundle with a head (a bare --model has no class-activation maps)")
+        check_output_folder(args.explain)
     for name in ("top_k", "threads", "max_images"):
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -210,15 +223,58 @@ def make_writer(args: argparse.Namespace, classifier: Classifier) -> Callable[[s
     return lambda source, prediction: print(text_line(source, prediction, timed), flush=True)
 
 
-def report(results: Iterable[tuple[object, Result]], write: Callable[[str, Prediction], None]) -> int:
-    """Print each answer; a bad file is named on stderr and the run goes on. Returns the failures."""
+class Overlays:
+    """With --explain: each answered image with its class-activation map, saved as OUT_DIR/NAME.png."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.taken: set[str] = set()
+
+    def save(self, name: object, image: ImageSource, prediction: Prediction) -> Path:
+        pixels = decode_pixels(image)  # it decoded a moment ago, to be classified
+        path = self.folder / self.name_for(Path(str(name)).stem)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, png_bytes(overlay(pixels, prediction.class_map, caption(prediction))))
+        return path
+
+    def name_for(self, stem: str) -> str:
+        """NAME.png after the image's own name; a second image of the same name gets NAME-2.png, and so on."""
+        stem = stem or "image"
+        name, number = f"{stem}.png", 1
+        while name in self.taken:
+            number += 1
+            name = f"{stem}-{number}.png"
+        self.taken.add(name)
+        return name
+
+
+def caption(prediction: Prediction) -> str:
+    if prediction.out_of_distribution:
+        return "not recognised"
+    answer = f"{prediction.label} {prediction.score:.2f}"
+    return f"uncertain ({answer})" if prediction.uncertain else answer
+
+
+def report(
+    results: Iterable[tuple[object, ImageSource, Result]],
+    write: Callable[[str, Prediction], None],
+    overlays: Overlays | None = None,
+) -> int:
+    """Print each answer (and save its overlay); a bad file is named on stderr and the run goes on.
+    Returns the failures."""
     failures = 0
-    for path, result in results:
+    for name, image, result in results:
         if isinstance(result, BrainEdgeError):
             failures += 1
             print(f"error: {result}", file=sys.stderr, flush=True)
-        else:
-            write(shown(path), result)
+            continue
+        write(shown(name), result)
+        if overlays is not None:
+            try:
+                overlays.save(name, image, result)
+            except (BrainEdgeError, OSError) as error:
+                failures += 1
+                print(f"error: {shown(name)}: overlay not written ({error})", file=sys.stderr, flush=True)
     return failures
 
 
@@ -228,16 +284,29 @@ def kiosk_frames(args: argparse.Namespace) -> Frames:
     return camera_frames(args.camera, args.interval, args.camera_index)
 
 
-def kiosk_results(classifier: Classifier, frames: Frames, args: argparse.Namespace) -> Iterator[tuple[str, Result]]:
+def kiosk_results(
+    classifier: Classifier, frames: Frames, args: argparse.Namespace
+) -> Iterator[tuple[str, ImageSource, Result]]:
     """Each new frame or settled file, classified as it arrives; the frames are closed (camera released) at the end."""
     try:
         for name, image in itertools.islice(frames, args.max_images):
             try:
-                yield name, classifier.classify(image, args.top_k)
+                yield name, image, classifier.classify(image, args.top_k, explain=args.explain is not None)
             except BrainEdgeError as error:
-                yield name, error
+                yield name, image, error
     finally:
         frames.close()
+
+
+def overlays_for(args: argparse.Namespace, classifier: Classifier) -> Overlays | None:
+    """With --explain, where overlays go; refused at once for a bundle that cannot draw class maps."""
+    if args.explain is None:
+        return None
+    head = classifier.head
+    if head is None or len(head.spec.layers) != 1:
+        why = "has no head (exported before 0.2, or a bare model)" if head is None else "has hidden head layers"
+        raise BrainEdgeError(f"--explain: this bundle {why}; class-activation maps need a head of one dense layer")
+    return Overlays(args.explain)
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -251,7 +320,11 @@ def run(args: argparse.Namespace) -> int:
         classifier = load_classifier(args)
         signal.signal(signal.SIGTERM, _interrupt)
         try:
-            failures = report(kiosk_results(classifier, kiosk_frames(args), args), make_writer(args, classifier))
+            failures = report(
+                kiosk_results(classifier, kiosk_frames(args), args),
+                make_writer(args, classifier),
+                overlays_for(args, classifier),
+            )
         except KeyboardInterrupt:
             return 0  # the normal way to stop a kiosk
         return 1 if failures else 0
@@ -263,7 +336,12 @@ def run(args: argparse.Namespace) -> int:
         raise BrainEdgeError("nothing to classify: " + ", ".join(shown(path) for path in args.paths))
     files = files[: args.max_images]
     progress = sys.stderr.isatty() if args.progress is None else args.progress
-    failures = report(classifier.classify_many(files, args.top_k, progress), make_writer(args, classifier))
+    answers = classifier.classify_many(files, args.top_k, progress, explain=args.explain is not None)
+    failures = report(
+        ((path, path, result) for path, result in answers),
+        make_writer(args, classifier),
+        overlays_for(args, classifier),
+    )
     failures += len(empty)
     if failures:
         print(f"error: {failures} file(s) or folder(s) could not be classified (listed above)", file=sys.stderr)

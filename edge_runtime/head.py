@@ -77,6 +77,25 @@ class Head:
         """softmax(logits / T) with the bundle's temperature; ``calibrated=False`` uses T = 1."""
         return softmax(logits, self.temperature if calibrated else 1.0)
 
+    def class_map(self, feature_map: np.ndarray, class_index: int) -> np.ndarray:
+        """Where the model saw class ``class_index`` in one image's feature map (H, W, C): a map in [0, 1].
+
+        The feature map weighted by the dense layer's weights for the class (Zhou et al. 2016), its
+        positive part, scaled to its maximum (all zero when nothing in the image speaks for the class).
+        With global average pooling and one dense layer this is exact, and Grad-CAM's map up to scale;
+        hidden layers would make any such map an approximation, so it is refused.
+        """
+        if len(self._layers) != 1:
+            raise BrainEdgeError(
+                f"class-activation maps need a head of one dense layer; this bundle's has {len(self._layers)}"
+            )
+        kernel = self._layers[0][0]
+        if not 0 <= class_index < kernel.shape[1]:
+            raise BrainEdgeError(f"class index {class_index} is not one of the head's {kernel.shape[1]} classes")
+        positive = np.maximum(feature_map.astype(np.float64) @ kernel[:, class_index], 0.0)
+        top = positive.max()
+        return positive / top if top > 0 else positive
+
     def out_of_distribution(self, scores: np.ndarray) -> np.ndarray:
         """Whether each score is beyond the bundle's threshold; a NaN score (a broken input or model) is too."""
         if self.ood is None:
