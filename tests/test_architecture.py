@@ -148,7 +148,8 @@ def test_no_sys_path_manipulation() -> None:
 
 def test_only_the_bundle_type_reads_or_writes_metadata_json() -> None:
     """Everything else goes through Bundle (edge_runtime/bundle.py) and BundleMetadata."""
-    allowed = {"edge_runtime/bundle.py", "edge_runtime/metadata.py"}
+    # make_golden.py only names the file in the refusal messages it records, as the app's parser does
+    allowed = {"edge_runtime/bundle.py", "edge_runtime/metadata.py", "android_demo/tools/make_golden.py"}
     offenders = []
     for path in project_files():
         text = path.read_text(encoding="utf-8")
