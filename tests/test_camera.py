@@ -74,6 +74,19 @@ def test_the_kiosk_says_not_recognised_for_an_image_unlike_the_training_ones(
     assert lines[1].split(": ", 1)[1].startswith(NOT_RECOGNISED)
 
 
+def test_the_kiosk_saves_an_overlay_per_frame_with_explain(
+    bundles: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    watched, overlays = tmp_path / "in", tmp_path / "overlays"
+    watched.mkdir()
+    for name in CLASSES:
+        shutil.copy(class_image(bundles, name), watched / f"{name}.png")
+    args = ["--bundle", str(bundles / "int8_head"), "--watch", str(watched), "--include-existing"]
+    code = classify_main([*args, "--interval", "0.01", "--max-images", str(len(CLASSES)), "--explain", str(overlays)])
+    assert code == 0, capsys.readouterr().err
+    assert sorted(path.name for path in overlays.iterdir()) == sorted(f"{name}.png" for name in CLASSES)
+
+
 def test_a_bad_file_is_reported_and_the_loop_goes_on(
     bundles: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
