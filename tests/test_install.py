@@ -73,6 +73,18 @@ def test_an_edge_install_classifies_without_tensorflow(wheel: Path, bundles: Pat
     assert done.returncode == 0, done.stderr[-3000:]
     records = [json.loads(line) for line in done.stdout.splitlines()]
     assert records and all(record["label"] == Path(record["source"]).parent.name for record in records)
+    overlays = tmp_path / "overlays"
+    done = subprocess.run(
+        [str(env_dir / "bin" / "brainedge-classify"), "--bundle", str(bundles / "int8_head"), "--json"]
+        + ["--explain", str(overlays), str(bundles / "images" / "red")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    reds = len(list((bundles / "images" / "red").iterdir()))
+    assert [json.loads(line)["ood"] for line in done.stdout.splitlines()] == [False] * reds
+    assert len(list(overlays.glob("*.png"))) == reds  # overlays drawn with numpy and Pillow only
     probe = "import importlib.util, sys; sys.exit(importlib.util.find_spec('tensorflow') is not None)"
     assert subprocess.run([str(python), "-c", probe]).returncode == 0, "[edge] pulled in TensorFlow"
     for command, *args in (
