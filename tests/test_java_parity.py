@@ -57,6 +57,41 @@ def test_golden_check_notices_a_changed_head_file(tmp_path: Path) -> None:
     assert "heads/single.safetensors" in result.stderr
 
 
+def test_golden_check_notices_a_changed_class_map(tmp_path: Path) -> None:
+    """Class maps are compared within 1e-9, not byte for byte: a change of 1e-4 must still be caught."""
+    import numpy as np
+
+    golden = tmp_path / "golden"
+    shutil.copytree(MAKE_GOLDEN.parents[1] / "brainedge-core/src/test/resources/golden", golden)
+    path = golden / "explain/head_plain_mosaic.class0.map.bin"
+    values = np.fromfile(path, "<f8")
+    values[1] -= 1e-4
+    path.write_bytes(values.astype("<f8").tobytes())
+    result = subprocess.run(
+        [sys.executable, str(MAKE_GOLDEN), "--check", "--out", str(golden)], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 1
+    assert "explain/head_plain_mosaic.class0.map.bin" in result.stderr
+
+
+def test_the_class_map_goldens_cover_every_one_layer_head_case_and_refuse_hidden_layers() -> None:
+    """ClassMapGoldenTest holds the Java core to these: each head case of a one-layer head has its top
+    class's map and another class's, the overlay is Python's, and a hidden-layer head is refused."""
+    cases = json.loads((MAKE_GOLDEN.parents[1] / "brainedge-core/src/test/resources/golden/cases.json").read_text())
+    explain = cases["explain"]
+    one_layer = {case["name"] for case in cases["head"] if "hidden_relu" not in case["head"]}
+    drawn: dict[str, list[bool]] = {}
+    for case in explain["maps"]:
+        drawn.setdefault(case["name"], []).append(case["top"])
+        assert case["tolerance"] == 1e-5 and case["upsampled_shape"] == [13, 9], case
+    assert one_layer and one_layer <= drawn.keys()
+    assert not {name for name in drawn if "hidden" in name or name.startswith(("head_float32", "head_int8"))}
+    assert all(tops.count(True) == 1 and len(tops) >= 2 for tops in drawn.values()), drawn
+    assert [overlay["overlay"].endswith(".png") for overlay in explain["overlays"]] == [True]
+    messages = [refusal["message"] for refusal in cases["refusals"]["class_maps"]]
+    assert "class-activation maps need a head of one dense layer; this bundle's has 2" in messages
+
+
 def test_the_apps_verdict_phrases_are_the_runtimes() -> None:
     """MainActivity shows these string resources; brainedge-core's Prediction holds the same (HeadGoldenTest)."""
     from xml.etree import ElementTree

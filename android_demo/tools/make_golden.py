@@ -2,8 +2,9 @@
 
 The Python runtime (``edge_runtime``) is the reference: this script draws small
 synthetic PNGs, writes bundle metadata variants, and records what the runtime makes
-of them — the exact input tensors, and the ranked scores it derives from recorded raw
-model outputs — and the one-line message it refuses broken bundles and outputs with
+of them — the exact input tensors, the ranked scores it derives from recorded raw
+model outputs, and the class-activation maps and overlay it draws from them (``explain/``) —
+and the one-line message it refuses broken bundles, outputs and maps with
 (``cases.json``'s ``refusals``). ``brainedge-core``'s JUnit tests must reproduce every file.
 
     python android_demo/tools/make_golden.py            # rewrite the checked-in goldens
@@ -34,6 +35,7 @@ from PIL import Image
 from brainedge.edge_runtime.backends import Backend, TensorInfo
 from brainedge.edge_runtime.classifier import NOT_FINITE, NOT_RECOGNISED, UNCERTAIN, Classifier
 from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.explain import OVERLAY_ALPHA, VIRIDIS, overlay, upsample
 from brainedge.edge_runtime.head import Head
 from brainedge.edge_runtime.metadata import (
     SCHEMA_FILE,
@@ -56,7 +58,7 @@ GOLDEN_DIR = ROOT / "android_demo/brainedge-core/src/test/resources/golden"
 BRAIN_CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
-GENERATED_FOLDERS = ("images", "metadata", "tensors", "outputs", "orientation", "heads")
+GENERATED_FOLDERS = ("images", "metadata", "tensors", "outputs", "orientation", "heads", "explain")
 EXIF_ORIENTATION = 0x0112
 SCORE_TOLERANCE = 1e-6
 """Probabilities go through exp, whose last bit may differ between CPUs and languages."""
@@ -66,6 +68,11 @@ DECISION_MARGIN = 1e-4
 """Every head case keeps its ranking, uncertainty and out-of-distribution decision this far (relative
 for the OOD score) from flipping, so the Java core must reproduce the decisions exactly."""
 SCHEMA_2_KEYS = ("head", "calibration", "out_of_distribution", "referral")
+MAP_TOLERANCE = 1e-5
+"""Class-activation maps (float64) and their upsampled float32 form: the tolerance issue 18 sets Java."""
+UPSAMPLED_SIZE = (13, 9)
+"""Height and width the maps are upsampled to: small, odd, neither a multiple of the maps' 2 x 2."""
+OVERLAY_IMAGE = "images/rgb_square_64x64.png"
 
 
 # --- synthetic images ------------------------------------------------------------------
@@ -334,13 +341,7 @@ def make_feature_maps(variant: _HeadVariant) -> list[tuple[str, np.ndarray, bool
     cases = []
     for case, values, ood in pooled:
         real = _spread(values, variant.feature_map, 0.4 / (variant.feature_map[0] * variant.feature_map[1]))
-        spec = variant.output
-        if spec.quantization is None:
-            raw = real.astype(np.float32)
-        else:
-            info = np.iinfo(spec.dtype)
-            quantized = np.rint(real / spec.quantization.scale) + spec.quantization.zero_point
-            raw = np.clip(quantized, info.min, info.max).astype(spec.dtype)
+        raw = _quantized(real, variant.output)
         cases.append((case, raw, None if variant.ood_threshold is None else ood))
     return cases
 
@@ -418,6 +419,156 @@ def _check_decisive(name: str, metadata: BundleMetadata, probabilities: np.ndarr
         problems.append(f"out_of_distribution is {prediction.out_of_distribution}, the case needs {must_be_ood}")
     if problems:
         raise ValueError(f"head case {name}: {'; '.join(problems)}; change its design")
+
+
+# --- class-activation maps (issue 18) -----------------------------------------------------
+
+
+def _mosaic(variant: _HeadVariant) -> np.ndarray:
+    """A feature map whose every position leans towards another class (position p towards class
+    p mod 4), quantized as the variant's output is: each class's map is bright in some places and
+    zero in others, which the near/far cases (every position alike) never show."""
+    means = make_head(HEADS[variant.head])[1]["ood.class_means"].astype(np.float64)
+    height, width, channels = variant.feature_map
+    centre = _centre(means)
+    positions = [
+        centre + 1.5 * (means[p % len(means)] - centre) + 0.3 * _uniform(channels, 50 + p)
+        for p in range(height * width)
+    ]
+    return _quantized(np.array(positions).reshape(height, width, channels), variant.output)
+
+
+def _quantized(real: np.ndarray, spec: OutputSpec) -> np.ndarray:
+    if spec.quantization is None:
+        return real.astype(np.float32)
+    info = np.iinfo(spec.dtype)
+    quantized = np.rint(real / spec.quantization.scale) + spec.quantization.zero_point
+    return np.clip(quantized, info.min, info.max).astype(spec.dtype)
+
+
+def _load_head(out: Path, variant: str, metadata: BundleMetadata) -> Head:
+    with tempfile.TemporaryDirectory() as scratch:
+        Path(scratch, HEAD_FILE).write_bytes((out / f"heads/{HEAD_VARIANTS[variant].head}.safetensors").read_bytes())
+        return Head.load(Path(scratch), metadata)
+
+
+def write_class_maps(out: Path, head_metadata: dict[str, BundleMetadata]) -> dict[str, Any]:
+    """What the Python runtime draws for each head of one dense layer: the map of the top class (through
+    ``Classifier.classify(explain=True)``) and of the runner-up for every head case, of all four classes
+    for a mosaic feature map, each also upsampled to UPSAMPLED_SIZE; one overlay over a golden image;
+    the viridis table and the blend's alpha."""
+    maps, overlays = [], []
+    height, width = UPSAMPLED_SIZE
+    for variant_name, variant in HEAD_VARIANTS.items():
+        meta = head_metadata[variant_name]
+        if len(meta.head.layers) != 1:
+            continue
+        head = _load_head(out, variant_name, meta)
+        recorded = [(f"{variant_name}_{case}", f"outputs/{variant_name}_{case}.raw.bin", raw)
+                    for case, raw, _ in make_feature_maps(variant)]  # fmt: skip
+        mosaic = f"explain/{variant_name}_mosaic.raw.bin"
+        _write(out / mosaic, _as_le_bytes(_mosaic(variant)))
+        recorded.append((f"{variant_name}_mosaic", mosaic, _mosaic(variant)))
+        for name, raw_path, raw in recorded:
+            classifier = _recorded_classifier(meta, raw, head)
+            dummy = np.zeros((meta.input.height, meta.input.width, 3), np.uint8)
+            prediction = classifier.classify(dummy, top_k=len(BRAIN_CLASSES), explain=True)
+            ranked = [BRAIN_CLASSES.index(label) for label, _ in prediction.top_k]
+            feature_map = classifier.model_output(classifier.preprocess(dummy))[0]
+            classes = ranked if name.endswith("_mosaic") else ranked[:2]
+            for class_index in classes:
+                class_map = head.class_map(feature_map, class_index)
+                if class_index == ranked[0] and not np.array_equal(class_map, prediction.class_map):
+                    raise ValueError(f"{name}: classify(explain=True) drew another map than Head.class_map")
+                stem = f"explain/{name}.class{class_index}"
+                upsampled = upsample(class_map, height, width)
+                _write(out / f"{stem}.map.bin", class_map.astype("<f8").tobytes())
+                _write(out / f"{stem}.upsampled.bin", upsampled.astype("<f4").tobytes())
+                maps.append(
+                    {
+                        "name": name,
+                        "metadata": f"metadata/{variant_name}.json",
+                        "head": f"heads/{variant.head}.safetensors",
+                        "raw": raw_path,
+                        "raw_dtype": str(raw.dtype),
+                        "class": class_index,
+                        "top": class_index == ranked[0],
+                        "map": f"{stem}.map.bin",
+                        "map_shape": list(class_map.shape),
+                        "upsampled": f"{stem}.upsampled.bin",
+                        "upsampled_shape": [height, width],
+                        "tolerance": MAP_TOLERANCE,
+                    }
+                )
+                if name == "head_plain_mosaic" and class_index == ranked[0]:
+                    overlays.append(_write_overlay(out, maps[-1], class_map))
+    _check_map_coverage(out, maps)
+    return {
+        "viridis": VIRIDIS.tobytes().hex(),
+        "alpha": OVERLAY_ALPHA,
+        "maps": maps,
+        "overlays": overlays,
+    }
+
+
+def _write_overlay(out: Path, case: dict, class_map: np.ndarray) -> dict:
+    """``explain.overlay`` of a golden image with an empty caption, and the first row below the caption box
+    (found on a white image, whose blend is one colour everywhere else): the Java blend is held to the rows
+    from there on; the caption is the app's to draw."""
+    pixels = decode_rgb(out / OVERLAY_IMAGE)
+    blended = np.asarray(overlay(pixels, class_map, ""))
+    blank = np.asarray(overlay(np.full_like(pixels, 255), np.zeros_like(class_map), ""))
+    caption_rows = np.flatnonzero((blank != blank[-1, -1]).any(axis=(1, 2)))
+    first_row = int(caption_rows.max()) + 1 if caption_rows.size else 0
+    if first_row > pixels.shape[0] // 2:
+        raise ValueError(f"the caption box covers {first_row} of {pixels.shape[0]} rows; use a taller image")
+    path = f"explain/{case['name']}.class{case['class']}.overlay.png"
+    _save(out / path, Image.fromarray(blended, "RGB"))
+    recorded = {key: case[key] for key in ("name", "metadata", "head", "raw", "raw_dtype", "class", "map")}
+    return {**recorded, "image": OVERLAY_IMAGE, "overlay": path, "first_row": first_row}
+
+
+def _check_map_coverage(out: Path, maps: list[dict]) -> None:
+    """The maps must include an all-zero one and one that is zero in some places only."""
+    values = [np.fromfile(out / case["map"], "<f8") for case in maps]
+    if not any((v == 0).all() for v in values) or not any((v == 0).any() and (v > 0).any() for v in values):
+        raise ValueError("the class-map goldens need an all-zero map and a partly zero one; change the mosaic")
+
+
+def make_class_map_refusals(out: Path, head_metadata: dict[str, BundleMetadata]) -> list[dict]:
+    """A head with a hidden layer draws no map; a class index outside the head's classes is refused."""
+    cases = []
+    for variant, class_index in (("head_float32", 0), ("head_plain", 4), ("head_plain", -1)):
+        meta = head_metadata[variant]
+        head = _load_head(out, variant, meta)
+        feature_map = np.zeros(HEAD_VARIANTS[variant].feature_map, np.float32)
+        message = _refusal(head.class_map, feature_map, class_index)
+        if message is None:
+            raise ValueError(f"{variant}: class_map({class_index}) was drawn")
+        cases.append(
+            {
+                "metadata": f"metadata/{variant}.json",
+                "head": f"heads/{HEAD_VARIANTS[variant].head}.safetensors",
+                "class": class_index,
+                "message": message,
+            }
+        )
+    return cases
+
+
+def _as_le_bytes(array: np.ndarray) -> bytes:
+    return np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<")).tobytes()
+
+
+def _recorded_classifier(metadata: BundleMetadata, raw: np.ndarray, head: Head) -> Classifier:
+    return Classifier(
+        _RecordedBackend(raw, metadata),
+        metadata.class_names,
+        metadata.input,
+        metadata.output,
+        metadata.confidence_threshold,
+        head=head,
+    )
 
 
 # --- refusals ------------------------------------------------------------------------------
@@ -659,10 +810,12 @@ def write_goldens(out: Path) -> None:
     cases["orientation"] = write_orientations(out)
     cases["phrases"] = {"uncertain": UNCERTAIN, "not_recognised": NOT_RECOGNISED, "not_finite": NOT_FINITE}
     every_metadata = {**metadata, **head_metadata}
+    cases["explain"] = write_class_maps(out, head_metadata)
     cases["refusals"] = {
         "metadata": make_metadata_refusals(head_metadata),
         "heads": make_head_refusals(out, head_metadata),
         "outputs": make_output_refusals(out, every_metadata),
+        "class_maps": make_class_map_refusals(out, head_metadata),
     }
     _write(out / "cases.json", (json.dumps(cases, indent=1) + "\n").encode())
     _write(out / "metadata.schema.json", SCHEMA_FILE.read_bytes())  # the Java tests hold BundleMetadata to it
@@ -720,6 +873,12 @@ def _same_file(old: Path, new: Path) -> bool:
     if old.name.endswith(".features.bin"):
         a, b = np.fromfile(old, "<f8"), np.fromfile(new, "<f8")
         return a.shape == b.shape and bool(np.allclose(a, b, rtol=FEATURE_TOLERANCE, atol=FEATURE_TOLERANCE))
+    if old.name.endswith(".map.bin"):
+        a, b = np.fromfile(old, "<f8"), np.fromfile(new, "<f8")
+        return a.shape == b.shape and bool(np.allclose(a, b, rtol=FEATURE_TOLERANCE, atol=FEATURE_TOLERANCE))
+    if old.name.endswith(".upsampled.bin"):
+        a, b = np.fromfile(old, "<f4"), np.fromfile(new, "<f4")
+        return a.shape == b.shape and bool(np.all(np.abs(a - b) <= SCORE_TOLERANCE))
     if old.name == "cases.json":
         return _same_json(json.loads(old.read_text()), json.loads(new.read_text()))
     return old.read_bytes() == new.read_bytes()

@@ -109,10 +109,7 @@ public final class Head {
     /** The average over H x W of each channel: the features the layers and the OOD model see. */
     public double[] pool(float[] featureMap) {
         int channels = spec.channels();
-        if (featureMap.length != spec.featureMapSize()) {
-            throw new BrainEdgeException("feature map has " + featureMap.length + " values, the head expects "
-                    + spec.featureMap[0] + " x " + spec.featureMap[1] + " x " + channels);
-        }
+        checkSize(featureMap);
         double[] sums = new double[channels];
         for (int i = 0; i < featureMap.length; i++) {
             sums[i % channels] += featureMap[i];
@@ -122,6 +119,59 @@ public final class Head {
             sums[c] /= positions;
         }
         return sums;
+    }
+
+    private void checkSize(float[] featureMap) {
+        if (featureMap.length != spec.featureMapSize()) {
+            throw new BrainEdgeException("feature map has " + featureMap.length + " values, the head expects "
+                    + spec.featureMap[0] + " x " + spec.featureMap[1] + " x " + spec.channels());
+        }
+    }
+
+    /** Whether {@link #classMap} can draw this head's maps: it has one dense layer, no hidden ones. */
+    public boolean drawsClassMaps() {
+        return kernels.length == 1;
+    }
+
+    /**
+     * Where the model saw class {@code classIndex} in one dequantized feature map (H x W x C, row-major),
+     * as Python's {@code Head.class_map}: at each position the feature vector times the layer's weights
+     * for the class, in double; its positive part divided by its maximum, or all zero when that is not
+     * above 0. Refused, with Python's words, for a head with hidden layers (any map would then be an
+     * approximation) and for a class the head does not have; a map holding NaN or an infinity is refused
+     * with {@link Postprocessor#NOT_FINITE}, as {@link #run} refuses it.
+     */
+    public ClassMap classMap(float[] featureMap, int classIndex) {
+        if (kernels.length != 1) {
+            throw new BrainEdgeException("class-activation maps need a head of one dense layer; this bundle's has "
+                    + kernels.length);
+        }
+        if (classIndex < 0 || classIndex >= numClasses()) {
+            throw new BrainEdgeException("class index " + classIndex + " is not one of the head's " + numClasses()
+                    + " classes");
+        }
+        checkSize(featureMap);
+        if (!Postprocessor.allFinite(featureMap)) {
+            throw new BrainEdgeException(Postprocessor.NOT_FINITE);
+        }
+        double[][] kernel = kernels[0];
+        int channels = spec.channels();
+        double[] values = new double[featureMap.length / channels];
+        double top = 0;
+        for (int position = 0; position < values.length; position++) {
+            double sum = 0;
+            for (int c = 0; c < channels; c++) {
+                sum += featureMap[position * channels + c] * kernel[c][classIndex];
+            }
+            values[position] = Math.max(sum, 0.0);
+            top = Math.max(top, values[position]);
+        }
+        if (top > 0) {
+            for (int position = 0; position < values.length; position++) {
+                values[position] /= top;
+            }
+        }
+        return new ClassMap(classIndex, spec.featureMap[0], spec.featureMap[1], values);
     }
 
     /** The dense layers: x @ kernel + bias, relu where the layer says so (never on the last). */

@@ -80,6 +80,46 @@ public final class Preprocessor {
         return out;
     }
 
+    /**
+     * The same resize of any float32 values (height x width x channels, interleaved): the class-activation
+     * map's upsampling ({@link ClassMap#upsample}) goes through it, as Python's {@code explain.upsample}
+     * goes through {@code resize_bilinear}, so a map lines up with the pixels the model saw.
+     */
+    public static float[] resizeBilinear(float[] values, int inHeight, int inWidth, int channels, int height,
+            int width) {
+        if (inHeight < 1 || inWidth < 1 || channels < 1 || (long) inHeight * inWidth * channels != values.length) {
+            throw new BrainEdgeException(values.length + " values are not " + inHeight + " x " + inWidth + " x "
+                    + channels);
+        }
+        if (height < 1 || width < 1) {
+            throw new BrainEdgeException("cannot resize to " + height + " x " + width);
+        }
+        Axis ys = new Axis(inHeight, height);
+        Axis xs = new Axis(inWidth, width);
+        float[] out = new float[height * width * channels];
+        int o = 0;
+        for (int y = 0; y < height; y++) {
+            int row0 = ys.lower[y] * inWidth;
+            int row1 = ys.upper[y] * inWidth;
+            float yLerp = ys.lerp[y];
+            for (int x = 0; x < width; x++) {
+                int x0 = xs.lower[x];
+                int x1 = xs.upper[x];
+                float xLerp = xs.lerp[x];
+                for (int c = 0; c < channels; c++) {
+                    float topLeft = values[(row0 + x0) * channels + c];
+                    float topRight = values[(row0 + x1) * channels + c];
+                    float bottomLeft = values[(row1 + x0) * channels + c];
+                    float bottomRight = values[(row1 + x1) * channels + c];
+                    float top = topLeft + (topRight - topLeft) * xLerp;
+                    float bottom = bottomLeft + (bottomRight - bottomLeft) * xLerp;
+                    out[o++] = top + (bottom - top) * yLerp;
+                }
+            }
+        }
+        return out;
+    }
+
     /** In place: (x - mean[c]) / std[c] for interleaved channels, in float32. */
     public static void normalize(float[] values, float[] mean, float[] std) {
         int channels = mean.length;
