@@ -102,7 +102,10 @@ object ImageDecoding {
         }
 
     /** What the model sees, shrunk for the screen by nearest-neighbour sampling (display only). */
-    fun preview(image: RgbImage, maxSide: Int = MIN_DECODED_SIDE): Bitmap {
+    fun preview(image: RgbImage, maxSide: Int = MIN_DECODED_SIDE): Bitmap = previewPixels(image, maxSide).toBitmap()
+
+    /** [preview]'s opaque ARGB pixels, for drawing over (the class-activation overlay) before display. */
+    fun previewPixels(image: RgbImage, maxSide: Int = MIN_DECODED_SIDE): Pixels {
         val scale = minOf(1.0, maxSide.toDouble() / maxOf(image.width, image.height))
         val width = (image.width * scale).toInt().coerceAtLeast(1)
         val height = (image.height * scale).toInt().coerceAtLeast(1)
@@ -115,6 +118,11 @@ object ImageDecoding {
                     (image.get(sourceY, sourceX, 1) shl 8) or image.get(sourceY, sourceX, 2)
             }
         }
-        return Bitmap.createBitmap(argb, width, height, Bitmap.Config.ARGB_8888)
+        return Pixels(argb, width, height)
     }
+}
+
+/** Opaque ARGB pixels, row by row. */
+class Pixels(val argb: IntArray, val width: Int, val height: Int) {
+    fun toBitmap(): Bitmap = Bitmap.createBitmap(argb, width, height, Bitmap.Config.ARGB_8888)
 }

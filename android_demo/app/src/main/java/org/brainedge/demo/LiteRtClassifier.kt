@@ -5,6 +5,7 @@ import java.io.Closeable
 import java.nio.ByteBuffer
 import java.nio.ByteOrder
 import org.brainedge.core.BrainEdgeException
+import org.brainedge.core.ClassMap
 import org.brainedge.core.InputTensor
 import org.brainedge.core.Outputs
 import org.brainedge.core.Postprocessor
@@ -82,8 +83,23 @@ class LiteRtClassifier(bundle: LoadedBundle, val threads: Int) : Closeable {
     fun rank(outputs: Outputs, topK: Int): Prediction =
         Postprocessor.rank(outputs, metadata.classNames, topK, metadata.confidenceThreshold)
 
+    /**
+     * Whether the bundle can show where the model looked: its head has one dense layer, so the
+     * class-activation map is exact (a head with hidden layers, or no head, draws none).
+     */
+    val drawsClassMaps: Boolean = head?.drawsClassMaps() == true
+
     /** Classify a decoded image, timing each stage. */
     fun classify(image: RgbImage, topK: Int): Timed<Prediction> {
+        val answer = answer(image, topK, explain = false)
+        return Timed(answer.value.prediction, answer.stagesMs)
+    }
+
+    /**
+     * [classify], and with [explain] (where [drawsClassMaps]) the class-activation map of the best
+     * class from the same inference's feature map, as Python's `classify(image, explain=True)`.
+     */
+    fun answer(image: RgbImage, topK: Int, explain: Boolean): Timed<Answer> {
         val start = SystemClock.elapsedRealtimeNanos()
         val tensor = preprocess(image)
         val preprocessed = SystemClock.elapsedRealtimeNanos()
@@ -91,11 +107,20 @@ class LiteRtClassifier(bundle: LoadedBundle, val threads: Int) : Closeable {
         val inferred = SystemClock.elapsedRealtimeNanos()
         val prediction = rank(outputs, topK)
         val ranked = SystemClock.elapsedRealtimeNanos()
-        return Timed(prediction, mapOf(
+        val stages = linkedMapOf(
             "preprocess" to millis(start, preprocessed),
             "inference" to millis(preprocessed, inferred),
             "postprocess" to millis(inferred, ranked),
-        ))
+        )
+        val loadedHead = head
+        if (!explain || loadedHead == null || !loadedHead.drawsClassMaps()) {
+            return Timed(Answer(prediction, null), stages)
+        }
+        // The output buffer still holds this inference's feature map: no second run.
+        val featureMap = Postprocessor.featureMap(output, metadata.output, loadedHead.spec().featureMapSize())
+        val classMap = loadedHead.classMap(featureMap, prediction.best().index)
+        stages["class map"] = millis(ranked, SystemClock.elapsedRealtimeNanos())
+        return Timed(Answer(prediction, classMap), stages)
     }
 
     override fun close() = interpreter.close()
@@ -113,6 +138,9 @@ class LiteRtClassifier(bundle: LoadedBundle, val threads: Int) : Closeable {
         else -> type.name.lowercase()
     }
 }
+
+/** One image's prediction and, when asked for and the bundle draws them, the best class's map. */
+class Answer(val prediction: Prediction, val classMap: ClassMap?)
 
 /** A result and the milliseconds each named stage took. */
 class Timed<T>(val value: T, val stagesMs: Map<String, Double>)

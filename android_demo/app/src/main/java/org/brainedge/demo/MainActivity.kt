@@ -2,12 +2,14 @@ package org.brainedge.demo
 
 import android.content.ActivityNotFoundException
 import android.content.Intent
+import android.graphics.Bitmap
 import android.graphics.Color
 import android.net.Uri
 import android.os.Bundle
 import android.os.SystemClock
 import android.view.View
 import android.widget.Button
+import android.widget.CompoundButton
 import android.widget.ImageView
 import android.widget.TextView
 import androidx.activity.result.contract.ActivityResultContracts
@@ -18,11 +20,14 @@ import java.util.Locale
 import java.util.concurrent.ExecutorService
 import java.util.concurrent.Executors
 import org.brainedge.core.BrainEdgeException
+import org.brainedge.core.ClassMap
 import org.brainedge.core.Prediction
 
 /**
  * Pick or take an image, classify it with the bundled model, show top-k, uncertainty and timings.
- * An image the bundle does not recognise (out of distribution) gets no diagnosis at all.
+ * An image the bundle does not recognise (out of distribution) gets no diagnosis at all. "Show where
+ * it looked" swaps the image for its class-activation overlay (brainedge-core's ClassMap: viridis at
+ * 45%, as the Python runtime's `--explain` draws it) when the bundle's head has one dense layer.
  *
  * Nothing here may end the process: unreadable images, a missing camera app and a bad bundle all
  * become messages on screen. The capture URI and an image not yet classified survive the process
@@ -37,6 +42,8 @@ class MainActivity : AppCompatActivity() {
     private var captureUri: Uri? = null
     /** An image waiting for the model (chosen while it loads, or restored after process death). */
     private var pendingUri: Uri? = null
+    /** The image shown, and the same pixels with the best class's map over them (null: no map). */
+    private var shown: Shown? = null
 
     private val pickImage = registerForActivityResult(ActivityResultContracts.GetContent()) { uri ->
         uri?.let(::classifyWhenReady)
@@ -57,6 +64,7 @@ class MainActivity : AppCompatActivity() {
         findViewById<Button>(R.id.open_benchmark).setOnClickListener {
             startActivity(Intent(this, BenchmarkActivity::class.java))
         }
+        findViewById<CompoundButton>(R.id.show_class_map).setOnCheckedChangeListener { _, _ -> showImage() }
         worker.execute(::loadClassifier)
     }
 
@@ -107,6 +115,41 @@ class MainActivity : AppCompatActivity() {
             " · ${m.variant} · input ${m.input.height}x${m.input.width} ${m.input.dtype}$quantization" +
             " · ${m.classNames.size} classes · threshold ${m.confidenceThreshold}$calibration$ood"
         listOf(R.id.pick_image, R.id.take_photo, R.id.open_benchmark).forEach { findViewById<Button>(it).isEnabled = true }
+        val showMap = findViewById<CompoundButton>(R.id.show_class_map)
+        showMap.isEnabled = loaded.drawsClassMaps
+        if (!loaded.drawsClassMaps) showMap.isChecked = false
+        showImage()
+    }
+
+    /**
+     * The image, or its overlay when the switch is on and the bundle drew a map; beneath it, whose map
+     * the overlay is, or why this bundle draws none.
+     */
+    private fun showImage() {
+        val current = shown
+        val overlay = current?.overlay
+        val mapShown = overlay != null && findViewById<CompoundButton>(R.id.show_class_map).isChecked
+        if (current != null) {
+            findViewById<ImageView>(R.id.preview).setImageBitmap(if (mapShown) overlay else current.image)
+        }
+        val caption = when {
+            classifier?.drawsClassMaps == false -> getString(R.string.class_map_unavailable)
+            mapShown -> current?.caption
+            else -> null
+        }
+        val view = findViewById<TextView>(R.id.class_map_caption)
+        view.text = caption ?: ""
+        view.visibility = if (caption == null) View.GONE else View.VISIBLE
+    }
+
+    /** What the overlay shows, in words: the class whose map it is, or that the image spoke for none. */
+    private fun captionFor(prediction: Prediction, map: ClassMap): String {
+        val label = prediction.best().label
+        return when {
+            prediction.notRecognised() -> getString(R.string.class_map_not_recognised, label)
+            map.isEmpty() -> getString(R.string.class_map_empty, label)
+            else -> getString(R.string.class_map_caption, label)
+        }
     }
 
     private fun showError(message: String) {
@@ -157,12 +200,19 @@ class MainActivity : AppCompatActivity() {
                 val start = SystemClock.elapsedRealtimeNanos()
                 val image = ImageDecoding.decode(uri.toString()) { contentResolver.openInputStream(uri) }
                 val decodeMs = millis(start, SystemClock.elapsedRealtimeNanos())
-                val result = loaded.classify(image, topK = TOP_K)
-                val preview = ImageDecoding.preview(image)
+                val result = loaded.answer(image, topK = TOP_K, explain = loaded.drawsClassMaps)
+                val pixels = ImageDecoding.previewPixels(image)
+                val map = result.value.classMap
+                val overlayStart = SystemClock.elapsedRealtimeNanos()
+                val overlay = map?.let { Pixels(it.overlay(pixels.argb, pixels.width, pixels.height), pixels.width, pixels.height) }
+                val stages = linkedMapOf("decode" to decodeMs) + result.stagesMs +
+                    (if (overlay == null) emptyMap() else mapOf("overlay" to millis(overlayStart, SystemClock.elapsedRealtimeNanos())))
+                val next = Shown(pixels.toBitmap(), overlay?.toBitmap(), map?.let { captionFor(result.value.prediction, it) })
                 ui {
                     pendingUri = null
-                    findViewById<ImageView>(R.id.preview).setImageBitmap(preview)
-                    showPrediction(result.value, linkedMapOf("decode" to decodeMs) + result.stagesMs, image.width, image.height)
+                    shown = next
+                    showImage()
+                    showPrediction(result.value.prediction, stages, image.width, image.height)
                 }
             } catch (error: BrainEdgeException) {
                 ui { pendingUri = null; showImageProblem(error.message ?: "unreadable image") }
@@ -217,6 +267,9 @@ class MainActivity : AppCompatActivity() {
 
     /** Run on the UI thread unless the activity has gone (a late worker result is dropped). */
     private fun ui(action: () -> Unit) = runOnUiThread { if (!destroyed) action() }
+
+    /** One classified image as shown: its preview, the overlay of its map and the overlay's caption. */
+    private class Shown(val image: Bitmap, val overlay: Bitmap?, val caption: String?)
 
     companion object {
         const val TOP_K = 3
