@@ -1,7 +1,7 @@
 """Class-activation maps from the bundle's head: the API, the overlays, and brainedge-classify --explain.
 
 The tiny head bundles (tests/make_tiny_bundles.py) classify colour squares; their maps are checked
-against their definition here, and against Grad-CAM from TensorFlow in tests/test_export.py.
+against their definition here, and against Grad-CAM from TensorFlow in tests/test_class_maps.py.
 """
 
 from __future__ import annotations
