@@ -28,7 +28,7 @@ from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
 from brainedge.edge_runtime.explain import overlay, png_bytes
 from brainedge.edge_runtime.files import check_output_folder, shown, write_atomically
 from brainedge.edge_runtime.metadata import MOBILENET_MEAN, MOBILENET_STD
-from brainedge.edge_runtime.preprocess import ImageSource, decode_pixels
+from brainedge.edge_runtime.preprocess import ImageSource
 
 FORMATS = ("text", "json", "csv")
 Result = Union[Prediction, BrainEdgeError]
@@ -143,10 +143,24 @@ def check_args(args: argparse.Namespace) -> None:
         if args.model:
             raise BrainEdgeError("--explain needs a --bundle with a head (a bare --model has no class-activation maps)")
         check_output_folder(args.explain)
+        check_overlays_apart(args.explain, [args.watch] if args.watch is not None else args.paths)
     for name in ("top_k", "threads", "max_images"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise BrainEdgeError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+
+
+def check_overlays_apart(out: Path, inputs: list[Path]) -> None:
+    """Overlays must not land among the images being classified: they would replace a scan of the same
+    name, or (in a watched folder) be classified in turn, without end."""
+    target = out.resolve()
+    for path in inputs:
+        folder = path.resolve() if path.is_dir() else path.resolve().parent
+        if target == folder or folder in target.parents:
+            raise BrainEdgeError(
+                f"--explain {shown(out)}: inside {shown(path)}, which is being classified; "
+                "choose a folder outside the images"
+            )
 
 
 def load_classifier(args: argparse.Namespace) -> Classifier:
@@ -224,22 +238,30 @@ def make_writer(args: argparse.Namespace, classifier: Classifier) -> Callable[[s
 
 
 class Overlays:
-    """With --explain: each answered image with its class-activation map, saved as OUT_DIR/NAME.png."""
+    """With --explain: each answered image with its class-activation map, saved as OUT_DIR/NAME.png.
+
+    Names follow the images' own; one already in OUT_DIR (an earlier run's, another image's) is never
+    replaced: NAME-2.png and so on. Each PNG names its source and answer in its text chunks.
+    """
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.taken: set[str] = set()
+        self.taken = {path.name for path in folder.iterdir()} if folder.is_dir() else set()
+        self.failures = 0
 
-    def save(self, name: object, image: ImageSource, prediction: Prediction) -> Path:
-        pixels = decode_pixels(image)  # it decoded a moment ago, to be classified
-        path = self.folder / self.name_for(Path(str(name)).stem)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, png_bytes(overlay(pixels, prediction.class_map, caption(prediction))))
-        return path
+    def save(self, name: object, image: ImageSource, prediction: Prediction) -> None:
+        try:
+            drawn = overlay(image, prediction.class_map, caption(prediction))
+            self.folder.mkdir(parents=True, exist_ok=True)
+            path = self.folder / self.name_for(Path(str(name)).stem)
+            write_atomically(path, png_bytes(drawn, source=str(name), answer=caption(prediction)))
+        except (BrainEdgeError, OSError) as error:
+            self.failures += 1
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+            print(f"error: {shown(name)}: classified, but its overlay was not written ({reason})", file=sys.stderr)
 
     def name_for(self, stem: str) -> str:
-        """NAME.png after the image's own name; a second image of the same name gets NAME-2.png, and so on."""
-        stem = stem or "image"
+        stem = (stem or "image")[:200]  # room for "-N.png" and the temporary name's suffix
         name, number = f"{stem}.png", 1
         while name in self.taken:
             number += 1
@@ -249,10 +271,13 @@ class Overlays:
 
 
 def caption(prediction: Prediction) -> str:
+    """What the overlay says it shows: the answer, and whether it is one."""
+    answer = f"{prediction.label} {prediction.score:.3f}"
     if prediction.out_of_distribution:
-        return "not recognised"
-    answer = f"{prediction.label} {prediction.score:.2f}"
-    return f"uncertain ({answer})" if prediction.uncertain else answer
+        return f"not recognised (map for {answer})"
+    if prediction.class_map is not None and not prediction.class_map.any():
+        answer += ", nothing in the map"
+    return f"uncertain: {answer}" if prediction.uncertain else answer
 
 
 def report(
@@ -261,7 +286,7 @@ def report(
     overlays: Overlays | None = None,
 ) -> int:
     """Print each answer (and save its overlay); a bad file is named on stderr and the run goes on.
-    Returns the failures."""
+    Returns the images that could not be classified."""
     failures = 0
     for name, image, result in results:
         if isinstance(result, BrainEdgeError):
@@ -270,11 +295,7 @@ def report(
             continue
         write(shown(name), result)
         if overlays is not None:
-            try:
-                overlays.save(name, image, result)
-            except (BrainEdgeError, OSError) as error:
-                failures += 1
-                print(f"error: {shown(name)}: overlay not written ({error})", file=sys.stderr, flush=True)
+            overlays.save(name, image, result)
     return failures
 
 
@@ -319,15 +340,14 @@ def run(args: argparse.Namespace) -> int:
     if args.watch is not None or args.camera is not None:
         classifier = load_classifier(args)
         signal.signal(signal.SIGTERM, _interrupt)
+        overlays = overlays_for(args, classifier)
         try:
             failures = report(
-                kiosk_results(classifier, kiosk_frames(args), args),
-                make_writer(args, classifier),
-                overlays_for(args, classifier),
+                kiosk_results(classifier, kiosk_frames(args), args), make_writer(args, classifier), overlays
             )
         except KeyboardInterrupt:
             return 0  # the normal way to stop a kiosk
-        return 1 if failures else 0
+        return 1 if failures or (overlays and overlays.failures) else 0
     classifier = load_classifier(args)  # a wrong --bundle is the first thing said, not the last
     files, empty = collect_files(args.paths)
     for problem in empty:
@@ -336,16 +356,15 @@ def run(args: argparse.Namespace) -> int:
         raise BrainEdgeError("nothing to classify: " + ", ".join(shown(path) for path in args.paths))
     files = files[: args.max_images]
     progress = sys.stderr.isatty() if args.progress is None else args.progress
-    answers = classifier.classify_many(files, args.top_k, progress, explain=args.explain is not None)
-    failures = report(
-        ((path, path, result) for path, result in answers),
-        make_writer(args, classifier),
-        overlays_for(args, classifier),
-    )
+    overlays = overlays_for(args, classifier)
+    answers = classifier.classify_many(files, args.top_k, progress, explain=overlays is not None)
+    failures = report(((path, path, result) for path, result in answers), make_writer(args, classifier), overlays)
     failures += len(empty)
     if failures:
         print(f"error: {failures} file(s) or folder(s) could not be classified (listed above)", file=sys.stderr)
-    return 1 if failures else 0
+    if overlays and overlays.failures:
+        print(f"error: {overlays.failures} overlay(s) could not be written (listed above)", file=sys.stderr)
+    return 1 if failures or (overlays and overlays.failures) else 0
 
 
 def main(argv: list[str] | None = None) -> int:

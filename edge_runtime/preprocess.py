@@ -33,7 +33,7 @@ def decode_rgb(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.
     """Decode any supported image into an HxWx3 uint8 RGB array, EXIF orientation applied."""
     if isinstance(source, np.ndarray):
         return _array_to_rgb(source)
-    image = source if isinstance(source, Image.Image) else _open_image(source, max_pixels)
+    image = ImageOps.exif_transpose(source) if isinstance(source, Image.Image) else _open_image(source, max_pixels)
     return _pil_to_rgb(image)
 
 
@@ -47,7 +47,7 @@ def decode_pixels(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
     """
     if isinstance(source, np.ndarray):
         return source[..., None] if source.ndim == 2 and source.dtype == np.uint8 else _array_to_rgb(source)
-    image = source if isinstance(source, Image.Image) else _open_image(source, max_pixels)
+    image = ImageOps.exif_transpose(source) if isinstance(source, Image.Image) else _open_image(source, max_pixels)
     if image.mode == "L":
         return np.asarray(image)[..., None]
     gray = _equal_channels(image) if image.mode == "RGB" else None

@@ -16,7 +16,7 @@ from PIL import Image
 from brainedge.edge_runtime.classifier import Classifier
 from brainedge.edge_runtime.cli import main as classify_main
 from brainedge.edge_runtime.errors import BrainEdgeError
-from brainedge.edge_runtime.explain import VIRIDIS, overlay, upsample
+from brainedge.edge_runtime.explain import VIRIDIS, blend, overlay, upsample
 from brainedge.edge_runtime.preprocess import resize_bilinear
 
 
@@ -56,16 +56,31 @@ def test_upsampling_follows_the_preprocessing_resize() -> None:
     assert big.shape == (6, 8) and 0.0 <= big.min() and big.max() <= 1.0
 
 
-def test_the_overlay_is_the_image_blended_with_viridis() -> None:
+def test_the_blend_is_the_image_with_viridis_over_it() -> None:
     pixels = np.full((120, 160, 3), 200, np.uint8)
     heat = np.zeros((4, 6))
     heat[3, 5] = 1.0  # hottest in the bottom-right corner
-    image = np.asarray(overlay(pixels, heat, "glioma 0.97"))
+    image = blend(pixels, heat)
     assert image.shape == pixels.shape
-    bottom_right, cold = image[-1, -1].astype(float), image[100, 80].astype(float)
-    np.testing.assert_allclose(bottom_right, 0.55 * 200 + 0.45 * VIRIDIS[255], atol=1.0)
-    np.testing.assert_allclose(cold, 0.55 * 200 + 0.45 * VIRIDIS[0], atol=1.0)
-    assert (image[:4, :4] == 0).all() and (image[:24, :80] >= 250).any()  # the caption's box and its text
+    np.testing.assert_allclose(image[-1, -1], 0.55 * 200 + 0.45 * VIRIDIS[255].astype(float), atol=1.0)
+    np.testing.assert_allclose(image[100, 80], 0.55 * 200 + 0.45 * VIRIDIS[0].astype(float), atol=1.0)
+
+
+@pytest.mark.parametrize(("height", "width"), [(8, 8), (32, 32), (100, 2000), (300, 400), (3000, 1000)])
+def test_overlays_are_drawn_at_a_readable_size_with_the_whole_caption(height: int, width: int) -> None:
+    pixels = np.full((height, width, 3), 128, np.uint8)
+    caption = "uncertain: meningioma 0.986"
+    drawn = np.asarray(overlay(pixels, np.ones((2, 2)), caption))
+    assert max(drawn.shape[:2]) <= 1024 and (min(drawn.shape[:2]) >= 256 or max(drawn.shape[:2]) == 1024)
+    assert abs(drawn.shape[0] / drawn.shape[1] - height / width) < 0.05 * height / width  # the image's shape kept
+    box_rows = np.flatnonzero((drawn[:, :4] == 0).all(axis=(1, 2)))
+    assert 0 < len(box_rows) < max(drawn.shape[0] / 3, 30)  # the caption's box leaves most of the image to the map
+    assert (drawn[: len(box_rows), :, :] >= 250).any()  # its text
+
+
+def test_overlay_refuses_a_missing_map() -> None:
+    with pytest.raises(BrainEdgeError, match="classify with explain=True"):
+        overlay(np.zeros((8, 8, 3), np.uint8), None, "x")
 
 
 def test_classify_explain_writes_one_overlay_per_image(
@@ -80,9 +95,42 @@ def test_classify_explain_writes_one_overlay_per_image(
     assert code == 0, capsys.readouterr().err
     written = sorted(path.name for path in out.iterdir())
     assert written == ["scan-2.png", "scan.png"]
+    sources = set()
     for path in out.iterdir():
         with Image.open(path) as overlay_image:
-            assert overlay_image.size == (32, 32) and overlay_image.mode == "RGB"
+            assert overlay_image.size == (256, 256) and overlay_image.mode == "RGB"  # a 32 px image drawn larger
+            sources.add(overlay_image.text["Source"])
+            assert overlay_image.text["Answer"].startswith(Path(overlay_image.text["Source"]).parent.name)
+    assert sources == {str(images / name / "scan.png") for name in ("red", "green")}
+    # a second run never replaces the first one's overlays
+    assert classify_main(["--bundle", str(bundles / "int8_head"), "--explain", str(out), str(images / "red")]) == 0
+    assert sorted(path.name for path in out.iterdir()) == ["scan-2.png", "scan-3.png", "scan.png"]
+
+
+@pytest.mark.parametrize("where", ["{images}", "{images}/red", "{images}/red/sub"])
+def test_overlays_may_not_land_among_the_images(
+    bundles: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    images = tmp_path / "images"
+    shutil.copytree(bundles / "images", images)
+    out = where.format(images=images)
+    before = sorted(str(p) for p in images.rglob("*"))
+    for target in (str(images), str(images / "red" / "0.png")):
+        code = classify_main(["--bundle", str(bundles / "int8_head"), "--explain", out, target])
+        err = capsys.readouterr().err
+        if target.endswith(".png") and where == "{images}":
+            assert code == 0  # the file's own folder is images/red, not images
+            continue
+        assert code == 2 and "which is being classified" in err and err.count("\n") == 1
+    assert sorted(str(p) for p in images.rglob("*")) == before or where == "{images}"
+
+
+def test_a_watched_folder_cannot_take_its_own_overlays(
+    bundles: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["--bundle", str(bundles / "int8_head"), "--watch", str(tmp_path), "--explain", str(tmp_path / "out")]
+    assert classify_main([*args, "--max-images", "1"]) == 2
+    assert "which is being classified" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -149,3 +149,21 @@ def test_pixel_aligned_normalization_makes_a_uint8_input_the_pixel_itself() -> N
     np.testing.assert_array_equal(to_input_tensor(pixels, aligned)[0], pixels)
     keras_style = InputSpec(height=16, width=16, dtype="uint8", quantization=Quantization(2 / 255, 127))
     assert np.count_nonzero(to_input_tensor(pixels, keras_style)[0] != pixels) > 100
+
+
+def test_a_pil_image_is_turned_upright_like_a_file(tmp_path) -> None:
+    """The API takes PIL images too: their EXIF orientation applies as it does for a path."""
+    from PIL import Image
+
+    from brainedge.edge_runtime.preprocess import decode_rgb
+
+    pixels = np.zeros((20, 40, 3), np.uint8)
+    pixels[:, :10] = 255  # a bright left edge, so a rotation shows
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways: rotate 90 degrees clockwise to view
+    path = tmp_path / "sideways.jpg"
+    Image.fromarray(pixels).save(path, exif=exif, quality=100)
+    from_path = decode_rgb(path)
+    with Image.open(path) as opened:
+        from_pil = decode_rgb(opened)
+    assert from_path.shape == (40, 20, 3) and np.array_equal(from_pil, from_path)

@@ -35,7 +35,7 @@ from PIL import Image
 from brainedge.edge_runtime.backends import Backend, TensorInfo
 from brainedge.edge_runtime.classifier import NOT_FINITE, NOT_RECOGNISED, UNCERTAIN, Classifier
 from brainedge.edge_runtime.errors import BrainEdgeError
-from brainedge.edge_runtime.explain import OVERLAY_ALPHA, VIRIDIS, overlay, upsample
+from brainedge.edge_runtime.explain import OVERLAY_ALPHA, VIRIDIS, blend, upsample
 from brainedge.edge_runtime.head import Head
 from brainedge.edge_runtime.metadata import (
     SCHEMA_FILE,
@@ -512,20 +512,14 @@ def write_class_maps(out: Path, head_metadata: dict[str, BundleMetadata]) -> dic
 
 
 def _write_overlay(out: Path, case: dict, class_map: np.ndarray) -> dict:
-    """``explain.overlay`` of a golden image with an empty caption, and the first row below the caption box
-    (found on a white image, whose blend is one colour everywhere else): the Java blend is held to the rows
-    from there on; the caption is the app's to draw."""
+    """``explain.blend`` of a golden image: the arithmetic of the overlay the app draws (its caption and
+    display size are the app's own), held to the Java blend on every row (``first_row`` 0)."""
     pixels = decode_rgb(out / OVERLAY_IMAGE)
-    blended = np.asarray(overlay(pixels, class_map, ""))
-    blank = np.asarray(overlay(np.full_like(pixels, 255), np.zeros_like(class_map), ""))
-    caption_rows = np.flatnonzero((blank != blank[-1, -1]).any(axis=(1, 2)))
-    first_row = int(caption_rows.max()) + 1 if caption_rows.size else 0
-    if first_row > pixels.shape[0] // 2:
-        raise ValueError(f"the caption box covers {first_row} of {pixels.shape[0]} rows; use a taller image")
+    blended = blend(pixels, class_map)
     path = f"explain/{case['name']}.class{case['class']}.overlay.png"
     _save(out / path, Image.fromarray(blended, "RGB"))
     recorded = {key: case[key] for key in ("name", "metadata", "head", "raw", "raw_dtype", "class", "map")}
-    return {**recorded, "image": OVERLAY_IMAGE, "overlay": path, "first_row": first_row}
+    return {**recorded, "image": OVERLAY_IMAGE, "overlay": path, "first_row": 0}
 
 
 def _check_map_coverage(out: Path, maps: list[dict]) -> None:
