@@ -90,6 +90,8 @@ class Head:
                 f"class-activation maps need a head of one dense layer; this bundle's has {len(self._layers)}"
             )
         kernel = self._layers[0][0]
+        if feature_map.shape != self.spec.feature_map:
+            raise BrainEdgeError(f"a feature map of one image is {self.spec.feature_map}, got {feature_map.shape}")
         if not 0 <= class_index < kernel.shape[1]:
             raise BrainEdgeError(f"class index {class_index} is not one of the head's {kernel.shape[1]} classes")
         positive = np.maximum(feature_map.astype(np.float64) @ kernel[:, class_index], 0.0)

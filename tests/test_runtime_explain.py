@@ -157,3 +157,11 @@ def test_explain_into_a_file_is_refused_before_any_work(
     argv = ["--bundle", str(bundles / "int8_head"), "--explain", str(tmp_path / "a_file"), str(image_of(bundles))]
     assert classify_main(argv) == 2
     assert "a_file" in capsys.readouterr().err
+
+
+def test_a_map_is_of_one_image(bundles: Path) -> None:
+    head = Classifier.from_bundle(bundles / "float32_head").head
+    batch = np.ones((1, *head.spec.feature_map), np.float32)
+    with pytest.raises(BrainEdgeError, match="a feature map of one image is"):
+        head.class_map(batch, 0)
+    assert head.class_map(batch[0], 0).shape == head.spec.feature_map[:2]
