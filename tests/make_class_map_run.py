@@ -21,11 +21,8 @@ usage: python tests/make_class_map_run.py WORK_DIR   → WORK_DIR/run (plus WORK
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from pathlib import Path
-
-import numpy as np
 
 SIZE = 96
 IMAGES_PER_CLASS = 100
@@ -54,50 +51,17 @@ def build_model(keras, num_classes: int):
 
 
 def build_run(work: Path) -> Path:
-    from brainedge.edge_runtime.manifest import read_manifest
-    from brainedge.edge_runtime.metadata import InputSpec
-    from brainedge.train.config import ModelConfig, TrainConfig
-    from brainedge.train.data.split import make_split
-    from brainedge.train.run_dir import RunDirectory
-    from brainedge.train.synthetic import generate_dataset
-    from brainedge.train.tf_setup import keras
-    from brainedge.train.trainer import versions
+    from make_export_run import prepare_run
 
-    generate_dataset(work / "data", images_per_class=IMAGES_PER_CLASS, size=SIZE, seed=SEED)
-    manifest_path = work / "manifest.csv"
-    make_split(work / "data", manifest_path, seed=0, progress=False)
-    manifest = read_manifest(manifest_path)
-    run = work / "run"
-    run_directory = RunDirectory(run)
-    spec = InputSpec(height=SIZE, width=SIZE)
-    config = TrainConfig(
-        model=ModelConfig(num_classes=len(manifest.class_names()), input_size=SIZE, alpha=0.35, weights="none"),
-        qat_epochs=0,
-    )
-    run_directory.write_config(
-        {
-            "train": config.to_dict(),
-            "class_names": manifest.class_names(),
-            "input": dataclasses.asdict(spec),
-            "manifest": str(manifest_path.resolve()),
-            "versions": versions(),
-        }
-    )
-    train = _split_arrays(manifest, "train", spec)
+    from brainedge.train.tf_setup import keras
+
+    run_directory, train, class_names = prepare_run(work, SIZE, IMAGES_PER_CLASS, seed=SEED, qat_epochs=0)
     keras.utils.set_random_seed(0)
-    model = build_model(keras, len(manifest.class_names()))
+    model = build_model(keras, len(class_names))
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(*train, epochs=EPOCHS, batch_size=16, verbose=0)
     model.save(run_directory.float_model_path)
-    return run
-
-
-def _split_arrays(manifest, split: str, spec) -> tuple[np.ndarray, np.ndarray]:
-    from brainedge.edge_runtime.preprocess import decode_rgb, to_input_tensor
-
-    files = manifest.files(split)
-    inputs = np.concatenate([to_input_tensor(decode_rgb(path), spec) for path, _ in files])
-    return inputs, np.array([label for _, label in files])
+    return run_directory.path
 
 
 if __name__ == "__main__":
