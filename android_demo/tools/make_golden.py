@@ -390,14 +390,7 @@ def write_heads(out: Path) -> tuple[dict[str, BundleMetadata], list[dict]]:
 
 def _head_answer(metadata: BundleMetadata, head: Head, raw: np.ndarray) -> tuple:
     """The real Classifier's run and rank of one recorded feature map, through the bundle's head."""
-    classifier = Classifier(
-        _RecordedBackend(raw, metadata),
-        metadata.class_names,
-        metadata.input,
-        metadata.output,
-        metadata.confidence_threshold,
-        head=head,
-    )
+    classifier = _recorded_classifier(metadata, raw, head)
     dummy = np.zeros((1, metadata.input.height, metadata.input.width, 3), metadata.input.dtype)
     outputs = classifier.run(dummy)
     score = None if outputs.ood_scores is None else outputs.ood_scores[0]
@@ -555,14 +548,7 @@ def _as_le_bytes(array: np.ndarray) -> bytes:
 
 
 def _recorded_classifier(metadata: BundleMetadata, raw: np.ndarray, head: Head) -> Classifier:
-    return Classifier(
-        _RecordedBackend(raw, metadata),
-        metadata.class_names,
-        metadata.input,
-        metadata.output,
-        metadata.confidence_threshold,
-        head=head,
-    )
+    return _recorded_classifier(metadata, raw, head)
 
 
 # --- refusals ------------------------------------------------------------------------------
@@ -737,15 +723,21 @@ class _RecordedBackend(Backend):
         return self.raw[None]
 
 
-def _ranked(metadata: BundleMetadata, raw: np.ndarray, top_k: int) -> tuple[np.ndarray, dict]:
-    """Python's probabilities and ranking for one recorded output, via the real Classifier."""
-    classifier = Classifier(
+def _recorded_classifier(metadata: BundleMetadata, raw: np.ndarray, head: Head | None = None) -> Classifier:
+    """The real Classifier, with a backend that returns a recorded model output."""
+    return Classifier(
         _RecordedBackend(raw, metadata),
         metadata.class_names,
         metadata.input,
         metadata.output,
         metadata.confidence_threshold,
+        head=head,
     )
+
+
+def _ranked(metadata: BundleMetadata, raw: np.ndarray, top_k: int) -> tuple[np.ndarray, dict]:
+    """Python's probabilities and ranking for one recorded output, via the real Classifier."""
+    classifier = _recorded_classifier(metadata, raw)
     dummy = np.zeros((1, metadata.input.height, metadata.input.width, 3), metadata.input.dtype)
     probabilities = classifier.probabilities(dummy)[0]
     prediction = classifier.rank(probabilities, top_k)
