@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from brainedge.edge_runtime.calibration import calibration_scores, reliability_bins, risk_coverage
+from brainedge.edge_runtime.calibration import accepted_answers, calibration_scores, reliability_bins, risk_coverage
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.files import is_image_name, shown, walk_files
 from brainedge.edge_runtime.head import softmax
@@ -234,7 +234,7 @@ def referral(
     if threshold is None or not len(confidence):
         return None
     refused = np.zeros(len(confidence), bool) if refused is None else np.asarray(refused, bool)
-    accepted = (confidence >= threshold) & ~refused
+    accepted = accepted_answers(confidence, refused, threshold)
     count = int(accepted.sum())
     return {
         "threshold": float(threshold),

@@ -132,6 +132,13 @@ def between(kept: float, below: float | None) -> float:
     return float((kept + below) / 2)
 
 
+def accepted_answers(confidence: np.ndarray, refused: np.ndarray | None, threshold: float) -> np.ndarray:
+    """The one rule of what a bundle answers: not refused as out-of-distribution, and confident enough
+    (calibrated top-1 probability at least its confidence_threshold). Coverage is their share of all images."""
+    accepted = np.asarray(confidence) >= threshold
+    return accepted if refused is None else accepted & ~np.asarray(refused, bool)
+
+
 def risk_coverage(confidence: np.ndarray, correct: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Coverage and error rate of the answers accepted at each threshold, most confident first."""
     order = np.argsort(-confidence, kind="stable")

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from brainedge.edge_runtime.bundle import Bundle, is_bundle
-from brainedge.edge_runtime.calibration import calibration_scores
+from brainedge.edge_runtime.calibration import accepted_answers, calibration_scores
 from brainedge.edge_runtime.classifier import BatchOutputs
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.files import write_text_atomically
@@ -79,7 +79,7 @@ def answer_quality(bundle: Bundle, outputs: BatchOutputs, labels: np.ndarray) ->
     if metadata.out_of_distribution is not None and outputs.ood_scores is not None:
         refused = beyond_threshold(outputs.ood_scores, metadata.out_of_distribution.threshold)
     correct = calibrated.argmax(axis=1) == labels
-    accepted = ~refused & (calibrated.max(axis=1) >= metadata.confidence_threshold)
+    accepted = accepted_answers(calibrated.max(axis=1), refused, metadata.confidence_threshold)
     return {
         "temperature": temperature,
         "calibration": {

@@ -25,7 +25,7 @@ import numpy as np
 from brainedge.benchmarks.answers import load_ood_set
 from brainedge.benchmarks.runner import head_latencies, invoke_latencies
 from brainedge.edge_runtime.bundle import Bundle, find_bundles
-from brainedge.edge_runtime.calibration import calibration_scores, reliability_bins, wilson_interval
+from brainedge.edge_runtime.calibration import accepted_answers, calibration_scores, reliability_bins, wilson_interval
 from brainedge.edge_runtime.classifier import Classifier
 from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
 from brainedge.edge_runtime.files import write_text_atomically
@@ -66,7 +66,7 @@ def score_bundle(
     before, after = softmax(logits), softmax(logits, temperature)
     correct = after.argmax(axis=1) == labels
     flagged = beyond_threshold(scores, metadata.out_of_distribution.threshold)
-    accepted = ~flagged & (after.max(axis=1) >= metadata.confidence_threshold)  # refused answers are never accepted
+    accepted = accepted_answers(after.max(axis=1), flagged, metadata.confidence_threshold)
     refused = {
         name: [classifier.classify(path).out_of_distribution for path in paths] for name, paths in groups.items()
     }
