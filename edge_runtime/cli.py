@@ -143,23 +143,28 @@ def check_args(args: argparse.Namespace) -> None:
         if args.model:
             raise BrainEdgeError("--explain needs a --bundle with a head (a bare --model has no class-activation maps)")
         check_output_folder(args.explain)
-        check_overlays_apart(args.explain, [args.watch] if args.watch is not None else args.paths)
+        watched = args.watch is not None
+        check_overlays_apart(args.explain, [args.watch] if watched else args.paths, watched)
     for name in ("top_k", "threads", "max_images"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise BrainEdgeError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
 
 
-def check_overlays_apart(out: Path, inputs: list[Path]) -> None:
+def check_overlays_apart(out: Path, inputs: list[Path], watched: bool = False) -> None:
     """Overlays must not land among the images being classified: they would replace a scan of the same
     name, or (in a watched folder) be classified in turn, without end."""
     target = out.resolve()
     for path in inputs:
         folder = path.resolve() if path.is_dir() else path.resolve().parent
         if target == folder or folder in target.parents:
+            where = (
+                f"inside the watched folder {shown(path)}"
+                if watched
+                else (f"inside {shown(path)}" if path.is_dir() else f"in the folder of {shown(path)}")
+            )
             raise BrainEdgeError(
-                f"--explain {shown(out)}: inside {shown(path)}, which is being classified; "
-                "choose a folder outside the images"
+                f"--explain {shown(out)}: {where}, which is being classified; choose a folder outside the images"
             )
 
 
