@@ -49,6 +49,8 @@ class Prediction:
     latency_ms: float | None = dataclasses.field(default=None, compare=False)
     """Decoding, preprocessing and inference of this image, when ``classify`` timed them (not part
     of the answer: two predictions are equal when they rank the same classes the same)."""
+    timings: Timings | None = dataclasses.field(default=None, compare=False)
+    """``latency_ms`` step by step."""
 
     @property
     def label(self) -> str:
@@ -73,7 +75,38 @@ class Prediction:
             "ood_score": None if self.ood_score is None else round(self.ood_score, 3),
             "top_k": [{"label": label, "score": score} for label, score in self.top_k],
             "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 3),
+            "timings_ms": None if self.timings is None else self.timings.record(),
         }
+
+
+@dataclasses.dataclass(frozen=True)
+class Timings:
+    """Where an answer's time went, in milliseconds."""
+
+    decode_ms: float
+    preprocess_ms: float
+    inference_ms: float
+    """The model and its head (and the class map, when asked for)."""
+
+    def record(self) -> dict[str, float]:
+        return {
+            "decode": round(self.decode_ms, 3),
+            "preprocess": round(self.preprocess_ms, 3),
+            "inference": round(self.inference_ms, 3),
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    """One image decoded and preprocessed, ready for the model: the part of classifying that
+    needs no interpreter, so other threads can do it while the interpreter runs."""
+
+    tensor: np.ndarray
+    """The model's 1xHxWxC input."""
+    pixels: np.ndarray
+    """The decoded image (H, W, C) uint8, what an overlay is drawn on."""
+    decode_ms: float
+    preprocess_ms: float
 
 
 def collect_files(paths: list[Path]) -> tuple[list[Path], list[str]]:
@@ -247,26 +280,41 @@ class Classifier:
             ood_score=None if ood_score is None else float(ood_score),
         )
 
-    def classify(self, image: ImageSource, top_k: int = 3, explain: bool = False) -> Prediction:
-        """One image (path, bytes, PIL image or uint8 array) → ranked labels, timed; ``explain`` adds
-        the top class's activation map (bundles with a head of one dense layer)."""
+    def prepare(self, image: ImageSource) -> Prepared:
+        """Decode and preprocess one image (path, bytes, PIL image or uint8 array); safe to call from
+        any thread. A file that cannot be decoded raises an error naming it."""
+        started = time.perf_counter()
+        pixels = decode_pixels(image)
+        decoded = time.perf_counter()
+        tensor = to_input_tensor(pixels, self.input_spec)
+        return Prepared(tensor, pixels, (decoded - started) * 1000, (time.perf_counter() - decoded) * 1000)
+
+    def answer(self, prepared: Prepared, top_k: int = 3, explain: bool = False) -> Prediction:
+        """A prepared image through the model and its head, timed; ``explain`` adds the top class's
+        activation map (bundles with a head of one dense layer). Uses the interpreter: one thread at a time."""
         if explain and self.head is None:
             raise BrainEdgeError("this bundle has no head to draw class-activation maps from (export it again)")
         started = time.perf_counter()
-        tensor = self.preprocess(image)
+        raw = self.model_output(prepared.tensor)
+        outputs = self._outputs(raw, calibrated=True)
+        score = None if outputs.ood_scores is None else outputs.ood_scores[0]
+        prediction = self.rank(outputs.probabilities[0], top_k, score)
+        class_map = None
+        if explain:
+            class_map = self.head.class_map(raw[0], int(np.argmax(outputs.probabilities[0])))
+        timings = Timings(prepared.decode_ms, prepared.preprocess_ms, (time.perf_counter() - started) * 1000)
+        latency = timings.decode_ms + timings.preprocess_ms + timings.inference_ms
+        return dataclasses.replace(prediction, class_map=class_map, latency_ms=latency, timings=timings)
+
+    def classify(self, image: ImageSource, top_k: int = 3, explain: bool = False) -> Prediction:
+        """One image (path, bytes, PIL image or uint8 array) → ranked labels, timed (``prepare``, then ``answer``)."""
+        prepared = self.prepare(image)
         try:
-            raw = self.model_output(tensor)
-            outputs = self._outputs(raw, calibrated=True)
-            score = None if outputs.ood_scores is None else outputs.ood_scores[0]
-            prediction = self.rank(outputs.probabilities[0], top_k, score)
-            if explain:
-                top = int(np.argmax(outputs.probabilities[0]))
-                prediction = dataclasses.replace(prediction, class_map=self.head.class_map(raw[0], top))
+            return self.answer(prepared, top_k, explain)
         except BrainEdgeError as error:
             if isinstance(image, (str, Path)):  # decoding errors name the file; so does this one
                 raise BrainEdgeError(f"{shown(Path(image))}: {error}") from None
             raise
-        return dataclasses.replace(prediction, latency_ms=(time.perf_counter() - started) * 1000)
 
     def classify_many(
         self, paths: Iterable[Path] | str | Path, top_k: int = 3, progress: bool = False, explain: bool = False

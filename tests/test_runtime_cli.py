@@ -75,8 +75,11 @@ def test_json_lines_have_exactly_the_documented_keys(bundles: Path, capsys: pyte
     records = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and len(records) == 4
     for record in records:
-        assert list(record) == ["source", "label", "score", "uncertain", "ood", "ood_score", "top_k", "latency_ms"]
-        assert record["latency_ms"] > 0
+        keys = ["source", "label", "score", "uncertain", "ood", "ood_score", "top_k", "latency_ms", "timings_ms"]
+        assert list(record) == keys
+        assert list(record["timings_ms"]) == ["decode", "preprocess", "inference"]
+        assert record["latency_ms"] == pytest.approx(sum(record["timings_ms"].values()), abs=0.01)
+        assert min(record["timings_ms"].values()) > 0
         assert record["label"] == "blue" and record["uncertain"] is False
         assert record["ood"] is None and record["ood_score"] is None  # a bundle without a head cannot tell
         assert [entry["label"] for entry in record["top_k"]][0] == "blue"
@@ -88,7 +91,7 @@ def test_json_flag_is_an_alias_of_format_json(bundles: Path, capsys: pytest.Capt
     image = str(bundles / "images" / "red" / "0.png")
     _, alias, _ = classify(["--bundle", str(bundles / "int8"), "--json", image], capsys)
     _, explicit, _ = classify(["--bundle", str(bundles / "int8"), "--format", "json", image], capsys)
-    untimed = [{**json.loads(line), "latency_ms": None} for line in (alias, explicit)]
+    untimed = [{**json.loads(line), "latency_ms": None, "timings_ms": None} for line in (alias, explicit)]
     assert untimed[0] == untimed[1] and untimed[0]["label"] == "red"
 
 
