@@ -9,6 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# Re-exported for the modules that import it from here (export.exporter, the answers study).
+from brainedge.edge_runtime.metrics import wilson_interval as wilson_interval
+
 ECE_BINS = 15
 TEMPERATURE_RANGE = (0.05, 20.0)
 
@@ -145,13 +148,3 @@ def risk_coverage(confidence: np.ndarray, correct: np.ndarray) -> tuple[np.ndarr
     errors = np.cumsum(~np.asarray(correct, bool)[order])
     accepted = np.arange(1, len(order) + 1)
     return accepted / len(order), errors / accepted
-
-
-def wilson_interval(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of a proportion: sound near 0 and 1, where the normal one is not."""
-    if total == 0:
-        return (float("nan"), float("nan"))
-    share = successes / total
-    centre = (share + z * z / (2 * total)) / (1 + z * z / total)
-    half = z * np.sqrt(share * (1 - share) / total + z * z / (4 * total * total)) / (1 + z * z / total)
-    return (float(centre - half), float(centre + half))
