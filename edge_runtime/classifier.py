@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import stat
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sized
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 import numpy as np
 
@@ -27,10 +28,14 @@ from brainedge.edge_runtime.metadata import (
     read_labels,
 )
 from brainedge.edge_runtime.preprocess import ImageSource, decode_pixels, dequantize, to_input_tensor
+from brainedge.edge_runtime.streaming import automatic_workers, prefetch
 
 UNCERTAIN = "uncertain — refer for review"
 NOT_RECOGNISED = "not recognised — this does not look like the images the model was trained on"
 NOT_FINITE = "the model's output is not finite (NaN or infinity): no answer"
+
+Name = TypeVar("Name")
+"""How the caller tells its images apart in a stream: a path, a frame's name."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +51,9 @@ class Prediction:
     class_map: np.ndarray | None = dataclasses.field(default=None, compare=False, repr=False)
     """With ``classify(..., explain=True)``: where the model saw the top class, (H, W) in [0, 1] at
     feature-map resolution (``explain.upsample`` brings it to the image's size)."""
+    pixels: np.ndarray | None = dataclasses.field(default=None, compare=False, repr=False)
+    """With ``explain=True``: the decoded image the map belongs to, (H, W, 3) or (H, W, 1) when gray;
+    ``explain.overlay`` draws on it without decoding the file a second time."""
     latency_ms: float | None = dataclasses.field(default=None, compare=False)
     """Decoding, preprocessing and inference of this image, when ``classify`` timed them (not part
     of the answer: two predictions are equal when they rank the same classes the same)."""
@@ -304,7 +312,8 @@ class Classifier:
             class_map = self.head.class_map(raw[0], int(np.argmax(outputs.probabilities[0])))
         timings = Timings(prepared.decode_ms, prepared.preprocess_ms, (time.perf_counter() - started) * 1000)
         latency = timings.decode_ms + timings.preprocess_ms + timings.inference_ms
-        return dataclasses.replace(prediction, class_map=class_map, latency_ms=latency, timings=timings)
+        pixels = prepared.pixels if explain else None
+        return dataclasses.replace(prediction, class_map=class_map, pixels=pixels, latency_ms=latency, timings=timings)
 
     def classify(self, image: ImageSource, top_k: int = 3, explain: bool = False) -> Prediction:
         """One image (path, bytes, PIL image or uint8 array) → ranked labels, timed (``prepare``, then ``answer``)."""
@@ -312,37 +321,67 @@ class Classifier:
         try:
             return self.answer(prepared, top_k, explain)
         except BrainEdgeError as error:
-            if isinstance(image, (str, Path)):  # decoding errors name the file; so does this one
-                raise BrainEdgeError(f"{shown(Path(image))}: {error}") from None
-            raise
+            raise _naming(image, error) from None
 
-    def classify_many(
-        self, paths: Iterable[Path] | str | Path, top_k: int = 3, progress: bool = False, explain: bool = False
-    ) -> Iterator[tuple[Path, Prediction | BrainEdgeError]]:
-        """Stream over many files, or a folder's; a bad file yields its error and the stream goes on.
+    def classify_stream(
+        self,
+        named_images: Iterable[tuple[Name, ImageSource]],
+        top_k: int = 3,
+        explain: bool = False,
+        decode_workers: int | None = None,
+    ) -> Iterator[tuple[Name, Prediction | BrainEdgeError]]:
+        """Each (name, image) with its answer, in order; a bad image yields its error and the stream goes on.
 
-        ``paths`` may be endless (a watched folder): each answer is yielded as soon as it
-        is known. ``progress`` draws a bar on stderr, erased while the caller prints.
+        ``decode_workers`` threads decode and preprocess the next images (``streaming.prefetch``, a few
+        ahead at most) while the interpreter answers this one, on the caller's thread and no other.
+        None: ``streaming.automatic_workers()``; 0: one image at a time, no threads. ``named_images``
+        may be endless (a watched folder, a camera): each answer is yielded as soon as it is known.
         """
         if top_k < 1:
             raise BrainEdgeError(f"top_k must be at least 1, got {top_k}")
+        workers = automatic_workers() if decode_workers is None else decode_workers
+        prepared = prefetch(named_images, lambda named: self.prepare(named[1]), workers)
+        with contextlib.closing(prepared):  # closing this stream stops the decode workers at once
+            for (name, image), ready in prepared:
+                yield name, self._answer_or_error(image, ready, top_k, explain)
+
+    def _answer_or_error(
+        self, image: ImageSource, prepared: Prepared | BrainEdgeError, top_k: int, explain: bool
+    ) -> Prediction | BrainEdgeError:
+        if isinstance(prepared, BrainEdgeError):
+            return prepared
+        try:
+            return self.answer(prepared, top_k, explain)
+        except BrainEdgeError as error:
+            return _naming(image, error)
+
+    def classify_many(
+        self,
+        paths: Iterable[Path] | str | Path,
+        top_k: int = 3,
+        progress: bool = False,
+        explain: bool = False,
+        decode_workers: int | None = None,
+    ) -> Iterator[tuple[Path, Prediction | BrainEdgeError]]:
+        """Stream over many files, or a folder's: ``classify_stream`` with each path as its own name.
+
+        ``progress`` draws a bar on stderr, erased while the caller prints.
+        """
         if isinstance(paths, (str, Path)):
             paths = collect_files([Path(paths)])[0]
         bar = ProgressBar(len(paths) if isinstance(paths, Sized) else None) if progress else None
-        try:
-            for done, path in enumerate(paths, start=1):
-                try:
-                    result: Prediction | BrainEdgeError = self.classify(path, top_k, explain)
-                except BrainEdgeError as error:
-                    result = error
+        answers = self.classify_stream(((path, path) for path in paths), top_k, explain, decode_workers)
+        with contextlib.closing(answers):
+            try:
+                for done, (path, result) in enumerate(answers, start=1):
+                    if bar is not None:
+                        bar.clear()
+                    yield path, result
+                    if bar is not None:
+                        bar.draw(done)
+            finally:
                 if bar is not None:
                     bar.clear()
-                yield path, result
-                if bar is not None:
-                    bar.draw(done)
-        finally:
-            if bar is not None:
-                bar.clear()
 
 
 class ProgressBar:
@@ -372,6 +411,13 @@ class ProgressBar:
             self.stream.write("\r" + " " * self._drawn + "\r")
             self.stream.flush()
             self._drawn = 0
+
+
+def _naming(image: ImageSource, error: BrainEdgeError) -> BrainEdgeError:
+    """Decoding errors name the file; an answer's error about a file must name it too."""
+    if isinstance(image, (str, Path)):
+        return BrainEdgeError(f"{shown(Path(image))}: {error}")
+    return error
 
 
 def _check_model_matches(

@@ -28,7 +28,7 @@ from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
 from brainedge.edge_runtime.explain import overlay, png_bytes
 from brainedge.edge_runtime.files import check_output_folder, shown, write_atomically
 from brainedge.edge_runtime.metadata import MOBILENET_MEAN, MOBILENET_STD
-from brainedge.edge_runtime.preprocess import ImageSource
+from brainedge.edge_runtime.streaming import MAX_DECODE_WORKERS, automatic_workers
 
 FORMATS = ("text", "json", "csv")
 Result = Union[Prediction, BrainEdgeError]
@@ -83,6 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
         "TensorFlow is already loaded; ONNX Runtime for .onnx)",
     )
     parser.add_argument("--threads", type=int, default=None, help="interpreter threads (default: its own)")
+    parser.add_argument(
+        "--decode-workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="threads that decode and preprocess the next images while the interpreter answers this one "
+        f"(default: one fewer than the cores, 1 to 4, here {automatic_workers()}; 0: one image at a time)",
+    )
     parser.add_argument(
         "--no-xnnpack",
         dest="xnnpack",
@@ -149,6 +157,8 @@ def check_args(args: argparse.Namespace) -> None:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise BrainEdgeError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    if args.decode_workers is not None and not 0 <= args.decode_workers <= MAX_DECODE_WORKERS:
+        raise BrainEdgeError(f"--decode-workers must be between 0 and {MAX_DECODE_WORKERS}, got {args.decode_workers}")
 
 
 def check_overlays_apart(out: Path, inputs: list[Path], watched: bool = False) -> None:
@@ -254,9 +264,10 @@ class Overlays:
         self.taken = {path.name for path in folder.iterdir()} if folder.is_dir() else set()
         self.failures = 0
 
-    def save(self, name: object, image: ImageSource, prediction: Prediction) -> None:
+    def save(self, name: object, prediction: Prediction) -> None:
+        """Draw on the image as the classifier decoded it (``prediction.pixels``): the file is not read again."""
         try:
-            drawn = overlay(image, prediction.class_map, caption(prediction))
+            drawn = overlay(prediction.pixels, prediction.class_map, caption(prediction))
             self.folder.mkdir(parents=True, exist_ok=True)
             path = self.folder / self.name_for(Path(str(name)).stem)
             write_atomically(path, png_bytes(drawn, source=str(name), answer=caption(prediction)))
@@ -286,21 +297,21 @@ def caption(prediction: Prediction) -> str:
 
 
 def report(
-    results: Iterable[tuple[object, ImageSource, Result]],
+    results: Iterable[tuple[object, Result]],
     write: Callable[[str, Prediction], None],
     overlays: Overlays | None = None,
 ) -> int:
     """Print each answer (and save its overlay); a bad file is named on stderr and the run goes on.
     Returns the images that could not be classified."""
     failures = 0
-    for name, image, result in results:
+    for name, result in results:
         if isinstance(result, BrainEdgeError):
             failures += 1
             print(f"error: {result}", file=sys.stderr, flush=True)
             continue
         write(shown(name), result)
         if overlays is not None:
-            overlays.save(name, image, result)
+            overlays.save(name, result)
     return failures
 
 
@@ -310,16 +321,13 @@ def kiosk_frames(args: argparse.Namespace) -> Frames:
     return camera_frames(args.camera, args.interval, args.camera_index)
 
 
-def kiosk_results(
-    classifier: Classifier, frames: Frames, args: argparse.Namespace
-) -> Iterator[tuple[str, ImageSource, Result]]:
-    """Each new frame or settled file, classified as it arrives; the frames are closed (camera released) at the end."""
+def kiosk_results(classifier: Classifier, frames: Frames, args: argparse.Namespace) -> Iterator[tuple[str, Result]]:
+    """Each new frame or settled file, classified as it arrives (the next ones decoded meanwhile); the frames
+    are closed (camera released) at the end, after the decode workers have stopped."""
     try:
-        for name, image in itertools.islice(frames, args.max_images):
-            try:
-                yield name, image, classifier.classify(image, args.top_k, explain=args.explain is not None)
-            except BrainEdgeError as error:
-                yield name, image, error
+        yield from classifier.classify_stream(
+            itertools.islice(frames, args.max_images), args.top_k, args.explain is not None, args.decode_workers
+        )
     finally:
         frames.close()
 
@@ -362,8 +370,8 @@ def run(args: argparse.Namespace) -> int:
     files = files[: args.max_images]
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     overlays = overlays_for(args, classifier)
-    answers = classifier.classify_many(files, args.top_k, progress, explain=overlays is not None)
-    failures = report(((path, path, result) for path, result in answers), make_writer(args, classifier), overlays)
+    answers = classifier.classify_many(files, args.top_k, progress, overlays is not None, args.decode_workers)
+    failures = report(answers, make_writer(args, classifier), overlays)
     failures += len(empty)
     if failures:
         print(f"error: {failures} file(s) or folder(s) could not be classified (listed above)", file=sys.stderr)

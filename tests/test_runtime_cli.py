@@ -20,7 +20,9 @@ from PIL import Image
 from brainedge.edge_runtime import cli
 from brainedge.edge_runtime.classifier import UNCERTAIN, Classifier
 from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.explain import overlay
 from brainedge.edge_runtime.metadata import METADATA_FILE, SCHEMA_VERSION, write_labels
+from brainedge.edge_runtime.streaming import AHEAD_PER_WORKER
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -145,6 +147,56 @@ def test_interpreter_flags_do_not_change_the_answers(bundles: Path, capsys: pyte
     labels = [[row["source"], row["label"]] for row in csv.DictReader(io.StringIO(default))]
     assert code == 0
     assert labels == [[row["source"], row["label"]] for row in csv.DictReader(io.StringIO(tuned))]
+
+
+def test_decode_workers_do_not_change_what_is_printed(
+    bundles: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copytree(bundles / "images", tmp_path / "scans")
+    (tmp_path / "scans" / "green" / "1b_notes.png").write_text("not an image")
+    printed = []
+    for workers in ("0", "1", "3"):
+        code, out, err = classify(
+            ["--bundle", str(bundles / "int8_head"), "--json", "--decode-workers", workers, str(tmp_path / "scans")],
+            capsys,
+        )
+        records = [{**json.loads(line), "latency_ms": None, "timings_ms": None} for line in out.splitlines()]
+        printed.append((code, records, err))
+    assert printed[0][0] == 1 and len(printed[0][1]) == len(CLASSES) * 4 and "1b_notes.png" in printed[0][2]
+    assert printed[1] == printed[0] and printed[2] == printed[0]
+
+
+def test_explain_reads_each_image_once_and_draws_the_same_overlays_with_decode_workers(
+    bundles: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened = []
+    real_open = Image.open
+
+    def counting_open(source: object, *args: object, **kwargs: object) -> Image.Image:
+        opened.append(source)
+        return real_open(source, *args, **kwargs)
+
+    monkeypatch.setattr(Image, "open", counting_open)
+    overlays = {}
+    for workers in ("0", "2"):
+        out = tmp_path / f"overlays_{workers}"
+        argv = ["--bundle", str(bundles / "int8_head"), "--explain", str(out), "--decode-workers", workers]
+        assert cli.main([*argv, str(bundles / "images")]) == 0
+        overlays[workers] = {path.name: path.read_bytes() for path in out.iterdir()}
+    assert len(opened) == 2 * len(CLASSES) * 4
+    assert len(overlays["0"]) == len(CLASSES) * 4 and overlays["2"] == overlays["0"]
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "RGBA", "I;16"])
+def test_an_overlay_on_the_decoded_pixels_is_the_overlay_on_the_file(bundles: Path, tmp_path: Path, mode: str) -> None:
+    colour = Image.open(bundles / "images" / "red" / "0.png").convert("RGBA")
+    colour.putpixel((3, 3), (10, 20, 30, 0))
+    image = colour if mode in ("RGB", "RGBA") else colour.convert("L")
+    path = tmp_path / "scan.png"
+    (image.convert(mode) if mode != "I;16" else Image.fromarray(np.asarray(image).astype(np.uint16) * 257)).save(path)
+    prediction = Classifier.from_bundle(bundles / "int8_head").classify(path, explain=True)
+    on_pixels = overlay(prediction.pixels, prediction.class_map, "red")
+    assert np.array_equal(np.asarray(on_pixels), np.asarray(overlay(path, prediction.class_map, "red")))
 
 
 def test_max_images_bounds_a_batch(bundles: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -325,6 +377,8 @@ def test_a_corrupt_model_file_is_refused(tmp_path: Path, capsys: pytest.CaptureF
         (["--bundle", "b", "--watch", ".", "x.png"], "do not also give PATHs"),
         (["--bundle", "b", "--top-k", "0", "x.png"], "--top-k must be at least 1"),
         (["--bundle", "b", "--threads", "0", "x.png"], "--threads must be at least 1"),
+        (["--bundle", "b", "--decode-workers", "-1", "x.png"], "--decode-workers must be between 0 and 32, got -1"),
+        (["--bundle", "b", "--decode-workers", "33", "x.png"], "--decode-workers must be between 0 and 32, got 33"),
     ],
 )
 def test_argument_mistakes_are_one_line_errors(
@@ -332,6 +386,13 @@ def test_argument_mistakes_are_one_line_errors(
 ) -> None:
     code, _, err = classify(argv, capsys)
     assert code == 2 and message in err and len(err.splitlines()) == 1
+
+
+def test_decode_workers_that_are_not_a_number_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_status:
+        cli.main(["--bundle", "b", "--decode-workers", "two", "x.png"])
+    assert exit_status.value.code == 2
+    assert "argument --decode-workers: invalid int value: 'two'" in capsys.readouterr().err
 
 
 def test_a_backend_that_cannot_run_the_model_is_refused(bundles: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -425,7 +486,10 @@ def test_classify_accepts_paths_bytes_pil_images_and_arrays(bundles: Path) -> No
     assert abs(sum(score for _, score in answers[0].top_k) - 1.0) < 0.02
 
 
-def test_classify_many_streams_from_a_generator_and_yields_errors(bundles: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("decode_workers, most_pulled", [(0, 1), (1, AHEAD_PER_WORKER)])
+def test_classify_many_streams_from_a_generator_and_yields_errors(
+    bundles: Path, tmp_path: Path, decode_workers: int, most_pulled: int
+) -> None:
     classifier = Classifier.from_bundle(bundles / "float32")
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"\xff\xd8 not really")
@@ -436,9 +500,9 @@ def test_classify_many_streams_from_a_generator_and_yields_errors(bundles: Path,
             seen.append(path)
             yield path
 
-    stream = classifier.classify_many(paths(), top_k=1)
+    stream = classifier.classify_many(paths(), top_k=1, decode_workers=decode_workers)
     _, first = next(stream)
-    assert len(seen) == 1 and first.label == "red"  # streaming: one answer per path pulled
+    assert 1 <= len(seen) <= most_pulled and first.label == "red"  # streaming: not the whole source first
     rest = list(stream)
     assert rest[0][0] == bad and isinstance(rest[0][1], BrainEdgeError)
     assert rest[1][1].label == "blue"
