@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -217,6 +218,12 @@ def paired_test(reference_correct: np.ndarray, candidate_correct: np.ndarray) ->
 
 # --- several training runs -------------------------------------------------------------------
 
+SPREAD_CAVEAT = (
+    "The mean's interval over runs is Student's t (t = 4.30 with 3 runs): it assumes the runs' scores are "
+    "normally spread, and with so few runs it and the sd are rough. A run's own interval covers the sampling "
+    "error of its test images only, not the run-to-run noise the spread over seeds shows."
+)
+
 
 @dataclass(frozen=True)
 class Spread:
@@ -241,12 +248,25 @@ class Spread:
             "mean_interval": None if self.interval is None else list(self.interval),
         }
 
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Spread:
+        interval = record["mean_interval"]
+        return cls(
+            record["runs"],
+            record["mean"],
+            record["sd"],
+            record["min"],
+            record["max"],
+            None if interval is None else tuple(interval),
+        )
+
     def summary(self, digits: int = 4) -> str:
-        """``0.9810 ± 0.0018 (0.9790-0.9825), mean's 95% interval [0.9766, 0.9854], n=3``."""
+        """``0.9808 ± 0.0018 (range 0.9790 to 0.9825), mean's 95% interval [0.9765, 0.9852], n=3``."""
         if self.sd is None or self.interval is None:
             return f"{self.mean:.{digits}f} (one run)"
         return (
-            f"{self.mean:.{digits}f} ± {self.sd:.{digits}f} ({self.minimum:.{digits}f}-{self.maximum:.{digits}f}), "
+            f"{self.mean:.{digits}f} ± {self.sd:.{digits}f} "
+            f"(range {self.minimum:.{digits}f} to {self.maximum:.{digits}f}), "
             f"mean's 95% interval {interval_text(self.interval, digits)}, n={self.runs}"
         )
 

@@ -14,6 +14,7 @@ import pytest
 
 from brainedge.edge_runtime import calibration
 from brainedge.edge_runtime.metrics import (
+    Spread,
     bootstrap_confusions,
     classification_report,
     exact_mcnemar_p,
@@ -154,8 +155,9 @@ def test_spread_over_three_seeds_computed_by_hand() -> None:
     assert result.mean == pytest.approx(0.9808333, abs=1e-7) and result.sd == pytest.approx(0.0017559, abs=1e-7)
     half = 4.3027 * 0.0017559 / math.sqrt(3)
     assert result.interval == pytest.approx((0.9808333 - half, 0.9808333 + half), abs=1e-6)
-    assert result.summary() == "0.9808 ± 0.0018 (0.9790-0.9825), mean's 95% interval [0.9765, 0.9852], n=3"
+    assert result.summary() == "0.9808 ± 0.0018 (range 0.9790 to 0.9825), mean's 95% interval [0.9765, 0.9852], n=3"
     assert result.record()["mean_interval"] == list(result.interval)
+    assert Spread.from_record(result.record()) == result  # what a report stored reads back the same
 
 
 def test_spread_of_one_run_claims_no_interval() -> None:

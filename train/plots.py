@@ -11,28 +11,39 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from brainedge.edge_runtime.metrics import roc_curve  # noqa: E402
+from brainedge.edge_runtime.metrics import roc_curve, with_interval  # noqa: E402
 from brainedge.train.run_dir import RunDirectory  # noqa: E402
+from brainedge.train.scoring import WITH_LEAKED, SplitAnswers, headline_key, images_label  # noqa: E402
 
 
 def plot_run(
-    run: RunDirectory, name: str, results: dict[str, Any], splits: dict[str, list], class_names: list[str]
+    run: RunDirectory,
+    name: str,
+    reports: dict[str, Any],
+    answers: dict[str, SplitAnswers],
+    class_names: list[str],
 ) -> None:
-    """Write curves.png, and confusion_<name>.png / roc_<name>.png for the held-out split."""
+    """Write curves.png, and confusion_<name>.png / roc_<name>.png on the headline images: the
+    leak-free test split (validation when there is none), the all-images figure in the title."""
     plots = run.plots_dir
     plots.mkdir(exist_ok=True)
     _learning_curves(run.history(), plots / "curves.png")
-    split = "test" if "test" in results else "val"
-    labels = np.array([label for _, label in splits[split]])
-    _confusion(
-        np.array(results[split]["confusion_matrix"]),
-        class_names,
-        f"{name} model, {split} split",
-        plots / f"confusion_{name}.png",
-    )
-    _roc(
-        labels, results[split]["_probabilities"], class_names, f"{name} model, {split} split", plots / f"roc_{name}.png"
-    )
+    key = headline_key(reports)
+    report = reports[key]
+    title = f"{name} model, {images_label(key, report)}"
+    _confusion(report, class_names, confusion_title(title, reports), plots / f"confusion_{name}.png")
+    shown = answers[key].leak_free()
+    _roc(shown.labels, shown.probabilities, class_names, title, plots / f"roc_{name}.png")
+
+
+def confusion_title(title: str, reports: dict[str, Any]) -> str:
+    """The plot's title: which images, the headline accuracy with its interval, then the all-images one."""
+    report = reports[headline_key(reports)]
+    lines = [title, f"accuracy {with_interval(report['accuracy'], report['intervals']['accuracy'])} (95% interval)"]
+    if WITH_LEAKED in reports:
+        everything = reports[WITH_LEAKED]
+        lines.append(f"{images_label(WITH_LEAKED, everything)}: accuracy {everything['accuracy']:.4f}")
+    return "\n".join(lines)
 
 
 def _learning_curves(rows: list[dict[str, Any]], out: Path) -> None:
@@ -54,18 +65,25 @@ def _learning_curves(rows: list[dict[str, Any]], out: Path) -> None:
     plt.close(figure)
 
 
-def _confusion(matrix: np.ndarray, class_names: list[str], title: str, out: Path) -> None:
-    figure, axis = plt.subplots(figsize=(1.2 * len(class_names) + 2, 1.2 * len(class_names) + 1.5))
+def _confusion(report: dict[str, Any], class_names: list[str], title: str, out: Path) -> None:
+    """Counts per (true, predicted) class; each true class labelled with its recall and interval."""
+    matrix = np.array(report["confusion_matrix"])
+    size = 1.2 * len(class_names)
+    figure, axis = plt.subplots(figsize=(size + 3.5, size + 2.2))
     axis.imshow(matrix, cmap="Blues")
     for (row, col), count in np.ndenumerate(matrix):
         axis.text(
             col, row, str(count), ha="center", va="center", color="white" if count > matrix.max() / 2 else "black"
         )
+    recalls = [
+        f"{name}\nrecall {with_interval(report['per_class'][name]['recall'], report['intervals']['recall'][name], 3)}"
+        for name in class_names
+    ]
     axis.set_xticks(range(len(class_names)), class_names, rotation=45, ha="right")
-    axis.set_yticks(range(len(class_names)), class_names)
+    axis.set_yticks(range(len(class_names)), recalls, fontsize=8)
     axis.set_xlabel("predicted")
     axis.set_ylabel("true")
-    axis.set_title(title)
+    axis.set_title(title, fontsize=9)
     figure.tight_layout()
     figure.savefig(out, dpi=100)
     plt.close(figure)

@@ -21,11 +21,11 @@ import numpy as np
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.manifest import class_weights, read_manifest
 from brainedge.edge_runtime.metadata import InputSpec
-from brainedge.edge_runtime.metrics import classification_report
 from brainedge.train.config import TrainConfig
 from brainedge.train.model import build_model, set_trainable_blocks
 from brainedge.train.pipeline import make_dataset, unreadable_images_stop_training
 from brainedge.train.run_dir import RunDirectory
+from brainedge.train.scoring import SplitAnswers, split_reports, summary_line
 from brainedge.train.tf_setup import keras, tf
 
 QAT_CALIBRATION_BATCHES = 8
@@ -268,25 +268,25 @@ class Trainer:
 
     # -- evaluation ----------------------------------------------------------------------
     def _evaluate(self, model: keras.Model, name: str) -> None:
+        """metrics_NAME.json, one log line per report and the plots; the test figure leaves out the
+        images the manifest flags as leaked, the all-images one beside it when there are any."""
         from brainedge.train.plots import plot_run
 
-        results = {}
+        answers, reports = {}, {}
         for split in ("val", "test"):
             if not self.splits[split]:
                 continue
-            labels = np.array([label for _, label in self.splits[split]])
-            probabilities = model.predict(self._dataset(split), verbose=0)
-            results[split] = classification_report(labels, probabilities, self.class_names)
-            results[split]["_probabilities"] = probabilities
-            print(
-                f"[{name}] {split}: accuracy {results[split]['accuracy']:.4f}, "
-                f"macro-F1 {results[split]['macro_f1']:.4f} on {len(labels)} images",
-                flush=True,
+            answers[split] = SplitAnswers(
+                split,
+                np.array([label for _, label in self.splits[split]]),
+                model.predict(self._dataset(split), verbose=0),
+                np.array([row.leaked for row in self.manifest.split(split)], bool),
             )
-        plot_run(self.run_directory, name, results, self.splits, self.class_names)
-        for split in results:
-            del results[split]["_probabilities"]
-        self.run_directory.write_metrics(name, results)
+            for key, report in split_reports(answers[split], self.class_names).items():
+                reports[key] = report
+                print(summary_line(name, key, report), flush=True)
+        plot_run(self.run_directory, name, reports, answers, self.class_names)
+        self.run_directory.write_metrics(name, reports)
 
     # -- plumbing ------------------------------------------------------------------------
     def _dataset(self, split: str, training: bool = False) -> tf.data.Dataset:
