@@ -32,14 +32,25 @@ FINETUNE_EPOCHS = 3
 KILL_WAIT_S = 420
 
 
+LEAKED = 2
+"""Test images flagged as near-duplicates of training images by hand: training reads the flag, not the pixels."""
+
+
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
-    """Generated slices split leak-free, and random 'pretrained' weights for the tiny backbone."""
+    """Generated slices split leak-free (but for LEAKED test images flagged as leaked, as a kept Kaggle
+    Testing/ folder's would be), and random 'pretrained' weights for the tiny backbone."""
+    from dataclasses import replace
+
     from brainedge.train.tf_setup import keras
 
     root = tmp_path_factory.mktemp("train")
     generate_dataset(root / "images", images_per_class=16, size=48, seed=0)
     make_split(root / "images", root / "manifest.csv", progress=False)
+    manifest = read_manifest(root / "manifest.csv")
+    flagged = {row.path for row in manifest.split("test")[:LEAKED]}
+    rows = [replace(row, leaked=row.path in flagged) for row in manifest.rows]
+    write_manifest(root / "manifest.csv", Manifest(root=manifest.root, rows=rows))
     backbone = keras.applications.MobileNetV2(input_shape=(32, 32, 3), alpha=0.35, include_top=False, weights=None)
     backbone.save_weights(root / "backbone.h5")
     return root
@@ -111,6 +122,20 @@ def test_killed_mirrored_run_resumes_from_its_checkpointed_epoch(data, tmp_path)
     epochs = [line.split()[2] for line in lines if line.startswith("[finetune] epoch")]
     assert epochs == [f"{k}/{FINETUNE_EPOCHS}" for k in range(finished + 1, FINETUNE_EPOCHS + 1)]
     assert all(", ETA " in line for line in lines if " epoch " in line)
+    test_images = len(read_manifest(data / "manifest.csv").split("test"))
+    assert any(
+        line.startswith("[float] test: accuracy ")
+        and line.endswith(
+            f"on {test_images - LEAKED} leak-free test images ({LEAKED} near-duplicates of training "
+            "images left out) (95% intervals)"
+        )
+        for line in lines
+    ), resumed.stdout
+    assert any(
+        line.startswith("[float] test_with_leaked: ")
+        and f"all {test_images} test images incl. {LEAKED} near-duplicates" in line
+        for line in lines
+    )
     assert history(run) == [("head", 1)] + [("finetune", k) for k in range(1, FINETUNE_EPOCHS + 1)] + [("qat", 1)]
 
     config = json.loads((run / "config.json").read_text())
@@ -166,15 +191,28 @@ def test_training_record_reads_the_time_summary(tmp_path):
 
 
 def check_metrics(path: Path, manifest: Manifest) -> None:
+    """Validation on all its images; test on the leak-free ones, the all-images figure beside it; intervals."""
     metrics = json.loads(path.read_text())
-    for split in ("val", "test"):
-        report, count = metrics[split], len(manifest.split(split))
+    assert list(metrics) == ["val", "test", "test_with_leaked"]
+    counts = {
+        "val": len(manifest.split("val")),
+        "test": len(manifest.files("test", include_leaked=False)),
+        "test_with_leaked": len(manifest.split("test")),
+    }
+    assert metrics["test"]["leaked_left_out"] == metrics["test_with_leaked"]["leaked_included"] == LEAKED
+    for key, report in metrics.items():
+        count = counts[key]
         assert report["count"] == count and 0 <= report["accuracy"] <= 1 and 0 <= report["macro_f1"] <= 1
         matrix = np.array(report["confusion_matrix"])
         assert matrix.shape == (4, 4) and matrix.sum() == count
         assert np.isclose(report["accuracy"], np.trace(matrix) / count)
-        for scores in report["per_class"].values():
+        intervals = report["intervals"]
+        assert intervals["accuracy"][0] <= report["accuracy"] <= intervals["accuracy"][1]
+        assert 0 <= intervals["macro_f1"][0] <= intervals["macro_f1"][1] <= 1  # a bootstrap need not hold the point
+        for name, scores in report["per_class"].items():
             assert {"precision", "recall", "f1", "support", "roc_auc"} <= set(scores)
+            low, high = intervals["recall"][name]
+            assert low <= scores["recall"] <= high
 
 
 def test_qat_model_builds_from_a_trained_float_model_calibrates_and_trains_a_step():

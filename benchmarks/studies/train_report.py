@@ -1,5 +1,7 @@
 """The issue-4 training record of a finished run: held-out accuracy and macro-F1 against the
-targets, wall time and images/s per phase, the recipe that produced them.
+targets, with 95% intervals, on the leak-free test images (the all-images figure beside it),
+wall time and images/s per phase, the recipe that produced them; given several runs of one
+recipe, the spread of their scores over seeds.
 
 Reads what brainedge-train left in the run directory (config.json, history.csv,
 metrics_float.json, metrics_qat.json) and its console log, where ``benchmarks/mri_224.sh``
@@ -7,6 +9,7 @@ also keeps the ``/usr/bin/time -v`` summary (wall clock, peak memory).
 
   python -m brainedge.benchmarks.studies.train_report runs/mri_224/run --log runs/mri_224/train.log \\
       --command "bash benchmarks/mri_224.sh" --out benchmarks/results/train_mri_224
+  python -m brainedge.benchmarks.studies.train_report runs/seed0 runs/seed1 runs/seed2 --command "..." --out ...
 """
 
 from __future__ import annotations
@@ -19,7 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from brainedge.benchmarks.device import device_record
+from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.manifest import Manifest, read_manifest
+from brainedge.edge_runtime.metrics import SPREAD_CAVEAT, Spread, spread, with_interval
 from brainedge.train.run_dir import RunDirectory
+from brainedge.train.scoring import LEAK_FREE_TEST, images_label, stored_reports
 
 TARGETS = {"accuracy": 0.98, "macro_f1": 0.98}
 """On the run's held-out test split (issue 4)."""
@@ -48,16 +55,12 @@ def process_record(log: Path | None) -> dict[str, Any]:
 def build_record(run: Path, log: Path | None, command: str) -> dict[str, Any]:
     directory = RunDirectory(run)
     config = directory.read_config()
-    metrics = {name: directory.metrics(name) for name in ("float", "qat") if directory.metrics(name) is not None}
+    metrics = run_metrics(directory, config)
     if "float" not in metrics:
         raise FileNotFoundError(f"{run}: no metrics_float.json; did training finish?")
-    test = metrics["float"].get("test")
+    test = metrics["float"].get(LEAK_FREE_TEST)
     if test is None:
-        raise ValueError(f"{run}: the manifest has no test split, so there is nothing held out to report")
-    checks = [
-        {"target": f"test {name} >= {target}", "measured": round(test[name], 4), "met": test[name] >= target}
-        for name, target in TARGETS.items()
-    ]
+        raise ValueError(f"{run}: no leak-free test image (no test split, or every one a near-duplicate of training)")
     return {
         "command": command,
         "run": str(run),
@@ -69,60 +72,171 @@ def build_record(run: Path, log: Path | None, command: str) -> dict[str, Any]:
         "metrics": metrics,
         "history": directory.history(),
         "process": process_record(log),
-        "acceptance": checks,
+        "acceptance": acceptance(test),
         "device": device_record(),
     }
 
 
+def run_metrics(directory: RunDirectory, config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """metrics_float.json and metrics_qat.json as this version writes them, older runs' brought up to date."""
+    manifest = run_manifest(config)
+    return {
+        name: stored_reports(stored, config["class_names"], manifest)
+        for name in ("float", "qat")
+        if (stored := directory.metrics(name)) is not None
+    }
+
+
+def run_manifest(config: dict[str, Any]) -> Manifest | None:
+    """The manifest the run was trained on, while it is still where the run says."""
+    path = Path(config["manifest"])
+    return read_manifest(path) if path.is_file() else None
+
+
+def acceptance(test: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue-4 targets on the leak-free test split, each with its measured value and 95% interval."""
+    return [
+        {
+            "target": f"test {name} >= {target}",
+            "measured": round(test[name], 4),
+            "interval": test["intervals"][name],
+            "met": test[name] >= target,
+        }
+        for name, target in TARGETS.items()
+    ]
+
+
+def seed_spread(runs: list[Path]) -> dict[str, Any]:
+    """Each run's leak-free test scores and their spread over the runs."""
+    configs = [RunDirectory(run).read_config() for run in runs]
+    rows = []
+    for run, config in zip(runs, configs):
+        check_same_recipe(run, config, runs[0], configs[0])
+        for model, reports in run_metrics(RunDirectory(run), config).items():
+            if LEAK_FREE_TEST in reports:
+                rows.append(
+                    {"run": str(run), "seed": config["train"]["seed"], "model": model, "test": reports[LEAK_FREE_TEST]}
+                )
+    spreads = {
+        model: {
+            score: spread([row["test"][score] for row in rows if row["model"] == model]).record() for score in TARGETS
+        }
+        for model in dict.fromkeys(row["model"] for row in rows)
+    }
+    return {"runs": rows, "spread": spreads}
+
+
+def check_same_recipe(run: Path, config: dict[str, Any], first_run: Path, first: dict[str, Any]) -> None:
+    """Runs compared over seeds differ in the seed only: a spread over different recipes would mean nothing."""
+    recipe, reference = config["train"], first["train"]
+    differing = sorted(key for key in {*recipe, *reference} - {"seed"} if recipe.get(key) != reference.get(key))
+    if differing:
+        raise ValueError(f"{run}: recipe differs from {first_run}'s in {', '.join(differing)}, not only the seed")
+
+
 def markdown(record: dict[str, Any]) -> str:
-    recipe, float_metrics, process = record["recipe"], record["metrics"]["float"], record["process"]
+    sections = [_recipe(record), _scores(record), _acceptance(record), _per_class(record)]
+    if "seeds" in record:
+        sections.append(_seeds(record["seeds"]))
+    sections.append(_time(record))
+    return "\n".join(sections)
+
+
+def _recipe(record: dict[str, Any]) -> str:
+    recipe = record["recipe"]
     model = recipe["model"]
+    return "\n".join(
+        [
+            "# Training (issue 4): MobileNetV2 fine-tuned on brain-tumor-mri, held-out test split",
+            "",
+            f"Command: `{record['command']}`  ",
+            f"Device: {record['device']['cpu']} ({record['device']['cores']} cores), {record['strategy']} with "
+            f"{record['replicas']} replica(s), TensorFlow {record['versions']['tensorflow']}",
+            "",
+            f"Recipe: MobileNetV2 alpha {model['alpha']}, {model['input_size']} px, weights `{model['weights']}`; "
+            f"head {recipe['head_epochs']} epochs at {recipe['head_learning_rate']}, then "
+            f"{recipe['finetune_epochs']} fine-tuning epochs (blocks: {recipe['finetune_blocks']}) at "
+            f"{recipe['finetune_learning_rate']} with cosine decay, batch {recipe['batch_size']}, batch norm "
+            f"{'trained' if recipe['train_batch_norm'] else 'frozen'}, early stopping patience {recipe['patience']}, "
+            f"label smoothing {recipe['label_smoothing']}, class weights "
+            f"{'on' if recipe['use_class_weights'] else 'off'}; QAT {recipe['qat_epochs']} epoch(s) at "
+            f"{recipe['qat_learning_rate']}.",
+            "",
+        ]
+    )
+
+
+def _scores(record: dict[str, Any]) -> str:
     lines = [
-        "# Training (issue 4): MobileNetV2 fine-tuned on brain-tumor-mri, held-out test split",
+        "The headline is the test split without the images the manifest flags as near-duplicates of training "
+        "images; when there are any, the figure on all test images is given beside it, labelled. Intervals: "
+        f"95%, {record['metrics']['float'][LEAK_FREE_TEST]['intervals']['method']}.",
         "",
-        f"Command: `{record['command']}`  ",
-        f"Device: {record['device']['cpu']} ({record['device']['cores']} cores), {record['strategy']} with "
-        f"{record['replicas']} replica(s), TensorFlow {record['versions']['tensorflow']}",
-        "",
-        f"Recipe: MobileNetV2 alpha {model['alpha']}, {model['input_size']} px, weights `{model['weights']}`; "
-        f"head {recipe['head_epochs']} epochs at {recipe['head_learning_rate']}, then {recipe['finetune_epochs']} "
-        f"fine-tuning epochs (blocks: {recipe['finetune_blocks']}) at {recipe['finetune_learning_rate']} with cosine "
-        f"decay, batch {recipe['batch_size']}, batch norm {'trained' if recipe['train_batch_norm'] else 'frozen'}, "
-        f"early stopping patience {recipe['patience']}, label smoothing {recipe['label_smoothing']}, class weights "
-        f"{'on' if recipe['use_class_weights'] else 'off'}; QAT {recipe['qat_epochs']} epoch(s) at "
-        f"{recipe['qat_learning_rate']}.",
-        "",
-        "| model | split | images | accuracy | macro-F1 |",
-        "|---|---|---:|---:|---:|",
+        "| model | images | accuracy [95% interval] | macro-F1 [95% interval] |",
+        "|---|---|---:|---:|",
     ]
-    for name, splits in record["metrics"].items():
-        for split, scores in splits.items():
+    for name, reports in record["metrics"].items():
+        for key, report in reports.items():
+            intervals = report["intervals"]
             lines.append(
-                f"| {name} | {split} | {scores['count']} | {scores['accuracy']:.4f} | {scores['macro_f1']:.4f} |"
+                f"| {name} | {key}: {images_label(key, report)} | "
+                f"{with_interval(report['accuracy'], intervals['accuracy'])} | "
+                f"{with_interval(report['macro_f1'], intervals['macro_f1'])} |"
             )
-    lines += ["", "## Acceptance (issue 4)", "", "| target | measured | met |", "|---|---|---|"]
+    return "\n".join(lines) + "\n"
+
+
+def _acceptance(record: dict[str, Any]) -> str:
+    lines = ["## Acceptance (issue 4)", "", "| target | measured [95% interval] | met |", "|---|---|---|"]
     lines += [
-        f"| {c['target']} | {c['measured']:.4f} | {'yes' if c['met'] else '**no**'} |" for c in record["acceptance"]
+        f"| {c['target']} | {with_interval(c['measured'], c['interval'])} | {'yes' if c['met'] else '**no**'} |"
+        for c in record["acceptance"]
     ]
-    test = float_metrics["test"]
-    lines += [
+    return "\n".join(lines) + "\n"
+
+
+def _per_class(record: dict[str, Any]) -> str:
+    test = record["metrics"]["float"][LEAK_FREE_TEST]
+    lines = [
+        f"## Per class: float model, {images_label(LEAK_FREE_TEST, test)}",
         "",
-        "## Per class (float model, test split)",
-        "",
-        "| class | precision | recall | F1 | ROC-AUC | support |",
+        "| class | precision | recall [95% interval] | F1 | ROC-AUC | support |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     lines += [
-        f"| {name} | {s['precision']:.4f} | {s['recall']:.4f} | {s['f1']:.4f} | {s['roc_auc']:.4f} | {s['support']} |"
+        f"| {name} | {s['precision']:.4f} | {with_interval(s['recall'], test['intervals']['recall'][name])} | "
+        f"{s['f1']:.4f} | {s['roc_auc']:.4f} | {s['support']} |"
         for name, s in test["per_class"].items()
     ]
-    lines += [
+    lines += ["", f"Confusion matrix (rows true, columns predicted, in the order above): `{test['confusion_matrix']}`"]
+    return "\n".join(lines) + "\n"
+
+
+def _seeds(seeds: dict[str, Any]) -> str:
+    lines = [
+        "## Spread over seeds (leak-free test split)",
         "",
-        f"Confusion matrix (rows true, columns predicted, in the order above): `{test['confusion_matrix']}`",
-        "",
-        "## Time on this machine",
-        "",
+        "| run | seed | model | images | accuracy [95% interval] | macro-F1 [95% interval] |",
+        "|---|---:|---|---:|---:|---:|",
     ]
+    for row in seeds["runs"]:
+        test = row["test"]
+        lines.append(
+            f"| {row['run']} | {row['seed']} | {row['model']} | {test['count']} | "
+            f"{with_interval(test['accuracy'], test['intervals']['accuracy'])} | "
+            f"{with_interval(test['macro_f1'], test['intervals']['macro_f1'])} |"
+        )
+    lines += ["", "| model | score | mean ± sd (range), 95% interval of the mean |", "|---|---|---|"]
+    for model, scores in seeds["spread"].items():
+        for score, summary in scores.items():
+            lines.append(f"| {model} | {score} | {Spread.from_record(summary).summary()} |")
+    lines += ["", SPREAD_CAVEAT]
+    return "\n".join(lines) + "\n"
+
+
+def _time(record: dict[str, Any]) -> str:
+    process = record["process"]
+    lines = ["## Time on this machine", ""]
     if process["wall_s"] is not None:
         lines.append(
             f"Wall time of the whole `brainedge-train` process (every phase, evaluation and plots "
@@ -148,7 +262,13 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("run", type=Path, help="a finished brainedge-train run directory")
+    parser.add_argument(
+        "run",
+        type=Path,
+        nargs="+",
+        help="a finished brainedge-train run directory; several runs of one recipe (other seeds) add the "
+        "spread over seeds, the first is described in detail",
+    )
     parser.add_argument(
         "--log", type=Path, help="the run's console log, for /usr/bin/time -v's wall clock and peak RSS"
     )
@@ -156,8 +276,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="output path without suffix")
     args = parser.parse_args(argv)
     try:
-        record = build_record(args.run, args.log, args.command)
-    except (OSError, ValueError, KeyError, json.JSONDecodeError) as error:
+        record = build_record(args.run[0], args.log, args.command)
+        if len(args.run) > 1:
+            record["seeds"] = seed_spread(args.run)
+    except (BrainEdgeError, OSError, ValueError, KeyError, json.JSONDecodeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     args.out.parent.mkdir(parents=True, exist_ok=True)
