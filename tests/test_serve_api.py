@@ -1,0 +1,450 @@
+"""brainedge-serve's HTTP API, in process: every endpoint, every refusal, the token, the limits and the queue.
+
+Requests go through httpx's ASGI transport into the app itself (no socket); the size-cap tests drive
+the app's ASGI interface by hand, to see how much of a body it reads before refusing it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import builtins
+import io
+import json
+import os
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from make_tiny_bundles import CLASSES
+from PIL import Image
+from test_runtime_cli import png_claiming
+
+from brainedge.edge_runtime import cli
+from brainedge.edge_runtime.classifier import NOT_FINITE, NOT_RECOGNISED, UNCERTAIN, Classifier
+from brainedge.edge_runtime.serve.app import SECURITY_HEADERS, STATIC, create_app
+from brainedge.edge_runtime.serve.uploads import safe_source
+
+TOKEN = "s3cret-token"
+
+
+def call(app: Any, method: str, url: str, **options: Any) -> httpx.Response:
+    """One request through the app, as a client on this machine would send it."""
+
+    async def send() -> httpx.Response:
+        async with client_of(app) as client:
+            return await client.request(method, url, **options)
+
+    return asyncio.run(send())
+
+
+def client_of(app: Any) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8080")
+
+
+def image_of(bundles: Path, name: str = "red", number: int = 0) -> Path:
+    return bundles / "images" / name / f"{number}.png"
+
+
+def upload(path: Path, filename: str | None = None) -> dict[str, Any]:
+    return {"files": {"image": (filename or path.name, path.read_bytes(), "image/png")}}
+
+
+@contextmanager
+def serving(bundles: Path, names: tuple[str, ...] = ("int8_head",), **options: Any) -> Iterator[Any]:
+    """The app for these tiny bundles, its interpreter threads stopped at the end."""
+    app = create_app([Classifier.from_bundle(bundles / name) for name in names], **options)
+    try:
+        yield app
+    finally:
+        for worker in app.state.serving.workers.values():
+            worker.close()
+
+
+@pytest.fixture
+def app(bundles: Path) -> Iterator[Any]:
+    """The head bundle (the default: it has calibration, refusal and maps) and the int8 bundle without a head."""
+    with serving(bundles, ("int8_head", "int8")) as app:
+        yield app
+
+
+# --- the endpoints ---------------------------------------------------------------------------------
+
+
+def test_health_names_the_bundles(app: Any) -> None:
+    answer = call(app, "GET", "/healthz")
+    assert answer.status_code == 200 and answer.json() == {"status": "ok", "bundles": ["int8_head", "int8"]}
+
+
+def test_bundles_are_described_from_their_metadata(app: Any, bundles: Path) -> None:
+    head, plain = call(app, "GET", "/v1/bundles").json()
+    metadata = Classifier.from_bundle(bundles / "int8_head").bundle.metadata
+    assert [head["name"], plain["name"]] == ["int8_head", "int8"]
+    assert head["class_names"] == plain["class_names"] == CLASSES
+    assert head["input"]["height"] == metadata.input.height and head["input"]["dtype"] == "uint8"
+    assert head["format"] == "tflite" and head["variant"] == "tflite_int8_ptq"
+    assert head["calibration"]["temperature"] == metadata.calibration.temperature
+    assert head["out_of_distribution"]["threshold"] == metadata.out_of_distribution.threshold
+    assert head["confidence_threshold"] == metadata.confidence_threshold
+    assert head["verification"] == metadata.verification
+    assert (head["explain"], plain["explain"]) == (True, False)
+    assert plain["calibration"] is None and plain["out_of_distribution"] is None
+
+
+def test_an_upload_gets_the_record_brainedge_classify_prints(
+    app: Any, bundles: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    image = image_of(bundles, "green", 1)
+    answer = call(app, "POST", "/v1/classify?top_k=2", **upload(image, "scan.png"))
+    assert answer.status_code == 200, answer.text
+    record = answer.json()
+    assert cli.main(["--bundle", str(bundles / "int8_head"), "--format", "json", "--top-k", "2", str(image)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    timed = ("source", "latency_ms", "timings_ms")
+    assert {k: v for k, v in record.items() if k not in timed} == {
+        **{k: v for k, v in printed.items() if k not in timed},
+        "bundle": "int8_head",
+    }
+    assert record["source"] == "scan.png" and record["label"] == "green" and record["ood"] is False
+    assert set(record["timings_ms"]) == {"decode", "preprocess", "inference"}
+
+
+def test_raw_bytes_and_a_chosen_bundle(app: Any, bundles: Path) -> None:
+    answer = call(app, "POST", "/v1/classify?bundle=int8&top_k=1", content=image_of(bundles, "blue").read_bytes())
+    record = answer.json()
+    assert answer.status_code == 200 and record["source"] == "upload" and record["bundle"] == "int8"
+    assert record["label"] == "blue" and record["ood"] is None and len(record["top_k"]) == 1
+
+
+def test_explain_adds_the_overlay_as_a_png(app: Any, bundles: Path) -> None:
+    record = call(app, "POST", "/v1/classify?explain=true", **upload(image_of(bundles))).json()
+    prefix = "data:image/png;base64,"
+    assert record["overlay"].startswith(prefix)
+    drawn = Image.open(io.BytesIO(base64.b64decode(record["overlay"][len(prefix) :])))
+    assert drawn.format == "PNG" and min(drawn.size) >= 256  # drawn as brainedge-classify --explain draws it
+    assert drawn.info["Source"] == "0.png" and drawn.info["Answer"].startswith("red ")
+    assert "overlay" not in call(app, "POST", "/v1/classify", **upload(image_of(bundles))).json()
+
+
+def test_the_openapi_schema_is_served_here_and_no_page_loads_a_cdn(app: Any) -> None:
+    schema = call(app, "GET", "/openapi.json").json()
+    assert {"/healthz", "/v1/bundles", "/v1/classify"} <= set(schema["paths"])
+    assert "multipart/form-data" in schema["paths"]["/v1/classify"]["post"]["requestBody"]["content"]
+    for swagger in ("/docs", "/redoc"):  # they load their scripts from a CDN
+        assert call(app, "GET", swagger).status_code == 404
+
+
+def test_the_page_has_no_inline_script_nothing_from_elsewhere_and_the_runtime_words(app: Any) -> None:
+    page = call(app, "GET", "/").text
+    assert UNCERTAIN in page and NOT_RECOGNISED in page
+    for name in ("/", "/facts"):
+        html = call(app, "GET", name).text
+        assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", html) == []  # every script is a file of the server's
+        assert not re.search(r"<[^>]*\son[a-z]+\s*=", html)  # nor inline handlers (onclick=...)
+    for asset in STATIC.iterdir():
+        text = asset.read_text(encoding="utf-8")
+        assert not re.search(r"https?:|(src|href)=[\"']//|url\(\s*[\"']?//|from [\"']//", text), asset.name  # no CDN
+        assert call(app, "GET", f"/static/{asset.name}").status_code == 200
+
+
+def test_every_response_carries_the_security_headers(app: Any, bundles: Path) -> None:
+    for answer in (
+        call(app, "GET", "/"),
+        call(app, "POST", "/v1/classify", **upload(image_of(bundles))),
+        call(app, "POST", "/v1/classify?top_k=0", **upload(image_of(bundles))),
+    ):
+        for name, value in SECURITY_HEADERS.items():
+            assert answer.headers[name] == value
+    policy = SECURITY_HEADERS["Content-Security-Policy"]
+    assert "script-src 'self';" in policy and "unsafe-inline" not in policy and "unsafe-eval" not in policy
+    assert SECURITY_HEADERS["Cache-Control"] == "no-store"
+
+
+# --- refusals: a JSON message and the right status -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("bundle=nope", "unknown bundle 'nope': this server has int8_head, int8"),
+        ("top_k=0", "top_k must be at least 1, got 0"),
+        ("top_k=two", "top_k: input should be a valid integer, unable to parse string as an integer (got 'two')"),
+        ("explain=perhaps", "explain: input should be a valid boolean, unable to interpret input (got 'perhaps')"),
+        ("bundle=int8&explain=true", "explain: bundle int8 cannot draw where it looked"),
+    ],
+)
+def test_bad_parameters_are_422_naming_the_parameter(app: Any, bundles: Path, query: str, message: str) -> None:
+    answer = call(app, "POST", f"/v1/classify?{query}", **upload(image_of(bundles)))
+    assert answer.status_code == 422 and answer.json()["error"].startswith(message)
+
+
+@pytest.mark.parametrize(
+    "request_options",
+    [
+        {},
+        {"files": {"scan": ("scan.png", b"\x89PNG", "image/png")}},
+        {
+            "content": b"--x\r\nContent-Disposition: form-data; name=image\r\n\r\nabc",
+            "headers": {"Content-Type": "multipart/form-data"},
+        },
+    ],
+    ids=["empty body", "no image field", "multipart without a boundary"],
+)
+def test_a_request_without_an_image_is_422(app: Any, request_options: dict[str, Any]) -> None:
+    answer = call(app, "POST", "/v1/classify", **request_options)
+    assert answer.status_code == 422 and answer.json()["error"]
+
+
+def test_a_file_that_is_no_image_is_415_named_by_its_base_name_only(app: Any) -> None:
+    answer = call(app, "POST", "/v1/classify", files={"image": ("../../notes.txt", b"shopping list", "text/plain")})
+    assert answer.status_code == 415
+    assert answer.json() == {"error": "notes.txt: not an image file Pillow can read"}
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        ("scan.png", "scan.png"),
+        ("/etc/passwd", "passwd"),
+        ("C:\\scans\\brain 1.jpg", "brain 1.jpg"),
+        ("..", "upload"),
+        ("", "upload"),
+        (None, "upload"),
+        ("bad\x00name\n.png", "badname.png"),
+        ("x" * 300 + ".png", "x" * 200),
+    ],
+)
+def test_a_client_file_name_becomes_a_printable_base_name(given: str | None, kept: str) -> None:
+    assert safe_source(given) == kept
+
+
+def test_a_decompression_bomb_is_413(app: Any) -> None:
+    answer = call(app, "POST", "/v1/classify", files={"image": ("bomb.png", png_claiming(9_000, 9_000), "image/png")})
+    assert answer.status_code == 413 and "decompression bomb" in answer.json()["error"]
+    assert answer.json()["error"].startswith("bomb.png: ")
+
+
+def test_unknown_paths_and_methods_are_json_errors(app: Any) -> None:
+    assert call(app, "GET", "/v2/classify").json() == {"error": "not found: GET /v2/classify"}
+    answer = call(app, "GET", "/v1/classify")
+    assert answer.status_code == 405 and answer.json() == {"error": "method not allowed: GET /v1/classify"}
+
+
+def test_a_model_output_that_is_not_finite_is_500_with_the_runtime_words(
+    app: Any, bundles: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    classifier = app.state.serving.workers["int8_head"].classifier
+    monkeypatch.setattr(classifier, "model_output", lambda batch: np.full((1, 4, 4, 16), np.nan, np.float32))
+    answer = call(app, "POST", "/v1/classify", **upload(image_of(bundles)))
+    assert answer.status_code == 500 and answer.json() == {"error": f"0.png: {NOT_FINITE}"}
+
+
+# --- the upload cap, enforced while reading --------------------------------------------------------
+
+
+async def raw_request(
+    app: Any, headers: list[tuple[bytes, bytes]], chunks: list[bytes], complete: bool = True
+) -> tuple[int, dict, int]:
+    """POST /v1/classify straight into the ASGI app: (status, JSON answer, body chunks the app asked for).
+
+    ``complete=False``: a client that sends the chunks, says more will come, and then sends nothing.
+    """
+    asked = 0
+    answer: dict[str, Any] = {"body": b""}
+
+    async def receive() -> dict[str, Any]:
+        nonlocal asked
+        if asked < len(chunks):
+            asked += 1
+            return {"type": "http.request", "body": chunks[asked - 1], "more_body": asked < len(chunks) or not complete}
+        if not complete:
+            await asyncio.Event().wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            answer["status"] = message["status"]
+        elif message["type"] == "http.response.body":
+            answer["body"] += message.get("body", b"")
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/classify",
+        "raw_path": b"/v1/classify",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"127.0.0.1:8080"), *headers],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8080),
+    }
+    await app(scope, receive, send)
+    return answer["status"], json.loads(answer["body"]), asked
+
+
+def test_a_body_over_the_cap_is_refused_as_it_streams_in(bundles: Path) -> None:
+    """No Content-Length (chunked): the app stops asking for chunks once the cap is passed."""
+    with serving(bundles, max_upload_mb=0.01) as app:  # 10,485 bytes
+        status, answer, asked = asyncio.run(raw_request(app, [], [b"\0" * 1000] * 50))
+        assert status == 413 and answer == {"error": "the upload is larger than this server's limit of 0.01 MB"}
+        assert asked == 11  # the 11th chunk passed the cap; 39 were never read
+
+
+def test_a_declared_length_over_the_cap_is_refused_before_reading(bundles: Path) -> None:
+    with serving(bundles, max_upload_mb=0.01) as app:
+        status, _, asked = asyncio.run(raw_request(app, [(b"content-length", b"20000")], [b"\0" * 20000]))
+        assert status == 413 and asked == 0
+
+
+def test_an_image_under_the_cap_is_answered(bundles: Path) -> None:
+    image = image_of(bundles).read_bytes()
+    with serving(bundles, max_upload_mb=len(image) / 2**20) as app:
+        status, answer, _ = asyncio.run(raw_request(app, [], [image[:100], image[100:]]))
+        assert status == 200 and answer["label"] == "red"
+
+
+def test_a_client_too_slow_to_send_its_image_gets_408(bundles: Path) -> None:
+    with serving(bundles, upload_seconds=0.2) as app:
+        status, answer, _ = asyncio.run(raw_request(app, [], [b"\x89PNG"], complete=False))
+        assert status == 408 and "took longer than 0.2 s" in answer["error"]
+
+
+def test_uploads_are_never_written_to_disk(app: Any, bundles: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError(f"a file was opened for writing: {args}")
+
+    real_open, real_os_open = builtins.open, os.open
+
+    def reading_only(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        return refuse(file, mode) if set(mode) & set("wax+") else real_open(file, mode, *args, **kwargs)
+
+    def os_reading_only(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        return refuse(path) if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT) else real_os_open(path, flags, *args)
+
+    monkeypatch.setattr(builtins, "open", reading_only)
+    monkeypatch.setattr(os, "open", os_reading_only)
+    big = np.random.default_rng(0).integers(0, 255, (1500, 1500, 3), np.uint8)  # a 6 MB PNG: past any spooling
+    stream = io.BytesIO()
+    Image.fromarray(big).save(stream, format="PNG", compress_level=0)
+    answer = call(
+        app, "POST", "/v1/classify?explain=true", files={"image": ("big.png", stream.getvalue(), "image/png")}
+    )
+    assert answer.status_code == 200, answer.text
+
+
+# --- the queue: one interpreter thread per bundle, a bounded number of places -----------------------
+
+
+class HeldInterpreter:
+    """Wraps a classifier's answer so a test can hold the interpreter busy, and records which thread ran it."""
+
+    def __init__(self, classifier: Classifier) -> None:
+        self.answer = classifier.answer
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.threads: set[int] = set()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.threads.add(threading.get_ident())
+        self.entered.set()
+        assert self.release.wait(30), "the test never released the interpreter"
+        return self.answer(*args, **kwargs)
+
+
+def test_a_full_queue_answers_503_at_once_and_frees_its_place(bundles: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with serving(bundles, places=1) as app:
+        held = HeldInterpreter(app.state.serving.workers["int8_head"].classifier)
+        monkeypatch.setattr(app.state.serving.workers["int8_head"].classifier, "answer", held)
+        image = upload(image_of(bundles))
+
+        async def scenario() -> tuple[httpx.Response, httpx.Response, httpx.Response]:
+            async with client_of(app) as client:
+                first = asyncio.ensure_future(client.post("/v1/classify", **image))
+                assert await asyncio.to_thread(
+                    held.entered.wait, 30
+                )  # the only place is taken, its image in the interpreter
+                refused = await client.post("/v1/classify", **image)
+                held.release.set()
+                answered = await first
+                return refused, answered, await client.post("/v1/classify", **image)
+
+        refused, answered, after = asyncio.run(scenario())
+        assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
+        assert refused.json()["error"].startswith("the server is busy (1 image(s) already in hand for int8_head)")
+        assert answered.status_code == 200 and after.status_code == 200
+
+
+def test_one_thread_runs_a_bundle_interpreter_however_many_requests(
+    bundles: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with serving(bundles, places=8) as app:
+        held = HeldInterpreter(app.state.serving.workers["int8_head"].classifier)
+        held.release.set()
+        monkeypatch.setattr(app.state.serving.workers["int8_head"].classifier, "answer", held)
+
+        async def many() -> list[httpx.Response]:
+            async with client_of(app) as client:
+                requests = [client.post("/v1/classify", **upload(image_of(bundles, name))) for name in CLASSES * 2]
+                return await asyncio.gather(*requests)
+
+        answers = asyncio.run(many())
+        assert [answer.json()["label"] for answer in answers] == CLASSES * 2
+        assert len(held.threads) == 1 and threading.get_ident() not in held.threads
+
+
+# --- the access token -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def guarded(bundles: Path) -> Iterator[Any]:
+    with serving(bundles, token=TOKEN) as app:
+        yield app
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/", "/facts", "/static/app.js", "/static/style.css"])
+def test_the_page_and_the_health_check_need_no_token(guarded: Any, path: str) -> None:
+    assert call(guarded, "GET", path).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("authorization", "message"),
+    [
+        (None, "this server needs its access token"),
+        ("Bearer", "this server needs its access token"),
+        (f"Basic {TOKEN}", "this server needs its access token"),
+        ("Bearer wrong", "wrong access token"),
+        (f"Bearer {TOKEN}x", "wrong access token"),
+    ],
+)
+@pytest.mark.parametrize("method, path", [("GET", "/v1/bundles"), ("POST", "/v1/classify"), ("GET", "/openapi.json")])
+def test_everything_else_needs_the_token(
+    guarded: Any, bundles: Path, authorization: str | None, message: str, method: str, path: str
+) -> None:
+    headers = {} if authorization is None else {"Authorization": authorization}
+    body = upload(image_of(bundles)) if method == "POST" else {}
+    answer = call(guarded, method, path, headers=headers, **body)
+    assert answer.status_code == 401 and answer.json()["error"].startswith(message)
+    assert answer.headers["WWW-Authenticate"] == "Bearer"
+    assert answer.headers["Cache-Control"] == "no-store"
+
+
+def test_the_right_token_is_let_through(guarded: Any, bundles: Path) -> None:
+    headers = {"Authorization": f"bearer {TOKEN}"}
+    assert call(guarded, "GET", "/v1/bundles", headers=headers).status_code == 200
+    answer = call(guarded, "POST", "/v1/classify", headers=headers, **upload(image_of(bundles)))
+    assert answer.status_code == 200 and answer.json()["label"] == "red"
+
+
+def test_verdict_words_of_the_page_are_the_command_line_ones() -> None:
+    script = (STATIC / "app.js").read_text(encoding="utf-8")
+    assert "main.dataset.uncertain" in script and "main.dataset.notRecognised" in script
+    assert UNCERTAIN not in script and NOT_RECOGNISED not in script  # one source: classifier.py, via the page
