@@ -1,9 +1,10 @@
 """Score exported bundles on any split of the run's manifest, as export verifies them.
 
 Export verifies on the validation split; the held-out test split is for the final record
-(test images with a near-duplicate in train or val are left out). Same numbers as the
-export table: accuracy, top-1 agreement with the Keras model each bundle came from and
-with the float Keras model, probability differences.
+(test images with a near-duplicate in train or val are left out, and counted). Same numbers
+as the export table: accuracy, top-1 agreement with the Keras model each bundle came from and
+with the float Keras model, probability differences; with them each accuracy's 95% interval
+and the answers that flipped against the float Keras model on the same images (exact McNemar).
 
 usage: python -m brainedge.export.evaluate RUN_DIR EXPORT_DIR [--split test] [--out report.json]
 """
@@ -25,7 +26,9 @@ from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.files import write_text_atomically
 from brainedge.edge_runtime.formats import FORMATS
 from brainedge.edge_runtime.head import beyond_threshold, softmax
+from brainedge.edge_runtime.metrics import with_interval
 from brainedge.export.settings import DEFAULTS
+from brainedge.train.scoring import LEAK_FREE_TEST, images_label
 from brainedge.train.stack import add_verbose_option, run_training_command
 
 
@@ -43,6 +46,7 @@ def evaluate(run_dir: Path, export_dir: Path, split: str = "test") -> list[dict[
     references = {"float": run.load_float_model().predict(inputs, verbose=0)}
     if any(bundle.export_format.needs_qat for bundle in bundles):
         references["qat"] = load_qat_model(run).predict(inputs, verbose=0)
+    leaked_left_out = len(run.manifest.files(split)) - len(images.labels)
     rows = []
     for bundle in bundles:
         print(f"[{bundle.name}] {len(images.labels)} {split} images", flush=True)
@@ -57,6 +61,7 @@ def evaluate(run_dir: Path, export_dir: Path, split: str = "test") -> list[dict[
                 "model_bytes": bundle.model_path.stat().st_size,
                 "passed": passes(check, DEFAULTS.min_agreement),
                 **check,
+                **({"leaked_left_out": leaked_left_out} if split == LEAK_FREE_TEST else {}),
                 **answer_quality(bundle, outputs, images.labels),
             }
         )
@@ -116,6 +121,25 @@ def print_answer_quality(rows: list[dict[str, Any]], split: str) -> None:
     )
 
 
+def print_statistics(rows: list[dict[str, Any]]) -> None:
+    """Each bundle's accuracy with its 95% interval, and against the float Keras model on the same
+    images: the answers that flipped each way and the exact McNemar p-value of those flips."""
+    print(f"\n{'variant':<22}{'accuracy [95% interval]':>26}{'right->wrong':>14}{'wrong->right':>14}{'McNemar p':>11}")
+    for row in rows:
+        flips = row["float_flips"]
+        print(
+            f"{row['variant']:<22}{with_interval(row['accuracy'], row['accuracy_interval']):>26}"
+            f"{flips['right_to_wrong']:>14}{flips['wrong_to_right']:>14}{flips['mcnemar_p']:>11.3g}"
+        )
+    first = rows[0]
+    print(
+        f"(on {images_label(first['split'], first)}; float Keras model "
+        f"{with_interval(first['float_reference_accuracy'], first['float_reference_accuracy_interval'])}; "
+        "right->wrong: images the float Keras model answers right and the bundle wrong; McNemar: exact "
+        "two-sided test that the flips lean neither way)"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m brainedge.export.evaluate",
@@ -138,6 +162,7 @@ def run(args: argparse.Namespace) -> int:
     from brainedge.export.cli import print_table
 
     print_table(rows, failure="below export's threshold")
+    print_statistics(rows)
     print_answer_quality(rows, args.split)
     print(f"written to {out}")
     return 0

@@ -9,6 +9,7 @@ import numpy as np
 
 from brainedge.edge_runtime.bundle import Bundle
 from brainedge.edge_runtime.classifier import BatchOutputs, Classifier
+from brainedge.edge_runtime.metrics import paired_test, wilson_interval
 from brainedge.edge_runtime.preprocess import to_input_tensor
 from brainedge.export.run import LabelledImages
 
@@ -32,20 +33,25 @@ a bundle that picks the other one there is not disagreeing (an undertrained mode
 
 
 def compare(probabilities: np.ndarray, reference: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
-    """Accuracy, top-1 agreement with the reference (all images, and those it decided), differences."""
+    """Accuracy (with its 95% interval), top-1 agreement with the reference (all images, and those it
+    decided), differences, and the answers that flipped between right and wrong (exact McNemar test)."""
     difference = np.abs(probabilities - reference)
     same = probabilities.argmax(1) == reference.argmax(1)
     ranked = np.sort(reference, axis=1)
     decided = ranked[:, -1] - ranked[:, -2] >= TIE_MARGIN if reference.shape[1] > 1 else np.ones(len(same), bool)
+    correct, reference_correct = probabilities.argmax(1) == labels, reference.argmax(1) == labels
     return {
         "count": int(len(labels)),
-        "accuracy": float((probabilities.argmax(1) == labels).mean()),
-        "reference_accuracy": float((reference.argmax(1) == labels).mean()),
+        "accuracy": float(correct.mean()),
+        "accuracy_interval": list(wilson_interval(int(correct.sum()), len(labels))),
+        "reference_accuracy": float(reference_correct.mean()),
+        "reference_accuracy_interval": list(wilson_interval(int(reference_correct.sum()), len(labels))),
         "agreement": float(same.mean()),
         "decided_count": int(decided.sum()),
         "decided_agreement": float(same[decided].mean()) if decided.any() else 1.0,
         "mean_abs_diff": float(difference.mean()),
         "max_abs_diff": float(difference.max()),
+        "flips": paired_test(reference_correct, correct).record(),
     }
 
 
@@ -62,7 +68,8 @@ def verification(
     split: str,
     min_agreement: float,
 ) -> dict[str, Any]:
-    """A bundle's record: against the Keras model it came from, and against the float Keras model."""
+    """A bundle's record: against the Keras model it came from, and against the float Keras model
+    (``float_flips``: the answers quantization turned from right to wrong and back, on the same images)."""
     check = compare(probabilities, references[source], labels)
     versus_float = compare(probabilities, references["float"], labels)
     check.update(
@@ -70,7 +77,9 @@ def verification(
         reference=f"keras_{source}",
         min_agreement=min_agreement,
         float_reference_accuracy=versus_float["reference_accuracy"],
+        float_reference_accuracy_interval=versus_float["reference_accuracy_interval"],
         float_agreement=versus_float["agreement"],
+        float_flips=versus_float["flips"],
         accuracy_drop_points=100 * (versus_float["reference_accuracy"] - check["accuracy"]),
     )
     return check
