@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 
 from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.metrics import paired_test, wilson_interval, with_interval
+from brainedge.train.scoring import images_label
 from brainedge.train.stack import add_verbose_option, run_training_command
 
 
@@ -81,7 +83,8 @@ def train_model(manifest: Path, run_dir: Path, args: argparse.Namespace) -> None
 
 
 def evaluate_on_test(run_dir: Path, sizes: dict[Path, int]) -> list[dict[str, Any]]:
-    """Held-out accuracy, agreement with Keras, calibration, refusals and latency of each bundle (edge runtime)."""
+    """Held-out accuracy (95% interval), agreement and flips against Keras (exact McNemar), calibration,
+    refusals and latency of each bundle (edge runtime)."""
     from brainedge.edge_runtime.classifier import BatchOutputs, Classifier
     from brainedge.edge_runtime.head import softmax
     from brainedge.edge_runtime.preprocess import to_input_tensor
@@ -91,6 +94,8 @@ def evaluate_on_test(run_dir: Path, sizes: dict[Path, int]) -> list[dict[str, An
     run = TrainingRun.open(run_dir)
     images = LabelledImages.load(run, "test")
     keras_top1 = run.load_float_model().predict(images.float_inputs(run.input_spec), verbose=0).argmax(1)
+    keras_correct = keras_top1 == images.labels
+    leaked_left_out = len(run.manifest.files("test")) - len(images.labels)
     rows = []
     for bundle in sizes:
         classifier = Classifier.from_bundle(bundle)
@@ -107,17 +112,21 @@ def evaluate_on_test(run_dir: Path, sizes: dict[Path, int]) -> list[dict[str, An
         scores = np.concatenate([o.ood_scores for o in outputs])
         answers = BatchOutputs(softmax(logits), logits, None, scores)
         quality = answer_quality(classifier.bundle, answers, images.labels)
-        predicted = logits.argmax(1)
+        correct = logits.argmax(1) == images.labels
         rows.append(
             {
                 "bundle": bundle.name,
                 "size_bytes": sizes[bundle],
-                "accuracy": float((predicted == images.labels).mean()),
-                "agreement_with_keras": float((predicted == keras_top1).mean()),
-                "keras_accuracy": float((keras_top1 == images.labels).mean()),
+                "accuracy": float(correct.mean()),
+                "accuracy_interval": list(wilson_interval(int(correct.sum()), len(correct))),
+                "agreement_with_keras": float((logits.argmax(1) == keras_top1).mean()),
+                "keras_accuracy": float(keras_correct.mean()),
+                "keras_accuracy_interval": list(wilson_interval(int(keras_correct.sum()), len(correct))),
+                "flips_against_keras": paired_test(keras_correct, correct).record(),
                 "invoke_ms_p50": statistics.median(invoke_ms),
                 "preprocess_and_invoke_ms_p50": statistics.median(end_to_end_ms),
-                "test_images": int(len(predicted)),
+                "test_images": int(len(correct)),
+                "leaked_left_out": leaked_left_out,
                 **quality,
             }
         )
@@ -126,25 +135,30 @@ def evaluate_on_test(run_dir: Path, sizes: dict[Path, int]) -> list[dict[str, An
 
 def print_table(rows: list[dict[str, Any]]) -> None:
     print()
+    first = rows[0]
+    images = images_label("test", {"count": first["test_images"], "leaked_left_out": first["leaked_left_out"]})
     print(
-        f"held-out test split: {rows[0]['test_images']} images; Keras float model accuracy "
-        f"{rows[0]['keras_accuracy']:.4f}"
+        f"held-out test split: {images}; Keras float model accuracy "
+        f"{with_interval(first['keras_accuracy'], first['keras_accuracy_interval'])}"
     )
     print(
-        f"{'bundle':<18}{'size':>9}{'accuracy':>10}{'agreement':>11}{'ECE T=1 -> T':>16}{'refused':>9}"
-        f"{'invoke p50':>12}{'+preproc p50':>14}"
+        f"{'bundle':<18}{'size':>9}{'accuracy [95% interval]':>26}{'agreement':>11}{'flips (p)':>15}"
+        f"{'ECE T=1 -> T':>16}{'refused':>9}{'invoke p50':>12}{'+preproc p50':>14}"
     )
     for row in rows:
-        calibration = row["calibration"]
+        calibration, flips = row["calibration"], row["flips_against_keras"]
+        flipped = f"{flips['right_to_wrong']}/{flips['wrong_to_right']} ({flips['mcnemar_p']:.2g})"
         print(
-            f"{row['bundle']:<18}{row['size_bytes'] / 1e6:>7.2f}MB{row['accuracy']:>10.4f}"
-            f"{row['agreement_with_keras']:>11.4f}"
+            f"{row['bundle']:<18}{row['size_bytes'] / 1e6:>7.2f}MB"
+            f"{with_interval(row['accuracy'], row['accuracy_interval']):>26}"
+            f"{row['agreement_with_keras']:>11.4f}{flipped:>15}"
             f"{calibration['before']['ece']:>8.4f} -> {calibration['after']['ece']:.4f}{row['ood_flagged']:>9.1%}"
             f"{row['invoke_ms_p50']:>10.2f}ms{row['preprocess_and_invoke_ms_p50']:>12.2f}ms"
         )
     print(
-        "(ECE: expected calibration error of the printed probabilities, before and after the bundle's "
-        "temperature; refused: test images the bundle calls 'not recognised')"
+        "(flips: images the Keras float model answers right and the bundle wrong / the reverse, and the exact "
+        "McNemar p-value of those flips; ECE: expected calibration error of the printed probabilities, before "
+        "and after the bundle's temperature; refused: test images the bundle calls 'not recognised')"
     )
     float_row, int8_row = rows[0], rows[-1]
     if float_row["accuracy"] > 0:
