@@ -30,6 +30,7 @@ from brainedge.edge_runtime.formats import FORMAT_NAMES
 from brainedge.edge_runtime.formats import FORMATS as EXPORT_FORMATS
 from brainedge.edge_runtime.manifest import read_manifest
 from brainedge.edge_runtime.metadata import read_labels
+from brainedge.edge_runtime.metrics import wilson_interval, with_interval
 from brainedge.edge_runtime.preprocess import decode_rgb
 from brainedge.export.settings import DEFAULTS
 
@@ -367,10 +368,20 @@ def test_evaluate_scores_every_bundle_on_the_test_split(
     assert done.returncode == 0, done.stderr[-3000:]
     rows = json.loads((tmp_path / "test.json").read_text())
     config = json.loads((run_dir / "config.json").read_text())
-    test_files = read_manifest(Path(config["manifest"])).files("test", include_leaked=False)
+    manifest = read_manifest(Path(config["manifest"]))
+    test_files = manifest.files("test", include_leaked=False)
     assert [row["variant"] for row in rows] == list(FORMATS)
+    assert "McNemar" in done.stdout and f"on {len(test_files)} test images" in done.stdout
     for row in rows:
         assert row["split"] == "test" and row["count"] == len(test_files)
+        assert row["leaked_left_out"] == len(manifest.files("test")) - len(test_files)
+        low, high = row["accuracy_interval"]
+        assert low <= row["accuracy"] <= high
+        flips = row["float_flips"]  # the accuracy difference is exactly the flips' balance, on the same images
+        assert row["accuracy_drop_points"] == pytest.approx(
+            100 * (flips["right_to_wrong"] - flips["wrong_to_right"]) / row["count"]
+        )
+        assert 0 < flips["mcnemar_p"] <= 1
         assert 0 <= row["accuracy"] <= 1 and row["reference"] == (
             "keras_qat" if "qat" in row["variant"] else "keras_float"
         )
@@ -391,6 +402,51 @@ def test_flips_between_near_tied_classes_do_not_fail_verification() -> None:
     assert check["decided_agreement"] == 1.0 and passes(check, 0.97)
     wrong = compare(np.array([[0.05, 0.9, 0.03, 0.02]]), reference[1:2], np.array([0]))
     assert wrong["decided_agreement"] == 0.0 and not passes(wrong, 0.97)
+
+
+def test_verification_counts_the_answers_that_flipped_against_the_float_model() -> None:
+    from brainedge.export.verify import verification
+
+    labels = np.array([0, 0, 0, 0, 1, 1])
+    float_model = np.eye(2)[[0, 0, 0, 0, 1, 0]]  # right on 5 of 6
+    bundle = np.eye(2)[[1, 1, 1, 0, 1, 1]]  # 3 of those turn wrong, the sixth turns right
+    check = verification(bundle, {"float": float_model}, "float", labels, "test", 0.97)
+    assert check["float_flips"] == {"right_to_wrong": 3, "wrong_to_right": 1, "mcnemar_p": 0.625}  # 2 * 5/16
+    assert check["accuracy_drop_points"] == pytest.approx(100 * 2 / 6)
+    assert check["accuracy_interval"] == list(wilson_interval(3, 6))
+    assert check["float_reference_accuracy_interval"] == list(wilson_interval(5, 6))
+
+
+def test_the_export_record_gives_intervals_flips_and_the_spread_over_runs(tmp_path: Path) -> None:
+    from brainedge.benchmarks.studies import export_report
+    from brainedge.export.verify import verification
+
+    labels = np.array([0, 0, 0, 0, 1, 1])
+    float_model = np.eye(2)[[0, 0, 0, 0, 1, 0]]
+    reports = []
+    for run, int8 in enumerate(([1, 1, 1, 0, 1, 1], [0, 0, 0, 0, 1, 1])):
+        rows = []
+        for name, answers in (("tflite_float32", float_model), ("tflite_int8_ptq", np.eye(2)[int8])):
+            check = verification(answers, {"float": float_model}, "float", labels, "test", 0.97)
+            rows.append({"variant": name, "size_bytes": 10, "model_bytes": 8, "passed": True, **check})
+        reports.append(tmp_path / f"run{run}.json")
+        reports[-1].write_text(json.dumps(rows))
+    out = tmp_path / "record"
+    assert export_report.main([*map(str, reports), "--command", "pytest", "--out", str(out)]) == 0
+    text = out.with_suffix(".md").read_text()
+    assert f"| {with_interval(0.5, wilson_interval(3, 6))} | -33.33 | 3 / 1, p = 0.625 |" in text
+    assert "-33.33 points (3 right→wrong, 1 wrong→right, McNemar p = 0.625)" in text
+    seeds = json.loads(out.with_suffix(".json").read_text())["seeds"]
+    assert seeds["runs"] == 2 and seeds["variants"]["tflite_int8_ptq"]["accuracy"]["mean"] == pytest.approx(0.75)
+    assert seeds["variants"]["tflite_int8_ptq"]["points_vs_float"]["max"] == pytest.approx(100 / 6)
+    assert "## Spread over 2 runs" in text
+
+    older = json.loads(reports[0].read_text())
+    for row in older:  # a report from before intervals and flips: Wilson from its count, no flips to show
+        del row["accuracy_interval"], row["float_flips"]
+    reports[0].write_text(json.dumps(older))
+    assert export_report.main([str(reports[0]), "--command", "pytest", "--out", str(out)]) == 0
+    assert f"| {with_interval(0.5, wilson_interval(3, 6))} | -33.33 | — |" in out.with_suffix(".md").read_text()
 
 
 PAUSED_EXPORT = r"""
