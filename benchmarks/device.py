@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
+import subprocess
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -15,10 +17,16 @@ from typing import Any
 PACKAGES = ("numpy", "pillow", "ai-edge-litert", "tflite-runtime", "onnxruntime", "tensorflow")
 CPU_GOVERNOR = Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
 THERMAL_ZONES = Path("/sys/class/thermal")
+GET_THROTTLED = ("vcgencmd", "get_throttled")
+"""The Raspberry Pi firmware's record of under-voltage, frequency capping and throttling."""
+THROTTLED_NOW = 0xF
+"""Bits 0-3 of ``get_throttled``: under-voltage, frequency capped, throttled, soft temperature limit, now."""
+THROTTLED_SINCE_BOOT = 0xF0000
+"""Bits 16-19: the same four conditions, set once they have occurred since boot."""
 
 
 def device_record(name: str | None = None) -> dict[str, Any]:
-    """CPU, cores, architecture, OS, Python, interpreter versions, governor, temperature and load.
+    """CPU, cores, architecture, OS, Python, interpreter versions, governor, temperature, throttling and load.
 
     The load average says whether other work competed for the CPU while timings were taken.
     """
@@ -33,6 +41,7 @@ def device_record(name: str | None = None) -> dict[str, Any]:
         "packages": {package: _version(package) for package in PACKAGES},
         "cpu_governor": _read_text(CPU_GOVERNOR),
         "temperature_c": cpu_temperature(),
+        "throttled": throttled(),
         "load_average_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     }
 
@@ -59,6 +68,35 @@ def cpu_temperature(zones: Path = THERMAL_ZONES) -> float | None:
         if raw is not None and raw.lstrip("-").isdigit():
             return int(raw) / 1000.0
     return None
+
+
+def thermal_state() -> dict[str, Any]:
+    """What says whether a device slowed itself down: SoC temperature and the Pi's throttling bits (or None)."""
+    return {"temperature_c": cpu_temperature(), "throttled": throttled()}
+
+
+def throttled(command: tuple[str, ...] = GET_THROTTLED) -> str | None:
+    """``vcgencmd get_throttled``'s value ("0x0" when all is well); None where the tool is absent or says nothing."""
+    if shutil.which(command[0]) is None:
+        return None
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    key, _, value = done.stdout.strip().partition("=")
+    try:
+        return value if key == "throttled" and int(value, 16) >= 0 else None
+    except ValueError:
+        return None
+
+
+def throttled_between(before: str | None, after: str | None) -> bool | None:
+    """Whether the SoC was throttled (or under-voltage, capped, at its soft limit) at the end, or became so since
+    the start; None when either reading is missing."""
+    if before is None or after is None:
+        return None
+    start, end = int(before, 16), int(after, 16)
+    return bool(end & THROTTLED_NOW or (end & ~start) & THROTTLED_SINCE_BOOT)
 
 
 def _read_text(path: Path) -> str | None:
