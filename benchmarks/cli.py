@@ -26,6 +26,7 @@ from brainedge.benchmarks.harness import (
 )
 from brainedge.benchmarks.litert_import import import_logs
 from brainedge.benchmarks.merge import merge_files
+from brainedge.benchmarks.paired import DEFAULT_BLOCK, DEFAULT_ROUNDS, DEFAULT_SEED
 from brainedge.benchmarks.report import REPORT_MD, unreadable_images, unreadable_ood_images, write_all
 from brainedge.benchmarks.runner import DEFAULT_RUNS, DEFAULT_WARMUP
 from brainedge.edge_runtime.backends import BACKENDS
@@ -91,11 +92,42 @@ def build_parser() -> argparse.ArgumentParser:
         default=["auto"],
         help="backends to try for each bundle's format (default: auto)",
     )
-    parser.add_argument("--runs", type=int, default=DEFAULT_RUNS, help=f"timed invokes (default {DEFAULT_RUNS})")
     parser.add_argument(
-        "--warmup", type=int, default=DEFAULT_WARMUP, help=f"untimed warm-up invokes (default {DEFAULT_WARMUP})"
+        "--runs",
+        type=int,
+        default=DEFAULT_RUNS,
+        help=f"timed invokes in each artifact's own process (default {DEFAULT_RUNS}): the isolated latency kept beside "
+        "the interleaved one, and the latency of a row the interleaved phase could not time",
     )
-    parser.add_argument("--timeout", type=float, default=900.0, help="seconds per artifact subprocess")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=DEFAULT_WARMUP,
+        help=f"untimed warm-up invokes per artifact, in its own process and again in the interleaved phase "
+        f"(default {DEFAULT_WARMUP})",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=DEFAULT_ROUNDS,
+        help="rounds of the interleaved latency phase: one process per backend and thread count runs every artifact "
+        f"once a round, in a seeded random order (default {DEFAULT_ROUNDS})",
+    )
+    parser.add_argument(
+        "--block",
+        type=int,
+        default=DEFAULT_BLOCK,
+        help=f"timed invokes of one artifact in a round (default {DEFAULT_BLOCK}); a round's figure is their median",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=DEFAULT_SEED, help=f"seed of the rounds' order (default {DEFAULT_SEED})"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=900.0,
+        help="seconds per artifact subprocess; the interleaved phase gets them once per artifact it times",
+    )
     parser.add_argument("--reference", help="artifact name of the float32 reference (default: found by variant)")
     parser.add_argument("--device-name", help="name for this device in merged reports (default: hostname)")
     parser.add_argument("--run-id", default="run", help="id of this run inside the result file")
@@ -107,6 +139,8 @@ def benchmark(args: argparse.Namespace, command: str) -> dict:
         raise BrainEdgeError("give bundle directories (or an export directory), or --merge / --import-litert")
     if args.runs < 1 or args.warmup < 0:
         raise BrainEdgeError("--runs must be at least 1 and --warmup at least 0")
+    if args.rounds < 1 or args.block < 1:
+        raise BrainEdgeError(f"--rounds and --block must be at least 1, got {args.rounds} and {args.block}")
     if args.limit is not None and args.limit < 1:
         raise BrainEdgeError(f"--limit must be at least 1, got {args.limit}")
     artifacts = discover_bundles(args.bundles)
@@ -118,7 +152,14 @@ def benchmark(args: argparse.Namespace, command: str) -> dict:
     ood_set = load_ood_set(args.ood_set) if args.ood_set else None
     reference = choose_reference(artifacts, args.reference)
     settings = Settings(
-        threads=args.threads, backends=args.backends, runs=args.runs, warmup=args.warmup, timeout_s=args.timeout
+        threads=args.threads,
+        backends=args.backends,
+        runs=args.runs,
+        warmup=args.warmup,
+        rounds=args.rounds,
+        block=args.block,
+        seed=args.seed,
+        timeout_s=args.timeout,
     )
     device = device_record(args.device_name)
     rows = run_matrix(artifacts, test_set, settings, args.run_id, device["name"], reference, ood_set=ood_set)

@@ -1,6 +1,11 @@
-"""Run the matrix: every artifact x backend x thread count, each in a fresh ``benchmarks.runner``.
+"""Run the matrix: every artifact x backend x thread count, each in a fresh ``benchmarks.runner``, then
+the latency of every artifact of one backend and thread count in one ``benchmarks.paired`` process.
 
-The parent holds the labels, so accuracy, macro-F1 and agreement with the float32
+The isolated runs give what needs a process of its own (init, first inference, peak RSS) and the
+end-to-end pass (throughput, predictions); the paired process times invoke latency in interleaved
+rounds, so a change of the machine's speed reaches every artifact alike and ratios are paired round
+by round. A row keeps its isolated latency beside, and as its latency when the paired process could
+not time it. The parent holds the labels, so accuracy, macro-F1 and agreement with the float32
 reference are computed here from the per-image predictions each subprocess returns.
 A bundle that cannot be opened (bad metadata.json, missing model, an export's hidden staging
 folder) is a failed row naming the problem, never the end of the run. Whether the answers can be
@@ -26,7 +31,17 @@ import numpy as np
 
 from brainedge.benchmarks.answers import OodSet, answer_fields
 from brainedge.benchmarks.dataset import LabelledSet
-from brainedge.benchmarks.runner import DEFAULT_RUNS, DEFAULT_WARMUP, PARENT_ENV
+from brainedge.benchmarks.device import throttled_between
+from brainedge.benchmarks.paired import (
+    DEFAULT_BLOCK,
+    DEFAULT_ROUNDS,
+    DEFAULT_SEED,
+    drift,
+    median_interval,
+    paired_ratio,
+    round_medians,
+)
+from brainedge.benchmarks.runner import DEFAULT_RUNS, DEFAULT_WARMUP, PARENT_ENV, latency_summary
 from brainedge.benchmarks.schema import SCHEMA_VERSION
 from brainedge.edge_runtime.backends import ONNX_BACKENDS, TFLITE_BACKENDS
 from brainedge.edge_runtime.bundle import Bundle, find_bundles, is_bundle
@@ -36,6 +51,7 @@ from brainedge.edge_runtime.metadata import BundleMetadata
 from brainedge.edge_runtime.metrics import confusion_matrix, per_class_scores
 
 RUNNER = (sys.executable, "-m", "brainedge.benchmarks.runner")
+PAIRED = (sys.executable, "-m", "brainedge.benchmarks.paired")
 
 
 UNKNOWN_FORMAT = "unknown"
@@ -71,8 +87,12 @@ class Settings:
     backends: Sequence[str] = ("auto",)
     runs: int = DEFAULT_RUNS
     warmup: int = DEFAULT_WARMUP
+    rounds: int = DEFAULT_ROUNDS
+    block: int = DEFAULT_BLOCK
+    seed: int = DEFAULT_SEED
     timeout_s: float = 900.0
     runner: Sequence[str] = field(default_factory=lambda: RUNNER)
+    paired: Sequence[str] = field(default_factory=lambda: PAIRED)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -80,6 +100,9 @@ class Settings:
             "backends": list(self.backends),
             "runs": self.runs,
             "warmup": self.warmup,
+            "rounds": self.rounds,
+            "block": self.block,
+            "seed": self.seed,
             "timeout_s": self.timeout_s,
         }
 
@@ -169,26 +192,44 @@ def run_matrix(
         if ood_set is not None:
             ood_file = Path(scratch) / "ood_images.json"
             ood_file.write_text(json.dumps([str(p) for p in ood_set.paths]))
-        rows, predictions = [], []
-        for artifact in artifacts:
-            for backend in backends_for(artifact, settings.backends):
-                for threads in settings.threads:
-                    if progress:
-                        doing = "benchmarking" if artifact.opened else "cannot benchmark"
-                        print(
-                            f"{doing} {artifact.name} [{backend}, {threads or 'default'} thread(s)]",
-                            file=sys.stderr,
-                            flush=True,
-                        )
-                    payload = (
-                        run_one(artifact, backend, threads, images_file, settings, ood_file)
-                        if artifact.opened
-                        else {"status": "failed", "error": artifact.problem}
-                    )
-                    rows.append(make_row(artifact, backend, threads, payload, labels, run_id, device, ood_set))
-                    predictions.append(payload.get("predictions"))
-    add_agreement(rows, predictions, reference)
+        measured = [
+            (
+                artifact,
+                backend,
+                threads,
+                run_isolated(artifact, backend, threads, images_file, settings, ood_file, progress),
+            )
+            for artifact in artifacts
+            for backend in backends_for(artifact, settings.backends)
+            for threads in settings.threads
+        ]
+        interleaved = time_interleaved(measured, images_file, settings, progress)
+    rows = [
+        make_row(
+            a, backend, threads, payload, labels, run_id, device, ood_set, interleaved.get((a.name, backend, threads))
+        )
+        for a, backend, threads, payload in measured
+    ]
+    add_agreement(rows, [payload.get("predictions") for *_, payload in measured], reference)
     return rows
+
+
+def run_isolated(
+    artifact: Artifact,
+    backend: str,
+    threads: int | None,
+    images_file: Path,
+    settings: Settings,
+    ood_file: Path | None,
+    progress: bool,
+) -> dict[str, Any]:
+    """The runner's payload for one artifact, backend and thread count; a failed one for a bundle not opened."""
+    if progress:
+        doing = "benchmarking" if artifact.opened else "cannot benchmark"
+        print(f"{doing} {artifact.name} [{backend}, {threads or 'default'} thread(s)]", file=sys.stderr, flush=True)
+    if artifact.opened is None:
+        return {"status": "failed", "error": artifact.problem}
+    return run_one(artifact, backend, threads, images_file, settings, ood_file)
 
 
 def run_one(
@@ -199,11 +240,7 @@ def run_one(
     settings: Settings,
     ood_file: Path | None = None,
 ) -> dict[str, Any]:
-    """The runner's JSON, or a failed payload saying why the subprocess gave none.
-
-    Ctrl-C here kills the runner (subprocess.run does) before it reaches the CLI; on Linux the
-    runner also dies with this process however it is killed (see runner.die_with_parent).
-    """
+    """The runner's JSON, or a failed payload saying why the subprocess gave none."""
     command = [
         *settings.runner,
         "--bundle",
@@ -221,16 +258,87 @@ def run_one(
         command += ["--threads", str(threads)]
     if ood_file is not None:
         command += ["--ood-images", str(ood_file)]
+    return run_child(command, settings.timeout_s)
+
+
+def phase_name(backend: str, threads: int | None) -> str:
+    """Names the paired process that timed a row: rows of one run with the same phase were interleaved together."""
+    return f"{backend}, {threads or 'default'} thread(s)"
+
+
+def time_interleaved(
+    measured: Sequence[tuple[Artifact, str, int | None, dict[str, Any]]],
+    images_file: Path,
+    settings: Settings,
+    progress: bool = True,
+) -> dict[tuple[str, str, int | None], dict[str, Any]]:
+    """Per (artifact, backend, threads) measured fine in isolation, what the paired process of its phase timed.
+
+    One paired process per backend and thread count times all of them; an artifact that failed its
+    isolated run is left out, so a crashing interpreter cannot take the others' latency with it.
+    """
+    phases: dict[tuple[str, int | None], list[Artifact]] = {}
+    for artifact, backend, threads, payload in measured:
+        if payload.get("status") == "ok":
+            phases.setdefault((backend, threads), []).append(artifact)
+    timed = {}
+    for (backend, threads), members in phases.items():
+        name = phase_name(backend, threads)
+        if progress:
+            print(f"timing {len(members)} artifact(s) interleaved [{name}]", file=sys.stderr, flush=True)
+        payload = run_paired(members, backend, threads, images_file, settings)
+        for artifact, outcome in zip(members, phase_outcomes(name, payload, len(members))):
+            timed[(artifact.name, backend, threads)] = outcome
+    return timed
+
+
+def run_paired(
+    members: Sequence[Artifact], backend: str, threads: int | None, images_file: Path, settings: Settings
+) -> dict[str, Any]:
+    """The paired process's JSON for one phase, or a failed payload saying why it gave none.
+
+    It gets the per-artifact ``--timeout`` once for each artifact it times.
+    """
+    command = [*settings.paired]
+    for artifact in members:
+        command += ["--bundle", str(artifact.bundle)]
+    command += ["--backend", backend, "--images", str(images_file), "--warmup", str(settings.warmup)]
+    command += ["--rounds", str(settings.rounds), "--block", str(settings.block), "--seed", str(settings.seed)]
+    if threads is not None:
+        command += ["--threads", str(threads)]
+    return run_child(command, settings.timeout_s * len(members))
+
+
+def phase_outcomes(name: str, payload: dict[str, Any], count: int) -> list[dict[str, Any]]:
+    """Per artifact of the phase: its rounds (or why it has none) and the device before and after."""
+    shared = {
+        "phase": name,
+        "artifacts": count,
+        "device_before": payload.get("device_before"),
+        "device_after": payload.get("device_after"),
+    }
+    entries = payload.get("artifacts") if payload.get("status") == "ok" else None
+    if not isinstance(entries, list) or len(entries) != count:
+        return [{**shared, "rounds": [], "error": payload.get("error", "no result")} for _ in range(count)]
+    return [{**shared, "rounds": entry.get("rounds") or [], "error": entry.get("error")} for entry in entries]
+
+
+def run_child(command: Sequence[str], timeout_s: float) -> dict[str, Any]:
+    """A measuring subprocess's JSON line, or a failed payload saying why it gave none.
+
+    Ctrl-C here kills the child (subprocess.run does) before it reaches the CLI; on Linux the child
+    also dies with this process however it is killed (see runner.die_with_parent).
+    """
     try:
         done = subprocess.run(
-            command,
+            list(command),
             capture_output=True,
             text=True,
-            timeout=settings.timeout_s,
+            timeout=timeout_s,
             env={**os.environ, PARENT_ENV: str(os.getpid())},
         )
     except subprocess.TimeoutExpired:
-        return {"status": "failed", "error": f"timed out after {settings.timeout_s:g} s"}
+        return {"status": "failed", "error": f"timed out after {timeout_s:g} s"}
     payload = _last_json_line(done.stdout)
     if payload is None:
         return {"status": "failed", "error": _crash_message(done.returncode, done.stderr)}
@@ -268,8 +376,10 @@ def make_row(
     run_id: str,
     device: str,
     ood_set: OodSet | None = None,
+    interleaved: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One schema row: identity, the runner's figures, accuracy from its predictions, and its answers' worth."""
+    """One schema row: identity, the runner's figures, the interleaved latency, accuracy from its predictions,
+    and its answers' worth."""
     ok = payload.get("status") == "ok" and artifact.opened is not None
     predictions = payload.get("predictions") or []
     accuracy, macro_f1 = (
@@ -292,8 +402,7 @@ def make_row(
         "size_bytes": size.stat().st_size if size and size.is_file() else None,
         "init_ms": payload.get("init_ms"),
         "first_ms": payload.get("first_ms"),
-        "latency_ms": payload.get("latency_ms"),
-        "latency_samples_ms": payload.get("latency_samples_ms", []),
+        **latency_fields(payload, interleaved if ok else None),
         "throughput_ips": payload.get("throughput_ips"),
         "peak_rss_mb": payload.get("peak_rss_mb"),
         "images": payload.get("images"),
@@ -302,6 +411,38 @@ def make_row(
         "status": "ok" if ok else "failed",
         "error": None if ok else payload.get("error", "unknown error"),
         **answer_fields(labels, payload if ok else {}, ood_set, artifact.metadata.class_names if ok else None),
+    }
+
+
+def latency_fields(payload: dict[str, Any], interleaved: dict[str, Any] | None) -> dict[str, Any]:
+    """The row's latency from the interleaved rounds, else the runner's (``payload``); the runner's always beside."""
+    fields = {
+        "latency_ms": payload.get("latency_ms"),
+        "latency_samples_ms": payload.get("latency_samples_ms", []),
+        "latency_isolated_ms": payload.get("latency_ms"),
+        "paired": None if interleaved is None else paired_record(interleaved),
+    }
+    if interleaved and interleaved["rounds"]:
+        samples = [round(ms, 4) for block in interleaved["rounds"] for ms in block]
+        fields.update(latency_ms=latency_summary(samples), latency_samples_ms=samples)
+    return fields
+
+
+def paired_record(interleaved: dict[str, Any]) -> dict[str, Any]:
+    """What the row keeps of its phase: per-round medians (for paired ratios), the p50's interval, drift, device."""
+    round_ms = [round(ms, 4) for ms in round_medians(interleaved["rounds"])]
+    before, after = interleaved.get("device_before") or {}, interleaved.get("device_after") or {}
+    interval = median_interval(round_ms)
+    return {
+        "phase": interleaved["phase"],
+        "artifacts": interleaved["artifacts"],
+        "round_ms": round_ms,
+        "p50_interval_ms": None if interval is None else list(interval),
+        "drift": drift(round_ms),
+        "device_before": interleaved.get("device_before"),
+        "device_after": interleaved.get("device_after"),
+        "throttled": throttled_between(before.get("throttled"), after.get("throttled")),
+        "error": interleaved.get("error"),
     }
 
 
@@ -356,11 +497,6 @@ def compute_ratios(rows: Sequence[dict[str, Any]], references: dict[str, str | N
 
 
 def ratio(row: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
-    def divide(a: float | None, b: float | None) -> float | None:
-        return a / b if a is not None and b else None
-
-    p50 = (row.get("latency_ms") or {}).get("p50")
-    ref_p50 = (reference.get("latency_ms") or {}).get("p50")
     accuracy, ref_accuracy = row.get("accuracy"), reference.get("accuracy")
     return {
         "run": row["run"],
@@ -369,10 +505,42 @@ def ratio(row: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
         "reference": reference["artifact"],
         "backend": row["backend"],
         "threads": row["threads"],
-        "latency_p50_ratio": divide(p50, ref_p50),
-        "size_ratio": divide(row.get("size_bytes"), reference.get("size_bytes")),
+        **latency_ratio(row, reference),
+        "size_ratio": _divide(row.get("size_bytes"), reference.get("size_bytes")),
         "accuracy_delta": accuracy - ref_accuracy if accuracy is not None and ref_accuracy is not None else None,
     }
+
+
+def latency_ratio(row: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
+    """Paired round by round, with its interval, when both were timed in one phase; else the ratio of the p50s."""
+    paired = paired_ratio(*same_phase_rounds(row, reference))
+    if paired is not None:
+        return {
+            "latency_p50_ratio": paired["ratio"],
+            "latency_ratio_low": paired["low"],
+            "latency_ratio_high": paired["high"],
+            "paired_rounds": paired["rounds"],
+        }
+    p50 = (row.get("latency_ms") or {}).get("p50")
+    ref_p50 = (reference.get("latency_ms") or {}).get("p50")
+    return {
+        "latency_p50_ratio": _divide(p50, ref_p50),
+        "latency_ratio_low": None,
+        "latency_ratio_high": None,
+        "paired_rounds": None,
+    }
+
+
+def same_phase_rounds(row: dict[str, Any], reference: dict[str, Any]) -> tuple[list[float], list[float]]:
+    """Both rows' per-round medians when one paired process of one run timed them together; else two empty lists."""
+    mine, theirs = row.get("paired") or {}, reference.get("paired") or {}
+    if row["run"] != reference["run"] or not mine.get("phase") or mine.get("phase") != theirs.get("phase"):
+        return [], []
+    return mine.get("round_ms") or [], theirs.get("round_ms") or []
+
+
+def _divide(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
 
 
 def make_run(

@@ -17,10 +17,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
+
 from brainedge.benchmarks.answers import ANSWER_FIELDS, NEAR, OOD
+from brainedge.benchmarks.paired import DRIFT_SHARE, DRIFT_THRESHOLD
 from brainedge.benchmarks.schema import schema_text
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.files import write_atomically
+from brainedge.edge_runtime.metrics import wilson_interval
 
 RESULT_JSON = "results.json"
 RESULT_CSV = "results.csv"
@@ -61,6 +65,12 @@ CSV_COLUMNS = (
     "latency_p90_ms",
     "latency_p99_ms",
     "latency_mean_ms",
+    "latency_p50_low_ms",
+    "latency_p50_high_ms",
+    "latency_isolated_p50_ms",
+    "drift_change",
+    "drift_flagged",
+    "throttled",
     "throughput_ips",
     "peak_rss_mb",
     "images",
@@ -142,6 +152,16 @@ def _remove_leftovers(out_dir: Path) -> None:
 def csv_record(row: dict[str, Any]) -> dict[str, Any]:
     latency = row.get("latency_ms") or {}
     flat = {**row, **{f"latency_{key}_ms": latency.get(key) for key in ("p50", "p90", "p99", "mean")}}
+    paired = row.get("paired") or {}
+    low, high = paired.get("p50_interval_ms") or (None, None)
+    flat.update(
+        latency_p50_low_ms=low,
+        latency_p50_high_ms=high,
+        latency_isolated_p50_ms=(row.get("latency_isolated_ms") or {}).get("p50"),
+        drift_change=(paired.get("drift") or {}).get("change"),
+        drift_flagged=(paired.get("drift") or {}).get("flagged"),
+        throttled=paired.get("throttled"),
+    )
     for when in ("before", "after"):
         scores = row.get(f"calibration_{when}") or {}
         flat.update({f"{name}_{when}": scores.get(name) for name in ("ece", "nll", "brier")})
@@ -206,6 +226,17 @@ def render_plots(rows: Sequence[dict[str, Any]]) -> dict[str, bytes]:
 
 
 def _scatter(plt: Any, rows: Sequence[dict[str, Any]]) -> bytes | None:
+    figure = scatter_figure(plt, rows)
+    return None if figure is None else _png(plt, figure)
+
+
+def scatter_figure(plt: Any, rows: Sequence[dict[str, Any]]) -> Any:
+    """Accuracy against p50 latency with their 95% intervals as error bars, and a label per point.
+
+    Bundles of similar latency and accuracy sit on top of each other, so the labels stand in a column
+    right of the plot, at least a line apart and as near their points' heights as that allows, each
+    joined to its point by a thin line: they never overlap. None when no row has both figures.
+    """
     points = [
         r
         for r in rows
@@ -214,26 +245,116 @@ def _scatter(plt: Any, rows: Sequence[dict[str, Any]]) -> bytes | None:
     if not points:
         return None
     with_device = _several_devices(points)
-    figure, axes = plt.subplots(figsize=(8, 5.5))
-    for device in sorted({_where(r, points) for r in points}):
+    labels = [row_label(r, with_device, points) for r in points]
+    figure, axes = _scatter_canvas(plt, len(points), max(len(label) for label in labels))
+    devices = sorted({_where(r, points) for r in points})
+    colours = {device: PALETTE[index % len(PALETTE)] for index, device in enumerate(devices)}
+    for device in devices:
         mine = [r for r in points if _where(r, points) == device]
-        axes.scatter([r["latency_ms"]["p50"] for r in mine], [100 * r["accuracy"] for r in mine], label=device, s=36)
-        for r in mine:
-            axes.annotate(
-                row_label(r, with_device=False),
-                (r["latency_ms"]["p50"], 100 * r["accuracy"]),
-                fontsize=7,
-                xytext=(4, 3),
-                textcoords="offset points",
-            )
-    axes.set_xlabel("p50 invoke latency (ms)")
-    axes.set_ylabel("test accuracy (%)")
+        axes.errorbar(
+            [r["latency_ms"]["p50"] for r in mine],
+            [100 * r["accuracy"] for r in mine],
+            xerr=np.array([_latency_error(r) for r in mine]).T,
+            yerr=np.array([_accuracy_error(r) for r in mine]).T,
+            fmt="o",
+            markersize=5,
+            color=colours[device],
+            elinewidth=0.9,
+            capsize=2,
+            alpha=0.85,
+            label=device,
+        )
+    axes.set_xlabel("p50 invoke latency (ms); bars: 95% interval over the interleaved rounds")
+    axes.set_ylabel("test accuracy (%); bars: 95% Wilson interval")
     axes.set_title("Accuracy vs latency (up and left is better)")
     axes.grid(alpha=0.3)
     if with_device:
         axes.legend(title="device", fontsize=8)
-    figure.tight_layout()
-    return _png(plt, figure)
+    axes.autoscale_view()
+    _label_column(axes, points, labels, [colours[_where(r, points)] for r in points])
+    return figure
+
+
+SCATTER_FONT = 7
+"""Points of the scatter's labels."""
+LABEL_PITCH = 1.4
+"""Distance between neighbouring labels' centres, in label heights (a line of 7-pt text is about 1.2 of them)."""
+SCATTER_AXES_INCHES = (5.6, 4.2)
+
+
+def _scatter_canvas(plt: Any, count: int, longest_label: int) -> tuple[Any, Any]:
+    """A figure whose axes are tall enough for ``count`` labels a pitch apart, with room right of them for the labels.
+
+    The axes are placed in inches, not by a layout engine, so the pitch computed for them holds when drawn.
+    """
+    left, bottom, top, gap = 0.9, 0.7, 0.45, 0.25
+    width = SCATTER_AXES_INCHES[0]
+    height = max(SCATTER_AXES_INCHES[1], count * _pitch_inches())
+    label_width = 0.065 * longest_label + 0.2  # 7-pt characters, generously
+    size = (left + width + gap + label_width, bottom + height + top)
+    figure = plt.figure(figsize=size)
+    axes = figure.add_axes((left / size[0], bottom / size[1], width / size[0], height / size[1]))
+    return figure, axes
+
+
+def _pitch_inches() -> float:
+    return LABEL_PITCH * SCATTER_FONT / 72
+
+
+def _label_column(axes: Any, points: Sequence[dict[str, Any]], labels: Sequence[str], colours: Sequence[str]) -> None:
+    """Each point's label right of the axes, in the order of the points' heights, a pitch apart, with a leader line.
+
+    Points of equal height are taken right to left going up, so their leader lines fan out without crossing.
+    """
+    to_axes = axes.transData + axes.transAxes.inverted()
+    heights = [to_axes.transform((r["latency_ms"]["p50"], 100 * r["accuracy"]))[1] for r in points]
+    order = sorted(range(len(points)), key=lambda i: (heights[i], -points[i]["latency_ms"]["p50"]))
+    axes_inches = axes.get_position().height * axes.figure.get_figheight()
+    placed = spread([heights[i] for i in order], _pitch_inches() / axes_inches)
+    for index, height in zip(order, placed):
+        row = points[index]
+        axes.annotate(
+            labels[index],
+            xy=(row["latency_ms"]["p50"], 100 * row["accuracy"]),
+            xytext=(1.03, height),
+            textcoords="axes fraction",
+            fontsize=SCATTER_FONT,
+            va="center",
+            color=colours[index],
+            annotation_clip=False,
+            arrowprops={"arrowstyle": "-", "color": colours[index], "linewidth": 0.6, "alpha": 0.5, "shrinkB": 3},
+        )
+
+
+def spread(wanted: Sequence[float], pitch: float, low: float = 0.0, high: float = 1.0) -> list[float]:
+    """Positions as near the ascending ``wanted`` ones as can be while at least ``pitch`` apart, kept within
+    [low, high] when they fit there: pushed up past their lower neighbours, then down below ``high``."""
+    placed: list[float] = []
+    for position in wanted:
+        placed.append(max(position, placed[-1] + pitch if placed else low))
+    ceiling = high
+    for index in reversed(range(len(placed))):
+        placed[index] = min(placed[index], ceiling)
+        ceiling = placed[index] - pitch
+    return placed
+
+
+def _latency_error(row: dict[str, Any]) -> tuple[float, float]:
+    """How far the p50's 95% interval reaches below and above it (nothing for a row without interleaved rounds)."""
+    interval = (row.get("paired") or {}).get("p50_interval_ms")
+    if not interval:
+        return (0.0, 0.0)
+    p50 = row["latency_ms"]["p50"]
+    return (max(p50 - interval[0], 0.0), max(interval[1] - p50, 0.0))
+
+
+def _accuracy_error(row: dict[str, Any]) -> tuple[float, float]:
+    """How far accuracy's 95% Wilson interval reaches below and above it, in points (nothing without a count)."""
+    images = row.get("images")
+    if not images:
+        return (0.0, 0.0)
+    low, high = wilson_interval(round(row["accuracy"] * images), images)
+    return (100 * (row["accuracy"] - low), 100 * (high - row["accuracy"]))
 
 
 def _distribution(plt: Any, rows: Sequence[dict[str, Any]]) -> bytes | None:
@@ -447,6 +568,7 @@ def render_markdown(result: dict[str, Any], plots: Sequence[str]) -> str:
     parts += ["## Results\n", _rows_table(result["rows"])]
     if result["ratios"]:
         parts += ["## Quantized vs float32 (same run, same thread count)\n", _ratios_table(result["ratios"])]
+    parts += interleaved_section(result)
     answered = answer_rows(result["rows"])
     if answered:
         parts += answers_section(answered, plots)
@@ -755,7 +877,9 @@ def _rows_table(rows: Sequence[dict[str, Any]]) -> str:
                 _fmt(r.get("size_bytes"), 1e-6, 2),
                 _fmt(r.get("init_ms"), 1, 1),
                 _fmt(r.get("first_ms")),
-                *(_fmt(latency.get(key)) for key in ("p50", "p90", "p99", "mean")),
+                _with_interval(latency.get("p50"), (r.get("paired") or {}).get("p50_interval_ms")),
+                *(_fmt(latency.get(key)) for key in ("p90", "p99", "mean")),
+                _drift(r.get("paired")),
                 _fmt(r.get("throughput_ips"), 1, 1),
                 _fmt(r.get("peak_rss_mb"), 1, 1),
                 r["status"],
@@ -774,10 +898,11 @@ def _rows_table(rows: Sequence[dict[str, Any]]) -> str:
             "size MB (10⁶ B)",
             "init ms",
             "first ms",
-            "p50 ms",
+            "p50 ms (95% interval)",
             "p90 ms",
             "p99 ms",
             "mean ms",
+            "drift",
             "img/s e2e",
             "peak RSS MB",
             "status",
@@ -794,29 +919,139 @@ def _ratios_table(ratios: Sequence[dict[str, Any]]) -> str:
             r["reference"],
             r["backend"],
             str(r["threads"] or "default"),
-            _fmt(r["latency_p50_ratio"], 1, 3),
+            _with_interval(r["latency_p50_ratio"], _ratio_interval(r), 3),
             _fmt(r["size_ratio"], 1, 3),
             _fmt(r["accuracy_delta"], 100, 2),
         ]
         for r in ratios
     ]
     return _table(
-        ("device", "artifact", "vs float32", "backend", "threads", "p50 latency ×", "size ×", "accuracy Δ (points)"),
+        (
+            "device",
+            "artifact",
+            "vs float32",
+            "backend",
+            "threads",
+            "p50 latency × (95% interval)",
+            "size ×",
+            "accuracy Δ (points)",
+        ),
         lines,
     )
 
 
-METHOD = """\
+def _ratio_interval(ratio: dict[str, Any]) -> list[float] | None:
+    """A paired ratio's interval; None for a ratio of two p50s (older files, imports, the app, other phases)."""
+    low, high = ratio.get("latency_ratio_low"), ratio.get("latency_ratio_high")
+    return None if low is None or high is None else [low, high]
+
+
+def _with_interval(value: float | None, interval: Sequence[float] | None, digits: int = 2) -> str:
+    text = _fmt(value, 1, digits)
+    return text if value is None or not interval else f"{text} ({interval[0]:.{digits}f}–{interval[1]:.{digits}f})"
+
+
+DRIFT_FLAG = "⚠"
+
+
+def _drift(paired: dict[str, Any] | None) -> str:
+    """The change from the first rounds to the last, flagged beyond the threshold or when the SoC throttled;
+    "isolated" when the interleaved phase could not time the row (its latency is then its own process's)."""
+    if paired is None:
+        return "–"
+    if paired.get("error"):
+        return "isolated"
+    found = paired.get("drift")
+    text = "–" if found is None else f"{100 * found['change']:+.1f}%" + (f" {DRIFT_FLAG}" if found["flagged"] else "")
+    return text + (f" {DRIFT_FLAG} throttled" if paired.get("throttled") else "")
+
+
+def interleaved_section(result: dict[str, Any]) -> list[str]:
+    """Per run and phase: how it was timed, the device's temperature and throttling around it, the rows flagged
+    for drift, and the rows it could not time; nothing for a result without interleaved rows."""
+    phases: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in result["rows"]:
+        if row.get("paired"):
+            phases.setdefault((row["run"], row["paired"]["phase"]), []).append(row)
+    if not phases:
+        return []
+    settings = {run["id"]: run.get("settings") or {} for run in result["runs"]}
+    lines = []
+    for (run, phase), rows in phases.items():
+        lines.append(f"- Run `{run}`, `{phase}`: {_phase_summary(rows, settings[run])}\n")
+        lines += [f"  - {line}\n" for line in _phase_findings(rows)]
+    return ["## Interleaved latency\n", "".join(lines)]
+
+
+def _phase_summary(rows: Sequence[dict[str, Any]], settings: dict[str, Any]) -> str:
+    rounds = max(len(r["paired"]["round_ms"]) for r in rows)
+    text = f"{len(rows)} artifact(s), {rounds} rounds"
+    if settings.get("block") is not None:
+        text += f" of {settings['block']} invokes each, in a random order per round (seed {settings.get('seed')})"
+    before, after = rows[0]["paired"].get("device_before") or {}, rows[0]["paired"].get("device_after") or {}
+    if before.get("temperature_c") is not None and after.get("temperature_c") is not None:
+        text += f"; SoC {before['temperature_c']:.1f} → {after['temperature_c']:.1f} °C"
+    if before.get("throttled") is not None or after.get("throttled") is not None:
+        text += f"; `vcgencmd get_throttled` {before.get('throttled') or '–'} → {after.get('throttled') or '–'}"
+    return text + "."
+
+
+def _phase_findings(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """One line per row flagged for drift or throttling, or timed in its own process only; "no drift" if none."""
+    findings = []
+    for row in rows:
+        paired, label = row["paired"], f"{row['artifact']} [{row['backend']}, {row['threads'] or 'default'}t]"
+        if paired.get("error"):
+            findings.append(f"{label}: not timed interleaved ({paired['error']}); its latency is its own process's")
+            continue
+        found = paired.get("drift") or {}
+        if found.get("flagged"):
+            findings.append(
+                f"{DRIFT_FLAG} {label}: drift {100 * found['change']:+.1f}% "
+                f"({found['first_ms']:.2f} → {found['last_ms']:.2f} ms, first to last fifth of the rounds)"
+            )
+        if paired.get("throttled"):
+            findings.append(f"{DRIFT_FLAG} {label}: the SoC was throttled during the phase")
+    return findings or [f"no drift beyond ±{DRIFT_THRESHOLD:.0%} and no throttling"]
+
+
+METHOD = f"""\
+Two kinds of process measure. Each artifact × backend × thread count first runs alone in a fresh
+subprocess (*isolated*): init, first, img/s, accuracy, macro-F1, agreement, peak RSS and the answers'
+figures come from there. Then one process per backend and thread count loads every artifact that ran
+fine and times their invoke latency *interleaved*: p50/p90/p99/mean, drift, the plots' latency and
+the ratios come from there.
+
 - **init**: constructing the `edge_runtime.Classifier` (read and hash-check the bundle, load the
   interpreter, allocate tensors). **first**: the first invoke after that.
-- **p50/p90/p99/mean**: invoke-only latency (set input, invoke, read output) on one fixed preprocessed
-  image, after the warm-up runs, over the timed runs listed in each run's settings.
+- **p50/p90/p99/mean**: invoke-only latency (set input, invoke, read output; the head is apart, in
+  *head / OOD ms*) on one fixed preprocessed image (the first test image that decodes), over every
+  timed invoke of the interleaved phase: after the warm-up invokes, each round runs every artifact
+  once, in a seeded random order, as a block of invokes (rounds, block and seed are in each run's
+  settings). A machine that slows down or speeds up (other load, a throttling SoC, a governor) then
+  slows every artifact of that round alike, not whichever was being measured. In brackets: a 95%
+  distribution-free interval (binomial order statistics) of the median of the artifact's per-round
+  medians. A row the phase could not time keeps the latency of its isolated run (drift says
+  "isolated"); every row's isolated latency is in results.json as `latency_isolated_ms`.
+- **p50 latency ×**: the median over the rounds of the artifact's round median divided by the
+  reference's in the same round, a change of the machine's speed dividing out, with a 95%
+  distribution-free interval of that median. Rows not timed in one phase (LiteRT imports, the
+  Android app, older result files) get the ratio of their p50s, without an interval.
+- **drift**: the change of the artifact's median from the first {DRIFT_SHARE:.0%} of the rounds to
+  the last {DRIFT_SHARE:.0%}. Beyond ±{DRIFT_THRESHOLD:.0%} it is flagged {DRIFT_FLAG}: the machine changed
+  speed during the phase, so this row's absolute latencies describe neither state; its ratios stay
+  paired, but rerun on a quiet (or cooled) device before trusting the run. On a Raspberry Pi,
+  *Interleaved latency* gives the SoC temperature and `vcgencmd get_throttled` before and after the
+  phase; a throttling, capping or under-voltage bit set at the end, or set during the phase, is
+  flagged "{DRIFT_FLAG} throttled".
 - **img/s e2e**: end-to-end throughput over the labelled test set (decode, preprocess, invoke, rank),
   one image at a time. **accuracy**, **macro-F1**: on that set; an unreadable image counts as wrong.
 - **agreement**: share of test images whose top-1 equals the float32 reference artifact's top-1.
 - **peak RSS**: peak resident memory of the fresh subprocess that measured the row (Python, numpy,
   Pillow, the interpreter and the model together): `VmHWM` on Linux (`ru_maxrss` there would include
   the parent's memory, which Linux carries across fork and exec), `ru_maxrss` elsewhere.
+- **accuracy vs latency plot**: its error bars are the p50's interval (as in the table) and accuracy's
+  95% Wilson interval.
 - Rows imported from LiteRT `benchmark_model` logs report its *Init*, *First inference*, average and
   (newer versions) median; it gives no p90/p99 and no accuracy.
 """

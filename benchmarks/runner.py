@@ -9,7 +9,9 @@ allocate), first inference, warm-up, then steady-state invoke latency on a fixed
 preprocessed input (the first test image that decodes); then end-to-end classification
 (decode, preprocess, invoke, rank) over the labelled images for throughput and per-image
 predictions. An unreadable image is a wrong answer and is named in the result, never the
-end of the row.
+end of the row. The invoke latency timed here, one artifact after another, is the *isolated*
+one; the row's reported latency comes from ``benchmarks.paired``, which times the same
+``invoke_latencies`` on the same input for all artifacts in interleaved rounds.
 
 Beside each prediction it returns what says whether the answer can be taken at its word (see
 ``benchmarks.answers``): the calibrated top-1 confidence and, for a bundle with a head, the logits
@@ -34,7 +36,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -278,6 +280,14 @@ def die_with_parent() -> None:
         os._exit(1)
 
 
+def stdout_for_the_result() -> TextIO:
+    """Standard output kept for the one JSON line; fd 1 then goes to stderr, as interpreters may print to it."""
+    sys.stdout.flush()
+    stream = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    return stream
+
+
 def _blank_input(classifier: Classifier) -> np.ndarray:
     spec = classifier.input_spec
     return np.zeros((1, spec.height, spec.width, spec.channels), spec.dtype)
@@ -298,11 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ood-images", type=Path, help="JSON list of out-of-distribution images to try refusing")
     args = parser.parse_args(argv)
     die_with_parent()
-
-    # Interpreters may print to stdout; keep it for the one JSON line by sending fd 1 to stderr.
-    sys.stdout.flush()
-    result_stream = os.fdopen(os.dup(1), "w")
-    os.dup2(2, 1)
+    result_stream = stdout_for_the_result()
     try:
         images = [Path(p) for p in json.loads(args.images.read_text())] if args.images else []
         ood_images = [Path(p) for p in json.loads(args.ood_images.read_text())] if args.ood_images else None

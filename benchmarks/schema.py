@@ -10,6 +10,8 @@ Fields added since version 1 are optional, so that older result files (and the A
 still load and merge: a row's answer fields (``benchmarks.answers``: calibration, referral,
 out-of-distribution refusal, the head's cost) and a run's ``ood_set``; within them, fields added
 later still (``referral.refused``, ``test_ood.per_class``, ``ood_set.unreadable_images``) are optional too.
+So are the interleaved latency's: a row's ``paired`` and ``latency_isolated_ms`` (``benchmarks.paired``),
+a ratio's interval (``latency_ratio_low``, ``latency_ratio_high``, ``paired_rounds``).
 """
 
 from __future__ import annotations
@@ -130,6 +132,45 @@ OOD_SET_SCHEMA: dict[str, Any] = {
     },
 }
 
+THERMAL_SCHEMA: dict[str, Any] = {
+    "type": ["object", "null"],
+    "properties": {"temperature_c": _NUMBER, "throttled": _TEXT},
+}
+"""SoC temperature and ``vcgencmd get_throttled`` (a Raspberry Pi's), each null where the device cannot say."""
+
+DRIFT_SCHEMA: dict[str, Any] = {
+    "type": ["object", "null"],
+    "required": ["first_ms", "last_ms", "change", "threshold", "flagged"],
+    "properties": {
+        "first_ms": {"type": "number"},
+        "last_ms": {"type": "number"},
+        "change": {"type": "number"},
+        "threshold": {"type": "number"},
+        "flagged": {"type": "boolean"},
+    },
+}
+"""The median of the first fifth of the rounds, of the last fifth, the relative change and whether it exceeds
+the threshold."""
+
+PAIRED_SCHEMA: dict[str, Any] = {
+    "type": ["object", "null"],
+    "required": ["phase", "round_ms", "error"],
+    "properties": {
+        "phase": {"type": "string"},
+        "artifacts": _COUNT,
+        "round_ms": _NUMBERS,
+        "p50_interval_ms": {"type": ["array", "null"], "items": {"type": "number"}},
+        "drift": DRIFT_SCHEMA,
+        "device_before": THERMAL_SCHEMA,
+        "device_after": THERMAL_SCHEMA,
+        "throttled": {"type": ["boolean", "null"]},
+        "error": _TEXT,
+    },
+}
+"""The row's interleaved latency phase: rows of one run with the same ``phase`` were timed in one process,
+round by round (``round_ms``: this artifact's median per round, aligned across them); ``error`` says why
+this row has no rounds (its latency is then the isolated one)."""
+
 ROW_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": [
@@ -168,6 +209,9 @@ ROW_SCHEMA: dict[str, Any] = {
         "first_ms": _NUMBER,
         "latency_ms": LATENCY_SCHEMA,
         "latency_samples_ms": {"type": "array", "items": {"type": "number"}},
+        # The isolated runner's latency and the interleaved phase (optional; older files and the app lack them):
+        "latency_isolated_ms": LATENCY_SCHEMA,
+        "paired": PAIRED_SCHEMA,
         "throughput_ips": _NUMBER,
         "peak_rss_mb": _NUMBER,
         "images": {"type": ["integer", "null"]},
@@ -208,6 +252,9 @@ RATIO_SCHEMA: dict[str, Any] = {
         "backend": {"type": "string"},
         "threads": {"type": ["integer", "null"]},
         "latency_p50_ratio": _NUMBER,
+        "latency_ratio_low": _NUMBER,
+        "latency_ratio_high": _NUMBER,
+        "paired_rounds": {"type": ["integer", "null"]},
         "size_ratio": _NUMBER,
         "accuracy_delta": _NUMBER,
     },

@@ -80,8 +80,16 @@ def crashing_runner(tmp_path_factory) -> Path:
 
 def _bench(bundles: list[Path], test_folder: Path, out: Path, *extra: str) -> int:
     return cli.main(
-        [*map(str, bundles), "--test-set", str(test_folder), "--out", str(out), "--runs", "5", "--warmup", "1", *extra]
+        [
+            *map(str, bundles),
+            *("--test-set", str(test_folder), "--out", str(out)),
+            *("--runs", "5", "--warmup", "1", "--rounds", str(ROUNDS), "--block", "2"),
+            *extra,
+        ]
     )
+
+
+ROUNDS = 4
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +121,12 @@ def test_result_is_schema_valid_and_complete(full_run, export_dir):
         assert row["images"] == 12 and row["image_errors"] == 0
         latency = row["latency_ms"]
         assert latency["p50"] <= latency["p90"] <= latency["p99"] and latency["mean"] > 0
-        assert len(row["latency_samples_ms"]) == 5
+        assert len(row["latency_samples_ms"]) == ROUNDS * 2  # from the interleaved rounds, two invokes each
+        assert row["latency_isolated_ms"]["p50"] > 0  # the runner's own, kept beside
+        paired = row["paired"]
+        assert (paired["phase"], paired["artifacts"], paired["error"]) == ("auto, 1 thread(s)", 2, None)
+        assert len(paired["round_ms"]) == ROUNDS and paired["drift"]["threshold"] == 0.1
+        assert paired["p50_interval_ms"] == [min(paired["round_ms"]), max(paired["round_ms"])]  # 4 rounds: all
         assert row["peak_rss_mb"] > 10  # Python + numpy alone exceed this: catches a KiB/MiB slip
         assert row["peak_rss_mb"] < 300  # the child's own peak, not this TensorFlow-laden parent's
         assert row["size_bytes"] == (export_dir / row["artifact"] / "model.tflite").stat().st_size
@@ -140,9 +153,10 @@ def test_int8_ratio_against_float32(full_run, export_dir):
     assert ratio["size_ratio"] == pytest.approx(sizes["int8"] / sizes["float32"])
     assert ratio["size_ratio"] < 1
     rows = {r["artifact"]: r for r in result["rows"]}
-    assert ratio["latency_p50_ratio"] == pytest.approx(
-        rows["int8"]["latency_ms"]["p50"] / rows["float32"]["latency_ms"]["p50"]
-    )
+    per_round = np.divide(rows["int8"]["paired"]["round_ms"], rows["float32"]["paired"]["round_ms"])
+    assert ratio["latency_p50_ratio"] == pytest.approx(np.median(per_round))  # paired round by round
+    assert (ratio["latency_ratio_low"], ratio["latency_ratio_high"]) == pytest.approx((min(per_round), max(per_round)))
+    assert ratio["paired_rounds"] == ROUNDS
     assert ratio["accuracy_delta"] == pytest.approx(rows["int8"]["accuracy"] - rows["float32"]["accuracy"])
 
 

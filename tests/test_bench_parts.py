@@ -132,6 +132,7 @@ def test_device_record_fields(tmp_path):
     record = device_record("bench-box")
     assert record["name"] == "bench-box" and record["cores"] >= 1 and record["python"].count(".") == 2
     assert set(record["packages"]) >= {"numpy", "ai-edge-litert", "onnxruntime"}
+    assert "throttled" in record  # a Raspberry Pi's vcgencmd get_throttled; None elsewhere
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("processor\t: 0\nBogoMIPS\t: 108.00\n\nModel\t\t: Raspberry Pi 5 Model B Rev 1.0\n")
     assert cpu_model(cpuinfo) == "Raspberry Pi 5 Model B Rev 1.0"

@@ -26,7 +26,8 @@ from brainedge.benchmarks.report import METHOD, REPORT_MD, RESULT_CSV, RESULT_JS
 from brainedge.benchmarks.schema import read_result, schema_text
 
 RUNNER_MODULE = "brainedge.benchmarks.runner"
-FAST = ("--runs", "3", "--warmup", "0")
+PAIRED_MODULE = "brainedge.benchmarks.paired"
+FAST = ("--runs", "3", "--warmup", "0", "--rounds", "3")
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +106,10 @@ def _zero_runs(layout, tmp_path, out):
     return [layout["export"], "--out", out, "--runs", "0"], "--runs must be at least 1", "--runs"
 
 
+def _zero_rounds(layout, tmp_path, out):
+    return [layout["export"], "--out", out, "--rounds", "0"], "--rounds and --block must be at least 1", "got 0"
+
+
 def _merge_not_json(layout, tmp_path, out):
     (tmp_path / "pi.json").write_text("{half a file")
     args = ["--merge", layout["previous"] / RESULT_JSON, tmp_path / "pi.json", "--out", out]
@@ -165,6 +170,7 @@ BAD_INPUTS: dict[str, Callable] = {
     "test class the bundles lack": _foreign_class,
     "unknown reference": _unknown_reference,
     "zero runs": _zero_runs,
+    "zero rounds": _zero_rounds,
     "merge: not JSON": _merge_not_json,
     "merge: missing file": _merge_missing,
     "merge: a folder": _merge_folder,
@@ -264,6 +270,12 @@ def test_bad_bundles_fail_their_own_rows(mixed_run):
     assert "bad_metadata/metadata.json: not valid JSON" in failed["bad_metadata"]
     assert "model file named in the bundle metadata is missing" in failed["no_model"]
     assert rows["no_model"]["format"] == "unknown" and rows["no_model"]["latency_ms"] is None
+    # The interleaved phase timed the two good bundles together; the bad ones never entered it.
+    assert rows["bad_metadata"]["paired"] is None and rows["no_model"]["paired"] is None
+    for name in ("float32", "int8"):
+        assert rows[name]["paired"]["artifacts"] == 2 and rows[name]["paired"]["error"] is None
+        assert len(rows[name]["paired"]["round_ms"]) == 3
+    assert result["ratios"][0]["paired_rounds"] == 3
 
 
 def test_unreadable_images_fail_no_row_and_are_named(mixed_run, layout):
@@ -309,8 +321,8 @@ sys.exit(main(sys.argv[3:]))
 a kill "while writing" must survive, made wide enough to hit every time."""
 
 
-def _runners_of(bundle_root: Path) -> list[int]:
-    """Live runner processes measuring a bundle under ``bundle_root``."""
+def _runners_of(bundle_root: Path, modules: tuple[str, ...] = (RUNNER_MODULE, PAIRED_MODULE)) -> list[int]:
+    """Live measuring processes (a runner, the interleaved phase) measuring a bundle under ``bundle_root``."""
     found = []
     for entry in Path("/proc").iterdir():
         try:
@@ -319,7 +331,7 @@ def _runners_of(bundle_root: Path) -> list[int]:
             continue
         if (
             entry.name.isdigit()
-            and RUNNER_MODULE.encode() in command
+            and any(module.encode() in command for module in modules)
             and str(bundle_root).encode() in b" ".join(command)
         ):
             state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -379,16 +391,24 @@ def _start(command: list[str], group: bool) -> subprocess.Popen:
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=group)
 
 
+ENDLESS = {
+    # An endless warm-up (it keeps no samples, so no memory grows): the kill lands in a runner.
+    RUNNER_MODULE: ("--warmup", "1000000000"),
+    # Quick runners, then rounds without end (a few samples a round): the kill lands in the interleaved phase.
+    PAIRED_MODULE: ("--runs", "3", "--warmup", "0", "--rounds", "1000000000"),
+}
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("module", [RUNNER_MODULE, PAIRED_MODULE], ids=["in a runner", "in the interleaved phase"])
 @pytest.mark.parametrize("how", ["SIGKILL", "SIGINT to the bench", "SIGINT to its process group (Ctrl-C)"])
-def test_kill_during_measurement(how, kill_setup, layout):
+def test_kill_during_measurement(how, module, kill_setup, layout):
     out, before, export = kill_setup
     command = [sys.executable, "-m", "brainedge.benchmarks", str(export), "--test-set", str(layout["images"])]
-    # An endless warm-up (it keeps no samples, so no memory grows): the kill lands in measurement.
-    bench = _start([*command, "--out", str(out), "--warmup", "1000000000"], group=True)
+    bench = _start([*command, "--out", str(out), *ENDLESS[module]], group=True)
     try:
-        _wait_for(lambda: _runners_of(export), 60, "a runner to start")
-        time.sleep(1.0)  # inside the runner's measurement, not its start-up
+        _wait_for(lambda: _runners_of(export, (module,)), 60, f"{module} to start")
+        time.sleep(1.0)  # inside the measurement, not its start-up
         if how == "SIGKILL":
             bench.send_signal(signal.SIGKILL)
         elif how.startswith("SIGINT to its"):
@@ -403,7 +423,7 @@ def test_kill_during_measurement(how, kill_setup, layout):
     else:
         assert (bench.returncode, err.strip().splitlines()[-1]) == (130, "interrupted")
         assert "Traceback" not in err
-    _wait_for(lambda: not _runners_of(export), 5, "the runner to die with the bench")
+    _wait_for(lambda: not _runners_of(export), 5, "the measuring process to die with the bench")
     assert _snapshot(out) == before  # nothing was written yet
 
 

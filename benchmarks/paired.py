@@ -1,0 +1,182 @@
+"""Time every artifact's invoke latency in one process, in interleaved rounds, so drift reaches all alike.
+
+``python -m brainedge.benchmarks.paired --bundle A --bundle B ... --images LIST.json`` prints one JSON
+object on stdout. Artifacts timed one after another turn any change of the machine's speed (a noisy
+neighbour, a Raspberry Pi heating up, a phone changing governor) into a false ratio between them.
+Here each round runs every artifact once, in a seeded random order, as a block of timed invokes
+(``runner.invoke_latencies`` on ``runner.latency_input``: the figure the isolated runner times), so a
+slower or faster machine slows or speeds every artifact of that round alike. A bundle that cannot be
+loaded is a failed entry; the others are still timed.
+
+The statistics the harness derives from the rounds live here too: each round's median per artifact,
+paired ratios with a distribution-free interval, and the drift indicator (first rounds against last).
+Like the runner, this process dies with the brainedge-bench that started it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from brainedge.benchmarks.device import thermal_state
+from brainedge.benchmarks.runner import (
+    DEFAULT_WARMUP,
+    die_with_parent,
+    invoke_latencies,
+    latency_input,
+    stdout_for_the_result,
+)
+from brainedge.edge_runtime.classifier import Classifier
+from brainedge.edge_runtime.errors import BrainEdgeError
+
+DEFAULT_ROUNDS = 100
+DEFAULT_BLOCK = 5
+"""Timed invokes of one artifact in a row: a round's median per artifact is the median of its block."""
+DEFAULT_SEED = 0
+CONFIDENCE = 0.95
+DRIFT_SHARE = 0.2
+"""The first and the last fifth of the rounds are compared for drift."""
+DRIFT_THRESHOLD = 0.10
+"""A change of an artifact's median by more than 10% from the first to the last rounds flags the row."""
+
+
+def round_orders(count: int, rounds: int, seed: int = DEFAULT_SEED) -> Iterator[list[int]]:
+    """The artifacts' order in each round: every one of ``count`` once, shuffled anew by a seeded generator."""
+    generator = np.random.default_rng(seed)
+    for _ in range(rounds):
+        yield [int(i) for i in generator.permutation(count)]
+
+
+def measure(
+    bundles: Sequence[Path],
+    backend: str,
+    threads: int | None,
+    images: list[Path],
+    rounds: int = DEFAULT_ROUNDS,
+    block: int = DEFAULT_BLOCK,
+    warmup: int = DEFAULT_WARMUP,
+    seed: int = DEFAULT_SEED,
+) -> dict[str, Any]:
+    """Per bundle, its timed blocks round by round (or why it could not be loaded), and the device around them."""
+    loaded = [_load(bundle, backend, threads, images) for bundle in bundles]
+    timed = [entry for entry in loaded if isinstance(entry, tuple)]
+    for classifier, batch in timed:
+        invoke_latencies(classifier, batch, 0, warmup)
+    before = thermal_state()
+    blocks = interleaved_blocks(timed, rounds, block, seed)
+    after = thermal_state()
+    samples = iter(blocks)
+    artifacts = [
+        {"status": "failed", "error": entry} if isinstance(entry, str) else {"status": "ok", "rounds": next(samples)}
+        for entry in loaded
+    ]
+    return {"status": "ok", "artifacts": artifacts, "device_before": before, "device_after": after}
+
+
+def _load(bundle: Path, backend: str, threads: int | None, images: list[Path]) -> tuple[Classifier, np.ndarray] | str:
+    """The classifier and its latency input, or the reason it cannot be timed."""
+    try:
+        classifier = Classifier.from_bundle(bundle, backend, threads)
+    except BrainEdgeError as error:
+        return str(error)
+    return classifier, latency_input(classifier, images)
+
+
+def interleaved_blocks(
+    timed: Sequence[tuple[Classifier, np.ndarray]], rounds: int, block: int, seed: int
+) -> list[list[list[float]]]:
+    """Per artifact, per round, the ms of its ``block`` invokes; each round takes the artifacts in a new order."""
+    blocks: list[list[list[float]]] = [[] for _ in timed]
+    for order in round_orders(len(timed), rounds, seed):
+        for index in order:
+            classifier, batch = timed[index]
+            blocks[index].append(invoke_latencies(classifier, batch, block, 0))
+    return blocks
+
+
+def round_medians(rounds: Sequence[Sequence[float]]) -> list[float]:
+    """One figure per round: the median of the artifact's block, robust to a single slow invoke."""
+    return [float(np.median(block)) for block in rounds]
+
+
+def median_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float] | None:
+    """A distribution-free interval for the median: the order statistics the binomial(n, 1/2) puts it between.
+
+    With fewer than six values no pair of them reaches 95%; the full range is returned then. None for no values.
+    """
+    ordered = sorted(values)
+    count = len(ordered)
+    if count == 0:
+        return None
+    tail = (1 - confidence) / 2
+    dropped, next_below = 0, (1 + count) / 2**count  # next_below: P(binomial <= dropped + 1)
+    while next_below <= tail:
+        dropped += 1
+        next_below += math.comb(count, dropped + 1) / 2**count
+    return float(ordered[dropped]), float(ordered[count - 1 - dropped])
+
+
+def paired_ratio(
+    round_ms: Sequence[float], reference_round_ms: Sequence[float], confidence: float = CONFIDENCE
+) -> dict[str, Any] | None:
+    """The median of the per-round ratios artifact / reference, its interval and the number of rounds.
+
+    A round's two medians were measured seconds apart, so a change of the machine's speed divides out.
+    """
+    if not round_ms or len(round_ms) != len(reference_round_ms):
+        return None
+    ratios = [a / b for a, b in zip(round_ms, reference_round_ms)]
+    low, high = median_interval(ratios, confidence)
+    return {"ratio": float(np.median(ratios)), "low": float(low), "high": float(high), "rounds": len(ratios)}
+
+
+def drift(round_ms: Sequence[float], share: float = DRIFT_SHARE, threshold: float = DRIFT_THRESHOLD) -> dict | None:
+    """The artifact's median over the last rounds against the first; flagged beyond ``threshold`` either way."""
+    if len(round_ms) < 2:
+        return None
+    count = max(1, min(len(round_ms) // 2, round(share * len(round_ms))))
+    first, last = float(np.median(round_ms[:count])), float(np.median(round_ms[-count:]))
+    change = last / first - 1
+    return {
+        "first_ms": first,
+        "last_ms": last,
+        "change": change,
+        "threshold": threshold,
+        "flagged": abs(change) > threshold,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m brainedge.benchmarks.paired", description=__doc__)
+    parser.add_argument("--bundle", type=Path, action="append", required=True, help="a bundle to time (repeat)")
+    parser.add_argument("--backend", default="auto")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--images", type=Path, help="JSON list of image paths; the first that decodes is the input")
+    parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS)
+    parser.add_argument("--block", type=int, default=DEFAULT_BLOCK)
+    parser.add_argument("--warmup", type=int, default=DEFAULT_WARMUP)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    args = parser.parse_args(argv)
+    die_with_parent()
+    result_stream = stdout_for_the_result()
+    try:
+        images = [Path(p) for p in json.loads(args.images.read_text())] if args.images else []
+        result = measure(
+            args.bundle, args.backend, args.threads, images, args.rounds, args.block, args.warmup, args.seed
+        )
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the parent reports it
+        return 130
+    result_stream.write(json.dumps(result) + "\n")
+    result_stream.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
