@@ -117,7 +117,7 @@ def markdown(
         command,
         "```",
         "",
-        f"Verified through the edge runtime on the **{first['split']}** split ({_images(first)}); float32 "
+        f"Verified through the edge runtime on the **{first['split']}** split, {_images(first)}; float32 "
         "reference = the Keras float model, accuracy "
         f"{with_interval(first['float_reference_accuracy'], accuracy_interval(first, 'float_reference_accuracy'))}. "
         "Intervals: 95%, Wilson. Flips: the images the float Keras model answers right and the variant wrong "
