@@ -12,7 +12,7 @@ import pytest
 
 from brainedge.benchmarks.studies import train_report
 from brainedge.edge_runtime.manifest import Manifest, ManifestRow, read_manifest, write_manifest
-from brainedge.edge_runtime.metrics import classification_report, wilson_interval
+from brainedge.edge_runtime.metrics import classification_report, wilson_interval, with_interval
 from brainedge.train.plots import confusion_title, plot_run
 from brainedge.train.run_dir import RunDirectory
 from brainedge.train.scoring import (
@@ -90,7 +90,10 @@ def test_the_plots_show_the_leak_free_figure_with_the_all_images_one_in_the_titl
     reports = split_reports(TEST, CLASSES)
     title = confusion_title("float model", reports)
     assert title.splitlines()[1].startswith("accuracy 0.8571 [")
-    assert title.splitlines()[2] == "all 10 test images incl. 3 near-duplicates of training images: accuracy 0.9000"
+    assert title.splitlines()[2] == (
+        "all 10 test images incl. 3 near-duplicates of training images: "
+        f"accuracy {with_interval(0.9, wilson_interval(9, 10))}"
+    )
     run = RunDirectory(tmp_path)
     plot_run(run, "float", reports, {"test": TEST}, CLASSES)
     assert (run.plots_dir / "confusion_float.png").stat().st_size > 0

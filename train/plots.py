@@ -42,7 +42,8 @@ def confusion_title(title: str, reports: dict[str, Any]) -> str:
     lines = [title, f"accuracy {with_interval(report['accuracy'], report['intervals']['accuracy'])} (95% interval)"]
     if WITH_LEAKED in reports:
         everything = reports[WITH_LEAKED]
-        lines.append(f"{images_label(WITH_LEAKED, everything)}: accuracy {everything['accuracy']:.4f}")
+        accuracy = with_interval(everything["accuracy"], everything["intervals"]["accuracy"])
+        lines.append(f"{images_label(WITH_LEAKED, everything)}: accuracy {accuracy}")
     return "\n".join(lines)
 
 
