@@ -2,19 +2,9 @@
 
 Like tests/make_export_run.py (synthetic slices, a leak-free split, config.json in
 brainedge-train's format, the head names export cuts at), but with a feature map fine enough to
-point with. Measured while choosing it (pointing game on the tumour images of the test split,
-a hit = the map's maximum within 15/224 of the image side of the lesion):
-
-- make_export_run's model (64 px, three 'valid' stride-2 convolutions, 7x7 map): 77.8% of 27
-  (benchmarks/studies/class_maps.py), gliomas 3 of 9; its cells also sit up to 4 px from where
-  the map's upsampling puts them;
-- four 'same' stride-2 convolutions at 64 px (16x16 map), 45 images, 4 px: 67-78% without batch
-  norm (it barely told glioma from notumor), 80-87% with it, and unstable from epoch to epoch;
-- the demo's MobileNetV2 0.35 at 96 px (3x3 map, 43 px cells): 41.5% of 135, meningiomas 0%;
-- this one: 96 px, stride by 2x2 max pooling (cells line up exactly with the half-pixel
-  upsampling, which TF's 'same' stride-2 padding shifts by 0.5 px per layer) and batch norm,
-  24x24 map: 100% of 45 in the study (6.4 px), and 98% and 100% at 6 px with weight seeds 1 and
-  2; test accuracy 0.97-1.00; 30-50 s on 2 cores.
+point with: 24x24, its cells lined up with the half-pixel upsampling by max pooling instead of
+strided convolutions. Why this model, and what the alternatives (brainedge-demo's MobileNetV2
+among them) scored: benchmarks/results/class_maps_models.md.
 
 usage: python tests/make_class_map_run.py WORK_DIR   → WORK_DIR/run (plus WORK_DIR/data, manifest.csv)
 """

@@ -20,6 +20,7 @@ import pytest
 from PIL import Image
 
 from brainedge.benchmarks.studies.class_maps import (
+    TILE,
     HeldOut,
     default_tolerance,
     dilate,
@@ -30,6 +31,7 @@ from brainedge.benchmarks.studies.class_maps import (
     synthetic_masks,
 )
 from brainedge.benchmarks.studies.class_maps import main as class_maps_main
+from brainedge.edge_runtime.explain import overlay
 from brainedge.edge_runtime.preprocess import decode_pixels
 from brainedge.train.synthetic import (
     CLASS_NAMES,
@@ -193,6 +195,11 @@ def test_user_errors_are_one_line(tmp_path, capsys, make, message) -> None:
     assert not (tmp_path / "out").exists()
 
 
+def test_a_gallery_tile_is_the_whole_overlay() -> None:
+    """The sheet pastes tiles TILE px apart: an overlay drawn any larger would lose its right and lower parts."""
+    assert overlay(np.zeros((TILE, TILE, 3), np.uint8), np.ones((3, 3)), "x").size == (TILE, TILE)
+
+
 # --- the study on a trained and exported run (TensorFlow in subprocesses) -----------------------
 
 
@@ -263,5 +270,5 @@ def test_the_record_says_what_maps_cost_and_shows_them(study: tuple[dict, Path])
     text = out.with_suffix(".md").read_text()
     assert "## Pointing game" in text and "**no**" not in text
     with Image.open(out.with_suffix(".png")) as sheet:
-        assert sheet.size == (3 * 224, 4 * 224)
+        assert sheet.size == (3 * TILE, 4 * TILE)
     assert len(record["gallery"]["images"]) == 12

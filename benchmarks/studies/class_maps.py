@@ -47,7 +47,7 @@ from brainedge.benchmarks.dataset import manifest_test_set
 from brainedge.benchmarks.device import device_record
 from brainedge.edge_runtime.classifier import Classifier
 from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
-from brainedge.edge_runtime.explain import overlay, png_bytes, upsample
+from brainedge.edge_runtime.explain import SHORT_SIDE_AT_LEAST, overlay, png_bytes, upsample
 from brainedge.edge_runtime.files import check_output_file, is_image_name, shown, write_output
 from brainedge.edge_runtime.manifest import read_manifest
 from brainedge.edge_runtime.metadata import InputSpec, spec_from_dict
@@ -63,7 +63,8 @@ TOLERANCE_AT_224 = 15
 MAX_REPLAY_DIFFERENCE = 4.0
 """Mean absolute difference (grey levels) between a file and the slice re-drawn for it: JPEG at
 quality 92 stays near 1; another image is tens of levels away."""
-TILE = 224
+TILE = SHORT_SIDE_AT_LEAST
+"""A gallery tile's side: the smallest size ``overlay`` draws at, so it draws each image whole, unscaled."""
 BATCH = 32
 
 
