@@ -5,6 +5,7 @@ contract (errors, files, formats, metadata, bundle, preprocess, manifest, metric
   < train < export (on the contract and the runtime)
   ; the benchmark harness (brainedge-bench) on the contract and the runtime only
   ; the demo, the studies and the Android tools on top of everything.
+The web stack (FastAPI, uvicorn) stays inside edge_runtime.serve: a device with [edge] alone lacks it.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ ALLOWED = {
 }
 NO_TENSORFLOW = {"contract", "runtime", "bench"}
 TENSORFLOW_MODULES = ("tensorflow", "tf_keras", "keras", "tensorflow_model_optimization", "tf2onnx")
+SERVE = "brainedge.edge_runtime.serve"
+WEB_STACK = ("fastapi", "starlette", "uvicorn", "python_multipart", "pydantic", "anyio", "httpx")
+"""What brainedge[serve] adds; only SERVE may import it (and SERVE's cli only once it has checked it is there)."""
 
 
 def layer_of(module: str) -> str:
@@ -95,7 +99,10 @@ def violations(source: str, module: str) -> list[str]:
     layer = layer_of(module)
     problems = []
     for name in imported_modules(source, module):
-        if name.split(".")[0] in ("train", "export", "edge_runtime", "benchmarks"):
+        outside_serve = layer in NO_TENSORFLOW and not module.startswith(SERVE)
+        if outside_serve and (name.split(".")[0] in WEB_STACK or name.startswith(SERVE)):
+            problems.append(f"{module} ({layer}) imports {name}: only {SERVE} may, [edge] has no web stack")
+        elif name.split(".")[0] in ("train", "export", "edge_runtime", "benchmarks"):
             problems.append(f"{module} imports {name}: un-namespaced (use brainedge.{name})")
         elif name.startswith("brainedge."):
             target = layer_of(name)
@@ -129,6 +136,8 @@ def test_every_import_points_down_the_layers() -> None:
         ("brainedge.benchmarks.harness", "import brainedge.train.pipeline"),
         ("brainedge.benchmarks.runner", "from brainedge.benchmarks.studies import overhead"),
         ("brainedge.edge_runtime.cli", "import tensorflow as tf"),
+        ("brainedge.edge_runtime.classifier", "from fastapi import FastAPI"),
+        ("brainedge.benchmarks.harness", "from brainedge.edge_runtime.serve.app import create_app"),
         ("brainedge.train.cli", "from edge_runtime.errors import BrainEdgeError"),
     ],
 )
@@ -137,6 +146,21 @@ def test_a_reversed_arrow_is_caught(module: str, reversed_import: str) -> None:
     source = path.read_text(encoding="utf-8")
     assert violations(source, module) == []
     assert violations(source + "\n" + reversed_import + "\n", module) != []
+
+
+def test_the_runtime_loads_no_web_stack_until_the_server_starts() -> None:
+    """Everything an [edge] install runs, and brainedge-serve's command line before its check, load no FastAPI."""
+    needing_it = {f"{SERVE}.app", f"{SERVE}.uploads"}
+    modules = sorted(
+        {module_name(path) for path in (ROOT / "edge_runtime").rglob("*.py") if path.name != "__main__.py"} - needing_it
+    )
+    code = (
+        "import importlib, sys\nfor name in sys.argv[1:]:\n    importlib.import_module(name)\n"
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & {set(WEB_STACK)!r}))"
+    )
+    done = subprocess.run([sys.executable, "-c", code, *modules], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"{SERVE}.cli" in modules and done.stdout.strip() == "[]"
 
 
 def test_no_sys_path_manipulation() -> None:

@@ -7,8 +7,8 @@ Open http://127.0.0.1:8080/ and drop scans on the page, or POST them to /v1/clas
 server needs an access token: --token (or BRAINEDGE_SERVE_TOKEN), else one is generated
 and printed once at start. Research software, not a medical device.
 
-Exit status: 0 stopped (Ctrl-C exits 130, SIGTERM ends it quietly), 2 could not start
-(bad bundle or arguments, port in use, [serve] not installed).
+Exit status: 0 stopped (Ctrl-C, or SIGTERM from systemd), 2 could not start (bad bundle
+or arguments, port in use, [serve] not installed).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import importlib.util
 import ipaddress
 import os
 import secrets
+import signal
 import socket
 from pathlib import Path
 
@@ -167,8 +168,17 @@ def run(args: argparse.Namespace) -> int:
     if generated:
         print(f"access token: {token}  (type it into the page once, or send 'Authorization: Bearer TOKEN')", flush=True)
     config = uvicorn.Config(app, log_level="warning", access_log=False, server_header=False)
-    uvicorn.Server(config).run(sockets=[listener])
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        uvicorn.Server(config).run(sockets=[listener])
+    except KeyboardInterrupt:
+        pass  # uvicorn finished the requests in hand, then raised the signal that stopped it again
     return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """systemd stops the server with SIGTERM: the same way out as Ctrl-C."""
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
