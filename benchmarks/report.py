@@ -247,32 +247,44 @@ def scatter_figure(plt: Any, rows: Sequence[dict[str, Any]]) -> Any:
     with_device = _several_devices(points)
     labels = [row_label(r, with_device, points) for r in points]
     figure, axes = _scatter_canvas(plt, len(points), max(len(label) for label in labels))
-    devices = sorted({_where(r, points) for r in points})
-    colours = {device: PALETTE[index % len(PALETTE)] for index, device in enumerate(devices)}
-    for device in devices:
-        mine = [r for r in points if _where(r, points) == device]
+    colours = _point_colours(points, with_device)
+    for row, colour in zip(points, colours):
         axes.errorbar(
-            [r["latency_ms"]["p50"] for r in mine],
-            [100 * r["accuracy"] for r in mine],
-            xerr=np.array([_latency_error(r) for r in mine]).T,
-            yerr=np.array([_accuracy_error(r) for r in mine]).T,
+            [row["latency_ms"]["p50"]],
+            [100 * row["accuracy"]],
+            xerr=np.array([_latency_error(row)]).T,
+            yerr=np.array([_accuracy_error(row)]).T,
             fmt="o",
             markersize=5,
-            color=colours[device],
+            color=colour,
             elinewidth=0.9,
             capsize=2,
             alpha=0.85,
-            label=device,
         )
     axes.set_xlabel("p50 invoke latency (ms); bars: 95% interval over the interleaved rounds")
     axes.set_ylabel("test accuracy (%); bars: 95% Wilson interval")
     axes.set_title("Accuracy vs latency (up and left is better)")
     axes.grid(alpha=0.3)
     if with_device:
-        axes.legend(title="device", fontsize=8)
+        seen = dict(zip((_where(r, points) for r in points), colours))
+        handles = [plt.Line2D([], [], marker="o", linestyle="none", color=c, label=d) for d, c in sorted(seen.items())]
+        axes.legend(handles=handles, title="device", fontsize=8)
     axes.autoscale_view()
-    _label_column(axes, points, labels, [colours[_where(r, points)] for r in points])
+    _label_column(axes, points, labels, colours)
     return figure
+
+
+LABEL_COLOURS = PALETTE[:-1]
+"""The palette without its yellow, too faint for text."""
+
+
+def _point_colours(points: Sequence[dict[str, Any]], with_device: bool) -> list[str]:
+    """One colour per device when there are several (the legend names them), else one per point, so that a
+    label's colour leads to its point in a cluster."""
+    if not with_device:
+        return [LABEL_COLOURS[index % len(LABEL_COLOURS)] for index in range(len(points))]
+    devices = sorted({_where(r, points) for r in points})
+    return [LABEL_COLOURS[devices.index(_where(r, points)) % len(LABEL_COLOURS)] for r in points]
 
 
 SCATTER_FONT = 7
