@@ -54,6 +54,13 @@ def test_demo_prints_one_table_for_float32_and_int8(demo_dir: tuple[Path, subpro
     for row in rows.values():
         assert row["test_images"] > 0 and 0.0 <= row["accuracy"] <= 1.0
         assert row["invoke_ms_p50"] > 0
+        low, high = row["accuracy_interval"]
+        assert low <= row["accuracy"] <= high and row["leaked_left_out"] == 0
+        flips = row["flips_against_keras"]  # the accuracy difference is exactly the flips' balance
+        assert row["keras_accuracy"] - row["accuracy"] == pytest.approx(
+            (flips["right_to_wrong"] - flips["wrong_to_right"]) / row["test_images"]
+        )
+    assert "McNemar" in table and "[95% interval]" in table
 
 
 def test_demo_bundles_are_verified_and_classify(demo_dir: tuple[Path, subprocess.CompletedProcess]) -> None:
