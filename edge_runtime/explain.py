@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
 
 from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.files import shown
 from brainedge.edge_runtime.preprocess import ImageSource, decode_rgb, resize_bilinear
 
 VIRIDIS = np.frombuffer(
@@ -45,6 +46,7 @@ SHORT_SIDE_AT_LEAST = 256
 LONG_SIDE_AT_MOST = 1024
 """A larger image is drawn smaller, as the Android app does: a 36 MP scan needed 1.5 GB at full size."""
 MIN_FONT = 9
+CAPTION_WIDTH = 256
 
 
 def upsample(class_map: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -53,16 +55,18 @@ def upsample(class_map: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def overlay(image: ImageSource, class_map: np.ndarray | None, caption: str) -> Image.Image:
-    """The image (anything ``classify`` takes) with the map blended over it in viridis, the caption on top.
+    """The image (anything ``classify`` takes) with the map blended over it in viridis, the caption
+    in a band above it (the whole image stays visible).
 
     Drawn at a size between SHORT_SIDE_AT_LEAST and LONG_SIDE_AT_MOST px where the image allows, so
     neither a thumbnail nor a 36 MP scan gives an unreadable or a huge picture.
     """
-    if class_map is None or class_map.ndim != 2:
+    if class_map is None or class_map.ndim != 2 or class_map.size == 0:
         raise BrainEdgeError("no class map to draw: classify with explain=True (one image's map is H x W)")
+    if not np.isfinite(class_map).all():
+        raise BrainEdgeError("the class map is not finite (NaN or infinity): nothing to draw")
     drawn = Image.fromarray(blend(_display_size(decode_rgb(image)), class_map), "RGB")
-    _caption(drawn, caption)
-    return drawn
+    return _with_caption(drawn, caption)
 
 
 def blend(pixels: np.ndarray, class_map: np.ndarray) -> np.ndarray:
@@ -81,7 +85,7 @@ def png_bytes(image: Image.Image, source: str = "", answer: str = "") -> bytes:
     info = PngImagePlugin.PngInfo()
     for key, value in (("Source", source), ("Answer", answer)):
         if value:
-            info.add_itxt(key, value)
+            info.add_itxt(key, shown(value))  # a name that is not UTF-8: \xNN escapes
     stream = io.BytesIO()
     image.save(stream, format="PNG", pnginfo=info, compress_level=1)
     return stream.getvalue()
@@ -101,18 +105,20 @@ def _display_size(pixels: np.ndarray) -> np.ndarray:
     return pixels
 
 
-def _caption(image: Image.Image, text: str) -> None:
-    """The caption in a black box, top-left, its font shrunk (and the text shortened) to fit the width."""
-    draw = ImageDraw.Draw(image)
-    size = max(MIN_FONT + 3, image.height // 28)
+def _with_caption(image: Image.Image, text: str) -> Image.Image:
+    """The image under a black band holding the caption, its font shrunk (and the text shortened) to
+    fit; at least CAPTION_WIDTH px wide so a thin strip's caption can still be read."""
+    width = max(image.width, CAPTION_WIDTH)
+    size = max(MIN_FONT + 3, width // 28)
     while True:
         font = ImageFont.load_default(size=size)
-        right = draw.textbbox((6, 4), text, font=font)[2]
-        if right <= image.width - 6 or size <= MIN_FONT:
+        if font.getbbox(text)[2] <= width - 12 or size <= MIN_FONT:
             break
         size -= 1
-    while len(text) > 1 and draw.textbbox((6, 4), text, font=font)[2] > image.width - 6:
+    while len(text) > 1 and font.getbbox(text)[2] > width - 12:
         text = text[:-2] + "…"
-    left, top, right, bottom = draw.textbbox((6, 4), text, font=font)
-    draw.rectangle((0, 0, right + 6, bottom + 4), fill=(0, 0, 0))
-    draw.text((6, 4), text, fill=(255, 255, 255), font=font)
+    band = font.getbbox("Ag…")[3] + 8
+    canvas = Image.new("RGB", (width, band + image.height), (0, 0, 0))
+    canvas.paste(image, ((width - image.width) // 2, band))
+    ImageDraw.Draw(canvas).text((6, 4), text, fill=(255, 255, 255), font=font)
+    return canvas

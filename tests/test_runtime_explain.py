@@ -6,6 +6,7 @@ against their definition here, and against Grad-CAM from TensorFlow in tests/tes
 
 from __future__ import annotations
 
+import io
 import shutil
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from PIL import Image
 from brainedge.edge_runtime.classifier import Classifier
 from brainedge.edge_runtime.cli import main as classify_main
 from brainedge.edge_runtime.errors import BrainEdgeError
-from brainedge.edge_runtime.explain import VIRIDIS, blend, overlay, upsample
+from brainedge.edge_runtime.explain import VIRIDIS, blend, overlay, png_bytes, upsample
 from brainedge.edge_runtime.preprocess import resize_bilinear
 
 
@@ -66,21 +67,41 @@ def test_the_blend_is_the_image_with_viridis_over_it() -> None:
     np.testing.assert_allclose(image[100, 80], 0.55 * 200 + 0.45 * VIRIDIS[0].astype(float), atol=1.0)
 
 
-@pytest.mark.parametrize(("height", "width"), [(8, 8), (32, 32), (100, 2000), (300, 400), (3000, 1000)])
-def test_overlays_are_drawn_at_a_readable_size_with_the_whole_caption(height: int, width: int) -> None:
+@pytest.mark.parametrize(
+    ("height", "width"), [(8, 8), (32, 32), (100, 2000), (300, 400), (3000, 1000), (50, 10000), (3000, 3)]
+)
+def test_overlays_show_the_whole_image_at_a_readable_size_under_the_whole_caption(height: int, width: int) -> None:
     pixels = np.full((height, width, 3), 128, np.uint8)
     caption = "uncertain: meningioma 0.986"
     drawn = np.asarray(overlay(pixels, np.ones((2, 2)), caption))
-    assert max(drawn.shape[:2]) <= 1024 and (min(drawn.shape[:2]) >= 256 or max(drawn.shape[:2]) == 1024)
-    assert abs(drawn.shape[0] / drawn.shape[1] - height / width) < 0.05 * height / width  # the image's shape kept
-    box_rows = np.flatnonzero((drawn[:, :4] == 0).all(axis=(1, 2)))
-    assert 0 < len(box_rows) < max(drawn.shape[0] / 3, 30)  # the caption's box leaves most of the image to the map
-    assert (drawn[: len(box_rows), :, :] >= 250).any()  # its text
+    image = (drawn == blend(pixels[:1, :1], np.ones((2, 2)))[0, 0]).all(axis=2)  # where the blended image is
+    rows, columns = np.flatnonzero(image.any(axis=1)), np.flatnonzero(image.any(axis=0))
+    shown = image[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]
+    assert shown.all()  # one rectangle, nothing drawn over it
+    assert max(shown.shape) <= 1024 and (min(shown.shape) >= 256 or max(shown.shape) == 1024 or min(shown.shape) < 8)
+    assert abs(shown.shape[0] / shown.shape[1] - height / width) < 0.05 * height / width + 1 / shown.shape[1]
+    band = drawn[: rows[0]]
+    assert 10 < len(band) < 60 and rows[-1] == len(drawn) - 1  # the caption above, the image below
+    assert (band >= 250).all(axis=2).sum() > 50 and drawn.shape[1] >= 256  # its text, on a readable width
 
 
-def test_overlay_refuses_a_missing_map() -> None:
-    with pytest.raises(BrainEdgeError, match="classify with explain=True"):
-        overlay(np.zeros((8, 8, 3), np.uint8), None, "x")
+@pytest.mark.parametrize(
+    ("class_map", "message"),
+    [
+        (None, "classify with explain=True"),
+        (np.zeros((0, 0)), "classify with explain=True"),
+        (np.full((2, 2), np.nan), "not finite"),
+    ],
+)
+def test_overlay_refuses_a_missing_or_broken_map(class_map: np.ndarray | None, message: str) -> None:
+    with pytest.raises(BrainEdgeError, match=message):
+        overlay(np.zeros((8, 8, 3), np.uint8), class_map, "x")
+
+
+def test_an_overlays_text_chunks_escape_a_name_that_is_not_utf8() -> None:
+    drawn = overlay(np.zeros((8, 8, 3), np.uint8), np.ones((2, 2)), "glioma 0.9")
+    with Image.open(io.BytesIO(png_bytes(drawn, source="scans/a\udcffb.jpg", answer="glioma 0.9"))) as image:
+        assert image.text["Source"] == "scans/a\\xffb.jpg"
 
 
 def test_classify_explain_writes_one_overlay_per_image(
@@ -98,7 +119,7 @@ def test_classify_explain_writes_one_overlay_per_image(
     sources = set()
     for path in out.iterdir():
         with Image.open(path) as overlay_image:
-            assert overlay_image.size == (256, 256) and overlay_image.mode == "RGB"  # a 32 px image drawn larger
+            assert overlay_image.width == 256 and overlay_image.mode == "RGB"  # a 32 px image drawn larger
             sources.add(overlay_image.text["Source"])
             assert overlay_image.text["Answer"].startswith(Path(overlay_image.text["Source"]).parent.name)
     assert sources == {str(images / name / "scan.png") for name in ("red", "green")}

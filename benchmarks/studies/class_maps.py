@@ -64,7 +64,7 @@ MAX_REPLAY_DIFFERENCE = 4.0
 """Mean absolute difference (grey levels) between a file and the slice re-drawn for it: JPEG at
 quality 92 stays near 1; another image is tens of levels away."""
 TILE = SHORT_SIDE_AT_LEAST
-"""A gallery tile's side: the smallest size ``overlay`` draws at, so it draws each image whole, unscaled."""
+"""A gallery tile's width: the smallest size ``overlay`` draws at, so it draws each image whole, unscaled."""
 BATCH = 32
 
 
@@ -397,7 +397,7 @@ def gallery(bundle: BundleMaps, images: HeldOut, per_class: int) -> tuple[Image.
             large = np.asarray(Image.fromarray(rgb).resize((TILE, TILE), Image.BILINEAR))
             tile = overlay(large, prediction.class_map, f"{name} -> {prediction.label} {prediction.score:.2f}")
             if prediction.label != name:
-                ImageDraw.Draw(tile).rectangle((0, 0, TILE - 1, TILE - 1), outline=(220, 30, 30), width=4)
+                ImageDraw.Draw(tile).rectangle((0, 0, tile.width - 1, tile.height - 1), outline=(220, 30, 30), width=4)
             row.append(tile)
             shown_images.append(
                 {
@@ -407,10 +407,11 @@ def gallery(bundle: BundleMaps, images: HeldOut, per_class: int) -> tuple[Image.
                 }
             )
         tiles.append(row)
-    sheet = Image.new("RGB", (TILE * per_class, TILE * len(tiles)), (0, 0, 0))
+    height = max(tile.height for row in tiles for tile in row)  # the image and its caption's band
+    sheet = Image.new("RGB", (TILE * per_class, height * len(tiles)), (0, 0, 0))
     for r, row in enumerate(tiles):
         for c, tile in enumerate(row):
-            sheet.paste(tile, (c * TILE, r * TILE))
+            sheet.paste(tile, (c * TILE, r * height))
     return sheet, shown_images
 
 
