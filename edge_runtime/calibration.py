@@ -10,7 +10,6 @@ from dataclasses import dataclass
 import numpy as np
 
 # Re-exported for the modules that import it from here (export.exporter, the answers study).
-from brainedge.edge_runtime.metrics import wilson_interval as wilson_interval
 
 ECE_BINS = 15
 TEMPERATURE_RANGE = (0.05, 20.0)

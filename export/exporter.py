@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 
 from brainedge.edge_runtime.bundle import PENDING, Bundle, publish, remove_abandoned_staging, staging_dir
-from brainedge.edge_runtime.calibration import wilson_interval
 from brainedge.edge_runtime.classifier import BatchOutputs
 from brainedge.edge_runtime.files import check_output_folder, write_text_atomically
 from brainedge.edge_runtime.formats import FORMAT_NAMES, export_format
 from brainedge.edge_runtime.metadata import HeadSpec
+from brainedge.edge_runtime.metrics import wilson_interval
 from brainedge.edge_runtime.tensors import tensors_to_bytes
 from brainedge.export.bundle import write_bundle
 from brainedge.export.formats import chosen_formats

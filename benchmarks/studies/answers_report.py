@@ -25,12 +25,13 @@ import numpy as np
 from brainedge.benchmarks.answers import load_ood_set
 from brainedge.benchmarks.runner import head_latencies, invoke_latencies
 from brainedge.edge_runtime.bundle import Bundle, find_bundles
-from brainedge.edge_runtime.calibration import accepted_answers, calibration_scores, reliability_bins, wilson_interval
+from brainedge.edge_runtime.calibration import accepted_answers, calibration_scores, reliability_bins
 from brainedge.edge_runtime.classifier import Classifier
 from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
 from brainedge.edge_runtime.files import write_text_atomically
 from brainedge.edge_runtime.head import beyond_threshold, softmax
 from brainedge.edge_runtime.manifest import read_manifest
+from brainedge.edge_runtime.metrics import wilson_interval
 from brainedge.edge_runtime.preprocess import decode_rgb, to_input_tensor
 
 TARGETS = {"ece_after": 0.02, "ood_flagged": 0.95, "test_flagged": 0.02, "accepted_accuracy": 0.993, "ood_ms": 0.5}
