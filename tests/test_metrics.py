@@ -47,6 +47,19 @@ def test_wilson_interval_stays_inside_zero_and_one() -> None:
     assert all(math.isnan(bound) for bound in wilson_interval(0, 0))
 
 
+@pytest.mark.parametrize(
+    "right_to_wrong, wrong_to_right, p",
+    [
+        (0, 0, 1.0),  # no flips: nothing to test
+        (1, 0, 1.0),  # 2 * 1/2
+        (3, 0, 0.25),  # 2 * 1/8
+        (5, 0, 0.0625),  # 2 * 1/32
+        (6, 0, 0.03125),  # 2 * 1/64
+        (10, 2, 0.03857421875),  # 2 * (1 + 12 + 66) / 4096
+        (2, 10, 0.03857421875),  # two-sided: the direction does not matter
+        (7, 7, 1.0),  # an even split; the doubled tail is capped at 1
+    ],
+)
 def test_exact_mcnemar_p_values_computed_by_hand(right_to_wrong: int, wrong_to_right: int, p: float) -> None:
     assert exact_mcnemar_p(right_to_wrong, wrong_to_right) == p
 
