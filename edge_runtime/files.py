@@ -28,8 +28,12 @@ def is_image_name(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path``, flush it to disk, then rename it into place."""
+def write_atomically(path: Path, data: bytes, replace: bool = True) -> None:
+    """Write to a temporary file beside ``path``, flush it to disk, then rename it into place.
+
+    ``replace=False`` never replaces a file that is there, even one another process has just
+    written: FileExistsError, and the caller picks another name.
+    """
     descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(descriptor, "wb") as stream:
@@ -37,13 +41,34 @@ def write_atomically(path: Path, data: bytes) -> None:
             stream.flush()
             os.fsync(stream.fileno())
         os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
+        if replace:
+            os.replace(temporary, path)
+        else:
+            _publish_new(temporary, path)
     except OSError as error:  # named after the file it was for, so no caller mistakes it for stdout's
         Path(temporary).unlink(missing_ok=True)
         raise OSError(error.errno, error.strerror, str(path)) from None
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _publish_new(temporary: str, path: Path) -> None:
+    """A hard link claims the name only if it is free; where links are not supported (FAT, some
+    network shares), an exclusively created placeholder claims it, then the data replaces it."""
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        raise
+    except OSError:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        try:
+            os.replace(temporary, path)
+        except BaseException:
+            path.unlink(missing_ok=True)  # never leave the empty placeholder under the name
+            raise
+    else:
+        os.unlink(temporary)
 
 
 def write_text_atomically(path: Path, text: str) -> None:

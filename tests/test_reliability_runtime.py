@@ -140,3 +140,23 @@ def test_the_python_api_raises_only_its_own_error(work: Path) -> None:
         with pytest.raises(BrainEdgeError):
             classifier.classify(bad)
     assert classifier.classify(work / "scans" / "red.png").label == "red"  # and it still works after them
+
+
+# --- publishing a new file without replacing one -------------------------------------------------
+
+
+@pytest.mark.parametrize("links", [True, False], ids=["hard link", "no links (FAT)"])
+def test_a_new_file_never_replaces_one_written_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, links: bool
+) -> None:
+    from brainedge.edge_runtime.files import write_atomically
+
+    if not links:
+        monkeypatch.setattr(os, "link", lambda *_: (_ for _ in ()).throw(PermissionError(1, "Operation not permitted")))
+    target = tmp_path / "x.png"
+    write_atomically(target, b"first", replace=False)
+    with pytest.raises(FileExistsError, match="x.png"):
+        write_atomically(target, b"second", replace=False)
+    assert target.read_bytes() == b"first" and sorted(p.name for p in tmp_path.iterdir()) == ["x.png"]
+    write_atomically(target, b"third")  # replacing stays the default
+    assert target.read_bytes() == b"third"
