@@ -2,7 +2,9 @@
 
 ``brainedge-classify --camera`` and ``--watch FOLDER`` read frames from here: the Raspberry
 Pi camera (picamera2), any OpenCV camera (cv2.VideoCapture), or a folder's new images,
-each counted once it has stopped growing.
+each counted once it has stopped growing. Each source waits ``interval`` seconds between
+frames or folder checks, and ends when its ``stop`` event is set: the kiosk pulls frames on a
+thread of its own (``streaming.prefetch``), which must not stay waiting for a frame after Ctrl-C.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import sys
-import time
+import threading
 from collections.abc import Generator
 from pathlib import Path
 
@@ -28,8 +30,9 @@ Frame = tuple[str, ImageSource]
 Frames = Generator[Frame, None, None]
 
 
-def picamera_frames(interval: float) -> Frames:
+def picamera_frames(interval: float, stop: threading.Event | None = None) -> Frames:
     """The Raspberry Pi camera through picamera2 (Raspberry Pi OS: apt install python3-picamera2)."""
+    stop = threading.Event() if stop is None else stop
     try:
         from picamera2 import Picamera2
     except ImportError as error:
@@ -48,14 +51,16 @@ def picamera_frames(interval: float) -> Frames:
     try:
         for index in itertools.count(1):
             yield f"frame {index}", np.ascontiguousarray(camera.capture_array("main")[..., ::-1])
-            time.sleep(interval)
+            if stop.wait(interval):
+                return
     finally:
         camera.stop()
         camera.close()
 
 
-def opencv_frames(interval: float, camera_index: int) -> Frames:
+def opencv_frames(interval: float, camera_index: int, stop: threading.Event | None = None) -> Frames:
     """A USB or built-in camera through OpenCV (pip install opencv-python-headless)."""
+    stop = threading.Event() if stop is None else stop
     try:
         import cv2
     except ImportError as error:
@@ -71,7 +76,8 @@ def opencv_frames(interval: float, camera_index: int) -> Frames:
             if not ok:
                 raise BrainEdgeError(f"OpenCV camera {camera_index} stopped delivering frames")
             yield f"frame {index}", np.ascontiguousarray(bgr[..., ::-1])
-            time.sleep(interval)
+            if stop.wait(interval):
+                return
     finally:
         capture.release()
 
@@ -134,7 +140,9 @@ def _size(path: Path) -> int | None:
         return None
 
 
-def folder_frames(folder: Path, interval: float, include_existing: bool) -> Frames:
+def folder_frames(folder: Path, interval: float, include_existing: bool, stop: threading.Event | None = None) -> Frames:
+    """The folder's new images as they settle; while none come, it waits here, until ``stop`` is set."""
+    stop = threading.Event() if stop is None else stop
     watcher = FolderWatcher(folder, include_existing)
     print(f"watching {folder} for new images", file=sys.stderr, flush=True)
     while True:
@@ -143,7 +151,8 @@ def folder_frames(folder: Path, interval: float, include_existing: bool) -> Fram
         for problem in watcher.skipped:
             print(f"error: {problem}", file=sys.stderr, flush=True)
         watcher.skipped.clear()
-        time.sleep(interval)
+        if stop.wait(interval):
+            return
 
 
 def choose_camera(name: str) -> str:
@@ -159,8 +168,8 @@ def choose_camera(name: str) -> str:
     )
 
 
-def camera_frames(name: str, interval: float, camera_index: int = 0) -> Frames:
+def camera_frames(name: str, interval: float, camera_index: int = 0, stop: threading.Event | None = None) -> Frames:
     """Frames of the chosen camera (``auto``, ``picamera`` or ``opencv``)."""
     if choose_camera(name) == "picamera":
-        return picamera_frames(interval)
-    return opencv_frames(interval, camera_index)
+        return picamera_frames(interval, stop)
+    return opencv_frames(interval, camera_index, stop)

@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import stat
 import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sized
 from pathlib import Path
@@ -329,18 +330,20 @@ class Classifier:
         top_k: int = 3,
         explain: bool = False,
         decode_workers: int | None = None,
+        stop: threading.Event | None = None,
     ) -> Iterator[tuple[Name, Prediction | BrainEdgeError]]:
         """Each (name, image) with its answer, in order; a bad image yields its error and the stream goes on.
 
         ``decode_workers`` threads decode and preprocess the next images (``streaming.prefetch``, a few
         ahead at most) while the interpreter answers this one, on the caller's thread and no other.
         None: ``streaming.automatic_workers()``; 0: one image at a time, no threads. ``named_images``
-        may be endless (a watched folder, a camera): each answer is yielded as soon as it is known.
+        may be endless (a watched folder, a camera): each answer is yielded as soon as it is known, and
+        ``stop`` is set when the stream ends, for such a source to end its wait for the next image.
         """
         if top_k < 1:
             raise BrainEdgeError(f"top_k must be at least 1, got {top_k}")
         workers = automatic_workers() if decode_workers is None else decode_workers
-        prepared = prefetch(named_images, lambda named: self.prepare(named[1]), workers)
+        prepared = prefetch(named_images, lambda named: self.prepare(named[1]), workers, stop)
         with contextlib.closing(prepared):  # closing this stream stops the decode workers at once
             for (name, image), ready in prepared:
                 yield name, self._answer_or_error(image, ready, top_k, explain)

@@ -16,6 +16,7 @@ import itertools
 import json
 import signal
 import sys
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Callable, Union
@@ -315,18 +316,24 @@ def report(
     return failures
 
 
-def kiosk_frames(args: argparse.Namespace) -> Frames:
+def kiosk_frames(args: argparse.Namespace, stop: threading.Event) -> Frames:
+    """The watched folder's or the camera's frames, until ``stop`` is set."""
     if args.watch is not None:
-        return folder_frames(args.watch, args.interval, args.include_existing)
-    return camera_frames(args.camera, args.interval, args.camera_index)
+        return folder_frames(args.watch, args.interval, args.include_existing, stop)
+    return camera_frames(args.camera, args.interval, args.camera_index, stop)
 
 
-def kiosk_results(classifier: Classifier, frames: Frames, args: argparse.Namespace) -> Iterator[tuple[str, Result]]:
-    """Each new frame or settled file, classified as it arrives (the next ones decoded meanwhile); the frames
-    are closed (camera released) at the end, after the decode workers have stopped."""
+def kiosk_results(
+    classifier: Classifier, frames: Frames, args: argparse.Namespace, stop: threading.Event
+) -> Iterator[tuple[str, Result]]:
+    """Each new frame or settled file, classified as it arrives (the next ones decoded meanwhile).
+
+    The stream sets ``stop`` as it ends, which ends the frames' wait for the next one; they are closed
+    (camera released) after that, once the decode workers have stopped.
+    """
     try:
         yield from classifier.classify_stream(
-            itertools.islice(frames, args.max_images), args.top_k, args.explain is not None, args.decode_workers
+            itertools.islice(frames, args.max_images), args.top_k, args.explain is not None, args.decode_workers, stop
         )
     finally:
         frames.close()
@@ -354,10 +361,10 @@ def run(args: argparse.Namespace) -> int:
         classifier = load_classifier(args)
         signal.signal(signal.SIGTERM, _interrupt)
         overlays = overlays_for(args, classifier)
+        stop = threading.Event()
+        results = kiosk_results(classifier, kiosk_frames(args, stop), args, stop)
         try:
-            failures = report(
-                kiosk_results(classifier, kiosk_frames(args), args), make_writer(args, classifier), overlays
-            )
+            failures = report(results, make_writer(args, classifier), overlays)
         except KeyboardInterrupt:
             return 0  # the normal way to stop a kiosk
         return 1 if failures or (overlays and overlays.failures) else 0

@@ -10,13 +10,14 @@ decoders and numpy's loops over whole arrays release the GIL, so the workers do 
 Memory stays bounded whatever the source's length: at most ``AHEAD_PER_WORKER`` items per worker
 are taken from the source and not yet handed back. The source is pulled by a feeder thread, so
 an endless one (a watched folder, camera frames) never holds an answer back while it waits for
-its next frame.
+its next frame; the stream's ``stop`` event tells such a source when to stop waiting.
 """
 
 from __future__ import annotations
 
 import os
 import queue
+import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -48,26 +49,30 @@ def automatic_workers(cores: int | None = None) -> int:
 
 
 def prefetch(
-    items: Iterable[Item], prepare: Callable[[Item], Ready], workers: int
+    items: Iterable[Item], prepare: Callable[[Item], Ready], workers: int, stop: threading.Event | None = None
 ) -> Iterator[tuple[Item, Ready | BrainEdgeError]]:
     """Each item with ``prepare(item)``, or the BrainEdgeError that raised, in input order.
 
     ``workers`` threads prepare up to ``AHEAD_PER_WORKER * workers`` items ahead; with 0 each item is
     prepared here, when it is asked for. Any other exception (the source's too) is raised here, at its
     item's turn. Closing the generator, or an exception in the caller (Ctrl-C included), stops the
-    threads before it returns: the feeder once the source's current pull returns, the workers once
-    the image each is preparing is done.
+    threads before it returns: the workers once the image each is preparing is done, the feeder once
+    the source's current pull returns. ``stop`` is set as the stream ends: give the same event to a
+    source that waits for its next item (a watched folder, a camera), and let it end that wait then.
     """
     if not 0 <= workers <= MAX_DECODE_WORKERS:
         raise BrainEdgeError(f"decode workers must be between 0 and {MAX_DECODE_WORKERS}, got {workers}")
+    stop = threading.Event() if stop is None else stop
     if workers == 0:
-        for item in items:
-            yield item, _attempt(prepare, item)
+        try:
+            for item in items:
+                yield item, _attempt(prepare, item)
+        finally:
+            stop.set()
         return
     slots = threading.Semaphore(AHEAD_PER_WORKER * workers)
-    stop = threading.Event()
     ready: queue.SimpleQueue[tuple[Item, Future] | _End] = queue.SimpleQueue()
-    pool = ThreadPoolExecutor(workers, thread_name_prefix="brainedge-decode")
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="brainedge-decode", initializer=_leave_signals_to_main)
     feeder = threading.Thread(
         target=_feed, args=(iter(items), prepare, pool, slots, stop, ready), name="brainedge-feeder", daemon=True
     )
@@ -105,6 +110,7 @@ def _feed(
     ready: queue.SimpleQueue,
 ) -> None:
     """The feeder thread: whenever there is room, take the next item, start preparing it and queue it."""
+    _leave_signals_to_main()
     try:
         while True:
             slots.acquire()
@@ -116,6 +122,16 @@ def _feed(
         ready.put(_End())
     except BaseException as error:  # whatever ends the source reaches the caller, who would wait forever otherwise
         ready.put(_End(error))
+
+
+def _leave_signals_to_main() -> None:
+    """Block Ctrl-C and SIGTERM in this thread, so the kernel delivers them to the main thread.
+
+    Python runs signal handlers in the main thread only, and a signal the kernel hands to another
+    thread does not wake a main thread that waits for the next image: the kiosk would not stop.
+    """
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
 
 
 def _attempt(prepare: Callable[[Item], Ready], item: Item) -> Ready | BrainEdgeError:

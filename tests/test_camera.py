@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import types
 from pathlib import Path
 
@@ -109,6 +111,36 @@ def test_a_bad_file_is_reported_and_the_loop_goes_on(
     assert code == 1
     assert "a_broken.jpg" in captured.err and "Traceback" not in captured.err
     assert "b_green.png: green" in captured.out
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_a_kiosk_waiting_for_images_stops_at_once_on_ctrl_c_or_sigterm(
+    bundles: Path, tmp_path: Path, stop_signal: signal.Signals
+) -> None:
+    """The watched folder is read on a thread of its own, which must not go on waiting for images."""
+    argv = ["--bundle", str(bundles / "int8"), "--watch", str(tmp_path), "--interval", "0.05", "--decode-workers", "2"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "brainedge.edge_runtime", *argv], stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stderr.readline().startswith("watching")
+        process.send_signal(stop_signal)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 0 and err == ""
+
+
+def test_sources_end_when_told_to_stop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "waiting.png").write_bytes(b"x")
+    stop = threading.Event()
+    stop.set()
+    assert list(camera.folder_frames(tmp_path, 60, include_existing=False, stop=stop)) == []
+    capture = types.SimpleNamespace(isOpened=lambda: True, set=lambda *_: None, read=lambda: (True, bgr_frame()))
+    capture.release = lambda: None
+    fake = types.SimpleNamespace(VideoCapture=lambda index: capture, CAP_PROP_FRAME_WIDTH=3, CAP_PROP_FRAME_HEIGHT=4)
+    monkeypatch.setitem(sys.modules, "cv2", fake)
+    assert [name for name, _ in camera.opencv_frames(60, 0, stop)] == ["frame 1"]
 
 
 def test_watcher_waits_until_a_file_stops_growing(tmp_path: Path) -> None:

@@ -168,6 +168,24 @@ def test_ctrl_c_while_waiting_for_a_frame_stops_every_thread(bundles: Path) -> N
     assert set(threading.enumerate()) == before
 
 
+def test_a_source_waiting_for_its_next_item_is_told_to_stop_when_the_stream_closes() -> None:
+    before = set(threading.enumerate())
+    stop, waiting = threading.Event(), threading.Event()
+    ended_by_stop = []
+
+    def watched_folder() -> Iterator[str]:
+        yield "first.png"
+        waiting.set()
+        ended_by_stop.append(stop.wait(WAIT_S))  # nothing new arrives
+
+    stream = prefetch(watched_folder(), str.upper, workers=1, stop=stop)
+    assert next(stream) == ("first.png", "FIRST.PNG")
+    assert waiting.wait(WAIT_S)
+    stream.close()
+    assert ended_by_stop == [True]
+    assert set(threading.enumerate()) == before
+
+
 @pytest.mark.parametrize("workers", [0, 1, 2])
 def test_an_endless_source_gets_each_answer_before_its_next_frame(bundles: Path, workers: int) -> None:
     """A kiosk: the next frame comes only after the previous answer is out, and must not be waited for."""
