@@ -26,7 +26,7 @@ from brainedge.benchmarks.harness import (
 )
 from brainedge.benchmarks.litert_import import import_logs
 from brainedge.benchmarks.merge import merge_files
-from brainedge.benchmarks.paired import DEFAULT_BLOCK, DEFAULT_ROUNDS, DEFAULT_SEED
+from brainedge.benchmarks.paired import DEFAULT_BLOCK, DEFAULT_ROUNDS, DEFAULT_SEED, DEFAULT_SETTLE
 from brainedge.benchmarks.report import REPORT_MD, unreadable_images, unreadable_ood_images, write_all
 from brainedge.benchmarks.runner import DEFAULT_RUNS, DEFAULT_WARMUP
 from brainedge.edge_runtime.backends import BACKENDS
@@ -120,6 +120,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"timed invokes of one artifact in a round (default {DEFAULT_BLOCK}); a round's figure is their median",
     )
     parser.add_argument(
+        "--settle",
+        type=int,
+        default=DEFAULT_SETTLE,
+        help=f"untimed invokes before each block (default {DEFAULT_SETTLE}), refilling the CPU caches the artifact "
+        "before it took over, so the timed ones are steady-state",
+    )
+    parser.add_argument(
         "--seed", type=int, default=DEFAULT_SEED, help=f"seed of the rounds' order (default {DEFAULT_SEED})"
     )
     parser.add_argument(
@@ -141,6 +148,8 @@ def benchmark(args: argparse.Namespace, command: str) -> dict:
         raise BrainEdgeError("--runs must be at least 1 and --warmup at least 0")
     if args.rounds < 1 or args.block < 1:
         raise BrainEdgeError(f"--rounds and --block must be at least 1, got {args.rounds} and {args.block}")
+    if args.settle < 0:
+        raise BrainEdgeError(f"--settle must be at least 0, got {args.settle}")
     if args.limit is not None and args.limit < 1:
         raise BrainEdgeError(f"--limit must be at least 1, got {args.limit}")
     artifacts = discover_bundles(args.bundles)
@@ -158,6 +167,7 @@ def benchmark(args: argparse.Namespace, command: str) -> dict:
         warmup=args.warmup,
         rounds=args.rounds,
         block=args.block,
+        settle=args.settle,
         seed=args.seed,
         timeout_s=args.timeout,
     )

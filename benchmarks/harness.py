@@ -36,6 +36,7 @@ from brainedge.benchmarks.paired import (
     DEFAULT_BLOCK,
     DEFAULT_ROUNDS,
     DEFAULT_SEED,
+    DEFAULT_SETTLE,
     drift,
     median_interval,
     paired_ratio,
@@ -89,6 +90,7 @@ class Settings:
     warmup: int = DEFAULT_WARMUP
     rounds: int = DEFAULT_ROUNDS
     block: int = DEFAULT_BLOCK
+    settle: int = DEFAULT_SETTLE
     seed: int = DEFAULT_SEED
     timeout_s: float = 900.0
     runner: Sequence[str] = field(default_factory=lambda: RUNNER)
@@ -102,6 +104,7 @@ class Settings:
             "warmup": self.warmup,
             "rounds": self.rounds,
             "block": self.block,
+            "settle": self.settle,
             "seed": self.seed,
             "timeout_s": self.timeout_s,
         }
@@ -303,7 +306,8 @@ def run_paired(
     for artifact in members:
         command += ["--bundle", str(artifact.bundle)]
     command += ["--backend", backend, "--images", str(images_file), "--warmup", str(settings.warmup)]
-    command += ["--rounds", str(settings.rounds), "--block", str(settings.block), "--seed", str(settings.seed)]
+    command += ["--rounds", str(settings.rounds), "--block", str(settings.block), "--settle", str(settings.settle)]
+    command += ["--seed", str(settings.seed)]
     if threads is not None:
         command += ["--threads", str(threads)]
     return run_child(command, settings.timeout_s * len(members))

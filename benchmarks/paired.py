@@ -5,8 +5,10 @@ object on stdout. Artifacts timed one after another turn any change of the machi
 neighbour, a Raspberry Pi heating up, a phone changing governor) into a false ratio between them.
 Here each round runs every artifact once, in a seeded random order, as a block of timed invokes
 (``runner.invoke_latencies`` on ``runner.latency_input``: the figure the isolated runner times), so a
-slower or faster machine slows or speeds every artifact of that round alike. A bundle that cannot be
-loaded is a failed entry; the others are still timed.
+slower or faster machine slows or speeds every artifact of that round alike. Each block starts with a
+few untimed invokes: the artifact before it evicted this one's weights from the CPU caches, and the
+timed invokes are to be the steady state an isolated run measures. A bundle that cannot be loaded is a
+failed entry; the others are still timed.
 
 The statistics the harness derives from the rounds live here too: each round's median per artifact,
 paired ratios with a distribution-free interval, and the drift indicator (first rounds against last).
@@ -39,6 +41,8 @@ from brainedge.edge_runtime.errors import BrainEdgeError
 DEFAULT_ROUNDS = 100
 DEFAULT_BLOCK = 5
 """Timed invokes of one artifact in a row: a round's median per artifact is the median of its block."""
+DEFAULT_SETTLE = 5
+"""Untimed invokes before each block, refilling the caches the previous artifact took over."""
 DEFAULT_SEED = 0
 CONFIDENCE = 0.95
 DRIFT_SHARE = 0.2
@@ -63,6 +67,7 @@ def measure(
     block: int = DEFAULT_BLOCK,
     warmup: int = DEFAULT_WARMUP,
     seed: int = DEFAULT_SEED,
+    settle: int = DEFAULT_SETTLE,
 ) -> dict[str, Any]:
     """Per bundle, its timed blocks round by round (or why it could not be loaded), and the device around them."""
     loaded = [_load(bundle, backend, threads, images) for bundle in bundles]
@@ -70,7 +75,7 @@ def measure(
     for classifier, batch in timed:
         invoke_latencies(classifier, batch, 0, warmup)
     before = thermal_state()
-    blocks = interleaved_blocks(timed, rounds, block, seed)
+    blocks = interleaved_blocks(timed, rounds, block, seed, settle)
     after = thermal_state()
     samples = iter(blocks)
     artifacts = [
@@ -90,14 +95,15 @@ def _load(bundle: Path, backend: str, threads: int | None, images: list[Path]) -
 
 
 def interleaved_blocks(
-    timed: Sequence[tuple[Classifier, np.ndarray]], rounds: int, block: int, seed: int
+    timed: Sequence[tuple[Classifier, np.ndarray]], rounds: int, block: int, seed: int, settle: int = DEFAULT_SETTLE
 ) -> list[list[list[float]]]:
-    """Per artifact, per round, the ms of its ``block`` invokes; each round takes the artifacts in a new order."""
+    """Per artifact, per round, the ms of its ``block`` invokes after ``settle`` untimed ones; each round takes
+    the artifacts in a new order."""
     blocks: list[list[list[float]]] = [[] for _ in timed]
     for order in round_orders(len(timed), rounds, seed):
         for index in order:
             classifier, batch = timed[index]
-            blocks[index].append(invoke_latencies(classifier, batch, block, 0))
+            blocks[index].append(invoke_latencies(classifier, batch, block, settle))
     return blocks
 
 
@@ -161,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", type=Path, help="JSON list of image paths; the first that decodes is the input")
     parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS)
     parser.add_argument("--block", type=int, default=DEFAULT_BLOCK)
+    parser.add_argument("--settle", type=int, default=DEFAULT_SETTLE)
     parser.add_argument("--warmup", type=int, default=DEFAULT_WARMUP)
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     args = parser.parse_args(argv)
@@ -169,7 +176,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         images = [Path(p) for p in json.loads(args.images.read_text())] if args.images else []
         result = measure(
-            args.bundle, args.backend, args.threads, images, args.rounds, args.block, args.warmup, args.seed
+            args.bundle,
+            args.backend,
+            args.threads,
+            images,
+            args.rounds,
+            args.block,
+            args.warmup,
+            args.seed,
+            args.settle,
         )
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the parent reports it
         return 130

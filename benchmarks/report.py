@@ -999,7 +999,9 @@ def _phase_summary(rows: Sequence[dict[str, Any]], settings: dict[str, Any]) -> 
     rounds = max(len(r["paired"]["round_ms"]) for r in rows)
     text = f"{len(rows)} artifact(s), {rounds} rounds"
     if settings.get("block") is not None:
-        text += f" of {settings['block']} invokes each, in a random order per round (seed {settings.get('seed')})"
+        text += f" of {settings['block']} timed invokes each"
+        text += f" after {settings['settle']} untimed ones" if settings.get("settle") else ""
+        text += f", in a random order per round (seed {settings.get('seed')})"
     before, after = rows[0]["paired"].get("device_before") or {}, rows[0]["paired"].get("device_after") or {}
     if before.get("temperature_c") is not None and after.get("temperature_c") is not None:
         text += f"; SoC {before['temperature_c']:.1f} → {after['temperature_c']:.1f} °C"
@@ -1039,9 +1041,11 @@ the ratios come from there.
 - **p50/p90/p99/mean**: invoke-only latency (set input, invoke, read output; the head is apart, in
   *head / OOD ms*) on one fixed preprocessed image (the first test image that decodes), over every
   timed invoke of the interleaved phase: after the warm-up invokes, each round runs every artifact
-  once, in a seeded random order, as a block of invokes (rounds, block and seed are in each run's
-  settings). A machine that slows down or speeds up (other load, a throttling SoC, a governor) then
-  slows every artifact of that round alike, not whichever was being measured. In brackets: a 95%
+  once, in a seeded random order, as a block of invokes, the first of them untimed: they refill the
+  CPU caches the artifact before took over, so the timed ones are the steady state an isolated run
+  measures (rounds, block, settle and seed are in each run's settings). A machine that slows down or
+  speeds up (other load, a throttling SoC, a governor) then slows every artifact of that round
+  alike, not whichever was being measured. In brackets: a 95%
   distribution-free interval (binomial order statistics) of the median of the artifact's per-round
   medians. A row the phase could not time keeps the latency of its isolated run (drift says
   "isolated"); every row's isolated latency is in results.json as `latency_isolated_ms`.

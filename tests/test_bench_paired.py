@@ -51,12 +51,12 @@ class _Recording:
         return batch
 
 
-def test_interleaved_blocks_invoke_in_the_rounds_order():
+def test_interleaved_blocks_invoke_in_the_rounds_order_and_settle_before_timing():
     log: list[str] = []
     timed = [(_Recording(name, log), np.zeros(1)) for name in "abc"]
-    blocks = paired.interleaved_blocks(timed, rounds=6, block=2, seed=1)
-    expected = [name for order in round_orders(3, 6, seed=1) for index in order for name in ["abc"[index]] * 2]
-    assert log == expected
+    blocks = paired.interleaved_blocks(timed, rounds=6, block=2, seed=1, settle=3)
+    expected = [name for order in round_orders(3, 6, seed=1) for index in order for name in ["abc"[index]] * (3 + 2)]
+    assert log == expected  # each block: 3 untimed invokes, then 2 timed
     assert [len(rounds) for rounds in blocks] == [6, 6, 6]
     assert all(len(block) == 2 for rounds in blocks for block in rounds)
 

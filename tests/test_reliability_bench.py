@@ -110,6 +110,10 @@ def _zero_rounds(layout, tmp_path, out):
     return [layout["export"], "--out", out, "--rounds", "0"], "--rounds and --block must be at least 1", "got 0"
 
 
+def _negative_settle(layout, tmp_path, out):
+    return [layout["export"], "--out", out, "--settle", "-1"], "--settle must be at least 0", "got -1"
+
+
 def _merge_not_json(layout, tmp_path, out):
     (tmp_path / "pi.json").write_text("{half a file")
     args = ["--merge", layout["previous"] / RESULT_JSON, tmp_path / "pi.json", "--out", out]
@@ -171,6 +175,7 @@ BAD_INPUTS: dict[str, Callable] = {
     "unknown reference": _unknown_reference,
     "zero runs": _zero_runs,
     "zero rounds": _zero_rounds,
+    "negative settle": _negative_settle,
     "merge: not JSON": _merge_not_json,
     "merge: missing file": _merge_missing,
     "merge: a folder": _merge_folder,

@@ -4,8 +4,9 @@
       --test-set /work/runs/mri_224/manifest.csv --out benchmarks/results/bare_loop_mri_224
 
 In one process, on one input (the harness's latency input: the first test image that decodes, through
-the bundle's preprocessing), three timings in interleaved rounds (``benchmarks.paired``'s seeded
-orders, a block of invokes each per round):
+the bundle's preprocessing), three timings in interleaved rounds as brainedge-bench takes them
+(``benchmarks.paired``'s seeded orders; per round a block of invokes each, after untimed ones that
+refill the caches):
 
 - **harness**: ``runner.invoke_latencies`` on a ``Classifier``, the figure brainedge-bench reports as
   invoke latency (the backend's set input, invoke, read output);
@@ -35,6 +36,7 @@ from brainedge.benchmarks.device import device_record
 from brainedge.benchmarks.paired import (
     DEFAULT_BLOCK,
     DEFAULT_SEED,
+    DEFAULT_SETTLE,
     median_interval,
     paired_ratio,
     round_medians,
@@ -91,15 +93,16 @@ def with_head(classifier: Classifier, batch: np.ndarray) -> Timer:
 
 
 def interleave(
-    timers: dict[str, Timer], rounds: int, block: int, warmup: int, seed: int
+    timers: dict[str, Timer], rounds: int, block: int, warmup: int, seed: int, settle: int = DEFAULT_SETTLE
 ) -> dict[str, list[list[float]]]:
-    """Per timing, its blocks round by round, the timings taken in a new seeded order each round."""
+    """Per timing, its blocks round by round (each after ``settle`` untimed runs), in a new seeded order each round."""
     names = list(timers)
     for name in names:
         timers[name](warmup)
     blocks: dict[str, list[list[float]]] = {name: [] for name in names}
     for order in round_orders(len(names), rounds, seed):
         for index in order:
+            timers[names[index]](settle)
             blocks[names[index]].append(timers[names[index]](block))
     return blocks
 
@@ -133,8 +136,8 @@ def render(result: dict[str, Any]) -> str:
         f"Command: `{result['command']}`  ",
         f"Bundle: `{result['bundle']}`, {result['threads']} thread(s); input: the harness's latency input, the "
         f"first image of `{result['test_set']}` that decodes  ",
-        f"{result['rounds']} interleaved rounds of {result['block']} invokes per timing (seed {result['seed']}), "
-        f"after {result['warmup']} warm-up invokes each  ",
+        f"{result['rounds']} interleaved rounds of {result['block']} timed invokes per timing, each after "
+        f"{result['settle']} untimed ones (seed {result['seed']}), after {result['warmup']} warm-up invokes each  ",
         f"Device: {device['cpu']} ({device['cores']} cores), Python {device['python']}, "
         f"LiteRT {device['packages'].get('ai-edge-litert')}, 1-minute load average {device['load_average_1m']:.2f}",
         "",
@@ -167,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS)
     parser.add_argument("--block", type=int, default=DEFAULT_BLOCK)
+    parser.add_argument("--settle", type=int, default=DEFAULT_SETTLE)
     parser.add_argument("--warmup", type=int, default=DEFAULT_WARMUP)
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--out", type=Path, required=True, help="writes OUT.json and OUT.md")
@@ -177,8 +181,8 @@ def run(args: argparse.Namespace) -> int:
     outputs = {suffix: args.out.with_name(args.out.name + suffix) for suffix in (".json", ".md")}
     for path in outputs.values():
         check_output_file(path)
-    if min(args.threads, args.rounds, args.block) < 1 or args.warmup < 0:
-        raise BrainEdgeError("--threads, --rounds and --block must be at least 1, --warmup at least 0")
+    if min(args.threads, args.rounds, args.block) < 1 or min(args.warmup, args.settle) < 0:
+        raise BrainEdgeError("--threads, --rounds and --block must be at least 1, --warmup and --settle at least 0")
     images = load_test_set(args.test_set).paths
     classifier = Classifier.from_bundle(args.bundle, "litert", args.threads)
     if classifier.bundle.metadata.model_format != "tflite":
@@ -189,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
         "bare": bare_loop(classifier.bundle.model_path, args.threads, batch),
         "harness_with_head": with_head(classifier, batch),
     }
-    blocks = interleave(timers, args.rounds, args.block, args.warmup, args.seed)
+    blocks = interleave(timers, args.rounds, args.block, args.warmup, args.seed, args.settle)
     result = {
         "command": args.command,
         "bundle": str(args.bundle),
@@ -197,6 +201,7 @@ def run(args: argparse.Namespace) -> int:
         "test_set": str(args.test_set),
         "rounds": args.rounds,
         "block": args.block,
+        "settle": args.settle,
         "warmup": args.warmup,
         "seed": args.seed,
         **summarize(blocks),
