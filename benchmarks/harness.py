@@ -524,6 +524,7 @@ def latency_ratio(row: dict[str, Any], reference: dict[str, Any]) -> dict[str, A
             "latency_ratio_low": paired["low"],
             "latency_ratio_high": paired["high"],
             "paired_rounds": paired["rounds"],
+            "drift_flagged": unsteady(row) or unsteady(reference),
         }
     p50 = (row.get("latency_ms") or {}).get("p50")
     ref_p50 = (reference.get("latency_ms") or {}).get("p50")
@@ -532,7 +533,14 @@ def latency_ratio(row: dict[str, Any], reference: dict[str, Any]) -> dict[str, A
         "latency_ratio_low": None,
         "latency_ratio_high": None,
         "paired_rounds": None,
+        "drift_flagged": None,
     }
+
+
+def unsteady(row: dict[str, Any]) -> bool:
+    """Whether its interleaved phase flagged the row: its latency drifted beyond the threshold, or the SoC throttled."""
+    paired = row.get("paired") or {}
+    return bool((paired.get("drift") or {}).get("flagged") or paired.get("throttled"))
 
 
 def same_phase_rounds(row: dict[str, Any], reference: dict[str, Any]) -> tuple[list[float], list[float]]:

@@ -931,7 +931,8 @@ def _ratios_table(ratios: Sequence[dict[str, Any]]) -> str:
             r["reference"],
             r["backend"],
             str(r["threads"] or "default"),
-            _with_interval(r["latency_p50_ratio"], _ratio_interval(r), 3),
+            _with_interval(r["latency_p50_ratio"], _ratio_interval(r), 3)
+            + (f" {DRIFT_FLAG}" if r.get("drift_flagged") else ""),
             _fmt(r["size_ratio"], 1, 3),
             _fmt(r["accuracy_delta"], 100, 2),
         ]
@@ -1051,8 +1052,9 @@ the ratios come from there.
   "isolated"); every row's isolated latency is in results.json as `latency_isolated_ms`.
 - **p50 latency ×**: the median over the rounds of the artifact's round median divided by the
   reference's in the same round, a change of the machine's speed dividing out, with a 95%
-  distribution-free interval of that median. Rows not timed in one phase (LiteRT imports, the
-  Android app, older result files) get the ratio of their p50s, without an interval.
+  distribution-free interval of that median; {DRIFT_FLAG} when either row is flagged for drift. Rows not
+  timed in one phase (LiteRT imports, the Android app, older result files) get the ratio of their
+  p50s, without an interval.
 - **drift**: the change of the artifact's median from the first {DRIFT_SHARE:.0%} of the rounds to
   the last {DRIFT_SHARE:.0%}. Beyond ±{DRIFT_THRESHOLD:.0%} it is flagged {DRIFT_FLAG}: the machine changed
   speed during the phase, so this row's absolute latencies describe neither state; its ratios stay

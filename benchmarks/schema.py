@@ -11,7 +11,7 @@ still load and merge: a row's answer fields (``benchmarks.answers``: calibration
 out-of-distribution refusal, the head's cost) and a run's ``ood_set``; within them, fields added
 later still (``referral.refused``, ``test_ood.per_class``, ``ood_set.unreadable_images``) are optional too.
 So are the interleaved latency's: a row's ``paired`` and ``latency_isolated_ms`` (``benchmarks.paired``),
-a ratio's interval (``latency_ratio_low``, ``latency_ratio_high``, ``paired_rounds``).
+a ratio's interval and flag (``latency_ratio_low``, ``latency_ratio_high``, ``paired_rounds``, ``drift_flagged``).
 """
 
 from __future__ import annotations
@@ -255,6 +255,7 @@ RATIO_SCHEMA: dict[str, Any] = {
         "latency_ratio_low": _NUMBER,
         "latency_ratio_high": _NUMBER,
         "paired_rounds": {"type": ["integer", "null"]},
+        "drift_flagged": {"type": ["boolean", "null"]},
         "size_ratio": _NUMBER,
         "accuracy_delta": _NUMBER,
     },

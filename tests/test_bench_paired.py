@@ -209,6 +209,37 @@ def test_a_crashed_interleaved_phase_keeps_every_row_with_its_isolated_latency(t
     assert "not timed interleaved" in report and "| isolated |" in report
 
 
+def _phase_row(artifact: str, variant: str, round_ms: list[float]) -> dict:
+    return {
+        "run": "r",
+        "device": "d",
+        "artifact": artifact,
+        "variant": variant,
+        "format": "tflite",
+        "backend": "litert",
+        "threads": 1,
+        "status": "ok",
+        "latency_ms": {"p50": float(np.median(round_ms))},
+        "paired": {"phase": "auto, 1 thread(s)", "round_ms": round_ms, "drift": drift(round_ms), "throttled": None},
+    }
+
+
+def test_a_ratio_is_flagged_when_either_row_drifted():
+    steady = [5.0, 5.1, 4.9, 5.0, 5.05, 4.95, 5.0, 5.0, 5.1, 4.9]
+    slowing = [5.0 * (1 + 0.05 * k) for k in range(10)]  # 45% slower by the end
+    ratios = harness.compute_ratios(
+        [
+            _phase_row("f", "tflite_float32", slowing),
+            _phase_row("q", "tflite_int8_ptq", [0.7 * ms for ms in slowing]),
+            _phase_row("h", "tflite_float16", steady),
+        ],
+        {"r": "f"},
+    )
+    flagged = {r["artifact"]: r["drift_flagged"] for r in ratios}
+    assert flagged == {"q": True, "h": True}  # the reference drifted: no ratio against it is to be trusted
+    assert {r["artifact"]: r["latency_p50_ratio"] for r in ratios}["q"] == pytest.approx(0.7)  # yet still paired
+
+
 def test_rows_without_interleaved_fields_still_load_and_report():
     """Older result files and the Android app's rows have no ``paired`` or ``latency_isolated_ms``."""
     row = {
