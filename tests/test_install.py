@@ -1,9 +1,11 @@
-"""The install story the README tells: one namespaced package, and a wheel that classifies on a
-device with only ``[edge]`` (numpy, Pillow, LiteRT), never TensorFlow."""
+"""The install story the README tells: one namespaced package, a wheel that classifies on a device with
+only ``[edge]`` (numpy, Pillow, LiteRT), never TensorFlow, and ``[serve]`` adding the web page, still without it."""
 
 from __future__ import annotations
 
+import http.client
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -46,6 +48,11 @@ def test_the_wheel_installs_exactly_one_top_level_package(wheel: Path) -> None:
         "brainedge/edge_runtime/pi/install_kiosk.sh",
         "brainedge/train/run_dir.py",
         "brainedge/benchmarks/studies/overhead.py",
+        "brainedge/edge_runtime/serve/app.py",
+        "brainedge/edge_runtime/serve/static/index.html",
+        "brainedge/edge_runtime/serve/static/facts.html",
+        "brainedge/edge_runtime/serve/static/app.js",
+        "brainedge/edge_runtime/serve/static/style.css",
     } <= set(names)
 
 
@@ -98,3 +105,39 @@ def test_an_edge_install_classifies_without_tensorflow(wheel: Path, bundles: Pat
         )
         assert done.returncode == 2 and "needs TensorFlow" in done.stderr, done.stderr[-2000:]
         assert done.stderr.count("\n") == 1 and not out.exists(), done.stderr
+    done = subprocess.run(
+        [str(env_dir / "bin" / "brainedge-serve"), "--bundle", str(bundles / "int8")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )  # installed, but it needs [serve]
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr[-2000:]
+    assert done.stderr.endswith("install brainedge with the [serve] extra\n"), done.stderr
+
+
+def test_a_serve_install_answers_over_http_without_tensorflow(wheel: Path, bundles: Path, tmp_path: Path) -> None:
+    """The wheel with [serve] alone, into a clean venv: the server starts, classifies an upload, pulls no TensorFlow."""
+    env_dir = tmp_path / "serve-venv"
+    venv.create(env_dir, with_pip=True)
+    python = env_dir / "bin" / "python"
+    done = subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", f"{wheel}[serve]"], capture_output=True, text=True, timeout=900
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    command = [str(env_dir / "bin" / "brainedge-serve"), "--bundle", str(bundles / "int8_head"), "--port", "0"]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        port = int(re.search(r"http://127\.0\.0\.1:(\d+)/", server.stdout.readline()).group(1))
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        image = (bundles / "images" / "red" / "0.png").read_bytes()
+        connection.request("POST", "/v1/classify?explain=true", image, {"Content-Type": "image/png"})
+        response = connection.getresponse()
+        record = json.loads(response.read())
+        assert response.status == 200 and record["label"] == "red" and record["overlay"].startswith("data:image/png")
+        connection.request("GET", "/")
+        assert connection.getresponse().read().startswith(b"<!doctype html>")
+    finally:
+        server.terminate()
+        server.communicate(timeout=60)
+    probe = "import importlib.util, sys; sys.exit(importlib.util.find_spec('tensorflow') is not None)"
+    assert subprocess.run([str(python), "-c", probe]).returncode == 0, "[serve] pulled in TensorFlow"
