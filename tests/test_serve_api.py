@@ -34,18 +34,19 @@ from brainedge.edge_runtime.serve.uploads import safe_source
 TOKEN = "s3cret-token"
 
 
-def call(app: Any, method: str, url: str, **options: Any) -> httpx.Response:
+def call(app: Any, method: str, url: str, raise_app_exceptions: bool = True, **options: Any) -> httpx.Response:
     """One request through the app, as a client on this machine would send it."""
 
     async def send() -> httpx.Response:
-        async with client_of(app) as client:
+        async with client_of(app, raise_app_exceptions) as client:
             return await client.request(method, url, **options)
 
     return asyncio.run(send())
 
 
-def client_of(app: Any) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8080")
+def client_of(app: Any, raise_app_exceptions: bool = True) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
+    return httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8080")
 
 
 def image_of(bundles: Path, name: str = "red", number: int = 0) -> Path:
@@ -243,6 +244,18 @@ def test_a_model_output_that_is_not_finite_is_500_with_the_runtime_words(
     monkeypatch.setattr(classifier, "model_output", lambda batch: np.full((1, 4, 4, 16), np.nan, np.float32))
     answer = call(app, "POST", "/v1/classify", **upload(image_of(bundles)))
     assert answer.status_code == 500 and answer.json() == {"error": f"0.png: {NOT_FINITE}"}
+
+
+def test_a_fault_of_the_server_is_a_json_500_too(app: Any, bundles: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(app.state.serving.workers["int8_head"].classifier, "answer", broken)
+    answer = call(app, "POST", "/v1/classify", raise_app_exceptions=False, **upload(image_of(bundles)))
+    assert answer.status_code == 500 and answer.json() == {
+        "error": "the server failed on this request (its log says why)"
+    }
+    assert answer.headers["Cache-Control"] == "no-store"
 
 
 # --- the upload cap, enforced while reading --------------------------------------------------------

@@ -134,6 +134,7 @@ def create_app(
     app.add_exception_handler(Busy, busy_response)
     app.add_exception_handler(RequestValidationError, validation_error_response)
     app.add_exception_handler(StarletteHTTPException, http_error_response)
+    app.add_exception_handler(Exception, internal_error_response)
     if token is not None:
         app.add_middleware(BearerToken, token=token)
     app.add_middleware(SecurityHeaders)  # added last: outermost, so refusals carry the headers too
@@ -289,6 +290,12 @@ async def validation_error_response(request: Request, error: RequestValidationEr
 async def http_error_response(request: Request, error: StarletteHTTPException) -> JSONResponse:
     message = f"{str(error.detail).lower()}: {request.method} {request.url.path}"
     return JSONResponse({"error": message}, status_code=error.status_code, headers=error.headers)
+
+
+async def internal_error_response(request: Request, error: Exception) -> JSONResponse:
+    """A fault of the server, not of the request: one line for the client, the traceback in the server's log."""
+    message = "the server failed on this request (its log says why)"
+    return JSONResponse({"error": message}, status_code=500, headers=SECURITY_HEADERS)  # sent past the middleware
 
 
 class SecurityHeaders:

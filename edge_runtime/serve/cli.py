@@ -145,7 +145,9 @@ def listening_socket(host: str, port: int) -> socket.socket:
 def where(host: str, port: int) -> str:
     """The address to open, said so that it works: a wildcard address is reached by this machine's name."""
     if host in ("0.0.0.0", "::"):
-        return f"all addresses, port {port}: open http://{socket.gethostname()}.local:{port}/ from another machine"
+        name = socket.gethostname()
+        name = name if "." in name else f"{name}.local"  # how a Pi is found on a home or ward network (mDNS)
+        return f"all addresses, port {port}: open http://{name}:{port}/ from another machine"
     shown_host = f"[{host}]" if ":" in host else host
     return f"http://{shown_host}:{port}/"
 
