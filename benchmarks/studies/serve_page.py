@@ -51,6 +51,7 @@ def chromium(width: int = 1100, height: int = 900) -> Iterator[WebDriver]:
         "--no-sandbox",  # the tests may run as root in a container
         "--disable-dev-shm-usage",
         "--disable-gpu",
+        "--hide-scrollbars",  # else a full-page screenshot, laid out without one, loses its width
         "--no-first-run",
         "--disable-background-networking",
         "--disable-component-update",
@@ -160,6 +161,10 @@ def main(argv: list[str] | None = None) -> int:
         "# brainedge-serve's page classifying a test-split scan",
         "",
         f"Command: `{command}`",
+        "",
+        f"Image: `{args.image}`; bundles: {', '.join(f'`{bundle}`' for bundle in args.bundle)}; heatmap on. Each "
+        "bundle answered the image once before the page did (an interpreter's first answer includes its setup); the "
+        "page then sends it to both at once, so their times include sharing the CPU with each other.",
         "",
         f"![the page]({args.out.with_suffix('.png').name})",
         "",
