@@ -26,7 +26,6 @@ from brainedge.edge_runtime.backends import BACKENDS
 from brainedge.edge_runtime.camera import CAMERAS, Frames, camera_frames, folder_frames
 from brainedge.edge_runtime.classifier import NOT_RECOGNISED, UNCERTAIN, Classifier, Prediction, collect_files
 from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
-from brainedge.edge_runtime.explain import overlay, png_bytes
 from brainedge.edge_runtime.files import check_output_folder, shown, write_atomically
 from brainedge.edge_runtime.metadata import MOBILENET_MEAN, MOBILENET_STD
 from brainedge.edge_runtime.streaming import MAX_DECODE_WORKERS, automatic_workers
@@ -267,6 +266,9 @@ class Overlays:
 
     def save(self, name: object, prediction: Prediction) -> None:
         """Draw on the image as the classifier decoded it (``prediction.pixels``): the file is not read again."""
+        # Imported here: Pillow's font module is resident memory that a process drawing nothing need not carry.
+        from brainedge.edge_runtime.explain import overlay, png_bytes
+
         try:
             drawn = overlay(prediction.pixels, prediction.class_map, caption(prediction))
             self.folder.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,10 @@ Two issue-6 targets, measured on 512x512 JPEGs:
 
 - end-to-end overhead per image (decode + preprocess + postprocess, the interpreter's
   invoke excluded) <= 3 ms, with a per-phase profile saying where the time goes;
-- peak RSS of a ``brainedge-classify`` process classifying 100 images <= 60 MB.
+- peak RSS of a ``brainedge-classify`` process classifying 100 images <= 60 MB, with its
+  default decode workers and one image at a time; for a bundle, what that memory is made of,
+  step by step in a fresh process (``studies.resident``: Python, numpy, Pillow, the LiteRT
+  library, the interpreter with its model and arena, the head, an image, the prefetch queue).
 
   python -m brainedge.benchmarks.studies.overhead --model M.tflite --labels L.txt --out benchmarks/results
   python -m brainedge.benchmarks.studies.overhead --bundle export/int8_ptq --out benchmarks/results
@@ -32,6 +35,7 @@ from brainedge.benchmarks.studies import SHARED
 from brainedge.edge_runtime.classifier import Classifier
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.preprocess import decode_pixels, normalize, quantize, resize_bilinear
+from brainedge.edge_runtime.streaming import automatic_workers
 
 OVERHEAD_TARGET_MS = 3.0
 RSS_TARGET_MB = 60.0
@@ -195,9 +199,8 @@ def profile_phases(classifier: Classifier, images: list[Path], repeats: int) -> 
     return {name: {"mean": float(np.mean(v)), "p50": float(np.median(v))} for name, v in phases.items()}
 
 
-def classify_peak_rss(model_args: list[str], folder: Path, threads: int | None) -> dict[str, Any]:
-    """Run brainedge-classify over a folder in a fresh process; its peak RSS (VmHWM) in MiB."""
-    user_args = [*model_args, *(["--threads", str(threads)] if threads else []), str(folder)]
+def classify_peak_rss(user_args: list[str]) -> dict[str, Any]:
+    """Run brainedge-classify with these arguments in a fresh process; its peak RSS (VmHWM) in MiB."""
     with tempfile.TemporaryDirectory() as scratch:
         peak_file = Path(scratch) / "peak_kib"
         done = subprocess.run(
@@ -211,6 +214,27 @@ def classify_peak_rss(model_args: list[str], folder: Path, threads: int | None) 
             raise BrainEdgeError(f"brainedge-classify failed (status {done.returncode}): {tail}")
         peak_mb = int(peak_file.read_text()) / 1024
     return {"peak_rss_mb": peak_mb, "command": shlex.join(["brainedge-classify", *user_args])}
+
+
+def resident_steps(bundle: Path, folder: Path, threads: int | None, workers: int) -> list[dict[str, Any]]:
+    """``studies.resident`` in a fresh process: resident memory after each step of a classify process."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "brainedge.benchmarks.studies.resident",
+            str(bundle),
+            str(folder),
+            str(threads or "default"),
+            str(workers),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise BrainEdgeError(f"the resident-memory steps failed (status {done.returncode}): {tail}")
+    return json.loads(done.stdout)
 
 
 def load(args: argparse.Namespace) -> tuple[Classifier, list[str], str]:
@@ -227,7 +251,7 @@ def load(args: argparse.Namespace) -> tuple[Classifier, list[str], str]:
 
 
 def render(result: dict[str, Any]) -> str:
-    o, rss = result["overhead"], result["classify_process"]
+    o, rss, one_by_one = result["overhead"], result["classify_process"], result["classify_process_sequential"]
     verdict = {True: "**met**", False: "**NOT met**"}
     lines = [
         f"# Runtime overhead and classify-process memory: `{result['artifact']}`\n",
@@ -252,14 +276,19 @@ def render(result: dict[str, Any]) -> str:
         f"{result['colour']['overhead_ms']['mean']:.2f} | – | – |",
         f"| interpreter invoke (excluded above), ms | {o['invoke_ms']['p50']:.2f} | {o['invoke_ms']['p90']:.2f}"
         f" | {o['invoke_ms']['mean']:.2f} | – | – |",
-        f"| peak RSS of brainedge-classify over {result['images']} images, MB | – | – | "
-        f"{rss['peak_rss_mb']:.1f} | <= {RSS_TARGET_MB} | {verdict[result['targets']['rss_met']]} |\n",
-        f"Classify command measured: `{rss['command']}` (peak = `VmHWM` of that process at exit).\n",
+        f"| peak RSS of brainedge-classify over {result['images']} images ({result['decode_workers']} decode "
+        f"worker(s), the default here), MB | – | – | {rss['peak_rss_mb']:.1f} | <= {RSS_TARGET_MB} | "
+        f"{verdict[result['targets']['rss_met']]} |",
+        f"| … one image at a time (`--decode-workers 0`), MB | – | – | {one_by_one['peak_rss_mb']:.1f} | – | – |\n",
+        f"Classify commands measured: `{rss['command']}` and `{one_by_one['command']}` (peak = `VmHWM` of that "
+        "process at exit).\n",
         "## Where the overhead goes (per image, ms)\n",
         "| phase | p50 | mean |",
         "|---|---|---|",
     ]
     lines += [f"| {name} | {v['p50']:.3f} | {v['mean']:.3f} |" for name, v in result["phases"].items()]
+    if result["resident"] is not None:
+        lines += render_resident(result["resident"])
     lines += [
         "",
         "Overhead is the wall time of `Classifier.classify(path)` minus the time spent inside the "
@@ -270,6 +299,29 @@ def render(result: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def render_resident(steps: list[dict[str, Any]]) -> list[str]:
+    """The resident-memory steps as a table: what each step added, as heap or as file-backed pages."""
+    lines = [
+        "",
+        "## What the resident memory is made of (MB)\n",
+        "One fresh process does what `brainedge-classify` does, a step at a time, and reads `/proc/self/status` "
+        "after each: resident memory (`VmRSS`) is anonymous memory (the heap, malloc's arenas, thread stacks) "
+        "plus file-backed pages (the code of the libraries that were used, the memory-mapped model).\n",
+        "| step | resident after | added | added as heap | added as file pages | peak so far |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    before = {"rss": 0.0, "anonymous": 0.0, "file": 0.0}
+    for step in steps:
+        held = f" ({step['bytes_held'] / 2**20:.2f} MB of arrays)" if "bytes_held" in step else ""
+        lines.append(
+            f"| {step['step']}{held} | {step['rss']:.1f} | {step['rss'] - before['rss']:+.1f} | "
+            f"{step['anonymous'] - before['anonymous']:+.1f} | {step['file'] - before['file']:+.1f} | "
+            f"{step['peak']:.1f} |"
+        )
+        before = step
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -309,7 +361,16 @@ def main(argv: list[str] | None = None) -> int:
             photos = make_colour_jpegs(Path(scratch) / "photos", COLOUR_IMAGES, args.photos)
             colour = measure_overhead(classifier, photos, args.repeats)["overhead_ms"]
             phases = profile_phases(classifier, images, args.repeats)
-            process = classify_peak_rss(model_args, Path(scratch) / "jpegs", args.threads)
+            threads = ["--threads", str(args.threads)] if args.threads else []
+            process = classify_peak_rss([*model_args, *threads, str(Path(scratch) / "jpegs")])
+            sequential = classify_peak_rss(
+                [*model_args, *threads, "--decode-workers", "0", str(Path(scratch) / "jpegs")]
+            )
+            resident = (
+                resident_steps(args.bundle, Path(scratch) / "jpegs", args.threads, automatic_workers())
+                if args.bundle
+                else None
+            )
     except BrainEdgeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -323,6 +384,9 @@ def main(argv: list[str] | None = None) -> int:
         "overhead": overhead,
         "phases": phases,
         "classify_process": process,
+        "classify_process_sequential": sequential,
+        "decode_workers": automatic_workers(),
+        "resident": resident,
         "colour": {
             "images": COLOUR_IMAGES,
             "overhead_ms": colour,
