@@ -24,6 +24,7 @@ import os
 import platform
 import re
 import select
+import shlex
 import socket
 import subprocess
 import sys
@@ -404,9 +405,8 @@ def main(argv: list[str] | None = None) -> int:
     result["device"] = device_line(load_at_start)
     result["note"] = args.note
     result["verdicts"] = verdicts(result)
-    command = "python -m brainedge.benchmarks.studies.serve_load " + " ".join(
-        argv if argv is not None else sys.argv[1:]
-    )
+    given = argv if argv is not None else sys.argv[1:]
+    command = shlex.join(["python", "-m", "brainedge.benchmarks.studies.serve_load", *given])
     result["command"] = command
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomically(args.out.with_suffix(".json"), json.dumps(result, indent=2) + "\n")

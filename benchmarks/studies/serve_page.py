@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import shlex
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -154,9 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         screenshot(driver, args.out.with_suffix(".png"))
         shown = answers_shown(card)
-    command = "python -m brainedge.benchmarks.studies.serve_page " + " ".join(
-        argv if argv is not None else sys.argv[1:]
-    )
+    given = argv if argv is not None else sys.argv[1:]
+    command = shlex.join(["python", "-m", "brainedge.benchmarks.studies.serve_page", *given])
     lines = [
         "# brainedge-serve's page classifying a test-split scan",
         "",
