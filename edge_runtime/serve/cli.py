@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--bundle",
         type=Path,
         action="append",
+        metavar="DIR",
         required=True,
         help="a model bundle directory; repeat to serve several (the page switches and compares them; "
         "the first is the API's default)",
@@ -55,10 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"access token clients must send (default: ${TOKEN_VARIABLE}; on a non-loopback address without one, "
         "a token is generated and printed)",
     )
-    parser.add_argument("--threads", type=int, default=None, help="interpreter threads per bundle (default: its own)")
+    parser.add_argument(
+        "--threads", type=int, default=None, metavar="N", help="interpreter threads per bundle (default: its own)"
+    )
     parser.add_argument(
         "--queue",
         type=int,
+        metavar="N",
         default=DEFAULT_PLACES,
         help=f"requests each bundle holds at once, uploading, waiting or running (default {DEFAULT_PLACES}); "
         "one more is answered 503 (busy)",
@@ -66,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-upload-mb",
         type=float,
+        metavar="MB",
         default=DEFAULT_MAX_UPLOAD_MB,
         help=f"largest upload accepted, in MB of 2^20 bytes (default {DEFAULT_MAX_UPLOAD_MB:g}); larger is 413",
     )
