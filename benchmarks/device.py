@@ -10,6 +10,7 @@ import os
 import platform
 import shutil
 import subprocess
+import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 PACKAGES = ("numpy", "pillow", "ai-edge-litert", "tflite-runtime", "onnxruntime", "tensorflow")
 CPU_GOVERNOR = Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
 THERMAL_ZONES = Path("/sys/class/thermal")
+PROC_STAT = Path("/proc/stat")
 GET_THROTTLED = ("vcgencmd", "get_throttled")
 """The Raspberry Pi firmware's record of under-voltage, frequency capping and throttling."""
 THROTTLED_NOW = 0xF
@@ -70,9 +72,35 @@ def cpu_temperature(zones: Path = THERMAL_ZONES) -> float | None:
     return None
 
 
-def thermal_state() -> dict[str, Any]:
-    """What says whether a device slowed itself down: SoC temperature and the Pi's throttling bits (or None)."""
-    return {"temperature_c": cpu_temperature(), "throttled": throttled()}
+def device_state() -> dict[str, Any]:
+    """What two readings tell about the time between them: SoC temperature and the Pi's throttling bits (a device
+    slowing itself down), and the CPU time all processes and this one had used (what other processes took)."""
+    return {
+        "temperature_c": cpu_temperature(),
+        "throttled": throttled(),
+        "busy_cpu_s": busy_cpu_seconds(),
+        "own_cpu_s": time.process_time(),
+        "wall_s": time.monotonic(),
+    }
+
+
+def busy_cpu_seconds(stat: Path = PROC_STAT) -> float | None:
+    """CPU seconds every process (and, on a VM, other guests: steal) has used since boot; None off Linux."""
+    text = _read_text(stat)
+    if text is None or not text.startswith("cpu "):
+        return None
+    ticks = [int(value) for value in text.splitlines()[0].split()[1:9]]  # user .. steal; guest is within user
+    idle = sum(ticks[3:5])  # idle, iowait
+    return (sum(ticks) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def others_cores(before: dict[str, Any], after: dict[str, Any]) -> float | None:
+    """How many cores' worth of CPU other processes used on average between two ``device_state`` readings."""
+    if before.get("busy_cpu_s") is None or after.get("busy_cpu_s") is None:
+        return None
+    wall = after["wall_s"] - before["wall_s"]
+    others = (after["busy_cpu_s"] - before["busy_cpu_s"]) - (after["own_cpu_s"] - before["own_cpu_s"])
+    return max(others, 0.0) / wall if wall > 0 else None
 
 
 def throttled(command: tuple[str, ...] = GET_THROTTLED) -> str | None:

@@ -31,12 +31,13 @@ import numpy as np
 
 from brainedge.benchmarks.answers import OodSet, answer_fields
 from brainedge.benchmarks.dataset import LabelledSet
-from brainedge.benchmarks.device import throttled_between
+from brainedge.benchmarks.device import others_cores, throttled_between
 from brainedge.benchmarks.paired import (
     DEFAULT_BLOCK,
     DEFAULT_ROUNDS,
     DEFAULT_SEED,
     DEFAULT_SETTLE,
+    busy,
     drift,
     median_interval,
     paired_ratio,
@@ -446,6 +447,7 @@ def paired_record(interleaved: dict[str, Any]) -> dict[str, Any]:
         "device_before": interleaved.get("device_before"),
         "device_after": interleaved.get("device_after"),
         "throttled": throttled_between(before.get("throttled"), after.get("throttled")),
+        "others_cores": others_cores(before, after),
         "error": interleaved.get("error"),
     }
 
@@ -538,9 +540,9 @@ def latency_ratio(row: dict[str, Any], reference: dict[str, Any]) -> dict[str, A
 
 
 def unsteady(row: dict[str, Any]) -> bool:
-    """Whether its interleaved phase flagged the row: its latency drifted beyond the threshold, or the SoC throttled."""
+    """Whether its interleaved phase flagged the row: its latency drifted, the SoC throttled, or others were busy."""
     paired = row.get("paired") or {}
-    return bool((paired.get("drift") or {}).get("flagged") or paired.get("throttled"))
+    return bool((paired.get("drift") or {}).get("flagged") or paired.get("throttled") or busy(paired))
 
 
 def same_phase_rounds(row: dict[str, Any], reference: dict[str, Any]) -> tuple[list[float], list[float]]:

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from brainedge.benchmarks.device import thermal_state
+from brainedge.benchmarks.device import device_state
 from brainedge.benchmarks.runner import (
     DEFAULT_WARMUP,
     die_with_parent,
@@ -49,6 +49,9 @@ DRIFT_SHARE = 0.2
 """The first and the last fifth of the rounds are compared for drift."""
 DRIFT_THRESHOLD = 0.10
 """A change of an artifact's median by more than 10% from the first to the last rounds flags the row."""
+BUSY_THRESHOLD = 0.25
+"""Other processes using more than a quarter of a core on average during the rounds flag the phase: they
+contend for caches and memory too, and slow a larger model more than a smaller one."""
 
 
 def round_orders(count: int, rounds: int, seed: int = DEFAULT_SEED) -> Iterator[list[int]]:
@@ -74,9 +77,9 @@ def measure(
     timed = [entry for entry in loaded if isinstance(entry, tuple)]
     for classifier, batch in timed:
         invoke_latencies(classifier, batch, 0, warmup)
-    before = thermal_state()
+    before = device_state()
     blocks = interleaved_blocks(timed, rounds, block, seed, settle)
-    after = thermal_state()
+    after = device_state()
     samples = iter(blocks)
     artifacts = [
         {"status": "failed", "error": entry} if isinstance(entry, str) else {"status": "ok", "rounds": next(samples)}
@@ -157,6 +160,12 @@ def drift(round_ms: Sequence[float], share: float = DRIFT_SHARE, threshold: floa
         "threshold": threshold,
         "flagged": abs(change) > threshold,
     }
+
+
+def busy(paired: dict[str, Any]) -> bool:
+    """Whether other processes used more than ``BUSY_THRESHOLD`` cores on average during a row's phase."""
+    others = paired.get("others_cores")
+    return others is not None and others > BUSY_THRESHOLD
 
 
 def main(argv: list[str] | None = None) -> int:

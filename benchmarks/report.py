@@ -20,7 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from brainedge.benchmarks.answers import ANSWER_FIELDS, NEAR, OOD
-from brainedge.benchmarks.paired import DRIFT_SHARE, DRIFT_THRESHOLD
+from brainedge.benchmarks.paired import BUSY_THRESHOLD, DRIFT_SHARE, DRIFT_THRESHOLD, busy
 from brainedge.benchmarks.schema import schema_text
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.files import write_atomically
@@ -976,7 +976,8 @@ def _drift(paired: dict[str, Any] | None) -> str:
         return "isolated"
     found = paired.get("drift")
     text = "–" if found is None else f"{100 * found['change']:+.1f}%" + (f" {DRIFT_FLAG}" if found["flagged"] else "")
-    return text + (f" {DRIFT_FLAG} throttled" if paired.get("throttled") else "")
+    text += f" {DRIFT_FLAG} throttled" if paired.get("throttled") else ""
+    return text + (f" {DRIFT_FLAG} busy" if busy(paired) else "")
 
 
 def interleaved_section(result: dict[str, Any]) -> list[str]:
@@ -1008,12 +1009,21 @@ def _phase_summary(rows: Sequence[dict[str, Any]], settings: dict[str, Any]) -> 
         text += f"; SoC {before['temperature_c']:.1f} → {after['temperature_c']:.1f} °C"
     if before.get("throttled") is not None or after.get("throttled") is not None:
         text += f"; `vcgencmd get_throttled` {before.get('throttled') or '–'} → {after.get('throttled') or '–'}"
+    if rows[0]["paired"].get("others_cores") is not None:
+        text += f"; other processes used {rows[0]['paired']['others_cores']:.2f} cores on average"
     return text + "."
 
 
 def _phase_findings(rows: Sequence[dict[str, Any]]) -> list[str]:
-    """One line per row flagged for drift or throttling, or timed in its own process only; "no drift" if none."""
+    """One line per row flagged for drift or throttling, or timed in its own process only, and one if others were
+    busy; "no drift" if none of these."""
     findings = []
+    if busy(rows[0]["paired"]):
+        findings.append(
+            f"{DRIFT_FLAG} other processes used {rows[0]['paired']['others_cores']:.2f} cores on average during the "
+            f"phase (more than {BUSY_THRESHOLD}): they contend for the caches and memory too, and slow a larger model "
+            "more than a smaller one, so even paired ratios shift"
+        )
     for row in rows:
         paired, label = row["paired"], f"{row['artifact']} [{row['backend']}, {row['threads'] or 'default'}t]"
         if paired.get("error"):
@@ -1027,7 +1037,7 @@ def _phase_findings(rows: Sequence[dict[str, Any]]) -> list[str]:
             )
         if paired.get("throttled"):
             findings.append(f"{DRIFT_FLAG} {label}: the SoC was throttled during the phase")
-    return findings or [f"no drift beyond ±{DRIFT_THRESHOLD:.0%} and no throttling"]
+    return findings or [f"no drift beyond ±{DRIFT_THRESHOLD:.0%}, no throttling, no other busy processes"]
 
 
 METHOD = f"""\
@@ -1061,7 +1071,10 @@ the ratios come from there.
   paired, but rerun on a quiet (or cooled) device before trusting the run. On a Raspberry Pi,
   *Interleaved latency* gives the SoC temperature and `vcgencmd get_throttled` before and after the
   phase; a throttling, capping or under-voltage bit set at the end, or set during the phase, is
-  flagged "{DRIFT_FLAG} throttled".
+  flagged "{DRIFT_FLAG} throttled". Where `/proc/stat` can say (Linux), the section also gives the cores'
+  worth of CPU other processes (on a VM, other guests too) used during the phase; above
+  {BUSY_THRESHOLD} it is flagged "{DRIFT_FLAG} busy": they contend for the caches and memory too and slow a
+  larger model more than a smaller one, so even paired ratios shift.
 - **img/s e2e**: end-to-end throughput over the labelled test set (decode, preprocess, invoke, rank),
   one image at a time. **accuracy**, **macro-F1**: on that set; an unreadable image counts as wrong.
 - **agreement**: share of test images whose top-1 equals the float32 reference artifact's top-1.

@@ -132,11 +132,18 @@ OOD_SET_SCHEMA: dict[str, Any] = {
     },
 }
 
-THERMAL_SCHEMA: dict[str, Any] = {
+DEVICE_STATE_SCHEMA: dict[str, Any] = {
     "type": ["object", "null"],
-    "properties": {"temperature_c": _NUMBER, "throttled": _TEXT},
+    "properties": {
+        "temperature_c": _NUMBER,
+        "throttled": _TEXT,
+        "busy_cpu_s": _NUMBER,
+        "own_cpu_s": _NUMBER,
+        "wall_s": _NUMBER,
+    },
 }
-"""SoC temperature and ``vcgencmd get_throttled`` (a Raspberry Pi's), each null where the device cannot say."""
+"""SoC temperature, ``vcgencmd get_throttled`` (a Raspberry Pi's), CPU seconds used by all processes and by the
+measuring one, and a monotonic clock; each null where the device cannot say."""
 
 DRIFT_SCHEMA: dict[str, Any] = {
     "type": ["object", "null"],
@@ -161,9 +168,10 @@ PAIRED_SCHEMA: dict[str, Any] = {
         "round_ms": _NUMBERS,
         "p50_interval_ms": {"type": ["array", "null"], "items": {"type": "number"}},
         "drift": DRIFT_SCHEMA,
-        "device_before": THERMAL_SCHEMA,
-        "device_after": THERMAL_SCHEMA,
+        "device_before": DEVICE_STATE_SCHEMA,
+        "device_after": DEVICE_STATE_SCHEMA,
         "throttled": {"type": ["boolean", "null"]},
+        "others_cores": _NUMBER,
         "error": _TEXT,
     },
 }

@@ -126,6 +126,7 @@ def test_result_is_schema_valid_and_complete(full_run, export_dir):
         paired = row["paired"]
         assert (paired["phase"], paired["artifacts"], paired["error"]) == ("auto, 1 thread(s)", 2, None)
         assert len(paired["round_ms"]) == ROUNDS and paired["drift"]["threshold"] == 0.1
+        assert paired["others_cores"] >= 0 if Path("/proc/stat").exists() else paired["others_cores"] is None
         assert paired["p50_interval_ms"] == [min(paired["round_ms"]), max(paired["round_ms"])]  # 4 rounds: all
         assert row["peak_rss_mb"] > 10  # Python + numpy alone exceed this: catches a KiB/MiB slip
         assert row["peak_rss_mb"] < 300  # the child's own peak, not this TensorFlow-laden parent's

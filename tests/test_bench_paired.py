@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from brainedge.benchmarks import cli, harness, paired
-from brainedge.benchmarks.device import throttled, throttled_between
+from brainedge.benchmarks.device import busy_cpu_seconds, others_cores, throttled, throttled_between
 from brainedge.benchmarks.harness import assemble, make_run
 from brainedge.benchmarks.paired import drift, median_interval, paired_ratio, round_medians, round_orders
 from brainedge.benchmarks.report import RESULT_JSON, render_markdown, row_label, scatter_figure, spread
@@ -162,6 +162,20 @@ def test_throttling_is_read_from_vcgencmd_where_there_is_one(tmp_path):
     assert throttled_between(None, "0x4") is None
 
 
+def test_what_other_processes_used_comes_from_proc_stat(tmp_path):
+    stat = tmp_path / "stat"
+    # user nice system idle iowait irq softirq steal guest guest_nice, in clock ticks
+    stat.write_text("cpu  300 0 100 5000 50 0 0 100 20 0\ncpu0 150 0 50 2500 25 0 0 50 10 0\n")
+    assert busy_cpu_seconds(stat) == pytest.approx(500 / os.sysconf("SC_CLK_TCK"))  # idle, iowait left out
+    assert busy_cpu_seconds(tmp_path / "absent") is None
+    before = {"busy_cpu_s": 100.0, "own_cpu_s": 10.0, "wall_s": 50.0}
+    after = {"busy_cpu_s": 130.0, "own_cpu_s": 20.0, "wall_s": 70.0}
+    assert others_cores(before, after) == pytest.approx(1.0)  # 30 s busy, 10 of them ours, over 20 s
+    assert others_cores({**before, "busy_cpu_s": None}, after) is None
+    assert paired.busy({"others_cores": 1.0}) and not paired.busy({"others_cores": 0.1})
+    assert not paired.busy({"others_cores": None})
+
+
 # ----------------------------------------------------------------------------------------------
 # The measuring process and the harness, on the session's tiny real bundles
 
@@ -186,7 +200,7 @@ def test_a_bundle_that_cannot_load_fails_alone_and_the_others_are_timed(tiny):
     assert broken["status"] == "failed" and "model.tflite" in broken["error"]
     for entry in (first, last):
         assert entry["status"] == "ok" and len(entry["rounds"]) == 3 and all(len(b) == 2 for b in entry["rounds"])
-    assert set(result["device_before"]) == set(result["device_after"]) == {"temperature_c", "throttled"}
+    assert set(result["device_before"]) == set(result["device_after"]) >= {"temperature_c", "throttled", "busy_cpu_s"}
 
 
 CRASHING_PAIRED = "import os, sys\nprint('interpreter blew up', file=sys.stderr, flush=True)\nos.abort()\n"
@@ -224,20 +238,16 @@ def _phase_row(artifact: str, variant: str, round_ms: list[float]) -> dict:
     }
 
 
-def test_a_ratio_is_flagged_when_either_row_drifted():
+def test_a_ratio_is_flagged_when_either_row_drifted_or_others_were_busy():
     steady = [5.0, 5.1, 4.9, 5.0, 5.05, 4.95, 5.0, 5.0, 5.1, 4.9]
     slowing = [5.0 * (1 + 0.05 * k) for k in range(10)]  # 45% slower by the end
-    ratios = harness.compute_ratios(
-        [
-            _phase_row("f", "tflite_float32", slowing),
-            _phase_row("q", "tflite_int8_ptq", [0.7 * ms for ms in slowing]),
-            _phase_row("h", "tflite_float16", steady),
-        ],
-        {"r": "f"},
-    )
-    flagged = {r["artifact"]: r["drift_flagged"] for r in ratios}
-    assert flagged == {"q": True, "h": True}  # the reference drifted: no ratio against it is to be trusted
-    assert {r["artifact"]: r["latency_p50_ratio"] for r in ratios}["q"] == pytest.approx(0.7)  # yet still paired
+    rows = [_phase_row("f", "tflite_float32", steady), _phase_row("q", "tflite_int8_ptq", [0.7 * ms for ms in steady])]
+    [ratio] = harness.compute_ratios(rows, {"r": "f"})
+    assert ratio["drift_flagged"] is False and ratio["latency_p50_ratio"] == pytest.approx(0.7)
+    for changed in ({"round_ms": slowing, "drift": drift(slowing)}, {"others_cores": 0.9}, {"throttled": True}):
+        reference = dict(rows[0], paired={**rows[0]["paired"], **changed})
+        [ratio] = harness.compute_ratios([reference, rows[1]], {"r": "f"})
+        assert ratio["drift_flagged"] is True, changed  # whichever row was disturbed, the ratio is not to be trusted
 
 
 def test_rows_without_interleaved_fields_still_load_and_report():
