@@ -32,6 +32,8 @@ from brainedge.edge_runtime.serve.app import SECURITY_HEADERS, STATIC, create_ap
 from brainedge.edge_runtime.serve.uploads import safe_source
 
 TOKEN = "s3cret-token"
+MULTIPART = {"Content-Type": "multipart/form-data"}
+BOUNDARY_X = {"Content-Type": "multipart/form-data; boundary=x"}
 
 
 def call(app: Any, method: str, url: str, raise_app_exceptions: bool = True, **options: Any) -> httpx.Response:
@@ -186,20 +188,27 @@ def test_bad_parameters_are_422_naming_the_parameter(app: Any, bundles: Path, qu
 
 
 @pytest.mark.parametrize(
-    "request_options",
+    ("request_options", "message"),
     [
-        {},
-        {"files": {"scan": ("scan.png", b"\x89PNG", "image/png")}},
-        {
-            "content": b"--x\r\nContent-Disposition: form-data; name=image\r\n\r\nabc",
-            "headers": {"Content-Type": "multipart/form-data"},
-        },
+        ({}, "no image in the request: send it as the multipart field 'image' or as the raw body"),
+        (
+            {"files": {"scan": ("scan.png", b"\x89PNG", "image/png")}},
+            "no image in the request: send it as the multipart field 'image' or as the raw body",
+        ),
+        (
+            {"content": b"--x\r\nContent-Disposition: form-data; name=image\r\n\r\nabc", "headers": MULTIPART},
+            "a multipart/form-data request needs a boundary in its Content-Type",
+        ),
+        (
+            {"content": b"--x\r\nContent-Disposition: form-data; name=image\r\n\r\nabc", "headers": BOUNDARY_X},
+            "the multipart body ended before its closing boundary",
+        ),
     ],
-    ids=["empty body", "no image field", "multipart without a boundary"],
+    ids=["empty body", "no image field", "multipart without a boundary", "multipart cut short"],
 )
-def test_a_request_without_an_image_is_422(app: Any, request_options: dict[str, Any]) -> None:
+def test_a_request_without_an_image_is_422(app: Any, request_options: dict[str, Any], message: str) -> None:
     answer = call(app, "POST", "/v1/classify", **request_options)
-    assert answer.status_code == 422 and answer.json()["error"]
+    assert answer.status_code == 422 and answer.json() == {"error": message}
 
 
 def test_a_file_that_is_no_image_is_415_named_by_its_base_name_only(app: Any) -> None:
