@@ -11,7 +11,8 @@ timed invokes are to be the steady state an isolated run measures. A bundle that
 failed entry; the others are still timed.
 
 The statistics the harness derives from the rounds live here too: each round's median per artifact,
-paired ratios with a distribution-free interval, and the drift indicator (first rounds against last).
+paired ratios with a distribution-free interval, the drift indicator (first rounds against last) and
+whether other processes were busy.
 Like the runner, this process dies with the brainedge-bench that started it.
 """
 
@@ -51,7 +52,7 @@ DRIFT_THRESHOLD = 0.10
 """A change of an artifact's median by more than 10% from the first to the last rounds flags the row."""
 BUSY_THRESHOLD = 0.25
 """Other processes using more than a quarter of a core on average during the rounds flag the phase: they
-contend for caches and memory too, and slow a larger model more than a smaller one."""
+contend for caches and memory too, which slows some models more than others."""
 
 
 def round_orders(count: int, rounds: int, seed: int = DEFAULT_SEED) -> Iterator[list[int]]:

@@ -1021,8 +1021,8 @@ def _phase_findings(rows: Sequence[dict[str, Any]]) -> list[str]:
     if busy(rows[0]["paired"]):
         findings.append(
             f"{DRIFT_FLAG} other processes used {rows[0]['paired']['others_cores']:.2f} cores on average during the "
-            f"phase (more than {BUSY_THRESHOLD}): they contend for the caches and memory too, and slow a larger model "
-            "more than a smaller one, so even paired ratios shift"
+            f"phase (more than {BUSY_THRESHOLD}): they contend for the caches and memory too, which slows some models "
+            "more than others, so even paired ratios shift"
         )
     for row in rows:
         paired, label = row["paired"], f"{row['artifact']} [{row['backend']}, {row['threads'] or 'default'}t]"
@@ -1073,8 +1073,8 @@ the ratios come from there.
   phase; a throttling, capping or under-voltage bit set at the end, or set during the phase, is
   flagged "{DRIFT_FLAG} throttled". Where `/proc/stat` can say (Linux), the section also gives the cores'
   worth of CPU other processes (on a VM, other guests too) used during the phase; above
-  {BUSY_THRESHOLD} it is flagged "{DRIFT_FLAG} busy": they contend for the caches and memory too and slow a
-  larger model more than a smaller one, so even paired ratios shift.
+  {BUSY_THRESHOLD} it is flagged "{DRIFT_FLAG} busy": they contend for the caches and memory too, which slows
+  some models more than others, so even paired ratios shift.
 - **img/s e2e**: end-to-end throughput over the labelled test set (decode, preprocess, invoke, rank),
   one image at a time. **accuracy**, **macro-F1**: on that set; an unreadable image counts as wrong.
 - **agreement**: share of test images whose top-1 equals the float32 reference artifact's top-1.
