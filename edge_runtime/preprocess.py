@@ -75,10 +75,7 @@ def _open_image(source: str | Path | bytes, max_pixels: int) -> Image.Image:
             image = Image.open(stream)
             width, height = image.size
             if width * height > max_pixels:
-                raise BrainEdgeError(
-                    f"{name}: {width}x{height} image exceeds the {max_pixels:,}-pixel limit "
-                    "(refused as a possible decompression bomb)"
-                )
+                raise BrainEdgeError(f"{name}: {width}x{height} image {_exceeds(max_pixels)}")
             image.load()
     except FileNotFoundError:
         raise BrainEdgeError(f"{name}: no such file") from None
@@ -86,12 +83,20 @@ def _open_image(source: str | Path | bytes, max_pixels: int) -> Image.Image:
         raise BrainEdgeError(f"{name}: is a directory, not an image") from None
     except UnidentifiedImageError:
         raise BrainEdgeError(f"{name}: not an image file Pillow can read") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise BrainEdgeError(f"{name}: refused as a possible decompression bomb ({error})") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise BrainEdgeError(f"{name}: image {_exceeds(max_pixels)}") from None
     except (OSError, SyntaxError, ValueError) as error:
         raise BrainEdgeError(f"{name}: corrupt or truncated image ({error})") from None
     ImageOps.exif_transpose(image, in_place=True)  # not in place, it copies even an upright image
     return image
+
+
+def _exceeds(max_pixels: int) -> str:
+    """The limit an image was refused for, in the runtime's words: Pillow refuses images above its own
+    ``MAX_IMAGE_PIXELS`` while opening them, before their size can be checked here."""
+    pillow_limit = Image.MAX_IMAGE_PIXELS
+    limit = max_pixels if pillow_limit is None else min(max_pixels, pillow_limit)
+    return f"exceeds the {limit:,}-pixel limit (refused as a possible decompression bomb)"
 
 
 def _pil_to_rgb(image: Image.Image) -> np.ndarray:

@@ -12,8 +12,10 @@ import io
 import numpy as np
 import pytest
 from PIL import Image
+from test_runtime_cli import png_claiming
 
 import brainedge.edge_runtime.preprocess
+from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.metadata import InputSpec, Quantization
 from brainedge.edge_runtime.preprocess import (
     VALUES_PER_STEP,
@@ -167,3 +169,20 @@ def test_a_pil_image_is_turned_upright_like_a_file(tmp_path) -> None:
     with Image.open(path) as opened:
         from_pil = decode_rgb(opened)
     assert from_path.shape == (40, 20, 3) and np.array_equal(from_pil, from_path)
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "max_pixels", "said"),
+    [
+        (9_000, 9_000, 64_000_000, "9000x9000 image exceeds the 64,000,000-pixel limit"),  # checked here
+        (10_000, 10_000, 64_000_000, "image exceeds the 64,000,000-pixel limit"),  # refused by Pillow first
+        (20_000, 20_000, 64_000_000, "image exceeds the 64,000,000-pixel limit"),  # Pillow's error, not its warning
+        (10_000, 10_000, 500_000_000, f"image exceeds the {Image.MAX_IMAGE_PIXELS:,}-pixel limit"),  # Pillow's is lower
+    ],
+)
+def test_a_decompression_bomb_is_refused_with_the_limit_that_applies(
+    width: int, height: int, max_pixels: int, said: str
+) -> None:
+    with pytest.raises(BrainEdgeError) as refused:
+        decode_pixels(png_claiming(width, height), max_pixels)
+    assert str(refused.value) == f"<bytes>: {said} (refused as a possible decompression bomb)"
