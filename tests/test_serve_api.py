@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import builtins
+import gc
 import io
 import json
 import os
 import re
 import threading
+import tracemalloc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,10 +30,13 @@ from test_runtime_cli import png_claiming
 
 from brainedge.edge_runtime import cli
 from brainedge.edge_runtime.classifier import NOT_FINITE, NOT_RECOGNISED, UNCERTAIN, Classifier
-from brainedge.edge_runtime.serve.app import SECURITY_HEADERS, STATIC, create_app
+from brainedge.edge_runtime.explain import LONG_SIDE_AT_MOST, overlay
+from brainedge.edge_runtime.serve import app as app_module
+from brainedge.edge_runtime.serve.app import SECURITY_HEADERS, STATIC, create_app, display_copy
 from brainedge.edge_runtime.serve.uploads import safe_source
 
 TOKEN = "s3cret-token"
+SVG_NAMESPACE = 'xmlns="http://www.w3.org/2000/svg"'
 MULTIPART = {"Content-Type": "multipart/form-data"}
 BOUNDARY_X = {"Content-Type": "multipart/form-data; boundary=x"}
 
@@ -151,7 +156,7 @@ def test_the_page_has_no_inline_script_nothing_from_elsewhere_and_the_runtime_wo
         assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", html) == []  # every script is a file of the server's
         assert not re.search(r"<[^>]*\son[a-z]+\s*=", html)  # nor inline handlers (onclick=...)
     for asset in STATIC.iterdir():
-        text = asset.read_text(encoding="utf-8")
+        text = asset.read_text(encoding="utf-8").replace(SVG_NAMESPACE, "")  # a name, never fetched
         assert not re.search(r"https?:|(src|href)=[\"']//|url\(\s*[\"']?//|from [\"']//", text), asset.name  # no CDN
         assert call(app, "GET", f"/static/{asset.name}").status_code == 200
 
@@ -211,6 +216,53 @@ def test_a_request_without_an_image_is_422(app: Any, request_options: dict[str, 
     assert answer.status_code == 422 and answer.json() == {"error": message}
 
 
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("topk=1", "unknown query parameter 'topk': /v1/classify takes bundle, top_k, explain"),
+        ("bundles=int8", "unknown query parameter 'bundles': /v1/classify takes bundle, top_k, explain"),
+        ("bundle=int8&bundle=int8_head", "bundle: given 2 times; give it once"),
+        ("top_k=1&top_k=2", "top_k: given 2 times; give it once"),
+    ],
+)
+def test_an_unknown_or_repeated_query_parameter_is_422_not_ignored(
+    app: Any, bundles: Path, query: str, message: str
+) -> None:
+    answer = call(app, "POST", f"/v1/classify?{query}", **upload(image_of(bundles)))
+    assert answer.status_code == 422 and answer.json() == {"error": message}
+
+
+def multipart_body(*parts: tuple[str, str | None, bytes]) -> dict[str, Any]:
+    """A multipart/form-data request of (field, file name or None, content) parts, in this order."""
+    body = b""
+    for name, filename, content in parts:
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+        body += f"--x\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + content + b"\r\n"
+    return {"content": body + b"--x--\r\n", "headers": BOUNDARY_X}
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (["image", "image"], "the multipart field 'image' was sent 2 times: one image a request"),
+        (["image", "bundle"], "unknown multipart field 'bundle': send only 'image' (bundle, top_k and explain go in"),
+        (["top_k", "image"], "unknown multipart field 'top_k': send only 'image'"),
+    ],
+)
+def test_a_second_image_or_another_multipart_field_is_422_not_ignored(
+    app: Any, bundles: Path, fields: list[str], message: str
+) -> None:
+    image = image_of(bundles).read_bytes()
+    parts = [(name, "0.png", image) if name == "image" else (name, None, b"int8") for name in fields]
+    answer = call(app, "POST", "/v1/classify", **multipart_body(*parts))
+    assert answer.status_code == 422 and answer.json()["error"].startswith(message)
+
+
+def test_an_empty_file_is_named_as_no_image_like_the_command_line_says(app: Any) -> None:
+    answer = call(app, "POST", "/v1/classify", **multipart_body(("image", "empty.jpg", b"")))
+    assert answer.status_code == 415 and answer.json() == {"error": "empty.jpg: not an image file Pillow can read"}
+
+
 def test_a_file_that_is_no_image_is_415_named_by_its_base_name_only(app: Any) -> None:
     answer = call(app, "POST", "/v1/classify", files={"image": ("../../notes.txt", b"shopping list", "text/plain")})
     assert answer.status_code == 415
@@ -238,6 +290,15 @@ def test_a_decompression_bomb_is_413(app: Any) -> None:
     answer = call(app, "POST", "/v1/classify", files={"image": ("bomb.png", png_claiming(9_000, 9_000), "image/png")})
     assert answer.status_code == 413 and "decompression bomb" in answer.json()["error"]
     assert answer.json()["error"].startswith("bomb.png: ")
+
+
+def test_an_image_over_the_servers_pixel_limit_is_413_naming_that_limit(bundles: Path) -> None:
+    with serving(bundles, max_pixels=1000) as app:
+        answer = call(app, "POST", "/v1/classify", **upload(image_of(bundles)))  # 32 x 32 = 1,024 pixels
+        assert answer.status_code == 413
+        assert answer.json() == {
+            "error": "0.png: 32x32 image exceeds the 1,000-pixel limit (refused as a possible decompression bomb)"
+        }
 
 
 def test_unknown_paths_and_methods_are_json_errors(app: Any) -> None:
@@ -271,7 +332,11 @@ def test_a_fault_of_the_server_is_a_json_500_too(app: Any, bundles: Path, monkey
 
 
 async def raw_request(
-    app: Any, headers: list[tuple[bytes, bytes]], chunks: list[bytes], complete: bool = True
+    app: Any,
+    headers: list[tuple[bytes, bytes]],
+    chunks: list[bytes],
+    complete: bool = True,
+    query_string: bytes = b"",
 ) -> tuple[int, dict, int]:
     """POST /v1/classify straight into the ASGI app: (status, JSON answer, body chunks the app asked for).
 
@@ -303,7 +368,7 @@ async def raw_request(
         "scheme": "http",
         "path": "/v1/classify",
         "raw_path": b"/v1/classify",
-        "query_string": b"",
+        "query_string": query_string,
         "root_path": "",
         "headers": [(b"host", b"127.0.0.1:8080"), *headers],
         "client": ("127.0.0.1", 50000),
@@ -423,6 +488,165 @@ def test_one_thread_runs_a_bundle_interpreter_however_many_requests(
         assert len(held.threads) == 1 and threading.get_ident() not in held.threads
 
 
+# --- memory: few images decoded at once, and a waiting request holds little --------------------------
+
+
+class HeldDecoder:
+    """Wraps the server's decoding: counts the decodes in progress and holds each until released."""
+
+    def __init__(self, decode: Any) -> None:
+        self.decode = decode
+        self.lock = threading.Condition()
+        self.inside = 0
+        self.most_inside = 0
+        self.release = threading.Event()
+
+    def __call__(self, *args: Any) -> Any:
+        with self.lock:
+            self.inside += 1
+            self.most_inside = max(self.most_inside, self.inside)
+            self.lock.notify_all()
+        try:
+            assert self.release.wait(30), "the test never released the decoders"
+            return self.decode(*args)
+        finally:
+            with self.lock:
+                self.inside -= 1
+
+
+def test_the_whole_server_decodes_at_most_its_decoders_images_at_once(
+    bundles: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nine uploads to three bundles, two decoders: two images decoded, the other seven wait (no thread each)."""
+    with serving(bundles, ("int8_head", "int8", "float32_head"), decoders=2) as app:
+        held = HeldDecoder(app_module.decode_pixels)
+        monkeypatch.setattr(app_module, "decode_pixels", held)
+        decoders = app.state.serving.decoders
+
+        async def scenario() -> list[httpx.Response]:
+            async with client_of(app) as client:
+                requests = [
+                    asyncio.ensure_future(client.post(f"/v1/classify?bundle={name}", **upload(image_of(bundles))))
+                    for name in ("int8_head", "int8", "float32_head") * 3
+                ]
+                for _ in range(3000):  # until every request is decoding or waiting to (30 s at most)
+                    if held.inside + decoders.statistics().tasks_waiting == len(requests):
+                        break
+                    await asyncio.sleep(0.01)
+                held.release.set()
+                return await asyncio.gather(*requests)
+
+        answers = asyncio.run(scenario())
+        assert held.most_inside == 2
+        assert [answer.status_code for answer in answers] == [200] * 9
+
+
+@pytest.mark.parametrize("explain", [False, True])
+def test_a_request_waiting_for_the_interpreter_holds_neither_its_upload_nor_its_full_image(
+    bundles: Path, monkeypatch: pytest.MonkeyPatch, explain: bool
+) -> None:
+    """A 3000 x 2000 scan (18 MB uploaded, 18 MB decoded) waits for the interpreter: what is still allocated
+    is its input tensor and, for the overlay, a copy of at most 1024 px on the long side (2 MB), no more."""
+    scan = np.random.default_rng(0).integers(0, 255, (2000, 3000, 3), np.uint8)
+    stream = io.BytesIO()
+    Image.fromarray(scan).save(stream, format="PNG", compress_level=0)
+    chunks = [stream.getvalue()[start : start + 2**20] for start in range(0, len(stream.getvalue()), 2**20)]
+    held_bytes: list[int] = []
+    with serving(bundles, max_upload_mb=40) as app:
+        classifier = app.state.serving.workers["int8_head"].classifier
+        real_answer = classifier.answer
+
+        def measured(prepared: Any, *args: Any) -> Any:
+            held_bytes.append(tracemalloc.get_traced_memory()[0] - before)
+            assert prepared.pixels.nbytes <= (3 * 1024 * 683 if explain else 0)
+            return real_answer(prepared, *args)
+
+        monkeypatch.setattr(classifier, "answer", measured)
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        try:
+            query = b"explain=true" if explain else b""
+            status, answer, _ = asyncio.run(raw_request(app, [], chunks, query_string=query))
+        finally:
+            tracemalloc.stop()
+    assert status == 200, answer
+    assert held_bytes[0] < (3 if explain else 1) * 2**20, held_bytes
+
+
+def test_memory_freed_by_a_large_decode_is_handed_back_to_the_system(
+    bundles: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    released: list[bool] = []
+    monkeypatch.setattr(app_module, "release_freed_memory", lambda: released.append(True))
+    monkeypatch.setattr(app_module, "RELEASE_AFTER_PIXELS", 32 * 32 - 1)
+    with serving(bundles) as app:
+        assert call(app, "POST", "/v1/classify", **upload(image_of(bundles))).status_code == 200  # 32 x 32
+        assert released == [True]
+        monkeypatch.setattr(app_module, "RELEASE_AFTER_PIXELS", 32 * 32)
+        assert call(app, "POST", "/v1/classify", **upload(image_of(bundles))).status_code == 200
+        assert released == [True]  # a small image: not worth the time
+
+
+def test_the_copy_kept_for_the_overlay_draws_the_overlay_drawn_on_the_full_image() -> None:
+    """explain draws at most 1024 px on the long side: downscaling at once changes no pixel of the overlay."""
+    rng = np.random.default_rng(1)
+    gray = rng.integers(0, 255, (1500, 2600, 1), np.uint8)
+    colour = rng.integers(0, 255, (3000, 700, 3), np.uint8)
+    class_map = rng.random((4, 4)).astype(np.float32)
+    for full in (gray, colour):
+        kept = display_copy(full)
+        assert max(kept.shape[:2]) == LONG_SIDE_AT_MOST and kept.shape[2] == full.shape[2]
+        assert overlay(kept, class_map, "red 0.9") == overlay(full, class_map, "red 0.9")
+    small = colour[:300, :200]
+    assert display_copy(small) is small
+
+
+# --- bound to loopback: only requests addressed to this machine; the access log ------------------------
+
+
+@pytest.mark.parametrize(
+    ("host", "answered"),
+    [
+        ("127.0.0.1:8080", True),
+        ("localhost:8080", True),
+        ("LOCALHOST", True),
+        ("[::1]:8080", True),
+        ("app.localhost", True),
+        ("attacker.example:8080", False),  # a rebound name: the page's own origin
+        ("127.0.0.1.attacker.example", False),
+        ("192.168.1.20:8080", False),
+        ("[::1", False),
+    ],
+)
+def test_on_loopback_a_host_other_than_this_machine_is_refused(bundles: Path, host: str, answered: bool) -> None:
+    with serving(bundles, loopback_only=True) as app:
+        for method, path in (("GET", "/"), ("GET", "/v1/bundles")):
+            answer = call(app, method, path, headers={"Host": host})
+            assert answer.status_code == (200 if answered else 400), (host, path)
+            if not answered:
+                assert answer.json()["error"].startswith(f"Host {host!r} is not this machine")
+                assert answer.headers["Cache-Control"] == "no-store"
+
+
+def test_off_loopback_any_host_is_answered(app: Any) -> None:
+    assert call(app, "GET", "/v1/bundles", headers={"Host": "raspberrypi.local:8080"}).status_code == 200
+
+
+def test_each_request_is_one_line_of_the_access_log_without_its_query(bundles: Path) -> None:
+    log = io.StringIO()
+    with serving(bundles, access_log=log) as app:
+        call(app, "GET", "/healthz?secret=x")
+        call(app, "POST", "/v1/classify?top_k=0", **upload(image_of(bundles)))
+        call(app, "GET", "/no%0Awhere")
+    lines = log.getvalue().splitlines()
+    assert len(lines) == 3, lines
+    for line, expected in zip(
+        lines, ("127.0.0.1 GET /healthz 200 ", "127.0.0.1 POST /v1/classify 422 ", "127.0.0.1 GET /no%0Awhere 404 ")
+    ):
+        assert line.startswith(expected) and re.fullmatch(r".* \d+\.\d ms", line), line
+
+
 # --- the access token -------------------------------------------------------------------------------
 
 
@@ -432,9 +656,18 @@ def guarded(bundles: Path) -> Iterator[Any]:
         yield app
 
 
-@pytest.mark.parametrize("path", ["/healthz", "/", "/facts", "/static/app.js", "/static/style.css"])
-def test_the_page_and_the_health_check_need_no_token(guarded: Any, path: str) -> None:
+@pytest.mark.parametrize(
+    "path", ["/healthz", "/", "/facts", "/static/app.js", "/static/style.css", "/openapi.json", "/favicon.ico"]
+)
+def test_the_page_the_health_check_and_the_api_schema_need_no_token(guarded: Any, path: str) -> None:
     assert call(guarded, "GET", path).status_code == 200
+
+
+def test_the_api_schema_holds_no_secret(bundles: Path) -> None:
+    """Served without the token: it must say nothing the token guards (the token, the bundles' names or facts)."""
+    with serving(bundles, ("int8_head", "int8"), token=TOKEN) as app:
+        schema = call(app, "GET", "/openapi.json").text
+    assert TOKEN not in schema and "int8_head" not in schema and str(bundles) not in schema
 
 
 @pytest.mark.parametrize(
@@ -447,7 +680,7 @@ def test_the_page_and_the_health_check_need_no_token(guarded: Any, path: str) ->
         (f"Bearer {TOKEN}x", "wrong access token"),
     ],
 )
-@pytest.mark.parametrize("method, path", [("GET", "/v1/bundles"), ("POST", "/v1/classify"), ("GET", "/openapi.json")])
+@pytest.mark.parametrize("method, path", [("GET", "/v1/bundles"), ("POST", "/v1/classify")])
 def test_everything_else_needs_the_token(
     guarded: Any, bundles: Path, authorization: str | None, message: str, method: str, path: str
 ) -> None:

@@ -39,6 +39,15 @@ def test_a_bundle_that_cannot_be_opened_is_one_line_naming_it(
         (["--port", "70000"], "--port must be between 0 and 65535, got 70000"),
         (["--max-upload-mb", "0"], "--max-upload-mb must be more than 0, got 0"),
         (["--token", " "], "--token (or $BRAINEDGE_SERVE_TOKEN) is empty"),
+        (["--decoders", "0"], "--decoders must be at least 1, got 0"),
+        (["--max-pixels", "0"], "--max-pixels must be at least 1, got 0"),
+        (["--max-pixels", "100000000"], "--max-pixels must be at most 64,000,000 (the runtime's limit)"),
+        (
+            ["--host", "0.0.0.0", "--token", "guessable"],
+            "--token (or $BRAINEDGE_SERVE_TOKEN) has 9 characters; off loopback it needs at least 16",
+        ),
+        (["--port", "eighty"], "argument --port: invalid int value: 'eighty' (brainedge-serve --help lists"),
+        (["--bogus"], "unrecognized arguments: --bogus (brainedge-serve --help lists the options)"),
     ],
 )
 def test_bad_settings_are_one_line(
@@ -46,6 +55,19 @@ def test_bad_settings_are_one_line(
 ) -> None:
     code, err = serve(["--bundle", str(tmp_path), *arguments], capsys)
     assert code == 2 and err.startswith(f"error: {message}") and err.count("\n") == 1
+
+
+def test_a_missing_bundle_option_is_one_line_too(capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = serve([], capsys)
+    assert (
+        code == 2
+        and err == "error: the following arguments are required: --bundle (brainedge-serve --help lists the options)\n"
+    )
+
+
+def test_a_short_token_is_fine_on_loopback(bundles: Path) -> None:
+    args = cli.build_parser().parse_args(["--bundle", str(bundles / "int8"), "--token", "mine"])
+    cli.check_args(args)  # nothing to guess from elsewhere
 
 
 def test_without_the_serve_extra_it_says_what_to_install(
@@ -79,7 +101,7 @@ def test_a_port_in_use_is_one_line(bundles: Path, capsys: pytest.CaptureFixture[
         ("::", None, True, True),
         ("192.168.1.20", None, True, True),
         ("raspberrypi.local", None, True, True),
-        ("0.0.0.0", "mine", True, False),
+        ("0.0.0.0", "a-token-of-16-chars", True, False),
     ],
 )
 def test_a_token_is_needed_off_loopback(host: str, given: str | None, required: bool, generated: bool) -> None:
@@ -91,9 +113,10 @@ def test_a_token_is_needed_off_loopback(host: str, given: str | None, required: 
         assert len(token) >= 32 and token != cli.access_token(host, given)[0]
 
 
-def get(port: int, path: str, token: str | None = None) -> tuple[int, dict]:
+def get(port: int, path: str, token: str | None = None, host: str | None = None) -> tuple[int, dict]:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    connection.request("GET", path, headers={"Authorization": f"Bearer {token}"} if token else {})
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    connection.request("GET", path, headers={**headers, "Host": host} if host else headers)
     response = connection.getresponse()
     answer = response.status, json.loads(response.read())
     connection.close()
@@ -121,16 +144,18 @@ def test_bound_to_every_address_it_prints_a_token_and_requires_it(bundles: Path)
     finally:
         process.send_signal(signal.SIGTERM)  # as systemd stops it
         out, err = process.communicate(timeout=30)
-    assert process.returncode == 0 and err == "", err
-    assert token not in out  # printed once, at start
+    assert process.returncode == 0
+    assert re.fullmatch(r"(127\.0\.0\.1 GET /(healthz|v1/bundles) (200|401) \d+\.\d ms\n){3}", err), err
+    assert token not in out and token not in err  # printed once, at start
 
 
 @pytest.mark.slow
 def test_on_loopback_it_needs_no_token_and_ctrl_c_stops_it(bundles: Path) -> None:
-    process, lines = start(["--bundle", str(bundles / "int8"), "--port", "0"])
+    process, lines = start(["--bundle", str(bundles / "int8"), "--port", "0", "--quiet"])
     try:
         port = int(re.search(r"http://127\.0\.0\.1:(\d+)/ \(Ctrl-C stops\)", lines[0]).group(1))
         assert get(port, "/v1/bundles")[0] == 200
+        assert get(port, "/v1/bundles", host="rebound.example")[0] == 400  # DNS rebinding
     finally:
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=30)

@@ -36,7 +36,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -55,12 +55,17 @@ WARMUP_REQUESTS = 10
 
 @contextmanager
 def running_server(bundles: Sequence[Path], *options: str) -> Iterator[tuple[str, subprocess.Popen]]:
-    """``brainedge-serve`` on 127.0.0.1 and a free port, in a subprocess: its URL and process, stopped at the end."""
+    """``brainedge-serve`` on 127.0.0.1 and a free port, in a subprocess: its URL and process, stopped at the end.
+
+    Its stderr (the access log, a line a request) goes to a temporary file: a pipe nobody reads would fill
+    and stop the server.
+    """
     command = [sys.executable, "-m", "brainedge.edge_runtime.serve", "--host", "127.0.0.1", "--port", "0"]
     command += [argument for bundle in bundles for argument in ("--bundle", str(bundle))] + list(options)
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = tempfile.TemporaryFile("w+")
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True)
     try:
-        yield server_url(process), process
+        yield server_url(process, log), process
     finally:
         process.terminate()
         try:
@@ -69,10 +74,10 @@ def running_server(bundles: Sequence[Path], *options: str) -> Iterator[tuple[str
             process.kill()
             process.wait()
         process.stdout.close()
-        process.stderr.close()
+        log.close()
 
 
-def server_url(process: subprocess.Popen) -> str:
+def server_url(process: subprocess.Popen, log: IO[str]) -> str:
     """The URL from the server's first line, once it is listening."""
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
@@ -85,7 +90,9 @@ def server_url(process: subprocess.Popen) -> str:
             if not line:
                 break
     process.kill()
-    raise BrainEdgeError(f"brainedge-serve did not start: {process.communicate()[1].strip()[-2000:]}")
+    process.wait()
+    log.seek(0)
+    raise BrainEdgeError(f"brainedge-serve did not start: {log.read().strip()[-2000:]}")
 
 
 def multipart(image: bytes, name: str) -> tuple[bytes, str]:

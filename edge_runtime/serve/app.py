@@ -4,24 +4,33 @@
 (``Prediction.record``), plus the bundle's name and, when asked, the overlay of where the model
 looked. ``GET /v1/bundles`` gives each bundle's facts, ``GET /healthz`` says the server is up, and
 ``/openapi.json`` describes it all. Every refusal is ``{"error": "..."}`` with its HTTP status.
+
+Memory is bounded server-wide: at most ``decoders`` images are decoded at once, all bundles together,
+each of at most ``max_pixels``; a decoded image is dropped as soon as the model's input exists (for
+an overlay, a copy at the size it is drawn is kept).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import ctypes
+import ctypes.util
+import functools
 import html
 import secrets
-from collections.abc import AsyncIterator, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, TextIO
 
 import anyio
+import numpy as np
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
@@ -32,16 +41,31 @@ from brainedge.edge_runtime import __version__
 from brainedge.edge_runtime.classifier import NOT_RECOGNISED, UNCERTAIN, Classifier, Prediction, Prepared
 from brainedge.edge_runtime.cli import caption
 from brainedge.edge_runtime.errors import BrainEdgeError
-from brainedge.edge_runtime.explain import overlay, png_bytes
+from brainedge.edge_runtime.explain import LONG_SIDE_AT_MOST, _display_size, overlay, png_bytes
+from brainedge.edge_runtime.preprocess import decode_pixels, to_input_tensor
 from brainedge.edge_runtime.serve.api_error import ApiError
 from brainedge.edge_runtime.serve.facts import bundle_facts
-from brainedge.edge_runtime.serve.limits import DEFAULT_MAX_UPLOAD_MB, DEFAULT_PLACES, UPLOAD_SECONDS
+from brainedge.edge_runtime.serve.limits import (
+    DEFAULT_DECODERS,
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_MAX_UPLOAD_MB,
+    DEFAULT_PLACES,
+    UPLOAD_SECONDS,
+)
+from brainedge.edge_runtime.serve.loopback import host_is_loopback
 from brainedge.edge_runtime.serve.uploads import IMAGE_FIELD, Upload, read_upload
 from brainedge.edge_runtime.serve.worker import Busy, InterpreterWorker
 
 STATIC = Path(__file__).with_name("static")
-PUBLIC_PATHS = ("/", "/facts", "/healthz")
-"""What needs no token: the page and its assets (to type the token into) and the health check."""
+PUBLIC_PATHS = ("/", "/facts", "/healthz", "/openapi.json", "/favicon.ico")
+"""What needs no token: the page and its assets (to type the token into), the health check and the API's
+description (it names the endpoints and parameters, nothing about the bundles or the token)."""
+CLASSIFY_QUERY = ("bundle", "top_k", "explain")
+"""The query parameters of POST /v1/classify: any other is refused, not ignored."""
+RELEASE_AFTER_PIXELS = 4_000_000
+"""Decoding a larger image leaves enough freed memory to hand back; a small one's costs more time than it frees."""
+NO_PIXELS = np.zeros((0, 0, 1), np.uint8)
+"""What a request without explain keeps of its decoded image: nothing, the model needs only its input tensor."""
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
@@ -53,8 +77,9 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 CLASSIFY_BODY = {
-    "description": f"the image: multipart/form-data with the field {IMAGE_FIELD!r} (its file name becomes the "
-    "answer's source), or the raw bytes of the file",
+    "description": f"the image: multipart/form-data with the one field {IMAGE_FIELD!r} (its file name becomes the "
+    "answer's source), or the raw bytes of the file. A multi-frame GIF or TIFF is classified by its first frame, "
+    "as brainedge-classify does",
     "content": {
         "multipart/form-data": {
             "schema": {
@@ -70,11 +95,12 @@ CLASSIFY_BODY = {
 ERRORS = {
     status: {"description": what, "content": {"application/json": {"example": {"error": example}}}}
     for status, what, example in (
+        (400, "a Host that is not this machine (a server on loopback)", "Host 'example.com' is not this machine ..."),
         (401, "missing or wrong access token", "wrong access token"),
         (408, "the upload was too slow", "the image took longer than 60 s to arrive; send it again"),
         (413, "too large a body, or an image of too many pixels", "the upload is larger than ... 20 MB"),
         (415, "not an image", "notes.txt: not an image file Pillow can read"),
-        (422, "bad parameters", "unknown bundle 'x': this server has tflite_int8_ptq"),
+        (422, "bad, unknown or repeated parameters or fields", "unknown bundle 'x': this server has tflite_int8_ptq"),
         (503, "busy: every place for this bundle is taken", "the server is busy ...; try again in a moment"),
     )
 }
@@ -87,6 +113,9 @@ class Serving:
     workers: dict[str, InterpreterWorker]
     max_upload_bytes: int
     upload_seconds: float
+    max_pixels: int
+    decoders: anyio.CapacityLimiter
+    """Threads decoding an image at once, shared by all bundles."""
     index_page: str
 
     def worker(self, name: str | None) -> InterpreterWorker:
@@ -103,12 +132,22 @@ def create_app(
     max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
     places: int = DEFAULT_PLACES,
     upload_seconds: float = UPLOAD_SECONDS,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    decoders: int = DEFAULT_DECODERS,
+    loopback_only: bool = False,
+    access_log: TextIO | None = None,
 ) -> FastAPI:
-    """The app serving these bundles (each with its own interpreter thread); ``token`` guards all but the page."""
+    """The app serving these bundles (each with its own interpreter thread); ``token`` guards all but the page.
+
+    ``loopback_only``: refuse requests whose Host is not this machine (a server bound to loopback);
+    ``access_log``: where to write one line per request.
+    """
     serving = Serving(
         workers=start_workers(classifiers, places),
         max_upload_bytes=int(max_upload_mb * 2**20),
         upload_seconds=upload_seconds,
+        max_pixels=max_pixels,
+        decoders=anyio.CapacityLimiter(decoders),
         index_page=index_page(),
     )
 
@@ -122,7 +161,8 @@ def create_app(
         title="BrainEdge",
         version=__version__,
         description="Brain-MRI classification with exported BrainEdge bundles. Research software, not a medical "
-        "device. When the server has an access token, send it as `Authorization: Bearer TOKEN`.",
+        "device. When the server has an access token, send it as `Authorization: Bearer TOKEN`. A parameter or "
+        "multipart field the server does not know, or one given twice, is refused (422), never ignored.",
         docs_url=None,  # Swagger UI and ReDoc load from a CDN; /openapi.json is served from here
         redoc_url=None,
         lifespan=lifespan,
@@ -137,7 +177,11 @@ def create_app(
     app.add_exception_handler(Exception, internal_error_response)
     if token is not None:
         app.add_middleware(BearerToken, token=token)
-    app.add_middleware(SecurityHeaders)  # added last: outermost, so refusals carry the headers too
+    if loopback_only:
+        app.add_middleware(LoopbackHost)
+    app.add_middleware(SecurityHeaders)  # outside the refusals above, so they carry the headers too
+    if access_log is not None:
+        app.add_middleware(AccessLog, stream=access_log)  # outermost: every request is logged, refused or not
     return app
 
 
@@ -184,6 +228,12 @@ async def facts_page() -> HTMLResponse:
     return HTMLResponse((STATIC / "facts.html").read_text(encoding="utf-8"))
 
 
+@router.get("/favicon.ico", include_in_schema=False)
+async def favicon() -> FileResponse:
+    """Browsers ask for it (also beside /openapi.json); the pages link the same file."""
+    return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
+
+
 @router.get("/healthz", summary="The server is up; the names of its bundles")
 async def health(request: Request) -> dict[str, Any]:
     return {"status": "ok", "bundles": list(serving_of(request).workers)}
@@ -209,17 +259,27 @@ async def classify(
     top_k: int = Query(3, description="ranked classes in the answer (at least 1)"),
     explain: bool = Query(False, description="also draw where the model looked (bundles with a one-layer head)"),
 ) -> JSONResponse:
+    check_query(request)
     serving = serving_of(request)
     worker = serving.worker(bundle)
     check_options(worker, top_k, explain)
     with worker.place():  # before the body is read: a busy server refuses at once (503)
-        upload = await receive_upload(request, serving)
-        prepared = await run_in_threadpool(prepare, worker, upload)
-        prediction = await answer(worker, prepared, upload, top_k, explain)
-        record = {**prediction.record(upload.source), "bundle": worker.name}
+        prepared, source = await prepared_upload(request, serving, worker, explain)
+        prediction = await answer(worker, prepared, source, top_k, explain)
+        record = {**prediction.record(source), "bundle": worker.name}
         if explain:
-            record["overlay"] = await run_in_threadpool(overlay_url, prepared, prediction, upload.source)
+            record["overlay"] = await run_in_threadpool(overlay_url, prepared, prediction, source)
     return JSONResponse(record)
+
+
+def check_query(request: Request) -> None:
+    """Each parameter at most once, and no other: a misspelt or repeated one would be answered with defaults."""
+    names = [name for name, _ in request.query_params.multi_items()]
+    for name in names:
+        if name not in CLASSIFY_QUERY:
+            raise ApiError(422, f"unknown query parameter {name!r}: /v1/classify takes {', '.join(CLASSIFY_QUERY)}")
+        if names.count(name) > 1:
+            raise ApiError(422, f"{name}: given {names.count(name)} times; give it once")
 
 
 def check_options(worker: InterpreterWorker, top_k: int, explain: bool) -> None:
@@ -242,23 +302,79 @@ async def receive_upload(request: Request, serving: Serving) -> Upload:
         raise ApiError(408, late) from None
 
 
-def prepare(worker: InterpreterWorker, upload: Upload) -> Prepared:
-    """Decode and preprocess in the request's thread; a file that is no image is 415, a decompression bomb 413."""
+async def prepared_upload(
+    request: Request, serving: Serving, worker: InterpreterWorker, explain: bool
+) -> tuple[Prepared, str]:
+    """The request's image, ready for the model, and its source; the uploaded bytes are let go on return.
+
+    Decoding waits for one of the server's ``decoders``: the images decoded at once stay few, however
+    many requests the bundles hold.
+    """
+    upload = await receive_upload(request, serving)
+    limits = (worker, upload, explain, serving.max_pixels)
+    prepared = await anyio.to_thread.run_sync(prepare, *limits, limiter=serving.decoders)
+    return prepared, upload.source
+
+
+def prepare(worker: InterpreterWorker, upload: Upload, explain: bool, max_pixels: int) -> Prepared:
+    """Decode and preprocess; after a large image, the memory its decoding took is handed back to the system."""
+    prepared, pixel_count = decode_and_preprocess(worker, upload, explain, max_pixels)
+    if pixel_count > RELEASE_AFTER_PIXELS:
+        release_freed_memory()
+    return prepared
+
+
+def decode_and_preprocess(
+    worker: InterpreterWorker, upload: Upload, explain: bool, max_pixels: int
+) -> tuple[Prepared, int]:
+    """``Classifier.prepare`` with the server's pixel limit, keeping of the decoded image only what an overlay
+    is drawn on, and the image's pixel count; a file that is no image is 415, one of too many pixels 413."""
+    started = time.perf_counter()
     try:
-        return worker.classifier.prepare(upload.data)
+        pixels = decode_pixels(upload.data, max_pixels)
     except BrainEdgeError as error:
         message = str(error).replace("<bytes>", upload.source, 1)
         raise ApiError(413 if "decompression bomb" in message else 415, message) from None
+    decoded = time.perf_counter()
+    tensor = to_input_tensor(pixels, worker.classifier.input_spec)
+    kept = display_copy(pixels) if explain else NO_PIXELS
+    prepared = Prepared(tensor, kept, (decoded - started) * 1000, (time.perf_counter() - decoded) * 1000)
+    return prepared, pixels.shape[0] * pixels.shape[1]
 
 
-async def answer(
-    worker: InterpreterWorker, prepared: Prepared, upload: Upload, top_k: int, explain: bool
-) -> Prediction:
+def release_freed_memory() -> None:
+    """glibc keeps what a large decode freed in its per-thread arenas, so the server's memory would stay at its
+    peak; ``malloc_trim`` gives it back (elsewhere than glibc: nothing to do)."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.lru_cache(maxsize=1)
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl, macOS)
+        return None
+
+
+def display_copy(pixels: np.ndarray) -> np.ndarray:
+    """The decoded image at the size ``overlay`` draws it (at most LONG_SIDE_AT_MOST px on the long side,
+    by explain's own resize), so a large scan's full pixels need not wait for the interpreter; the overlay
+    drawn on it is the one drawn on the full image."""
+    if max(pixels.shape[:2]) <= LONG_SIDE_AT_MOST:
+        return pixels
+    if pixels.shape[2] == 1:  # Pillow resizes one gray plane exactly as each of three equal ones
+        return _display_size(pixels[..., 0])[..., None]
+    return _display_size(pixels)
+
+
+async def answer(worker: InterpreterWorker, prepared: Prepared, source: str, top_k: int, explain: bool) -> Prediction:
     """The interpreter's answer, awaited without holding up the other requests."""
     try:
         return await asyncio.wrap_future(worker.answer(prepared, top_k, explain))
     except BrainEdgeError as error:  # the model's output, e.g. not finite: no answer for this image
-        raise ApiError(500, f"{upload.source}: {error}") from None
+        raise ApiError(500, f"{source}: {error}") from None
 
 
 def overlay_url(prepared: Prepared, prediction: Prediction, source: str) -> str:
@@ -317,6 +433,64 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class LoopbackHost:
+    """Bound to loopback, answer only requests addressed to this machine: a web page whose name an attacker
+    points at 127.0.0.1 (DNS rebinding) sends its own name as Host and is refused (400).
+
+    A request without Host (HTTP/1.0) is let through: a browser always sends one.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        host = dict(scope.get("headers", [])).get(b"host") if scope["type"] == "http" else None
+        if host is not None and not host_is_loopback(host.decode("latin-1")):
+            shown = host.decode("latin-1")[:100]
+            message = (
+                f"Host {shown!r} is not this machine: this server is bound to loopback and answers only "
+                "requests addressed to localhost or a loopback address"
+            )
+            await JSONResponse({"error": message}, status_code=400)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+class AccessLog:
+    """One line a request: client, method, path (never the query string), status and milliseconds."""
+
+    def __init__(self, app: ASGIApp, stream: TextIO) -> None:
+        self.app = app
+        self.stream = stream
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what Starlette answers when an exception escapes before a response starts
+
+        async def send_noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_status)
+        finally:
+            milliseconds = (time.perf_counter() - started) * 1000
+            print(f"{request_line(scope)} {status} {milliseconds:.1f} ms", file=self.stream, flush=True)
+
+
+def request_line(scope: Scope) -> str:
+    """Client, method and path as sent (percent-escapes kept, so a path cannot break the log's lines)."""
+    client = scope.get("client")
+    path = scope.get("raw_path") or scope["path"].encode("utf-8")
+    shown = path.decode("ascii", "backslashreplace")[:200]
+    return f"{client[0] if client else '-'} {scope['method']} {shown}"
 
 
 class BearerToken:

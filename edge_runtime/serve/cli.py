@@ -4,8 +4,14 @@
 
 Open http://127.0.0.1:8080/ and drop scans on the page, or POST them to /v1/classify
 (the API is described at /openapi.json). Bound to an address other than loopback, the
-server needs an access token: --token (or BRAINEDGE_SERVE_TOKEN), else one is generated
-and printed once at start. Research software, not a medical device.
+server needs an access token of at least 16 characters: --token (or BRAINEDGE_SERVE_TOKEN),
+else one is generated and printed once at start. Bound to loopback, it answers only requests
+addressed to this machine (localhost, 127.0.0.1, [::1]). Each request is logged on stderr
+(--quiet: not). Research software, not a medical device.
+
+Memory: at most --decoders images are decoded at once, all bundles together, each of at most
+--max-pixels pixels (up to 12 bytes a pixel while decoding); each bundle holds at most --queue
+requests, each at most its upload and, once decoded, only the model's input.
 
 Exit status: 0 stopped (Ctrl-C, or SIGTERM from systemd), 2 could not start (bad bundle
 or arguments, port in use, [serve] not installed).
@@ -16,26 +22,42 @@ from __future__ import annotations
 import argparse
 import errno
 import importlib.util
-import ipaddress
 import os
 import secrets
 import signal
 import socket
+import sys
 from pathlib import Path
 
 from brainedge.edge_runtime import __version__
 from brainedge.edge_runtime.backends import BACKENDS
 from brainedge.edge_runtime.classifier import Classifier
 from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
-from brainedge.edge_runtime.serve.limits import DEFAULT_MAX_UPLOAD_MB, DEFAULT_PLACES
+from brainedge.edge_runtime.preprocess import DEFAULT_MAX_PIXELS as RUNTIME_MAX_PIXELS
+from brainedge.edge_runtime.serve.limits import (
+    DEFAULT_DECODERS,
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_MAX_UPLOAD_MB,
+    DEFAULT_PLACES,
+)
+from brainedge.edge_runtime.serve.loopback import is_loopback
 
 SERVE_MODULES = ("fastapi", "uvicorn", "python_multipart")
 TOKEN_VARIABLE = "BRAINEDGE_SERVE_TOKEN"
+MIN_TOKEN_CHARS = 16
+"""A token chosen by hand, off loopback: shorter ones can be guessed over the network."""
 DEFAULT_PORT = 8080
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """A mistake on the command line is one ``error: ...`` line, as every other refusal at start."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise BrainEdgeError(f"{message} (brainedge-serve --help lists the options)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="brainedge-serve", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -53,8 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--token",
         default=os.environ.get(TOKEN_VARIABLE),
-        help=f"access token clients must send (default: ${TOKEN_VARIABLE}; on a non-loopback address without one, "
-        "a token is generated and printed)",
+        help=f"access token clients must send, at least {MIN_TOKEN_CHARS} characters off loopback "
+        f"(default: ${TOKEN_VARIABLE}; on a non-loopback address without one, a token is generated and printed)",
     )
     parser.add_argument(
         "--threads", type=int, default=None, metavar="N", help="interpreter threads per bundle (default: its own)"
@@ -75,6 +97,23 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"largest upload accepted, in MB of 2^20 bytes (default {DEFAULT_MAX_UPLOAD_MB:g}); larger is 413",
     )
     parser.add_argument(
+        "--max-pixels",
+        type=int,
+        metavar="N",
+        default=DEFAULT_MAX_PIXELS,
+        help=f"largest image decoded, width x height (default {DEFAULT_MAX_PIXELS:,}, sized for a Raspberry Pi; "
+        f"at most the runtime's {RUNTIME_MAX_PIXELS:,}); larger is 413",
+    )
+    parser.add_argument(
+        "--decoders",
+        type=int,
+        metavar="N",
+        default=DEFAULT_DECODERS,
+        help=f"images decoded at once, all bundles together (default {DEFAULT_DECODERS}: min(2, cores)); "
+        "each needs up to 12 bytes a pixel meanwhile",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no line on stderr for each request")
+    parser.add_argument(
         "--backend", choices=("auto",) + BACKENDS, default="auto", help="interpreter (as brainedge-classify)"
     )
     return parser
@@ -93,24 +132,29 @@ def require_serve_stack() -> None:
 def check_args(args: argparse.Namespace) -> None:
     if not 0 <= args.port <= 65535:
         raise BrainEdgeError(f"--port must be between 0 and 65535, got {args.port}")
-    for name in ("threads", "queue"):
+    for name in ("threads", "queue", "decoders", "max_pixels"):
         value = getattr(args, name)
         if value is not None and value < 1:
-            raise BrainEdgeError(f"--{name} must be at least 1, got {value}")
+            raise BrainEdgeError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
     if not args.max_upload_mb > 0:
         raise BrainEdgeError(f"--max-upload-mb must be more than 0, got {args.max_upload_mb:g}")
-    if args.token is not None and not args.token.strip():
+    if args.max_pixels > RUNTIME_MAX_PIXELS:
+        limit = f"{RUNTIME_MAX_PIXELS:,}"
+        raise BrainEdgeError(f"--max-pixels must be at most {limit} (the runtime's limit), got {args.max_pixels:,}")
+    check_token(args.host, args.token)
+
+
+def check_token(host: str, token: str | None) -> None:
+    """A token given is not empty, and off loopback not short enough to guess."""
+    if token is None:
+        return
+    if not token.strip():
         raise BrainEdgeError(f"--token (or ${TOKEN_VARIABLE}) is empty; give a token, or leave it out")
-
-
-def is_loopback(host: str) -> bool:
-    """Only this machine can reach the address (127.0.0.0/8, ::1, localhost)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:  # a host name: it may well be reachable from elsewhere
-        return False
+    if not is_loopback(host) and len(token.strip()) < MIN_TOKEN_CHARS:
+        raise BrainEdgeError(
+            f"--token (or ${TOKEN_VARIABLE}) has {len(token.strip())} characters; off loopback it needs at least "
+            f"{MIN_TOKEN_CHARS}, or leave it out to have one generated"
+        )
 
 
 def access_token(host: str, given: str | None) -> tuple[str | None, bool]:
@@ -168,7 +212,16 @@ def run(args: argparse.Namespace) -> int:
 
     from brainedge.edge_runtime.serve.app import create_app
 
-    app = create_app(classifiers, token=token, max_upload_mb=args.max_upload_mb, places=args.queue)
+    app = create_app(
+        classifiers,
+        token=token,
+        max_upload_mb=args.max_upload_mb,
+        places=args.queue,
+        max_pixels=args.max_pixels,
+        decoders=args.decoders,
+        loopback_only=is_loopback(args.host),
+        access_log=None if args.quiet else sys.stderr,
+    )
     port = listener.getsockname()[1]
     names = ", ".join(classifier.bundle.name for classifier in classifiers)
     print(f"brainedge-serve: {names} on {where(args.host, port)} (Ctrl-C stops)", flush=True)
@@ -188,5 +241,10 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def parse_and_run(argv: list[str] | None) -> int:
+    """Inside report_user_errors, so a command-line mistake is one line like the other refusals."""
+    return run(build_parser().parse_args(argv))
+
+
 def main(argv: list[str] | None = None) -> int:
-    return report_user_errors(run, build_parser().parse_args(argv))
+    return report_user_errors(parse_and_run, argv)

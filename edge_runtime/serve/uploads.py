@@ -1,8 +1,9 @@
 """An uploaded image, read from the request with its size capped while reading, kept in memory only.
 
 The body is the image itself, or multipart/form-data with the image in the field ``image`` (what
-the page, a browser form and ``curl -F image=@scan.jpg`` send). A client's file name is kept only as
-the answer's ``source``, cut to a printable base name: the server never opens a path a client gives.
+the page, a browser form and ``curl -F image=@scan.jpg`` send) and nothing else: a second image or
+another field is refused, not ignored. A client's file name is kept only as the answer's ``source``,
+cut to a printable base name: the server never opens a path a client gives.
 """
 
 from __future__ import annotations
@@ -35,12 +36,11 @@ async def read_upload(request: Request, limit: int) -> Upload:
     chunks = capped_body(request, limit)
     content_type = request.headers.get("content-type", "")
     if content_type.split(";")[0].strip().lower() == "multipart/form-data":
-        upload = await multipart_image(chunks, content_type)
-    else:
-        upload = Upload(b"".join([chunk async for chunk in chunks]), DEFAULT_SOURCE)
-    if not upload.data:
+        return await multipart_image(chunks, content_type)
+    data = b"".join([chunk async for chunk in chunks])
+    if not data:
         raise ApiError(422, NO_IMAGE)
-    return upload
+    return Upload(data, DEFAULT_SOURCE)
 
 
 async def capped_body(request: Request, limit: int) -> AsyncIterator[bytes]:
@@ -61,7 +61,10 @@ def too_large(limit: int) -> ApiError:
 
 
 async def multipart_image(chunks: AsyncIterator[bytes], content_type: str) -> Upload:
-    """The ``image`` field of a multipart/form-data body, parsed as it streams in (other fields are skipped)."""
+    """The ``image`` field of a multipart/form-data body, parsed as it streams in; other fields are refused.
+
+    An empty ``image`` file is kept: decoding it says the file is no image, naming it, as brainedge-classify does.
+    """
     boundary = parse_options_header(content_type)[1].get(b"boundary")
     if not boundary:
         raise ApiError(422, "a multipart/form-data request needs a boundary in its Content-Type")
@@ -77,13 +80,31 @@ async def multipart_image(chunks: AsyncIterator[bytes], content_type: str) -> Up
         raise ApiError(422, "the multipart body ended before its closing boundary")
     if field.chunks is None:
         raise ApiError(422, NO_IMAGE)
+    check_fields(field.names)
     return Upload(b"".join(field.chunks), safe_source(field.filename))
 
 
+def check_fields(names: list[str]) -> None:
+    """One ``image`` and nothing else: a part the server would not read is refused, not silently dropped."""
+    if names.count(IMAGE_FIELD) > 1:
+        raise ApiError(
+            422, f"the multipart field {IMAGE_FIELD!r} was sent {names.count(IMAGE_FIELD)} times: one image a request"
+        )
+    for name in names:
+        if name != IMAGE_FIELD:
+            raise ApiError(
+                422,
+                f"unknown multipart field {name!r}: send only {IMAGE_FIELD!r} "
+                "(bundle, top_k and explain go in the query: /v1/classify?bundle=NAME)",
+            )
+
+
 class ImageField:
-    """Callbacks of python-multipart's streaming parser that keep the first ``image`` part and its file name."""
+    """Callbacks of python-multipart's streaming parser that keep the first ``image`` part and its file name,
+    and the names of all parts."""
 
     def __init__(self) -> None:
+        self.names: list[str] = []
         self.chunks: list[bytes] | None = None
         self.filename: str | None = None
         self.ended = False
@@ -120,6 +141,7 @@ class ImageField:
 
     def _headers_finished(self) -> None:
         options = parse_options_header(self._disposition)[1]
+        self.names.append(options.get(b"name", b"").decode("utf-8", "replace"))
         if self.chunks is None and options.get(b"name") == IMAGE_FIELD.encode():
             self.chunks = self._receiving = []
             self.filename = options.get(b"filename", b"").decode("utf-8", "replace")
