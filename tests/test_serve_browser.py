@@ -18,12 +18,14 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
 
 from brainedge.benchmarks.studies.serve_load import running_server
 from brainedge.benchmarks.studies.serve_page import (
     answers_shown,
     chromium,
     classify_in_page,
+    console_errors,
     missing_browser,
     open_page,
     requested_urls,
@@ -95,6 +97,17 @@ def test_the_page_shows_the_runtime_answers_and_errors_and_asks_no_other_host(
     assert hosts == {f"127.0.0.1:{port}"}
 
 
+def test_the_pages_load_without_a_console_error(browser: WebDriver, server: str) -> None:
+    """Not even the icon's: every page links one, and /favicon.ico (asked beside the API schema) exists."""
+    console_errors(browser)  # forget earlier tests' errors
+    for page in ("", "facts", "openapi.json"):
+        browser.get(server + page)
+        wait_until(browser, lambda d: d.execute_script("return document.readyState") == "complete")
+        if page != "openapi.json":
+            wait_until(browser, lambda d: "loaded" in d.find_element(By.ID, "status").text)
+    assert console_errors(browser) == []
+
+
 def test_the_facts_page_lists_each_bundle(browser: WebDriver, server: str) -> None:
     browser.get(server + "facts")
     wait_until(browser, lambda d: "bundle(s) loaded" in d.find_element(By.ID, "status").text)
@@ -120,11 +133,34 @@ def test_the_page_works_by_keyboard_and_fits_a_phone(browser: WebDriver, server:
 
 
 def test_a_token_typed_once_into_the_page_is_used(browser: WebDriver, bundles: Path, tmp_path: Path) -> None:
+    """Images cannot be chosen before the token is typed (the page says why); then they are answered."""
     with running_server([bundles / "int8_head"], "--token", "typed-once") as (url, _):
         browser.get(url)
         wait_until(browser, lambda d: d.find_element(By.ID, "token-panel").is_displayed())
         assert "needs its access token" in browser.find_element(By.ID, "token-why").text
+        assert not browser.find_element(By.ID, "files").is_enabled()
+        assert "Type the access token above" in browser.find_element(By.ID, "status").text
         browser.find_element(By.ID, "token").send_keys("typed-once", Keys.ENTER)
-        wait_until(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#bundle option"))
+        wait_until(browser, lambda d: d.find_element(By.ID, "files").is_enabled())
         [card] = classify_in_page(browser, [bundles / "images" / "blue" / "0.png"])
         assert answers_shown(card)[0]["verdict"] == "blue"
+
+
+def error_shown(card: WebElement) -> list[str]:
+    return [alert.text for alert in card.find_elements(By.CSS_SELECTOR, ".answer [role=alert]")]
+
+
+def test_no_answer_hangs_whatever_fails(browser: WebDriver, bundles: Path) -> None:
+    """A token gone stale, then a server gone: each item says what failed, none stays on "Classifying…"."""
+    image = bundles / "images" / "red" / "0.png"
+    with running_server([bundles / "int8_head"], "--token", "typed-once") as (url, _):
+        browser.get(url)
+        browser.execute_script("sessionStorage.setItem('brainedge-serve-token', 'typed-once')")
+        open_page(browser, url)
+        browser.execute_script("sessionStorage.setItem('brainedge-serve-token', 'stale')")
+        [card] = classify_in_page(browser, [image])
+        assert error_shown(card) == ["wrong access token"]
+        assert browser.find_element(By.ID, "token-panel").is_displayed()
+    [gone] = classify_in_page(browser, [image])[-1:]
+    assert error_shown(gone) == ["the server cannot be reached: is brainedge-serve still running?"]
+    assert not browser.find_elements(By.CSS_SELECTOR, ".pending")

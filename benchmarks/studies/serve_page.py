@@ -61,7 +61,7 @@ def chromium(width: int = 1100, height: int = 900) -> Iterator[WebDriver]:
         f"--window-size={width},{height}",
     ):
         options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     try:
         yield driver
@@ -77,6 +77,11 @@ def requested_urls(driver: WebDriver) -> list[str]:
         if message["method"] == "Network.requestWillBeSent":
             urls.append(message["params"]["request"]["url"])
     return urls
+
+
+def console_errors(driver: WebDriver) -> list[str]:
+    """The page's console errors since the last call (a resource that failed to load is one)."""
+    return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
 
 
 def open_page(driver: WebDriver, url: str) -> None:

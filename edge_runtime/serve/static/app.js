@@ -15,7 +15,15 @@ const results = document.getElementById("results");
 let facts = new Map();
 let barCount = 0; // ids tying each probability bar to its label
 
+// Images can be chosen or dropped only once the bundles are known: the status line says why not yet.
+function setReady(ready, why) {
+  fileInput.disabled = !ready;
+  drop.classList.toggle("waiting", !ready);
+  statusLine.textContent = why;
+}
+
 async function loadBundles() {
+  setReady(false, "Loading the models…");
   try {
     const bundles = await api("/v1/bundles");
     facts = new Map(bundles.map((bundle) => [bundle.name, bundle]));
@@ -24,10 +32,14 @@ async function loadBundles() {
     }
     if (bundles.length > 1) secondSelect.selectedIndex = 1;
     compareBox.disabled = bundles.length < 2;
-    statusLine.textContent = `Ready: ${bundles.length} bundle(s) loaded.`;
+    setReady(true, `Ready: ${bundles.length} bundle(s) loaded.`);
   } catch (error) {
-    if (error.status === 401) askForToken(error.message, loadBundles);
-    else statusLine.textContent = `Cannot load the bundles: ${error.message}`;
+    if (error.status === 401) {
+      setReady(false, "Type the access token above: images can be chosen once the models are loaded.");
+      askForToken(error.message, loadBundles);
+    } else {
+      setReady(false, `Cannot load the models, so images cannot be classified: ${error.message}`);
+    }
   }
 }
 
@@ -38,11 +50,12 @@ function chosenBundles() {
 }
 
 async function classifyAll(files) {
+  if (fileInput.disabled) return; // dropped before the models were loaded: the status line says why
   const list = Array.from(files);
   for (const [index, file] of list.entries()) {
     statusLine.textContent = `Classifying ${index + 1} of ${list.length}: ${file.name}`;
     const card = newCard(file);
-    // Side by side: the same image through each chosen bundle, at the same time.
+    // Side by side: the same image through each chosen bundle, at the same time (each shows its own error).
     await Promise.all(chosenBundles().map((name) => classifyWith(name, file, card)));
   }
   statusLine.textContent = `Done: ${list.length} image(s).`;
@@ -67,24 +80,26 @@ function thumbnail(file) {
   return image;
 }
 
+// One bundle's answer in its own section; it never rejects: whatever fails is shown in place of "Classifying…".
 async function classifyWith(name, file, answers) {
-  const bundle = facts.get(name);
   const section = element("section", "answer");
   section.setAttribute("aria-label", `${name}: answer`);
   section.append(element("h3", "bundle", name), element("p", "pending", "Classifying…"));
   answers.append(section);
-  const explain = explainBox.checked && bundle.explain;
-  const query = new URLSearchParams({ bundle: name, top_k: String(bundle.class_names.length), explain: String(explain) });
-  const form = new FormData();
-  form.append("image", file, file.name);
   try {
+    const bundle = facts.get(name);
+    if (!bundle) throw new Error(`the server has no bundle ${name} loaded: reload the page`);
+    const explain = explainBox.checked && bundle.explain;
+    const query = new URLSearchParams({ bundle: name, top_k: String(bundle.class_names.length), explain: String(explain) });
+    const form = new FormData();
+    form.append("image", file, file.name);
     const record = await api(`/v1/classify?${query}`, { method: "POST", body: form });
     section.replaceChildren(element("h3", "bundle", name), ...answerParts(record, file, explainBox.checked, bundle));
   } catch (error) {
     const alert = element("p", "error", error.message);
     alert.setAttribute("role", "alert");
     section.replaceChildren(element("h3", "bundle", name), alert);
-    if (error.status === 401) askForToken(error.message, () => {});
+    if (error.status === 401) askForToken(error.message, loadBundles);
   }
 }
 
