@@ -311,8 +311,8 @@ async def prepared_upload(
     many requests the bundles hold.
     """
     upload = await receive_upload(request, serving)
-    limits = (worker, upload, explain, serving.max_pixels)
-    prepared = await anyio.to_thread.run_sync(prepare, *limits, limiter=serving.decoders)
+    step = (worker, upload, explain, serving.max_pixels)
+    prepared = await anyio.to_thread.run_sync(prepare, *step, limiter=serving.decoders)
     return prepared, upload.source
 
 
