@@ -79,7 +79,7 @@ def test_the_resident_memory_steps_add_up_to_a_classify_process(bundles: Path, t
     assert done.returncode == 0, done.stderr
     steps = json.loads(done.stdout)
     assert [step["step"] for step in steps][:2] == ["Python interpreter", "numpy"]
-    assert steps[-1]["step"] == "the folder classified again with 2 decode worker(s)"
+    assert steps[-1]["step"] == "the folder classified with 2 decode worker(s)"
     assert all(step["rss"] == pytest.approx(step["anonymous"] + step["file"], abs=0.1) for step in steps)
     assert steps[1]["rss"] > steps[0]["rss"] and steps[-1]["peak"] >= max(step["rss"] for step in steps)
     tensor = Classifier.from_bundle(bundle).input_spec

@@ -321,6 +321,12 @@ def render_resident(steps: list[dict[str, Any]]) -> list[str]:
             f"{step['peak']:.1f} |"
         )
         before = step
+    lines += [
+        "",
+        "The prefetch queue's arrays fit in memory that earlier images freed; a decode worker adds its own "
+        "decoding buffers, in a malloc arena of its own (the difference between the two peak rows above, "
+        "measured in separate processes).",
+    ]
     return lines
 
 

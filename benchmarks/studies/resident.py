@@ -83,10 +83,6 @@ def steps(bundle_dir: Path, folder: Path, threads: int | None, workers: int) -> 
         state["images"] = sorted(folder.rglob("*.jpg"))
         state["classifier"].classify(state["images"][0])
 
-    def folder_sequential() -> None:
-        for _ in state["classifier"].classify_many(state["images"], decode_workers=0):
-            pass
-
     def full_queue() -> int:
         """What a prefetch queue holds at its bound: 2 prepared images (tensor and decoded pixels) per worker."""
         from brainedge.edge_runtime.streaming import AHEAD_PER_WORKER
@@ -95,7 +91,7 @@ def steps(bundle_dir: Path, folder: Path, threads: int | None, workers: int) -> 
         state["queue"] = held
         return sum(prepared.tensor.nbytes + prepared.pixels.nbytes for prepared in held)
 
-    def folder_streaming() -> None:
+    def classify_folder() -> None:
         state.pop("queue")
         for _ in state["classifier"].classify_many(state["images"], decode_workers=workers):
             pass
@@ -114,9 +110,8 @@ def steps(bundle_dir: Path, folder: Path, threads: int | None, workers: int) -> 
         ),
         ("first inference", first_inference),
         ("one 512 px JPEG decoded, preprocessed and answered", one_image),
-        ("the folder classified one image at a time", folder_sequential),
-        (f"a full prefetch queue held ({workers} decode worker(s), 2 prepared images each)", full_queue),
-        (f"the folder classified again with {workers} decode worker(s)", folder_streaming),
+        (f"a full prefetch queue held: 2 prepared images for each of {workers} decode worker(s)", full_queue),
+        (f"the folder classified with {workers} decode worker(s)", classify_folder),
     ]
 
 
