@@ -77,12 +77,12 @@ def test_the_resident_memory_steps_add_up_to_a_classify_process(bundles: Path, t
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    steps = json.loads(done.stdout)
+    resident = json.loads(done.stdout)
+    steps = resident["steps"]
     assert [step["step"] for step in steps][:2] == ["Python interpreter", "numpy"]
     assert steps[-1]["step"] == "the folder classified with 2 decode worker(s)"
     assert all(step["rss"] == pytest.approx(step["anonymous"] + step["file"], abs=0.1) for step in steps)
     assert steps[1]["rss"] > steps[0]["rss"] and steps[-1]["peak"] >= max(step["rss"] for step in steps)
     tensor = Classifier.from_bundle(bundle).input_spec
-    queue = next(step for step in steps if "bytes_held" in step)  # all 3 images: fewer than 2 workers x 2
-    gray_pixels, colour_pixels = 512 * 512, 2 * 512 * 512 * 3
-    assert queue["bytes_held"] == 3 * tensor.height * tensor.width * 3 + gray_pixels + colour_pixels
+    gray_pixels, colour_pixels = 512 * 512, 2 * 512 * 512 * 3  # all 3 images: fewer than 2 workers x 2
+    assert resident["full_queue_bytes"] == 3 * tensor.height * tensor.width * 3 + gray_pixels + colour_pixels

@@ -216,7 +216,7 @@ def classify_peak_rss(user_args: list[str]) -> dict[str, Any]:
     return {"peak_rss_mb": peak_mb, "command": shlex.join(["brainedge-classify", *user_args])}
 
 
-def resident_steps(bundle: Path, folder: Path, threads: int | None, workers: int) -> list[dict[str, Any]]:
+def resident_steps(bundle: Path, folder: Path, threads: int | None, workers: int) -> dict[str, Any]:
     """``studies.resident`` in a fresh process: resident memory after each step of a classify process."""
     done = subprocess.run(
         [
@@ -288,7 +288,7 @@ def render(result: dict[str, Any]) -> str:
     ]
     lines += [f"| {name} | {v['p50']:.3f} | {v['mean']:.3f} |" for name, v in result["phases"].items()]
     if result["resident"] is not None:
-        lines += render_resident(result["resident"])
+        lines += render_resident(result["resident"], result["decode_workers"])
     lines += [
         "",
         "Overhead is the wall time of `Classifier.classify(path)` minus the time spent inside the "
@@ -301,7 +301,7 @@ def render(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def render_resident(steps: list[dict[str, Any]]) -> list[str]:
+def render_resident(resident: dict[str, Any], workers: int) -> list[str]:
     """The resident-memory steps as a table: what each step added, as heap or as file-backed pages."""
     lines = [
         "",
@@ -313,19 +313,19 @@ def render_resident(steps: list[dict[str, Any]]) -> list[str]:
         "|---|---:|---:|---:|---:|---:|",
     ]
     before = {"rss": 0.0, "anonymous": 0.0, "file": 0.0}
-    for step in steps:
-        held = f" ({step['bytes_held'] / 2**20:.2f} MB of arrays)" if "bytes_held" in step else ""
+    for step in resident["steps"]:
         lines.append(
-            f"| {step['step']}{held} | {step['rss']:.1f} | {step['rss'] - before['rss']:+.1f} | "
+            f"| {step['step']} | {step['rss']:.1f} | {step['rss'] - before['rss']:+.1f} | "
             f"{step['anonymous'] - before['anonymous']:+.1f} | {step['file'] - before['file']:+.1f} | "
             f"{step['peak']:.1f} |"
         )
         before = step
     lines += [
         "",
-        "The prefetch queue's arrays fit in memory that earlier images freed; a decode worker adds its own "
-        "decoding buffers, in a malloc arena of its own (the difference between the two peak rows above, "
-        "measured in separate processes).",
+        f"A full prefetch queue ({workers} decode worker(s), 2 images each: input tensors and decoded pixels) "
+        f"holds {resident['full_queue_bytes'] / 2**20:.2f} MB of arrays. Decoding on a worker thread puts its "
+        "buffers in a malloc arena of the thread's own; the two peak rows above, measured in separate "
+        "processes, show what the workers add in all.",
     ]
     return lines
 

@@ -4,7 +4,8 @@
 
 Each step loads or does one more thing a ``brainedge-classify`` process does, in its order, and records
 the resident set afterwards (``VmRSS``, split into anonymous memory, the heap and arenas, and file-backed
-pages: libraries' code and the memory-mapped model), plus the peak (``VmHWM``). Prints one JSON object.
+pages: libraries' code and the memory-mapped model), plus the peak (``VmHWM``). Prints one JSON object:
+the steps, and the bytes of arrays a full prefetch queue holds.
 Nothing is imported before its step, so each import's cost is its own (this module imports only the
 standard library at the top, and ``python -m`` loads no more than the packages' ``__init__`` files).
 """
@@ -31,14 +32,14 @@ def memory() -> dict[str, float]:
 
 
 def steps(bundle_dir: Path, folder: Path, threads: int | None, workers: int) -> list[tuple[str, Callable[[], Any]]]:
-    """The steps in a classify process's order; each returns what the later ones need (kept alive in ``state``)."""
+    """The steps in a classify process's order; what later steps need is kept alive in ``state``."""
     state: dict[str, Any] = {}
 
     def load_numpy() -> None:
         import numpy  # noqa: F401
 
     def load_pillow() -> None:
-        from PIL import Image, JpegImagePlugin, PngImagePlugin  # noqa: F401
+        from PIL import Image, ImageOps  # noqa: F401  (as the runtime does: the decoders load on first use)
 
     def load_runtime() -> None:
         import brainedge.edge_runtime.cli  # noqa: F401
@@ -81,25 +82,16 @@ def steps(bundle_dir: Path, folder: Path, threads: int | None, workers: int) -> 
 
     def one_image() -> None:
         state["images"] = sorted(folder.rglob("*.jpg"))
-        state["classifier"].classify(state["images"][0])
-
-    def full_queue() -> int:
-        """What a prefetch queue holds at its bound: 2 prepared images (tensor and decoded pixels) per worker."""
-        from brainedge.edge_runtime.streaming import AHEAD_PER_WORKER
-
-        held = [state["classifier"].prepare(path) for path in state["images"][: AHEAD_PER_WORKER * workers]]
-        state["queue"] = held
-        return sum(prepared.tensor.nbytes + prepared.pixels.nbytes for prepared in held)
+        list(state["classifier"].classify_many(state["images"][:1], decode_workers=workers))
 
     def classify_folder() -> None:
-        state.pop("queue")
         for _ in state["classifier"].classify_many(state["images"], decode_workers=workers):
             pass
 
     return [
         ("Python interpreter", lambda: None),
         ("numpy", load_numpy),
-        ("Pillow (JPEG and PNG decoders)", load_pillow),
+        ("Pillow", load_pillow),
         ("brainedge.edge_runtime's own modules", load_runtime),
         ("LiteRT interpreter library", load_litert),
         ("bundle opened (metadata checked, model hashed)", open_bundle),
@@ -109,10 +101,22 @@ def steps(bundle_dir: Path, folder: Path, threads: int | None, workers: int) -> 
             load_interpreter,
         ),
         ("first inference", first_inference),
-        ("one 512 px JPEG decoded, preprocessed and answered", one_image),
-        (f"a full prefetch queue held: 2 prepared images for each of {workers} decode worker(s)", full_queue),
+        (f"one 512 px JPEG classified: Pillow's decoders loaded, {workers} decode worker(s) started", one_image),
         (f"the folder classified with {workers} decode worker(s)", classify_folder),
     ]
+
+
+def full_queue_bytes(bundle_dir: Path, folder: Path, workers: int) -> int:
+    """The arrays a prefetch queue holds at its bound: tensor and decoded pixels of 2 images per worker.
+
+    Counted after the steps, so that preparing them here adds nothing to what the steps measured.
+    """
+    from brainedge.edge_runtime.classifier import Classifier
+    from brainedge.edge_runtime.streaming import AHEAD_PER_WORKER
+
+    classifier = Classifier.from_bundle(bundle_dir)
+    held = [classifier.prepare(path) for path in sorted(folder.rglob("*.jpg"))[: AHEAD_PER_WORKER * workers]]
+    return sum(prepared.tensor.nbytes + prepared.pixels.nbytes for prepared in held)
 
 
 def main(argv: list[str]) -> int:
@@ -120,9 +124,9 @@ def main(argv: list[str]) -> int:
     threads = None if argv[2] == "default" else int(argv[2])
     records = []
     for name, step in steps(bundle, folder, threads, workers):
-        value = step()
-        records.append({"step": name, **memory(), **({"bytes_held": value} if value is not None else {})})
-    print(json.dumps(records))
+        step()
+        records.append({"step": name, **memory()})
+    print(json.dumps({"steps": records, "full_queue_bytes": full_queue_bytes(bundle, folder, workers)}))
     return 0
 
 
