@@ -35,6 +35,9 @@ UNCERTAIN = "uncertain — refer for review"
 NOT_RECOGNISED = "not recognised — this does not look like the images the model was trained on"
 NOT_FINITE = "the model's output is not finite (NaN or infinity): no answer"
 
+NO_PIXELS = np.zeros((0, 0, 1), np.uint8)
+"""``Prepared.pixels`` of an image prepared with ``keep_pixels=False``."""
+
 Name = TypeVar("Name")
 """How the caller tells its images apart in a stream: a path, a frame's name."""
 
@@ -289,14 +292,17 @@ class Classifier:
             ood_score=None if ood_score is None else float(ood_score),
         )
 
-    def prepare(self, image: ImageSource) -> Prepared:
+    def prepare(self, image: ImageSource, keep_pixels: bool = True) -> Prepared:
         """Decode and preprocess one image (path, bytes, PIL image or uint8 array); safe to call from
-        any thread. A file that cannot be decoded raises an error naming it."""
+        any thread. A file that cannot be decoded raises an error naming it. ``keep_pixels=False`` keeps
+        only the tensor (``pixels`` is ``NO_PIXELS``), for images that wait for the interpreter and will
+        have no overlay drawn on them."""
         started = time.perf_counter()
         pixels = decode_pixels(image)
         decoded = time.perf_counter()
         tensor = to_input_tensor(pixels, self.input_spec)
-        return Prepared(tensor, pixels, (decoded - started) * 1000, (time.perf_counter() - decoded) * 1000)
+        kept = pixels if keep_pixels else NO_PIXELS
+        return Prepared(tensor, kept, (decoded - started) * 1000, (time.perf_counter() - decoded) * 1000)
 
     def answer(self, prepared: Prepared, top_k: int = 3, explain: bool = False) -> Prediction:
         """A prepared image through the model and its head, timed; ``explain`` adds the top class's
@@ -335,7 +341,8 @@ class Classifier:
         """Each (name, image) with its answer, in order; a bad image yields its error and the stream goes on.
 
         ``decode_workers`` threads decode and preprocess the next images (``streaming.prefetch``, a few
-        ahead at most) while the interpreter answers this one, on the caller's thread and no other.
+        ahead at most, each kept as its tensor alone unless ``explain`` needs its pixels) while the
+        interpreter answers this one, on the caller's thread and no other.
         None: ``streaming.automatic_workers()``; 0: one image at a time, no threads. ``named_images``
         may be endless (a watched folder, a camera): each answer is yielded as soon as it is known, and
         ``stop`` is set when the stream ends, for such a source to end its wait for the next image.
@@ -343,7 +350,7 @@ class Classifier:
         if top_k < 1:
             raise BrainEdgeError(f"top_k must be at least 1, got {top_k}")
         workers = automatic_workers() if decode_workers is None else decode_workers
-        prepared = prefetch(named_images, lambda named: self.prepare(named[1]), workers, stop)
+        prepared = prefetch(named_images, lambda named: self.prepare(named[1], keep_pixels=explain), workers, stop)
         with contextlib.closing(prepared):  # closing this stream stops the decode workers at once
             for (name, image), ready in prepared:
                 yield name, self._answer_or_error(image, ready, top_k, explain)

@@ -104,15 +104,32 @@ def test_the_interpreter_runs_on_the_callers_thread_only(bundles: Path) -> None:
         interpreter_threads.add(threading.get_ident())
         return real_run(batch)
 
-    def prepare(image: Any) -> Any:
+    def prepare(image: Any, keep_pixels: bool = True) -> Any:
         prepare_threads.add(threading.get_ident())
-        return real_prepare(image)
+        return real_prepare(image, keep_pixels)
 
     classifier.backend.run, classifier.prepare = run, prepare
     answers = list(classifier.classify_many(bundles / "images", decode_workers=3))
     assert len(answers) == 12 and all(isinstance(result, Prediction) for _, result in answers)
     assert interpreter_threads == {threading.get_ident()}
     assert prepare_threads and threading.get_ident() not in prepare_threads
+
+
+@pytest.mark.parametrize("explain", [False, True])
+def test_images_wait_for_the_interpreter_as_their_tensor_alone_unless_explained(bundles: Path, explain: bool) -> None:
+    classifier = Classifier.from_bundle(bundles / "int8_head")
+    waited, real_answer = [], classifier.answer
+
+    def answer(prepared: Any, top_k: int = 3, explain: bool = False) -> Prediction:
+        waited.append(prepared)
+        return real_answer(prepared, top_k, explain)
+
+    classifier.answer = answer
+    answers = list(classifier.classify_many(bundles / "images", explain=explain, decode_workers=2))
+    assert len(waited) == len(answers) == 12
+    assert all((prepared.pixels.size > 0) == explain for prepared in waited)
+    image = bundles / "images" / "red" / "0.png"
+    assert np.array_equal(classifier.prepare(image, keep_pixels=False).tensor, classifier.prepare(image).tensor)
 
 
 def test_closing_the_stream_early_stops_every_thread(bundles: Path) -> None:

@@ -322,10 +322,10 @@ def render_resident(resident: dict[str, Any], workers: int) -> list[str]:
         before = step
     lines += [
         "",
-        f"A full prefetch queue ({workers} decode worker(s), 2 images each: input tensors and decoded pixels) "
-        f"holds {resident['full_queue_bytes'] / 2**20:.2f} MB of arrays. Decoding on a worker thread puts its "
-        "buffers in a malloc arena of the thread's own; the two peak rows above, measured in separate "
-        "processes, show what the workers add in all.",
+        f"A full prefetch queue ({workers} decode worker(s), 2 images each, kept as their input tensors; "
+        f"their decoded pixels too with --explain) holds {resident['full_queue_bytes'] / 2**20:.2f} MB of "
+        "arrays. Decoding on a worker thread puts its buffers in a malloc arena of the thread's own; the two "
+        "peak rows above, measured in separate processes, show what the workers add in all.",
     ]
     return lines
 

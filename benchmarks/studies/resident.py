@@ -107,7 +107,7 @@ def steps(bundle_dir: Path, folder: Path, threads: int | None, workers: int) -> 
 
 
 def full_queue_bytes(bundle_dir: Path, folder: Path, workers: int) -> int:
-    """The arrays a prefetch queue holds at its bound: tensor and decoded pixels of 2 images per worker.
+    """The arrays a prefetch queue holds at its bound without --explain: the input tensors of 2 images per worker.
 
     Counted after the steps, so that preparing them here adds nothing to what the steps measured.
     """
@@ -115,7 +115,8 @@ def full_queue_bytes(bundle_dir: Path, folder: Path, workers: int) -> int:
     from brainedge.edge_runtime.streaming import AHEAD_PER_WORKER
 
     classifier = Classifier.from_bundle(bundle_dir)
-    held = [classifier.prepare(path) for path in sorted(folder.rglob("*.jpg"))[: AHEAD_PER_WORKER * workers]]
+    images = sorted(folder.rglob("*.jpg"))[: AHEAD_PER_WORKER * workers]
+    held = [classifier.prepare(path, keep_pixels=False) for path in images]
     return sum(prepared.tensor.nbytes + prepared.pixels.nbytes for prepared in held)
 
 
