@@ -216,8 +216,9 @@ def render(result: dict[str, Any]) -> str:
         lines.append(f"| {count} | {peaks} | `{runs[0]['command']}` |")
     lines += [
         "",
-        "Peak RSS is the `VmHWM` of a fresh process at exit, the counts taken in turn. Decode workers hold up "
-        "to 2 images each ahead of the interpreter (a 512 px image and its input tensor: well under 1 MB).",
+        "Peak RSS is the `VmHWM` of a fresh process at exit, the counts taken in turn. Each decode worker holds "
+        "up to 2 images ahead of the interpreter as their input tensors (and their decoded pixels with "
+        "`--explain`); what a worker adds beyond that is its own decoding buffers.",
         "",
     ]
     return "\n".join(lines)
