@@ -19,7 +19,7 @@ import sys
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Callable, Union
+from typing import Callable, Optional, Union
 
 from brainedge.edge_runtime import __version__
 from brainedge.edge_runtime.backends import BACKENDS
@@ -166,6 +166,8 @@ def check_overlays_apart(out: Path, inputs: list[Path], watched: bool = False) -
     name, or (in a watched folder) be classified in turn, without end."""
     target = out.resolve()
     for path in inputs:
+        if not path.exists():
+            continue  # classifying it says "no such file", the problem to mention
         folder = path.resolve() if path.is_dir() else path.resolve().parent
         if target == folder or folder in target.parents:
             where = (
@@ -189,8 +191,9 @@ def load_classifier(args: argparse.Namespace) -> Classifier:
     )
 
 
-def text_line(source: str, prediction: Prediction, timed: bool = False) -> str:
-    """Batch output stays the same from run to run; a kiosk's lines also say how long each image took."""
+def text_line(source: str, prediction: Prediction, timed: bool = False, overlay: str | None = None) -> str:
+    """Batch output stays the same from run to run; a kiosk's lines also say how long each image took.
+    With --explain, the line ends with the overlay's file."""
     verdict = prediction.label
     if prediction.out_of_distribution:
         verdict = NOT_RECOGNISED
@@ -198,18 +201,25 @@ def text_line(source: str, prediction: Prediction, timed: bool = False) -> str:
         verdict = UNCERTAIN
     ranked = ", ".join(f"{label} {score:.3f}" for label, score in prediction.top_k)
     latency = f"  {prediction.latency_ms:.1f} ms" if timed and prediction.latency_ms is not None else ""
-    return f"{source}: {verdict}  [{ranked}]{latency}"
+    drawn = f"  -> {overlay}" if overlay else ""
+    return f"{source}: {verdict}  [{ranked}]{latency}{drawn}"
 
 
-def json_line(source: str, prediction: Prediction) -> str:
-    return json.dumps(prediction.record(source))
+def json_line(source: str, prediction: Prediction, overlay: str | None = None, explained: bool = False) -> str:
+    """The record; with --explain, plus ``overlay``: the PNG's path (null when it could not be written)."""
+    record = prediction.record(source)
+    if explained:
+        record["overlay"] = overlay
+    return json.dumps(record)
 
 
 class CsvWriter:
-    """The prediction record as CSV: source,label,score,uncertain,ood,ood_score,latency_ms, then label_2,score_2 …"""
+    """The prediction record as CSV: source,label,score,uncertain,ood,ood_score,latency_ms, then
+    label_2,score_2 …, and with --explain a last column, overlay."""
 
-    def __init__(self, top_k: int, num_classes: int) -> None:
+    def __init__(self, top_k: int, num_classes: int, explained: bool = False) -> None:
         self._writer = csv.writer(sys.stdout, lineterminator="\n")
+        self._explained = explained
         ranks = range(2, min(top_k, num_classes) + 1)
         self._writer.writerow(
             [
@@ -221,10 +231,11 @@ class CsvWriter:
                 "ood_score",
                 "latency_ms",
                 *itertools.chain.from_iterable((f"label_{r}", f"score_{r}") for r in ranks),
+                *(["overlay"] if explained else []),
             ]
         )
 
-    def __call__(self, source: str, prediction: Prediction) -> None:
+    def __call__(self, source: str, prediction: Prediction, overlay: str | None = None) -> None:
         record = prediction.record(source)
         ranked = itertools.chain.from_iterable((label, f"{score:.6f}") for label, score in prediction.top_k[1:])
         self._writer.writerow(
@@ -237,19 +248,25 @@ class CsvWriter:
                 "" if record["ood_score"] is None else record["ood_score"],
                 record["latency_ms"],
                 *ranked,
+                *([overlay or ""] if self._explained else []),
             ]
         )
         sys.stdout.flush()
 
 
-def make_writer(args: argparse.Namespace, classifier: Classifier) -> Callable[[str, Prediction], None]:
+Writer = Callable[[str, Prediction, Optional[str]], None]
+"""Prints one image's answer: its source, the prediction and (with --explain) its overlay's path."""
+
+
+def make_writer(args: argparse.Namespace, classifier: Classifier) -> Writer:
     """One printed record per classified image, in the chosen format."""
+    explained = args.explain is not None
     if args.format == "csv":
-        return CsvWriter(args.top_k, len(classifier.class_names))
+        return CsvWriter(args.top_k, len(classifier.class_names), explained)
     if args.format == "json":
-        return lambda source, prediction: print(json_line(source, prediction), flush=True)
+        return lambda source, prediction, overlay: print(json_line(source, prediction, overlay, explained), flush=True)
     timed = args.watch is not None or args.camera is not None
-    return lambda source, prediction: print(text_line(source, prediction, timed), flush=True)
+    return lambda source, prediction, overlay: print(text_line(source, prediction, timed, overlay), flush=True)
 
 
 class Overlays:
@@ -264,20 +281,28 @@ class Overlays:
         self.taken = {path.name for path in folder.iterdir()} if folder.is_dir() else set()
         self.failures = 0
 
-    def save(self, name: object, prediction: Prediction) -> None:
-        """Draw on the image as the classifier decoded it (``prediction.pixels``): the file is not read again."""
+    def save(self, name: object, prediction: Prediction) -> str | None:
+        """Draw on the image as the classifier decoded it (``prediction.pixels``): the file is not read
+        again. Returns the overlay's path as printed, None when it could not be written (said on stderr)."""
         # Imported here: Pillow's font module is resident memory that a process drawing nothing need not carry.
         from brainedge.edge_runtime.explain import overlay, png_bytes
 
         try:
             drawn = overlay(prediction.pixels, prediction.class_map, caption(prediction))
+            data = png_bytes(drawn, source=str(name), answer=caption(prediction))
             self.folder.mkdir(parents=True, exist_ok=True)
-            path = self.folder / self.name_for(Path(str(name)).stem)
-            write_atomically(path, png_bytes(drawn, source=str(name), answer=caption(prediction)))
+            while True:
+                path = self.folder / self.name_for(Path(str(name)).stem)
+                try:
+                    write_atomically(path, data, replace=False)
+                    return shown(path)
+                except FileExistsError:
+                    continue  # written meanwhile (another run, another program): the next free name
         except (BrainEdgeError, OSError) as error:
             self.failures += 1
             reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
             print(f"error: {shown(name)}: classified, but its overlay was not written ({reason})", file=sys.stderr)
+            return None
 
     def name_for(self, stem: str) -> str:
         stem = (stem or "image")[:200]  # room for "-N.png" and the temporary name's suffix
@@ -299,22 +324,17 @@ def caption(prediction: Prediction) -> str:
     return f"uncertain: {answer}" if prediction.uncertain else answer
 
 
-def report(
-    results: Iterable[tuple[object, Result]],
-    write: Callable[[str, Prediction], None],
-    overlays: Overlays | None = None,
-) -> int:
-    """Print each answer (and save its overlay); a bad file is named on stderr and the run goes on.
-    Returns the images that could not be classified."""
+def report(results: Iterable[tuple[object, Result]], write: Writer, overlays: Overlays | None = None) -> int:
+    """Save each answer's overlay, then print the answer (so a printed answer's overlay is on disk); a
+    bad file is named on stderr and the run goes on. Returns the images that could not be classified."""
     failures = 0
     for name, result in results:
         if isinstance(result, BrainEdgeError):
             failures += 1
             print(f"error: {result}", file=sys.stderr, flush=True)
             continue
-        write(shown(name), result)
-        if overlays is not None:
-            overlays.save(name, result)
+        drawn = overlays.save(name, result) if overlays is not None else None
+        write(shown(name), result, drawn)
     return failures
 
 

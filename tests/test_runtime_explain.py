@@ -6,7 +6,9 @@ against their definition here, and against Grad-CAM from TensorFlow in tests/tes
 
 from __future__ import annotations
 
+import csv
 import io
+import json
 import shutil
 from pathlib import Path
 
@@ -126,6 +128,49 @@ def test_classify_explain_writes_one_overlay_per_image(
     # a second run never replaces the first one's overlays
     assert classify_main(["--bundle", str(bundles / "int8_head"), "--explain", str(out), str(images / "red")]) == 0
     assert sorted(path.name for path in out.iterdir()) == ["scan-2.png", "scan-3.png", "scan.png"]
+
+
+@pytest.mark.parametrize("output", ["text", "json", "csv"])
+def test_each_answer_names_its_overlay(
+    bundles: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], output: str
+) -> None:
+    out = tmp_path / "overlays"
+    image = str(image_of(bundles, "red"))
+    code = classify_main(["--bundle", str(bundles / "int8_head"), "--explain", str(out), "--format", output, image])
+    printed = capsys.readouterr().out.splitlines()
+    assert code == 0 and [path.name for path in out.iterdir()] == ["0.png"]
+    named = {
+        "text": lambda: printed[0].rsplit("  -> ", 1)[1],
+        "json": lambda: json.loads(printed[0])["overlay"],
+        "csv": lambda: next(csv.DictReader(printed))["overlay"],
+    }[output]()
+    assert Path(named) == out / "0.png"
+
+
+def test_an_overlay_never_replaces_a_file_that_appears_during_the_run(tmp_path: Path) -> None:
+    from brainedge.edge_runtime.cli import Overlays
+
+    overlays = Overlays(tmp_path)  # empty when the run starts
+    (tmp_path / "scan.png").write_bytes(b"someone else's")
+    prediction = _explained_prediction()
+    assert overlays.save("in/scan.jpg", prediction) == str(tmp_path / "scan-2.png")
+    assert (tmp_path / "scan.png").read_bytes() == b"someone else's"
+
+
+def _explained_prediction():
+    from brainedge.edge_runtime.classifier import Prediction
+
+    pixels = np.full((8, 8, 3), 100, np.uint8)
+    return Prediction([("red", 0.9)], uncertain=False, class_map=np.ones((2, 2)), pixels=pixels)
+
+
+def test_a_mistyped_input_is_said_to_be_missing_not_to_hold_the_overlays(
+    bundles: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code = classify_main(["--bundle", str(bundles / "int8_head"), "--explain", "overlays", "scans_typo/"])
+    err = capsys.readouterr().err
+    assert code != 0 and "scans_typo" in err and "being classified" not in err
 
 
 @pytest.mark.parametrize("where", ["{images}", "{images}/red", "{images}/red/sub"])
