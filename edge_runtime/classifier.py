@@ -28,7 +28,13 @@ from brainedge.edge_runtime.metadata import (
     Quantization,
     read_labels,
 )
-from brainedge.edge_runtime.preprocess import ImageSource, decode_pixels, dequantize, to_input_tensor
+from brainedge.edge_runtime.preprocess import (
+    DEFAULT_MAX_PIXELS,
+    ImageSource,
+    decode_pixels,
+    dequantize,
+    to_input_tensor,
+)
 from brainedge.edge_runtime.streaming import automatic_workers, prefetch
 
 UNCERTAIN = "uncertain — refer for review"
@@ -116,9 +122,11 @@ class Prepared:
     tensor: np.ndarray
     """The model's 1xHxWxC input."""
     pixels: np.ndarray
-    """The decoded image (H, W, C) uint8, what an overlay is drawn on."""
+    """The decoded image (H, W, C) uint8, what an overlay is drawn on (``NO_PIXELS`` when not kept)."""
     decode_ms: float
     preprocess_ms: float
+    size: tuple[int, int] = (0, 0)
+    """The decoded image's height and width, kept or not."""
 
 
 def collect_files(paths: list[Path]) -> tuple[list[Path], list[str]]:
@@ -292,17 +300,18 @@ class Classifier:
             ood_score=None if ood_score is None else float(ood_score),
         )
 
-    def prepare(self, image: ImageSource, keep_pixels: bool = True) -> Prepared:
+    def prepare(self, image: ImageSource, keep_pixels: bool = True, max_pixels: int = DEFAULT_MAX_PIXELS) -> Prepared:
         """Decode and preprocess one image (path, bytes, PIL image or uint8 array); safe to call from
-        any thread. A file that cannot be decoded raises an error naming it. ``keep_pixels=False`` keeps
-        only the tensor (``pixels`` is ``NO_PIXELS``), for images that wait for the interpreter and will
-        have no overlay drawn on them."""
+        any thread. A file that cannot be decoded, or has more than ``max_pixels``, raises an error
+        naming it. ``keep_pixels=False`` keeps only the tensor (``pixels`` is ``NO_PIXELS``), for images
+        that wait for the interpreter and will have no overlay drawn on them."""
         started = time.perf_counter()
-        pixels = decode_pixels(image)
+        pixels = decode_pixels(image, max_pixels)
         decoded = time.perf_counter()
         tensor = to_input_tensor(pixels, self.input_spec)
         kept = pixels if keep_pixels else NO_PIXELS
-        return Prepared(tensor, kept, (decoded - started) * 1000, (time.perf_counter() - decoded) * 1000)
+        preprocess_ms = (time.perf_counter() - decoded) * 1000
+        return Prepared(tensor, kept, (decoded - started) * 1000, preprocess_ms, size=pixels.shape[:2])
 
     def answer(self, prepared: Prepared, top_k: int = 3, explain: bool = False) -> Prediction:
         """A prepared image through the model and its head, timed; ``explain`` adds the top class's

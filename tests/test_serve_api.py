@@ -28,6 +28,7 @@ from make_tiny_bundles import CLASSES
 from PIL import Image
 from test_runtime_cli import png_claiming
 
+from brainedge.edge_runtime import classifier as classifier_module
 from brainedge.edge_runtime import cli
 from brainedge.edge_runtime.classifier import NOT_FINITE, NOT_RECOGNISED, UNCERTAIN, Classifier
 from brainedge.edge_runtime.explain import LONG_SIDE_AT_MOST, overlay
@@ -519,8 +520,8 @@ def test_the_whole_server_decodes_at_most_its_decoders_images_at_once(
 ) -> None:
     """Nine uploads to three bundles, two decoders: two images decoded, the other seven wait (no thread each)."""
     with serving(bundles, ("int8_head", "int8", "float32_head"), decoders=2) as app:
-        held = HeldDecoder(app_module.decode_pixels)
-        monkeypatch.setattr(app_module, "decode_pixels", held)
+        held = HeldDecoder(classifier_module.decode_pixels)
+        monkeypatch.setattr(classifier_module, "decode_pixels", held)
         decoders = app.state.serving.decoders
 
         async def scenario() -> list[httpx.Response]:

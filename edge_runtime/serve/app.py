@@ -16,6 +16,7 @@ import asyncio
 import base64
 import ctypes
 import ctypes.util
+import dataclasses
 import functools
 import html
 import secrets
@@ -42,7 +43,6 @@ from brainedge.edge_runtime.classifier import NOT_RECOGNISED, UNCERTAIN, Classif
 from brainedge.edge_runtime.cli import caption
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.explain import LONG_SIDE_AT_MOST, _display_size, overlay, png_bytes
-from brainedge.edge_runtime.preprocess import decode_pixels, to_input_tensor
 from brainedge.edge_runtime.serve.api_error import ApiError
 from brainedge.edge_runtime.serve.facts import bundle_facts
 from brainedge.edge_runtime.serve.limits import (
@@ -64,8 +64,6 @@ CLASSIFY_QUERY = ("bundle", "top_k", "explain")
 """The query parameters of POST /v1/classify: any other is refused, not ignored."""
 RELEASE_AFTER_PIXELS = 4_000_000
 """Decoding a larger image leaves enough freed memory to hand back; a small one's costs more time than it frees."""
-NO_PIXELS = np.zeros((0, 0, 1), np.uint8)
-"""What a request without explain keeps of its decoded image: nothing, the model needs only its input tensor."""
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
@@ -318,28 +316,21 @@ async def prepared_upload(
 
 def prepare(worker: InterpreterWorker, upload: Upload, explain: bool, max_pixels: int) -> Prepared:
     """Decode and preprocess; after a large image, the memory its decoding took is handed back to the system."""
-    prepared, pixel_count = decode_and_preprocess(worker, upload, explain, max_pixels)
-    if pixel_count > RELEASE_AFTER_PIXELS:
+    prepared = decode_and_preprocess(worker, upload, explain, max_pixels)
+    if prepared.size[0] * prepared.size[1] > RELEASE_AFTER_PIXELS:
         release_freed_memory()
     return prepared
 
 
-def decode_and_preprocess(
-    worker: InterpreterWorker, upload: Upload, explain: bool, max_pixels: int
-) -> tuple[Prepared, int]:
-    """``Classifier.prepare`` with the server's pixel limit, keeping of the decoded image only what an overlay
-    is drawn on, and the image's pixel count; a file that is no image is 415, one of too many pixels 413."""
-    started = time.perf_counter()
+def decode_and_preprocess(worker: InterpreterWorker, upload: Upload, explain: bool, max_pixels: int) -> Prepared:
+    """``Classifier.prepare`` with the server's pixel limit, keeping of the decoded image only what an
+    overlay is drawn on; a file that is no image is 415, one of too many pixels 413."""
     try:
-        pixels = decode_pixels(upload.data, max_pixels)
+        prepared = worker.classifier.prepare(upload.data, keep_pixels=explain, max_pixels=max_pixels)
     except BrainEdgeError as error:
         message = str(error).replace("<bytes>", upload.source, 1)
         raise ApiError(413 if "decompression bomb" in message else 415, message) from None
-    decoded = time.perf_counter()
-    tensor = to_input_tensor(pixels, worker.classifier.input_spec)
-    kept = display_copy(pixels) if explain else NO_PIXELS
-    prepared = Prepared(tensor, kept, (decoded - started) * 1000, (time.perf_counter() - decoded) * 1000)
-    return prepared, pixels.shape[0] * pixels.shape[1]
+    return dataclasses.replace(prepared, pixels=display_copy(prepared.pixels)) if explain else prepared
 
 
 def release_freed_memory() -> None:
