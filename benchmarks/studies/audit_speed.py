@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from brainedge.benchmarks.device import device_record
-from brainedge.benchmarks.studies import SHARED
+from brainedge.benchmarks.studies import SHARED, study_command
 from brainedge.train.data.audit import Audit, run_audit, summarize
 from brainedge.train.data.duplicates import DEFAULT_THRESHOLD, connected_groups, near_pairs
 from brainedge.train.data.hashing import inspect_all
@@ -160,8 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     facts = summarize(audit)
     near, exact = facts["near_duplicates"], facts["exact_duplicates"]
     result = {
-        "benchmark_command": "python -m brainedge.benchmarks.studies.audit_speed "
-        + shlex.join(argv if argv is not None else sys.argv[1:]),
+        "benchmark_command": study_command("audit_speed", argv),
         "command": command,
         "repeats": args.repeats,
         "workers": args.workers,

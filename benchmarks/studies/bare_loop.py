@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -43,6 +42,7 @@ from brainedge.benchmarks.paired import (
     round_orders,
 )
 from brainedge.benchmarks.runner import DEFAULT_WARMUP, invoke_latencies, latency_input
+from brainedge.benchmarks.studies import study_command
 from brainedge.edge_runtime.classifier import Classifier
 from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
 from brainedge.edge_runtime.files import check_output_file, write_output
@@ -215,9 +215,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    args.command = "python -m brainedge.benchmarks.studies.bare_loop " + shlex.join(
-        argv if argv is not None else sys.argv[1:]
-    )
+    args.command = study_command("bare_loop", argv)
     return report_user_errors(run, args)
 
 

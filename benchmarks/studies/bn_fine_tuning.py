@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from brainedge.benchmarks.device import device_record
-from brainedge.benchmarks.studies import SHARED
+from brainedge.benchmarks.studies import SHARED, study_command
 from brainedge.edge_runtime.manifest import Manifest, read_manifest, write_manifest
 from brainedge.train.run_dir import RunDirectory
 
@@ -171,8 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         name: float(np.mean([run["last_val_accuracy"] for run in runs if run["variant"] == name])) for name in VARIANTS
     }
     result = {
-        "command": "python -m brainedge.benchmarks.studies.bn_fine_tuning "
-        + shlex.join(argv if argv is not None else sys.argv[1:]),
+        "command": study_command("bn_fine_tuning", argv),
         "images": {split: len(read_manifest(small).split(split)) for split in sizes},
         "input_size": args.input_size,
         "runs": runs,

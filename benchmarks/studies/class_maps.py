@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 import time
 from dataclasses import dataclass
@@ -45,6 +44,7 @@ from PIL import Image, ImageDraw
 
 from brainedge.benchmarks.dataset import manifest_test_set
 from brainedge.benchmarks.device import device_record
+from brainedge.benchmarks.studies import study_command
 from brainedge.edge_runtime.classifier import Classifier
 from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
 from brainedge.edge_runtime.explain import SHORT_SIDE_AT_LEAST, overlay, png_bytes, upsample
@@ -684,9 +684,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command is None:
-        args.command = "python -m brainedge.benchmarks.studies.class_maps " + shlex.join(
-            argv if argv is not None else sys.argv[1:]
-        )
+        args.command = study_command("class_maps", argv)
     return report_user_errors(run, args)
 
 

@@ -31,7 +31,7 @@ from PIL import Image, ImageOps
 
 from brainedge.benchmarks.device import device_record
 from brainedge.benchmarks.runner import latency_summary
-from brainedge.benchmarks.studies import SHARED
+from brainedge.benchmarks.studies import SHARED, study_command
 from brainedge.edge_runtime.classifier import Classifier
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.preprocess import decode_pixels, normalize, quantize, resize_bilinear
@@ -382,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     result = {
         "artifact": name,
-        "command": shlex.join(["python", "-m", "brainedge.benchmarks.studies.overhead", *argv]),
+        "command": study_command("overhead", argv),
         "device": device_record(),
         "images": args.images,
         "repeats": args.repeats,

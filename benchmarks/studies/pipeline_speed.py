@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 import tempfile
 import time
@@ -24,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from brainedge.benchmarks.device import device_record
-from brainedge.benchmarks.studies import CHECKOUT, SHARED
+from brainedge.benchmarks.studies import CHECKOUT, SHARED, study_command
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.manifest import read_manifest
 from brainedge.edge_runtime.metadata import InputSpec
@@ -169,8 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     slowest_pipeline = min(epoch["images_per_s"] for epoch in pipeline.values())
     ratios = {phase: round(slowest_pipeline / step["images_per_s"], 2) for phase, step in steps.items()}
     result = {
-        "command": "python -m brainedge.benchmarks.studies.pipeline_speed "
-        + shlex.join(argv if argv is not None else sys.argv[1:]),
+        "command": study_command("pipeline_speed", argv),
         "manifest": str(manifest),
         "train_images": len(files),
         "input_size": args.input_size,

@@ -24,7 +24,6 @@ import os
 import platform
 import re
 import select
-import shlex
 import socket
 import subprocess
 import sys
@@ -42,6 +41,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from brainedge.benchmarks.dataset import load_test_set
+from brainedge.benchmarks.studies import study_command
 from brainedge.edge_runtime.classifier import Classifier
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.files import write_text_atomically
@@ -412,8 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     result["device"] = device_line(load_at_start)
     result["note"] = args.note
     result["verdicts"] = verdicts(result)
-    given = argv if argv is not None else sys.argv[1:]
-    command = shlex.join(["python", "-m", "brainedge.benchmarks.studies.serve_load", *given])
+    command = study_command("serve_load", argv)
     result["command"] = command
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomically(args.out.with_suffix(".json"), json.dumps(result, indent=2) + "\n")

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import shlex
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -26,6 +25,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
+from brainedge.benchmarks.studies import study_command
 from brainedge.benchmarks.studies.serve_load import Connection, running_server
 from brainedge.edge_runtime.files import write_atomically, write_text_atomically
 
@@ -160,8 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         screenshot(driver, args.out.with_suffix(".png"))
         shown = answers_shown(card)
-    given = argv if argv is not None else sys.argv[1:]
-    command = shlex.join(["python", "-m", "brainedge.benchmarks.studies.serve_page", *given])
+    command = study_command("serve_page", argv)
     lines = [
         "# brainedge-serve's page classifying a test-split scan",
         "",

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -41,7 +40,7 @@ from PIL import Image
 
 from brainedge.benchmarks.device import device_record
 from brainedge.benchmarks.paired import DEFAULT_SEED, drift, median_interval, paired_ratio, round_orders
-from brainedge.benchmarks.studies import CHECKOUT
+from brainedge.benchmarks.studies import CHECKOUT, study_command
 from brainedge.benchmarks.studies.overhead import classify_peak_rss
 from brainedge.edge_runtime.classifier import Classifier
 from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
@@ -290,9 +289,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    args.command = "python -m brainedge.benchmarks.studies.streaming " + shlex.join(
-        argv if argv is not None else sys.argv[1:]
-    )
+    args.command = study_command("streaming", argv)
     return report_user_errors(run, args)
 
 
