@@ -30,12 +30,12 @@ from brainedge.benchmarks.paired import DEFAULT_BLOCK, DEFAULT_ROUNDS, DEFAULT_S
 from brainedge.benchmarks.report import REPORT_MD, unreadable_images, unreadable_ood_images, write_all
 from brainedge.benchmarks.runner import DEFAULT_RUNS, DEFAULT_WARMUP
 from brainedge.edge_runtime.backends import BACKENDS
-from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
+from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser, report_user_errors
 from brainedge.edge_runtime.files import check_output_folder
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="brainedge-bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("bundles", nargs="*", type=Path, help="bundle directories, or export directories holding them")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import errno
 import os
 import sys
-from typing import Callable, TypeVar
+from typing import Callable, NoReturn, TypeVar
 
 T = TypeVar("T")
 
@@ -16,6 +17,14 @@ EXIT_INTERRUPTED = 130
 
 class BrainEdgeError(Exception):
     """Bad input the user can fix: a corrupt image, a wrong model, a missing label file."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """A mistake on the command line is one line and exit 2, like every other refusal (argparse's
+    own error prints the whole usage first, a dozen lines the reason is lost in)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USER_ERROR, f"error: {message} ({self.prog} --help lists the options)\n")
 
 
 def report_user_errors(command: Callable[[T], int], args: T) -> int:

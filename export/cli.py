@@ -21,13 +21,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from brainedge.edge_runtime.errors import OneLineParser
 from brainedge.edge_runtime.formats import FORMAT_NAMES
 from brainedge.export.settings import DEFAULTS, IO_DTYPES, VERIFY_SPLITS, ExportSettings
 from brainedge.train.stack import add_verbose_option, run_training_command
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="brainedge-export", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("run_dir", type=Path, help="a brainedge-train run directory")

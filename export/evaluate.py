@@ -22,7 +22,7 @@ import numpy as np
 from brainedge.edge_runtime.bundle import Bundle, is_bundle
 from brainedge.edge_runtime.calibration import accepted_answers, calibration_scores
 from brainedge.edge_runtime.classifier import BatchOutputs
-from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser
 from brainedge.edge_runtime.files import write_text_atomically
 from brainedge.edge_runtime.formats import FORMATS
 from brainedge.edge_runtime.head import beyond_threshold, softmax
@@ -141,7 +141,7 @@ def print_statistics(rows: list[dict[str, Any]]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m brainedge.export.evaluate",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -160,3 +160,31 @@ def test_a_new_file_never_replaces_one_written_meanwhile(
     assert target.read_bytes() == b"first" and sorted(p.name for p in tmp_path.iterdir()) == ["x.png"]
     write_atomically(target, b"third")  # replacing stays the default
     assert target.read_bytes() == b"third"
+
+
+# --- a mistake on any command line is one line -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("module", "argv"),
+    [
+        ("brainedge.edge_runtime.cli", ["--top-k", "abc", "x.jpg"]),
+        ("brainedge.benchmarks.cli", ["bundles", "--seed", "x"]),
+        ("brainedge.train.data.cli", ["split", "data", "--seed", "x"]),
+        ("brainedge.train.cli", ["--epochs-typo", "3"]),
+        ("brainedge.export.cli", ["run", "--no-such-option"]),
+        ("brainedge.export.demo", ["--epochs", "many"]),
+        ("brainedge.export.evaluate", []),
+        ("brainedge.edge_runtime.serve.cli", ["--port", "eighty", "--bundle", "b"]),
+    ],
+)
+def test_a_command_line_mistake_is_one_line_naming_the_help(
+    module: str, argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib
+
+    with pytest.raises(SystemExit) as exit_status:
+        importlib.import_module(module).main(argv)
+    err = capsys.readouterr().err
+    assert exit_status.value.code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
+    assert "--help lists the options" in err and "usage:" not in err

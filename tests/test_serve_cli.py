@@ -18,7 +18,10 @@ from brainedge.edge_runtime.serve import cli
 
 
 def serve(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    code = cli.main(argv)
+    try:
+        code = cli.main(argv)
+    except SystemExit as exit_status:  # a command-line mistake: argparse exits, in one line
+        code = exit_status.code
     err = capsys.readouterr().err
     assert "Traceback" not in err
     return code, err

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser
 from brainedge.train.config import ModelConfig, TrainConfig
 from brainedge.train.run_dir import RunDirectory
 from brainedge.train.stack import add_verbose_option, run_training_command
@@ -19,7 +19,7 @@ DEFAULTS = TrainConfig(model=ModelConfig(num_classes=0))
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="brainedge-train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     source = parser.add_mutually_exclusive_group()

@@ -32,7 +32,7 @@ from pathlib import Path
 from brainedge.edge_runtime import __version__
 from brainedge.edge_runtime.backends import BACKENDS
 from brainedge.edge_runtime.classifier import Classifier
-from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
+from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser, report_user_errors
 from brainedge.edge_runtime.preprocess import DEFAULT_MAX_PIXELS as RUNTIME_MAX_PIXELS
 from brainedge.edge_runtime.serve.limits import (
     DEFAULT_DECODERS,
@@ -47,13 +47,6 @@ TOKEN_VARIABLE = "BRAINEDGE_SERVE_TOKEN"
 MIN_TOKEN_CHARS = 16
 """A token chosen by hand, off loopback: shorter ones can be guessed over the network."""
 DEFAULT_PORT = 8080
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """A mistake on the command line is one ``error: ...`` line, as every other refusal at start."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise BrainEdgeError(f"{message} (brainedge-serve --help lists the options)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -241,10 +234,5 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def parse_and_run(argv: list[str] | None) -> int:
-    """Inside report_user_errors, so a command-line mistake is one line like the other refusals."""
-    return run(build_parser().parse_args(argv))
-
-
 def main(argv: list[str] | None = None) -> int:
-    return report_user_errors(parse_and_run, argv)
+    return report_user_errors(run, build_parser().parse_args(argv))

@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
+from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser, report_user_errors
 from brainedge.edge_runtime.files import check_output_folder, shown
 from brainedge.edge_runtime.manifest import SPLITS, class_weights, read_manifest
 from brainedge.train.data.audit import manifest_dataset, run_audit, summarize
@@ -58,7 +58,7 @@ def _add_mapping(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="brainedge-data", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     commands = parser.add_subparsers(dest="command", required=True)
