@@ -152,6 +152,8 @@ def benchmark(args: argparse.Namespace, command: str) -> dict:
         raise BrainEdgeError(f"--settle must be at least 0, got {args.settle}")
     if args.limit is not None and args.limit < 1:
         raise BrainEdgeError(f"--limit must be at least 1, got {args.limit}")
+    if any(threads is not None and threads < 1 for threads in args.threads):
+        raise BrainEdgeError(f"--threads must be at least 1 each, got {' '.join(map(str, args.threads))}")
     artifacts = discover_bundles(args.bundles)
     test_set, test_record = None, None
     if args.test_set:

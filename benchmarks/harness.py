@@ -48,6 +48,7 @@ from brainedge.benchmarks.schema import SCHEMA_VERSION
 from brainedge.edge_runtime.backends import ONNX_BACKENDS, TFLITE_BACKENDS
 from brainedge.edge_runtime.bundle import Bundle, find_bundles, is_bundle
 from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.files import shown
 from brainedge.edge_runtime.formats import known_format
 from brainedge.edge_runtime.metadata import BundleMetadata
 from brainedge.edge_runtime.metrics import confusion_matrix, per_class_scores
@@ -118,11 +119,25 @@ def discover_bundles(paths: Sequence[Path]) -> list[Artifact]:
     to become failed rows, so one bad metadata.json cannot cost the other bundles' results.
     """
     directories = find_bundles(paths)
+    for folder in folders_without_bundles(paths, directories):
+        print(f"note: {shown(folder)}: no bundle in this folder; skipped", file=sys.stderr)
     names = [_folder_name(d) for d in directories]
     return [
         _artifact(name if names.count(name) == 1 else f"{_folder_name(d.parent)}/{name}", d)
         for name, d in zip(names, directories)
     ]
+
+
+def folders_without_bundles(paths: Sequence[Path], bundles: Sequence[Path]) -> list[Path]:
+    """The folders directly inside a given export directory that hold no bundle, so none is passed over unsaid."""
+    holding = {folder for bundle in bundles for folder in (bundle, *bundle.parents)}
+    empty = []
+    for path in map(Path, paths):
+        if path in bundles or not path.is_dir():
+            continue
+        children = [child for child in path.iterdir() if child.is_dir() and not child.name.startswith(".")]
+        empty += sorted(child for child in children if child not in holding)
+    return empty
 
 
 def _folder_name(directory: Path) -> str:
@@ -232,8 +247,12 @@ def run_isolated(
         doing = "benchmarking" if artifact.opened else "cannot benchmark"
         print(f"{doing} {artifact.name} [{backend}, {threads or 'default'} thread(s)]", file=sys.stderr, flush=True)
     if artifact.opened is None:
-        return {"status": "failed", "error": artifact.problem}
-    return run_one(artifact, backend, threads, images_file, settings, ood_file)
+        payload = {"status": "failed", "error": artifact.problem}
+    else:
+        payload = run_one(artifact, backend, threads, images_file, settings, ood_file)
+    if progress and payload.get("status") == "failed":
+        print(f"  failed: {payload.get('error')}", file=sys.stderr, flush=True)
+    return payload
 
 
 def run_one(

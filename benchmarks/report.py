@@ -184,9 +184,14 @@ def render_csv(rows: Sequence[dict[str, Any]]) -> str:
     return stream.getvalue()
 
 
+def threads_label(row: dict[str, Any]) -> str:
+    """ "2t" for two interpreter threads; rows from elsewhere may leave the count to the backend."""
+    return f"{row['threads']}t" if row.get("threads") else "default threads"
+
+
 def row_label(row: dict[str, Any], with_device: bool, rows: Sequence[dict[str, Any]] = ()) -> str:
     """Artifact, backend and threads, and where it ran (``_where``) when ``with_device``."""
-    label = f"{row['artifact']} [{row['backend']}, {row['threads'] or 'default'}t]"
+    label = f"{row['artifact']} [{row['backend']}, {threads_label(row)}]"
     return f"{label} @{_where(row, rows)}" if with_device else label
 
 
@@ -975,9 +980,17 @@ def _drift(paired: dict[str, Any] | None) -> str:
     if paired.get("error"):
         return "isolated"
     found = paired.get("drift")
-    text = "–" if found is None else f"{100 * found['change']:+.1f}%" + (f" {DRIFT_FLAG}" if found["flagged"] else "")
-    text += f" {DRIFT_FLAG} throttled" if paired.get("throttled") else ""
-    return text + (f" {DRIFT_FLAG} busy" if busy(paired) else "")
+    change = "–" if found is None else f"{100 * found['change']:+.1f}%"
+    flags = [
+        word
+        for word, raised in (
+            ("drift", found is not None and found["flagged"]),
+            ("throttled", paired.get("throttled")),
+            ("busy", busy(paired)),
+        )
+        if raised
+    ]
+    return change + (f" {DRIFT_FLAG} " + ", ".join(flags) if flags else "")
 
 
 def interleaved_section(result: dict[str, Any]) -> list[str]:
@@ -1025,7 +1038,7 @@ def _phase_findings(rows: Sequence[dict[str, Any]]) -> list[str]:
             "more than others, so even paired ratios shift"
         )
     for row in rows:
-        paired, label = row["paired"], f"{row['artifact']} [{row['backend']}, {row['threads'] or 'default'}t]"
+        paired, label = row["paired"], f"{row['artifact']} [{row['backend']}, {threads_label(row)}]"
         if paired.get("error"):
             findings.append(f"{label}: not timed interleaved ({paired['error']}); its latency is its own process's")
             continue
@@ -1052,8 +1065,8 @@ the ratios come from there.
 - **p50/p90/p99/mean**: invoke-only latency (set input, invoke, read output; the head is apart, in
   *head / OOD ms*) on one fixed preprocessed image (the first test image that decodes), over every
   timed invoke of the interleaved phase: after the warm-up invokes, each round runs every artifact
-  once, in a seeded random order, as a block of invokes, the first of them untimed: they refill the
-  CPU caches the artifact before took over, so the timed ones are the steady state an isolated run
+  once, in a seeded random order, as *settle* untimed invokes then *block* timed ones (the untimed
+  ones refill the CPU caches the artifact before took over), so the timed ones are the steady state an isolated run
   measures (rounds, block, settle and seed are in each run's settings). A machine that slows down or
   speeds up (other load, a throttling SoC, a governor) then slows every artifact of that round
   alike, not whichever was being measured. In brackets: a 95%

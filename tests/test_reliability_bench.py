@@ -6,7 +6,9 @@ never lose the other rows. The bundles are the session's tiny real ones (tests/m
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import io
 import json
 import os
 import shutil
@@ -110,6 +112,10 @@ def _zero_rounds(layout, tmp_path, out):
     return [layout["export"], "--out", out, "--rounds", "0"], "--rounds and --block must be at least 1", "got 0"
 
 
+def _zero_threads(layout, tmp_path, out):
+    return [layout["export"], "--out", out, "--threads", "1", "0"], "--threads must be at least 1 each", "got 1 0"
+
+
 def _negative_settle(layout, tmp_path, out):
     return [layout["export"], "--out", out, "--settle", "-1"], "--settle must be at least 0", "got -1"
 
@@ -176,6 +182,7 @@ BAD_INPUTS: dict[str, Callable] = {
     "zero runs": _zero_runs,
     "zero rounds": _zero_rounds,
     "negative settle": _negative_settle,
+    "zero threads": _zero_threads,
     "merge: not JSON": _merge_not_json,
     "merge: missing file": _merge_missing,
     "merge: a folder": _merge_folder,
@@ -241,7 +248,7 @@ def test_full_disk_after_the_work_is_one_line_and_replaces_nothing(layout, tmp_p
 
 
 @pytest.fixture(scope="module")
-def mixed_run(layout, tmp_path_factory) -> tuple[int, dict, Path, dict[str, Path]]:
+def mixed_run(layout, tmp_path_factory) -> tuple[int, dict, Path, dict[str, Path], str]:
     """float32, int8, a bundle with broken metadata.json, one without its model, and an export's
     hidden staging folder, measured on a test set whose first image (and one more) are unreadable."""
     root = tmp_path_factory.mktemp("mixed")
@@ -252,6 +259,8 @@ def mixed_run(layout, tmp_path_factory) -> tuple[int, dict, Path, dict[str, Path
     (export / "bad_metadata" / "metadata.json").write_text('{"model_file": "model.tflite", ')
     shutil.copytree(export / "int8", export / "no_model")
     (export / "no_model" / "model.tflite").unlink()
+    (export / "notes").mkdir()  # no bundle at all: passed over, but said
+    (export / "notes" / "readme.txt").write_text("not a bundle")
     images = root / "images"
     shutil.copytree(layout["images"], images)
     first_class = sorted(images.iterdir())[0]
@@ -260,12 +269,14 @@ def mixed_run(layout, tmp_path_factory) -> tuple[int, dict, Path, dict[str, Path
     first.write_bytes(first.read_bytes()[:60])
     broken["garbage"].write_bytes(b"this is not a PNG")
     out = root / "out"
-    code = _bench(export, "--test-set", images, "--out", out, "--device-name", "desk")
-    return code, read_result(out / RESULT_JSON), out, broken
+    said = io.StringIO()
+    with contextlib.redirect_stderr(said):
+        code = _bench(export, "--test-set", images, "--out", out, "--device-name", "desk")
+    return code, read_result(out / RESULT_JSON), out, broken, said.getvalue()
 
 
 def test_bad_bundles_fail_their_own_rows(mixed_run):
-    code, result, _, _ = mixed_run
+    code, result, _, _, said = mixed_run
     assert code == 1
     rows = {r["artifact"]: r for r in result["rows"]}
     assert set(rows) == {"float32", "int8", "bad_metadata", "no_model"}  # the staging folder is not a row
@@ -281,10 +292,13 @@ def test_bad_bundles_fail_their_own_rows(mixed_run):
         assert rows[name]["paired"]["artifacts"] == 2 and rows[name]["paired"]["error"] is None
         assert len(rows[name]["paired"]["round_ms"]) == 3
     assert result["ratios"][0]["paired_rounds"] == 3
+    # stderr says why each failed row failed, and names the folder with no bundle
+    assert "failed: " in said and "bad_metadata/metadata.json: not valid JSON" in said
+    assert "/notes: no bundle in this folder; skipped" in said and "int8: no bundle" not in said
 
 
 def test_unreadable_images_fail_no_row_and_are_named(mixed_run, layout):
-    _, result, out, broken = mixed_run
+    _, result, out, broken, _ = mixed_run
     total = sum(1 for _ in layout["images"].rglob("*.png")) + 1
     for row in (r for r in result["rows"] if r["status"] == "ok"):
         assert row["images"] == total and row["image_errors"] == 2
