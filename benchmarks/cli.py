@@ -26,7 +26,7 @@ from brainedge.benchmarks.harness import (
 )
 from brainedge.benchmarks.litert_import import import_logs
 from brainedge.benchmarks.merge import merge_files
-from brainedge.benchmarks.paired import DEFAULT_BLOCK, DEFAULT_ROUNDS, DEFAULT_SEED, DEFAULT_SETTLE
+from brainedge.benchmarks.paired import DEFAULT_BLOCK, DEFAULT_PROCESSES, DEFAULT_ROUNDS, DEFAULT_SEED, DEFAULT_SETTLE
 from brainedge.benchmarks.report import REPORT_MD, unreadable_images, unreadable_ood_images, write_all
 from brainedge.benchmarks.runner import DEFAULT_RUNS, DEFAULT_WARMUP
 from brainedge.edge_runtime.backends import BACKENDS
@@ -130,6 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=int, default=DEFAULT_SEED, help=f"seed of the rounds' order (default {DEFAULT_SEED})"
     )
     parser.add_argument(
+        "--processes",
+        type=int,
+        default=DEFAULT_PROCESSES,
+        help=f"fresh processes the rounds are split over (default {DEFAULT_PROCESSES}): the intervals then include "
+        "what a process's own memory layout shifts",
+    )
+    parser.add_argument(
         "--timeout",
         type=float,
         default=900.0,
@@ -148,6 +155,8 @@ def benchmark(args: argparse.Namespace, command: str) -> dict:
         raise BrainEdgeError("--runs must be at least 1 and --warmup at least 0")
     if args.rounds < 1 or args.block < 1:
         raise BrainEdgeError(f"--rounds and --block must be at least 1, got {args.rounds} and {args.block}")
+    if args.processes < 1:
+        raise BrainEdgeError(f"--processes must be at least 1, got {args.processes}")
     if args.settle < 0:
         raise BrainEdgeError(f"--settle must be at least 0, got {args.settle}")
     if args.limit is not None and args.limit < 1:
@@ -171,6 +180,7 @@ def benchmark(args: argparse.Namespace, command: str) -> dict:
         block=args.block,
         settle=args.settle,
         seed=args.seed,
+        processes=args.processes,
         timeout_s=args.timeout,
     )
     device = device_record(args.device_name)

@@ -34,6 +34,7 @@ from brainedge.benchmarks.dataset import LabelledSet
 from brainedge.benchmarks.device import others_cores, throttled_between
 from brainedge.benchmarks.paired import (
     DEFAULT_BLOCK,
+    DEFAULT_PROCESSES,
     DEFAULT_ROUNDS,
     DEFAULT_SEED,
     DEFAULT_SETTLE,
@@ -41,6 +42,7 @@ from brainedge.benchmarks.paired import (
     drift,
     median_interval,
     paired_ratio,
+    per_process,
     round_medians,
 )
 from brainedge.benchmarks.runner import DEFAULT_RUNS, DEFAULT_WARMUP, PARENT_ENV, latency_summary
@@ -94,6 +96,7 @@ class Settings:
     block: int = DEFAULT_BLOCK
     settle: int = DEFAULT_SETTLE
     seed: int = DEFAULT_SEED
+    processes: int = DEFAULT_PROCESSES
     timeout_s: float = 900.0
     runner: Sequence[str] = field(default_factory=lambda: RUNNER)
     paired: Sequence[str] = field(default_factory=lambda: PAIRED)
@@ -108,6 +111,7 @@ class Settings:
             "block": self.block,
             "settle": self.settle,
             "seed": self.seed,
+            "processes": self.processes,
             "timeout_s": self.timeout_s,
         }
 
@@ -309,14 +313,46 @@ def time_interleaved(
         name = phase_name(backend, threads)
         if progress:
             print(f"timing {len(members)} artifact(s) interleaved [{name}]", file=sys.stderr, flush=True)
-        payload = run_paired(members, backend, threads, images_file, settings)
-        for artifact, outcome in zip(members, phase_outcomes(name, payload, len(members))):
+        outcomes = []
+        for index, rounds in enumerate(split_rounds(settings.rounds, settings.processes)):
+            if progress:
+                print(f"  process {index + 1}: {rounds} round(s)", file=sys.stderr, flush=True)
+            payload = run_paired(members, backend, threads, images_file, settings, rounds, settings.seed + index)
+            outcomes.append(phase_outcomes(name, payload, len(members)))
+        for artifact, outcome in zip(members, join_processes(outcomes)):
             timed[(artifact.name, backend, threads)] = outcome
     return timed
 
 
+def split_rounds(rounds: int, processes: int) -> list[int]:
+    """The rounds each fresh process times: as even as they go, every process at least one."""
+    processes = max(1, min(processes, rounds))
+    return [rounds // processes + (index < rounds % processes) for index in range(processes)]
+
+
+def join_processes(outcomes: Sequence[Sequence[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Per artifact, the rounds of every process in order, how many came from each, and the device before the
+    first and after the last; the first error any process had for it (its rounds are then dropped)."""
+    joined = []
+    for per_process_outcomes in zip(*outcomes):
+        first, last = per_process_outcomes[0], per_process_outcomes[-1]
+        error = next((o["error"] for o in per_process_outcomes if o.get("error")), None)
+        rounds = [] if error else [block for o in per_process_outcomes for block in o["rounds"]]
+        counts = [] if error else [len(o["rounds"]) for o in per_process_outcomes]
+        joined.append(
+            {**first, "rounds": rounds, "process_rounds": counts, "error": error, "device_after": last["device_after"]}
+        )
+    return joined
+
+
 def run_paired(
-    members: Sequence[Artifact], backend: str, threads: int | None, images_file: Path, settings: Settings
+    members: Sequence[Artifact],
+    backend: str,
+    threads: int | None,
+    images_file: Path,
+    settings: Settings,
+    rounds: int,
+    seed: int,
 ) -> dict[str, Any]:
     """The paired process's JSON for one phase, or a failed payload saying why it gave none.
 
@@ -326,8 +362,8 @@ def run_paired(
     for artifact in members:
         command += ["--bundle", str(artifact.bundle)]
     command += ["--backend", backend, "--images", str(images_file), "--warmup", str(settings.warmup)]
-    command += ["--rounds", str(settings.rounds), "--block", str(settings.block), "--settle", str(settings.settle)]
-    command += ["--seed", str(settings.seed)]
+    command += ["--rounds", str(rounds), "--block", str(settings.block), "--settle", str(settings.settle)]
+    command += ["--seed", str(seed)]
     if threads is not None:
         command += ["--threads", str(threads)]
     return run_child(command, settings.timeout_s * len(members))
@@ -456,11 +492,13 @@ def paired_record(interleaved: dict[str, Any]) -> dict[str, Any]:
     """What the row keeps of its phase: per-round medians (for paired ratios), the p50's interval, drift, device."""
     round_ms = [round(ms, 4) for ms in round_medians(interleaved["rounds"])]
     before, after = interleaved.get("device_before") or {}, interleaved.get("device_after") or {}
-    interval = median_interval(round_ms)
+    process_rounds = interleaved.get("process_rounds") or []
+    interval = median_interval(per_process(round_ms, process_rounds))
     return {
         "phase": interleaved["phase"],
         "artifacts": interleaved["artifacts"],
         "round_ms": round_ms,
+        "process_rounds": process_rounds,
         "p50_interval_ms": None if interval is None else list(interval),
         "drift": drift(round_ms),
         "device_before": interleaved.get("device_before"),
@@ -538,7 +576,7 @@ def ratio(row: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
 
 def latency_ratio(row: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
     """Paired round by round, with its interval, when both were timed in one phase; else the ratio of the p50s."""
-    paired = paired_ratio(*same_phase_rounds(row, reference))
+    paired = paired_ratio(*same_phase_rounds(row, reference), (row.get("paired") or {}).get("process_rounds"))
     if paired is not None:
         return {
             "latency_p50_ratio": paired["ratio"],

@@ -1058,7 +1058,9 @@ Two kinds of process measure. Each artifact × backend × thread count first run
 subprocess (*isolated*): init, first, img/s, accuracy, macro-F1, agreement, peak RSS and the answers'
 figures come from there. Then one process per backend and thread count loads every artifact that ran
 fine and times their invoke latency *interleaved*: p50/p90/p99/mean, drift, the plots' latency and
-the ratios come from there.
+the ratios come from there. The rounds are split over several fresh processes in turn (the run's
+*processes* setting): a process's memory layout shifts its figures by a few percent, so the
+intervals are taken over the processes' medians and include that shift.
 
 - **init**: constructing the `edge_runtime.Classifier` (read and hash-check the bundle, load the
   interpreter, allocate tensors). **first**: the first invoke after that.
@@ -1069,15 +1071,16 @@ the ratios come from there.
   ones refill the CPU caches the artifact before took over), so the timed ones are the steady state an isolated run
   measures (rounds, block, settle and seed are in each run's settings). A machine that slows down or
   speeds up (other load, a throttling SoC, a governor) then slows every artifact of that round
-  alike, not whichever was being measured. In brackets: a 95%
-  distribution-free interval (binomial order statistics) of the median of the artifact's per-round
-  medians. A row the phase could not time keeps the latency of its isolated run (drift says
-  "isolated"); every row's isolated latency is in results.json as `latency_isolated_ms`.
-- **p50 latency ×**: the median over the rounds of the artifact's round median divided by the
-  reference's in the same round, a change of the machine's speed dividing out, with a 95%
-  distribution-free interval of that median; {DRIFT_FLAG} when either row is flagged for drift. Rows not
-  timed in one phase (LiteRT imports, the Android app, older result files) get the ratio of their
-  p50s, without an interval.
+  alike, not whichever was being measured. In brackets: a distribution-free interval (binomial order
+  statistics, at least 95%) of the median of the processes' medians of the artifact's per-round
+  medians (with one process, of the per-round medians). A row the phase could not time keeps the
+  latency of its isolated run (drift says "isolated"); every row's isolated latency is in
+  results.json as `latency_isolated_ms`.
+- **p50 latency ×**: per process, the median over its rounds of the artifact's round median divided
+  by the reference's in the same round (a change of the machine's speed dividing out); the figure is
+  the median of the processes' values, with a distribution-free interval (at least 95%) of it;
+  {DRIFT_FLAG} when either row is flagged for drift. Rows not timed in one phase (LiteRT imports, the
+  Android app, older result files) get the ratio of their p50s, without an interval.
 - **drift**: the change of the artifact's median from the first {DRIFT_SHARE:.0%} of the rounds to
   the last {DRIFT_SHARE:.0%}. Beyond ±{DRIFT_THRESHOLD:.0%} it is flagged {DRIFT_FLAG}: the machine changed
   speed during the phase, so this row's absolute latencies describe neither state; its ratios stay

@@ -166,6 +166,7 @@ PAIRED_SCHEMA: dict[str, Any] = {
         "phase": {"type": "string"},
         "artifacts": _COUNT,
         "round_ms": _NUMBERS,
+        "process_rounds": {"type": "array", "items": {"type": "integer"}},
         "p50_interval_ms": {"type": ["array", "null"], "items": {"type": "number"}},
         "drift": DRIFT_SCHEMA,
         "device_before": DEVICE_STATE_SCHEMA,
@@ -176,7 +177,8 @@ PAIRED_SCHEMA: dict[str, Any] = {
     },
 }
 """The row's interleaved latency phase: rows of one run with the same ``phase`` were timed in one process,
-round by round (``round_ms``: this artifact's median per round, aligned across them); ``error`` says why
+round by round (``round_ms``: this artifact's median per round, aligned across them; ``process_rounds``: how
+many consecutive rounds each of the fresh processes timed, absent in older files); ``error`` says why
 this row has no rounds (its latency is then the isolated one)."""
 
 ROW_SCHEMA: dict[str, Any] = {

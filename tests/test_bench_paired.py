@@ -396,3 +396,56 @@ def test_bare_loop_study_writes_both_figures_and_the_command(tiny, tmp_path):
     )
     assert isinstance(result["within_target"], bool)
     assert "bare LiteRT loop" in out.with_suffix(".md").read_text()
+
+
+# --- rounds split over fresh processes --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("rounds", "processes"), [(100, 6), (3, 6), (7, 1), (12, 5)])
+def test_rounds_are_split_evenly_over_the_processes(rounds: int, processes: int) -> None:
+    split = harness.split_rounds(rounds, processes)
+    assert sum(split) == rounds and len(split) == min(rounds, processes) and max(split) - min(split) <= 1
+
+
+def test_processes_are_joined_in_order_and_an_error_drops_the_rounds() -> None:
+    def outcome(rounds, error=None, after=None):
+        return {"phase": "p", "rounds": rounds, "error": error, "device_before": "b", "device_after": after}
+
+    ok = harness.join_processes([[outcome([[1.0]], after=1)], [outcome([[2.0], [3.0]], after=2)]])
+    assert ok == [
+        {"phase": "p", "rounds": [[1.0], [2.0], [3.0]], "process_rounds": [1, 2], "error": None}
+        | {"device_before": "b", "device_after": 2}
+    ]
+    [failed] = harness.join_processes([[outcome([[1.0]])], [outcome([], error="crashed")]])
+    assert failed["error"] == "crashed" and failed["rounds"] == [] and failed["process_rounds"] == []
+
+
+def _runs_of_processes(seed: int, processes: int, rounds: int = 96) -> tuple[list[float], list[float], list[int]]:
+    """A run whose every process has its own layout: its int8/float32 ratio is off by up to ±2%, fixed
+    for the process, plus round-to-round noise of 0.3%."""
+    rng = np.random.default_rng(seed)
+    counts = harness.split_rounds(rounds, processes)
+    int8, float32 = [], []
+    for count in counts:
+        layout = 0.74 * (1 + rng.uniform(-0.02, 0.02))
+        speed = rng.uniform(4.4, 4.6, count)
+        float32 += list(speed)
+        int8 += list(speed * layout * (1 + rng.normal(0, 0.003, count)))
+    return int8, float32, counts
+
+
+def test_intervals_over_processes_cover_what_a_process_layout_shifts() -> None:
+    """The true ratio (0.74, the median layout) lies in the interval of about 95% of runs of six processes;
+    of runs of one process, or of six pooled as if one, in far fewer: their intervals are too narrow."""
+
+    def coverage(processes: int, use_processes: bool) -> float:
+        covered = 0
+        for seed in range(100):
+            int8, float32, counts = _runs_of_processes(seed, processes)
+            ratio = paired_ratio(int8, float32, counts if use_processes else None)
+            covered += ratio["low"] <= 0.74 <= ratio["high"]
+        return covered / 100
+
+    assert coverage(1, use_processes=False) < 0.2
+    assert coverage(6, use_processes=False) < 0.6
+    assert coverage(6, use_processes=True) >= 0.9
