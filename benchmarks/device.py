@@ -11,6 +11,7 @@ import platform
 import shutil
 import subprocess
 import time
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -95,12 +96,21 @@ def busy_cpu_seconds(stat: Path = PROC_STAT) -> float | None:
 
 
 def others_cores(before: dict[str, Any], after: dict[str, Any]) -> float | None:
-    """How many cores' worth of CPU other processes used on average between two ``device_state`` readings."""
-    if before.get("busy_cpu_s") is None or after.get("busy_cpu_s") is None:
-        return None
-    wall = after["wall_s"] - before["wall_s"]
-    others = (after["busy_cpu_s"] - before["busy_cpu_s"]) - (after["own_cpu_s"] - before["own_cpu_s"])
-    return max(others, 0.0) / wall if wall > 0 else None
+    """How many cores' worth of CPU other processes used on average between two ``device_state`` readings
+    taken by one process."""
+    return others_cores_over([(before, after)])
+
+
+def others_cores_over(readings: Sequence[tuple[dict[str, Any], dict[str, Any]]]) -> float | None:
+    """The same over several processes' (before, after) readings: what the others used in all their
+    spans, over the spans' total wall time (a reading's own CPU time is its own process's only)."""
+    others, wall = 0.0, 0.0
+    for before, after in readings:
+        if (before or {}).get("busy_cpu_s") is None or (after or {}).get("busy_cpu_s") is None:
+            return None
+        wall += after["wall_s"] - before["wall_s"]
+        others += max((after["busy_cpu_s"] - before["busy_cpu_s"]) - (after["own_cpu_s"] - before["own_cpu_s"]), 0.0)
+    return others / wall if wall > 0 else None
 
 
 def throttled(command: tuple[str, ...] = GET_THROTTLED) -> str | None:

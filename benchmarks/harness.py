@@ -31,7 +31,7 @@ import numpy as np
 
 from brainedge.benchmarks.answers import OodSet, answer_fields
 from brainedge.benchmarks.dataset import LabelledSet
-from brainedge.benchmarks.device import others_cores, throttled_between
+from brainedge.benchmarks.device import others_cores, others_cores_over, throttled_between
 from brainedge.benchmarks.paired import (
     DEFAULT_BLOCK,
     DEFAULT_PROCESSES,
@@ -339,8 +339,16 @@ def join_processes(outcomes: Sequence[Sequence[dict[str, Any]]]) -> list[dict[st
         error = next((o["error"] for o in per_process_outcomes if o.get("error")), None)
         rounds = [] if error else [block for o in per_process_outcomes for block in o["rounds"]]
         counts = [] if error else [len(o["rounds"]) for o in per_process_outcomes]
+        spans = [(o.get("device_before"), o.get("device_after")) for o in per_process_outcomes]
         joined.append(
-            {**first, "rounds": rounds, "process_rounds": counts, "error": error, "device_after": last["device_after"]}
+            {
+                **first,
+                "rounds": rounds,
+                "process_rounds": counts,
+                "error": error,
+                "device_after": last["device_after"],
+                "others_cores": others_cores_over(spans),
+            }
         )
     return joined
 
@@ -504,7 +512,7 @@ def paired_record(interleaved: dict[str, Any]) -> dict[str, Any]:
         "device_before": interleaved.get("device_before"),
         "device_after": interleaved.get("device_after"),
         "throttled": throttled_between(before.get("throttled"), after.get("throttled")),
-        "others_cores": others_cores(before, after),
+        "others_cores": interleaved["others_cores"] if "others_cores" in interleaved else others_cores(before, after),
         "error": interleaved.get("error"),
     }
 

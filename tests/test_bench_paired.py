@@ -408,14 +408,13 @@ def test_rounds_are_split_evenly_over_the_processes(rounds: int, processes: int)
 
 
 def test_processes_are_joined_in_order_and_an_error_drops_the_rounds() -> None:
-    def outcome(rounds, error=None, after=None):
-        return {"phase": "p", "rounds": rounds, "error": error, "device_before": "b", "device_after": after}
+    def outcome(rounds, error=None, wall=0.0):
+        state = {"wall_s": wall, "busy_cpu_s": wall, "own_cpu_s": 0.0}
+        return {"phase": "p", "rounds": rounds, "error": error, "device_before": state, "device_after": state}
 
-    ok = harness.join_processes([[outcome([[1.0]], after=1)], [outcome([[2.0], [3.0]], after=2)]])
-    assert ok == [
-        {"phase": "p", "rounds": [[1.0], [2.0], [3.0]], "process_rounds": [1, 2], "error": None}
-        | {"device_before": "b", "device_after": 2}
-    ]
+    [ok] = harness.join_processes([[outcome([[1.0]], wall=1.0)], [outcome([[2.0], [3.0]], wall=2.0)]])
+    assert ok["rounds"] == [[1.0], [2.0], [3.0]] and ok["process_rounds"] == [1, 2] and ok["error"] is None
+    assert ok["device_before"]["wall_s"] == 1.0 and ok["device_after"]["wall_s"] == 2.0
     [failed] = harness.join_processes([[outcome([[1.0]])], [outcome([], error="crashed")]])
     assert failed["error"] == "crashed" and failed["rounds"] == [] and failed["process_rounds"] == []
 
@@ -449,3 +448,17 @@ def test_intervals_over_processes_cover_what_a_process_layout_shifts() -> None:
     assert coverage(1, use_processes=False) < 0.2
     assert coverage(6, use_processes=False) < 0.6
     assert coverage(6, use_processes=True) >= 0.9
+
+
+def test_what_others_used_is_summed_within_each_process_not_across_them() -> None:
+    """Six processes in turn: the CPU the later ones used is their own, not other processes'."""
+    from brainedge.benchmarks.device import others_cores_over
+
+    def reading(wall: float, busy: float, own: float) -> dict:
+        return {"wall_s": wall, "busy_cpu_s": busy, "own_cpu_s": own}
+
+    # each process runs 10 s on one full core, alone; the machine's busy time grows by exactly theirs
+    spans = [(reading(10 * i, 10 * i, 0.0), reading(10 * i + 10, 10 * i + 10, 10.0)) for i in range(6)]
+    assert others_cores_over(spans) == pytest.approx(0.0)
+    assert others_cores_over([(spans[0][0], spans[-1][1])]) == pytest.approx(50 / 60)  # one span: wrong
+    assert others_cores_over([*spans, (reading(0, 0, 0), {"busy_cpu_s": None})]) is None
