@@ -22,7 +22,6 @@ with a 95% distribution-free interval) should be within 5% of 1.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -42,10 +41,10 @@ from brainedge.benchmarks.paired import (
     round_orders,
 )
 from brainedge.benchmarks.runner import DEFAULT_WARMUP, invoke_latencies, latency_input
-from brainedge.benchmarks.studies import study_command
+from brainedge.benchmarks.studies import study_command, write_record
 from brainedge.edge_runtime.classifier import Classifier
 from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
-from brainedge.edge_runtime.files import check_output_file, write_output
+from brainedge.edge_runtime.files import check_output_file
 
 TARGET = 0.05
 """The harness may differ from the bare loop by at most 5%."""
@@ -207,9 +206,7 @@ def run(args: argparse.Namespace) -> int:
         **summarize(blocks),
         "device": device_record(),
     }
-    write_output(outputs[".json"], (json.dumps(result, indent=1) + "\n").encode("utf-8"))
-    write_output(outputs[".md"], render(result).encode("utf-8"))
-    print(render(result))
+    write_record(outputs, result, render)
     return 0
 
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -40,11 +39,11 @@ from PIL import Image
 
 from brainedge.benchmarks.device import device_record
 from brainedge.benchmarks.paired import DEFAULT_SEED, drift, median_interval, paired_ratio, round_orders
-from brainedge.benchmarks.studies import CHECKOUT, study_command
+from brainedge.benchmarks.studies import CHECKOUT, study_command, write_record
 from brainedge.benchmarks.studies.overhead import classify_peak_rss
 from brainedge.edge_runtime.classifier import Classifier
 from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
-from brainedge.edge_runtime.files import check_output_file, write_atomically, write_output
+from brainedge.edge_runtime.files import check_output_file, write_atomically
 from brainedge.edge_runtime.manifest import read_manifest
 from brainedge.edge_runtime.streaming import automatic_workers
 
@@ -281,9 +280,7 @@ def run(args: argparse.Namespace) -> int:
         "load_average_before": load_before,
         "device": device_record(),
     }
-    write_output(outputs[".json"], (json.dumps(result, indent=1) + "\n").encode("utf-8"))
-    write_output(outputs[".md"], render(result).encode("utf-8"))
-    print(render(result))
+    write_record(outputs, result, render)
     return 0
 
 
