@@ -309,14 +309,20 @@ async def prepared_upload(
     many requests the bundles hold.
     """
     upload = await receive_upload(request, serving)
-    step = (worker, upload, explain, serving.max_pixels)
+    source, handed = upload.source, [upload]
+    del upload
+    step = (worker, handed, explain, serving.max_pixels)
     prepared = await anyio.to_thread.run_sync(prepare, *step, limiter=serving.decoders)
-    return prepared, upload.source
+    return prepared, source
 
 
-def prepare(worker: InterpreterWorker, upload: Upload, explain: bool, max_pixels: int) -> Prepared:
-    """Decode and preprocess; after a large image, the memory its decoding took is handed back to the system."""
-    prepared = decode_and_preprocess(worker, upload, explain, max_pixels)
+def prepare(worker: InterpreterWorker, handed: list[Upload], explain: bool, max_pixels: int) -> Prepared:
+    """Decode and preprocess; after a large image, the memory its decoding took is handed back to the system.
+
+    The upload comes in a list emptied here: an idle worker thread keeps its last call's arguments until
+    its next call, which would keep the uploaded bytes alive while the request waits for the interpreter.
+    """
+    prepared = decode_and_preprocess(worker, handed.pop(), explain, max_pixels)
     if prepared.size[0] * prepared.size[1] > RELEASE_AFTER_PIXELS:
         release_freed_memory()
     return prepared
