@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import importlib.util
 import os
 import sys
 from typing import Callable, NoReturn, TypeVar
@@ -25,6 +26,11 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USER_ERROR, f"error: {message} ({self.prog} --help lists the options)\n")
+
+
+def missing_modules(names: tuple[str, ...]) -> list[str]:
+    """Which of these modules this environment cannot import (an extra that was not installed)."""
+    return [name for name in names if importlib.util.find_spec(name) is None]
 
 
 def report_user_errors(command: Callable[[T], int], args: T) -> int:

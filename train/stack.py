@@ -5,10 +5,9 @@ unless --verbose, and turn user errors into one line."""
 from __future__ import annotations
 
 import argparse
-import importlib.util
 from typing import Callable
 
-from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
+from brainedge.edge_runtime.errors import BrainEdgeError, missing_modules, report_user_errors
 from brainedge.train.quiet import quiet_tensorflow
 
 TRAINING_MODULES = ("tensorflow", "tf_keras", "tensorflow_model_optimization")
@@ -16,7 +15,7 @@ TRAINING_MODULES = ("tensorflow", "tf_keras", "tensorflow_model_optimization")
 
 def require_training_stack(command: str) -> None:
     """One line naming what is missing, before the command writes anything."""
-    missing = [name for name in TRAINING_MODULES if importlib.util.find_spec(name) is None]
+    missing = missing_modules(TRAINING_MODULES)
     if missing:
         raise BrainEdgeError(
             f"{command} needs TensorFlow, which this environment lacks ({', '.join(missing)}): install brainedge "

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import importlib.util
 import os
 import secrets
 import signal
@@ -32,7 +31,7 @@ from pathlib import Path
 from brainedge.edge_runtime import __version__
 from brainedge.edge_runtime.backends import BACKENDS
 from brainedge.edge_runtime.classifier import Classifier
-from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser, report_user_errors
+from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser, missing_modules, report_user_errors
 from brainedge.edge_runtime.preprocess import DEFAULT_MAX_PIXELS as RUNTIME_MAX_PIXELS
 from brainedge.edge_runtime.serve.limits import (
     DEFAULT_DECODERS,
@@ -114,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def require_serve_stack() -> None:
     """One line naming what is missing on a device installed with [edge] only."""
-    missing = [name for name in SERVE_MODULES if importlib.util.find_spec(name) is None]
+    missing = missing_modules(SERVE_MODULES)
     if missing:
         raise BrainEdgeError(
             f"brainedge-serve needs {', '.join(missing)}, which this environment lacks: "
