@@ -65,7 +65,7 @@ def overlay(image: ImageSource, class_map: np.ndarray | None, caption: str) -> I
         raise BrainEdgeError("no class map to draw: classify with explain=True (one image's map is H x W)")
     if not np.isfinite(class_map).all():
         raise BrainEdgeError("the class map is not finite (NaN or infinity): nothing to draw")
-    drawn = Image.fromarray(blend(_display_size(decode_rgb(image)), class_map), "RGB")
+    drawn = Image.fromarray(blend(display_size(decode_rgb(image)), class_map), "RGB")
     return _with_caption(drawn, caption)
 
 
@@ -91,7 +91,8 @@ def png_bytes(image: Image.Image, source: str = "", answer: str = "") -> bytes:
     return stream.getvalue()
 
 
-def _display_size(pixels: np.ndarray) -> np.ndarray:
+def display_size(pixels: np.ndarray) -> np.ndarray:
+    """RGB pixels at the size an overlay is drawn at (the server keeps this copy, not the full scan)."""
     height, width = pixels.shape[:2]
     if height == 0 or width == 0:
         raise BrainEdgeError("an empty image (0 pixels) has nothing to draw a map over")

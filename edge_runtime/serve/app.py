@@ -42,7 +42,7 @@ from brainedge.edge_runtime import __version__
 from brainedge.edge_runtime.classifier import NOT_RECOGNISED, UNCERTAIN, Classifier, Prediction, Prepared
 from brainedge.edge_runtime.cli import caption
 from brainedge.edge_runtime.errors import BrainEdgeError
-from brainedge.edge_runtime.explain import LONG_SIDE_AT_MOST, _display_size, overlay, png_bytes
+from brainedge.edge_runtime.explain import LONG_SIDE_AT_MOST, display_size, overlay, png_bytes
 from brainedge.edge_runtime.serve.api_error import ApiError
 from brainedge.edge_runtime.serve.facts import bundle_facts
 from brainedge.edge_runtime.serve.limits import (
@@ -362,8 +362,8 @@ def display_copy(pixels: np.ndarray) -> np.ndarray:
     if max(pixels.shape[:2]) <= LONG_SIDE_AT_MOST:
         return pixels
     if pixels.shape[2] == 1:  # Pillow resizes one gray plane exactly as each of three equal ones
-        return _display_size(pixels[..., 0])[..., None]
-    return _display_size(pixels)
+        return display_size(pixels[..., 0])[..., None]
+    return display_size(pixels)
 
 
 async def answer(worker: InterpreterWorker, prepared: Prepared, source: str, top_k: int, explain: bool) -> Prediction:
