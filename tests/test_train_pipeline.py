@@ -104,3 +104,28 @@ def test_chunked_decoding_gives_each_image_as_decoded_alone_in_order(tmp_path) -
     assert len(decoded) == len(paths)
     for path, image in zip(paths, decoded):
         np.testing.assert_array_equal(image.numpy(), decode_pixels(path))
+
+
+def test_mixup_blends_each_image_with_its_mirror_in_the_batch_by_a_seeded_weight() -> None:
+    from brainedge.train.pipeline import mix_batches
+
+    rng = np.random.default_rng(5)
+    images = rng.random((6, 4, 4, 3)).astype(np.float32)
+    classes = np.array([0, 1, 2, 0, 2, 1])  # every image's mirror (index 5 - i) has another class
+    labels = np.eye(3, dtype=np.float32)[classes]
+    batches = tf.data.Dataset.from_tensors((images, labels)).repeat(2)
+
+    first, second = [(x.numpy(), y.numpy()) for x, y in mix_batches(batches, alpha=0.4, seed=0)]
+    mixed_images, mixed_labels = first
+    weight = mixed_labels[np.arange(6), classes]
+    assert np.all(weight >= 0.5) and np.any(weight < 0.99)
+    np.testing.assert_allclose(mixed_labels.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(mixed_labels[np.arange(6), classes[::-1]], 1.0 - weight, rtol=1e-5, atol=1e-6)
+    expected = weight[:, None, None, None] * images + (1.0 - weight[:, None, None, None]) * images[::-1]
+    np.testing.assert_allclose(mixed_images, expected, rtol=1e-5, atol=1e-6)
+
+    assert not np.allclose(second[1], mixed_labels)  # each batch draws its own weights
+    again = [y.numpy() for _, y in mix_batches(batches, alpha=0.4, seed=0)]
+    other = [y.numpy() for _, y in mix_batches(batches, alpha=0.4, seed=1)]
+    np.testing.assert_array_equal(again[0], mixed_labels)
+    assert not np.allclose(other[0], mixed_labels)

@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--patience", type=int, default=recipe.patience)
     parser.add_argument("--label-smoothing", type=float, default=recipe.label_smoothing)
     parser.add_argument(
+        "--mixup", type=float, default=recipe.mixup, help="alpha of mixup's Beta(alpha, alpha) blend; 0 is off"
+    )
+    parser.add_argument(
         "--no-class-weights", action="store_false", dest="class_weights", default=recipe.use_class_weights
     )
     parser.add_argument("--qat-epochs", type=int, default=recipe.qat_epochs, help="0 skips quantization-aware training")
@@ -88,6 +91,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         train_batch_norm=args.train_batch_norm,
         patience=args.patience,
         label_smoothing=args.label_smoothing,
+        mixup=args.mixup,
         use_class_weights=args.class_weights,
         qat_epochs=args.qat_epochs,
         qat_learning_rate=args.qat_lr,

@@ -46,6 +46,8 @@ class TrainConfig:
     """Update batch-norm statistics while training; on by force when training from scratch."""
     patience: int = 4
     label_smoothing: float = 0.0
+    mixup: float = 0.0
+    """Alpha of mixup's Beta(alpha, alpha) blend of training images within a batch; 0 is off."""
     use_class_weights: bool = True
     qat_epochs: int = 1
     qat_learning_rate: float = 1e-5
@@ -71,6 +73,7 @@ class TrainConfig:
             (self.qat_epochs >= 0, f"--qat-epochs must be 0 or more, got {self.qat_epochs}"),
             (self.patience >= 1, f"--patience must be at least 1, got {self.patience}"),
             (0.0 <= self.label_smoothing < 1.0, f"--label-smoothing must be in [0, 1), got {self.label_smoothing}"),
+            (self.mixup >= 0.0 and math.isfinite(self.mixup), f"--mixup must be 0 or more, got {self.mixup}"),
             (self.cpu_replicas >= 0, f"--cpu-replicas must be 0 or more, got {self.cpu_replicas}"),
             (self.mixed_precision in ("auto", "on", "off"), "--mixed-precision must be auto, on or off"),
             (model.input_size >= 32, f"--input-size must be at least 32 pixels, got {model.input_size}"),

@@ -191,8 +191,10 @@ def make_dataset(
     training: bool,
     seed: int = 0,
     label_smoothing: float = 0.0,
+    mixup: float = 0.0,
 ) -> tf.data.Dataset:
-    """(image, one-hot label) batches; shuffled and augmented when ``training``.
+    """(image, one-hot label) batches; shuffled and augmented when ``training``, and mixed
+    (``mix_batches``) when ``mixup`` is above 0.
 
     Each image is augmented alone, before a grayscale one becomes RGB: a third of the
     resampling work for an MRI slice (measured on the 224 px split: 1,550 images/s from the
@@ -214,7 +216,34 @@ def make_dataset(
         one_hot = tf.one_hot(label, num_classes) * (1 - smoothing) + smoothing / num_classes
         return normalize(to_rgb(values, spec), spec), one_hot
 
-    dataset = dataset.map(example, num_parallel_calls=PARALLEL_CALLS)
+    dataset = dataset.map(example, num_parallel_calls=PARALLEL_CALLS).batch(batch_size, drop_remainder=False)
+    if training and mixup > 0:
+        dataset = mix_batches(dataset, mixup, seed)
     options = tf.data.Options()
     options.autotune.enabled = False
-    return dataset.batch(batch_size, drop_remainder=False).prefetch(2).with_options(options)
+    return dataset.prefetch(2).with_options(options)
+
+
+def mix_batches(batches: tf.data.Dataset, alpha: float, seed: int) -> tf.data.Dataset:
+    """Mixup: each image blended with its mirror in the (shuffled) batch, labels alike, by a weight
+    drawn from Beta(alpha, alpha) and folded to at least 0.5, so an image's own class stays the
+    larger part of its label (Keras' class weights go by the label's largest entry).
+
+    Seeded stateless draws, one seed pair per batch: a rerun mixes the same way.
+    """
+    seeds = tf.data.Dataset.random(seed=seed).batch(2)
+
+    def mix(pair: tf.Tensor, batch: tuple[tf.Tensor, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
+        images, labels = batch
+        count = tf.shape(images)[:1]
+        first = tf.random.stateless_gamma(count, seed=pair, alpha=alpha)
+        second = tf.random.stateless_gamma(count, seed=pair[::-1], alpha=alpha)
+        weight = first / (first + second)
+        weight = tf.maximum(weight, 1.0 - weight)
+        image_weight = tf.reshape(weight, [-1, 1, 1, 1])
+        label_weight = tf.reshape(weight, [-1, 1])
+        mixed_images = image_weight * images + (1.0 - image_weight) * tf.reverse(images, [0])
+        mixed_labels = label_weight * labels + (1.0 - label_weight) * tf.reverse(labels, [0])
+        return mixed_images, mixed_labels
+
+    return tf.data.Dataset.zip((seeds, batches)).map(mix)

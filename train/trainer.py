@@ -298,6 +298,7 @@ class Trainer:
             training=training,
             seed=self.config.seed,
             label_smoothing=self.config.label_smoothing,
+            mixup=self.config.mixup,
         )
 
     def _class_weights(self) -> dict[int, float] | None:

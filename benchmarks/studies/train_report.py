@@ -25,6 +25,7 @@ from brainedge.benchmarks.device import device_record
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.manifest import Manifest, read_manifest
 from brainedge.edge_runtime.metrics import SPREAD_CAVEAT, Spread, spread, with_interval
+from brainedge.train.config import TrainConfig
 from brainedge.train.run_dir import RunDirectory
 from brainedge.train.scoring import LEAK_FREE_TEST, images_label, stored_reports
 
@@ -65,7 +66,7 @@ def build_record(run: Path, log: Path | None, command: str) -> dict[str, Any]:
         "command": command,
         "run": str(run),
         "class_names": config["class_names"],
-        "recipe": config["train"],
+        "recipe": TrainConfig.from_dict(config["train"]).to_dict(),
         "strategy": config["strategy"],
         "replicas": config["replicas"],
         "versions": config["versions"],
@@ -128,7 +129,8 @@ def seed_spread(runs: list[Path]) -> dict[str, Any]:
 
 def check_same_recipe(run: Path, config: dict[str, Any], first_run: Path, first: dict[str, Any]) -> None:
     """Runs compared over seeds differ in the seed only: a spread over different recipes would mean nothing."""
-    recipe, reference = config["train"], first["train"]
+    # through TrainConfig: a run saved before a knob existed had that knob's default
+    recipe, reference = (TrainConfig.from_dict(c["train"]).to_dict() for c in (config, first))
     differing = sorted(key for key in {*recipe, *reference} - {"seed"} if recipe.get(key) != reference.get(key))
     if differing:
         raise ValueError(f"{run}: recipe differs from {first_run}'s in {', '.join(differing)}, not only the seed")
@@ -158,7 +160,7 @@ def _recipe(record: dict[str, Any]) -> str:
             f"{recipe['finetune_epochs']} fine-tuning epochs (blocks: {recipe['finetune_blocks']}) at "
             f"{recipe['finetune_learning_rate']} with cosine decay, batch {recipe['batch_size']}, batch norm "
             f"{'trained' if recipe['train_batch_norm'] else 'frozen'}, early stopping patience {recipe['patience']}, "
-            f"label smoothing {recipe['label_smoothing']}, class weights "
+            f"label smoothing {recipe['label_smoothing']}, mixup {recipe['mixup']}, class weights "
             f"{'on' if recipe['use_class_weights'] else 'off'}; QAT {recipe['qat_epochs']} epoch(s) at "
             f"{recipe['qat_learning_rate']}.",
             "",
