@@ -2,12 +2,21 @@
 # The full-size benchmark of issues 4, 5 and 7: MobileNetV2 1.0 / 224 px fine-tuned from the
 # shared ImageNet weights on a leak-free split of the shared brain-MRI Training folder,
 # every export format, then brainedge-bench on the held-out test split. Each stage writes
-# its record under benchmarks/results/.
-# Usage: bash benchmarks/mri_224.sh [WORK_DIR]   (needs ../shared; ~1.5 h on 2 CPU cores)
+# its record under benchmarks/results/. With --binary: the tumour / no-tumour model (every tumour
+# class merged against notumor), records named mri_224_binary.
+# Usage: bash benchmarks/mri_224.sh [--binary] [WORK_DIR]   (needs ../shared; ~1.5 h on 2 CPU cores)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 shared=${BRAINEDGE_SHARED:-$here/../shared}
-work=${1:-$here/runs/mri_224}
+invocation="bash benchmarks/mri_224.sh${*:+ $*}"  # as each record quotes it
+name=mri_224
+split_options=()
+if [ "${1:-}" = "--binary" ]; then
+  name=mri_224_binary
+  split_options=(--binary notumor)
+  shift
+fi
+work=${1:-$here/runs/$name}
 results=$here/benchmarks/results
 mkdir -p "$work" "$results"
 py=${PYTHON:-python}
@@ -17,7 +26,7 @@ stage() { printf '\n== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
 
 if [ ! -f "$work/manifest.csv" ]; then
   stage "leak-free split"
-  "$py" -m brainedge.train.data split "$shared/data/brain-tumor-mri/Training" --out "$work/manifest.csv" --seed 0
+  "$py" -m brainedge.train.data split "$shared/data/brain-tumor-mri/Training" --out "$work/manifest.csv" --seed 0 "${split_options[@]}"
 fi
 
 stage "training"
@@ -28,20 +37,20 @@ if [ -f "$work/run/config.json" ]; then resume=(--resume); else resume=(); fi
   --head-epochs 2 --finetune-epochs 12 --finetune-lr 3e-4 --patience 4 --qat-epochs 1 \
   2>&1 | tee "$work/train.log"
 "$py" -m brainedge.benchmarks.studies.train_report "$work/run" --log "$work/train.log" \
-  --command "bash benchmarks/mri_224.sh" --out "$results/train_mri_224"
+  --command "$invocation" --out "$results/train_$name"
 
 stage "export"
 "$py" -m brainedge.export "$work/run" --out "$work/export" --formats all --target-accuracy 0.995 2>&1 | tee "$work/export.log"
 "$py" -m brainedge.export.evaluate "$work/run" "$work/export" --split test --out "$work/export/evaluation_test.json"
-"$py" -m brainedge.benchmarks.studies.export_report "$work/export/evaluation_test.json" --out "$results/export_mri_224" \
-  --command "bash benchmarks/mri_224.sh  # export stage: brainedge-export RUN --formats all --target-accuracy 0.995; export.evaluate --split test"
+"$py" -m brainedge.benchmarks.studies.export_report "$work/export/evaluation_test.json" --out "$results/export_$name" \
+  --command "$invocation  # export stage: brainedge-export RUN --formats all --target-accuracy 0.995; export.evaluate --split test"
 
 stage "calibration, refusal, referral"
 "$py" -m brainedge.benchmarks.studies.ood_set "$work/ood_set" --shared "$shared"
 "$py" -m brainedge.benchmarks.studies.answers_report "$work/export" --manifest "$work/manifest.csv" \
-  --ood-set "$work/ood_set" --out "$results/answers_mri_224" \
-  --command "bash benchmarks/mri_224.sh  # answers stage: studies.ood_set; studies.answers_report EXPORT --manifest MANIFEST --ood-set OOD"
+  --ood-set "$work/ood_set" --out "$results/answers_$name" \
+  --command "$invocation  # answers stage: studies.ood_set; studies.answers_report EXPORT --manifest MANIFEST --ood-set OOD"
 
 stage "benchmark"
 "$py" -m brainedge.benchmarks "$work/export" --test-set "$work/manifest.csv" --ood-set "$work/ood_set" --threads 1 2 \
-  --out "$results/mri_224" 2>&1 | tee "$work/bench.log"
+  --out "$results/$name" 2>&1 | tee "$work/bench.log"

@@ -400,6 +400,8 @@ def test_an_image_unreadable_after_the_split_stops_training_with_one_line(data, 
         ("--head-epochs", "-1", "--head-epochs must be 0 or more"),
         ("--finetune-lr", "0", "--finetune-lr must be a positive number"),
         ("--label-smoothing", "1.5", "--label-smoothing must be in [0, 1)"),
+        ("--mixup", "-0.2", "--mixup must be 0 or more"),
+        ("--mixup", "nan", "--mixup must be 0 or more"),
         ("--dropout", "1", "--dropout must be in [0, 1)"),
         ("--input-size", "8", "--input-size must be at least 32"),
     ],
@@ -449,3 +451,48 @@ def test_ctrl_c_stops_training_in_one_line_and_resume_finishes_the_run(data, tmp
     resumed = subprocess.run(command + ["--resume"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert history(run) == [("head", 1), ("finetune", 1), ("finetune", 2)]
+
+
+def test_the_recipe_study_trains_rows_over_seeds_and_tables_them(data, tmp_path, monkeypatch):
+    """Two seeds of the baseline and one of a candidate, trained, exported and tabled: the flip-averaged
+    row is paired with the same models' plain answers, which the baseline row scored from its record."""
+    from brainedge.benchmarks.studies import recipes
+
+    monkeypatch.setattr(recipes, "BASELINE", (*TINY, "--head-epochs", "1", "--finetune-epochs", "1"))
+    monkeypatch.setattr(recipes, "WEIGHTS", data / "backbone.h5")
+    monkeypatch.setattr(recipes, "EXPORT_OPTIONS", ("--representative", "16"))
+    work, manifest = tmp_path / "work", data / "manifest.csv"
+    for row, seed in (("baseline", 0), ("baseline", 1), ("smoothing-mixup", 3)):
+        recipes.run_row(recipes.BY_NAME[row], seed, manifest, work)
+    candidate = json.loads((work / "smoothing-mixup" / "seed-3" / "run" / "config.json").read_text())["train"]
+    assert (candidate["seed"], candidate["label_smoothing"], candidate["mixup"]) == (3, 0.1, 0.2)
+    finished = (work / "baseline" / "seed-0" / "run" / "history.csv").read_text()
+    recipes.run_row(recipes.BY_NAME["baseline"], 0, manifest, work)  # finished: nothing retrained
+    assert (work / "baseline" / "seed-0" / "run" / "history.csv").read_text() == finished
+
+    out = tmp_path / "recipes"
+    assert recipes.main(["table", "--work", str(work), "--out", str(out)]) == 0
+    record = json.loads(out.with_suffix(".json").read_text())
+    rows = {row["row"]: row for row in record["rows"]}
+    assert [len(rows[name]["seeds"]) for name in ("baseline", "flip-average", "smoothing-mixup")] == [2, 2, 1]
+    for plain, averaged in zip(rows["baseline"]["seeds"], rows["flip-average"]["seeds"]):
+        test = json.loads((work / "baseline" / f"seed-{plain['seed']}" / "run" / "metrics_float.json").read_text())
+        assert plain["float"]["accuracy"] == test["test"]["accuracy"]
+        flips, images = averaged["against_plain"], averaged["float"]["images"]
+        assert averaged["float"]["accuracy"] - plain["float"]["accuracy"] == pytest.approx(
+            (flips["wrong_to_right"] - flips["right_to_wrong"]) / images
+        )
+        evaluation = json.loads(
+            (work / "baseline" / f"seed-{plain['seed']}" / "export" / "evaluation_test.json").read_text()
+        )
+        ptq = next(row for row in evaluation if row["variant"] == "tflite_int8_ptq")
+        assert plain["tflite_int8_ptq"]["flips"] == ptq["float_flips"]
+    assert set(rows["baseline"]["spread"]) == {"float", "tflite_int8_ptq", "tflite_int8_qat"}
+    assert rows["baseline"]["spread"]["float"]["runs"] == 2
+    text = out.with_suffix(".md").read_text()
+    assert "| label smoothing 0.1 + mixup 0.2 | 1 |" in text and "baseline's" in text
+
+    assert recipes.main(["table", "--work", str(tmp_path / "nothing"), "--out", str(out)]) == 2
+    with pytest.raises(SystemExit) as refused:  # a test-time row trains nothing
+        recipes.main(["run", "flip-average", "--seed", "0", "--manifest", str(manifest), "--work", str(work)])
+    assert refused.value.code == 2

@@ -1,0 +1,313 @@
+"""The recipe study of issue 21: changes to the default training recipe, each trained over several
+seeds on one leak-free split and scored on its leak-free test images, as one table.
+
+A row is a set of brainedge-train options on top of the baseline recipe (``benchmarks/mri_224.sh``'s),
+or an evaluation of another row's models (left-right flip averaged at test time). ``run`` trains and
+exports one row at one seed into ``WORK/ROW/seed-S/`` (the layout of mri_224.sh's work directory, so
+that script's run is the baseline's seed 0 once linked there); ``table`` reads every finished seed:
+
+  python -m brainedge.benchmarks.studies.recipes run smoothing-mixup --seed 1 \\
+      --manifest runs/mri_224/manifest.csv --work runs/recipes
+  python -m brainedge.benchmarks.studies.recipes table --work runs/recipes --out benchmarks/results/recipes_mri_224
+
+Each row's accuracy is the mean over its seeds with the sd and the t-interval of the mean; each seed's
+own 95% interval covers only its test images' sampling error. Int8 bundles are scored against their
+seed's float model on the same images (flips, exact McNemar).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from brainedge.benchmarks.device import device_record
+from brainedge.benchmarks.studies import SHARED, study_command, write_record
+from brainedge.benchmarks.studies.train_report import process_record, run_metrics
+from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser
+from brainedge.edge_runtime.metrics import SPREAD_CAVEAT, Spread, paired_test, spread, wilson_interval, with_interval
+from brainedge.train.run_dir import RunDirectory
+from brainedge.train.scoring import LEAK_FREE_TEST
+
+WEIGHTS = SHARED / "weights" / "mobilenet_v2_1.0_224_imagenet_no_top.h5"
+BASELINE = (
+    "--alpha", "1.0", "--input-size", "224", "--batch-size", "32", "--head-epochs", "2",
+    "--finetune-epochs", "12", "--finetune-lr", "3e-4", "--patience", "4", "--qat-epochs", "1",
+)  # fmt: skip
+"""benchmarks/mri_224.sh's recipe, spelled out so a row stays what it was when the defaults move."""
+EXPORTED = ("tflite_float32", "tflite_int8_ptq", "tflite_int8_qat")
+EXPORT_OPTIONS: tuple[str, ...] = ()
+"""Further brainedge-export options (its defaults: 200 representative images for int8 calibration)."""
+INT8 = ("tflite_int8_ptq", "tflite_int8_qat")
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    title: str
+    options: tuple[str, ...] = ()
+    """brainedge-train options added to BASELINE."""
+    models_of: str | None = None
+    """Evaluate this other row's trained models instead of training (a test-time change)."""
+    flip_average: bool = False
+    """Average each test image's probabilities with its left-right mirror's."""
+    edge_cost: str = "none: the same network and input"
+
+
+ROWS = (
+    Row("baseline", "baseline: the recipe of benchmarks/mri_224.sh"),
+    Row(
+        "flip-average",
+        "baseline models, left-right flip averaged at test time",
+        models_of="baseline",
+        flip_average=True,
+        edge_cost="two invokes per image: twice the latency",
+    ),
+    Row("smoothing-mixup", "label smoothing 0.1 + mixup 0.2", ("--label-smoothing", "0.1", "--mixup", "0.2")),
+)
+BY_NAME = {row.name: row for row in ROWS}
+
+
+# -- run: one row, one seed ---------------------------------------------------------------------
+
+
+def seed_directory(work: Path, row: Row, seed: int) -> Path:
+    return work / row.name / f"seed-{seed}"
+
+
+def run_row(row: Row, seed: int, manifest: Path, work: Path) -> Path:
+    """Train (resuming a killed run) and export one seed of a row; returns its directory."""
+    if row.models_of is not None:
+        raise BrainEdgeError(f"row {row.name!r} trains nothing: it evaluates {row.models_of!r}'s models")
+    if not WEIGHTS.is_file():
+        raise BrainEdgeError(f"{WEIGHTS}: the shared ImageNet weights are missing (the study needs ../shared)")
+    directory = seed_directory(work, row, seed)
+    directory.mkdir(parents=True, exist_ok=True)
+    run, export = directory / "run", directory / "export"
+    if not (run / "metrics_qat.json").exists():
+        resume = ["--resume"] if (run / "config.json").exists() else []
+        train = [
+            sys.executable, "-m", "brainedge.train", "--manifest", str(manifest), "--out", str(run), *resume,
+            "--weights", str(WEIGHTS), "--seed", str(seed), *BASELINE, *row.options,
+        ]  # fmt: skip
+        timed = ["/usr/bin/time", "-v", *train] if Path("/usr/bin/time").exists() else train
+        print(f"[{row.name} seed {seed}] training, log {directory / 'train.log'}", flush=True)
+        with open(directory / "train.log", "a" if resume else "w") as log:
+            step("training", timed, log)
+    if not (export / "evaluation_test.json").exists():
+        print(f"[{row.name} seed {seed}] exporting {', '.join(EXPORTED)}", flush=True)
+        partial = directory / "export.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        python = [sys.executable, "-m"]
+        with open(directory / "export.log", "w") as log:
+            step("export", [*python, "brainedge.export", str(run), "--out", str(partial), "--formats", *EXPORTED,
+                            *EXPORT_OPTIONS], log)  # fmt: skip
+            step(
+                "evaluation",
+                [*python, "brainedge.export.evaluate", str(run), str(partial), "--split", "test",
+                 "--out", str(partial / "evaluation_test.json")],
+                log,
+            )  # fmt: skip
+        shutil.rmtree(export, ignore_errors=True)
+        partial.rename(export)  # only a finished export is found under export/
+    return directory
+
+
+def step(name: str, command: list[str], log: IO[str]) -> None:
+    log.flush()
+    if subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode != 0:
+        raise BrainEdgeError(f"{name} failed; its last lines are in {log.name}")
+
+
+# -- table: every finished seed of every row ----------------------------------------------------
+
+
+def finished_seeds(work: Path, row: Row) -> list[Path]:
+    """Seed directories of the row whose models were trained: their run holds metrics_float.json."""
+    trained = BY_NAME[row.models_of] if row.models_of else row
+    found = sorted((work / trained.name).glob("seed-*"), key=lambda path: int(path.name.split("-")[1]))
+    return [path for path in found if (path / "run" / "metrics_float.json").exists()]
+
+
+def seed_scores(directory: Path, flip_average: bool) -> dict[str, Any]:
+    """One seed's leak-free test scores: the float model's, from its training record or, flip-averaged,
+    measured here against its plain answers; each int8 bundle's from the export's evaluation."""
+    scores: dict[str, Any] = {"seed": seed_of(directory), "process": process_record(directory / "train.log")}
+    if flip_average:
+        plain, averaged = float_answers(directory / "run")
+        scores["float"] = accuracy_record(averaged)
+        scores["against_plain"] = paired_test(plain, averaged).record()
+        return scores
+    run = RunDirectory(directory / "run")
+    test = run_metrics(run, run.read_config())["float"][LEAK_FREE_TEST]
+    scores["float"] = {"accuracy": test["accuracy"], "interval": test["intervals"]["accuracy"], "images": test["count"]}
+    evaluation = directory / "export" / "evaluation_test.json"
+    for row in json.loads(evaluation.read_text()) if evaluation.exists() else []:
+        if row["variant"] in INT8:
+            scores[row["variant"]] = {
+                "accuracy": row["accuracy"],
+                "interval": list(row["accuracy_interval"]),
+                "flips": row["float_flips"],
+            }
+    return scores
+
+
+def float_answers(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Whether the float Keras model answers each leak-free test image right, plain and with its
+    probabilities averaged with the left-right mirror's."""
+    from brainedge.export.run import LabelledImages, TrainingRun
+
+    run = TrainingRun.open(run_dir)
+    images = LabelledImages.load(run, "test")
+    inputs = images.float_inputs(run.input_spec)
+    model = run.load_float_model()
+    plain = model.predict(inputs, verbose=0)
+    averaged = (plain + model.predict(inputs[:, :, ::-1, :], verbose=0)) / 2
+    return plain.argmax(axis=1) == images.labels, averaged.argmax(axis=1) == images.labels
+
+
+def accuracy_record(correct: np.ndarray) -> dict[str, Any]:
+    interval = wilson_interval(int(correct.sum()), len(correct))
+    return {"accuracy": float(correct.mean()), "interval": list(interval), "images": len(correct)}
+
+
+def seed_of(directory: Path) -> int:
+    return int(directory.name.split("-")[1])
+
+
+def row_record(work: Path, row: Row) -> dict[str, Any] | None:
+    seeds = [seed_scores(directory, row.flip_average) for directory in finished_seeds(work, row)]
+    if not seeds:
+        return None
+    return {
+        "row": row.name,
+        "title": row.title,
+        "train_options": list(BASELINE + BY_NAME[row.models_of or row.name].options),
+        "models_of": row.models_of,
+        "flip_average": row.flip_average,
+        "edge_cost": row.edge_cost,
+        "seeds": seeds,
+        "spread": {
+            model: spread([seed[model]["accuracy"] for seed in seeds]).record()
+            for model in ("float", *INT8)
+            if all(model in seed for seed in seeds)
+        },
+    }
+
+
+def build_table(work: Path) -> dict[str, Any]:
+    rows = [record for row in ROWS if (record := row_record(work, row)) is not None]
+    if not rows:
+        raise BrainEdgeError(f"{work}: no finished seed of any row (run `recipes run ROW --seed S` first)")
+    return {
+        "work": str(work),
+        "rows": rows,
+        "unmeasured": [r.name for r in ROWS if r.name not in {x["row"] for x in rows}],
+    }
+
+
+# -- the record ---------------------------------------------------------------------------------
+
+
+def markdown(record: dict[str, Any]) -> str:
+    lines = [
+        "# Recipe study (issue 21): leak-free test accuracy over seeds",
+        "",
+        f"Command: `{record['command']}`  ",
+        f"Device: {record['device']['cpu']} ({record['device']['cores']} cores)",
+        "",
+        "Every row is trained on the same leak-free split (`brainedge-data split` defaults, seed 0) and scored on "
+        "its test images that have no near-duplicate in training or validation. Accuracy: mean ± sd over seeds "
+        "(range), the 95% t-interval of the mean; a seed's own 95% interval (Wilson) is in the per-seed table.",
+        "",
+        "| row | seeds | float32 accuracy | int8 PTQ | int8 QAT | train wall time per seed | edge cost |",
+        "|---|---:|---|---|---|---:|---|",
+    ]
+    for row in record["rows"]:
+        spreads = {model: Spread.from_record(summary) for model, summary in row["spread"].items()}
+        walls = [seed["process"]["wall_s"] for seed in row["seeds"] if seed["process"]["wall_s"] is not None]
+        wall = f"{row['models_of']}'s" if row["models_of"] else (f"{np.mean(walls) / 60:.0f} min" if walls else "")
+        lines.append(
+            f"| {row['title']} | {len(row['seeds'])} | {spreads['float'].summary()} | "
+            f"{_short(spreads.get('tflite_int8_ptq'))} | {_short(spreads.get('tflite_int8_qat'))} | {wall} | "
+            f"{row['edge_cost']} |"
+        )
+    lines += ["", SPREAD_CAVEAT, "", "## Per seed", ""]
+    lines += [
+        "| row | seed | images | float32 [95%] | int8 PTQ [95%], flips vs float, McNemar p | int8 QAT [95%], flips, p |"
+    ]
+    lines += ["|---|---:|---:|---|---|---|"]
+    for row in record["rows"]:
+        for seed in row["seeds"]:
+            lines.append(
+                f"| {row['row']} | {seed['seed']} | {seed['float']['images']} | "
+                f"{with_interval(seed['float']['accuracy'], seed['float']['interval'])} | "
+                f"{_int8(seed.get('tflite_int8_ptq'))} | {_int8(seed.get('tflite_int8_qat'))} |"
+            )
+    for row in record["rows"]:
+        if row["models_of"]:
+            lines += ["", f"{row['title']}, against the same models' plain answers (right->wrong / wrong->right):", ""]
+            lines += [
+                f"- seed {seed['seed']}: {flips['right_to_wrong']} / {flips['wrong_to_right']}, McNemar p = "
+                f"{flips['mcnemar_p']:.3g}"
+                for seed in row["seeds"]
+                if (flips := seed["against_plain"])
+            ]
+    if record["unmeasured"]:
+        lines += ["", f"Rows defined but not measured yet: {', '.join(record['unmeasured'])}."]
+    return "\n".join(lines) + "\n"
+
+
+def _short(summary: Spread | None) -> str:
+    if summary is None:
+        return "-"
+    return f"{summary.mean:.4f}" + ("" if summary.sd is None else f" ± {summary.sd:.4f}")
+
+
+def _int8(scores: dict[str, Any] | None) -> str:
+    if scores is None:
+        return "-"
+    flips = scores["flips"]
+    return (
+        f"{with_interval(scores['accuracy'], scores['interval'])}, "
+        f"{flips['right_to_wrong']} / {flips['wrong_to_right']}, p = {flips['mcnemar_p']:.3g}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = OneLineParser(
+        prog="python -m brainedge.benchmarks.studies.recipes",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="train and export one row at one seed")
+    run.add_argument("row", choices=[row.name for row in ROWS if row.models_of is None])
+    run.add_argument("--seed", type=int, required=True)
+    run.add_argument("--manifest", type=Path, required=True, help="the leak-free split (brainedge-data split)")
+    run.add_argument("--work", type=Path, required=True, help="the study's work directory")
+    table = commands.add_parser("table", help="the table over every finished seed of every row")
+    table.add_argument("--work", type=Path, required=True)
+    table.add_argument("--out", type=Path, required=True, help="output path without suffix")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "run":
+            run_row(BY_NAME[args.row], args.seed, args.manifest, args.work)
+            return 0
+        result = {"command": study_command("recipes", argv), "device": device_record(), **build_table(args.work)}
+    except BrainEdgeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    write_record({suffix: args.out.with_suffix(suffix) for suffix in (".json", ".md")}, result, markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
