@@ -52,7 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--patience", type=int, default=recipe.patience)
     parser.add_argument("--label-smoothing", type=float, default=recipe.label_smoothing)
     parser.add_argument(
-        "--mixup", type=float, default=recipe.mixup, help="alpha of mixup's Beta(alpha, alpha) blend; 0 is off"
+        "--mixup",
+        type=float,
+        default=recipe.mixup,
+        help="mixup: blend each training image (and its label) with another of its batch by a Beta(alpha, "
+        "alpha) weight folded to >= 0.5, in fine-tuning and QAT, after label smoothing; 0 (default) is off",
     )
     parser.add_argument(
         "--no-class-weights", action="store_false", dest="class_weights", default=recipe.use_class_weights

@@ -74,6 +74,7 @@ class TrainConfig:
             (self.patience >= 1, f"--patience must be at least 1, got {self.patience}"),
             (0.0 <= self.label_smoothing < 1.0, f"--label-smoothing must be in [0, 1), got {self.label_smoothing}"),
             (self.mixup >= 0.0 and math.isfinite(self.mixup), f"--mixup must be 0 or more, got {self.mixup}"),
+            (0 <= self.seed < 2**32, f"--seed must be between 0 and 2**32 - 1, got {self.seed}"),
             (self.cpu_replicas >= 0, f"--cpu-replicas must be 0 or more, got {self.cpu_replicas}"),
             (self.mixed_precision in ("auto", "on", "off"), "--mixed-precision must be auto, on or off"),
             (model.input_size >= 32, f"--input-size must be at least 32 pixels, got {model.input_size}"),
