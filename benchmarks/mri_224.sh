@@ -6,17 +6,23 @@
 # class merged against notumor), records named mri_224_binary.
 # Usage: bash benchmarks/mri_224.sh [--binary] [WORK_DIR]   (needs ../shared; ~1.5 h on 2 CPU cores)
 set -euo pipefail
+usage="usage: bash benchmarks/mri_224.sh [--binary] [WORK_DIR]"
 here=$(cd "$(dirname "$0")/.." && pwd)
 shared=${BRAINEDGE_SHARED:-$here/../shared}
-invocation="bash benchmarks/mri_224.sh${*:+ $*}"  # as each record quotes it
-name=mri_224
-split_options=()
-if [ "${1:-}" = "--binary" ]; then
-  name=mri_224_binary
-  split_options=(--binary notumor)
-  shift
-fi
-work=${1:-$here/runs/$name}
+invocation=$(printf '%q ' bash benchmarks/mri_224.sh "$@")  # as each record quotes it, pasteable
+invocation=${invocation% }
+binary=false
+work=
+for argument in "$@"; do
+  case $argument in
+    --binary) binary=true ;;
+    -h|--help) echo "$usage"; exit 0 ;;
+    -*) echo "error: unknown option $argument ($usage)" >&2; exit 2 ;;
+    *) if [ -n "$work" ]; then echo "error: one WORK_DIR only ($usage)" >&2; exit 2; fi; work=$argument ;;
+  esac
+done
+if $binary; then name=mri_224_binary; split_options=(--binary notumor); else name=mri_224; split_options=(); fi
+work=${work:-$here/runs/$name}
 results=$here/benchmarks/results
 mkdir -p "$work" "$results"
 py=${PYTHON:-python}
@@ -27,6 +33,13 @@ stage() { printf '\n== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
 if [ ! -f "$work/manifest.csv" ]; then
   stage "leak-free split"
   "$py" -m brainedge.train.data split "$shared/data/brain-tumor-mri/Training" --out "$work/manifest.csv" --seed 0 "${split_options[@]}"
+fi
+
+if $binary; then expected_classes=2; else expected_classes=4; fi
+classes=$("$py" -c 'import sys; from brainedge.edge_runtime.manifest import read_manifest; print(len(read_manifest(sys.argv[1]).class_names()))' "$work/manifest.csv")
+if [ "$classes" != "$expected_classes" ]; then
+  echo "error: $work/manifest.csv has $classes classes, this run needs $expected_classes (--binary or not); use another WORK_DIR" >&2
+  exit 2
 fi
 
 stage "training"

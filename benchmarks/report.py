@@ -266,7 +266,7 @@ def scatter_figure(plt: Any, rows: Sequence[dict[str, Any]]) -> Any:
             capsize=2,
             alpha=0.85,
         )
-    axes.set_xlabel("p50 invoke latency (ms); bars: 95% interval over the interleaved rounds")
+    axes.set_xlabel("p50 invoke latency (ms); bars: 95% interval over the processes' medians")
     axes.set_ylabel("test accuracy (%); bars: 95% Wilson interval")
     axes.set_title("Accuracy vs latency (up and left is better)")
     axes.grid(alpha=0.3)

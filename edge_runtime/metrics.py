@@ -219,7 +219,7 @@ def paired_test(reference_correct: np.ndarray, candidate_correct: np.ndarray) ->
 # --- several training runs -------------------------------------------------------------------
 
 SPREAD_CAVEAT = (
-    "The mean's interval over runs is Student's t (t = 4.30 with 3 runs): it assumes the runs' scores are "
+    "The mean's interval over runs is Student's t (t = 12.7 with 2 runs, 4.30 with 3): it assumes the runs' scores are "
     "normally spread, and with so few runs it and the sd are rough. A run's own interval covers the sampling "
     "error of its test images only, not the run-to-run noise the spread over seeds shows."
 )

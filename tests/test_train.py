@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.manifest import Manifest, read_manifest, write_manifest
 from brainedge.train import cli
 from brainedge.train.data.split import make_split
@@ -402,6 +403,7 @@ def test_an_image_unreadable_after_the_split_stops_training_with_one_line(data, 
         ("--label-smoothing", "1.5", "--label-smoothing must be in [0, 1)"),
         ("--mixup", "-0.2", "--mixup must be 0 or more"),
         ("--mixup", "nan", "--mixup must be 0 or more"),
+        ("--seed", "-1", "--seed must be between 0 and 2**32 - 1"),
         ("--dropout", "1", "--dropout must be in [0, 1)"),
         ("--input-size", "8", "--input-size must be at least 32"),
     ],
@@ -453,7 +455,7 @@ def test_ctrl_c_stops_training_in_one_line_and_resume_finishes_the_run(data, tmp
     assert history(run) == [("head", 1), ("finetune", 1), ("finetune", 2)]
 
 
-def test_the_recipe_study_trains_rows_over_seeds_and_tables_them(data, tmp_path, monkeypatch):
+def test_the_recipe_study_trains_rows_over_seeds_and_tables_them(data, tmp_path, monkeypatch, capsys):
     """Two seeds of the baseline and one of a candidate, trained, exported and tabled: the flip-averaged
     row is paired with the same models' plain answers, which the baseline row scored from its record."""
     from brainedge.benchmarks.studies import recipes
@@ -491,6 +493,34 @@ def test_the_recipe_study_trains_rows_over_seeds_and_tables_them(data, tmp_path,
     assert rows["baseline"]["spread"]["float"]["runs"] == 2
     text = out.with_suffix(".md").read_text()
     assert "| label smoothing 0.1 + mixup 0.2 | 1 |" in text and "baseline's" in text
+
+    assert "| the recipe of benchmarks/mri_224.sh | 2 |" in text
+
+    # what must not count: a copied seed folder, an unfinished seed, another recipe, a seed mislabelled
+    baseline = work / "baseline"
+    shutil.copytree(baseline / "seed-1", baseline / "seed-1-old")
+    shutil.copytree(baseline / "seed-1", baseline / "seed-5", ignore=shutil.ignore_patterns("export"))
+    assert recipes.main(["table", "--work", str(work), "--out", str(out)]) == 0
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert [seed["seed"] for seed in record["rows"][0]["seeds"]] == [0, 1]
+    assert record["unfinished"] == [str(baseline / "seed-5")]
+    shutil.rmtree(baseline / "seed-5")
+    for source, target, expected in (
+        (
+            work / "smoothing-mixup" / "seed-3",
+            baseline / "seed-3",
+            "not row 'baseline''s recipe (label_smoothing, mixup",
+        ),
+        (baseline / "seed-0", baseline / "seed-7", "its run was trained with seed 0"),
+    ):
+        shutil.copytree(source, target)
+        assert recipes.main(["table", "--work", str(work), "--out", str(out)]) == 2
+        assert expected in capsys.readouterr().err
+        shutil.rmtree(target)
+    other = tmp_path / "other.csv"
+    shutil.copy(manifest, other)
+    with pytest.raises(BrainEdgeError, match="was trained on .*manifest.csv"):
+        recipes.run_row(recipes.BY_NAME["baseline"], 1, other, work)
 
     assert recipes.main(["table", "--work", str(tmp_path / "nothing"), "--out", str(out)]) == 2
     with pytest.raises(SystemExit) as refused:  # a test-time row trains nothing

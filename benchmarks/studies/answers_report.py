@@ -24,6 +24,7 @@ import numpy as np
 
 from brainedge.benchmarks.answers import load_ood_set
 from brainedge.benchmarks.runner import head_latencies, invoke_latencies
+from brainedge.benchmarks.studies import record_paths
 from brainedge.edge_runtime.bundle import Bundle, find_bundles
 from brainedge.edge_runtime.calibration import accepted_answers, calibration_scores, reliability_bins
 from brainedge.edge_runtime.classifier import Classifier
@@ -248,6 +249,7 @@ def markdown(rows: list[dict[str, Any]], kinds: dict[str, str], checks: list[dic
 
 
 def run(args: argparse.Namespace) -> int:
+    outputs = record_paths(args.out)
     bundles = [Bundle.open(path) for path in find_bundles([args.export_dir])]
     bundles = [bundle for bundle in bundles if bundle.metadata.out_of_distribution is not None]
     if not bundles:
@@ -263,8 +265,8 @@ def run(args: argparse.Namespace) -> int:
     checks = acceptance(rows, kinds)
     text = markdown(rows, kinds, checks, args.command)
     record = {"command": args.command, "groups": kinds, "bundles": rows, "acceptance": checks}
-    write_text_atomically(args.out.with_suffix(".json"), json.dumps(record, indent=2) + "\n")
-    write_text_atomically(args.out.with_suffix(".md"), text)
+    write_text_atomically(outputs[".json"], json.dumps(record, indent=2) + "\n")
+    write_text_atomically(outputs[".md"], text)
     print(text)
     return 0
 

@@ -41,7 +41,7 @@ from brainedge.benchmarks.paired import (
     round_orders,
 )
 from brainedge.benchmarks.runner import DEFAULT_WARMUP, invoke_latencies, latency_input
-from brainedge.benchmarks.studies import study_command, write_record
+from brainedge.benchmarks.studies import record_paths, study_command, write_record
 from brainedge.edge_runtime.classifier import Classifier
 from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
 from brainedge.edge_runtime.files import check_output_file
@@ -177,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    outputs = {suffix: args.out.with_name(args.out.name + suffix) for suffix in (".json", ".md")}
+    outputs = record_paths(args.out)
     for path in outputs.values():
         check_output_file(path)
     if min(args.threads, args.rounds, args.block) < 1 or min(args.warmup, args.settle) < 0:

@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from brainedge.benchmarks.studies import record_paths, write_record
+from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.metrics import SPREAD_CAVEAT, Spread, spread, wilson_interval, with_interval
 from brainedge.train.scoring import images_label
 
@@ -200,13 +202,15 @@ def main(argv: list[str] | None = None) -> int:
     checks = acceptance({row["variant"]: row for row in rows})
     seeds = seed_spread(reports) if len(reports) > 1 else None
     record = {"command": args.command, "variants": rows, "acceptance": checks}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(
-        json.dumps({**record, **({"seeds": seeds} if seeds else {})}, indent=2) + "\n"
-    )
-    text = markdown(rows, checks, args.command, args.title, seeds)
-    args.out.with_suffix(".md").write_text(text)
-    print(text)
+    try:
+        write_record(
+            record_paths(args.out),
+            {**record, **({"seeds": seeds} if seeds else {})},
+            lambda _: markdown(rows, checks, args.command, args.title, seeds),
+        )
+    except BrainEdgeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -29,10 +32,11 @@ from typing import IO, Any
 import numpy as np
 
 from brainedge.benchmarks.device import device_record
-from brainedge.benchmarks.studies import SHARED, study_command, write_record
-from brainedge.benchmarks.studies.train_report import process_record, run_metrics
+from brainedge.benchmarks.studies import SHARED, record_paths, study_command, write_record
+from brainedge.benchmarks.studies.train_report import PEAK_RSS, WALL_CLOCK, run_metrics, seconds
 from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser
 from brainedge.edge_runtime.metrics import SPREAD_CAVEAT, Spread, paired_test, spread, wilson_interval, with_interval
+from brainedge.train.config import TrainConfig
 from brainedge.train.run_dir import RunDirectory
 from brainedge.train.scoring import LEAK_FREE_TEST
 
@@ -62,7 +66,7 @@ class Row:
 
 
 ROWS = (
-    Row("baseline", "baseline: the recipe of benchmarks/mri_224.sh"),
+    Row("baseline", "the recipe of benchmarks/mri_224.sh"),
     Row(
         "flip-average",
         "baseline models, left-right flip averaged at test time",
@@ -84,11 +88,8 @@ def seed_directory(work: Path, row: Row, seed: int) -> Path:
 
 def run_row(row: Row, seed: int, manifest: Path, work: Path) -> Path:
     """Train (resuming a killed run) and export one seed of a row; returns its directory."""
-    if row.models_of is not None:
-        raise BrainEdgeError(f"row {row.name!r} trains nothing: it evaluates {row.models_of!r}'s models")
-    if not WEIGHTS.is_file():
-        raise BrainEdgeError(f"{WEIGHTS}: the shared ImageNet weights are missing (the study needs ../shared)")
     directory = seed_directory(work, row, seed)
+    check_run_inputs(row, seed, manifest, directory)
     directory.mkdir(parents=True, exist_ok=True)
     run, export = directory / "run", directory / "export"
     if not (run / "metrics_qat.json").exists():
@@ -99,7 +100,7 @@ def run_row(row: Row, seed: int, manifest: Path, work: Path) -> Path:
         ]  # fmt: skip
         timed = ["/usr/bin/time", "-v", *train] if Path("/usr/bin/time").exists() else train
         print(f"[{row.name} seed {seed}] training, log {directory / 'train.log'}", flush=True)
-        with open(directory / "train.log", "a" if resume else "w") as log:
+        with open(directory / "train.log", "a" if resume else "w") as log:  # resumed: every attempt's time kept
             step("training", timed, log)
     if not (export / "evaluation_test.json").exists():
         print(f"[{row.name} seed {seed}] exporting {', '.join(EXPORTED)}", flush=True)
@@ -120,26 +121,110 @@ def run_row(row: Row, seed: int, manifest: Path, work: Path) -> Path:
     return directory
 
 
+def check_run_inputs(row: Row, seed: int, manifest: Path, directory: Path) -> None:
+    """Refuse, before anything is written, what would train the wrong thing or fail later."""
+    if row.models_of is not None:
+        raise BrainEdgeError(f"row {row.name!r} trains nothing: it evaluates {row.models_of!r}'s models")
+    if not 0 <= seed < 2**32:
+        raise BrainEdgeError(f"--seed must be between 0 and 2**32 - 1, got {seed}")
+    if not manifest.is_file():
+        raise BrainEdgeError(f"{manifest}: no such manifest file")
+    if not WEIGHTS.is_file():
+        raise BrainEdgeError(f"{WEIGHTS}: the shared ImageNet weights are missing (set BRAINEDGE_SHARED)")
+    for parent in (directory, *directory.parents):
+        if parent.exists() and not parent.is_dir():
+            raise BrainEdgeError(f"{parent}: not a directory")
+    config = directory / "run" / "config.json"
+    if config.exists():
+        trained_on = Path(json.loads(config.read_text())["manifest"])
+        if trained_on != manifest.resolve():
+            raise BrainEdgeError(f"{directory}: was trained on {trained_on}, not {manifest}; use that manifest")
+
+
 def step(name: str, command: list[str], log: IO[str]) -> None:
+    """Run one stage in its own session (so /usr/bin/time cannot leave an orphan behind); on Ctrl-C or
+    SIGTERM the stage gets SIGINT, which brainedge-train answers by stopping cleanly, resumable."""
     log.flush()
-    if subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode != 0:
-        raise BrainEdgeError(f"{name} failed; its last lines are in {log.name}")
+    child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        code = child.wait()
+    except BaseException:
+        os.killpg(child.pid, signal.SIGINT)
+        child.wait()
+        raise
+    if code != 0:
+        raise BrainEdgeError(f"{name} failed{first_error(Path(log.name))}; its output is in {log.name}")
+
+
+def first_error(log: Path) -> str:
+    """The stage's own one-line error (``error: ...``), when it printed one."""
+    lines = [line for line in log.read_text(errors="replace").splitlines() if line.startswith("error:")]
+    return f" ({lines[-1].removeprefix('error:').strip()})" if lines else ""
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM (kill, systemd) stops a stage like Ctrl-C does."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 # -- table: every finished seed of every row ----------------------------------------------------
 
 
-def finished_seeds(work: Path, row: Row) -> list[Path]:
-    """Seed directories of the row whose models were trained: their run holds metrics_float.json."""
+SEED_DIRECTORY = re.compile(r"seed-(0|[1-9][0-9]*)")
+
+
+def seed_directories(work: Path, row: Row) -> list[Path]:
+    """The seed directories of the row whose models this row reads (``seed-N``, N as written by ``run``)."""
     trained = BY_NAME[row.models_of] if row.models_of else row
-    found = sorted((work / trained.name).glob("seed-*"), key=lambda path: int(path.name.split("-")[1]))
-    return [path for path in found if (path / "run" / "metrics_float.json").exists()]
+    folder = work / trained.name
+    found = [path for path in folder.iterdir() if SEED_DIRECTORY.fullmatch(path.name)] if folder.is_dir() else []
+    return sorted(found, key=seed_of)
+
+
+def is_finished(directory: Path) -> bool:
+    """Trained (QAT included) and exported: a killed run or export is not scored."""
+    trained = (directory / "run" / "metrics_qat.json").exists()
+    return trained and (directory / "export" / "evaluation_test.json").exists()
+
+
+def check_seed_run(directory: Path, row: Row, manifest: Path | None) -> Path:
+    """The run in ``directory`` is this row's recipe at this directory's seed; returns its manifest."""
+    config = json.loads((directory / "run" / "config.json").read_text())
+    trained = BY_NAME[row.models_of] if row.models_of else row
+    if config["train"]["seed"] != seed_of(directory):
+        raise BrainEdgeError(f"{directory}: its run was trained with seed {config['train']['seed']}")
+    actual, settings = TrainConfig.from_dict(config["train"]).to_dict(), recipe_settings(trained)
+    expected = {**actual, **settings, "model": {**actual["model"], **settings["model"]}}
+    if actual != expected:
+        differing = sorted(key for key in actual if actual[key] != expected[key])
+        raise BrainEdgeError(f"{directory}: not row {trained.name!r}'s recipe ({', '.join(differing)} differ)")
+    trained_on = Path(config["manifest"])
+    if manifest is not None and trained_on != manifest:
+        raise BrainEdgeError(f"{directory}: trained on {trained_on}, the other seeds on {manifest}")
+    return trained_on
+
+
+def recipe_settings(row: Row) -> dict[str, Any]:
+    """The TrainConfig fields the row's options set (model fields under "model"), as brainedge-train parses them."""
+    from brainedge.train.cli import build_parser, config_from_args
+
+    arguments = ["--manifest", "m", "--weights", "w", *BASELINE, *row.options]
+    settings = config_from_args(build_parser().parse_args(arguments)).to_dict()
+    for key in ("seed", "mixed_precision", "cpu_replicas"):
+        settings.pop(key)
+    for key in ("weights", "num_classes"):
+        settings["model"].pop(key)
+    return settings
 
 
 def seed_scores(directory: Path, flip_average: bool) -> dict[str, Any]:
     """One seed's leak-free test scores: the float model's, from its training record or, flip-averaged,
     measured here against its plain answers; each int8 bundle's from the export's evaluation."""
-    scores: dict[str, Any] = {"seed": seed_of(directory), "process": process_record(directory / "train.log")}
+    scores: dict[str, Any] = {"seed": seed_of(directory), "process": attempts_record(directory / "train.log")}
     if flip_average:
         plain, averaged = float_answers(directory / "run")
         scores["float"] = accuracy_record(averaged)
@@ -179,14 +264,29 @@ def accuracy_record(correct: np.ndarray) -> dict[str, Any]:
 
 
 def seed_of(directory: Path) -> int:
-    return int(directory.name.split("-")[1])
+    return int(directory.name.removeprefix("seed-"))
 
 
-def row_record(work: Path, row: Row) -> dict[str, Any] | None:
-    seeds = [seed_scores(directory, row.flip_average) for directory in finished_seeds(work, row)]
-    if not seeds:
-        return None
-    return {
+def attempts_record(log: Path) -> dict[str, Any]:
+    """Wall time summed over every attempt in the log (a resumed run appends), the largest peak RSS."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    walls = [seconds(match) for match in WALL_CLOCK.findall(text)]
+    peaks = [int(match) / 1024 for match in PEAK_RSS.findall(text)]
+    return {"wall_s": sum(walls) if walls else None, "peak_rss_mb": max(peaks, default=None), "attempts": len(walls)}
+
+
+def row_record(work: Path, row: Row, manifest: Path | None) -> tuple[dict[str, Any] | None, list[str], Path | None]:
+    """The row's scores over its finished seeds, the seed directories left out as unfinished, and the
+    manifest they were trained on."""
+    finished, unfinished = [], []
+    for directory in seed_directories(work, row):
+        (finished if is_finished(directory) else unfinished).append(directory)
+    for directory in finished:
+        manifest = check_seed_run(directory, row, manifest)
+    if not finished:
+        return None, [str(d) for d in unfinished], manifest
+    seeds = [seed_scores(directory, row.flip_average) for directory in finished]
+    record = {
         "row": row.name,
         "title": row.title,
         "train_options": list(BASELINE + BY_NAME[row.models_of or row.name].options),
@@ -200,15 +300,26 @@ def row_record(work: Path, row: Row) -> dict[str, Any] | None:
             if all(model in seed for seed in seeds)
         },
     }
+    return record, [str(d) for d in unfinished], manifest
 
 
 def build_table(work: Path) -> dict[str, Any]:
-    rows = [record for row in ROWS if (record := row_record(work, row)) is not None]
+    if not work.is_dir():
+        raise BrainEdgeError(f"{work}: no such directory")
+    rows, unfinished, manifest = [], [], None
+    for row in ROWS:
+        record, left_out, manifest = row_record(work, row, manifest)
+        rows += [record] if record else []
+        unfinished += [] if row.models_of else left_out
+    for directory in unfinished:
+        print(f"left out (not finished: training or export incomplete): {directory}", file=sys.stderr)
     if not rows:
         raise BrainEdgeError(f"{work}: no finished seed of any row (run `recipes run ROW --seed S` first)")
     return {
         "work": str(work),
+        "manifest": str(manifest),
         "rows": rows,
+        "unfinished": unfinished,
         "unmeasured": [r.name for r in ROWS if r.name not in {x["row"] for x in rows}],
     }
 
@@ -223,9 +334,10 @@ def markdown(record: dict[str, Any]) -> str:
         f"Command: `{record['command']}`  ",
         f"Device: {record['device']['cpu']} ({record['device']['cores']} cores)",
         "",
-        "Every row is trained on the same leak-free split (`brainedge-data split` defaults, seed 0) and scored on "
-        "its test images that have no near-duplicate in training or validation. Accuracy: mean ± sd over seeds "
-        "(range), the 95% t-interval of the mean; a seed's own 95% interval (Wilson) is in the per-seed table.",
+        f"Every seed of every row was trained on `{record['manifest']}` (checked) and is scored on its test "
+        "images that have no near-duplicate in training or validation. Accuracy: mean ± sd over seeds (range), "
+        "the 95% t-interval of the mean; a seed's own 95% interval (Wilson) is in the per-seed table. A seed "
+        "counts once its training (QAT included) and export have finished.",
         "",
         "| row | seeds | float32 accuracy | int8 PTQ | int8 QAT | train wall time per seed | edge cost |",
         "|---|---:|---|---|---|---:|---|",
@@ -233,7 +345,9 @@ def markdown(record: dict[str, Any]) -> str:
     for row in record["rows"]:
         spreads = {model: Spread.from_record(summary) for model, summary in row["spread"].items()}
         walls = [seed["process"]["wall_s"] for seed in row["seeds"] if seed["process"]["wall_s"] is not None]
+        resumed = sum(seed["process"]["attempts"] > 1 for seed in row["seeds"])
         wall = f"{row['models_of']}'s" if row["models_of"] else (f"{np.mean(walls) / 60:.0f} min" if walls else "")
+        wall += f" ({resumed} resumed: all attempts)" if resumed else ""
         lines.append(
             f"| {row['title']} | {len(row['seeds'])} | {spreads['float'].summary()} | "
             f"{_short(spreads.get('tflite_int8_ptq'))} | {_short(spreads.get('tflite_int8_qat'))} | {wall} | "
@@ -288,24 +402,37 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="train and export one row at one seed")
+    run = commands.add_parser(
+        "run",
+        help="train (224 px, from BRAINEDGE_SHARED's or ../shared's ImageNet weights, ~30 min on 2 cores) and "
+        "export one seed of a row: " + "; ".join(f"{row.name}: {row.title}" for row in ROWS if row.models_of is None),
+    )
     run.add_argument("row", choices=[row.name for row in ROWS if row.models_of is None])
     run.add_argument("--seed", type=int, required=True)
     run.add_argument("--manifest", type=Path, required=True, help="the leak-free split (brainedge-data split)")
     run.add_argument("--work", type=Path, required=True, help="the study's work directory")
-    table = commands.add_parser("table", help="the table over every finished seed of every row")
+    table = commands.add_parser(
+        "table",
+        help="the table over every finished seed of every row, with the rows evaluated on other rows' models: "
+        + "; ".join(f"{row.name}: {row.title}" for row in ROWS if row.models_of),
+    )
     table.add_argument("--work", type=Path, required=True)
     table.add_argument("--out", type=Path, required=True, help="output path without suffix")
     args = parser.parse_args(argv)
+    stop_on_sigterm()
     try:
         if args.command == "run":
             run_row(BY_NAME[args.row], args.seed, args.manifest, args.work)
             return 0
+        outputs = record_paths(args.out)
         result = {"command": study_command("recipes", argv), "device": device_record(), **build_table(args.work)}
+        write_record(outputs, result, markdown)
     except BrainEdgeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    write_record({suffix: args.out.with_suffix(suffix) for suffix in (".json", ".md")}, result, markdown)
+    except KeyboardInterrupt:
+        print("interrupted; the same command resumes", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from brainedge.benchmarks.dataset import load_test_set
-from brainedge.benchmarks.studies import study_command
+from brainedge.benchmarks.studies import record_paths, study_command
 from brainedge.edge_runtime.classifier import Classifier
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.files import write_text_atomically
@@ -407,6 +407,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="OUT.json and OUT.md are written")
     parser.add_argument("--note", default="", help="a sentence for the report on the conditions of the run")
     args = parser.parse_args(argv)
+    try:
+        outputs = record_paths(args.out)
+    except BrainEdgeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     load_at_start = os.getloadavg()[0]
     result = run(args)
     result["device"] = device_line(load_at_start)
@@ -415,8 +420,8 @@ def main(argv: list[str] | None = None) -> int:
     command = study_command("serve_load", argv)
     result["command"] = command
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomically(args.out.with_suffix(".json"), json.dumps(result, indent=2) + "\n")
-    write_text_atomically(args.out.with_suffix(".md"), report(result, command))
+    write_text_atomically(outputs[".json"], json.dumps(result, indent=2) + "\n")
+    write_text_atomically(outputs[".md"], report(result, command))
     print(report(result, command))
     return 0
 

@@ -39,7 +39,7 @@ from PIL import Image
 
 from brainedge.benchmarks.device import device_record
 from brainedge.benchmarks.paired import DEFAULT_SEED, drift, median_interval, paired_ratio, round_orders
-from brainedge.benchmarks.studies import CHECKOUT, study_command, write_record
+from brainedge.benchmarks.studies import CHECKOUT, record_paths, study_command, write_record
 from brainedge.benchmarks.studies.overhead import classify_peak_rss
 from brainedge.edge_runtime.classifier import Classifier
 from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
@@ -245,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    outputs = {suffix: args.out.with_name(args.out.name + suffix) for suffix in (".json", ".md")}
+    outputs = record_paths(args.out)
     for path in outputs.values():
         check_output_file(path)
     if min(args.threads, args.rounds, args.memory_repeats) < 1:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from brainedge.benchmarks.device import device_record
+from brainedge.benchmarks.studies import record_paths, write_record
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.manifest import Manifest, read_manifest
 from brainedge.edge_runtime.metrics import SPREAD_CAVEAT, Spread, spread, with_interval
@@ -278,17 +279,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="output path without suffix")
     args = parser.parse_args(argv)
     try:
+        outputs = record_paths(args.out)
         record = build_record(args.run[0], args.log, args.command)
         if len(args.run) > 1:
             record["seeds"] = seed_spread(args.run)
+        write_record(outputs, record, markdown)
     except (BrainEdgeError, OSError, ValueError, KeyError, json.JSONDecodeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
-    text = markdown(record)
-    args.out.with_suffix(".md").write_text(text)
-    print(text)
     return 0
 
 
