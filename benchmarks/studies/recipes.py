@@ -142,14 +142,15 @@ def check_run_inputs(row: Row, seed: int, manifest: Path, directory: Path) -> No
 
 
 def step(name: str, command: list[str], log: IO[str]) -> None:
-    """Run one stage in its own session (so /usr/bin/time cannot leave an orphan behind); on Ctrl-C or
-    SIGTERM the stage gets SIGINT, which brainedge-train answers by stopping cleanly, resumable."""
+    """Run one stage in its own session; on Ctrl-C or SIGTERM the whole session gets SIGTERM (SIGINT would
+    miss a trainer that inherited an ignored SIGINT, as under nohup, and stopping only /usr/bin/time
+    leaves the trainer running). A killed brainedge-train resumes from its last finished epoch."""
     log.flush()
     child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         code = child.wait()
     except BaseException:
-        os.killpg(child.pid, signal.SIGINT)
+        os.killpg(child.pid, signal.SIGTERM)
         child.wait()
         raise
     if code != 0:
