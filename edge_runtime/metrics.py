@@ -236,7 +236,7 @@ class Spread:
     minimum: float
     maximum: float
     interval: tuple[float, float] | None
-    """95% Student-t interval of the mean, assuming normally spread runs; None for one run."""
+    """95% Student-t interval of the mean, assuming normally spread runs, clipped to [0, 1]; None for one run."""
 
     def record(self) -> dict[str, object]:
         return {
@@ -281,7 +281,8 @@ def spread(values: list[float] | np.ndarray) -> Spread:
         return Spread(1, mean, None, mean, mean, None)
     sd = float(values.std(ddof=1))
     half = student_t_quantile(CONFIDENCE, len(values) - 1) * sd / math.sqrt(len(values))
-    return Spread(len(values), mean, sd, float(values.min()), float(values.max()), (mean - half, mean + half))
+    interval = (max(0.0, mean - half), min(1.0, mean + half))  # every score here is a proportion
+    return Spread(len(values), mean, sd, float(values.min()), float(values.max()), interval)
 
 
 def student_t_quantile(confidence: float, degrees_of_freedom: int) -> float:

@@ -155,6 +155,11 @@ def test_spread_over_three_seeds_computed_by_hand() -> None:
     assert Spread.from_record(result.record()) == result  # what a report stored reads back the same
 
 
+def test_the_spread_interval_stays_within_a_proportion() -> None:
+    result = spread([0.9802, 0.9837])  # t = 12.7 with two runs: the unclipped interval reaches 1.0042
+    assert result.interval == (pytest.approx(0.9597, abs=1e-4), 1.0)
+
+
 def test_spread_of_one_run_claims_no_interval() -> None:
     result = spread([0.98])
     assert (result.sd, result.interval, result.summary()) == (None, None, "0.9800 (one run)")

@@ -37,6 +37,7 @@ from brainedge.benchmarks.studies.train_report import PEAK_RSS, WALL_CLOCK, run_
 from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser
 from brainedge.edge_runtime.metrics import SPREAD_CAVEAT, Spread, paired_test, spread, wilson_interval, with_interval
 from brainedge.train.config import TrainConfig
+from brainedge.train.quiet import quiet_tensorflow
 from brainedge.train.run_dir import RunDirectory
 from brainedge.train.scoring import LEAK_FREE_TEST
 
@@ -421,6 +422,7 @@ def main(argv: list[str] | None = None) -> int:
     table.add_argument("--out", type=Path, required=True, help="output path without suffix")
     args = parser.parse_args(argv)
     stop_on_sigterm()
+    quiet_tensorflow(verbose=False)  # the table loads Keras models
     try:
         if args.command == "run":
             run_row(BY_NAME[args.row], args.seed, args.manifest, args.work)
