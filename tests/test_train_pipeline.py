@@ -130,6 +130,10 @@ def test_mixup_blends_each_image_with_its_mirror_in_the_batch_by_a_seeded_weight
     np.testing.assert_array_equal(again[0], mixed_labels)
     assert not np.allclose(other[0], mixed_labels)
 
+    epochs = mix_batches(batches, alpha=0.4, seed=0)  # one dataset iterated twice, as Keras does per epoch
+    first_epoch, second_epoch = ([y.numpy() for _, y in epochs] for _ in range(2))
+    assert not np.allclose(first_epoch[0], second_epoch[0])  # each epoch draws new weights
+
 
 @pytest.mark.parametrize("alpha", [0.01, 0.2, 1.0])
 def test_mixup_weights_follow_the_folded_beta_distribution(alpha: float) -> None:

@@ -229,9 +229,9 @@ def mix_batches(batches: tf.data.Dataset, alpha: float, seed: int) -> tf.data.Da
     drawn from Beta(alpha, alpha) and folded to at least 0.5, so an image's own class stays the
     larger part of its label (Keras' class weights go by the label's largest entry).
 
-    Seeded stateless draws, one seed pair per batch: a rerun mixes the same way.
+    Seeded stateless draws, one seed pair per batch and new ones each epoch: a rerun mixes the same way.
     """
-    seeds = tf.data.Dataset.random(seed=seed).batch(2)
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)  # new weights each epoch
 
     def mix(pair: tf.Tensor, batch: tuple[tf.Tensor, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
         images, labels = batch
