@@ -33,7 +33,7 @@ import numpy as np
 
 from brainedge.benchmarks.device import device_record
 from brainedge.benchmarks.studies import SHARED, record_paths, study_command, write_record
-from brainedge.benchmarks.studies.train_report import PEAK_RSS, WALL_CLOCK, run_metrics, seconds
+from brainedge.benchmarks.studies.train_report import WALL_CLOCK, process_record, run_metrics
 from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser
 from brainedge.edge_runtime.metrics import SPREAD_CAVEAT, Spread, paired_test, spread, wilson_interval, with_interval
 from brainedge.train.config import TrainConfig
@@ -226,7 +226,9 @@ def recipe_settings(row: Row) -> dict[str, Any]:
 def seed_scores(directory: Path, flip_average: bool) -> dict[str, Any]:
     """One seed's leak-free test scores: the float model's, from its training record or, flip-averaged,
     measured here against its plain answers; each int8 bundle's from the export's evaluation."""
-    scores: dict[str, Any] = {"seed": seed_of(directory), "process": attempts_record(directory / "train.log")}
+    log = directory / "train.log"
+    attempts = len(WALL_CLOCK.findall(log.read_text(errors="replace"))) if log.exists() else 0
+    scores: dict[str, Any] = {"seed": seed_of(directory), "process": {**process_record(log), "attempts": attempts}}
     if flip_average:
         plain, averaged = float_answers(directory / "run")
         scores["float"] = accuracy_record(averaged)
@@ -269,26 +271,10 @@ def seed_of(directory: Path) -> int:
     return int(directory.name.removeprefix("seed-"))
 
 
-def attempts_record(log: Path) -> dict[str, Any]:
-    """Wall time summed over every attempt in the log (a resumed run appends), the largest peak RSS."""
-    text = log.read_text(errors="replace") if log.exists() else ""
-    walls = [seconds(match) for match in WALL_CLOCK.findall(text)]
-    peaks = [int(match) / 1024 for match in PEAK_RSS.findall(text)]
-    return {"wall_s": sum(walls) if walls else None, "peak_rss_mb": max(peaks, default=None), "attempts": len(walls)}
-
-
-def row_record(work: Path, row: Row, manifest: Path | None) -> tuple[dict[str, Any] | None, list[str], Path | None]:
-    """The row's scores over its finished seeds, the seed directories left out as unfinished, and the
-    manifest they were trained on."""
-    finished, unfinished = [], []
-    for directory in seed_directories(work, row):
-        (finished if is_finished(directory) else unfinished).append(directory)
-    for directory in finished:
-        manifest = check_seed_run(directory, row, manifest)
-    if not finished:
-        return None, [str(d) for d in unfinished], manifest
+def row_record(row: Row, finished: list[Path]) -> dict[str, Any]:
+    """The row's scores over its finished seeds."""
     seeds = [seed_scores(directory, row.flip_average) for directory in finished]
-    record = {
+    return {
         "row": row.name,
         "title": row.title,
         "train_options": list(BASELINE + BY_NAME[row.models_of or row.name].options),
@@ -302,7 +288,6 @@ def row_record(work: Path, row: Row, manifest: Path | None) -> tuple[dict[str, A
             if all(model in seed for seed in seeds)
         },
     }
-    return record, [str(d) for d in unfinished], manifest
 
 
 def build_table(work: Path) -> dict[str, Any]:
@@ -310,9 +295,12 @@ def build_table(work: Path) -> dict[str, Any]:
         raise BrainEdgeError(f"{work}: no such directory")
     rows, unfinished, manifest = [], [], None
     for row in ROWS:
-        record, left_out, manifest = row_record(work, row, manifest)
-        rows += [record] if record else []
-        unfinished += [] if row.models_of else left_out
+        finished = [directory for directory in seed_directories(work, row) if is_finished(directory)]
+        if not row.models_of:
+            unfinished += [str(d) for d in seed_directories(work, row) if not is_finished(d)]
+        for directory in finished:
+            manifest = check_seed_run(directory, row, manifest)
+        rows += [row_record(row, finished)] if finished else []
     for directory in unfinished:
         print(f"left out (not finished: training or export incomplete): {directory}", file=sys.stderr)
     if not rows:

@@ -45,13 +45,12 @@ def seconds(clock: str) -> float:
 
 
 def process_record(log: Path | None) -> dict[str, Any]:
-    """The whole process's wall clock and peak RSS, from ``/usr/bin/time -v``'s lines in its log."""
+    """The process's wall clock and peak RSS from ``/usr/bin/time -v``'s lines in its log; a log a resumed
+    run appended to holds one summary per attempt: their wall clocks add up, the largest peak counts."""
     text = log.read_text(errors="replace") if log is not None and log.exists() else ""
-    wall, peak = WALL_CLOCK.search(text), PEAK_RSS.search(text)
-    return {
-        "wall_s": seconds(wall.group(1)) if wall else None,
-        "peak_rss_mb": int(peak.group(1)) / 1024 if peak else None,
-    }
+    walls = [seconds(clock) for clock in WALL_CLOCK.findall(text)]
+    peaks = [int(kilobytes) / 1024 for kilobytes in PEAK_RSS.findall(text)]
+    return {"wall_s": sum(walls) if walls else None, "peak_rss_mb": max(peaks, default=None)}
 
 
 def build_record(run: Path, log: Path | None, command: str) -> dict[str, Any]:
