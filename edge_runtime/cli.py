@@ -25,7 +25,7 @@ from brainedge.edge_runtime import __version__
 from brainedge.edge_runtime.backends import BACKENDS
 from brainedge.edge_runtime.camera import CAMERAS, Frames, camera_frames, folder_frames
 from brainedge.edge_runtime.classifier import NOT_RECOGNISED, UNCERTAIN, Classifier, Prediction, collect_files
-from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser, report_user_errors
+from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser, report_user_errors, stop_like_ctrl_c
 from brainedge.edge_runtime.files import check_output_folder, shown, write_atomically
 from brainedge.edge_runtime.metadata import MOBILENET_MEAN, MOBILENET_STD
 from brainedge.edge_runtime.streaming import MAX_DECODE_WORKERS, automatic_workers
@@ -372,16 +372,11 @@ def overlays_for(args: argparse.Namespace, classifier: Classifier) -> Overlays |
     return Overlays(args.explain)
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    """systemd stops a kiosk with SIGTERM: leave like Ctrl-C, through the normal exit path."""
-    raise KeyboardInterrupt
-
-
 def run(args: argparse.Namespace) -> int:
     check_args(args)
     if args.watch is not None or args.camera is not None:
         classifier = load_classifier(args)
-        signal.signal(signal.SIGTERM, _interrupt)
+        stop_like_ctrl_c(signal.SIGTERM)  # systemd's stop
         overlays = overlays_for(args, classifier)
         stop = threading.Event()
         results = kiosk_results(classifier, kiosk_frames(args, stop), args, stop)

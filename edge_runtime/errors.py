@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import importlib.util
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from typing import Callable, NoReturn, TypeVar
 
 T = TypeVar("T")
@@ -39,7 +43,51 @@ def report_user_errors(command: Callable[[T], int], args: T) -> int:
     A BrainEdgeError is ``error: ...`` and exit 2; Ctrl-C is ``interrupted`` and exit 130; a
     closed pipe (``... | head``) ends quietly with exit 1; standard output or a file that cannot
     be written (a full disk, ``>/dev/full``) is one line naming it and exit 2.
+
+    Libraries do not always let Ctrl-C's KeyboardInterrupt through: numpy, raised into while it
+    converts a TensorShape, turns it into a TypeError a line later. So the signal itself is
+    remembered, and whatever a stopped command raises after it is reported as the interruption.
     """
+    stops_before = len(_stop_signals)
+    with _ctrl_c_remembered():
+        try:
+            return _one_line_errors(command, args)
+        except Exception:
+            if len(_stop_signals) == stops_before:
+                raise
+            print("interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
+
+
+def stop_like_ctrl_c(signum: int) -> None:
+    """Make this signal (systemd's SIGTERM) end a command the way Ctrl-C does."""
+    signal.signal(signum, _stop)
+
+
+_stop_signals: list[int] = []
+"""Every Ctrl-C (or signal given to stop_like_ctrl_c) this process received."""
+
+
+def _stop(signum: int, frame: object) -> None:
+    _stop_signals.append(signum)
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _ctrl_c_remembered() -> Iterator[None]:
+    """Route SIGINT through _stop, unless it is ignored (nohup) or handled by someone else."""
+    main = threading.current_thread() is threading.main_thread()
+    if not main or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, _stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _one_line_errors(command: Callable[[T], int], args: T) -> int:
     try:
         return command(args)
     except BrainEdgeError as error:

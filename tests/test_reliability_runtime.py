@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from brainedge.edge_runtime import Bundle, Classifier
-from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.errors import EXIT_INTERRUPTED, BrainEdgeError, report_user_errors
 from brainedge.edge_runtime.metadata import METADATA_FILE
 
 pytestmark = pytest.mark.tensorflow  # the tiny bundles are built with it
@@ -105,6 +105,24 @@ def test_ctrl_c_in_a_folder_run_is_one_line_and_exit_130(work: Path) -> None:
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130 and err == "interrupted\n", err
+
+
+def test_ctrl_c_that_a_library_turned_into_another_error_is_still_one_line_and_exit_130(capsys) -> None:
+    """numpy, interrupted while converting a TensorShape, raised a TypeError instead (a trainer's
+    traceback in CI): what a command raises after Ctrl-C is the interruption, anything else a bug."""
+
+    def swallows_the_interrupt(_: None) -> int:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+        except KeyboardInterrupt:
+            raise TypeError("int() argument must be a string, a bytes-like object or a real number") from None
+        return 0
+
+    assert report_user_errors(swallows_the_interrupt, None) == EXIT_INTERRUPTED
+    assert capsys.readouterr().err == "interrupted\n"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, "Ctrl-C's handler was not given back"
+    with pytest.raises(TypeError):
+        report_user_errors(lambda _: int(object()), None)  # no Ctrl-C: a bug, and its traceback stays
 
 
 def test_a_name_that_is_not_utf8_is_printed_escaped_in_json(work: Path) -> None:

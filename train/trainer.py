@@ -8,6 +8,7 @@ finished phases are skipped and an interrupted phase restarts at its last finish
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import platform
 import sys
@@ -208,7 +209,7 @@ class Trainer:
             if phase.cosine:
                 rate = keras.optimizers.schedules.CosineDecay(phase.learning_rate, steps * phase.epochs)
             model.compile(optimizer=keras.optimizers.Adam(rate), loss="categorical_crossentropy", metrics=["accuracy"])
-        trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+        trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
         print(
             f"[{phase.name}] {phase.epochs} epochs, {trainable:,} trainable parameters, "
             f"batch-norm {'training' if train_bn else 'frozen'}, {self.strategy.num_replicas_in_sync} "

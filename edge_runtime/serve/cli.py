@@ -31,7 +31,13 @@ from pathlib import Path
 from brainedge.edge_runtime import __version__
 from brainedge.edge_runtime.backends import BACKENDS
 from brainedge.edge_runtime.classifier import Classifier
-from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser, missing_modules, report_user_errors
+from brainedge.edge_runtime.errors import (
+    BrainEdgeError,
+    OneLineParser,
+    missing_modules,
+    report_user_errors,
+    stop_like_ctrl_c,
+)
 from brainedge.edge_runtime.preprocess import DEFAULT_MAX_PIXELS as RUNTIME_MAX_PIXELS
 from brainedge.edge_runtime.serve.limits import (
     DEFAULT_DECODERS,
@@ -220,17 +226,12 @@ def run(args: argparse.Namespace) -> int:
     if generated:
         print(f"access token: {token}  (type it into the page once, or send 'Authorization: Bearer TOKEN')", flush=True)
     config = uvicorn.Config(app, log_level="warning", access_log=False, server_header=False)
-    signal.signal(signal.SIGTERM, _interrupt)
+    stop_like_ctrl_c(signal.SIGTERM)  # systemd's stop
     try:
         uvicorn.Server(config).run(sockets=[listener])
     except KeyboardInterrupt:
         pass  # uvicorn finished the requests in hand, then raised the signal that stopped it again
     return 0
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    """systemd stops the server with SIGTERM: the same way out as Ctrl-C."""
-    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
