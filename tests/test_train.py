@@ -109,6 +109,10 @@ def test_killed_mirrored_run_resumes_from_its_checkpointed_epoch(data, tmp_path)
         "1",
         "--cpu-replicas",
         "2",
+        "--weight-decay",  # the optimizer's extra state (moving averages) must survive the kill too
+        "0.1",
+        "--ema",
+        "0.9",
     )
     start_and_kill_after_first_finetune_epoch(command, run, tmp_path / "killed.log")
     done = history(run)
@@ -403,6 +407,8 @@ def test_an_image_unreadable_after_the_split_stops_training_with_one_line(data, 
         ("--label-smoothing", "1.5", "--label-smoothing must be in [0, 1)"),
         ("--mixup", "-0.2", "--mixup must be 0 or more"),
         ("--mixup", "nan", "--mixup must be 0 or more"),
+        ("--weight-decay", "-0.1", "--weight-decay must be 0 or more"),
+        ("--ema", "1", "--ema must be in [0, 1)"),
         ("--seed", "-1", "--seed must be between 0 and 2**32 - 1"),
         ("--dropout", "1", "--dropout must be in [0, 1)"),
         ("--input-size", "8", "--input-size must be at least 32"),

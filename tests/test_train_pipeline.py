@@ -152,3 +152,36 @@ def test_mixup_weights_follow_the_folded_beta_distribution(alpha: float) -> None
     reference = np.maximum(reference, 1 - reference)
     assert abs(weight.mean() - reference.mean()) < 0.01
     assert abs(np.mean(weight < 0.55) - np.mean(reference < 0.55)) < 0.015
+
+
+def steps_with_constant_gradient(optimizer: keras.optimizers.Optimizer, steps: int) -> list[float]:
+    """Where one weight is after each of ``steps`` Adam steps on the gradient -1 (each moves it up by the rate)."""
+    weight = tf.Variable([0.0], name="kernel")
+    trajectory = []
+    for _ in range(steps):
+        optimizer.apply_gradients([(tf.constant([-1.0]), weight)])
+        trajectory.append(float(weight.numpy()[0]))
+    return trajectory
+
+
+def test_weight_decay_shrinks_kernels_but_not_biases_or_batch_norm() -> None:
+    from brainedge.train.config import ModelConfig, TrainConfig
+    from brainedge.train.trainer import make_optimizer
+
+    weights = [tf.Variable([2.0], name=name) for name in ("kernel", "bias", "gamma", "beta")]
+    optimizer = make_optimizer(TrainConfig(model=ModelConfig(num_classes=2), weight_decay=0.5), 0.1, 10)
+    optimizer.apply_gradients([(tf.zeros_like(weight), weight) for weight in weights])  # Adam's own step is 0
+    assert [float(weight.numpy()[0]) for weight in weights] == pytest.approx([2.0 * (1 - 0.1 * 0.5), 2.0, 2.0, 2.0])
+
+
+def test_weight_averaging_is_written_into_the_model_at_each_epochs_end_only() -> None:
+    from brainedge.train.config import ModelConfig, TrainConfig
+    from brainedge.train.trainer import make_optimizer
+
+    model = ModelConfig(num_classes=2)
+    plain = steps_with_constant_gradient(make_optimizer(TrainConfig(model=model), 0.1, 3), 6)
+    averaged = steps_with_constant_gradient(make_optimizer(TrainConfig(model=model, ema=0.5), 0.1, 3), 6)
+    assert plain == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.5, 0.6], rel=1e-4)
+    assert averaged[:2] == pytest.approx(plain[:2], rel=1e-4), "averaged before the epoch ended"
+    assert averaged[2] < plain[2] - 0.05, "the epoch's average was not written into the model"
+    assert averaged[3] == pytest.approx(averaged[2] + 0.1, rel=1e-4), "the next epoch does not start from the average"

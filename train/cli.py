@@ -59,6 +59,20 @@ def build_parser() -> argparse.ArgumentParser:
         "alpha) weight folded to >= 0.5, in fine-tuning and QAT, after label smoothing; 0 (default) is off",
     )
     parser.add_argument(
+        "--weight-decay",
+        type=float,
+        default=recipe.weight_decay,
+        help="decoupled weight decay (AdamW; biases and batch norm exempt) in every phase; 0 (default) is Adam",
+    )
+    parser.add_argument(
+        "--ema",
+        type=float,
+        default=recipe.ema,
+        metavar="MOMENTUM",
+        help="keep a moving average of the weights (e.g. 0.99) and put it in the model at the end of each epoch, "
+        "so validation, early stopping and the saved model see the average; 0 (default) is off",
+    )
+    parser.add_argument(
         "--no-class-weights", action="store_false", dest="class_weights", default=recipe.use_class_weights
     )
     parser.add_argument("--qat-epochs", type=int, default=recipe.qat_epochs, help="0 skips quantization-aware training")
@@ -96,6 +110,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         patience=args.patience,
         label_smoothing=args.label_smoothing,
         mixup=args.mixup,
+        weight_decay=args.weight_decay,
+        ema=args.ema,
         use_class_weights=args.class_weights,
         qat_epochs=args.qat_epochs,
         qat_learning_rate=args.qat_lr,

@@ -47,6 +47,8 @@ class TrainConfig:
     patience: int = 4
     label_smoothing: float = 0.0
     mixup: float = 0.0
+    weight_decay: float = 0.0
+    ema: float = 0.0
     """Alpha of mixup's Beta(alpha, alpha) blend of training images within a batch; 0 is off."""
     use_class_weights: bool = True
     qat_epochs: int = 1
@@ -74,6 +76,11 @@ class TrainConfig:
             (self.patience >= 1, f"--patience must be at least 1, got {self.patience}"),
             (0.0 <= self.label_smoothing < 1.0, f"--label-smoothing must be in [0, 1), got {self.label_smoothing}"),
             (self.mixup >= 0.0 and math.isfinite(self.mixup), f"--mixup must be 0 or more, got {self.mixup}"),
+            (
+                self.weight_decay >= 0.0 and math.isfinite(self.weight_decay),
+                f"--weight-decay must be 0 or more, got {self.weight_decay}",
+            ),
+            (0.0 <= self.ema < 1.0, f"--ema must be in [0, 1), got {self.ema}"),
             (0 <= self.seed < 2**32, f"--seed must be between 0 and 2**32 - 1, got {self.seed}"),
             (self.cpu_replicas >= 0, f"--cpu-replicas must be 0 or more, got {self.cpu_replicas}"),
             (self.mixed_precision in ("auto", "on", "off"), "--mixed-precision must be auto, on or off"),

@@ -52,6 +52,20 @@ def phases(config: TrainConfig) -> list[Phase]:
     ]
 
 
+def make_optimizer(config: TrainConfig, rate: Any, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    """Adam, AdamW with --weight-decay, and with --ema the weights' moving average written into the
+    model after each epoch's last step: validation, early stopping and the best checkpoint judge the
+    averaged weights, which are also the ones the next epoch starts from."""
+    averaging: dict[str, Any] = {}
+    if config.ema:
+        averaging = {"use_ema": True, "ema_momentum": config.ema, "ema_overwrite_frequency": steps_per_epoch}
+    if not config.weight_decay:
+        return keras.optimizers.Adam(rate, **averaging)
+    optimizer = keras.optimizers.AdamW(rate, weight_decay=config.weight_decay, **averaging)
+    optimizer.exclude_from_weight_decay(var_names=["bias", "beta", "gamma"])
+    return optimizer
+
+
 def choose_strategy(cpu_replicas: int) -> tf.distribute.Strategy:
     """MirroredStrategy over this machine's GPUs (or logical CPUs), multi-worker under TF_CONFIG."""
     if cpu_replicas > 1:
@@ -203,12 +217,13 @@ class Trainer:
     def _fit(self, model: keras.Model, phase: Phase) -> None:
         train_bn = self.config.train_batch_norm or phase.name == "scratch"
         set_trainable_blocks(model, phase.blocks, train_batch_norm=train_bn)
-        steps = -(-len(self.splits["train"]) // self.global_batch)
+        steps = self._steps_per_epoch()
         with self.strategy.scope():
             rate: Any = phase.learning_rate
             if phase.cosine:
                 rate = keras.optimizers.schedules.CosineDecay(phase.learning_rate, steps * phase.epochs)
-            model.compile(optimizer=keras.optimizers.Adam(rate), loss="categorical_crossentropy", metrics=["accuracy"])
+            optimizer = make_optimizer(self.config, rate, steps)
+            model.compile(optimizer=optimizer, loss="categorical_crossentropy", metrics=["accuracy"])
         trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
         print(
             f"[{phase.name}] {phase.epochs} epochs, {trainable:,} trainable parameters, "
@@ -250,7 +265,7 @@ class Trainer:
         calibrate_ranges(qat_model, (images for images, _ in unaugmented), self.strategy)
         with self.strategy.scope():
             qat_model.compile(
-                optimizer=keras.optimizers.Adam(self.config.qat_learning_rate),
+                optimizer=make_optimizer(self.config, self.config.qat_learning_rate, self._steps_per_epoch()),
                 loss="categorical_crossentropy",
                 metrics=["accuracy"],
             )
@@ -301,6 +316,9 @@ class Trainer:
             label_smoothing=self.config.label_smoothing,
             mixup=self.config.mixup,
         )
+
+    def _steps_per_epoch(self) -> int:
+        return -(-len(self.splits["train"]) // self.global_batch)
 
     def _class_weights(self) -> dict[int, float] | None:
         return class_weights(self.manifest) if self.config.use_class_weights else None

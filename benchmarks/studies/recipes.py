@@ -76,6 +76,8 @@ ROWS = (
         edge_cost="two invokes per image: twice the latency",
     ),
     Row("smoothing-mixup", "label smoothing 0.1 + mixup 0.2", ("--label-smoothing", "0.1", "--mixup", "0.2")),
+    Row("weight-decay", "AdamW, weight decay 0.3", ("--weight-decay", "0.3")),
+    Row("ema", "weights averaged over steps (EMA 0.99), written in at each epoch's end", ("--ema", "0.99")),
 )
 BY_NAME = {row.name: row for row in ROWS}
 

@@ -160,7 +160,9 @@ def _recipe(record: dict[str, Any]) -> str:
             f"{recipe['finetune_epochs']} fine-tuning epochs (blocks: {recipe['finetune_blocks']}) at "
             f"{recipe['finetune_learning_rate']} with cosine decay, batch {recipe['batch_size']}, batch norm "
             f"{'trained' if recipe['train_batch_norm'] else 'frozen'}, early stopping patience {recipe['patience']}, "
-            f"label smoothing {recipe['label_smoothing']}, mixup {recipe['mixup']}, class weights "
+            f"label smoothing {recipe['label_smoothing']}, mixup {recipe['mixup']}, weight decay "
+            f"{recipe.get('weight_decay', 0.0)}, weight averaging (EMA) {recipe.get('ema', 0.0) or 'off'}, "
+            f"class weights "
             f"{'on' if recipe['use_class_weights'] else 'off'}; QAT {recipe['qat_epochs']} epoch(s) at "
             f"{recipe['qat_learning_rate']}.",
             "",
