@@ -501,6 +501,12 @@ def test_the_recipe_study_trains_rows_over_seeds_and_tables_them(data, tmp_path,
     assert "| label smoothing 0.1 + mixup 0.2 | 1 |" in text and "baseline's" in text
 
     assert "| the recipe of benchmarks/mri_224.sh | 2 |" in text
+    overlap = rows["baseline"]["error_overlap"]  # answers found again here, against the training records
+    seeds = rows["baseline"]["seeds"]
+    assert overlap["wrong_per_seed"] == [round((1 - s["float"]["accuracy"]) * s["float"]["images"]) for s in seeds]
+    assert len(overlap["wrong_in_every_seed"]) <= min(overlap["wrong_per_seed"]) <= overlap["wrong_in_some_seed"]
+    assert rows["smoothing-mixup"]["error_overlap"] is None and rows["flip-average"]["error_overlap"] is None
+    assert "## Where the seeds of the recipe of benchmarks/mri_224.sh go wrong" in text
 
     # what must not count: a copied seed folder, an unfinished seed, another recipe, a seed mislabelled
     baseline = work / "baseline"

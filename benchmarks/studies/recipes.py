@@ -18,6 +18,7 @@ seed's float model on the same images (flips, exact McNemar).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -232,7 +233,8 @@ def seed_scores(directory: Path, flip_average: bool) -> dict[str, Any]:
     attempts = len(WALL_CLOCK.findall(log.read_text(errors="replace"))) if log.exists() else 0
     scores: dict[str, Any] = {"seed": seed_of(directory), "process": {**process_record(log), "attempts": attempts}}
     if flip_average:
-        plain, averaged = float_answers(directory / "run")
+        answers = float_answers(directory / "run")
+        plain, averaged = answers.right(answers.plain), answers.right(answers.flip_averaged)
         scores["float"] = accuracy_record(averaged)
         scores["against_plain"] = paired_test(plain, averaged).record()
         return scores
@@ -250,9 +252,23 @@ def seed_scores(directory: Path, flip_average: bool) -> dict[str, Any]:
     return scores
 
 
-def float_answers(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Whether the float Keras model answers each leak-free test image right, plain and with its
-    probabilities averaged with the left-right mirror's."""
+@dataclass(frozen=True)
+class TestAnswers:
+    """The float Keras model's probabilities on each leak-free test image, plain and averaged with
+    the left-right mirror's."""
+
+    names: list[str]
+    labels: np.ndarray
+    plain: np.ndarray
+    flip_averaged: np.ndarray
+
+    def right(self, probabilities: np.ndarray) -> np.ndarray:
+        return probabilities.argmax(axis=1) == self.labels
+
+
+@functools.cache
+def float_answers(run_dir: Path) -> TestAnswers:
+    """Cached: the flip-averaged row and the error overlap read the same models' answers."""
     from brainedge.export.run import LabelledImages, TrainingRun
 
     run = TrainingRun.open(run_dir)
@@ -261,7 +277,26 @@ def float_answers(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     model = run.load_float_model()
     plain = model.predict(inputs, verbose=0)
     averaged = (plain + model.predict(inputs[:, :, ::-1, :], verbose=0)) / 2
-    return plain.argmax(axis=1) == images.labels, averaged.argmax(axis=1) == images.labels
+    names = [
+        f"{path.parent.name}/{path.name} ({run.class_names[label]})" for path, label in zip(images.paths, images.labels)
+    ]
+    return TestAnswers(names, images.labels, plain, averaged)
+
+
+def error_overlap(finished: list[Path]) -> dict[str, Any]:
+    """Whether the seeds miss the same images: those wrong in every seed no other seed will fix, and
+    averaging the seeds' probabilities (a 3-model ensemble) shows what disagreement alone is worth."""
+    answers = [float_answers(directory / "run") for directory in finished]
+    if len({tuple(a.names) for a in answers}) != 1:
+        raise BrainEdgeError(f"{finished[0].parent}: the seeds were scored on different test images")
+    wrong = np.array([~a.right(a.plain) for a in answers])
+    ensemble = answers[0].right(np.mean([a.plain for a in answers], axis=0))
+    return {
+        "wrong_per_seed": wrong.sum(axis=1).tolist(),
+        "wrong_in_some_seed": int(wrong.any(axis=0).sum()),
+        "wrong_in_every_seed": [name for name, every in zip(answers[0].names, wrong.all(axis=0)) if every],
+        "seeds_averaged": accuracy_record(ensemble),
+    }
 
 
 def accuracy_record(correct: np.ndarray) -> dict[str, Any]:
@@ -276,6 +311,7 @@ def seed_of(directory: Path) -> int:
 def row_record(row: Row, finished: list[Path]) -> dict[str, Any]:
     """The row's scores over its finished seeds."""
     seeds = [seed_scores(directory, row.flip_average) for directory in finished]
+    overlap = error_overlap(finished) if len(finished) > 1 and not row.models_of else None
     return {
         "row": row.name,
         "title": row.title,
@@ -289,6 +325,7 @@ def row_record(row: Row, finished: list[Path]) -> dict[str, Any]:
             for model in ("float", *INT8)
             if all(model in seed for seed in seeds)
         },
+        "error_overlap": overlap,
     }
 
 
@@ -366,9 +403,31 @@ def markdown(record: dict[str, Any]) -> str:
                 for seed in row["seeds"]
                 if (flips := seed["against_plain"])
             ]
+    lines += error_overlap_lines(record)
     if record["unmeasured"]:
         lines += ["", f"Rows defined but not measured yet: {', '.join(record['unmeasured'])}."]
     return "\n".join(lines) + "\n"
+
+
+def error_overlap_lines(record: dict[str, Any]) -> list[str]:
+    lines = []
+    for row in record["rows"]:
+        if not (overlap := row.get("error_overlap")):
+            continue
+        seeds_averaged = overlap["seeds_averaged"]
+        every = overlap["wrong_in_every_seed"]
+        lines += [
+            "",
+            f"## Where the seeds of {row['title']} go wrong",
+            "",
+            f"Float32, leak-free test: {' / '.join(map(str, overlap['wrong_per_seed']))} images wrong per seed; "
+            f"{overlap['wrong_in_some_seed']} wrong in at least one seed, {len(every)} in every seed. Averaging the "
+            f"{len(row['seeds'])} seeds' probabilities (an ensemble, {len(row['seeds'])}x the edge cost) scores "
+            f"{with_interval(seeds_averaged['accuracy'], seeds_averaged['interval'])}.",
+        ]
+        if every:
+            lines += ["", "Wrong in every seed (folder/file (label)):", ""] + [f"- {name}" for name in every]
+    return lines
 
 
 def _short(summary: Spread | None) -> str:
