@@ -34,6 +34,20 @@ def test_kaggle_layout_has_two_parts_and_a_test_part(tmp_path):
     assert "Training/a/img_000.png" in [image.rel for image in dataset.images]
 
 
+def test_class_folders_or_images_beside_kaggle_parts_are_refused_not_left_out(tmp_path):
+    root = tmp_path / "kaggle"
+    make_dataset(root / "Training", {"a": 3, "b": 3})
+    make_dataset(root / "Testing", {"a": 1, "b": 2}, seed=1)
+    (root / "README.md").write_text("from Kaggle")  # not an image: nothing of the dataset
+    assert load_dataset(root).parts == ("Training", "Testing")
+    make_dataset(root / "c", {"x": 2}, seed=2)
+    save(base_image(7), root / "loose.png")
+    with pytest.raises(
+        BrainEdgeError, match=r"kaggle: has Training/ and Testing/, which are read, and also c/, loose.png"
+    ):
+        load_dataset(root)
+
+
 def test_several_roots_are_parts_named_from_their_common_parent(tmp_path):
     make_dataset(tmp_path / "one", {"a": 3, "b": 3})
     make_dataset(tmp_path / "two", {"a": 3, "b": 3}, seed=1)

@@ -121,6 +121,7 @@ def load_dataset(root: Path, mapping: Mapping[str, str] | None = None) -> Datase
     root = _existing_dir(root)
     parts = _kaggle_parts(root)
     if parts:
+        _check_nothing_beside_the_parts(root, parts)
         return _load_parts(root, {name: (folder, name) for name, folder in parts.items()}, mapping)
     return _load_parts(root, {root.name or str(root): (root, "")}, mapping)
 
@@ -168,6 +169,21 @@ def _kaggle_parts(root: Path) -> dict[str, Path]:
     if len(train) == 1 and len(test) == 1:
         return {train[0].name: train[0], test[0].name: test[0]}
     return {}
+
+
+def _check_nothing_beside_the_parts(root: Path, parts: dict[str, Path]) -> None:
+    """Only Training/ and Testing/ are read: a class folder or images beside them would be left out
+    of every split without a word."""
+    entries = scan_folder(root)
+    beside = [d for d in entries.folders if d not in parts.values()]
+    beside += [f for f in entries.files if f.suffix.lower() in IMAGE_SUFFIXES]
+    if beside:
+        names = ", ".join(shown(path.name) + ("/" if path.is_dir() else "") for path in beside[:5])
+        more = f" and {len(beside) - 5} more" if len(beside) > 5 else ""
+        raise BrainEdgeError(
+            f"{shown(root)}: has {' and '.join(f'{name}/' for name in parts)}, which are read, and also {names}{more} "
+            "beside them, which would be left out: move them into a part, or give class-per-folder roots instead"
+        )
 
 
 def _load_parts(root: Path, parts: dict[str, tuple[Path, str]], mapping: Mapping[str, str] | None) -> Dataset:
