@@ -45,18 +45,30 @@ def report_user_errors(command: Callable[[T], int], args: T) -> int:
     be written (a full disk, ``>/dev/full``) is one line naming it and exit 2.
 
     Libraries do not always let Ctrl-C's KeyboardInterrupt through: numpy, raised into while it
-    converts a TensorShape, turns it into a TypeError a line later. So the signal itself is
-    remembered, and whatever a stopped command raises after it is reported as the interruption.
+    converts a TensorShape, turns it into a TypeError a line later, and TensorFlow's input threads
+    print it as "Exception ignored" and go on. So the signal itself is remembered: whatever a stopped
+    command raises after it, or its normal return, is reported as the interruption (long loops poll
+    stops_received() to end early).
     """
-    stops_before = len(_stop_signals)
+    stops_before = stops_received()
     with _ctrl_c_remembered():
         try:
-            return _one_line_errors(command, args)
+            code = _one_line_errors(command, args)
         except Exception:
-            if len(_stop_signals) == stops_before:
+            if stops_received() == stops_before:
                 raise
+            code = EXIT_INTERRUPTED
+        if code != EXIT_INTERRUPTED and stops_received() > stops_before:
+            code = EXIT_INTERRUPTED
+        if code == EXIT_INTERRUPTED:
             print("interrupted", file=sys.stderr)
-            return EXIT_INTERRUPTED
+        return code
+
+
+def stops_received() -> int:
+    """How many Ctrl-Cs (or signals given to stop_like_ctrl_c) this process has received: a loop
+    that compares it with its value at the start stops even if a library swallowed the interrupt."""
+    return len(_stop_signals)
 
 
 def stop_like_ctrl_c(signum: int) -> None:
@@ -94,7 +106,6 @@ def _one_line_errors(command: Callable[[T], int], args: T) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         _silence_stdout()

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
 from make_tiny_bundles import tensorflow_available, tiny_bundles
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Tests press Ctrl-C (SIGINT) on the commands they start. Run as a background job (``pytest &``,
+    nohup) pytest ignores SIGINT and its children would inherit the ignore and never see it; a
+    handled signal is reset to its default in a child, so handle it here."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

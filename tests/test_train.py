@@ -122,6 +122,7 @@ def test_killed_mirrored_run_resumes_from_its_checkpointed_epoch(data, tmp_path)
 
     resumed = subprocess.run(command + ["--resume"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert "ignored" not in resumed.stderr, "the run's own options, typed again, were called ignored"
     lines = resumed.stdout.splitlines()
     assert "[head] already finished, skipping (resume)" in lines
     epochs = [line.split()[2] for line in lines if line.startswith("[finetune] epoch")]
@@ -408,6 +409,7 @@ def test_an_image_unreadable_after_the_split_stops_training_with_one_line(data, 
         ("--mixup", "-0.2", "--mixup must be 0 or more"),
         ("--mixup", "nan", "--mixup must be 0 or more"),
         ("--weight-decay", "-0.1", "--weight-decay must be 0 or more"),
+        ("--weight-decay", "1e308", "times --head-lr 0.001 is 1e+305: at 1 or more every step flips"),
         ("--ema", "1", "--ema must be in [0, 1)"),
         ("--seed", "-1", "--seed must be between 0 and 2**32 - 1"),
         ("--dropout", "1", "--dropout must be in [0, 1)"),
@@ -442,23 +444,46 @@ def test_a_second_trainer_on_the_same_out_is_refused_and_a_stale_lock_is_taken_o
     assert not run.lock_path.exists()
 
 
+def ctrl_c_after_an_epoch_of(phase: str, command: list[str], run: Path) -> tuple[int, str]:
+    """Start training and press Ctrl-C as soon as history.csv shows a finished epoch of ``phase``:
+    the trainer's exit code and standard error."""
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + KILL_WAIT_S
+    while not any(finished == phase for finished, _ in history(run)):
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, f"no {phase} epoch finished in time"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=300)
+    return process.returncode, err
+
+
 def test_ctrl_c_stops_training_in_one_line_and_resume_finishes_the_run(data, tmp_path):
     run = tmp_path / "run"
     command = train_command(data, run, "--head-epochs", "1", "--finetune-epochs", "2", "--qat-epochs", "0")
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + KILL_WAIT_S
-    while not any(phase == "head" for phase, _ in history(run)):
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline, "no epoch finished in time"
-        time.sleep(0.1)
-    process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=300)
-    assert process.returncode == 130 and err.strip().splitlines()[-1] == "interrupted", err[-3000:]
+    code, err = ctrl_c_after_an_epoch_of("head", command, run)
+    assert code == 130 and err.strip().splitlines()[-1] == "interrupted", err[-3000:]
     assert "Traceback" not in err
     assert not (run / ".lock").exists(), "an interrupted trainer kept its lock"
+    resumed = subprocess.run(
+        command + ["--resume", "--seed", "5"], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "warning: ignored --seed 5: a resumed run keeps its saved settings" in resumed.stderr
+    assert history(run) == [("head", 1), ("finetune", 1), ("finetune", 2)]
+
+
+def test_ctrl_c_after_the_qat_epoch_resumes_training_the_same_weights(data, tmp_path):
+    """Stopped while QAT's finished epoch is scored: the resumed run (its phases skipped, its model
+    rebuilt) must quantize-train the same weights as before, or the epoch's backup cannot be restored."""
+    run = tmp_path / "run"
+    command = train_command(data, run, "--head-epochs", "1", "--finetune-epochs", "1", "--qat-epochs", "1")
+    code, err = ctrl_c_after_an_epoch_of("qat", command, run)
+    assert code == 130, err[-3000:]
     resumed = subprocess.run(command + ["--resume"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert history(run) == [("head", 1), ("finetune", 1), ("finetune", 2)]
+    assert history(run) == [("head", 1), ("finetune", 1), ("qat", 1)]
+    assert (run / "metrics_qat.json").exists()
 
 
 def test_the_recipe_study_trains_rows_over_seeds_and_tables_them(data, tmp_path, monkeypatch, capsys):
@@ -535,6 +560,15 @@ def test_the_recipe_study_trains_rows_over_seeds_and_tables_them(data, tmp_path,
         recipes.run_row(recipes.BY_NAME["baseline"], 1, other, work)
 
     assert recipes.main(["table", "--work", str(tmp_path / "nothing"), "--out", str(out)]) == 2
+    assert recipes.main(["table", "--work", str(manifest), "--out", str(out)]) == 2
+    assert f"{manifest}: not a directory" in capsys.readouterr().err
+    fresh = tmp_path / "fresh"
+    not_a_manifest = tmp_path / "labels.csv"
+    not_a_manifest.write_text("path,label\nscan.png,glioma\n")
+    assert (
+        recipes.main(["run", "baseline", "--seed", "0", "--manifest", str(not_a_manifest), "--work", str(fresh)]) == 2
+    )
+    assert "not a BrainEdge manifest" in capsys.readouterr().err and not fresh.exists(), "a refused run wrote a folder"
     with pytest.raises(SystemExit) as refused:  # a test-time row trains nothing
         recipes.main(["run", "flip-average", "--seed", "0", "--manifest", str(manifest), "--work", str(work)])
     assert refused.value.code == 2

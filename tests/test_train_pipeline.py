@@ -8,6 +8,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+
 import numpy as np
 import pytest
 
@@ -185,3 +188,46 @@ def test_weight_averaging_is_written_into_the_model_at_each_epochs_end_only() ->
     assert averaged[:2] == pytest.approx(plain[:2], rel=1e-4), "averaged before the epoch ended"
     assert averaged[2] < plain[2] - 0.05, "the epoch's average was not written into the model"
     assert averaged[3] == pytest.approx(averaged[2] + 0.1, rel=1e-4), "the next epoch does not start from the average"
+
+
+def tiny_fit(callbacks: list[keras.callbacks.Callback], targets: np.ndarray | None = None) -> None:
+    """Two epochs of 10 batches on a one-weight model."""
+    model = keras.Sequential([keras.layers.Dense(1, input_shape=(2,))])
+    model.compile(optimizer="sgd", loss="mse")
+    inputs, zeros = np.ones((40, 2), np.float32), np.zeros((40, 1), np.float32)
+    targets = zeros if targets is None else targets
+    model.fit(inputs, targets, batch_size=4, epochs=2, shuffle=False, verbose=0, callbacks=callbacks)
+
+
+def test_training_stops_at_the_next_batch_after_a_ctrl_c_that_tensorflow_swallowed() -> None:
+    from brainedge.edge_runtime.errors import EXIT_INTERRUPTED, report_user_errors, stops_received
+    from brainedge.train.trainer import StopWhenAsked
+
+    batches = []
+
+    class SwallowsCtrlC(keras.callbacks.Callback):  # as a tf.data thread's "Exception ignored" does
+        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            batches.append(batch)
+            if batch == 1:
+                try:
+                    os.kill(os.getpid(), signal.SIGINT)
+                except KeyboardInterrupt:
+                    pass
+
+    def train(_: None) -> int:
+        tiny_fit([SwallowsCtrlC(), StopWhenAsked(stops_received())])
+        return 0
+
+    assert report_user_errors(train, None) == EXIT_INTERRUPTED
+    assert batches == [0, 1], "training went on after Ctrl-C"
+
+
+def test_a_loss_that_becomes_nan_stops_training_with_one_error() -> None:
+    from brainedge.edge_runtime.errors import BrainEdgeError
+    from brainedge.train.trainer import StopOnDivergence
+
+    targets = np.zeros((40, 1), np.float32)
+    targets[4] = np.nan  # the second batch
+    with pytest.raises(BrainEdgeError, match=r"loss became nan at finetune epoch 1, batch 2; start a new --out"):
+        tiny_fit([StopOnDivergence("finetune")], targets)
+    tiny_fit([StopOnDivergence("finetune")])  # a finite loss trains on

@@ -173,3 +173,22 @@ def test_runs_of_different_recipes_are_not_averaged_as_seeds(tmp_path: Path, cap
     assert train_report.main([str(first), str(other), "--command", "pytest", "--out", str(tmp_path / "r")]) == 2
     error = capsys.readouterr().err
     assert "differs from" in error and "finetune_epochs" in error
+
+
+def test_the_training_record_states_the_phases_the_trainer_ran(tmp_path: Path) -> None:
+    """Pretrained: head, fine-tune and QAT; from scratch (--weights none) one phase trains everything."""
+    manifest = manifest_with_test_images(tmp_path / "manifest.csv", [False] * 10)
+    pretrained, scratch = older_run(tmp_path / "pretrained", manifest), older_run(tmp_path / "scratch", manifest)
+    config = json.loads((scratch / "config.json").read_text())
+    config["train"]["model"]["weights"] = "none"
+    (scratch / "config.json").write_text(json.dumps(config))
+    texts = []
+    for run in (pretrained, scratch):
+        assert train_report.main([str(run), "--command", "pytest", "--out", str(tmp_path / run.name)]) == 0
+        texts.append((tmp_path / f"{run.name}.md").read_text())
+    assert "head 2 epoch(s) at 0.001 (head only, batch norm frozen); then finetune 12 epoch(s)" in texts[0]
+    assert "; then qat 1 epoch(s) at 1e-05 (every layer, batch norm frozen)" in texts[0]
+    assert (
+        "`none`; scratch 14 epoch(s) at 0.001 with cosine decay (every layer, batch norm trained); then qat" in texts[1]
+    )
+    assert "head 2 epoch(s)" not in texts[1]

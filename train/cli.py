@@ -7,7 +7,9 @@ Several machines: set TF_CONFIG on each worker (see the README) and run the same
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+from typing import Any
 
 from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser
 from brainedge.train.config import ModelConfig, TrainConfig
@@ -15,6 +17,8 @@ from brainedge.train.run_dir import RunDirectory
 from brainedge.train.stack import add_verbose_option, run_training_command
 
 MANIFEST_NAME = "manifest.csv"
+RESUME_OPTIONS = ("out", "resume", "manifest", "verbose")
+"""What --resume reads from the command line; every other setting comes from the run's config.json."""
 DEFAULTS = TrainConfig(model=ModelConfig(num_classes=0))
 
 
@@ -72,9 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep a moving average of the weights (e.g. 0.99) and put it in the model at the end of each epoch, "
         "so validation, early stopping and the saved model see the average; 0 (default) is off",
     )
-    parser.add_argument(
-        "--no-class-weights", action="store_false", dest="class_weights", default=recipe.use_class_weights
-    )
+    parser.add_argument("--no-class-weights", action="store_true", default=not recipe.use_class_weights)
     parser.add_argument("--qat-epochs", type=int, default=recipe.qat_epochs, help="0 skips quantization-aware training")
     parser.add_argument("--qat-lr", type=float, default=recipe.qat_learning_rate)
     parser.add_argument("--seed", type=int, default=recipe.seed)
@@ -112,7 +114,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         mixup=args.mixup,
         weight_decay=args.weight_decay,
         ema=args.ema,
-        use_class_weights=args.class_weights,
+        use_class_weights=not args.no_class_weights,
         qat_epochs=args.qat_epochs,
         qat_learning_rate=args.qat_lr,
         seed=args.seed,
@@ -153,9 +155,14 @@ def train(args: argparse.Namespace, run_directory: RunDirectory, config: TrainCo
         saved = run_directory.read_config()
         config = TrainConfig.from_dict(saved["train"])
         manifest = args.manifest or Path(saved["manifest"])  # --manifest: the dataset moved
-        print(
-            f"resuming {args.out} with its saved {run_directory.config_path.name} (other options ignored)", flush=True
-        )
+        print(f"resuming {args.out} with its saved {run_directory.config_path.name}", flush=True)
+        ignored = ignored_on_resume(args, config)
+        if ignored:
+            print(
+                f"warning: ignored {', '.join(ignored)}: a resumed run keeps its saved settings (a new --out "
+                "changes them)",
+                file=sys.stderr,
+            )
     else:
         manifest = resolve_manifest(args)
     from brainedge.train.trainer import Trainer  # TensorFlow: only once the settings are known to be usable
@@ -165,6 +172,35 @@ def train(args: argparse.Namespace, run_directory: RunDirectory, config: TrainCo
     return 0
 
 
+def ignored_on_resume(args: argparse.Namespace, saved: TrainConfig) -> list[str]:
+    """The typed options whose value differs from the resumed run's, as typed (``--seed 3``)."""
+    return [
+        f"--{dest.replace('_', '-')} {getattr(args, dest)}"
+        for dest in args.given
+        if dest not in RESUME_OPTIONS and (dest == "data" or getattr(args, dest) != saved_setting(saved, dest))
+    ]
+
+
+def saved_setting(config: TrainConfig, dest: str) -> Any:
+    """A run's value of the setting an option sets, in the option's terms."""
+    if dest == "no_class_weights":
+        return not config.use_class_weights
+    if dest == "hidden_units":
+        return list(config.model.hidden_units)
+    field = {"head_lr": "head_learning_rate", "finetune_lr": "finetune_learning_rate", "qat_lr": "qat_learning_rate"}
+    name = field.get(dest, dest)
+    return getattr(config.model, name) if hasattr(config.model, name) else getattr(config, name)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.given = given_options(argv, args)
     return run_training_command("brainedge-train", run, args)
+
+
+def given_options(argv: list[str] | None, args: argparse.Namespace) -> list[str]:
+    """The options typed on the command line, as their argparse destinations: argparse leaves an
+    attribute the namespace already has alone unless the option is given."""
+    untyped = object()
+    typed = build_parser().parse_args(argv, namespace=argparse.Namespace(**dict.fromkeys(vars(args), untyped)))
+    return [dest for dest, value in vars(typed).items() if value is not untyped]

@@ -99,6 +99,13 @@ class TrainConfig:
             ("--qat-lr", self.qat_learning_rate),
         ):
             rules.append((rate > 0 and math.isfinite(rate), f"{name} must be a positive number, got {rate}"))
+            rules.append(
+                (
+                    rate * self.weight_decay < 1,
+                    f"--weight-decay {self.weight_decay:g} times {name} {rate:g} is {rate * self.weight_decay:g}: "
+                    "at 1 or more every step flips or zeroes the weights (decay is usually 1e-4 to 0.5)",
+                )
+            )
         for valid, message in rules:
             if not valid:
                 raise BrainEdgeError(message)
@@ -109,3 +116,43 @@ class TrainConfig:
         model["hidden_units"] = tuple(model.get("hidden_units", ()))
         legacy = {"pixel_mean": MOBILENET_MEAN[0], "pixel_std": MOBILENET_STD[0]}  # runs saved before these fields
         return cls(**{**legacy, **raw, "model": ModelConfig(**model)})
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One model.fit of the recipe: which layers it trains, how long and how fast."""
+
+    name: str
+    epochs: int
+    learning_rate: float
+    blocks: str
+    """Top backbone blocks trained with the head: "0" (head only), a number or "all"."""
+    batch_norm: bool
+    """Whether batch-norm layers train (and update their moving statistics)."""
+    cosine: bool
+
+
+def phases(config: TrainConfig) -> list[Phase]:
+    """Pretrained: head then fine-tune. From scratch there is nothing to protect: one phase, batch
+    norm included."""
+    if config.model.weights == "none":
+        total = config.head_epochs + config.finetune_epochs
+        return [Phase("scratch", total, config.head_learning_rate, "all", batch_norm=True, cosine=True)]
+    return [
+        Phase("head", config.head_epochs, config.head_learning_rate, "0", config.train_batch_norm, cosine=False),
+        Phase(
+            "finetune",
+            config.finetune_epochs,
+            config.finetune_learning_rate,
+            config.finetune_blocks,
+            config.train_batch_norm,
+            cosine=True,
+        ),
+    ]
+
+
+def qat_phase(config: TrainConfig) -> Phase:
+    """Quantization-aware training trains what the last phase trained, at its own rate."""
+    last = phases(config)[-1]
+    return dataclasses.replace(last, name="qat", epochs=config.qat_epochs, learning_rate=config.qat_learning_rate,
+                               cosine=False)  # fmt: skip

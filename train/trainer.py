@@ -13,16 +13,15 @@ import os
 import platform
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.errors import BrainEdgeError, stops_received
 from brainedge.edge_runtime.manifest import class_weights, read_manifest
 from brainedge.edge_runtime.metadata import InputSpec
-from brainedge.train.config import TrainConfig
+from brainedge.train.config import Phase, TrainConfig, phases, qat_phase
 from brainedge.train.model import build_model, set_trainable_blocks
 from brainedge.train.pipeline import make_dataset, unreadable_images_stop_training
 from brainedge.train.run_dir import RunDirectory
@@ -30,26 +29,6 @@ from brainedge.train.scoring import SplitAnswers, split_reports, summary_line
 from brainedge.train.tf_setup import keras, tf
 
 QAT_CALIBRATION_BATCHES = 8
-
-
-@dataclass(frozen=True)
-class Phase:
-    name: str
-    epochs: int
-    learning_rate: float
-    blocks: str
-    cosine: bool
-
-
-def phases(config: TrainConfig) -> list[Phase]:
-    """Pretrained: head then fine-tune. From scratch there is nothing to protect: one phase."""
-    if config.model.weights == "none":
-        total = config.head_epochs + config.finetune_epochs
-        return [Phase("scratch", total, config.head_learning_rate, "all", cosine=True)]
-    return [
-        Phase("head", config.head_epochs, config.head_learning_rate, "0", cosine=False),
-        Phase("finetune", config.finetune_epochs, config.finetune_learning_rate, config.finetune_blocks, cosine=True),
-    ]
 
 
 def make_optimizer(config: TrainConfig, rate: Any, steps_per_epoch: int) -> keras.optimizers.Optimizer:
@@ -152,6 +131,7 @@ class Trainer:
         keras.utils.set_random_seed(config.seed)
         self.mixed_precision = use_mixed_precision(config.mixed_precision)
         self.global_batch = config.batch_size * self.strategy.num_replicas_in_sync
+        self.stops_at_start = stops_received()
 
     # -- the story ---------------------------------------------------------------------
     def run(self) -> keras.Model:
@@ -215,8 +195,7 @@ class Trainer:
             )
 
     def _fit(self, model: keras.Model, phase: Phase) -> None:
-        train_bn = self.config.train_batch_norm or phase.name == "scratch"
-        set_trainable_blocks(model, phase.blocks, train_batch_norm=train_bn)
+        set_trainable_blocks(model, phase.blocks, train_batch_norm=phase.batch_norm)
         steps = self._steps_per_epoch()
         with self.strategy.scope():
             rate: Any = phase.learning_rate
@@ -227,7 +206,7 @@ class Trainer:
         trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
         print(
             f"[{phase.name}] {phase.epochs} epochs, {trainable:,} trainable parameters, "
-            f"batch-norm {'training' if train_bn else 'frozen'}, {self.strategy.num_replicas_in_sync} "
+            f"batch-norm {'training' if phase.batch_norm else 'frozen'}, {self.strategy.num_replicas_in_sync} "
             f"replica(s) x batch {self.config.batch_size}",
             flush=True,
         )
@@ -244,11 +223,15 @@ class Trainer:
     def _callbacks(self, phase: Phase) -> list[keras.callbacks.Callback]:
         """Backup first: an epoch is in history.csv only once it is safely backed up."""
         return [
+            *self._guards(phase),
             self._backup(phase.name),
             BestWeights(self.run_directory.best_weights_path, self.run_directory.best_val_accuracy()),
             keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=self.config.patience),
             EpochLogger(self.run_directory, phase, len(self.splits["train"])),
         ]
+
+    def _guards(self, phase: Phase) -> list[keras.callbacks.Callback]:
+        return [StopWhenAsked(self.stops_at_start), StopOnDivergence(phase.name)]
 
     def _backup(self, phase: str) -> keras.callbacks.BackupAndRestore:
         """Kept after the phase ends and removed once state.json marks it done, so a kill between
@@ -259,6 +242,11 @@ class Trainer:
         from brainedge.train.qat import calibrate_ranges, quantize_for_training
 
         print(f"[qat] quantization-aware fine-tuning, {self.config.qat_epochs} epoch(s)", flush=True)
+        phase = qat_phase(self.config)
+        # Set here, not inherited from the model's flags: a resumed run (its phases skipped) or a
+        # float32 rebuild would otherwise train every layer, and a backup made while training the
+        # other set of weights cannot be restored.
+        set_trainable_blocks(model, phase.blocks, train_batch_norm=phase.batch_norm)
         with self.strategy.scope():
             qat_model = quantize_for_training(model)
         unaugmented = self._dataset("train").take(QAT_CALIBRATION_BATCHES)
@@ -269,14 +257,17 @@ class Trainer:
                 loss="categorical_crossentropy",
                 metrics=["accuracy"],
             )
-        phase = Phase("qat", self.config.qat_epochs, self.config.qat_learning_rate, "all", cosine=False)
         qat_model.fit(
             self._dataset("train", training=True),
             validation_data=self._dataset("val"),
             epochs=phase.epochs,
             class_weight=self._class_weights(),
             verbose=0,
-            callbacks=[self._backup("qat"), EpochLogger(self.run_directory, phase, len(self.splits["train"]))],
+            callbacks=[
+                *self._guards(phase),
+                self._backup("qat"),
+                EpochLogger(self.run_directory, phase, len(self.splits["train"])),
+            ],
         )
         save_atomically(qat_model, self.run_directory.qat_model_path)
         self._evaluate(qat_model, "qat")
@@ -353,6 +344,45 @@ def save_atomically(model: keras.Model, path: Path) -> None:
     partial = path.with_name(f".partial-{path.name}")
     model.save(partial)
     os.replace(partial, path)
+
+
+class StopWhenAsked(keras.callbacks.Callback):
+    """Ends training at the next batch after a Ctrl-C that TensorFlow swallowed (its input threads
+    print the KeyboardInterrupt as "Exception ignored" and training goes on)."""
+
+    def __init__(self, stops_before: int) -> None:
+        super().__init__()
+        self.stops_before = stops_before
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._stop_if_asked()
+
+    def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._stop_if_asked()
+
+    def _stop_if_asked(self) -> None:
+        if stops_received() > self.stops_before:
+            raise KeyboardInterrupt
+
+
+class StopOnDivergence(keras.callbacks.Callback):
+    """A loss that became NaN or infinite trains nothing more: one line saying so, not an exit 0
+    with a model whose every answer is the same."""
+
+    def __init__(self, phase: str) -> None:
+        super().__init__()
+        self.phase = phase
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise BrainEdgeError(
+                f"training diverged: the loss became {float(loss)} at {self.phase} epoch {self.epoch + 1}, "
+                f"batch {batch + 1}; start a new --out with a lower learning rate or --weight-decay"
+            )
 
 
 class BestWeights(keras.callbacks.Callback):

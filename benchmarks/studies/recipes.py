@@ -36,6 +36,7 @@ from brainedge.benchmarks.device import device_record
 from brainedge.benchmarks.studies import SHARED, record_paths, study_command, write_record
 from brainedge.benchmarks.studies.train_report import WALL_CLOCK, process_record, run_metrics
 from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser
+from brainedge.edge_runtime.manifest import read_manifest
 from brainedge.edge_runtime.metrics import SPREAD_CAVEAT, Spread, paired_test, spread, wilson_interval, with_interval
 from brainedge.train.config import TrainConfig
 from brainedge.train.quiet import quiet_tensorflow
@@ -131,8 +132,7 @@ def check_run_inputs(row: Row, seed: int, manifest: Path, directory: Path) -> No
         raise BrainEdgeError(f"row {row.name!r} trains nothing: it evaluates {row.models_of!r}'s models")
     if not 0 <= seed < 2**32:
         raise BrainEdgeError(f"--seed must be between 0 and 2**32 - 1, got {seed}")
-    if not manifest.is_file():
-        raise BrainEdgeError(f"{manifest}: no such manifest file")
+    read_manifest(manifest)  # a wrong file is refused here, not by the trainer after train.log is started
     if not WEIGHTS.is_file():
         raise BrainEdgeError(f"{WEIGHTS}: the shared ImageNet weights are missing (set BRAINEDGE_SHARED)")
     for parent in (directory, *directory.parents):
@@ -331,7 +331,7 @@ def row_record(row: Row, finished: list[Path]) -> dict[str, Any]:
 
 def build_table(work: Path) -> dict[str, Any]:
     if not work.is_dir():
-        raise BrainEdgeError(f"{work}: no such directory")
+        raise BrainEdgeError(f"{work}: {'not a directory' if work.exists() else 'no such directory'}")
     rows, unfinished, manifest = [], [], None
     for row in ROWS:
         finished = [directory for directory in seed_directories(work, row) if is_finished(directory)]

@@ -26,7 +26,7 @@ from brainedge.benchmarks.studies import record_paths, write_record
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.manifest import Manifest, read_manifest
 from brainedge.edge_runtime.metrics import SPREAD_CAVEAT, Spread, spread, with_interval
-from brainedge.train.config import TrainConfig
+from brainedge.train.config import Phase, TrainConfig, phases, qat_phase
 from brainedge.train.run_dir import RunDirectory
 from brainedge.train.scoring import LEAK_FREE_TEST, images_label, stored_reports
 
@@ -146,7 +146,8 @@ def markdown(record: dict[str, Any]) -> str:
 
 def _recipe(record: dict[str, Any]) -> str:
     recipe = record["recipe"]
-    model = recipe["model"]
+    config = TrainConfig.from_dict(recipe)
+    stages = [*phases(config), *([qat_phase(config)] if config.qat_epochs else [])]
     return "\n".join(
         [
             "# Training (issue 4): MobileNetV2 fine-tuned on brain-tumor-mri, held-out test split",
@@ -155,19 +156,21 @@ def _recipe(record: dict[str, Any]) -> str:
             f"Device: {record['device']['cpu']} ({record['device']['cores']} cores), {record['strategy']} with "
             f"{record['replicas']} replica(s), TensorFlow {record['versions']['tensorflow']}",
             "",
-            f"Recipe: MobileNetV2 alpha {model['alpha']}, {model['input_size']} px, weights `{model['weights']}`; "
-            f"head {recipe['head_epochs']} epochs at {recipe['head_learning_rate']}, then "
-            f"{recipe['finetune_epochs']} fine-tuning epochs (blocks: {recipe['finetune_blocks']}) at "
-            f"{recipe['finetune_learning_rate']} with cosine decay, batch {recipe['batch_size']}, batch norm "
-            f"{'trained' if recipe['train_batch_norm'] else 'frozen'}, early stopping patience {recipe['patience']}, "
-            f"label smoothing {recipe['label_smoothing']}, mixup {recipe['mixup']}, weight decay "
-            f"{recipe.get('weight_decay', 0.0)}, weight averaging (EMA) {recipe.get('ema', 0.0) or 'off'}, "
-            f"class weights "
-            f"{'on' if recipe['use_class_weights'] else 'off'}; QAT {recipe['qat_epochs']} epoch(s) at "
-            f"{recipe['qat_learning_rate']}.",
+            f"Recipe: MobileNetV2 alpha {config.model.alpha}, {config.model.input_size} px, weights "
+            f"`{config.model.weights}`; {'; then '.join(_phase_text(stage) for stage in stages)}. Batch "
+            f"{config.batch_size}, early stopping patience {config.patience}, label smoothing "
+            f"{config.label_smoothing}, mixup {config.mixup}, weight decay {config.weight_decay}, weight averaging "
+            f"(EMA) {config.ema or 'off'}, class weights {'on' if config.use_class_weights else 'off'}.",
             "",
         ]
     )
+
+
+def _phase_text(phase: Phase) -> str:
+    layers = {"0": "head only", "all": "every layer"}.get(phase.blocks, f"head + top {phase.blocks} blocks")
+    schedule = " with cosine decay" if phase.cosine else ""
+    batch_norm = "batch norm trained" if phase.batch_norm else "batch norm frozen"
+    return f"{phase.name} {phase.epochs} epoch(s) at {phase.learning_rate}{schedule} ({layers}, {batch_norm})"
 
 
 def _scores(record: dict[str, Any]) -> str:
