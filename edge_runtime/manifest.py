@@ -30,6 +30,7 @@ File format (UTF-8 CSV, ``\\n`` line endings)::
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import os
 from dataclasses import dataclass
@@ -75,6 +76,12 @@ class Manifest:
         """The rows of one split, in manifest order."""
         _check_split_name(name)
         return [row for row in self.rows if row.split == name]
+
+    def split_fingerprint(self) -> str:
+        """One hash of which image (by content) is in which split with which label: the same for a
+        dataset that moved, different for another split or other images."""
+        lines = sorted(f"{row.split} {row.label} {row.sha256} {row.leaked}" for row in self.rows)
+        return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
     def files(self, name: str, include_leaked: bool = True) -> list[tuple[Path, int]]:
         """(absolute path, class index) for each image of a split, as the training pipeline wants."""

@@ -3,8 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+from pathlib import Path
 
-from brainedge.train.cli import DEFAULTS, RESUME_OPTIONS, build_parser, given_options, ignored_on_resume, saved_setting
+import pytest
+
+from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.manifest import Manifest, ManifestRow, read_manifest, write_manifest
+from brainedge.train.cli import (
+    DEFAULTS,
+    RESUME_OPTIONS,
+    build_parser,
+    check_out_folder,
+    check_same_split,
+    given_options,
+    ignored_on_resume,
+    saved_setting,
+)
 
 
 def parsed(argv: list[str]):
@@ -28,3 +43,36 @@ def test_resume_names_the_typed_options_that_differ_from_the_run() -> None:
     other = ["--resume", "--seed=4", "--finetune-lr", "1e-4", "--data", "scans"]
     assert ignored_on_resume(parsed(other), saved) == ["--data scans", "--finetune-lr 0.0001", "--seed 4"]
     assert ignored_on_resume(parsed(["--resume"]), saved) == [], "an untyped default is not an ignored option"
+
+
+def test_out_must_be_a_named_utf8_folder_holding_a_run_or_nothing(tmp_path: Path) -> None:
+    def refused(*argv: str) -> str:
+        with pytest.raises(BrainEdgeError) as error:
+            check_out_folder(parsed(list(argv)))
+        return str(error.value)
+
+    assert "--out is empty or the current folder" in refused("--out", "")
+    odd = os.fsdecode(os.fsencode(tmp_path) + b"/run \xff")
+    assert "not valid UTF-8" in refused("--out", odd)
+    dataset = tmp_path / "scans"
+    (dataset / "glioma").mkdir(parents=True)
+    assert "scans: already holds other files (glioma)" in refused("--out", str(dataset))
+    check_out_folder(parsed(["--out", str(tmp_path / "new")]))  # a new folder
+    (tmp_path / "split" / "manifest.csv").parent.mkdir()
+    (tmp_path / "split" / "manifest.csv").write_text("")  # what --data wrote before a kill
+    check_out_folder(parsed(["--out", str(tmp_path / "split")]))
+
+
+def test_a_resumed_run_reads_its_split_from_a_new_place_but_not_another_split(tmp_path: Path) -> None:
+    rows = [ManifestRow(f"{i}.jpg", "ab"[i % 2], "train" if i < 4 else "test", f"g{i}", f"{i:064d}", 8, 8, False)
+            for i in range(6)]  # fmt: skip
+    original, moved, other = tmp_path / "original.csv", tmp_path / "moved.csv", tmp_path / "other.csv"
+    write_manifest(original, Manifest(root=tmp_path, rows=rows))
+    write_manifest(moved, Manifest(root=tmp_path / "elsewhere", rows=rows))
+    swapped = [dataclasses.replace(rows[0], split="test"), *rows[1:5], dataclasses.replace(rows[5], split="train")]
+    write_manifest(other, Manifest(root=tmp_path, rows=swapped))
+    saved = {"manifest": str(original), "split_fingerprint": read_manifest(original).split_fingerprint()}
+    check_same_split(moved, saved)
+    with pytest.raises(BrainEdgeError, match="other.csv: not the split this run was trained on"):
+        check_same_split(other, saved)
+    check_same_split(other, {"manifest": str(original)})  # a run from before the fingerprint: not checked

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser
+from brainedge.edge_runtime.files import is_utf8_name, scan_folder, shown
+from brainedge.edge_runtime.manifest import read_manifest
 from brainedge.train.config import ModelConfig, TrainConfig
 from brainedge.train.run_dir import RunDirectory
 from brainedge.train.stack import add_verbose_option, run_training_command
@@ -140,6 +142,7 @@ def resolve_manifest(args: argparse.Namespace) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_out_folder(args)
     run_directory = RunDirectory(args.out)
     if not args.resume and run_directory.has_config():
         raise BrainEdgeError(f"{args.out}: already holds a run; pass --resume or choose another --out")
@@ -150,11 +153,42 @@ def run(args: argparse.Namespace) -> int:
         return train(args, run_directory, config)
 
 
+def check_out_folder(args: argparse.Namespace) -> None:
+    """--out must name a folder TensorFlow can write checkpoints to (a UTF-8 path) that holds a run
+    or nothing yet: a run's files mixed into a dataset or the current folder are hard to undo."""
+    if not str(args.out).strip() or args.out == Path():
+        raise BrainEdgeError("--out is empty or the current folder: name a run directory for the run's files")
+    if not is_utf8_name(str(args.out)):
+        raise BrainEdgeError(
+            f"{shown(args.out)}: --out is not valid UTF-8, which TensorFlow cannot write checkpoints to"
+        )
+    if args.resume or not args.out.is_dir() or RunDirectory(args.out).has_config():
+        return
+    others = [entry.name for entry in scan_folder(args.out).folders + scan_folder(args.out).files]
+    others = [name for name in others if name != MANIFEST_NAME]  # brainedge-train --data's own split
+    if others:
+        raise BrainEdgeError(
+            f"{args.out}: already holds other files ({', '.join(others[:3])}{', ...' if len(others) > 3 else ''}); "
+            "choose a new or empty --out"
+        )
+
+
+def check_same_split(manifest: Path, saved: dict[str, Any]) -> None:
+    """A resumed run may read its split from a new place (the dataset moved), not another split."""
+    fingerprint = saved.get("split_fingerprint")  # runs before this check have none
+    if fingerprint is not None and read_manifest(manifest).split_fingerprint() != fingerprint:
+        raise BrainEdgeError(
+            f"{manifest}: not the split this run was trained on (other images, labels or splits than "
+            f"{saved['manifest']}); resume with that split, or train a new --out"
+        )
+
+
 def train(args: argparse.Namespace, run_directory: RunDirectory, config: TrainConfig | None) -> int:
     if args.resume:
         saved = run_directory.read_config()
         config = TrainConfig.from_dict(saved["train"])
         manifest = args.manifest or Path(saved["manifest"])  # --manifest: the dataset moved
+        check_same_split(manifest, saved)
         print(f"resuming {args.out} with its saved {run_directory.config_path.name}", flush=True)
         ignored = ignored_on_resume(args, config)
         if ignored:

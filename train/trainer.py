@@ -331,6 +331,7 @@ class Trainer:
                 "class_names": self.class_names,
                 "input": dataclasses.asdict(self.spec),
                 "manifest": str(self.manifest_path.resolve()),
+                "split_fingerprint": self.manifest.split_fingerprint(),
                 "strategy": type(self.strategy).__name__,
                 "replicas": self.strategy.num_replicas_in_sync,
                 "mixed_precision": self.mixed_precision,
