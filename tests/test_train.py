@@ -410,6 +410,7 @@ def test_an_image_unreadable_after_the_split_stops_training_with_one_line(data, 
         ("--mixup", "nan", "--mixup must be 0 or more"),
         ("--weight-decay", "-0.1", "--weight-decay must be 0 or more"),
         ("--weight-decay", "1e308", "times --head-lr 0.001 is 1e+305: at 1 or more every step flips"),
+        ("--head-lr", "1e9", "--head-lr 1e+09 is 1 or more: Adam's steps are about that size"),
         ("--ema", "1", "--ema must be in [0, 1)"),
         ("--seed", "-1", "--seed must be between 0 and 2**32 - 1"),
         ("--dropout", "1", "--dropout must be in [0, 1)"),
@@ -444,8 +445,10 @@ def test_a_second_trainer_on_the_same_out_is_refused_and_a_stale_lock_is_taken_o
     assert not run.lock_path.exists()
 
 
-def ctrl_c_after_an_epoch_of(phase: str, command: list[str], run: Path) -> tuple[int, str]:
-    """Start training and press Ctrl-C as soon as history.csv shows a finished epoch of ``phase``:
+def stop_after_an_epoch_of(
+    phase: str, command: list[str], run: Path, stop: signal.Signals = signal.SIGINT
+) -> tuple[int, str]:
+    """Start training and send ``stop`` (Ctrl-C by default) as soon as history.csv shows a finished epoch of ``phase``:
     the trainer's exit code and standard error."""
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + KILL_WAIT_S
@@ -453,15 +456,17 @@ def ctrl_c_after_an_epoch_of(phase: str, command: list[str], run: Path) -> tuple
         assert process.poll() is None, process.communicate()
         assert time.monotonic() < deadline, f"no {phase} epoch finished in time"
         time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(stop)
     _, err = process.communicate(timeout=300)
     return process.returncode, err
 
 
-def test_ctrl_c_stops_training_in_one_line_and_resume_finishes_the_run(data, tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_stops_training_in_one_line_and_resume_finishes_the_run(data, tmp_path, stop):
+    """SIGTERM (a scheduler's or systemd's stop) ends training as Ctrl-C does: lock released, exit 130."""
     run = tmp_path / "run"
     command = train_command(data, run, "--head-epochs", "1", "--finetune-epochs", "2", "--qat-epochs", "0")
-    code, err = ctrl_c_after_an_epoch_of("head", command, run)
+    code, err = stop_after_an_epoch_of("head", command, run, stop)
     assert code == 130 and err.strip().splitlines()[-1] == "interrupted", err[-3000:]
     assert "Traceback" not in err
     assert not (run / ".lock").exists(), "an interrupted trainer kept its lock"
@@ -478,7 +483,7 @@ def test_ctrl_c_after_the_qat_epoch_resumes_training_the_same_weights(data, tmp_
     rebuilt) must quantize-train the same weights as before, or the epoch's backup cannot be restored."""
     run = tmp_path / "run"
     command = train_command(data, run, "--head-epochs", "1", "--finetune-epochs", "1", "--qat-epochs", "1")
-    code, err = ctrl_c_after_an_epoch_of("qat", command, run)
+    code, err = stop_after_an_epoch_of("qat", command, run)
     assert code == 130, err[-3000:]
     resumed = subprocess.run(command + ["--resume"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]

@@ -7,11 +7,13 @@ Several machines: set TF_CONFIG on each worker (see the README) and run the same
 from __future__ import annotations
 
 import argparse
+import shlex
+import signal
 import sys
 from pathlib import Path
 from typing import Any
 
-from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser
+from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser, stop_like_ctrl_c
 from brainedge.edge_runtime.files import is_utf8_name, scan_folder, shown
 from brainedge.edge_runtime.manifest import read_manifest
 from brainedge.train.config import ModelConfig, TrainConfig
@@ -31,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--manifest", type=Path, help="split manifest from brainedge-data split")
     source.add_argument("--data", type=Path, help="class-per-folder images; a leak-free split is made")
-    parser.add_argument("--out", type=Path, default=Path("runs/train"), help="run directory")
+    parser.add_argument("--out", type=Path, default=Path("runs/train"), help="run directory (default: runs/train)")
     parser.add_argument("--resume", action="store_true", help="continue a killed run in --out with its saved settings")
     model, recipe = DEFAULTS.model, DEFAULTS
     parser.add_argument("--alpha", type=float, default=model.alpha, help="MobileNetV2 width multiplier")
@@ -202,7 +204,7 @@ def train(args: argparse.Namespace, run_directory: RunDirectory, config: TrainCo
     from brainedge.train.trainer import Trainer  # TensorFlow: only once the settings are known to be usable
 
     Trainer(manifest, args.out, config).run()
-    print(f"run directory: {args.out}  (next: brainedge-export {args.out})")
+    print(f"run directory: {args.out}  (next: brainedge-export {shlex.quote(str(args.out))})")
     return 0
 
 
@@ -229,6 +231,7 @@ def saved_setting(config: TrainConfig, dest: str) -> Any:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.given = given_options(argv, args)
+    stop_like_ctrl_c(signal.SIGTERM)  # a killed job (systemd, a batch scheduler) ends like Ctrl-C: lock released
     return run_training_command("brainedge-train", run, args)
 
 

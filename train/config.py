@@ -100,6 +100,9 @@ class TrainConfig:
         ):
             rules.append((rate > 0 and math.isfinite(rate), f"{name} must be a positive number, got {rate}"))
             rules.append(
+                (rate < 1, f"{name} {rate:g} is 1 or more: Adam's steps are about that size, and training diverges")
+            )
+            rules.append(
                 (
                     rate * self.weight_decay < 1,
                     f"--weight-decay {self.weight_decay:g} times {name} {rate:g} is {rate * self.weight_decay:g}: "
