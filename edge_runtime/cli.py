@@ -379,8 +379,8 @@ def run(args: argparse.Namespace) -> int:
         stop_like_ctrl_c(signal.SIGTERM)  # systemd's stop
         overlays = overlays_for(args, classifier)
         stop = threading.Event()
-        results = kiosk_results(classifier, kiosk_frames(args, stop), args, stop)
-        try:
+        try:  # from the first frame on: the source's thread may say "watching" before report() starts
+            results = kiosk_results(classifier, kiosk_frames(args, stop), args, stop)
             failures = report(results, make_writer(args, classifier), overlays)
         except KeyboardInterrupt:
             return 0  # the normal way to stop a kiosk

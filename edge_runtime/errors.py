@@ -47,8 +47,9 @@ def report_user_errors(command: Callable[[T], int], args: T) -> int:
     Libraries do not always let Ctrl-C's KeyboardInterrupt through: numpy, raised into while it
     converts a TensorShape, turns it into a TypeError a line later, and TensorFlow's input threads
     print it as "Exception ignored" and go on. So the signal itself is remembered: whatever a stopped
-    command raises after it, or its normal return, is reported as the interruption (long loops poll
-    stops_received() to end early).
+    command raises after it is reported as the interruption, and long loops poll stops_received()
+    to end early. A command that returns normally after Ctrl-C (a server or kiosk stopping as asked)
+    keeps its exit code.
     """
     stops_before = stops_received()
     with _ctrl_c_remembered():
@@ -57,8 +58,6 @@ def report_user_errors(command: Callable[[T], int], args: T) -> int:
         except Exception:
             if stops_received() == stops_before:
                 raise
-            code = EXIT_INTERRUPTED
-        if code != EXIT_INTERRUPTED and stops_received() > stops_before:
             code = EXIT_INTERRUPTED
         if code == EXIT_INTERRUPTED:
             print("interrupted", file=sys.stderr)

@@ -125,22 +125,6 @@ def test_ctrl_c_that_a_library_turned_into_another_error_is_still_one_line_and_e
         report_user_errors(lambda _: int(object()), None)  # no Ctrl-C: a bug, and its traceback stays
 
 
-def test_ctrl_c_that_a_library_swallowed_still_ends_the_command_as_interrupted(capsys) -> None:
-    """TensorFlow's input threads print a KeyboardInterrupt as "Exception ignored" and go on: a
-    command that then returns normally was still stopped by its user."""
-
-    def swallows_the_interrupt(_: None) -> int:
-        try:
-            os.kill(os.getpid(), signal.SIGINT)
-        except KeyboardInterrupt:
-            pass
-        return 0
-
-    assert report_user_errors(swallows_the_interrupt, None) == EXIT_INTERRUPTED
-    assert capsys.readouterr().err == "interrupted\n"
-    assert report_user_errors(lambda _: 0, None) == 0  # an earlier Ctrl-C does not stop the next command
-
-
 def test_a_name_that_is_not_utf8_is_printed_escaped_in_json(work: Path) -> None:
     odd = os.fsencode(work / "scans") + b"/caf\xe9.png"
     shutil.copy(work / "scans" / "red.png", odd.decode(errors="surrogateescape"))

@@ -286,7 +286,7 @@ class Trainer:
             answers[split] = SplitAnswers(
                 split,
                 np.array([label for _, label in self.splits[split]]),
-                model.predict(self._dataset(split), verbose=0),
+                model.predict(self._dataset(split), verbose=0, callbacks=[StopWhenAsked(self.stops_at_start)]),
                 np.array([row.leaked for row in self.manifest.split(split)], bool),
             )
             for key, report in split_reports(answers[split], self.class_names).items():
@@ -348,7 +348,7 @@ def save_atomically(model: keras.Model, path: Path) -> None:
 
 
 class StopWhenAsked(keras.callbacks.Callback):
-    """Ends training at the next batch after a Ctrl-C that TensorFlow swallowed (its input threads
+    """Ends training or prediction at the next batch after a Ctrl-C that TensorFlow swallowed (its input threads
     print the KeyboardInterrupt as "Exception ignored" and training goes on)."""
 
     def __init__(self, stops_before: int) -> None:
@@ -359,6 +359,9 @@ class StopWhenAsked(keras.callbacks.Callback):
         self._stop_if_asked()
 
     def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._stop_if_asked()
+
+    def on_predict_batch_end(self, batch: int, logs: dict | None = None) -> None:
         self._stop_if_asked()
 
     def _stop_if_asked(self) -> None:
