@@ -166,8 +166,8 @@ def check_out_folder(args: argparse.Namespace) -> None:
         )
     if args.resume or not args.out.is_dir() or RunDirectory(args.out).has_config():
         return
-    others = [entry.name for entry in scan_folder(args.out).folders + scan_folder(args.out).files]
-    others = [name for name in others if name != MANIFEST_NAME]  # brainedge-train --data's own split
+    entries = scan_folder(args.out)
+    others = [path.name for path in entries.folders + entries.files if path.name != MANIFEST_NAME]  # --data's split
     if others:
         raise BrainEdgeError(
             f"{args.out}: already holds other files ({', '.join(others[:3])}{', ...' if len(others) > 3 else ''}); "
