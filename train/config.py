@@ -157,5 +157,6 @@ def phases(config: TrainConfig) -> list[Phase]:
 def qat_phase(config: TrainConfig) -> Phase:
     """Quantization-aware training trains what the last phase trained, at its own rate."""
     last = phases(config)[-1]
-    return dataclasses.replace(last, name="qat", epochs=config.qat_epochs, learning_rate=config.qat_learning_rate,
-                               cosine=False)  # fmt: skip
+    return dataclasses.replace(
+        last, name="qat", epochs=config.qat_epochs, learning_rate=config.qat_learning_rate, cosine=False
+    )
