@@ -40,7 +40,7 @@ def export_run(run_dir: Path, out: Path, settings: ExportSettings = DEFAULTS) ->
     settings.check()
     check_output_folder(out)  # before hours of work: an --out under a file cannot take bundles
     run = TrainingRun.open(run_dir)
-    formats = chosen_formats(list(settings.formats), run.has_qat_model)
+    formats = chosen_formats(list(settings.formats), run.missing_qat_model())
     remove_abandoned_staging(out)
     calibration = None
     if any(export_format(f).needs_calibration for f in formats):  # checked first: a short train split fails fast

@@ -4,13 +4,17 @@ from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.formats import FORMAT_NAMES, FORMATS, export_format
 
 
-def chosen_formats(requested: list[str], has_qat_model: bool) -> list[str]:
-    """Validate the requested formats; 'all' expands to every format the run can produce."""
+def chosen_formats(requested: list[str], missing_qat_model: str | None) -> list[str]:
+    """Validate the requested formats; 'all' expands to every format the run can produce.
+
+    ``missing_qat_model``: why the run has no QAT model and how to get one, or None when it has one."""
     if requested == ["all"]:
-        return [f.name for f in FORMATS if has_qat_model or not f.needs_qat]
+        if missing_qat_model is not None:
+            print(f"note: 'all' leaves out tflite_int8_qat: {missing_qat_model}", flush=True)
+        return [f.name for f in FORMATS if missing_qat_model is None or not f.needs_qat]
     unknown = [name for name in requested if name not in FORMAT_NAMES]
     if unknown:
         raise BrainEdgeError(f"unknown format(s) {', '.join(unknown)}; choose from {', '.join(FORMAT_NAMES)}")
-    if not has_qat_model and any(export_format(name).needs_qat for name in requested):
-        raise BrainEdgeError("tflite_int8_qat needs a QAT model: train with --qat-epochs 1 or more")
+    if missing_qat_model is not None and any(export_format(name).needs_qat for name in requested):
+        raise BrainEdgeError(f"tflite_int8_qat needs a QAT model: {missing_qat_model}")
     return list(dict.fromkeys(requested))

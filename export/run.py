@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,9 +49,14 @@ class TrainingRun:
     def directory(self) -> RunDirectory:
         return RunDirectory(self.path)
 
-    @property
-    def has_qat_model(self) -> bool:
-        return self.directory.qat_model_path.exists()
+    def missing_qat_model(self) -> str | None:
+        """Why the run has no QAT model, with the command that makes one; None when it has one."""
+        if self.directory.qat_model_path.exists():
+            return None
+        if self.config["train"]["qat_epochs"] > 0:
+            resume = f"brainedge-train --resume --out {shlex.quote(str(self.path))}"
+            return f"this run's quantization-aware training has not finished: {resume}"
+        return "this run was trained with --qat-epochs 0: train with --qat-epochs 1 or more"
 
     def load_float_model(self) -> keras.Model:
         return keras.models.load_model(self.directory.float_model_path)

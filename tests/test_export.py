@@ -310,6 +310,18 @@ no_model = work / "no_model"
 no_model.mkdir()
 shutil.copy(run / "config.json", no_model / "config.json")
 attempt("no_model", str(no_model), "--out", str(work / "out1"))
+stopped_in_qat = work / "stopped_in_qat"  # killed during QAT: the float model is saved, the QAT one is not
+stopped_in_qat.mkdir()
+for name in ("config.json", "model.keras"):
+    shutil.copy(run / name, stopped_in_qat / name)
+attempt("stopped_in_qat", str(stopped_in_qat), "--out", str(work / "out6"), "--formats", "tflite_int8_qat")
+no_qat = work / "no_qat"
+no_qat.mkdir()
+config = json.loads((run / "config.json").read_text())
+config["train"]["qat_epochs"] = 0
+(no_qat / "config.json").write_text(json.dumps(config))
+shutil.copy(run / "model.keras", no_qat / "model.keras")
+attempt("no_qat", str(no_qat), "--out", str(work / "out7"), "--formats", "tflite_int8_qat")
 attempt("representative", str(run), "--out", str(work / "out2"), "--formats", "tflite_int8_ptq",
         "--representative", "100000")
 
@@ -335,6 +347,8 @@ def test_bad_input_gives_one_line_and_leaves_no_bundle(run_dir: Path, tmp_path: 
     results = json.loads(done.stdout.strip().splitlines()[-1])
     expected = {
         "no_model": "no trained model (model.keras)",
+        "stopped_in_qat": "quantization-aware training has not finished: brainedge-train --resume --out ",
+        "no_qat": "trained with --qat-epochs 0: train with --qat-epochs 1 or more",
         "representative": "100000 representative images requested",
         "unquantizable": "TFLite int8_ptq conversion failed (an op that cannot be quantized?): "
         "'tfl.cumsum' op quantization is not supported",
@@ -630,3 +644,13 @@ def test_a_temperature_that_does_not_help_held_out_images_is_not_kept() -> None:
     )
     fitted = fit_calibration(Answers(helpful, np.zeros((400, 1)), noisy))
     assert fitted.temperature == pytest.approx(3.0, rel=0.25) and "note" not in fitted.fit
+
+
+def test_all_formats_say_what_they_leave_out(capsys: pytest.CaptureFixture[str]) -> None:
+    from brainedge.export.formats import chosen_formats
+
+    assert chosen_formats(["all"], None) == list(FORMAT_NAMES)
+    assert capsys.readouterr().out == ""
+    without_qat = chosen_formats(["all"], "this run's quantization-aware training has not finished")
+    assert without_qat == [name for name in FORMAT_NAMES if name != "tflite_int8_qat"]
+    assert "leaves out tflite_int8_qat: this run's quantization-aware training" in capsys.readouterr().out
