@@ -144,6 +144,16 @@ def test_kaggle_testing_is_kept_and_leaks_are_flagged(kaggle, tmp_path):
     assert len(manifest.files("test", include_leaked=False)) == len(test) - 2
 
 
+def test_a_class_missing_from_kaggle_testing_is_refused_not_left_untested(kaggle, tmp_path):
+    shutil.rmtree(kaggle / "Testing" / "b")
+    untested = r"Testing: class 'b' has no readable image there, so it would not be tested"
+    with pytest.raises(BrainEdgeError, match=untested):
+        make_split(kaggle, tmp_path / "split.csv", progress=False)
+    assert not (tmp_path / "split.csv").exists()
+    pooled = make_split(kaggle, tmp_path / "split.csv", keep_test=False, progress=False)
+    assert {row.label for row in pooled.split("test")} == {"a", "b"}
+
+
 def test_kaggle_pooled_split_has_no_leaks(kaggle, tmp_path):
     manifest = make_split(kaggle, tmp_path / "split.csv", keep_test=False, progress=False)
     rows = {row.path: row for row in manifest.rows}

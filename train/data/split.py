@@ -110,6 +110,13 @@ def _check_classes(dataset: Dataset, pool: list[int], kept_test: list[int]) -> N
     problems += [
         f"class {label!r} is in {dataset.test_part}/ but not in the rest of {dataset.root}" for label in test_only
     ]
+    if kept_test:  # a class without test images would have no recall and would not weigh in the test score
+        untested = sorted(set(pool_counts) - {dataset.images[i].label for i in kept_test})
+        problems += [
+            f"{dataset.root / dataset.test_part}: class {label!r} has no readable image there, so it would not be "
+            "tested: add its test images, or pass --no-keep-test to split Training/ and Testing/ afresh"
+            for label in untested
+        ]
     if problems:
         raise BrainEdgeError(problems[0] + (f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""))
 
