@@ -122,6 +122,22 @@ def wilson_interval(successes: int, total: int, z: float = 1.96) -> tuple[float,
     return (low, high)
 
 
+def group_bootstrap_interval(
+    correct: np.ndarray, groups: np.ndarray, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED
+) -> tuple[float, float]:
+    """95% percentile interval of accuracy over images that come in near-duplicate groups.
+
+    Whole groups are drawn with replacement (a cluster bootstrap): a slice saved 14 times is one draw
+    of the data, not 14, which per-image intervals (Wilson) assume and so come out too narrow."""
+    _, group_of = np.unique(np.asarray(groups), return_inverse=True)
+    right = np.bincount(group_of, weights=np.asarray(correct, dtype=float))
+    size = np.bincount(group_of).astype(float)
+    draws = np.random.default_rng(seed).multinomial(len(size), np.full(len(size), 1 / len(size)), size=resamples)
+    accuracies = (draws @ right) / (draws @ size)
+    low, high = np.quantile(accuracies, [(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2])
+    return (float(low), float(high))
+
+
 def bootstrap_confusions(
     matrix: np.ndarray, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED
 ) -> np.ndarray:

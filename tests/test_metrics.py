@@ -17,6 +17,7 @@ from brainedge.edge_runtime.metrics import (
     bootstrap_confusions,
     classification_report,
     exact_mcnemar_p,
+    group_bootstrap_interval,
     macro_f1_interval,
     paired_test,
     per_class_scores,
@@ -170,3 +171,20 @@ def test_spread_of_one_run_claims_no_interval() -> None:
 def test_with_interval_prints_a_score_and_its_bounds() -> None:
     assert with_interval(0.98249, (0.97241, 0.98901)) == "0.9825 [0.9724, 0.9890]"
     assert with_interval(0.98249, [0.97241, 0.98901], digits=3) == "0.982 [0.972, 0.989]"
+
+
+def test_the_group_bootstrap_counts_a_near_duplicate_group_once() -> None:
+    correct = np.r_[np.ones(280, bool), np.zeros(20, bool)]  # 93.3%
+    rng = np.random.default_rng(1)
+    correct = correct[rng.permutation(300)]
+    singletons = group_bootstrap_interval(correct, np.arange(300))
+    wilson = wilson_interval(280, 300)
+    assert singletons[0] < 280 / 300 < singletons[1]
+    assert abs((singletons[1] - singletons[0]) - (wilson[1] - wilson[0])) < 0.01  # singletons: per-image sampling
+
+    copies = np.repeat(correct, 9)  # each image saved nine times, one group each: no more evidence than before
+    grouped = group_bootstrap_interval(copies, np.repeat(np.arange(300), 9))
+    per_image = wilson_interval(int(copies.sum()), len(copies))
+    assert grouped[1] - grouped[0] > 2.5 * (per_image[1] - per_image[0])  # sqrt(9) = 3 times as wide
+    assert abs((grouped[1] - grouped[0]) - (singletons[1] - singletons[0])) < 0.01
+    assert group_bootstrap_interval(np.ones(50, bool), np.arange(50) % 7) == (1.0, 1.0)
