@@ -525,6 +525,10 @@ def test_the_recipe_study_trains_rows_over_seeds_and_tables_them(data, tmp_path,
         )
         ptq = next(row for row in evaluation if row["variant"] == "tflite_int8_ptq")
         assert plain["tflite_int8_ptq"]["flips"] == ptq["float_flips"]
+    for seed in rows["baseline"]["seeds"] + rows["flip-average"]["seeds"]:
+        score = seed["float"]
+        assert 1 <= score["groups"] <= score["images"]
+        assert score["group_interval"][0] <= score["accuracy"] <= score["group_interval"][1]
     assert set(rows["baseline"]["spread"]) == {"float", "tflite_int8_ptq", "tflite_int8_qat"}
     assert rows["baseline"]["spread"]["float"]["runs"] == 2
     text = out.with_suffix(".md").read_text()
@@ -537,6 +541,18 @@ def test_the_recipe_study_trains_rows_over_seeds_and_tables_them(data, tmp_path,
     assert len(overlap["wrong_in_every_seed"]) <= min(overlap["wrong_per_seed"]) <= overlap["wrong_in_some_seed"]
     assert rows["smoothing-mixup"]["error_overlap"] is None and rows["flip-average"]["error_overlap"] is None
     assert "## Where the seeds of the recipe of benchmarks/mri_224.sh go wrong" in text
+    gallery = out.with_name("recipes_always_wrong_baseline.png")
+    assert gallery.exists() == bool(overlap["wrong_in_every_seed"])
+    assert (f"]({gallery.name})" in text) == gallery.exists()
+
+    test_set = read_manifest(manifest)
+    shown = [  # five test images as wrong answers: the gallery draws each with where the model looked
+        {"image": row.path, "path": str(test_set.root / row.path), "label": row.label}
+        for row in test_set.split("test")[:5]
+    ]
+    sheet = np.asarray(recipes.always_wrong_gallery(work / "baseline" / "seed-0", shown))
+    assert sheet.shape[1] == 4 * recipes.GALLERY_TILE and sheet.shape[0] > 2 * recipes.GALLERY_TILE
+    assert (sheet[..., 0].astype(int) != sheet[..., 2]).mean() > 0.1  # the map's colours over gray slices
 
     # what must not count: a copied seed folder, an unfinished seed, another recipe, a seed mislabelled
     baseline = work / "baseline"

@@ -31,13 +31,26 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+from PIL import Image
 
 from brainedge.benchmarks.device import device_record
 from brainedge.benchmarks.studies import SHARED, record_paths, study_command, write_record
 from brainedge.benchmarks.studies.train_report import WALL_CLOCK, process_record, run_metrics
+from brainedge.edge_runtime.classifier import Classifier
 from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser
+from brainedge.edge_runtime.explain import SHORT_SIDE_AT_LEAST, overlay, png_bytes
+from brainedge.edge_runtime.files import write_output
 from brainedge.edge_runtime.manifest import read_manifest
-from brainedge.edge_runtime.metrics import SPREAD_CAVEAT, Spread, paired_test, spread, wilson_interval, with_interval
+from brainedge.edge_runtime.metrics import (
+    SPREAD_CAVEAT,
+    Spread,
+    group_bootstrap_interval,
+    interval_text,
+    paired_test,
+    spread,
+    wilson_interval,
+    with_interval,
+)
 from brainedge.train.config import TrainConfig
 from brainedge.train.quiet import quiet_tensorflow
 from brainedge.train.run_dir import RunDirectory
@@ -53,6 +66,9 @@ EXPORTED = ("tflite_float32", "tflite_int8_ptq", "tflite_int8_qat")
 EXPORT_OPTIONS: tuple[str, ...] = ()
 """Further brainedge-export options (its defaults: 200 representative images for int8 calibration)."""
 INT8 = ("tflite_int8_ptq", "tflite_int8_qat")
+GALLERY_TILE = SHORT_SIDE_AT_LEAST
+"""A gallery tile's side: the smallest size ``overlay`` draws at, so each image is drawn whole."""
+GALLERY_COLUMNS = 4
 
 
 @dataclass(frozen=True)
@@ -238,15 +254,22 @@ def seed_scores(directory: Path, flip_average: bool) -> dict[str, Any]:
     log = directory / "train.log"
     attempts = len(WALL_CLOCK.findall(log.read_text(errors="replace"))) if log.exists() else 0
     scores: dict[str, Any] = {"seed": seed_of(directory), "process": {**process_record(log), "attempts": attempts}}
+    answers = float_answers(directory / "run")
+    plain = answers.right(answers.plain)
     if flip_average:
-        answers = float_answers(directory / "run")
-        plain, averaged = answers.right(answers.plain), answers.right(answers.flip_averaged)
-        scores["float"] = accuracy_record(averaged)
+        averaged = answers.right(answers.flip_averaged)
+        scores["float"] = accuracy_record(averaged, answers.groups)
         scores["against_plain"] = paired_test(plain, averaged).record()
         return scores
     run = RunDirectory(directory / "run")
     test = run_metrics(run, run.read_config())["float"][LEAK_FREE_TEST]
-    scores["float"] = {"accuracy": test["accuracy"], "interval": test["intervals"]["accuracy"], "images": test["count"]}
+    scores["float"] = {
+        "accuracy": test["accuracy"],
+        "interval": test["intervals"]["accuracy"],
+        "group_interval": list(group_bootstrap_interval(plain, answers.groups)),
+        "images": test["count"],
+        "groups": len(set(answers.groups)),
+    }
     evaluation = directory / "export" / "evaluation_test.json"
     for row in json.loads(evaluation.read_text()) if evaluation.exists() else []:
         if row["variant"] in INT8:
@@ -264,6 +287,10 @@ class TestAnswers:
     the left-right mirror's."""
 
     names: list[str]
+    paths: list[Path]
+    class_names: list[str]
+    groups: np.ndarray
+    """Each image's near-duplicate group in the manifest: the unit of the group bootstrap."""
     labels: np.ndarray
     plain: np.ndarray
     flip_averaged: np.ndarray
@@ -286,7 +313,8 @@ def float_answers(run_dir: Path) -> TestAnswers:
     names = [
         f"{path.parent.name}/{path.name} ({run.class_names[label]})" for path, label in zip(images.paths, images.labels)
     ]
-    return TestAnswers(names, images.labels, plain, averaged)
+    groups = np.array([row.group for row in run.manifest.split("test") if not row.leaked])  # LabelledImages' order
+    return TestAnswers(names, list(images.paths), list(run.class_names), groups, images.labels, plain, averaged)
 
 
 def error_overlap(finished: list[Path]) -> dict[str, Any]:
@@ -296,18 +324,62 @@ def error_overlap(finished: list[Path]) -> dict[str, Any]:
     if len({tuple(a.names) for a in answers}) != 1:
         raise BrainEdgeError(f"{finished[0].parent}: the seeds were scored on different test images")
     wrong = np.array([~a.right(a.plain) for a in answers])
-    ensemble = answers[0].right(np.mean([a.plain for a in answers], axis=0))
+    averaged = np.mean([a.plain for a in answers], axis=0)
+    first = answers[0]
+    every = np.flatnonzero(wrong.all(axis=0))
     return {
         "wrong_per_seed": wrong.sum(axis=1).tolist(),
         "wrong_in_some_seed": int(wrong.any(axis=0).sum()),
-        "wrong_in_every_seed": [name for name, every in zip(answers[0].names, wrong.all(axis=0)) if every],
-        "seeds_averaged": accuracy_record(ensemble),
+        "wrong_in_every_seed": [
+            {
+                "image": first.names[i],
+                "path": str(first.paths[i]),
+                "label": first.class_names[first.labels[i]],
+                "answer": first.class_names[int(averaged[i].argmax())],
+                "probability": float(averaged[i].max()),
+            }
+            for i in every
+        ],
+        "seeds_averaged": accuracy_record(first.right(averaged), first.groups),
     }
 
 
-def accuracy_record(correct: np.ndarray) -> dict[str, Any]:
-    interval = wilson_interval(int(correct.sum()), len(correct))
-    return {"accuracy": float(correct.mean()), "interval": list(interval), "images": len(correct)}
+def write_galleries(record: dict[str, Any], work: Path, out: Path) -> None:
+    """``OUT_always_wrong_ROW.png`` for each row with images wrong in every seed, named in its record."""
+    for row in record["rows"]:
+        if row["error_overlap"] and (wrong := row["error_overlap"]["wrong_in_every_seed"]):
+            path = out.with_name(f"{out.name}_always_wrong_{row['row']}.png")
+            seed = seed_directory(work, BY_NAME[row["row"]], row["seeds"][0]["seed"])
+            write_output(path, png_bytes(always_wrong_gallery(seed, wrong)))
+            row["always_wrong_gallery"] = path.name
+
+
+def always_wrong_gallery(directory: Path, wrong: list[dict[str, Any]]) -> Image.Image:
+    """The images every seed gets wrong, each with where one seed's float32 bundle looked (its class map
+    for the class it answered) and that answer: a reader can judge a small lesion from a doubtful label."""
+    classifier = Classifier.from_bundle(directory / "export" / "tflite_float32")
+    tiles = []
+    for image in wrong:
+        prediction = classifier.classify(image["path"], explain=True)
+        caption = f"{Path(image['path']).name}: {image['label']} -> {prediction.label} {prediction.score:.2f}"
+        small = Image.fromarray(prediction.pixels.squeeze()).resize((GALLERY_TILE, GALLERY_TILE), Image.BILINEAR)
+        tiles.append(overlay(np.asarray(small), prediction.class_map, caption))
+    columns = min(len(tiles), GALLERY_COLUMNS)
+    width, height = max(t.width for t in tiles), max(t.height for t in tiles)
+    sheet = Image.new("RGB", (width * columns, height * -(-len(tiles) // columns)), (0, 0, 0))
+    for index, tile in enumerate(tiles):
+        sheet.paste(tile, ((index % columns) * width, (index // columns) * height))
+    return sheet
+
+
+def accuracy_record(correct: np.ndarray, groups: np.ndarray) -> dict[str, Any]:
+    return {
+        "accuracy": float(correct.mean()),
+        "interval": list(wilson_interval(int(correct.sum()), len(correct))),
+        "group_interval": list(group_bootstrap_interval(correct, groups)),
+        "images": len(correct),
+        "groups": len(set(groups)),
+    }
 
 
 def seed_of(directory: Path) -> int:
@@ -371,7 +443,9 @@ def markdown(record: dict[str, Any]) -> str:
         "",
         f"Every seed of every row was trained on `{record['manifest']}` (checked) and is scored on its test "
         "images that have no near-duplicate in training or validation. Accuracy: mean ± sd over seeds (range), "
-        "the 95% t-interval of the mean; a seed's own 95% interval (Wilson) is in the per-seed table. A seed "
+        "the 95% t-interval of the mean. A seed's own 95% intervals are in the per-seed table: Wilson's, over "
+        "images, and a bootstrap over near-duplicate groups (whole groups redrawn), which counts a slice saved "
+        "several times once and so is the wider, honest one where the test images come in groups. A seed "
         "counts once its training (QAT included) and export have finished.",
         "",
         "| row | seeds | float32 accuracy | int8 PTQ | int8 QAT | train wall time per seed | edge cost |",
@@ -390,14 +464,16 @@ def markdown(record: dict[str, Any]) -> str:
         )
     lines += ["", SPREAD_CAVEAT, "", "## Per seed", ""]
     lines += [
-        "| row | seed | images | float32 [95%] | int8 PTQ [95%], flips vs float, McNemar p | int8 QAT [95%], flips, p |"
+        "| row | seed | images (groups) | float32 [95% Wilson] | [95% over groups] "
+        "| int8 PTQ [95%], flips vs float, McNemar p | int8 QAT [95%], flips, p |"
     ]
-    lines += ["|---|---:|---:|---|---|---|"]
+    lines += ["|---|---:|---:|---|---|---|---|"]
     for row in record["rows"]:
         for seed in row["seeds"]:
+            score = seed["float"]
             lines.append(
-                f"| {row['row']} | {seed['seed']} | {seed['float']['images']} | "
-                f"{with_interval(seed['float']['accuracy'], seed['float']['interval'])} | "
+                f"| {row['row']} | {seed['seed']} | {score['images']} ({score['groups']}) | "
+                f"{with_interval(score['accuracy'], score['interval'])} | {interval_text(score['group_interval'])} | "
                 f"{_int8(seed.get('tflite_int8_ptq'))} | {_int8(seed.get('tflite_int8_qat'))} |"
             )
     for row in record["rows"]:
@@ -432,7 +508,10 @@ def error_overlap_lines(record: dict[str, Any]) -> list[str]:
             f"{with_interval(seeds_averaged['accuracy'], seeds_averaged['interval'])}.",
         ]
         if every:
-            lines += ["", "Wrong in every seed (folder/file (label)):", ""] + [f"- {name}" for name in every]
+            lines += ["", "Wrong in every seed (folder/file (label): the seeds' averaged answer):", ""]
+            lines += [f"- {image['image']}: {image['answer']} {image['probability']:.2f}" for image in every]
+            if gallery := row.get("always_wrong_gallery"):
+                lines += ["", f"![where seed {row['seeds'][0]['seed']}'s float32 bundle looked]({gallery})"]
     return lines
 
 
@@ -461,7 +540,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser(
         "run",
-        help="train (224 px, from BRAINEDGE_SHARED's or ../shared's ImageNet weights, ~30 min on 2 cores) and "
+        help="train (from BRAINEDGE_SHARED's or ../shared's ImageNet weights; 20-40 min per seed on 2 cores) and "
         "export one seed of a row: " + "; ".join(f"{row.name}: {row.title}" for row in ROWS if row.models_of is None),
     )
     run.add_argument("row", choices=[row.name for row in ROWS if row.models_of is None])
@@ -484,6 +563,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         outputs = record_paths(args.out)
         result = {"command": study_command("recipes", argv), "device": device_record(), **build_table(args.work)}
+        write_galleries(result, args.work, args.out)
         write_record(outputs, result, markdown)
     except BrainEdgeError as error:
         print(f"error: {error}", file=sys.stderr)
