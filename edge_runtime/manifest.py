@@ -91,6 +91,17 @@ class Manifest:
         ]
 
 
+def check_images_present(manifest: Manifest, path: Path) -> None:
+    """Refuse a manifest whose images are not where it says: a moved or renamed dataset would otherwise
+    be audited as empty, or stop training at its first batch."""
+    missing = [row.path for row in manifest.rows if not (manifest.root / row.path).is_file()]
+    if missing:
+        raise BrainEdgeError(
+            f"{path}: {len(missing)} of its {len(manifest.rows)} images are not under {manifest.root} "
+            f"(e.g. {missing[0]}); was the dataset moved? Its first line names the dataset folder"
+        )
+
+
 def _check_split_name(name: str) -> None:
     if name not in SPLITS:
         raise BrainEdgeError(f"unknown split {name!r}; expected one of {', '.join(SPLITS)}")
@@ -156,8 +167,8 @@ def read_manifest(path: Path) -> Manifest:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise BrainEdgeError(f"{path}: no such manifest file") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as error:
-        raise BrainEdgeError(f"{path}: cannot read manifest ({error})") from None
+    except (OSError, UnicodeDecodeError) as error:  # a folder, no permission, a path through a file
+        raise BrainEdgeError(f"{path}: cannot read manifest ({getattr(error, 'strerror', None) or error})") from None
     stream = io.StringIO(text, newline="")  # only \r and \n end lines: a quoted name may hold any other character
     first = stream.readline().rstrip("\r\n")
     if not first.startswith(ROOT_PREFIX):

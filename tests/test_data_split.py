@@ -171,3 +171,20 @@ def test_cli_split_and_weights(dataset, tmp_path, capsys):
     assert cli.main(["audit", "--manifest", str(out), "--out", str(tmp_path / "r"), "--quiet", "--fail-on-leak"]) == 0
     assert cli.main(["split", str(tmp_path / "nope"), "--out", str(out)]) == 2
     assert "nope: no such directory" in capsys.readouterr().err
+
+
+def test_a_leak_audit_proves_nothing_about_images_it_could_not_read(dataset, tmp_path, capsys):
+    out = tmp_path / "split.csv"
+    assert cli.main(["split", str(dataset), "--out", str(out), "--quiet"]) == 0
+    audit = ["audit", "--manifest", str(out), "--out", str(tmp_path / "r"), "--quiet", "--fail-on-leak"]
+    first = sorted(path for path in dataset.rglob("*.png"))[0]
+    first.write_bytes(b"not a png")  # one image unreadable: its leaks cannot be checked
+    capsys.readouterr()
+    assert cli.main(audit) == 1
+    assert "1 image(s) could not be read, so the split is not proven leak-free" in capsys.readouterr().err
+    dataset.rename(tmp_path / "moved")  # every image missing: refused before auditing an empty dataset
+    assert cli.main(audit) == 2
+    err = capsys.readouterr().err
+    assert f"{out}: 42 of its 42 images are not under {dataset}" in err and err.count("\n") == 1
+    assert cli.main(["audit", "--manifest", str(out / "x"), "--out", str(tmp_path / "r")]) == 2
+    assert "split.csv/x: cannot read manifest (Not a directory)" in capsys.readouterr().err

@@ -15,7 +15,7 @@ from typing import Any
 
 from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser, stop_like_ctrl_c
 from brainedge.edge_runtime.files import is_utf8_name, scan_folder, shown
-from brainedge.edge_runtime.manifest import read_manifest
+from brainedge.edge_runtime.manifest import check_images_present, read_manifest
 from brainedge.train.config import ModelConfig, TrainConfig
 from brainedge.train.run_dir import RunDirectory
 from brainedge.train.stack import add_verbose_option, run_training_command
@@ -201,6 +201,7 @@ def train(args: argparse.Namespace, run_directory: RunDirectory, config: TrainCo
             )
     else:
         manifest = resolve_manifest(args)
+    check_images_present(read_manifest(manifest), manifest)  # not at the first batch, after the run is written
     from brainedge.train.trainer import Trainer  # TensorFlow: only once the settings are known to be usable
 
     Trainer(manifest, args.out, config).run()

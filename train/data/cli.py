@@ -17,7 +17,7 @@ from pathlib import Path
 
 from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser, report_user_errors
 from brainedge.edge_runtime.files import check_output_folder, shown
-from brainedge.edge_runtime.manifest import SPLITS, class_weights, read_manifest
+from brainedge.edge_runtime.manifest import SPLITS, Manifest, check_images_present, class_weights, read_manifest
 from brainedge.train.data.audit import manifest_dataset, run_audit, summarize
 from brainedge.train.data.duplicates import DEFAULT_THRESHOLD
 from brainedge.train.data.loading import binary_mapping, load_roots, read_mapping
@@ -112,9 +112,7 @@ def run_audit_command(args: argparse.Namespace) -> int:
     if args.manifest and (args.binary or args.mapping):
         raise BrainEdgeError("--binary/--mapping apply to roots; a manifest's labels are already mapped")
     check_output_folder(args.out)
-    dataset = (
-        manifest_dataset(read_manifest(args.manifest)) if args.manifest else load_roots(args.roots, _mapping(args))
-    )
+    dataset = manifest_dataset(read_checked(args.manifest)) if args.manifest else load_roots(args.roots, _mapping(args))
     audit = run_audit(dataset, threshold=args.threshold, workers=args.workers, progress=not args.quiet)
     facts = summarize(audit)
     report = write_report(audit, facts, args.out)
@@ -126,6 +124,13 @@ def run_audit_command(args: argparse.Namespace) -> int:
     )
     for warning in facts["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
+    if args.fail_on_leak and facts["unreadable"]:
+        print(
+            f"error: {len(facts['unreadable'])} image(s) could not be read, so the split is not proven leak-free; "
+            f"see {shown(report)}",
+            file=sys.stderr,
+        )
+        return 1
     if args.fail_on_leak and near["cross_part_pairs"]:
         print(
             f"error: {near['cross_part_pairs']} near-duplicate pair(s) cross parts "
@@ -134,6 +139,12 @@ def run_audit_command(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+def read_checked(path: Path) -> Manifest:
+    manifest = read_manifest(path)
+    check_images_present(manifest, path)
+    return manifest
 
 
 def run_split_command(args: argparse.Namespace) -> int:
