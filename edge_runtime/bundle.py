@@ -212,10 +212,15 @@ def remove_abandoned_staging(out: Path) -> list[Path]:
     but they hold whole models). Two exports into one folder at once are not supported."""
     if not out.is_dir():
         return []
-    abandoned = [path for path in out.iterdir() if path.is_dir() and _staging_of(path.name) in FORMAT_NAMES]
+    abandoned = [path for path in out.iterdir() if path.is_dir() and is_staging(path.name)]
     for path in abandoned:
         shutil.rmtree(path, ignore_errors=True)
     return abandoned
+
+
+def is_staging(name: str) -> bool:
+    """A staging folder of some export format's bundle."""
+    return _staging_of(name) in FORMAT_NAMES
 
 
 def _staging_of(name: str) -> str | None:

@@ -12,11 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from brainedge.edge_runtime.bundle import PENDING, Bundle, publish, remove_abandoned_staging, staging_dir
+from brainedge.edge_runtime.bundle import PENDING, Bundle, is_staging, publish, remove_abandoned_staging, staging_dir
 from brainedge.edge_runtime.classifier import BatchOutputs
-from brainedge.edge_runtime.files import check_output_folder, write_text_atomically
+from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.files import check_output_folder, shown, write_text_atomically
 from brainedge.edge_runtime.formats import FORMAT_NAMES, export_format
-from brainedge.edge_runtime.metadata import HeadSpec
+from brainedge.edge_runtime.metadata import METADATA_FILE, HeadSpec
 from brainedge.edge_runtime.metrics import wilson_interval
 from brainedge.edge_runtime.tensors import tensors_to_bytes
 from brainedge.export.bundle import write_bundle
@@ -35,10 +36,33 @@ from brainedge.train.tf_setup import keras, tf
 DEBUG_IMAGES = 32
 
 
+def check_export_folder(out: Path) -> None:
+    """--out is new, empty or an earlier export's folder: a bundle replaces an older bundle of its name,
+    so bundles written into a dataset or among a user's files would mix with them or replace them."""
+    if not str(out).strip() or out == Path():
+        raise BrainEdgeError("--out is empty or the current folder: name a folder for the bundles")
+    check_output_folder(out)  # an --out under a file cannot take bundles
+    if not out.is_dir():
+        return
+    entries = sorted(path.name for path in out.iterdir())
+    not_bundles = [name for name in entries if name in FORMAT_NAMES and not (out / name / METADATA_FILE).is_file()]
+    if not_bundles:
+        raise BrainEdgeError(
+            f"{shown(out / not_bundles[0])}: not a bundle (no {METADATA_FILE}), which export would replace; "
+            "move it or choose another --out"
+        )
+    earlier_export = REPORT_FILE in entries or any(name in FORMAT_NAMES or is_staging(name) for name in entries)
+    if entries and not earlier_export:
+        raise BrainEdgeError(
+            f"{shown(out)}: already holds other files ({', '.join(entries[:3])}{', ...' if len(entries) > 3 else ''}); "
+            "choose a new or empty --out, or an earlier export's folder"
+        )
+
+
 def export_run(run_dir: Path, out: Path, settings: ExportSettings = DEFAULTS) -> list[dict[str, Any]]:
     """Convert, bundle, verify and qualify each format; a bundle that disagrees with Keras is not kept."""
     settings.check()
-    check_output_folder(out)  # before hours of work: an --out under a file cannot take bundles
+    check_export_folder(out)  # before hours of work
     run = TrainingRun.open(run_dir)
     formats = chosen_formats(list(settings.formats), run.missing_qat_model())
     remove_abandoned_staging(out)

@@ -14,7 +14,7 @@ from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.manifest import Manifest, read_manifest
 from brainedge.edge_runtime.metadata import InputSpec, spec_from_dict
 from brainedge.edge_runtime.preprocess import decode_rgb, to_input_tensor
-from brainedge.train.run_dir import RunDirectory
+from brainedge.train.run_dir import RunDirectory, damaged
 from brainedge.train.tf_setup import keras
 
 
@@ -59,7 +59,10 @@ class TrainingRun:
         return "this run was trained with --qat-epochs 0: train with --qat-epochs 1 or more"
 
     def load_float_model(self) -> keras.Model:
-        return keras.models.load_model(self.directory.float_model_path)
+        try:
+            return keras.models.load_model(self.directory.float_model_path)
+        except (OSError, ValueError) as error:  # a truncated or foreign file
+            raise damaged(self.directory.float_model_path, str(error).splitlines()[0]) from None
 
     def provenance(self) -> dict[str, Any]:
         """Where a bundle came from: base weights, data fingerprint, training versions."""
@@ -90,6 +93,8 @@ def load_qat_model(run: TrainingRun) -> keras.Model:
     model = quantize_for_training(run.load_float_model())
     try:
         model.load_weights(run.directory.qat_model_path)
+    except OSError as error:  # truncated
+        raise damaged(run.directory.qat_model_path, str(error).splitlines()[0]) from None
     except ValueError as error:
         raise BrainEdgeError(
             f"{run.directory.qat_model_path}: does not fit the run's float model ({str(error).splitlines()[0]})"

@@ -289,7 +289,9 @@ def test_int8_variants_get_a_per_layer_debug_report(exported: tuple[Path, subpro
 
 
 BAD_INPUT_SCRIPT = r"""
-import contextlib, io, json, shutil, sys
+import contextlib, io, json, shutil, sys, warnings
+# python -c in the checkout: pkg_resources (imported by tfmot) warns that brainedge is importable twice
+warnings.filterwarnings("ignore", message="Module brainedge was already imported")
 from pathlib import Path
 import brainedge.export.tflite
 from brainedge.edge_runtime.errors import BrainEdgeError
@@ -322,6 +324,24 @@ config["train"]["qat_epochs"] = 0
 (no_qat / "config.json").write_text(json.dumps(config))
 shutil.copy(run / "model.keras", no_qat / "model.keras")
 attempt("no_qat", str(no_qat), "--out", str(work / "out7"), "--formats", "tflite_int8_qat")
+user_files = work / "out8"  # a folder of the user's: not an export's, nothing of theirs may be replaced
+(user_files / "tflite_float32").mkdir(parents=True)
+(user_files / "tflite_float32" / "notes.txt").write_text("mine")
+attempt("not_a_bundle", str(run), "--out", str(user_files), "--formats", "tflite_float32")
+(user_files / "tflite_float32" / "notes.txt").rename(user_files / "notes.txt")
+(user_files / "tflite_float32").rmdir()
+attempt("other_files", str(run), "--out", str(user_files), "--formats", "tflite_float32")
+damages = (("damaged_model", "model.keras"), ("empty_config", "config.json"), ("damaged_qat", "qat_model.keras"))
+for case, damage in damages:
+    copy = work / case
+    shutil.copytree(run, copy)
+    if damage == "config.json":
+        (copy / damage).write_text("{}")
+    else:
+        (copy / damage).write_bytes((copy / damage).read_bytes()[:1000])  # cut short, as by a full disk
+    qat = ["--formats", "tflite_int8_qat", "--representative", "32"]
+    formats = qat if damage == "qat_model.keras" else ["--formats", "tflite_float32"]
+    attempt(case, str(copy), "--out", str(work / f"out_{case}"), *formats)
 attempt("representative", str(run), "--out", str(work / "out2"), "--formats", "tflite_int8_ptq",
         "--representative", "100000")
 
@@ -347,6 +367,9 @@ def test_bad_input_gives_one_line_and_leaves_no_bundle(run_dir: Path, tmp_path: 
     results = json.loads(done.stdout.strip().splitlines()[-1])
     expected = {
         "no_model": "no trained model (model.keras)",
+        "damaged_model": "damaged_model/model.keras: damaged (",
+        "empty_config": "empty_config/config.json: damaged (no valid train, class_names, input, manifest)",
+        "damaged_qat": "damaged_qat/qat_model.keras: damaged (",
         "stopped_in_qat": "quantization-aware training has not finished: brainedge-train --resume --out ",
         "no_qat": "trained with --qat-epochs 0: train with --qat-epochs 1 or more",
         "representative": "100000 representative images requested",
@@ -357,12 +380,18 @@ def test_bad_input_gives_one_line_and_leaves_no_bundle(run_dir: Path, tmp_path: 
         "target_accuracy": "--target-accuracy must be more than 0 and at most 1 (e.g. 0.995), got 99.5",
         "ood_rejection": "--ood-rejection must be more than 0 and less than 0.5 (e.g. 0.01), got 0.0",
     }
-    for case, message in expected.items():
+    users = {
+        "not_a_bundle": "out8/tflite_float32: not a bundle (no metadata.json), which export would replace",
+        "other_files": "out8: already holds other files (notes.txt); choose a new or empty --out",
+    }
+    for case, message in {**expected, **users}.items():
         result = results[case]
         assert result["code"] == 2, result
         assert result["stderr"].startswith("error: ") and result["stderr"].count("\n") == 1, result
         assert message in result["stderr"], result
-        assert not [name for name in result["left"] if name != "export_report.json"], result
+        left = ["notes.txt"] if case == "other_files" else ["tflite_float32"] if case in users else []
+        assert [name for name in result["left"] if name != "export_report.json"] == left, result
+    assert (tmp_path / "out8" / "notes.txt").read_text() == "mine"
 
 
 def test_evaluate_scores_every_bundle_on_the_test_split(
@@ -654,3 +683,11 @@ def test_all_formats_say_what_they_leave_out(capsys: pytest.CaptureFixture[str])
     without_qat = chosen_formats(["all"], "this run's quantization-aware training has not finished")
     assert without_qat == [name for name in FORMAT_NAMES if name != "tflite_int8_qat"]
     assert "leaves out tflite_int8_qat: this run's quantization-aware training" in capsys.readouterr().out
+
+
+def test_the_bundles_folder_must_be_named() -> None:
+    from brainedge.export.exporter import check_export_folder
+
+    for unnamed in ("", ".", " "):
+        with pytest.raises(BrainEdgeError, match="--out is empty or the current folder"):
+            check_export_folder(Path(unnamed))

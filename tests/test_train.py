@@ -593,3 +593,17 @@ def test_the_recipe_study_trains_rows_over_seeds_and_tables_them(data, tmp_path,
     with pytest.raises(SystemExit) as refused:  # a test-time row trains nothing
         recipes.main(["run", "flip-average", "--seed", "0", "--manifest", str(manifest), "--work", str(work)])
     assert refused.value.code == 2
+
+
+def test_a_backup_cut_short_is_named_before_keras_reads_it(tmp_path):
+    from brainedge.train.tf_setup import tf
+    from brainedge.train.trainer import check_backup_readable
+
+    folder = tmp_path / "backup" / "qat"
+    tf.train.Checkpoint(weights=tf.Variable(tf.ones([256, 256]))).save(str(folder / "chief" / "ckpt"))
+    check_backup_readable(folder)
+    check_backup_readable(tmp_path / "no backup yet")
+    data = next((folder / "chief").glob("ckpt-1.data-*"))
+    data.write_bytes(data.read_bytes()[:1000])  # a full disk or a copy stopped midway
+    with pytest.raises(BrainEdgeError, match=r"ckpt-1: damaged .*; delete .*backup/qat to redo that phase"):
+        check_backup_readable(folder)

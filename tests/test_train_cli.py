@@ -20,6 +20,7 @@ from brainedge.train.cli import (
     ignored_on_resume,
     saved_setting,
 )
+from brainedge.train.run_dir import RunDirectory
 
 
 def parsed(argv: list[str]):
@@ -76,3 +77,16 @@ def test_a_resumed_run_reads_its_split_from_a_new_place_but_not_another_split(tm
     with pytest.raises(BrainEdgeError, match="other.csv: not the split this run was trained on"):
         check_same_split(other, saved)
     check_same_split(other, {"manifest": str(original)})  # a run from before the fingerprint: not checked
+
+
+def test_damaged_run_files_are_named_in_one_line(tmp_path: Path) -> None:
+    run = RunDirectory(tmp_path)
+    run.config_path.write_text("{}")
+    with pytest.raises(BrainEdgeError, match=r"config.json: damaged \(no valid train, class_names, input, manifest\)"):
+        run.read_config()
+    run.state_path.write_text('{"completed": 5}')
+    with pytest.raises(BrainEdgeError, match=r"state.json: damaged"):
+        run.completed_phases()
+    run.history_path.write_text("phase,epoch,val_accuracy\nqat,1,0.9\nfinetune,x,0.8\n")
+    with pytest.raises(BrainEdgeError, match=r"history.csv: damaged \(could not convert"):
+        run.history()

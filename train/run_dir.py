@@ -134,7 +134,13 @@ class RunDirectory:
     def read_config(self) -> dict[str, Any]:
         if not self.has_config():
             raise BrainEdgeError(f"{self.path}: not a training run directory (no {self.config_path.name})")
-        return _read_json(self.config_path)
+        config = _read_json(self.config_path)
+        expected = {"train": dict, "class_names": list, "input": dict, "manifest": str}
+        found = config if isinstance(config, dict) else {}
+        wrong = [key for key, kind in expected.items() if not isinstance(found.get(key), kind)]
+        if wrong:
+            raise damaged(self.config_path, f"no valid {', '.join(wrong)}")
+        return config
 
     def write_config(self, record: dict[str, Any]) -> None:
         self.best_weights_path.parent.mkdir(parents=True, exist_ok=True)
@@ -143,7 +149,13 @@ class RunDirectory:
     # --- phases --------------------------------------------------------------------------------
 
     def completed_phases(self) -> list[str]:
-        return _read_json(self.state_path)["completed"] if self.state_path.exists() else []
+        if not self.state_path.exists():
+            return []
+        state = _read_json(self.state_path)
+        completed = state.get("completed") if isinstance(state, dict) else None
+        if not isinstance(completed, list) or not all(isinstance(phase, str) for phase in completed):
+            raise damaged(self.state_path, 'expected {"completed": [phase names]}')
+        return completed
 
     def mark_completed(self, phase: str) -> None:
         """Record a finished phase and drop its backup: a resume skips it from now on."""
@@ -166,8 +178,13 @@ class RunDirectory:
         """Every epoch so far, numbers as floats (runs from before the timing columns lack them)."""
         if not self.history_path.exists():
             return []
-        rows = csv.DictReader(io.StringIO(self.history_path.read_text()))
-        return [{key: value if key == "phase" else float(value) for key, value in row.items() if value} for row in rows]
+        rows = csv.DictReader(io.StringIO(self.history_path.read_text(encoding="utf-8", errors="replace")))
+        try:
+            return [
+                {key: value if key == "phase" else float(value) for key, value in row.items() if value} for row in rows
+            ]
+        except (TypeError, ValueError) as error:  # another file's columns, or a line cut short
+            raise damaged(self.history_path, str(error)) from None
 
     def best_val_accuracy(self) -> float | None:
         """Best val_accuracy already checkpointed, so a resumed run never overwrites it with worse."""
@@ -187,8 +204,13 @@ class RunDirectory:
         return _read_json(path) if path.exists() else None
 
 
+def damaged(path: Path, problem: str) -> BrainEdgeError:
+    """One run file that cannot be read as written: the run cannot be trusted to resume or export."""
+    return BrainEdgeError(f"{path}: damaged ({problem}); start a new run with another --out")
+
+
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
-        raise BrainEdgeError(f"{path}: damaged ({error}); start a new run with another --out") from None
+        raise damaged(path, str(error)) from None

@@ -24,7 +24,7 @@ from brainedge.edge_runtime.metadata import InputSpec
 from brainedge.train.config import Phase, TrainConfig, phases, qat_phase
 from brainedge.train.model import build_model, set_trainable_blocks
 from brainedge.train.pipeline import make_dataset, unreadable_images_stop_training
-from brainedge.train.run_dir import RunDirectory
+from brainedge.train.run_dir import RunDirectory, damaged
 from brainedge.train.scoring import SplitAnswers, split_reports, summary_line
 from brainedge.train.tf_setup import keras, tf
 
@@ -107,6 +107,24 @@ class EpochLogger(keras.callbacks.Callback):
         )
 
 
+def check_backup_readable(folder: Path) -> None:
+    """A phase resumes from its backup; one cut short (a full disk, a copy stopped midway) would fail
+    deep inside Keras, so every tensor of its latest checkpoint is read first."""
+    for index in folder.rglob("checkpoint"):
+        latest = tf.train.latest_checkpoint(str(index.parent))
+        if latest is None:
+            continue
+        try:
+            reader = tf.train.load_checkpoint(latest)
+            for name in reader.get_variable_to_shape_map():
+                reader.get_tensor(name)
+        except (OSError, IndexError, ValueError, tf.errors.OpError) as error:
+            problem = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise BrainEdgeError(
+                f"{latest}: damaged ({problem}); delete {folder} to redo that phase from its start"
+            ) from None
+
+
 class Trainer:
     """Runs the recipe for one manifest into one run directory."""
 
@@ -187,7 +205,10 @@ class Trainer:
         """Each phase starts from the best weights so far (early stopping may end past them)."""
         best, completed = self.run_directory.best_weights_path, self.run_directory.completed_phases()
         if best.exists():
-            model.load_weights(best)
+            try:
+                model.load_weights(best)
+            except (OSError, ValueError) as error:  # a truncated or foreign file
+                raise damaged(best, str(error).splitlines()[0]) from None
         elif completed:
             raise BrainEdgeError(
                 f"{self.run_directory.path}: phases {completed} finished but {best} is missing "
@@ -236,7 +257,9 @@ class Trainer:
     def _backup(self, phase: str) -> keras.callbacks.BackupAndRestore:
         """Kept after the phase ends and removed once state.json marks it done, so a kill between
         the two resumes with nothing lost."""
-        return keras.callbacks.BackupAndRestore(str(self.run_directory.backup_dir(phase)), delete_checkpoint=False)
+        folder = self.run_directory.backup_dir(phase)
+        check_backup_readable(folder)
+        return keras.callbacks.BackupAndRestore(str(folder), delete_checkpoint=False)
 
     def _quantization_aware(self, model: keras.Model) -> None:
         from brainedge.train.qat import calibrate_ranges, quantize_for_training
