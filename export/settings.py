@@ -46,6 +46,14 @@ class ExportSettings:
                 f"--target-accuracy must be more than 0 and at most 1 (e.g. 0.995), got {self.target_accuracy}",
             ),
             (
+                self.verify_limit is None or self.verify_limit >= 1,
+                f"--verify-limit must be at least 1 (leave it out to verify on every image), got {self.verify_limit}",
+            ),
+            (
+                0.0 < self.min_agreement <= 1.0,
+                f"--min-agreement must be more than 0 and at most 1 (e.g. 0.97), got {self.min_agreement}",
+            ),
+            (
                 0.0 < self.ood_rejection < 0.5,
                 f"--ood-rejection must be more than 0 and less than 0.5 (e.g. 0.01), got {self.ood_rejection}",
             ),

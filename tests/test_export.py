@@ -300,10 +300,10 @@ from brainedge.export.cli import main
 run, work = Path(sys.argv[1]), Path(sys.argv[2])
 results = {}
 
-def attempt(case, *args):
+def attempt(case, *args, limit="4"):
     stderr = io.StringIO()
     with contextlib.redirect_stderr(stderr):
-        code = main([*args, "--verify-limit", "4"])
+        code = main([*args, "--verify-limit", limit])
     out = Path(args[args.index("--out") + 1])
     left = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
     results[case] = {"code": code, "stderr": stderr.getvalue(), "left": left}
@@ -357,6 +357,8 @@ attempt("out_is_a_file", str(run), "--out", str(work / "a_file"))
 attempt("out_under_a_file", str(run), "--out", str(work / "a_file" / "bundles"))
 attempt("target_accuracy", str(run), "--out", str(work / "out4"), "--target-accuracy", "99.5")
 attempt("ood_rejection", str(run), "--out", str(work / "out5"), "--ood-rejection", "0")
+attempt("min_agreement", str(run), "--out", str(work / "out9"), "--min-agreement", "2")
+attempt("verify_limit", str(run), "--out", str(work / "out10"), limit="0")
 print(json.dumps(results))
 """
 
@@ -379,6 +381,8 @@ def test_bad_input_gives_one_line_and_leaves_no_bundle(run_dir: Path, tmp_path: 
         "out_under_a_file": "a_file is not a folder",
         "target_accuracy": "--target-accuracy must be more than 0 and at most 1 (e.g. 0.995), got 99.5",
         "ood_rejection": "--ood-rejection must be more than 0 and less than 0.5 (e.g. 0.01), got 0.0",
+        "min_agreement": "--min-agreement must be more than 0 and at most 1 (e.g. 0.97), got 2.0",
+        "verify_limit": "--verify-limit must be at least 1 (leave it out to verify on every image), got 0",
     }
     users = {
         "not_a_bundle": "out8/tflite_float32: not a bundle (no metadata.json), which export would replace",
@@ -445,6 +449,8 @@ def test_flips_between_near_tied_classes_do_not_fail_verification() -> None:
     assert check["decided_agreement"] == 1.0 and passes(check, 0.97)
     wrong = compare(np.array([[0.05, 0.9, 0.03, 0.02]]), reference[1:2], np.array([0]))
     assert wrong["decided_agreement"] == 0.0 and not passes(wrong, 0.97)
+    all_ties = compare(flipped_ties[[0]], reference[[0]], np.array([0]))  # a degenerate model decides nothing
+    assert all_ties["decided_count"] == 0 and not passes(all_ties, 0.97)
 
 
 def test_verification_counts_the_answers_that_flipped_against_the_float_model() -> None:
