@@ -13,6 +13,9 @@ from typing import Any
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.metadata import MOBILENET_MEAN, MOBILENET_STD, TRAINING_PIXEL_MEAN, TRAINING_PIXEL_STD
 
+BLOCKS = 16
+"""MobileNetV2's block_1 … block_16, between its stem and its last 1x1 conv: what --finetune-blocks counts."""
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -89,8 +92,10 @@ class TrainConfig:
             (0.0 <= model.dropout < 1.0, f"--dropout must be in [0, 1), got {model.dropout}"),
             (all(units >= 1 for units in model.hidden_units), f"--hidden-units must be positive: {model.hidden_units}"),
             (
-                self.finetune_blocks == "all" or self.finetune_blocks.isdigit(),
-                f"--finetune-blocks must be a number or 'all', not {self.finetune_blocks!r}",
+                self.finetune_blocks == "all"
+                or (self.finetune_blocks.isdigit() and int(self.finetune_blocks) <= BLOCKS),
+                f"--finetune-blocks must be 'all' or a number from 0 to {BLOCKS} (MobileNetV2's blocks), "
+                f"not {self.finetune_blocks!r}",
             ),
         ]
         for name, rate in (

@@ -9,11 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from brainedge.edge_runtime.errors import BrainEdgeError
-from brainedge.train.config import ModelConfig
+from brainedge.train.config import BLOCKS, ModelConfig
 from brainedge.train.tf_setup import keras
 
 HEAD_PREFIX = "head_"
-BLOCKS = 16  # MobileNetV2 has block_1 … block_16 between its stem and its last 1x1 conv
 
 
 def build_model(config: ModelConfig) -> keras.Model:
