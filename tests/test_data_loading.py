@@ -106,3 +106,13 @@ def test_class_folders_without_images(tmp_path):
     (tmp_path / "ds" / "a" / "readme.txt").write_text("x")
     with pytest.raises(BrainEdgeError, match="ds: no images in its class folders"):
         load_dataset(tmp_path / "ds")
+
+
+def test_half_a_kaggle_layout_is_refused_before_any_image_is_read(tmp_path):
+    make_dataset(tmp_path / "kaggle" / "Training", {"a": 1, "b": 2})
+    with pytest.raises(
+        BrainEdgeError,
+        match=r"kaggle: has Training/ but not both Training/ and Testing/.*give .*kaggle/Training itself",
+    ):
+        load_dataset(tmp_path / "kaggle")
+    assert load_dataset(tmp_path / "kaggle" / "Training").class_counts() == {"a": 1, "b": 2}

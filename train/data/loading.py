@@ -123,7 +123,19 @@ def load_dataset(root: Path, mapping: Mapping[str, str] | None = None) -> Datase
     if parts:
         _check_nothing_beside_the_parts(root, parts)
         return _load_parts(root, {name: (folder, name) for name, folder in parts.items()}, mapping)
+    _check_not_half_a_kaggle_layout(root)
     return _load_parts(root, {root.name or str(root): (root, "")}, mapping)
+
+
+def _check_not_half_a_kaggle_layout(root: Path) -> None:
+    """A root holding Training/ without Testing/ (or the reverse) would be read as one class per part."""
+    half = [d for d in scan_folder(root).folders if d.name.lower() in TRAIN_PART_NAMES + TEST_PART_NAMES]
+    if half:
+        raise BrainEdgeError(
+            f"{shown(root)}: has {shown(half[0].name)}/ but not both Training/ and Testing/, so its class folders "
+            f"would be read as classes named after it: give {shown(half[0])} itself (a folder of class folders), "
+            "or put both parts in the root"
+        )
 
 
 def load_roots(roots: Sequence[Path], mapping: Mapping[str, str] | None = None) -> Dataset:

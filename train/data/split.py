@@ -88,7 +88,7 @@ def _report_excluded(audit: Audit) -> None:
     if audit.dataset.skipped:
         path, reason = audit.dataset.skipped[0]
         print(
-            f"warning: left out {len(audit.dataset.skipped)} file(s) that are not images "
+            f"warning: left out {len(audit.dataset.skipped)} file(s) that are not images in class folders "
             f"(e.g. {path}: {reason}); `brainedge-data audit` lists them",
             file=sys.stderr,
         )
