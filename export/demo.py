@@ -200,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
     )
     print_export_table(results)
     if not all(row["passed"] for row in results):
-        raise BrainEdgeError("an exported bundle was not verified against the Keras model (see above)")
+        raise BrainEdgeError("an exported bundle disagreed with the Keras model (see above)")
     print("[5/5] evaluating the bundles on the held-out test split with the edge runtime", flush=True)
     rows = evaluate_on_test(run_dir, {Path(row["bundle"]): row["size_bytes"] for row in results})
     print_table(rows)

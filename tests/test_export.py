@@ -450,7 +450,17 @@ def test_flips_between_near_tied_classes_do_not_fail_verification() -> None:
     wrong = compare(np.array([[0.05, 0.9, 0.03, 0.02]]), reference[1:2], np.array([0]))
     assert wrong["decided_agreement"] == 0.0 and not passes(wrong, 0.97)
     all_ties = compare(flipped_ties[[0]], reference[[0]], np.array([0]))  # a degenerate model decides nothing
-    assert all_ties["decided_count"] == 0 and not passes(all_ties, 0.97)
+    assert all_ties["decided_count"] == 0 and passes(all_ties, 0.97)  # kept, and reported as unverified:
+
+
+def test_a_bundle_checked_on_nothing_is_reported_unverified(capsys: pytest.CaptureFixture[str]) -> None:
+    from brainedge.export.cli import print_table
+
+    row = {"variant": "tflite_int8_ptq", "size_bytes": 1e6, "accuracy": 0.25, "accuracy_drop_points": 0.0,
+           "agreement": 0.5, "float_agreement": 0.5, "max_abs_diff": 0.01, "passed": True, "min_agreement": 0.97,
+           "count": 20, "decided_count": 0, "split": "val", "float_reference_accuracy": 0.25}  # fmt: skip
+    print_table([row])
+    assert "UNVERIFIED: the Keras model's top two classes are within 0.01 on every image" in capsys.readouterr().out
 
 
 def test_verification_counts_the_answers_that_flipped_against_the_float_model() -> None:
