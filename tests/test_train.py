@@ -559,11 +559,24 @@ def test_the_recipe_study_trains_rows_over_seeds_and_tables_them(data, tmp_path,
     baseline = work / "baseline"
     shutil.copytree(baseline / "seed-1", baseline / "seed-1-old")
     shutil.copytree(baseline / "seed-1", baseline / "seed-5", ignore=shutil.ignore_patterns("export"))
+    (work / "Baseline").mkdir()
+    capsys.readouterr()
     assert recipes.main(["table", "--work", str(work), "--out", str(out)]) == 0
     record = json.loads(out.with_suffix(".json").read_text())
     assert [seed["seed"] for seed in record["rows"][0]["seeds"]] == [0, 1]
     assert record["unfinished"] == [str(baseline / "seed-5")]
+    err = capsys.readouterr().err
+    for stranger in (work / "Baseline", baseline / "seed-1-old"):
+        assert f"left out (not a row's seed-N folder): {stranger}\n" in err
     shutil.rmtree(baseline / "seed-5")
+    evaluation = baseline / "seed-1" / "export" / "evaluation_test.json"
+    kept = evaluation.read_bytes()
+    evaluation.write_text("[{")
+    assert recipes.main(["table", "--work", str(work), "--out", str(out)]) == 2
+    assert "evaluation_test.json: damaged (" in capsys.readouterr().err
+    evaluation.write_bytes(kept)
+    assert recipes.main(["table", "--work", str(work), "--out", ""]) == 2
+    assert "names no file: give a path without its suffix" in capsys.readouterr().err
     for source, target, expected in (
         (
             work / "smoothing-mixup" / "seed-3",

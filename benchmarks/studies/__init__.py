@@ -31,6 +31,8 @@ def record_paths(out: Path, suffixes: tuple[str, ...] = (".json", ".md")) -> dic
     # Imported here: the resident-memory study measures what importing numpy and the runtime costs.
     from brainedge.edge_runtime.errors import BrainEdgeError
 
+    if not out.name or out.name in (".", ".."):
+        raise BrainEdgeError(f"--out {str(out)!r} names no file: give a path without its suffix, e.g. results/study")
     for folder in out.parents:
         if folder.exists() and not folder.is_dir():
             raise BrainEdgeError(f"{folder}: not a directory (in --out {out})")

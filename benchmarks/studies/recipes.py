@@ -212,6 +212,18 @@ def seed_directories(work: Path, row: Row) -> list[Path]:
     return sorted(found, key=seed_of)
 
 
+def strangers(work: Path) -> list[Path]:
+    """Folders in WORK that no row reads (a misspelt row, a copied seed): named, not silently ignored."""
+    trained = {row.name for row in ROWS if row.models_of is None}
+    found = []
+    for folder in sorted(work.iterdir()):
+        if folder.name not in trained:
+            found.append(folder)
+        elif folder.is_dir():
+            found += [path for path in sorted(folder.iterdir()) if not SEED_DIRECTORY.fullmatch(path.name)]
+    return found
+
+
 def is_finished(directory: Path) -> bool:
     """Trained (QAT included) and exported: a killed run or export is not scored."""
     trained = (directory / "run" / "metrics_qat.json").exists()
@@ -220,7 +232,7 @@ def is_finished(directory: Path) -> bool:
 
 def check_seed_run(directory: Path, row: Row, manifest: Path | None) -> Path:
     """The run in ``directory`` is this row's recipe at this directory's seed; returns its manifest."""
-    config = json.loads((directory / "run" / "config.json").read_text())
+    config = RunDirectory(directory / "run").read_config()
     trained = BY_NAME[row.models_of] if row.models_of else row
     if config["train"]["seed"] != seed_of(directory):
         raise BrainEdgeError(f"{directory}: its run was trained with seed {config['train']['seed']}")
@@ -271,7 +283,7 @@ def seed_scores(directory: Path, flip_average: bool) -> dict[str, Any]:
         "groups": len(set(answers.groups)),
     }
     evaluation = directory / "export" / "evaluation_test.json"
-    for row in json.loads(evaluation.read_text()) if evaluation.exists() else []:
+    for row in read_evaluation(evaluation):
         if row["variant"] in INT8:
             scores[row["variant"]] = {
                 "accuracy": row["accuracy"],
@@ -279,6 +291,17 @@ def seed_scores(directory: Path, flip_average: bool) -> dict[str, Any]:
                 "flips": row["float_flips"],
             }
     return scores
+
+
+def read_evaluation(path: Path) -> list[dict[str, Any]]:
+    """export.evaluate's rows, one per bundle."""
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise BrainEdgeError(f"{path}: damaged ({error}); rerun `recipes run` for that seed") from None
+    if not isinstance(rows, list) or not all(isinstance(row, dict) and "variant" in row for row in rows):
+        raise BrainEdgeError(f"{path}: damaged (not export.evaluate's list of rows); rerun `recipes run` for that seed")
+    return rows
 
 
 @dataclass(frozen=True)
@@ -420,6 +443,8 @@ def build_table(work: Path) -> dict[str, Any]:
         rows += [row_record(row, finished)] if finished else []
     for directory in unfinished:
         print(f"left out (not finished: training or export incomplete): {directory}", file=sys.stderr)
+    for path in strangers(work):
+        print(f"left out (not a row's seed-N folder): {path}", file=sys.stderr)
     if not rows:
         raise BrainEdgeError(f"{work}: no finished seed of any row (run `recipes run ROW --seed S` first)")
     return {
