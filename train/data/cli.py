@@ -124,21 +124,21 @@ def run_audit_command(args: argparse.Namespace) -> int:
     )
     for warning in facts["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
-    if args.fail_on_leak and facts["unreadable"]:
-        print(
-            f"error: {len(facts['unreadable'])} image(s) could not be read, so the split is not proven leak-free; "
-            f"see {shown(report)}",
-            file=sys.stderr,
-        )
-        return 1
-    if args.fail_on_leak and near["cross_part_pairs"]:
-        print(
-            f"error: {near['cross_part_pairs']} near-duplicate pair(s) cross parts "
-            f"({', '.join(facts['parts'])}); see {shown(report)}",
-            file=sys.stderr,
-        )
+    problem = leak_problem(facts) if args.fail_on_leak else None
+    if problem:
+        print(f"error: {problem}; see {shown(report)}", file=sys.stderr)
         return 1
     return 0
+
+
+def leak_problem(facts: dict) -> str | None:
+    """Why the audit does not prove the parts leak-free: a leak found, or images it could not compare."""
+    if facts["unreadable"]:
+        return f"{len(facts['unreadable'])} image(s) could not be read, so the split is not proven leak-free"
+    pairs = facts["near_duplicates"]["cross_part_pairs"]
+    if pairs:
+        return f"{pairs} near-duplicate pair(s) cross parts ({', '.join(facts['parts'])})"
+    return None
 
 
 def read_checked(path: Path) -> Manifest:
