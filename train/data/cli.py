@@ -14,6 +14,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser, report_user_errors
 from brainedge.edge_runtime.files import check_output_folder, shown
@@ -131,7 +132,7 @@ def run_audit_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def leak_problem(facts: dict) -> str | None:
+def leak_problem(facts: dict[str, Any]) -> str | None:
     """Why the audit does not prove the parts leak-free: a leak found, or images it could not compare."""
     if facts["unreadable"]:
         return f"{len(facts['unreadable'])} image(s) could not be read, so the split is not proven leak-free"
