@@ -27,11 +27,17 @@ from brainedge.benchmarks.harness import (
 from brainedge.benchmarks.litert_import import import_logs
 from brainedge.benchmarks.merge import merge_files
 from brainedge.benchmarks.paired import DEFAULT_BLOCK, DEFAULT_PROCESSES, DEFAULT_ROUNDS, DEFAULT_SEED, DEFAULT_SETTLE
-from brainedge.benchmarks.report import REPORT_MD, unreadable_images, unreadable_ood_images, write_all
+from brainedge.benchmarks.report import (
+    OUTPUT_FILES,
+    REPORT_MD,
+    unreadable_images,
+    unreadable_ood_images,
+    write_all,
+)
 from brainedge.benchmarks.runner import DEFAULT_RUNS, DEFAULT_WARMUP
 from brainedge.edge_runtime.backends import BACKENDS
 from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser, report_user_errors
-from brainedge.edge_runtime.files import check_output_folder
+from brainedge.edge_runtime.files import check_results_folder
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -224,7 +230,7 @@ def import_litert(args: argparse.Namespace, command: str) -> dict:
 
 
 def run(args: argparse.Namespace, command: str) -> int:
-    check_output_folder(args.out)  # before the work: a bad --out must not cost a whole benchmark
+    check_results_folder(args.out, OUTPUT_FILES)  # before the work: a bad --out must not cost a whole benchmark
     if args.merge:
         result = merge_files(args.merge)
     elif args.import_litert:

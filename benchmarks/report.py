@@ -35,6 +35,8 @@ DISTRIBUTION_PNG = "latency_distribution.png"
 RELIABILITY_PNG = "reliability.png"
 RISK_COVERAGE_PNG = "risk_coverage.png"
 PLOTS = (SCATTER_PNG, DISTRIBUTION_PNG, RELIABILITY_PNG, RISK_COVERAGE_PNG)
+OUTPUT_FILES = (RESULT_JSON, RESULT_CSV, SCHEMA_JSON, REPORT_MD, *PLOTS)
+"""Everything write_all puts in --out: a folder holding anything else is not an earlier benchmark's."""
 ANSWERS_HEADING = "## Answers you can take at their word"
 
 TITLE_WIDTH = 40
@@ -140,7 +142,7 @@ def _writing(path: Path, write: Callable[[], object]) -> None:
 
 def _remove_leftovers(out_dir: Path) -> None:
     """Hidden temporary files a killed earlier run left beside its results (never under a final name)."""
-    for name in (RESULT_JSON, RESULT_CSV, SCHEMA_JSON, REPORT_MD, *PLOTS):
+    for name in OUTPUT_FILES:
         # .NAME-staged.tmp, and ..NAME-staged.tmp-XXXX.tmp from write_atomically while staging it
         for leftover in [*out_dir.glob(f".{name}-*.tmp"), *out_dir.glob(f"..{name}-*.tmp")]:
             try:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -227,6 +227,40 @@ def check_output_folder(folder: Path) -> None:
         raise BrainEdgeError(f"{shown(folder)}: cannot write there, not a folder{where}")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise BrainEdgeError(f"{shown(folder)}: cannot write there (permission denied on {shown(existing)})")
+
+
+def check_results_folder(folder: Path, names: Collection[str]) -> None:
+    """A folder a command writes ``names`` into must be new, empty, or an earlier run's: holding only
+    those names (and the hidden temporary files a killed run left). Another's files would be mixed
+    in or, under one of the names, replaced."""
+    folder = Path(folder)
+    if not str(folder).strip() or folder == Path():
+        raise BrainEdgeError("--out is empty or the current folder: name a folder for the results")
+    check_output_folder(folder)
+    if not folder.is_dir():
+        return
+    others = sorted(
+        entry.name
+        for entry in folder.iterdir()
+        if entry.name not in names and not (entry.name.startswith(".") and any(name in entry.name for name in names))
+    )
+    if others:
+        listed = ", ".join(shown(name) for name in others[:3]) + (", ..." if len(others) > 3 else "")
+        raise BrainEdgeError(
+            f"{shown(folder)}: already holds other files ({listed}); choose a new or empty --out, "
+            "or the folder of an earlier run of this command"
+        )
+
+
+def check_replaceable(path: Path, is_ours: Callable[[bytes], bool], what: str) -> None:
+    """An output file may replace only an earlier output of its kind: anything else is the user's."""
+    check_output_file(path)
+    path = Path(path)
+    if path.is_file():
+        with path.open("rb") as stream:
+            start = stream.read(4096)
+        if start and not is_ours(start):
+            raise BrainEdgeError(f"{shown(path)}: exists and is not {what}; choose another --out or remove it")
 
 
 def check_output_file(path: Path) -> None:

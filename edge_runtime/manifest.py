@@ -160,6 +160,11 @@ def write_manifest(path: Path, manifest: Manifest) -> None:
     write_output(path, buffer.getvalue().encode("utf-8"))
 
 
+def is_manifest_text(start: bytes) -> bool:
+    """Whether a file's first bytes are a manifest's (the files split --out may replace)."""
+    return start.startswith(ROOT_PREFIX.encode())
+
+
 def read_manifest(path: Path) -> Manifest:
     """Read a manifest written by ``write_manifest``; any malformed line is a one-line error."""
     path = Path(path)

@@ -23,7 +23,7 @@ from brainedge.edge_runtime.bundle import Bundle, is_bundle
 from brainedge.edge_runtime.calibration import accepted_answers, calibration_scores
 from brainedge.edge_runtime.classifier import BatchOutputs
 from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser
-from brainedge.edge_runtime.files import write_text_atomically
+from brainedge.edge_runtime.files import check_replaceable, write_text_atomically
 from brainedge.edge_runtime.formats import FORMATS
 from brainedge.edge_runtime.head import beyond_threshold, softmax
 from brainedge.edge_runtime.metrics import with_interval
@@ -155,9 +155,15 @@ def main(argv: list[str] | None = None) -> int:
     return run_training_command("export.evaluate", run, args)
 
 
+def is_evaluation_text(start: bytes) -> bool:
+    """Whether a file's first bytes are this command's record (a list of rows, each naming its variant)."""
+    return start.lstrip().startswith(b"[") and (b'"variant"' in start or start.strip() == b"[]")
+
+
 def run(args: argparse.Namespace) -> int:
-    rows = evaluate(args.run_dir, args.export_dir, args.split)
     out = args.out or args.export_dir / f"evaluation_{args.split}.json"
+    check_replaceable(out, is_evaluation_text, "an export.evaluate record")  # before the work
+    rows = evaluate(args.run_dir, args.export_dir, args.split)
     write_text_atomically(out, json.dumps(rows, indent=2) + "\n")
     from brainedge.export.cli import print_table
 

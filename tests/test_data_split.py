@@ -173,6 +173,26 @@ def test_cli_split_and_weights(dataset, tmp_path, capsys):
     assert "nope: no such directory" in capsys.readouterr().err
 
 
+def test_outputs_replace_only_earlier_outputs_of_their_kind(dataset, tmp_path, capsys):
+    mine = tmp_path / "mine.csv"
+    mine.write_text("my,own,csv\n")
+    assert cli.main(["split", str(dataset), "--out", str(mine), "--quiet"]) == 2
+    assert "mine.csv: exists and is not a BrainEdge manifest" in capsys.readouterr().err
+    assert mine.read_text() == "my,own,csv\n"
+    out = tmp_path / "split.csv"
+    assert cli.main(["split", str(dataset), "--out", str(out), "--quiet"]) == 0
+    assert cli.main(["split", str(dataset), "--out", str(out), "--quiet", "--seed", "1"]) == 0  # a manifest: replaced
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / "notes.txt").write_text("mine")
+    assert cli.main(["audit", "--manifest", str(out), "--out", str(report), "--quiet"]) == 2
+    assert "report: already holds other files (notes.txt)" in capsys.readouterr().err
+    assert sorted(p.name for p in report.iterdir()) == ["notes.txt"]
+    (report / "notes.txt").unlink()
+    assert cli.main(["audit", "--manifest", str(out), "--out", str(report), "--quiet"]) == 0
+    assert cli.main(["audit", "--manifest", str(out), "--out", str(report), "--quiet"]) == 0  # its own: rerun
+
+
 def test_a_leak_audit_proves_nothing_about_images_it_could_not_read(dataset, tmp_path, capsys):
     out = tmp_path / "split.csv"
     assert cli.main(["split", str(dataset), "--out", str(out), "--quiet"]) == 0

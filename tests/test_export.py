@@ -707,3 +707,18 @@ def test_the_bundles_folder_must_be_named() -> None:
     for unnamed in ("", ".", " "):
         with pytest.raises(BrainEdgeError, match="--out is empty or the current folder"):
             check_export_folder(Path(unnamed))
+
+
+def test_evaluate_replaces_only_its_own_record(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from brainedge.export import evaluate
+
+    notes = tmp_path / "notes.json"
+    notes.write_text("my notes")
+    assert evaluate.main([str(run_dir), str(tmp_path / "export"), "--out", str(notes)]) == 2
+    assert "notes.json: exists and is not an export.evaluate record" in capsys.readouterr().err
+    assert notes.read_text() == "my notes"
+    assert evaluate.is_evaluation_text(b'[\n  {\n    "variant": "tflite_float32",') and evaluate.is_evaluation_text(
+        b"[]"
+    )

@@ -75,6 +75,17 @@ def _bad_out_is_file(layout, tmp_path, out):
     return [layout["export"], "--out", tmp_path / "a_file"], "cannot write there, not a folder", "a_file"
 
 
+def _out_holds_other_files(layout, tmp_path, out):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "report.md").write_text("keep me")  # one of bench's names, beside a file of the user's
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    return [layout["export"], "--out", tmp_path / "mine"], "already holds other files (notes.txt)", "mine"
+
+
+def _out_is_the_current_folder(layout, tmp_path, out):
+    return [layout["export"], "--out", ""], "--out is empty or the current folder", "--out"
+
+
 def _missing_bundle(layout, tmp_path, out):
     return [layout["export"], tmp_path / "no_such_bundle", "--out", out], "not found", "no_such_bundle"
 
@@ -178,6 +189,8 @@ BAD_INPUTS: dict[str, Callable] = {
     "missing test set": _missing_test_set,
     "empty test set": _empty_test_set,
     "test class the bundles lack": _foreign_class,
+    "out holds other files": _out_holds_other_files,
+    "out is the current folder": _out_is_the_current_folder,
     "unknown reference": _unknown_reference,
     "zero runs": _zero_runs,
     "zero rounds": _zero_rounds,
@@ -208,6 +221,8 @@ def test_bad_input_is_one_line_and_keeps_earlier_results(case, layout, tmp_path,
     assert _snapshot(out) == before
     if (tmp_path / "a_file").exists():
         assert (tmp_path / "a_file").read_text() == "keep me"
+    if (tmp_path / "mine").exists():
+        assert [p.read_text() for p in sorted((tmp_path / "mine").iterdir())] == ["keep me", "keep me"]
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only folder anyway")

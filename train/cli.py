@@ -191,6 +191,7 @@ def train(args: argparse.Namespace, run_directory: RunDirectory, config: TrainCo
         config = TrainConfig.from_dict(saved["train"])
         manifest = args.manifest or Path(saved["manifest"])  # --manifest: the dataset moved
         check_same_split(manifest, saved)
+        run_directory.completed_phases(), run_directory.history()  # damaged: refused now, not after the training
         print(f"resuming {args.out} with its saved {run_directory.config_path.name}", flush=True)
         ignored = ignored_on_resume(args, config)
         if ignored:

@@ -66,6 +66,7 @@ EXPORTED = ("tflite_float32", "tflite_int8_ptq", "tflite_int8_qat")
 EXPORT_OPTIONS: tuple[str, ...] = ()
 """Further brainedge-export options (its defaults: 200 representative images for int8 calibration)."""
 INT8 = ("tflite_int8_ptq", "tflite_int8_qat")
+FLIP_FIELDS = ("right_to_wrong", "wrong_to_right", "mcnemar_p")
 GALLERY_TILE = SHORT_SIDE_AT_LEAST
 """A gallery tile's side: the smallest size ``overlay`` draws at, so each image is drawn whole."""
 GALLERY_COLUMNS = 4
@@ -285,11 +286,19 @@ def seed_scores(directory: Path, flip_average: bool) -> dict[str, Any]:
     evaluation = directory / "export" / "evaluation_test.json"
     for row in read_evaluation(evaluation):
         if row["variant"] in INT8:
-            scores[row["variant"]] = {
-                "accuracy": row["accuracy"],
-                "interval": list(row["accuracy_interval"]),
-                "flips": row["float_flips"],
-            }
+            try:
+                scores[row["variant"]] = {
+                    "accuracy": float(row["accuracy"]),
+                    "interval": [float(bound) for bound in row["accuracy_interval"]],
+                    "flips": {
+                        key: row["float_flips"][key] for key in ("right_to_wrong", "wrong_to_right", "mcnemar_p")
+                    },
+                }
+            except (KeyError, TypeError, ValueError) as error:
+                raise BrainEdgeError(
+                    f"{evaluation}: damaged ({row['variant']}: {type(error).__name__} {error}); "
+                    "rerun `recipes run` for that seed"
+                ) from None
     return scores
 
 

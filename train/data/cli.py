@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser, report_user_errors
-from brainedge.edge_runtime.files import check_output_folder, shown
+from brainedge.edge_runtime.files import check_results_folder, shown
 from brainedge.edge_runtime.manifest import SPLITS, Manifest, check_images_present, class_weights, read_manifest
 from brainedge.train.data.audit import manifest_dataset, run_audit, summarize
 from brainedge.train.data.duplicates import DEFAULT_THRESHOLD
 from brainedge.train.data.loading import binary_mapping, load_roots, read_mapping
+from brainedge.train.data.report import OUTPUT_FILES as AUDIT_FILES
 from brainedge.train.data.report import write_report
 from brainedge.train.data.split import make_split
 
@@ -112,7 +113,7 @@ def run_audit_command(args: argparse.Namespace) -> int:
         raise BrainEdgeError("give dataset roots or --manifest FILE (one of the two)")
     if args.manifest and (args.binary or args.mapping):
         raise BrainEdgeError("--binary/--mapping apply to roots; a manifest's labels are already mapped")
-    check_output_folder(args.out)
+    check_results_folder(args.out, AUDIT_FILES)
     dataset = manifest_dataset(read_checked(args.manifest)) if args.manifest else load_roots(args.roots, _mapping(args))
     audit = run_audit(dataset, threshold=args.threshold, workers=args.workers, progress=not args.quiet)
     facts = summarize(audit)

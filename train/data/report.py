@@ -24,6 +24,8 @@ REPORT_FILE = "report.md"
 JSON_FILE = "audit.json"
 BALANCE_PLOT = "class_balance.png"
 GROUPS_PLOT = "duplicate_groups.png"
+OUTPUT_FILES = (REPORT_FILE, JSON_FILE, BALANCE_PLOT, GROUPS_PLOT)
+"""Everything write_report puts in its folder."""
 SHEET_ROWS = 8
 SHEET_COLUMNS = 6
 THUMBNAIL = 128

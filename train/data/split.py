@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from brainedge.edge_runtime.errors import BrainEdgeError
-from brainedge.edge_runtime.files import check_output_file
-from brainedge.edge_runtime.manifest import SPLITS, Manifest, ManifestRow, write_manifest
+from brainedge.edge_runtime.files import check_replaceable
+from brainedge.edge_runtime.manifest import SPLITS, Manifest, ManifestRow, is_manifest_text, write_manifest
 from brainedge.train.data.audit import Audit, run_audit
 from brainedge.train.data.duplicates import DEFAULT_THRESHOLD
 from brainedge.train.data.loading import Dataset, class_problems, load_dataset
@@ -177,7 +177,7 @@ def make_split(
     An ``out`` that cannot be written is refused before the audit; the write is atomic.
     """
     check_fractions(val_fraction, test_fraction)
-    check_output_file(out)
+    check_replaceable(out, is_manifest_text, "a BrainEdge manifest")
     audit = run_audit(load_dataset(root, mapping), threshold=threshold, workers=workers, progress=progress)
     _report_excluded(audit)
     manifest = split_audit(audit, val_fraction, test_fraction, seed, keep_test)
