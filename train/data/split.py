@@ -108,7 +108,8 @@ def _check_classes(dataset: Dataset, pool: list[int], kept_test: list[int]) -> N
     problems = class_problems(pool_counts, where)
     test_only = sorted({dataset.images[i].label for i in kept_test} - set(pool_counts))
     problems += [
-        f"class {label!r} is in {dataset.test_part}/ but not in the rest of {dataset.root}" for label in test_only
+        f"{dataset.root / dataset.test_part}: class {label!r} is there but not in the rest of {dataset.root}"
+        for label in test_only
     ]
     if kept_test:  # a class without test images would have no recall and would not weigh in the test score
         untested = sorted(set(pool_counts) - {dataset.images[i].label for i in kept_test})
