@@ -218,6 +218,11 @@ def remove_abandoned_staging(out: Path) -> list[Path]:
     return abandoned
 
 
+def holds_bundle(folder: Path) -> bool:
+    """Whether ``folder`` holds a bundle's metadata: export may replace it, not a user's folder of that name."""
+    return (Path(folder) / METADATA_FILE).is_file()
+
+
 def is_staging(name: str) -> bool:
     """A staging folder of some export format's bundle."""
     return _staging_of(name) in FORMAT_NAMES

@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--debug-threshold",
         type=float,
         default=DEFAULTS.debug_threshold,
-        help="accuracy points an int8 variant may lose before a per-layer report",
+        help="accuracy points an int8 variant may lose before a per-layer report (negative: always report)",
     )
     parser.add_argument(
         "--target-accuracy",

@@ -12,12 +12,20 @@ from typing import Any
 
 import numpy as np
 
-from brainedge.edge_runtime.bundle import PENDING, Bundle, is_staging, publish, remove_abandoned_staging, staging_dir
+from brainedge.edge_runtime.bundle import (
+    PENDING,
+    Bundle,
+    holds_bundle,
+    is_staging,
+    publish,
+    remove_abandoned_staging,
+    staging_dir,
+)
 from brainedge.edge_runtime.classifier import BatchOutputs
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.files import check_output_folder, shown, write_text_atomically
 from brainedge.edge_runtime.formats import FORMAT_NAMES, export_format
-from brainedge.edge_runtime.metadata import METADATA_FILE, HeadSpec
+from brainedge.edge_runtime.metadata import HeadSpec
 from brainedge.edge_runtime.metrics import wilson_interval
 from brainedge.edge_runtime.tensors import tensors_to_bytes
 from brainedge.export.bundle import write_bundle
@@ -45,10 +53,10 @@ def check_export_folder(out: Path) -> None:
     if not out.is_dir():
         return
     entries = sorted(path.name for path in out.iterdir())
-    not_bundles = [name for name in entries if name in FORMAT_NAMES and not (out / name / METADATA_FILE).is_file()]
+    not_bundles = [name for name in entries if name in FORMAT_NAMES and not holds_bundle(out / name)]
     if not_bundles:
         raise BrainEdgeError(
-            f"{shown(out / not_bundles[0])}: not a bundle (no {METADATA_FILE}), which export would replace; "
+            f"{shown(out / not_bundles[0])}: not a bundle (no bundle metadata), which export would replace; "
             "move it or choose another --out"
         )
     earlier_export = REPORT_FILE in entries or any(name in FORMAT_NAMES or is_staging(name) for name in entries)

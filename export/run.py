@@ -14,7 +14,7 @@ from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.manifest import Manifest, read_manifest
 from brainedge.edge_runtime.metadata import InputSpec, spec_from_dict
 from brainedge.edge_runtime.preprocess import decode_rgb, to_input_tensor
-from brainedge.train.run_dir import RunDirectory, damaged
+from brainedge.train.run_dir import CONFIG_FIELDS, RunDirectory, checked_config, damaged
 from brainedge.train.tf_setup import keras
 
 
@@ -32,7 +32,7 @@ class TrainingRun:
     @classmethod
     def open(cls, path: Path) -> TrainingRun:
         directory = RunDirectory(path)
-        config = directory.read_config()
+        config = checked_config(directory.config_path, directory.read_config(), tuple(CONFIG_FIELDS))
         if not directory.float_model_path.exists():
             raise BrainEdgeError(f"{path}: no trained model ({directory.float_model_path.name}); did training finish?")
         manifest_path = Path(config["manifest"])

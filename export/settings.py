@@ -46,10 +46,6 @@ class ExportSettings:
                 f"--target-accuracy must be more than 0 and at most 1 (e.g. 0.995), got {self.target_accuracy}",
             ),
             (
-                self.debug_threshold >= 0,
-                f"--debug-threshold must be 0 or more accuracy points, got {self.debug_threshold}",
-            ),
-            (
                 self.verify_limit is None or self.verify_limit >= 1,
                 f"--verify-limit must be at least 1 (leave it out to verify on every image), got {self.verify_limit}",
             ),

@@ -358,7 +358,6 @@ attempt("out_under_a_file", str(run), "--out", str(work / "a_file" / "bundles"))
 attempt("target_accuracy", str(run), "--out", str(work / "out4"), "--target-accuracy", "99.5")
 attempt("ood_rejection", str(run), "--out", str(work / "out5"), "--ood-rejection", "0")
 attempt("min_agreement", str(run), "--out", str(work / "out9"), "--min-agreement", "2")
-attempt("debug_threshold", str(run), "--out", str(work / "out11"), "--debug-threshold", "-1")
 attempt("verify_limit", str(run), "--out", str(work / "out10"), limit="0")
 print(json.dumps(results))
 """
@@ -371,7 +370,7 @@ def test_bad_input_gives_one_line_and_leaves_no_bundle(run_dir: Path, tmp_path: 
     expected = {
         "no_model": "no trained model (model.keras)",
         "damaged_model": "damaged_model/model.keras: damaged (",
-        "empty_config": "empty_config/config.json: damaged (no valid train, class_names, input, manifest)",
+        "empty_config": "empty_config/config.json: damaged (no valid train, manifest)",
         "damaged_qat": "damaged_qat/qat_model.keras: damaged (",
         "stopped_in_qat": "quantization-aware training has not finished: brainedge-train --resume --out ",
         "no_qat": "trained with --qat-epochs 0: train with --qat-epochs 1 or more",
@@ -383,11 +382,10 @@ def test_bad_input_gives_one_line_and_leaves_no_bundle(run_dir: Path, tmp_path: 
         "target_accuracy": "--target-accuracy must be more than 0 and at most 1 (e.g. 0.995), got 99.5",
         "ood_rejection": "--ood-rejection must be more than 0 and less than 0.5 (e.g. 0.01), got 0.0",
         "min_agreement": "--min-agreement must be more than 0 and at most 1 (e.g. 0.97), got 2.0",
-        "debug_threshold": "--debug-threshold must be 0 or more accuracy points, got -1.0",
         "verify_limit": "--verify-limit must be at least 1 (leave it out to verify on every image), got 0",
     }
     users = {
-        "not_a_bundle": "out8/tflite_float32: not a bundle (no metadata.json), which export would replace",
+        "not_a_bundle": "out8/tflite_float32: not a bundle (no bundle metadata), which export would replace",
         "other_files": "out8: already holds other files (notes.txt); choose a new or empty --out",
     }
     for case, message in {**expected, **users}.items():

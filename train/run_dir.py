@@ -135,12 +135,7 @@ class RunDirectory:
         if not self.has_config():
             raise BrainEdgeError(f"{self.path}: not a training run directory (no {self.config_path.name})")
         config = _read_json(self.config_path)
-        expected = {"train": dict, "class_names": list, "input": dict, "manifest": str}
-        found = config if isinstance(config, dict) else {}
-        wrong = [key for key, kind in expected.items() if not isinstance(found.get(key), kind)]
-        if wrong:
-            raise damaged(self.config_path, f"no valid {', '.join(wrong)}")
-        return config
+        return checked_config(self.config_path, config, ("train", "manifest"))
 
     def write_config(self, record: dict[str, Any]) -> None:
         self.best_weights_path.parent.mkdir(parents=True, exist_ok=True)
@@ -202,6 +197,23 @@ class RunDirectory:
         """``metrics_float.json`` or ``metrics_qat.json``, None until that model is evaluated."""
         path = self.metrics_path(model)
         return _read_json(path) if path.exists() else None
+
+
+CONFIG_FIELDS = {"train": dict, "manifest": str, "class_names": list, "input": dict}
+"""config.json's fields and their JSON types (class_names and input are written once the model is known)."""
+
+
+def checked_config(path: Path, config: Any, required: tuple[str, ...]) -> dict[str, Any]:
+    """``config`` when it has the ``required`` fields and every field it has is of its type."""
+    found = config if isinstance(config, dict) else {}
+    wrong = [
+        key
+        for key, kind in CONFIG_FIELDS.items()
+        if (key in required or key in found) and not isinstance(found.get(key), kind)
+    ]
+    if wrong:
+        raise damaged(path, f"no valid {', '.join(wrong)}")
+    return found
 
 
 def damaged(path: Path, problem: str) -> BrainEdgeError:
