@@ -87,6 +87,21 @@ def test_damaged_run_files_are_named_in_one_line(tmp_path: Path) -> None:
     run.state_path.write_text('{"completed": 5}')
     with pytest.raises(BrainEdgeError, match=r"state.json: damaged"):
         run.completed_phases()
-    run.history_path.write_text("phase,epoch,val_accuracy\nqat,1,0.9\nfinetune,x,0.8\n")
+    run.history_path.write_text("phase,epoch,val_accuracy\nqat,1,0.9\nfinetune,x,0.8\n")  # a line cut short
     with pytest.raises(BrainEdgeError, match=r"history.csv: damaged \(could not convert"):
         run.history()
+
+
+def test_resume_refuses_a_damaged_history_before_training(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from brainedge.train.cli import main
+    from brainedge.train.config import ModelConfig, TrainConfig
+
+    rows = [ManifestRow(f"{i}.jpg", "ab"[i % 2], "train", f"g{i}", f"{i:064d}", 8, 8, False) for i in range(4)]
+    manifest = tmp_path / "manifest.csv"
+    write_manifest(manifest, Manifest(root=tmp_path, rows=rows))
+    run = RunDirectory(tmp_path / "run")
+    run.write_config({"train": TrainConfig(model=ModelConfig(num_classes=2)).to_dict(), "manifest": str(manifest)})
+    run.history_path.write_text("a,b,c\n1,2,3\n")  # another file's columns
+    assert main(["--resume", "--out", str(run.path)]) == 2
+    assert "history.csv: damaged (" in capsys.readouterr().err
+    assert run.history_path.read_text() == "a,b,c\n1,2,3\n" and not run.state_path.exists()

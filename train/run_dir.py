@@ -174,6 +174,9 @@ class RunDirectory:
         if not self.history_path.exists():
             return []
         rows = csv.DictReader(io.StringIO(self.history_path.read_text(encoding="utf-8", errors="replace")))
+        columns = rows.fieldnames or []
+        if columns[:2] != ["phase", "epoch"] or not set(columns) <= set(HISTORY_FIELDS):
+            raise damaged(self.history_path, f"columns {', '.join(columns) or 'none'}, not {', '.join(HISTORY_FIELDS)}")
         try:
             return [
                 {key: value if key == "phase" else float(value) for key, value in row.items() if value} for row in rows
