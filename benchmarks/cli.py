@@ -30,6 +30,8 @@ from brainedge.benchmarks.paired import DEFAULT_BLOCK, DEFAULT_PROCESSES, DEFAUL
 from brainedge.benchmarks.report import (
     OUTPUT_FILES,
     REPORT_MD,
+    RESULT_JSON,
+    is_result_text,
     unreadable_images,
     unreadable_ood_images,
     write_all,
@@ -230,7 +232,9 @@ def import_litert(args: argparse.Namespace, command: str) -> dict:
 
 
 def run(args: argparse.Namespace, command: str) -> int:
-    check_results_folder(args.out, OUTPUT_FILES)  # before the work: a bad --out must not cost a whole benchmark
+    check_results_folder(
+        args.out, OUTPUT_FILES, RESULT_JSON, is_result_text
+    )  # before the work: a bad --out must not cost a whole benchmark
     if args.merge:
         result = merge_files(args.merge)
     elif args.import_litert:

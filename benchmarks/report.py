@@ -97,6 +97,11 @@ CSV_COLUMNS = (
 )
 
 
+def is_result_text(start: bytes) -> bool:
+    """Whether a file's first bytes are a results.json of write_all's (what marks a benchmark's folder)."""
+    return start.lstrip().startswith(b"{") and b'"schema_version"' in start and b'"runs"' in start
+
+
 def write_all(result: dict[str, Any], out_dir: Path) -> list[Path]:
     """results.json, results.csv, the schema, report.md and the plots it embeds; returns the paths.
 

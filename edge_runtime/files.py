@@ -229,10 +229,10 @@ def check_output_folder(folder: Path) -> None:
         raise BrainEdgeError(f"{shown(folder)}: cannot write there (permission denied on {shown(existing)})")
 
 
-def check_results_folder(folder: Path, names: Collection[str]) -> None:
+def check_results_folder(folder: Path, names: Collection[str], record: str, is_record: Callable[[bytes], bool]) -> None:
     """A folder a command writes ``names`` into must be new, empty, or an earlier run's: holding only
-    those names (and the hidden temporary files a killed run left). Another's files would be mixed
-    in or, under one of the names, replaced."""
+    those names (and the hidden temporary files a killed run left), with its ``record`` among them as
+    the command writes it. Another's files would be mixed in or, under one of the names, replaced."""
     folder = Path(folder)
     if not str(folder).strip() or folder == Path():
         raise BrainEdgeError("--out is empty or the current folder: name a folder for the results")
@@ -250,17 +250,30 @@ def check_results_folder(folder: Path, names: Collection[str]) -> None:
             f"{shown(folder)}: already holds other files ({listed}); choose a new or empty --out, "
             "or the folder of an earlier run of this command"
         )
+    ours = [name for name in names if os.path.lexists(folder / name)]
+    if ours and not _starts_like(folder / record, is_record):
+        raise BrainEdgeError(
+            f"{shown(folder)}: holds {shown(ours[0])} but not this command's {record}, so not an earlier run's "
+            "output; choose a new or empty --out"
+        )
+
+
+def _starts_like(path: Path, is_ours: Callable[[bytes], bool]) -> bool:
+    if path.is_symlink() or not path.is_file():
+        return False
+    with path.open("rb") as stream:
+        return is_ours(stream.read(4096))
 
 
 def check_replaceable(path: Path, is_ours: Callable[[bytes], bool], what: str) -> None:
     """An output file may replace only an earlier output of its kind: anything else is the user's."""
     check_output_file(path)
     path = Path(path)
-    if path.is_file():
-        with path.open("rb") as stream:
-            start = stream.read(4096)
-        if start and not is_ours(start):
-            raise BrainEdgeError(f"{shown(path)}: exists and is not {what}; choose another --out or remove it")
+    # a device, a pipe or a link would be replaced by a plain file
+    if path.is_symlink() or (os.path.lexists(path) and not path.is_file()):
+        raise BrainEdgeError(f"{shown(path)}: not a regular file, which would be replaced; choose another --out")
+    if path.exists() and path.stat().st_size and not _starts_like(path, is_ours):  # empty: nothing to lose
+        raise BrainEdgeError(f"{shown(path)}: exists and is not {what}; choose another --out or remove it")
 
 
 def check_output_file(path: Path) -> None:

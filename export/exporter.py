@@ -59,12 +59,23 @@ def check_export_folder(out: Path) -> None:
             f"{shown(out / not_bundles[0])}: not a bundle (no bundle metadata), which export would replace; "
             "move it or choose another --out"
         )
+    if REPORT_FILE in entries and not is_export_report(out / REPORT_FILE):
+        raise BrainEdgeError(f"{shown(out / REPORT_FILE)}: not brainedge-export's report; choose another --out")
     earlier_export = REPORT_FILE in entries or any(name in FORMAT_NAMES or is_staging(name) for name in entries)
     if entries and not earlier_export:
         raise BrainEdgeError(
             f"{shown(out)}: already holds other files ({', '.join(entries[:3])}{', ...' if len(entries) > 3 else ''}); "
             "choose a new or empty --out, or an earlier export's folder"
         )
+
+
+def is_export_report(path: Path) -> bool:
+    """export_report.json as update_report writes it: a list of rows naming their variant."""
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(rows, list) and all(isinstance(row, dict) and row.get("variant") in FORMAT_NAMES for row in rows)
 
 
 def export_run(run_dir: Path, out: Path, settings: ExportSettings = DEFAULTS) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections import Counter
 
@@ -188,7 +189,17 @@ def test_outputs_replace_only_earlier_outputs_of_their_kind(dataset, tmp_path, c
     assert cli.main(["audit", "--manifest", str(out), "--out", str(report), "--quiet"]) == 2
     assert "report: already holds other files (notes.txt)" in capsys.readouterr().err
     assert sorted(p.name for p in report.iterdir()) == ["notes.txt"]
-    (report / "notes.txt").unlink()
+    (report / "notes.txt").rename(report / "report.md")  # the user's file, under one of audit's names
+    assert cli.main(["audit", "--manifest", str(out), "--out", str(report), "--quiet"]) == 2
+    assert "holds report.md but not this command's audit.json" in capsys.readouterr().err
+    (report / "report.md").unlink()
+    fifo, link = tmp_path / "fifo.csv", tmp_path / "link.csv"
+    os.mkfifo(fifo)
+    link.symlink_to(out)
+    for special in (fifo, link):
+        assert cli.main(["split", str(dataset), "--out", str(special), "--quiet"]) == 2
+        assert "not a regular file, which would be replaced" in capsys.readouterr().err
+    assert link.is_symlink() and fifo.is_fifo()
     assert cli.main(["audit", "--manifest", str(out), "--out", str(report), "--quiet"]) == 0
     assert cli.main(["audit", "--manifest", str(out), "--out", str(report), "--quiet"]) == 0  # its own: rerun
 

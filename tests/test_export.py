@@ -331,6 +331,9 @@ attempt("not_a_bundle", str(run), "--out", str(user_files), "--formats", "tflite
 (user_files / "tflite_float32" / "notes.txt").rename(user_files / "notes.txt")
 (user_files / "tflite_float32").rmdir()
 attempt("other_files", str(run), "--out", str(user_files), "--formats", "tflite_float32")
+(user_files / "notes.txt").rename(user_files / "export_report.json")
+attempt("foreign_report", str(run), "--out", str(user_files), "--formats", "tflite_float32")
+(user_files / "export_report.json").rename(user_files / "notes.txt")
 damages = (("damaged_model", "model.keras"), ("empty_config", "config.json"), ("damaged_qat", "qat_model.keras"))
 for case, damage in damages:
     copy = work / case
@@ -387,14 +390,20 @@ def test_bad_input_gives_one_line_and_leaves_no_bundle(run_dir: Path, tmp_path: 
     users = {
         "not_a_bundle": "out8/tflite_float32: not a bundle (no bundle metadata), which export would replace",
         "other_files": "out8: already holds other files (notes.txt); choose a new or empty --out",
+        "foreign_report": "out8/export_report.json: not brainedge-export's report",
     }
     for case, message in {**expected, **users}.items():
         result = results[case]
         assert result["code"] == 2, result
         assert result["stderr"].startswith("error: ") and result["stderr"].count("\n") == 1, result
         assert message in result["stderr"], result
-        left = ["notes.txt"] if case == "other_files" else ["tflite_float32"] if case in users else []
-        assert [name for name in result["left"] if name != "export_report.json"] == left, result
+        users_files = {"not_a_bundle": ["tflite_float32"], "other_files": ["notes.txt"]}
+        if case == "foreign_report":
+            assert result["left"] == ["export_report.json"], result  # the user's, untouched
+        else:
+            assert [name for name in result["left"] if name != "export_report.json"] == users_files.get(case, []), (
+                result
+            )
     assert (tmp_path / "out8" / "notes.txt").read_text() == "mine"
 
 

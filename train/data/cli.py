@@ -22,6 +22,7 @@ from brainedge.edge_runtime.manifest import SPLITS, Manifest, check_images_prese
 from brainedge.train.data.audit import manifest_dataset, run_audit, summarize
 from brainedge.train.data.duplicates import DEFAULT_THRESHOLD
 from brainedge.train.data.loading import binary_mapping, load_roots, read_mapping
+from brainedge.train.data.report import JSON_FILE as AUDIT_JSON
 from brainedge.train.data.report import OUTPUT_FILES as AUDIT_FILES
 from brainedge.train.data.report import write_report
 from brainedge.train.data.split import make_split
@@ -113,7 +114,7 @@ def run_audit_command(args: argparse.Namespace) -> int:
         raise BrainEdgeError("give dataset roots or --manifest FILE (one of the two)")
     if args.manifest and (args.binary or args.mapping):
         raise BrainEdgeError("--binary/--mapping apply to roots; a manifest's labels are already mapped")
-    check_results_folder(args.out, AUDIT_FILES)
+    check_results_folder(args.out, AUDIT_FILES, AUDIT_JSON, lambda start: b'"schema": "brainedge.audit/' in start)
     dataset = manifest_dataset(read_checked(args.manifest)) if args.manifest else load_roots(args.roots, _mapping(args))
     audit = run_audit(dataset, threshold=args.threshold, workers=args.workers, progress=not args.quiet)
     facts = summarize(audit)
