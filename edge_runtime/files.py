@@ -229,13 +229,18 @@ def check_output_folder(folder: Path) -> None:
         raise BrainEdgeError(f"{shown(folder)}: cannot write there (permission denied on {shown(existing)})")
 
 
+def check_named_folder(folder: Path, holding: str) -> None:
+    """--out must name a folder: left empty or '.', a command's files would land among the current folder's."""
+    if not str(folder).strip() or Path(folder) == Path():
+        raise BrainEdgeError(f"--out is empty or the current folder: name a folder for {holding}")
+
+
 def check_results_folder(folder: Path, names: Collection[str], record: str, is_record: Callable[[bytes], bool]) -> None:
     """A folder a command writes ``names`` into must be new, empty, or an earlier run's: holding only
     those names (and the hidden temporary files a killed run left), with its ``record`` among them as
     the command writes it. Another's files would be mixed in or, under one of the names, replaced."""
     folder = Path(folder)
-    if not str(folder).strip() or folder == Path():
-        raise BrainEdgeError("--out is empty or the current folder: name a folder for the results")
+    check_named_folder(folder, "the results")
     check_output_folder(folder)
     if not folder.is_dir():
         return

@@ -23,7 +23,7 @@ from brainedge.edge_runtime.bundle import (
 )
 from brainedge.edge_runtime.classifier import BatchOutputs
 from brainedge.edge_runtime.errors import BrainEdgeError
-from brainedge.edge_runtime.files import check_output_folder, shown, write_text_atomically
+from brainedge.edge_runtime.files import check_named_folder, check_output_folder, shown, write_text_atomically
 from brainedge.edge_runtime.formats import FORMAT_NAMES, export_format
 from brainedge.edge_runtime.metadata import HeadSpec
 from brainedge.edge_runtime.metrics import wilson_interval
@@ -47,8 +47,7 @@ DEBUG_IMAGES = 32
 def check_export_folder(out: Path) -> None:
     """--out is new, empty or an earlier export's folder: a bundle replaces an older bundle of its name,
     so bundles written into a dataset or among a user's files would mix with them or replace them."""
-    if not str(out).strip() or out == Path():
-        raise BrainEdgeError("--out is empty or the current folder: name a folder for the bundles")
+    check_named_folder(out, "the bundles")
     check_output_folder(out)  # an --out under a file cannot take bundles
     if not out.is_dir():
         return

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser, stop_like_ctrl_c
-from brainedge.edge_runtime.files import is_utf8_name, scan_folder, shown
+from brainedge.edge_runtime.files import check_named_folder, is_utf8_name, scan_folder, shown
 from brainedge.edge_runtime.manifest import check_images_present, read_manifest
 from brainedge.train.config import ModelConfig, TrainConfig
 from brainedge.train.run_dir import RunDirectory
@@ -158,8 +158,7 @@ def run(args: argparse.Namespace) -> int:
 def check_out_folder(args: argparse.Namespace) -> None:
     """--out must name a folder TensorFlow can write checkpoints to (a UTF-8 path) that holds a run
     or nothing yet: a run's files mixed into a dataset or the current folder are hard to undo."""
-    if not str(args.out).strip() or args.out == Path():
-        raise BrainEdgeError("--out is empty or the current folder: name a run directory for the run's files")
+    check_named_folder(args.out, "the run's files")
     if not is_utf8_name(str(args.out)):
         raise BrainEdgeError(
             f"{shown(args.out)}: --out is not valid UTF-8, which TensorFlow cannot write checkpoints to"
