@@ -621,3 +621,39 @@ def test_a_backup_cut_short_is_named_before_keras_reads_it(tmp_path):
     data.write_bytes(data.read_bytes()[:1000])  # a full disk or a copy stopped midway
     with pytest.raises(BrainEdgeError, match=r"ckpt-1: damaged .*; delete .*backup/qat to redo that phase"):
         check_backup_readable(folder)
+
+
+@pytest.mark.parametrize(("keep_last", "finetune_epochs_run"), [(False, 2), (True, 3)])
+def test_keep_last_epoch_runs_every_epoch_where_early_stopping_would_end(
+    data, tmp_path, keep_last, finetune_epochs_run
+):
+    """A learning rate too small to change any answer keeps val accuracy flat: with --patience 1 early
+    stopping ends fine-tuning after its second epoch, --keep-last-epoch runs all three."""
+    run = tmp_path / "run"
+    options = ["--head-epochs", "1", "--finetune-epochs", "3", "--finetune-lr", "1e-12", "--patience", "1"]
+    command = train_command(data, run, *options, "--qat-epochs", "0", *(["--keep-last-epoch"] if keep_last else []))
+    trained = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert [epoch for phase, epoch in history(run) if phase == "finetune"] == list(range(1, finetune_epochs_run + 1))
+    assert json.loads((run / "config.json").read_text())["train"]["keep_last_epoch"] is keep_last
+
+
+def test_kept_weights_are_the_best_by_val_accuracy_or_every_epochs_last(tmp_path):
+    from brainedge.train.tf_setup import keras
+    from brainedge.train.trainer import BestWeights
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    saved = tmp_path / "best.h5"
+
+    def kept_after(scores: list[float], every_epoch: bool) -> float:
+        """The bias saved after epochs whose bias is the epoch's number."""
+        callback = BestWeights(saved, best=None, every_epoch=every_epoch)
+        callback.set_model(model)
+        for epoch, score in enumerate(scores):
+            model.layers[0].bias.assign([float(epoch)])
+            callback.on_epoch_end(epoch, {"val_accuracy": score})
+        model.load_weights(saved)
+        return float(model.layers[0].bias.numpy()[0])
+
+    assert kept_after([0.5, 0.9, 0.7], every_epoch=False) == 1.0
+    assert kept_after([0.5, 0.9, 0.7], every_epoch=True) == 2.0

@@ -58,6 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="update batch-norm statistics while fine-tuning (off: see README)",
     )
     parser.add_argument("--patience", type=int, default=recipe.patience)
+    parser.add_argument(
+        "--keep-last-epoch",
+        action="store_true",
+        default=recipe.keep_last_epoch,
+        help="run every epoch and keep the last one's weights (off: the epoch with the best val accuracy, "
+        "stopping early after --patience epochs without gain)",
+    )
     parser.add_argument("--label-smoothing", type=float, default=recipe.label_smoothing)
     parser.add_argument(
         "--mixup",
@@ -114,6 +121,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         finetune_learning_rate=args.finetune_lr,
         train_batch_norm=args.train_batch_norm,
         patience=args.patience,
+        keep_last_epoch=args.keep_last_epoch,
         label_smoothing=args.label_smoothing,
         mixup=args.mixup,
         weight_decay=args.weight_decay,

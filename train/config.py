@@ -48,6 +48,9 @@ class TrainConfig:
     train_batch_norm: bool = False
     """Update batch-norm statistics while training; on by force when training from scratch."""
     patience: int = 4
+    keep_last_epoch: bool = False
+    """Run every epoch of each phase and keep the last one's weights, instead of the epoch with the best
+    val_accuracy (and early stopping after ``patience`` epochs without gain)."""
     label_smoothing: float = 0.0
     mixup: float = 0.0
     weight_decay: float = 0.0

@@ -246,9 +246,18 @@ class Trainer:
         return [
             *self._guards(phase),
             self._backup(phase.name),
-            BestWeights(self.run_directory.best_weights_path, self.run_directory.best_val_accuracy()),
-            keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=self.config.patience),
+            *self._weights_kept(),
             EpochLogger(self.run_directory, phase, len(self.splits["train"])),
+        ]
+
+    def _weights_kept(self) -> list[keras.callbacks.Callback]:
+        """The phase's end weights: the last epoch's, or the best by val_accuracy with early stopping."""
+        path = self.run_directory.best_weights_path
+        if self.config.keep_last_epoch:
+            return [BestWeights(path, best=None, every_epoch=True)]
+        return [
+            BestWeights(path, self.run_directory.best_val_accuracy()),
+            keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=self.config.patience),
         ]
 
     def _guards(self, phase: Phase) -> list[keras.callbacks.Callback]:
@@ -414,17 +423,19 @@ class StopOnDivergence(keras.callbacks.Callback):
 
 class BestWeights(keras.callbacks.Callback):
     """Saves the weights whenever val_accuracy beats the best so far (``best``: from earlier phases
-    or before a resume). Written to a temporary file and renamed: a kill never leaves half a file."""
+    or before a resume), or after every epoch with ``every_epoch``. Written to a temporary file and
+    renamed: a kill never leaves half a file."""
 
-    def __init__(self, path: Path, best: float | None) -> None:
+    def __init__(self, path: Path, best: float | None, every_epoch: bool = False) -> None:
         super().__init__()
-        self.path, self.best = path, best
+        self.path, self.best, self.every_epoch = path, best, every_epoch
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        score = (logs or {}).get("val_accuracy")
-        if score is None or (self.best is not None and score <= self.best):
-            return
-        self.best = float(score)
+        if not self.every_epoch:
+            score = (logs or {}).get("val_accuracy")
+            if score is None or (self.best is not None and score <= self.best):
+                return
+            self.best = float(score)
         partial = self.path.with_name(f"partial_{self.path.name}")
         self.model.save_weights(partial)
         os.replace(partial, self.path)

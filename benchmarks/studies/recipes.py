@@ -98,6 +98,11 @@ ROWS = (
     Row("weight-decay", "AdamW, weight decay 0.3", ("--weight-decay", "0.3")),
     Row("ema", "weights averaged over steps (EMA 0.99), written in at each epoch's end", ("--ema", "0.99")),
     Row(
+        "last-epoch",
+        "every epoch run, the last one's weights kept (no early stopping or choice by val accuracy)",
+        ("--keep-last-epoch",),
+    ),
+    Row(
         "input-288",
         "input 288 px (ImageNet weights of the 224 px network)",
         ("--input-size", "288"),
