@@ -266,8 +266,14 @@ def check_results_folder(folder: Path, names: Collection[str], record: str, is_r
 def _starts_like(path: Path, is_ours: Callable[[bytes], bool]) -> bool:
     if path.is_symlink() or not path.is_file():
         return False
-    with path.open("rb") as stream:
-        return is_ours(stream.read(4096))
+    try:
+        with path.open("rb") as stream:
+            return is_ours(stream.read(4096))
+    except OSError as error:
+        raise BrainEdgeError(
+            f"{shown(path)}: cannot read it ({error.strerror or error}) to tell whether an earlier run wrote it; "
+            "choose another --out"
+        ) from None
 
 
 def check_replaceable(path: Path, is_ours: Callable[[bytes], bool], what: str) -> None:

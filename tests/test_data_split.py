@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -202,6 +203,25 @@ def test_outputs_replace_only_earlier_outputs_of_their_kind(dataset, tmp_path, c
     assert link.is_symlink() and fifo.is_fifo()
     assert cli.main(["audit", "--manifest", str(out), "--out", str(report), "--quiet"]) == 0
     assert cli.main(["audit", "--manifest", str(out), "--out", str(report), "--quiet"]) == 0  # its own: rerun
+
+
+def test_an_output_that_cannot_be_read_is_refused_in_one_line(dataset, tmp_path, capsys, monkeypatch):
+    """Whether a file is an earlier output is read from its start; a file that cannot be read (another
+    user's, root here, so the denial is simulated) is named, not a traceback."""
+    out = tmp_path / "split.csv"
+    out.write_text("someone else's\n")
+    real_open = Path.open
+
+    def denied(self: Path, *args, **kwargs):
+        if self == out:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", denied)
+    assert cli.main(["split", str(dataset), "--out", str(out), "--quiet"]) == 2
+    assert "split.csv: cannot read it (Permission denied) to tell whether an earlier run wrote it" in (
+        capsys.readouterr().err
+    )
 
 
 def test_a_leak_audit_proves_nothing_about_images_it_could_not_read(dataset, tmp_path, capsys):
