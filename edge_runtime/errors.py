@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Callable, NoReturn, TypeVar
 
 T = TypeVar("T")
@@ -30,6 +31,13 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USER_ERROR, f"error: {message} ({self.prog} --help lists the options)\n")
+
+    def _get_value(self, action: argparse.Action, arg_string: str) -> object:
+        """An empty path (``--out "$UNSET"``) would be the current folder, read or written under a
+        message about "."; every path option refuses it by name instead."""
+        if action.type is Path and not arg_string.strip():
+            raise argparse.ArgumentError(action, "an empty path (an unset shell variable?)")
+        return super()._get_value(action, arg_string)
 
 
 def missing_modules(names: tuple[str, ...]) -> list[str]:

@@ -83,7 +83,7 @@ def _out_holds_other_files(layout, tmp_path, out):
 
 
 def _out_is_the_current_folder(layout, tmp_path, out):
-    return [layout["export"], "--out", ""], "--out is empty or the current folder", "--out"
+    return [layout["export"], "--out", "."], "--out is empty or the current folder", "--out"
 
 
 def _missing_bundle(layout, tmp_path, out):

@@ -206,3 +206,25 @@ def test_a_command_line_mistake_is_one_line_naming_the_help(
     err = capsys.readouterr().err
     assert exit_status.value.code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
     assert "--help lists the options" in err and "usage:" not in err
+
+
+@pytest.mark.parametrize(
+    ("module", "argv"),
+    [
+        ("brainedge.edge_runtime.cli", [""]),
+        ("brainedge.benchmarks.cli", ["bundles", "--out", " "]),
+        ("brainedge.train.data.cli", ["split", "data", "--out", ""]),
+        ("brainedge.train.cli", ["--manifest", "m.csv", "--out", ""]),
+        ("brainedge.export.cli", ["", "--out", "x"]),
+        ("brainedge.export.evaluate", ["run", "bundles", "--out", ""]),
+        ("brainedge.edge_runtime.serve.cli", ["--bundle", ""]),
+    ],
+)
+def test_an_empty_path_is_refused_by_name(module: str, argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """``--out "$UNSET"`` would otherwise be the current folder, written into under a message about "."."""
+    import importlib
+
+    with pytest.raises(SystemExit) as exit_status:
+        importlib.import_module(module).main(argv)
+    err = capsys.readouterr().err
+    assert exit_status.value.code == 2 and ": an empty path (an unset shell variable?)" in err, err

@@ -52,7 +52,7 @@ def test_out_must_be_a_named_utf8_folder_holding_a_run_or_nothing(tmp_path: Path
             check_out_folder(parsed(list(argv)))
         return str(error.value)
 
-    assert "--out is empty or the current folder" in refused("--out", "")
+    assert "--out is empty or the current folder" in refused("--out", ".")
     odd = os.fsdecode(os.fsencode(tmp_path) + b"/run \xff")
     assert "not valid UTF-8" in refused("--out", odd)
     dataset = tmp_path / "scans"
