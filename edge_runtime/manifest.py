@@ -107,16 +107,20 @@ def _check_split_name(name: str) -> None:
         raise BrainEdgeError(f"unknown split {name!r}; expected one of {', '.join(SPLITS)}")
 
 
-def class_weights(manifest: Manifest, split: str = "train") -> dict[int, float]:
-    """Balanced class weights w_c = N / (C * n_c) over one split, keyed by class index."""
+def class_weights(manifest: Manifest, *splits: str) -> dict[int, float]:
+    """Balanced class weights w_c = N / (C * n_c) over the training split (or the ones named),
+    keyed by class index."""
     names = manifest.class_names()
-    rows = manifest.split(split)
+    splits = splits or ("train",)
+    rows = [row for split in splits for row in manifest.split(split)]
     counts = {name: 0 for name in names}
     for row in rows:
         counts[row.label] += 1
     missing = [name for name, count in counts.items() if count == 0]
     if missing:
-        raise BrainEdgeError(f"cannot weight classes: the {split} split has no images of {', '.join(missing)}")
+        raise BrainEdgeError(
+            f"cannot weight classes: the {' and '.join(splits)} split has no images of {', '.join(missing)}"
+        )
     total, num_classes = len(rows), len(names)
     return {i: total / (num_classes * counts[name]) for i, name in enumerate(names)}
 

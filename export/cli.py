@@ -132,6 +132,7 @@ def print_table(results: list[dict[str, Any]], failure: str = "not kept") -> Non
 
 def run(args: argparse.Namespace) -> int:
     from brainedge.export.exporter import export_run
+    from brainedge.train.run_dir import RunDirectory
 
     results = export_run(args.run_dir, args.out or args.run_dir / "export", settings_from_args(args))
     print_table(results)
@@ -140,6 +141,12 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"warning: {', '.join(unverified)} kept but not verified: the Keras model decided none of the "
             f"{results[0]['count']} images (train longer, or verify on more images)",
+            file=sys.stderr,
+        )
+    if RunDirectory(args.run_dir).read_config()["train"].get("refit"):
+        print(
+            f"warning: {args.run_dir} was trained on its validation images (--refit): the accuracy above, the "
+            "temperature and the not-recognised threshold are measured on trained images and are optimistic",
             file=sys.stderr,
         )
     failed = [row["variant"] for row in results if not row["passed"]]

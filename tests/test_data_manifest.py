@@ -69,6 +69,8 @@ def test_class_weights_are_balanced(tmp_path):
     assert class_weights(sample(tmp_path)) == pytest.approx({0: 1.5, 1: 0.75})
     with pytest.raises(BrainEdgeError, match="val split has no images of notumor"):
         class_weights(sample(tmp_path), "val")
+    # train and val (--refit): 1 notumor, 3 tumor
+    assert class_weights(sample(tmp_path), "train", "val") == pytest.approx({0: 2.0, 1: 2 / 3})
 
 
 @pytest.mark.parametrize(

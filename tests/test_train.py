@@ -657,3 +657,29 @@ def test_kept_weights_are_the_best_by_val_accuracy_or_every_epochs_last(tmp_path
 
     assert kept_after([0.5, 0.9, 0.7], every_epoch=False) == 1.0
     assert kept_after([0.5, 0.9, 0.7], every_epoch=True) == 2.0
+
+
+def test_refit_trains_on_train_and_val_and_export_says_its_val_figures_are_optimistic(data, tmp_path):
+    run = tmp_path / "run"
+    command = train_command(data, run, "--head-epochs", "1", "--finetune-epochs", "2", "--qat-epochs", "0", "--refit")
+    trained = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    manifest = read_manifest(data / "manifest.csv")
+    with (run / "history.csv").open() as stream:
+        epochs = list(csv.DictReader(stream))
+    assert [(row["phase"], row["epoch"]) for row in epochs] == [("head", "1"), ("finetune", "1"), ("finetune", "2")]
+    for row in epochs:  # nothing held out to validate on; every epoch saw the train and val images
+        assert row["val_accuracy"] == "" and row["val_loss"] == ""
+        seen = float(row["images_per_s"]) * float(row["seconds"])
+        assert seen == pytest.approx(len(manifest.split("train")) + len(manifest.split("val")), rel=0.02)
+    metrics = json.loads((run / "metrics_float.json").read_text())
+    assert "val" not in metrics and "test" in metrics
+    exported = subprocess.run(
+        [sys.executable, "-m", "brainedge.export", str(run), "--formats", "tflite_float32"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    assert "was trained on its validation images (--refit)" in exported.stderr

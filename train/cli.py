@@ -65,6 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="run every epoch and keep the last one's weights (off: the epoch with the best val accuracy, "
         "stopping early after --patience epochs without gain)",
     )
+    parser.add_argument(
+        "--refit",
+        action="store_true",
+        default=recipe.refit,
+        help="train on the train and val splits together, every epoch, the last one's weights kept: "
+        "the final model of a settled recipe (its val scores, temperature and OOD threshold are then "
+        "on trained images)",
+    )
     parser.add_argument("--label-smoothing", type=float, default=recipe.label_smoothing)
     parser.add_argument(
         "--mixup",
@@ -122,6 +130,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         train_batch_norm=args.train_batch_norm,
         patience=args.patience,
         keep_last_epoch=args.keep_last_epoch,
+        refit=args.refit,
         label_smoothing=args.label_smoothing,
         mixup=args.mixup,
         weight_decay=args.weight_decay,

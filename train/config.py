@@ -51,6 +51,10 @@ class TrainConfig:
     keep_last_epoch: bool = False
     """Run every epoch of each phase and keep the last one's weights, instead of the epoch with the best
     val_accuracy (and early stopping after ``patience`` epochs without gain)."""
+    refit: bool = False
+    """Train on the train and val splits together, every epoch, keeping the last one's weights (nothing
+    is held out to choose by): a recipe's final model once its epochs are settled. Scores, temperature
+    and not-recognised threshold measured on val then describe images the model was trained on."""
     label_smoothing: float = 0.0
     mixup: float = 0.0
     weight_decay: float = 0.0
@@ -65,6 +69,10 @@ class TrainConfig:
     mixed_precision: str = "auto"
     cpu_replicas: int = 0
     """Split the CPU into this many logical devices under MirroredStrategy (tests, no GPU)."""
+
+    @property
+    def keeps_last_epoch(self) -> bool:
+        return self.keep_last_epoch or self.refit
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

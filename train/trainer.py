@@ -145,6 +145,8 @@ class Trainer:
         for name in ("train", "val"):
             if not self.splits[name]:
                 raise BrainEdgeError(f"{manifest_path}: the {name} split is empty")
+        if config.refit:  # nothing held out but the test split
+            self.splits = {"train": self.splits["train"] + self.splits["val"], "val": [], "test": self.splits["test"]}
         self.strategy = choose_strategy(config.cpu_replicas)  # first: logical CPUs precede TF's start
         keras.utils.set_random_seed(config.seed)
         self.mixed_precision = use_mixed_precision(config.mixed_precision)
@@ -233,7 +235,7 @@ class Trainer:
         )
         model.fit(
             self._dataset("train", training=True),
-            validation_data=self._dataset("val"),
+            validation_data=self._validation(),
             epochs=phase.epochs,
             class_weight=self._class_weights(),
             verbose=0,
@@ -253,7 +255,7 @@ class Trainer:
     def _weights_kept(self) -> list[keras.callbacks.Callback]:
         """The phase's end weights: the last epoch's, or the best by val_accuracy with early stopping."""
         path = self.run_directory.best_weights_path
-        if self.config.keep_last_epoch:
+        if self.config.keeps_last_epoch:
             return [BestWeights(path, best=None, every_epoch=True)]
         return [
             BestWeights(path, self.run_directory.best_val_accuracy()),
@@ -291,7 +293,7 @@ class Trainer:
             )
         qat_model.fit(
             self._dataset("train", training=True),
-            validation_data=self._dataset("val"),
+            validation_data=self._validation(),
             epochs=phase.epochs,
             class_weight=self._class_weights(),
             verbose=0,
@@ -340,11 +342,16 @@ class Trainer:
             mixup=self.config.mixup,
         )
 
+    def _validation(self) -> tf.data.Dataset | None:
+        return self._dataset("val") if self.splits["val"] else None
+
     def _steps_per_epoch(self) -> int:
         return -(-len(self.splits["train"]) // self.global_batch)
 
     def _class_weights(self) -> dict[int, float] | None:
-        return class_weights(self.manifest) if self.config.use_class_weights else None
+        if not self.config.use_class_weights:
+            return None
+        return class_weights(self.manifest, "train", "val") if self.config.refit else class_weights(self.manifest)
 
     def _check_same_classes(self) -> None:
         if self.run_directory.has_config():

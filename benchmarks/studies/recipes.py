@@ -103,6 +103,11 @@ ROWS = (
         ("--keep-last-epoch",),
     ),
     Row(
+        "refit",
+        "trained on train + val, every epoch run, the last one's weights kept",
+        ("--refit",),
+    ),
+    Row(
         "input-288",
         "input 288 px (ImageNet weights of the 224 px network)",
         ("--input-size", "288"),
