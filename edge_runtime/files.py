@@ -256,6 +256,11 @@ def check_results_folder(folder: Path, names: Collection[str], record: str, is_r
             "or the folder of an earlier run of this command"
         )
     ours = [name for name in names if os.path.lexists(folder / name)]
+    for name in ours:  # found now, not after the work, when part of the set is already replaced
+        if (folder / name).is_symlink() or not (folder / name).is_file():
+            raise BrainEdgeError(
+                f"{shown(folder / name)}: not a regular file, which would be replaced; choose another --out"
+            )
     if ours and not _starts_like(folder / record, is_record):
         raise BrainEdgeError(
             f"{shown(folder)}: holds {shown(ours[0])} but not this command's {record}, so not an earlier run's "

@@ -80,7 +80,7 @@ def test_sample_names_aapt_would_drop_are_refused_and_nothing_changes(tmp_path, 
     (assets / "samples/glioma").mkdir(parents=True)
     (assets / "samples/glioma/kept.png").write_bytes(b"old")
     samples = _samples(tmp_path, {"glioma": ["ok.png", bad]})
-    assert _run(monkeypatch, opened, str(bundle), "--samples", str(samples), "--assets", str(assets)) == 1
+    assert _run(monkeypatch, opened, str(bundle), "--samples", str(samples), "--assets", str(assets)) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "AAPT2 leaves names" in err
     assert (assets / "samples/glioma/kept.png").read_bytes() == b"old"
@@ -89,7 +89,7 @@ def test_sample_names_aapt_would_drop_are_refused_and_nothing_changes(tmp_path, 
 
 def test_a_model_name_aapt_would_drop_is_refused(tmp_path, monkeypatch, capsys) -> None:
     bundle, opened = _bundle(tmp_path, model_file="_model.tflite")
-    assert _run(monkeypatch, opened, str(bundle), "--assets", str(tmp_path / "assets")) == 1
+    assert _run(monkeypatch, opened, str(bundle), "--assets", str(tmp_path / "assets")) == 2
     assert "starting with '_'" in capsys.readouterr().err
 
 
@@ -150,6 +150,7 @@ def test_unreadable_samples_are_skipped_by_name_and_replaced_by_readable_ones(tm
         (["--per-class", "0"], "--per-class must be at least 1"),
         (["--per-class", "-1"], "--per-class must be at least 1"),
         (["--assets", "FILE"], "cannot write there, not a folder"),
+        (["--assets", ""], "argument --assets: an empty path"),  # was the current folder
     ],
 )
 def test_bad_options_are_one_line_and_change_nothing(tmp_path, monkeypatch, capsys, args, message) -> None:
@@ -157,7 +158,11 @@ def test_bad_options_are_one_line_and_change_nothing(tmp_path, monkeypatch, caps
     a_file = tmp_path / "assets-file"
     a_file.write_text("keep me")
     args = [str(a_file) if arg == "FILE" else arg for arg in args]
-    assert _run(monkeypatch, opened, str(bundle), *args) == 1
+    try:
+        code = _run(monkeypatch, opened, str(bundle), *args)
+    except SystemExit as exit_status:  # a mistake argparse finds
+        code = exit_status.code
+    assert code == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
     assert a_file.read_text() == "keep me"

@@ -194,6 +194,10 @@ def test_outputs_replace_only_earlier_outputs_of_their_kind(dataset, tmp_path, c
     assert cli.main(["audit", "--manifest", str(out), "--out", str(report), "--quiet"]) == 2
     assert "holds report.md but not this command's audit.json" in capsys.readouterr().err
     (report / "report.md").unlink()
+    (report / "class_balance.png").mkdir()  # refused before the audit, not after it replaced audit.json
+    assert cli.main(["audit", "--manifest", str(out), "--out", str(report), "--quiet"]) == 2
+    assert "class_balance.png: not a regular file, which would be replaced" in capsys.readouterr().err
+    (report / "class_balance.png").rmdir()
     fifo, link = tmp_path / "fifo.csv", tmp_path / "link.csv"
     os.mkfifo(fifo)
     link.symlink_to(out)

@@ -74,3 +74,57 @@ def test_the_brain_extent_study_measures_every_image_of_a_manifest(tmp_path: Pat
     assert sum(sum(counts) for counts in record["histogram"].values()) == measured["all"]["images"]
     assert set(measured) == {"all", *record["histogram"]}
     assert out.with_suffix(".png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_study_replaces_only_its_own_earlier_record_and_writes_it_whole(tmp_path: Path, monkeypatch, capsys) -> None:
+    from brainedge.benchmarks.studies import brain_extent
+    from brainedge.train.data.split import make_split
+    from brainedge.train.synthetic import generate_dataset
+
+    generate_dataset(tmp_path / "images", images_per_class=3, size=48, seed=0)
+    make_split(tmp_path / "images", tmp_path / "manifest.csv", progress=False)
+
+    def study(out: Path) -> int:
+        return brain_extent.main(["--manifest", str(tmp_path / "manifest.csv"), "--out", str(out)])
+
+    notes = tmp_path / "notes.md"
+    notes.write_text("my notes")
+    assert study(tmp_path / "notes") == 2  # --out README would replace README.md
+    assert "notes.md: exists and is not a study's output (no study record notes.json beside it)" in (
+        capsys.readouterr().err
+    )
+    assert notes.read_text() == "my notes" and not (tmp_path / "notes.json").exists()
+    (tmp_path / "data.json").write_text('{"mine": 1}')
+    assert study(tmp_path / "data") == 2 and "data.json: exists and is not a study's record" in capsys.readouterr().err
+
+    odd = Path(os.fsdecode(os.fsencode(tmp_path) + b"/extent \xff"))  # a name that is not UTF-8
+    assert study(odd) == 0
+    assert "extent \\udcff" in capsys.readouterr().out
+    first = {suffix: odd.with_name(odd.name + suffix).read_bytes() for suffix in (".json", ".md", ".png")}
+    assert study(odd) == 0, "an earlier record of the study is replaced"
+
+    def interrupted(result):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(brain_extent, "plot", interrupted)
+    assert study(odd) == 130
+    assert {suffix: odd.with_name(odd.name + suffix).read_bytes() for suffix in first} == first, (
+        "an interrupted study wrote part of a new record over the old"
+    )
+
+
+def test_the_brain_extent_study_refuses_slices_with_no_brain(tmp_path: Path, capsys) -> None:
+    from PIL import Image
+
+    from brainedge.benchmarks.studies import brain_extent
+    from brainedge.train.data.split import make_split
+
+    for label in ("a", "b"):
+        (tmp_path / "images" / label).mkdir(parents=True)
+        for number in range(4):
+            Image.new("L", (40, 40), 10 * number).save(tmp_path / "images" / label / f"{number}.png")
+    make_split(tmp_path / "images", tmp_path / "manifest.csv", progress=False)
+    out = tmp_path / "extent"
+    assert brain_extent.main(["--manifest", str(tmp_path / "manifest.csv"), "--out", str(out)]) == 2
+    assert "none of its 8 images has a region brighter than 45/255" in capsys.readouterr().err
+    assert not out.with_suffix(".json").exists()

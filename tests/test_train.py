@@ -416,6 +416,7 @@ def test_an_image_unreadable_after_the_split_stops_training_with_one_line(data, 
         ("--dropout", "1", "--dropout must be in [0, 1)"),
         ("--input-size", "8", "--input-size must be at least 32"),
         ("--finetune-blocks", "99", "--finetune-blocks must be 'all' or a number from 0 to 16"),
+        ("--weights", " ", "--weights is empty"),
     ],
 )
 def test_bad_settings_are_refused_before_anything_is_written(data, tmp_path, capsys, out, option, value, expected):

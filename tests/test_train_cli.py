@@ -44,6 +44,10 @@ def test_resume_names_the_typed_options_that_differ_from_the_run() -> None:
     other = ["--resume", "--seed=4", "--finetune-lr", "1e-4", "--data", "scans"]
     assert ignored_on_resume(parsed(other), saved) == ["--data scans", "--finetune-lr 0.0001", "--seed 4"]
     assert ignored_on_resume(parsed(["--resume"]), saved) == [], "an untyped default is not an ignored option"
+    assert ignored_on_resume(parsed(["--resume", "--refit", "--keep-last-epoch"]), saved) == [
+        "--keep-last-epoch",
+        "--refit",
+    ], "a flag is named as typed, not with its value"
 
 
 def test_out_must_be_a_named_utf8_folder_holding_a_run_or_nothing(tmp_path: Path) -> None:
@@ -90,6 +94,11 @@ def test_damaged_run_files_are_named_in_one_line(tmp_path: Path) -> None:
     run.history_path.write_text("phase,epoch,val_accuracy\nqat,1,0.9\nfinetune,x,0.8\n")  # a line cut short
     with pytest.raises(BrainEdgeError, match=r"history.csv: damaged \(could not convert"):
         run.history()
+    for path, read in ((run.history_path, run.history), (run.state_path, run.completed_phases)):
+        path.unlink()
+        path.mkdir()  # what cannot be read at all (a folder in its place; denied, for a user not root)
+        with pytest.raises(BrainEdgeError, match=rf"{path.name}: damaged \(cannot read it: Is a directory\)"):
+            read()
 
 
 def test_resume_refuses_a_damaged_history_before_training(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

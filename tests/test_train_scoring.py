@@ -192,3 +192,21 @@ def test_the_training_record_states_the_phases_the_trainer_ran(tmp_path: Path) -
         "`none`; scratch 14 epoch(s) at 0.001 with cosine decay (every layer, batch norm trained); then qat" in texts[1]
     )
     assert "head 2 epoch(s)" not in texts[1]
+
+
+@pytest.mark.parametrize(
+    ("setting", "stated"),
+    [
+        ({}, "the best epoch by val accuracy kept, early stopping patience 4"),
+        ({"keep_last_epoch": True}, "every epoch run and the last one's weights kept"),
+        ({"refit": True}, "trained on train + val, every epoch run and the last one's weights kept"),
+    ],
+)
+def test_the_training_record_states_which_weights_were_kept(tmp_path: Path, setting: dict, stated: str) -> None:
+    manifest = manifest_with_test_images(tmp_path / "manifest.csv", [False] * 10)
+    run = older_run(tmp_path / "run", manifest)
+    config = json.loads((run / "config.json").read_text())
+    config["train"].update(setting)
+    (run / "config.json").write_text(json.dumps(config))
+    assert train_report.main([str(run), "--command", "pytest", "--out", str(tmp_path / "record")]) == 0
+    assert f"Batch 32, {stated}, label smoothing" in (tmp_path / "record.md").read_text()

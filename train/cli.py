@@ -229,10 +229,16 @@ def train(args: argparse.Namespace, run_directory: RunDirectory, config: TrainCo
 def ignored_on_resume(args: argparse.Namespace, saved: TrainConfig) -> list[str]:
     """The typed options whose value differs from the resumed run's, as typed (``--seed 3``)."""
     return [
-        f"--{dest.replace('_', '-')} {getattr(args, dest)}"
+        as_typed(dest, getattr(args, dest))
         for dest in args.given
         if dest not in RESUME_OPTIONS and (dest == "data" or getattr(args, dest) != saved_setting(saved, dest))
     ]
+
+
+def as_typed(dest: str, value: Any) -> str:
+    """``--seed 3``; a flag (``--refit``) alone."""
+    option = f"--{dest.replace('_', '-')}"
+    return option if isinstance(value, bool) else f"{option} {value}"
 
 
 def saved_setting(config: TrainConfig, dest: str) -> Any:

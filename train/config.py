@@ -98,6 +98,7 @@ class TrainConfig:
             (0 <= self.seed < 2**32, f"--seed must be between 0 and 2**32 - 1, got {self.seed}"),
             (self.cpu_replicas >= 0, f"--cpu-replicas must be 0 or more, got {self.cpu_replicas}"),
             (self.mixed_precision in ("auto", "on", "off"), "--mixed-precision must be auto, on or off"),
+            (bool(model.weights.strip()), "--weights is empty: give 'imagenet', a local .h5 file or 'none'"),
             (model.input_size >= 32, f"--input-size must be at least 32 pixels, got {model.input_size}"),
             (model.alpha > 0, f"--alpha must be positive, got {model.alpha}"),
             (0.0 <= model.dropout < 1.0, f"--dropout must be in [0, 1), got {model.dropout}"),

@@ -173,7 +173,7 @@ class RunDirectory:
         """Every epoch so far, numbers as floats (runs from before the timing columns lack them)."""
         if not self.history_path.exists():
             return []
-        rows = csv.DictReader(io.StringIO(self.history_path.read_text(encoding="utf-8", errors="replace")))
+        rows = csv.DictReader(io.StringIO(_read_text(self.history_path, errors="replace")))
         columns = rows.fieldnames or []
         if columns[:2] != ["phase", "epoch"] or not set(columns) <= set(HISTORY_FIELDS):
             raise damaged(self.history_path, f"columns {', '.join(columns) or 'none'}, not {', '.join(HISTORY_FIELDS)}")
@@ -226,6 +226,16 @@ def damaged(path: Path, problem: str) -> BrainEdgeError:
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        return json.loads(_read_text(path))
+    except (json.JSONDecodeError, RecursionError) as error:
         raise damaged(path, str(error)) from None
+
+
+def _read_text(path: Path, errors: str = "strict") -> str:
+    """A run file's text; one that cannot be read (a folder in its place, denied, an I/O error) is damaged."""
+    try:
+        return path.read_text(encoding="utf-8", errors=errors)
+    except UnicodeDecodeError as error:
+        raise damaged(path, str(error)) from None
+    except OSError as error:
+        raise damaged(path, f"cannot read it: {error.strerror or error}") from None

@@ -12,7 +12,6 @@ head, temperature, out-of-distribution threshold) from the copied metadata.json.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import sys
@@ -20,7 +19,7 @@ from pathlib import Path
 
 from brainedge.edge_runtime.bundle import Bundle
 from brainedge.edge_runtime.classifier import Classifier
-from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.errors import EXIT_USER_ERROR, BrainEdgeError, OneLineParser
 from brainedge.edge_runtime.files import check_output_folder, write_text_atomically
 from brainedge.edge_runtime.preprocess import decode_pixels
 
@@ -166,7 +165,7 @@ def copy_samples(samples: Path, class_names: list[str], per_class: int, assets: 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(prog="python android_demo/tools/bundle_into_app.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("bundle", type=Path, help="bundle directory (model + labels.txt + metadata.json [+ head file])")
     parser.add_argument("--samples", type=Path, help="class-per-folder images to bundle for the benchmark screen")
     parser.add_argument("--per-class", type=int, default=10, help="sample images per class (default 10)")
@@ -189,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         copied = copy_bundle(bundle, args.assets)
     except BrainEdgeError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 1
+        return EXIT_USER_ERROR
     print(
         f"bundled {metadata.variant} ({metadata.input.height}x{metadata.input.width} {metadata.input.dtype}, "
         f"{len(metadata.class_names)} classes) into {args.assets / BUNDLE_ASSETS}:"

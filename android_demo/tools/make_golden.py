@@ -16,7 +16,6 @@ gives the same files.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import io
 import json
@@ -34,7 +33,7 @@ from PIL import Image
 
 from brainedge.edge_runtime.backends import Backend, TensorInfo
 from brainedge.edge_runtime.classifier import NOT_FINITE, NOT_RECOGNISED, UNCERTAIN, Classifier
-from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser
 from brainedge.edge_runtime.explain import OVERLAY_ALPHA, VIRIDIS, blend, upsample
 from brainedge.edge_runtime.head import Head
 from brainedge.edge_runtime.metadata import (
@@ -881,7 +880,7 @@ def _same_json(a: object, b: object) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(prog="python android_demo/tools/make_golden.py", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--check",
         action="store_true",

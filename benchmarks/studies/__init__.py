@@ -25,26 +25,55 @@ def study_command(module: str, argv: list[str] | None) -> str:
     return shlex.join(["python", "-m", f"brainedge.benchmarks.studies.{module}", *given])
 
 
+def is_study_record(head: bytes) -> bool:
+    """A study's JSON record, as ``write_record`` writes it: an object whose first key is its command."""
+    return head.lstrip().startswith(b"{") and b'"command":' in head[:200]
+
+
 def record_paths(out: Path, suffixes: tuple[str, ...] = (".json", ".md")) -> dict[str, Path]:
-    """``--out PATH``'s files, the suffix added (``recipes_0.2`` stays whole), refused at once when a
-    folder on the way is a file, before any measuring."""
+    """``--out PATH``'s files, the suffix added (``recipes_0.2`` stays whole), refused at once, before
+    any measuring, when a folder on the way is a file or when one exists and is not an earlier record
+    of a study (``--out README`` would replace README.md)."""
     # Imported here: the resident-memory study measures what importing numpy and the runtime costs.
     from brainedge.edge_runtime.errors import BrainEdgeError
+    from brainedge.edge_runtime.files import check_replaceable
 
     if not out.name or out.name in (".", ".."):
         raise BrainEdgeError(f"--out {str(out)!r} names no file: give a path without its suffix, e.g. results/study")
     for folder in out.parents:
         if folder.exists() and not folder.is_dir():
             raise BrainEdgeError(f"{folder}: not a directory (in --out {out})")
-    return {suffix: out.with_name(out.name + suffix) for suffix in suffixes}
+    paths = {suffix: out.with_name(out.name + suffix) for suffix in suffixes}
+    record = paths[".json"]
+    check_replaceable(record, is_study_record, "a study's record")
+    earlier_record = record.is_file() and record.stat().st_size > 0
+    for path in paths.values():
+        check_replaceable(path, lambda _: earlier_record, f"a study's output (no study record {record.name} beside it)")
+    return paths
 
 
-def write_record(outputs: dict[str, Path], result: dict[str, Any], render: Callable[[dict[str, Any]], str]) -> None:
-    """A study's record: its JSON and Markdown (each written atomically), the Markdown also printed."""
+def write_record(
+    outputs: dict[str, Path],
+    result: dict[str, Any],
+    render: Callable[[dict[str, Any]], str],
+    more: dict[str, bytes] | None = None,
+) -> None:
+    """A study's record: its JSON, its Markdown (also printed) and ``more`` files by suffix (plots),
+    all made before any is written, each written atomically: an interrupted study leaves its earlier
+    record whole, not a new JSON beside an old plot."""
     # Imported here: the resident-memory study measures what importing numpy and the runtime costs.
     from brainedge.edge_runtime.files import write_output
 
     text = render(result)
-    write_output(outputs[".json"], (json.dumps(result, indent=1) + "\n").encode("utf-8"))
-    write_output(outputs[".md"], text.encode("utf-8"))
-    print(text)
+    files = {
+        ".json": (json.dumps(result, indent=1) + "\n").encode("ascii"),
+        ".md": text.encode("utf-8", "backslashreplace"),  # a path of undecodable bytes shown escaped
+        **(more or {}),
+    }
+    for suffix, data in files.items():
+        write_output(outputs[suffix], data)
+    print(data_for_terminal(text))
+
+
+def data_for_terminal(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")

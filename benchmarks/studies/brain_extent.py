@@ -18,12 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from brainedge.benchmarks.studies import record_paths, study_command, write_record
 from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser, report_user_errors
-from brainedge.edge_runtime.files import write_output
-from brainedge.edge_runtime.manifest import read_manifest
+from brainedge.edge_runtime.manifest import check_images_present, read_manifest
+from brainedge.edge_runtime.preprocess import decode_pixels
 
 THRESHOLD = 45
 """Of 255, on the blurred gray slice: seed 003's value."""
@@ -64,17 +63,21 @@ def magnification(gray: np.ndarray) -> float | None:
     return max(gray.shape) / max(bottom - top, right - left)
 
 
+def gray_slice(path: Path) -> np.ndarray:
+    """The image as the runtime decodes it (its size limit and one-line errors), in ITU-R 601 luma."""
+    pixels = decode_pixels(path)
+    if pixels.shape[2] == 1:
+        return pixels[..., 0]
+    return pixels.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+
+
 def measure(manifest_path: Path) -> dict[str, Any]:
     manifest = read_manifest(manifest_path)
+    check_images_present(manifest, manifest_path)
     by_class: dict[str, list[float]] = {name: [] for name in manifest.class_names()}
     no_region: list[str] = []
     for number, row in enumerate(manifest.rows, 1):
-        try:
-            with Image.open(manifest.root / row.path) as image:
-                gray = np.asarray(image.convert("L"))
-        except OSError as error:
-            raise BrainEdgeError(f"{manifest.root / row.path}: cannot read ({error})") from None
-        factor = magnification(gray)
+        factor = magnification(gray_slice(manifest.root / row.path))
         if factor is None:
             no_region.append(row.path)
         else:
@@ -82,6 +85,11 @@ def measure(manifest_path: Path) -> dict[str, Any]:
         if number % 1000 == 0:
             print(f"{number:,} / {len(manifest.rows):,} images", file=sys.stderr, flush=True)
     every = [factor for factors in by_class.values() for factor in factors]
+    if not every:
+        raise BrainEdgeError(
+            f"{manifest_path}: none of its {len(manifest.rows):,} images has a region brighter than {THRESHOLD}/255 "
+            "(all dark: are these MRI slices?)"
+        )
     return {
         "manifest": str(manifest_path),
         "images": len(manifest.rows),
@@ -129,12 +137,13 @@ def render(result: dict[str, Any]) -> str:
         lines.append(
             f"| {name} | {stats['images']:,} | {stats['mean']:.2f}x | {quantiles} | {stats['share_at_least_1.2']:.0%} |"
         )
-    if result["no_bright_region"]:
-        lines += ["", f"No bright region (left out): {', '.join(result['no_bright_region'][:10])}"]
+    if left_out := result["no_bright_region"]:
+        more = f" and {len(left_out) - 10:,} more (all in the JSON record)" if len(left_out) > 10 else ""
+        lines += ["", f"{len(left_out):,} images with no bright region, left out: {', '.join(left_out[:10])}{more}"]
     return "\n".join(lines) + "\n"
 
 
-def plot(result: dict[str, Any], path: Path) -> None:
+def plot(result: dict[str, Any]) -> bytes:
     import io
 
     import matplotlib
@@ -155,14 +164,13 @@ def plot(result: dict[str, Any], path: Path) -> None:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110)
     plt.close(figure)
-    write_output(path, buffer.getvalue())
+    return buffer.getvalue()
 
 
 def run(args: argparse.Namespace) -> int:
     outputs = record_paths(args.out, (".json", ".md", ".png"))
     result = {"command": args.command, **measure(args.manifest)}
-    write_record(outputs, result, render)
-    plot(result, outputs[".png"])
+    write_record(outputs, result, render, {".png": plot(result)})
     return 0
 
 

@@ -418,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     result["note"] = args.note
     result["verdicts"] = verdicts(result)
     command = study_command("serve_load", argv)
-    result["command"] = command
+    result = {"command": command, **result}  # first, as every study's record begins
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomically(outputs[".json"], json.dumps(result, indent=2) + "\n")
     write_text_atomically(outputs[".md"], report(result, command))

@@ -158,12 +158,20 @@ def _recipe(record: dict[str, Any]) -> str:
             "",
             f"Recipe: MobileNetV2 alpha {config.model.alpha}, {config.model.input_size} px, weights "
             f"`{config.model.weights}`; {'; then '.join(_phase_text(stage) for stage in stages)}. Batch "
-            f"{config.batch_size}, early stopping patience {config.patience}, label smoothing "
+            f"{config.batch_size}, {_weights_kept(config)}, label smoothing "
             f"{config.label_smoothing}, mixup {config.mixup}, weight decay {config.weight_decay}, weight averaging "
             f"(EMA) {config.ema or 'off'}, class weights {'on' if config.use_class_weights else 'off'}.",
             "",
         ]
     )
+
+
+def _weights_kept(config: TrainConfig) -> str:
+    if config.refit:
+        return "trained on train + val, every epoch run and the last one's weights kept"
+    if config.keep_last_epoch:
+        return "every epoch run and the last one's weights kept"
+    return f"the best epoch by val accuracy kept, early stopping patience {config.patience}"
 
 
 def _phase_text(phase: Phase) -> str:
