@@ -80,8 +80,8 @@ def is_export_report(path: Path) -> bool:
 def export_run(run_dir: Path, out: Path, settings: ExportSettings = DEFAULTS) -> list[dict[str, Any]]:
     """Convert, bundle, verify and qualify each format; a bundle that disagrees with Keras is not kept."""
     settings.check()
+    run = TrainingRun.open(run_dir)  # first: a RUN_DIR that is a file is named as such, not its export/
     check_export_folder(out)  # before hours of work
-    run = TrainingRun.open(run_dir)
     formats = chosen_formats(list(settings.formats), run.missing_qat_model())
     remove_abandoned_staging(out)
     calibration = None

@@ -710,6 +710,15 @@ def test_all_formats_say_what_they_leave_out(capsys: pytest.CaptureFixture[str])
     assert "leaves out tflite_int8_qat: this run's quantization-aware training" in capsys.readouterr().out
 
 
+def test_a_run_dir_that_is_a_file_is_named_as_no_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from brainedge.export.cli import main
+
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("path,label\n")
+    assert main([str(manifest)]) == 2  # its default --out, manifest.csv/export, is not the mistake
+    assert "manifest.csv: not a training run directory (no config.json)" in capsys.readouterr().err
+
+
 def test_the_bundles_folder_must_be_named() -> None:
     from brainedge.export.exporter import check_export_folder
 
