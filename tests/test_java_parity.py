@@ -240,7 +240,7 @@ def test_bundle_into_app_refuses_a_tampered_model(tmp_path: Path) -> None:
         text=True,
         timeout=120,
     )
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr.startswith("error: ") and "sha256" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (assets / "bundle").exists()

@@ -576,7 +576,7 @@ def test_the_recipe_study_trains_rows_over_seeds_and_tables_them(data, tmp_path,
     assert recipes.main(["table", "--work", str(work), "--out", str(out)]) == 2
     assert "evaluation_test.json: damaged (" in capsys.readouterr().err
     evaluation.write_bytes(kept)
-    assert recipes.main(["table", "--work", str(work), "--out", ""]) == 2
+    assert recipes.main(["table", "--work", str(work), "--out", "."]) == 2
     assert "names no file: give a path without its suffix" in capsys.readouterr().err
     for source, target, expected in (
         (
