@@ -257,10 +257,7 @@ def check_results_folder(folder: Path, names: Collection[str], record: str, is_r
         )
     ours = [name for name in names if os.path.lexists(folder / name)]
     for name in ours:  # found now, not after the work, when part of the set is already replaced
-        if (folder / name).is_symlink() or not (folder / name).is_file():
-            raise BrainEdgeError(
-                f"{shown(folder / name)}: not a regular file, which would be replaced; choose another --out"
-            )
+        _check_regular_file(folder / name)
     if ours and not _starts_like(folder / record, is_record):
         raise BrainEdgeError(
             f"{shown(folder)}: holds {shown(ours[0])} but not this command's {record}, so not an earlier run's "
@@ -285,11 +282,16 @@ def check_replaceable(path: Path, is_ours: Callable[[bytes], bool], what: str) -
     """An output file may replace only an earlier output of its kind: anything else is the user's."""
     check_output_file(path)
     path = Path(path)
-    # a device, a pipe or a link would be replaced by a plain file
-    if path.is_symlink() or (os.path.lexists(path) and not path.is_file()):
-        raise BrainEdgeError(f"{shown(path)}: not a regular file, which would be replaced; choose another --out")
+    if os.path.lexists(path):
+        _check_regular_file(path)
     if path.exists() and path.stat().st_size and not _starts_like(path, is_ours):  # empty: nothing to lose
         raise BrainEdgeError(f"{shown(path)}: exists and is not {what}; choose another --out or remove it")
+
+
+def _check_regular_file(path: Path) -> None:
+    """A device, a pipe, a folder or a link where an output goes would be replaced by a plain file."""
+    if path.is_symlink() or not path.is_file():
+        raise BrainEdgeError(f"{shown(path)}: not a regular file, which would be replaced; choose another --out")
 
 
 def check_output_file(path: Path) -> None:

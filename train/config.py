@@ -74,6 +74,11 @@ class TrainConfig:
     def keeps_last_epoch(self) -> bool:
         return self.keep_last_epoch or self.refit
 
+    @property
+    def training_splits(self) -> tuple[str, ...]:
+        """The manifest splits the model trains on (and its class weights count)."""
+        return ("train", "val") if self.refit else ("train",)
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

@@ -146,7 +146,11 @@ class Trainer:
             if not self.splits[name]:
                 raise BrainEdgeError(f"{manifest_path}: the {name} split is empty")
         if config.refit:  # nothing held out but the test split
-            self.splits = {"train": self.splits["train"] + self.splits["val"], "val": [], "test": self.splits["test"]}
+            self.splits = {
+                "train": [image for split in config.training_splits for image in manifest.files(split)],
+                "val": [],
+                "test": self.splits["test"],
+            }
         self.strategy = choose_strategy(config.cpu_replicas)  # first: logical CPUs precede TF's start
         keras.utils.set_random_seed(config.seed)
         self.mixed_precision = use_mixed_precision(config.mixed_precision)
@@ -349,9 +353,7 @@ class Trainer:
         return -(-len(self.splits["train"]) // self.global_batch)
 
     def _class_weights(self) -> dict[int, float] | None:
-        if not self.config.use_class_weights:
-            return None
-        return class_weights(self.manifest, "train", "val") if self.config.refit else class_weights(self.manifest)
+        return class_weights(self.manifest, *self.config.training_splits) if self.config.use_class_weights else None
 
     def _check_same_classes(self) -> None:
         if self.run_directory.has_config():

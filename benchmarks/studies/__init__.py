@@ -48,7 +48,9 @@ def record_paths(out: Path, suffixes: tuple[str, ...] = (".json", ".md")) -> dic
     check_replaceable(record, is_study_record, "a study's record")
     earlier_record = record.is_file() and record.stat().st_size > 0
     for path in paths.values():
-        check_replaceable(path, lambda _: earlier_record, f"a study's output (no study record {record.name} beside it)")
+        if path != record:
+            why = f"a study's output (no study record {record.name} beside it)"
+            check_replaceable(path, lambda _: earlier_record, why)
     return paths
 
 
@@ -72,8 +74,4 @@ def write_record(
     }
     for suffix, data in files.items():
         write_output(outputs[suffix], data)
-    print(data_for_terminal(text))
-
-
-def data_for_terminal(text: str) -> str:
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    print(files[".md"].decode("utf-8"))
