@@ -132,7 +132,6 @@ def print_table(results: list[dict[str, Any]], failure: str = "not kept") -> Non
 
 def run(args: argparse.Namespace) -> int:
     from brainedge.export.exporter import export_run
-    from brainedge.train.run_dir import RunDirectory
 
     results = export_run(args.run_dir, args.out or args.run_dir / "export", settings_from_args(args))
     print_table(results)
@@ -143,9 +142,9 @@ def run(args: argparse.Namespace) -> int:
             f"{results[0]['count']} images (train longer, or verify on more images)",
             file=sys.stderr,
         )
-    if RunDirectory(args.run_dir).read_config()["train"].get("refit"):
+    if any(not row.get("calibration_val", {}).get("val_held_out", True) for row in results):
         print(
-            f"warning: {args.run_dir} was trained on its validation images (--refit): the accuracy above, the "
+            f"warning: {args.run_dir} was trained on its validation images (--refit): validation figures, the "
             "temperature and the not-recognised threshold are measured on trained images and are optimistic",
             file=sys.stderr,
         )

@@ -43,12 +43,21 @@ class Qualification:
 
 
 def qualify(
-    train: Answers, val: Answers, components: int, rejection: float, target_accuracy: float | None
+    train: Answers,
+    val: Answers,
+    components: int,
+    rejection: float,
+    target_accuracy: float | None,
+    val_held_out: bool = True,
 ) -> Qualification:
-    """Temperature and referral from validation; the OOD model from training images, its threshold from validation."""
+    """Temperature and referral from validation; the OOD model from training images, its threshold from validation.
+
+    ``val_held_out`` False (a run trained on its validation images, --refit) is written into both fit
+    records, so the bundle's metadata says its temperature and threshold were fitted on trained images."""
     calibration = fit_calibration(val)
     statistics = fit_ppca(train.features, train.labels, val.logits.shape[1], components)
     ood, tensors, refused = out_of_distribution(statistics, train, val, rejection)
+    calibration.fit["val_held_out"] = ood.fit["val_held_out"] = val_held_out
     referral, threshold = None, None
     if target_accuracy is not None:
         referral, threshold = choose_referral(val, calibration.temperature, refused, target_accuracy)

@@ -684,3 +684,6 @@ def test_refit_trains_on_train_and_val_and_export_says_its_val_figures_are_optim
     )
     assert exported.returncode == 0, exported.stderr[-3000:]
     assert "was trained on its validation images (--refit)" in exported.stderr
+    metadata = json.loads((run / "export" / "tflite_float32" / "metadata.json").read_text())
+    assert metadata["calibration"]["fit"]["val_held_out"] is False  # the bundle itself says so
+    assert metadata["out_of_distribution"]["fit"]["val_held_out"] is False
