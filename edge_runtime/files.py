@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,13 +34,8 @@ def write_atomically(path: Path, data: bytes, replace: bool = True) -> None:
     ``replace=False`` never replaces a file that is there, even one another process has just
     written: FileExistsError, and the caller picks another name.
     """
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
+    temporary = _staged(path, data)
     try:
-        with os.fdopen(descriptor, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, 0o644)
         if replace:
             os.replace(temporary, path)
         else:
@@ -51,6 +46,24 @@ def write_atomically(path: Path, data: bytes, replace: bool = True) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _staged(path: Path, data: bytes) -> str:
+    """``data`` on disk under a temporary name beside ``path``, ready to be renamed into place."""
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, 0o644)
+    except OSError as error:
+        Path(temporary).unlink(missing_ok=True)
+        raise OSError(error.errno, error.strerror, str(path)) from None
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return temporary
 
 
 def _publish_new(temporary: str, path: Path) -> None:
@@ -304,11 +317,26 @@ def check_output_file(path: Path) -> None:
 
 def write_output(path: Path, data: bytes) -> None:
     """``write_atomically``, creating the folder, with a failure (full disk, read-only) as one line."""
-    path = Path(path)
+    write_outputs({Path(path): data})
+
+
+def write_outputs(files: Mapping[Path, bytes]) -> None:
+    """Files that belong together (a record, its report, its plot) put in place as a set: each is
+    written to a temporary name first and the renames come only once all are on disk, so a full disk
+    or a Ctrl-C while writing leaves the earlier set whole, not a new record beside an old plot."""
+    staged: dict[Path, str] = {}
+    path = Path()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, data)
-    except OSError as error:
-        raise BrainEdgeError(
-            f"{shown(path)}: cannot write ({error.strerror or error}); any previous version is intact"
-        ) from None
+        for path, data in files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            staged[path] = _staged(path, data)
+    except BaseException as error:
+        for temporary in staged.values():
+            Path(temporary).unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise BrainEdgeError(
+                f"{shown(path)}: cannot write ({error.strerror or error}); any previous version is intact"
+            ) from None
+        raise
+    for path, temporary in staged.items():
+        os.replace(temporary, path)

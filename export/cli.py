@@ -145,7 +145,8 @@ def run(args: argparse.Namespace) -> int:
     if any(not row.get("calibration_val", {}).get("val_held_out", True) for row in results):
         print(
             f"warning: {args.run_dir} was trained on its validation images (--refit): validation figures, the "
-            "temperature and the not-recognised threshold are measured on trained images and are optimistic",
+            "temperature and the not-recognised and referral thresholds are measured on trained images and are "
+            "optimistic",
             file=sys.stderr,
         )
     failed = [row["variant"] for row in results if not row["passed"]]

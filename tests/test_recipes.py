@@ -84,8 +84,10 @@ def test_a_study_replaces_only_its_own_earlier_record_and_writes_it_whole(tmp_pa
     generate_dataset(tmp_path / "images", images_per_class=3, size=48, seed=0)
     make_split(tmp_path / "images", tmp_path / "manifest.csv", progress=False)
 
-    def study(out: Path) -> int:
-        return brain_extent.main(["--manifest", str(tmp_path / "manifest.csv"), "--out", str(out)])
+    def study(out: Path, manifest: str = str(tmp_path / "manifest.csv")) -> int:
+        return brain_extent.main(["--manifest", manifest, "--out", str(out)])
+
+    another_command = f"{tmp_path}/./manifest.csv"  # the same data: only the record's command line differs
 
     notes = tmp_path / "notes.md"
     notes.write_text("my notes")
@@ -96,10 +98,15 @@ def test_a_study_replaces_only_its_own_earlier_record_and_writes_it_whole(tmp_pa
     assert notes.read_text() == "my notes" and not (tmp_path / "notes.json").exists()
     (tmp_path / "data.json").write_text('{"mine": 1}')
     assert study(tmp_path / "data") == 2 and "data.json: exists and is not a study's record" in capsys.readouterr().err
+    tasks = tmp_path / "tasks.json"  # another tool's JSON with a "command" in it
+    tasks.write_text('{"version": "2.0.0", "tasks": [{"label": "build", "command": "make"}]}')
+    assert study(tmp_path / "tasks") == 2 and "tasks.json: exists and is not a study's record" in (
+        capsys.readouterr().err
+    )
 
     odd = Path(os.fsdecode(os.fsencode(tmp_path) + b"/extent \xff"))  # a name that is not UTF-8
     assert study(odd) == 0
-    assert "extent \\udcff" in capsys.readouterr().out
+    assert "extent \\xff" in capsys.readouterr().out  # escaped as files.shown escapes names
     first = {suffix: odd.with_name(odd.name + suffix).read_bytes() for suffix in (".json", ".md", ".png")}
     assert study(odd) == 0, "an earlier record of the study is replaced"
 
@@ -107,10 +114,28 @@ def test_a_study_replaces_only_its_own_earlier_record_and_writes_it_whole(tmp_pa
         raise KeyboardInterrupt
 
     monkeypatch.setattr(brain_extent, "plot", interrupted)
-    assert study(odd) == 130
+    assert study(odd, another_command) == 130
     assert {suffix: odd.with_name(odd.name + suffix).read_bytes() for suffix in first} == first, (
         "an interrupted study wrote part of a new record over the old"
     )
+    monkeypatch.undo()
+    from brainedge.edge_runtime import files
+
+    staged = files._staged
+    calls = []
+
+    def stopped_while_writing(path, data):  # Ctrl-C once the record is on disk, before its plot
+        calls.append(path)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return staged(path, data)
+
+    monkeypatch.setattr(files, "_staged", stopped_while_writing)
+    assert study(odd, another_command) == 130 and len(calls) == 3
+    assert {suffix: odd.with_name(odd.name + suffix).read_bytes() for suffix in first} == first, (
+        "a Ctrl-C between writing the files put a new record beside the old plot"
+    )
+    assert not [name for name in os.listdir(odd.parent) if name.endswith(".tmp")], "temporary files left behind"
 
 
 def test_the_brain_extent_study_refuses_slices_with_no_brain(tmp_path: Path, capsys) -> None:

@@ -331,6 +331,14 @@ def test_empty_split(data, tmp_path, capsys, out):
     rows = [row for row in manifest.rows if row.split != "val"]
     write_manifest(no_val, Manifest(root=manifest.root, rows=rows))
     fails_with(capsys, ["--manifest", str(no_val), "--weights", "none", *TINY, *out], str(no_val), "val split is empty")
+    first_class = manifest.class_names()[0]
+    rows = [row for row in manifest.rows if not (row.split == "val" and row.label == first_class)]
+    write_manifest(no_val, Manifest(root=manifest.root, rows=rows))  # an edited manifest: one class unscored
+    fails_with(
+        capsys,
+        ["--manifest", str(no_val), "--weights", "none", *TINY, *out],
+        f"the val split has no images of {first_class}; that class would go unscored",
+    )
 
 
 def test_class_count_that_differs_on_resume(data, tmp_path, capsys, out):

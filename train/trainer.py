@@ -145,6 +145,12 @@ class Trainer:
         for name in ("train", "val"):
             if not self.splits[name]:
                 raise BrainEdgeError(f"{manifest_path}: the {name} split is empty")
+            if missing := sorted(set(self.class_names) - {row.label for row in manifest.split(name)}):
+                consequence = "untrained" if name == "train" else "unscored, and calibration fitted without it"
+                raise BrainEdgeError(
+                    f"{manifest_path}: the {name} split has no images of {', '.join(missing)}; that class would go "
+                    f"{consequence} (brainedge-data split keeps every class in every split)"
+                )
         if config.refit:  # nothing held out but the test split
             self.splits = {
                 "train": [image for split in config.training_splits for image in manifest.files(split)],

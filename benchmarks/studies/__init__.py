@@ -6,6 +6,7 @@ part of the product's command-line tools; run each as ``python -m brainedge.benc
 
 import json
 import os
+import re
 import shlex
 import sys
 from collections.abc import Callable
@@ -25,9 +26,13 @@ def study_command(module: str, argv: list[str] | None) -> str:
     return shlex.join(["python", "-m", f"brainedge.benchmarks.studies.{module}", *given])
 
 
+STUDY_RECORD_START = re.compile(rb'\A\s*\{\s*"command"\s*:\s*"')
+
+
 def is_study_record(head: bytes) -> bool:
-    """A study's JSON record, as ``write_record`` writes it: an object whose first key is its command."""
-    return head.lstrip().startswith(b"{") and b'"command":' in head[:200]
+    """A study's JSON record, as ``write_record`` writes it: an object whose first key is its command
+    (another tool's JSON with a "command" further in, such as VS Code's tasks.json, is not)."""
+    return STUDY_RECORD_START.match(head) is not None
 
 
 def record_paths(out: Path, suffixes: tuple[str, ...] = (".json", ".md")) -> dict[str, Path]:
@@ -61,17 +66,13 @@ def write_record(
     more: dict[str, bytes] | None = None,
 ) -> None:
     """A study's record: its JSON, its Markdown (also printed) and ``more`` files by suffix (plots),
-    all made before any is written, each written atomically: an interrupted study leaves its earlier
-    record whole, not a new JSON beside an old plot."""
+    put in place as a set: an interrupted study leaves its earlier record whole, not a new JSON beside
+    an old plot."""
     # Imported here: the resident-memory study measures what importing numpy and the runtime costs.
-    from brainedge.edge_runtime.files import write_output
+    from brainedge.edge_runtime.files import write_outputs
 
-    text = render(result)
-    files = {
-        ".json": (json.dumps(result, indent=1) + "\n").encode("ascii"),
-        ".md": text.encode("utf-8", "backslashreplace"),  # a path of undecodable bytes shown escaped
-        **(more or {}),
-    }
-    for suffix, data in files.items():
-        write_output(outputs[suffix], data)
-    print(files[".md"].decode("utf-8"))
+    # a path's bytes that are not UTF-8 shown as \xNN, as ``files.shown`` shows them everywhere else
+    text = render(result).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    files = {".json": (json.dumps(result, indent=1) + "\n").encode("ascii"), ".md": text.encode(), **(more or {})}
+    write_outputs({outputs[suffix]: data for suffix, data in files.items()})
+    print(text)
