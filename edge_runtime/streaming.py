@@ -76,8 +76,8 @@ def prefetch(
     feeder = threading.Thread(
         target=_feed, args=(iter(items), prepare, pool, slots, stop, ready), name="brainedge-feeder", daemon=True
     )
-    feeder.start()
     try:
+        feeder.start()  # inside: a Ctrl-C while it starts, the source maybe already pulled, must stop it too
         while True:
             entry = ready.get()
             if isinstance(entry, _End):
@@ -90,7 +90,8 @@ def prefetch(
     finally:
         stop.set()
         slots.release()  # wakes a feeder waiting for room, to see the stop
-        feeder.join()
+        if feeder.is_alive():  # else finished, or never started: it sees the stop before pulling the source
+            feeder.join()
         pool.shutdown(cancel_futures=True)
 
 

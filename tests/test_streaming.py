@@ -7,6 +7,7 @@ import shutil
 import signal
 import threading
 import time
+import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from brainedge.edge_runtime import streaming
 from brainedge.edge_runtime.classifier import Classifier, Prediction
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.streaming import AHEAD_PER_WORKER, automatic_workers, prefetch
@@ -201,6 +203,32 @@ def test_a_source_waiting_for_its_next_item_is_told_to_stop_when_the_stream_clos
     stream.close()
     assert ended_by_stop == [True]
     assert set(threading.enumerate()) == before
+
+
+def test_ctrl_c_while_the_feeder_starts_stops_it_before_the_stream_ends(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kiosk stopped as it starts (SIGTERM just after "watching") closes its source next: the feeder
+    must be done with it by then, or closing it raises "generator already executing" instead."""
+    before = set(threading.enumerate())
+    stop, pulled = threading.Event(), threading.Event()
+
+    def watched_folder() -> Iterator[str]:
+        pulled.set()  # the feeder is pulling the source...
+        stop.wait(WAIT_S)
+        yield from ()
+
+    class InterruptedAsItStarts(threading.Thread):
+        def start(self) -> None:
+            super().start()
+            assert pulled.wait(WAIT_S)
+            raise KeyboardInterrupt  # ...when Ctrl-C lands on the caller, still in Thread.start
+
+    fake = types.SimpleNamespace(Thread=InterruptedAsItStarts, Event=threading.Event, Semaphore=threading.Semaphore)
+    monkeypatch.setattr(streaming, "threading", fake)
+    source = watched_folder()
+    with pytest.raises(KeyboardInterrupt):
+        next(prefetch(source, str.upper, workers=1, stop=stop))
+    source.close()
+    assert stop.is_set() and set(threading.enumerate()) == before
 
 
 @pytest.mark.parametrize("workers", [0, 1, 2])
