@@ -108,6 +108,21 @@ ROWS = (
         ("--refit",),
     ),
     Row(
+        "finetune-lr-1e-4",
+        "fine-tuning at a third of the learning rate (1e-4 instead of 3e-4)",
+        ("--finetune-lr", "1e-4"),
+    ),
+    Row(
+        "finetune-lr-1e-3",
+        "fine-tuning at three times the learning rate (1e-3 instead of 3e-4)",
+        ("--finetune-lr", "1e-3"),
+    ),
+    Row(
+        "top-8-blocks",
+        "fine-tuning only the top 8 of the 16 backbone blocks (the lower half stays ImageNet's)",
+        ("--finetune-blocks", "8"),
+    ),
+    Row(
         "input-288",
         "input 288 px (ImageNet weights of the 224 px network)",
         ("--input-size", "288"),
