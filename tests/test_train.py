@@ -573,8 +573,22 @@ def test_the_recipe_study_trains_rows_over_seeds_and_tables_them(data, tmp_path,
     assert recipes.main(["table", "--work", str(work), "--out", str(out)]) == 0
     record = json.loads(out.with_suffix(".json").read_text())
     assert [seed["seed"] for seed in record["rows"][0]["seeds"]] == [0, 1]
-    assert record["unfinished"] == [str(baseline / "seed-5")]
+    assert record["unfinished"] == [
+        {
+            "directory": str(baseline / "seed-5"),
+            "stage": "export",
+            "error": None,
+            "float_test_accuracy": seeds[1]["float"]["accuracy"],
+        }
+    ]
     err = capsys.readouterr().err
+    failed = work / "weight-decay" / "seed-2"  # a row tried once, its export refused: a finding, not "unmeasured"
+    shutil.copytree(baseline / "seed-5", failed)
+    (failed / "export.log").write_text("error: tflite_int8_ptq disagreed with the Keras model\n")
+    assert recipes.main(["table", "--work", str(work), "--out", str(out)]) == 0
+    assert "weight-decay" not in json.loads(out.with_suffix(".json").read_text())["unmeasured"]
+    assert "- weight-decay seed 2: export not finished (tflite_int8_ptq disagreed" in out.with_suffix(".md").read_text()
+    shutil.rmtree(failed.parent)
     for stranger in (work / "Baseline", baseline / "seed-1-old"):
         assert f"left out (not a row's seed-N folder): {stranger}\n" in err
     shutil.rmtree(baseline / "seed-5")

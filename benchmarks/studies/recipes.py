@@ -206,13 +206,14 @@ def step(name: str, command: list[str], log: IO[str]) -> None:
         child.wait()
         raise
     if code != 0:
-        raise BrainEdgeError(f"{name} failed{first_error(Path(log.name))}; its output is in {log.name}")
+        error = stage_error(Path(log.name))
+        raise BrainEdgeError(f"{name} failed{f' ({error})' if error else ''}; its output is in {log.name}")
 
 
-def first_error(log: Path) -> str:
-    """The stage's own one-line error (``error: ...``), when it printed one."""
+def stage_error(log: Path) -> str | None:
+    """The stage's own one-line error (its last ``error: ...`` line), when it printed one."""
     lines = [line for line in log.read_text(errors="replace").splitlines() if line.startswith("error:")]
-    return f" ({lines[-1].removeprefix('error:').strip()})" if lines else ""
+    return lines[-1].removeprefix("error:").strip() if lines else None
 
 
 def stop_on_sigterm() -> None:
@@ -254,6 +255,30 @@ def is_finished(directory: Path) -> bool:
     """Trained (QAT included) and exported: a killed run or export is not scored."""
     trained = (directory / "run" / "metrics_qat.json").exists()
     return trained and (directory / "export" / "evaluation_test.json").exists()
+
+
+def unfinished_record(directory: Path) -> dict[str, Any]:
+    """How far a seed that is not scored got, and why it stopped: a collapsed run whose int8 bundle the
+    export refused is a finding, not a row "not measured yet"."""
+    run = RunDirectory(directory / "run")
+    stage = "export" if (run.path / "metrics_qat.json").exists() else "training"
+    log = directory / ("export.log" if stage == "export" else "train.log")
+    error, accuracy = stage_error(log) if log.is_file() else None, None
+    if stage == "export":
+        try:
+            accuracy = run_metrics(run, run.read_config())["float"][LEAK_FREE_TEST]["accuracy"]
+        except BrainEdgeError as damaged:
+            error = str(damaged)
+    return {"directory": str(directory), "stage": stage, "error": error, "float_test_accuracy": accuracy}
+
+
+def unfinished_text(seed: dict[str, Any]) -> str:
+    directory = Path(seed["directory"])
+    text = f"{directory.parent.name} {directory.name.replace('-', ' ')}: {seed['stage']} not finished"
+    text += f" ({seed['error']})" if seed["error"] else ""
+    if seed["float_test_accuracy"] is not None:
+        text += f"; its float32 model scored {seed['float_test_accuracy']:.4f} on the leak-free test (training's)"
+    return text
 
 
 def check_seed_run(directory: Path, row: Row, manifest: Path | None) -> Path:
@@ -471,12 +496,12 @@ def build_table(work: Path) -> dict[str, Any]:
     for row in ROWS:
         finished = [directory for directory in seed_directories(work, row) if is_finished(directory)]
         if not row.models_of:
-            unfinished += [str(d) for d in seed_directories(work, row) if not is_finished(d)]
+            unfinished += [unfinished_record(d) for d in seed_directories(work, row) if not is_finished(d)]
         for directory in finished:
             manifest = check_seed_run(directory, row, manifest)
         rows += [row_record(row, finished)] if finished else []
-    for directory in unfinished:
-        print(f"left out (not finished: training or export incomplete): {directory}", file=sys.stderr)
+    for seed in unfinished:
+        print(f"left out, not scored ({seed['directory']}): {unfinished_text(seed)}", file=sys.stderr)
     for path in strangers(work):
         print(f"left out (not a row's seed-N folder): {path}", file=sys.stderr)
     if not rows:
@@ -486,8 +511,12 @@ def build_table(work: Path) -> dict[str, Any]:
         "manifest": str(manifest),
         "rows": rows,
         "unfinished": unfinished,
-        "unmeasured": [r.name for r in ROWS if r.name not in {x["row"] for x in rows}],
+        "unmeasured": [r.name for r in ROWS if r.name not in {x["row"] for x in rows} | tried_rows(unfinished)],
     }
+
+
+def tried_rows(unfinished: list[dict[str, Any]]) -> set[str]:
+    return {Path(seed["directory"]).parent.name for seed in unfinished}
 
 
 # -- the record ---------------------------------------------------------------------------------
@@ -545,6 +574,9 @@ def markdown(record: dict[str, Any]) -> str:
                 if (flips := seed["against_plain"])
             ]
     lines += error_overlap_lines(record)
+    if record["unfinished"]:
+        lines += ["", "## Seeds not scored", ""]
+        lines += [f"- {unfinished_text(seed)}" for seed in record["unfinished"]]
     if record["unmeasured"]:
         lines += ["", f"Rows defined but not measured yet: {', '.join(record['unmeasured'])}."]
     return "\n".join(lines) + "\n"
