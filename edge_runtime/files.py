@@ -330,13 +330,12 @@ def write_outputs(files: Mapping[Path, bytes]) -> None:
         for path, data in files.items():
             path.parent.mkdir(parents=True, exist_ok=True)
             staged[path] = _staged(path, data)
-    except BaseException as error:
+        for path, temporary in staged.items():
+            os.replace(temporary, path)
+    except OSError as error:
+        raise BrainEdgeError(
+            f"{shown(path)}: cannot write ({error.strerror or error}); any previous version is intact"
+        ) from None
+    finally:  # whatever was not renamed into place (a failure, a Ctrl-C) leaves no temporary file behind
         for temporary in staged.values():
             Path(temporary).unlink(missing_ok=True)
-        if isinstance(error, OSError):
-            raise BrainEdgeError(
-                f"{shown(path)}: cannot write ({error.strerror or error}); any previous version is intact"
-            ) from None
-        raise
-    for path, temporary in staged.items():
-        os.replace(temporary, path)
