@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
     source = out / "source"  # a copy: setuptools leaves a build/ folder in the tree it builds
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".*", "build", "dist", "runs", "*.egg-info"))
+    # The egg-info an editable install left is kept: its file list names the studies, as in a user's checkout.
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".*", "build", "dist", "runs"))
     done = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(source)],
         capture_output=True,
@@ -47,13 +48,31 @@ def test_the_wheel_installs_exactly_one_top_level_package(wheel: Path) -> None:
         "brainedge/edge_runtime/metadata.schema.json",
         "brainedge/edge_runtime/pi/install_kiosk.sh",
         "brainedge/train/run_dir.py",
-        "brainedge/benchmarks/studies/overhead.py",
+        "brainedge/benchmarks/harness.py",
         "brainedge/edge_runtime/serve/app.py",
         "brainedge/edge_runtime/serve/static/index.html",
         "brainedge/edge_runtime/serve/static/facts.html",
         "brainedge/edge_runtime/serve/static/app.js",
         "brainedge/edge_runtime/serve/static/style.css",
     } <= set(names)
+
+
+def test_the_wheel_ships_the_product_and_no_study(wheel: Path) -> None:
+    """The studies are the lab, run from a clone: none of benchmarks/studies/ is in the wheel, while every
+    other package folder of the checkout is (a folder missing from pyproject's package list would be lost)."""
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    assert not [name for name in names if "/studies/" in name or name.endswith("/stats.py")]
+    studies = ROOT / "benchmarks" / "studies"
+    assert list(studies.glob("*.py")), "no study found: this test would pass vacuously"
+    folders = {"edge_runtime", "train", "export", "benchmarks"}
+    shipped = {
+        f"brainedge/{path.relative_to(ROOT).as_posix()}"
+        for folder in folders
+        for path in (ROOT / folder).rglob("*.py")
+        if studies not in path.parents
+    }
+    assert shipped and shipped <= names, sorted(shipped - names)
 
 
 def test_an_edge_install_classifies_without_tensorflow(wheel: Path, bundles: Path, tmp_path: Path) -> None:

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from brainedge.benchmarks.studies import record_paths, write_record
+from brainedge.benchmarks.studies.stats import SPREAD_CAVEAT, Spread, spread
 from brainedge.edge_runtime.errors import BrainEdgeError
-from brainedge.edge_runtime.metrics import SPREAD_CAVEAT, Spread, spread, wilson_interval, with_interval
+from brainedge.edge_runtime.metrics import wilson_interval, with_interval
 from brainedge.train.scoring import images_label
 
 MAX_INT8_TFLITE_BYTES = 2.7e6

@@ -35,22 +35,14 @@ from PIL import Image
 
 from brainedge.benchmarks.device import device_record
 from brainedge.benchmarks.studies import SHARED, record_paths, study_command, write_record
+from brainedge.benchmarks.studies.stats import SPREAD_CAVEAT, Spread, group_bootstrap_interval, spread
 from brainedge.benchmarks.studies.train_report import WALL_CLOCK, process_record, run_metrics
 from brainedge.edge_runtime.classifier import Classifier
 from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser
 from brainedge.edge_runtime.explain import SHORT_SIDE_AT_LEAST, overlay, png_bytes
 from brainedge.edge_runtime.files import write_output
 from brainedge.edge_runtime.manifest import read_manifest
-from brainedge.edge_runtime.metrics import (
-    SPREAD_CAVEAT,
-    Spread,
-    group_bootstrap_interval,
-    interval_text,
-    paired_test,
-    spread,
-    wilson_interval,
-    with_interval,
-)
+from brainedge.edge_runtime.metrics import interval_text, paired_test, wilson_interval, with_interval
 from brainedge.train.config import TrainConfig
 from brainedge.train.quiet import quiet_tensorflow
 from brainedge.train.run_dir import RunDirectory

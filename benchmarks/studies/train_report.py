@@ -23,9 +23,10 @@ from typing import Any
 
 from brainedge.benchmarks.device import device_record
 from brainedge.benchmarks.studies import record_paths, write_record
+from brainedge.benchmarks.studies.stats import SPREAD_CAVEAT, Spread, spread
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.manifest import Manifest, read_manifest
-from brainedge.edge_runtime.metrics import SPREAD_CAVEAT, Spread, spread, with_interval
+from brainedge.edge_runtime.metrics import with_interval
 from brainedge.train.config import Phase, TrainConfig, phases, qat_phase
 from brainedge.train.run_dir import RunDirectory
 from brainedge.train.scoring import LEAK_FREE_TEST, images_label, stored_reports
