@@ -65,7 +65,7 @@ RENDERED_BEFORE_MASKS = {
     ("notumor", 20240601, 64): "46daeb541f5a142d",
     ("pituitary", 20240601, 64): "51858479ca4a17ff",
 }
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SEQUENCE_BEFORE_MASKS = "c05b982db80197ef"
 """Three slices of each class from one generator (seed 0, 64 px), as generate_dataset draws them."""
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 from brainedge.benchmarks.studies import ood_set
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 """../shared beside the checkout, as the other tests find it: developers and CI have it, users do not."""
 SIZE = 96
 WHEEL = ood_set.skimage_data_folder()
