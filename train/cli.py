@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from brainedge.edge_runtime.cli_help import DefaultsHelpFormatter
 from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser, stop_like_ctrl_c
 from brainedge.edge_runtime.files import check_named_folder, is_utf8_name, scan_folder, shown
 from brainedge.edge_runtime.manifest import check_images_present, read_manifest
@@ -27,9 +28,7 @@ DEFAULTS = TrainConfig(model=ModelConfig(num_classes=0))
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(
-        prog="brainedge-train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = OneLineParser(prog="brainedge-train", description=__doc__, formatter_class=DefaultsHelpFormatter)
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--manifest", type=Path, help="split manifest from brainedge-data split")
     source.add_argument("--data", type=Path, help="class-per-folder images; a leak-free split is made")
