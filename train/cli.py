@@ -1,7 +1,7 @@
 """brainedge-train: fine-tune MobileNetV2 on a split manifest (or a folder), then QAT.
 
 Multi-GPU: runs under MirroredStrategy automatically when a machine has several GPUs.
-Several machines: set TF_CONFIG on each worker (see the README) and run the same command.
+Several machines: set TF_CONFIG on each worker (see docs/training.md) and run the same command.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--train-batch-norm",
         action="store_true",
         default=recipe.train_batch_norm,
-        help="update batch-norm statistics while fine-tuning (off: see README)",
+        help="update batch-norm statistics while fine-tuning (off: see docs/training.md)",
     )
     parser.add_argument("--patience", type=int, default=recipe.patience)
     parser.add_argument(
