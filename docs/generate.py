@@ -47,11 +47,6 @@ VARIANT_SUMMARIES = {
 }
 """What each variant is for, in a reader's words (the rest of its row comes from the table in formats.py)."""
 
-PYTHON_M_PARSERS = {
-    "python -m brainedge.export.evaluate": "brainedge.export.evaluate",
-}
-"""Commands documented as ``python -m MODULE`` whose module's main() builds its parser inline."""
-
 MACHINE_DEPENDENT: dict[tuple[str, str], tuple[str, tuple[tuple[str, str], ...]]] = {
     ("brainedge-data audit", "--workers"): ("2 (1 on a single core)", ()),
     ("brainedge-data split", "--workers"): ("2 (1 on a single core)", ()),
@@ -99,8 +94,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         The argparse parser that reads that command's arguments.
     """
     if prog.startswith("python -m "):
-        module = PYTHON_M_PARSERS.get(prog, prog.removeprefix("python -m "))
-        return captured_parser(importlib.import_module(module).main)
+        module = importlib.import_module(prog.removeprefix("python -m "))
+        return module.build_parser() if hasattr(module, "build_parser") else captured_parser(module.main)
     name, _, subcommand = prog.partition(" ")
     module = importlib.import_module(console_scripts()[name])
     parser = module.build_parser()

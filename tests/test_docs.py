@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from brainedge.edge_runtime.cli_help import DefaultsHelpFormatter, shows_default
+from brainedge.edge_runtime.cli_help import DefaultsHelpFormatter, format_default, shows_default
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -327,10 +327,54 @@ def undocumented_defaults(parser: argparse.ArgumentParser) -> list[str]:
 
 
 @pytest.mark.parametrize("name", sorted(_all_parsers()))
-def test_help_shows_every_default(name):
+def test_help_shows_every_default(name, monkeypatch):
+    monkeypatch.delenv("BRAINEDGE_SERVE_TOKEN", raising=False)
     parser = _all_parsers()[name]
     assert parser.formatter_class is DefaultsHelpFormatter
     assert undocumented_defaults(parser) == []
+
+
+WORDED_DEFAULTS = {("brainedge-serve", "--host"): "127.0.0.1 is said in words: this machine only"}
+"""Options whose help names their default in words rather than by its value."""
+
+
+def _spellings(value: object) -> set[str]:
+    """How a help text may write a default: as printed, without a trailing .0, with thousands separators,
+    or once for a list whose items are all equal (a per-channel mean)."""
+    if isinstance(value, (list, tuple)) and value and len(set(value)) == 1:
+        return _spellings(value[0]) | {format_default(value)}
+    text = format_default(value)
+    spellings = {text, text.removesuffix(".0")}
+    if isinstance(value, int) and not isinstance(value, bool):
+        spellings.add(f"{value:,}")
+    return spellings
+
+
+def wrong_written_defaults(name: str, parser: argparse.ArgumentParser) -> list[str]:
+    """Options whose help says a default other than the one the parser uses."""
+    wrong = []
+    for action in parser._actions:
+        if not shows_default(action) or "default" not in (action.help or "").lower():
+            continue
+        if (name, action.option_strings[-1]) in WORDED_DEFAULTS:
+            continue
+        text = action.help % {**vars(action), "prog": parser.prog}
+        if not any(spelling in text for spelling in _spellings(action.default)):
+            wrong.append(action.option_strings[-1])
+    return wrong
+
+
+@pytest.mark.parametrize("name", sorted(_all_parsers()))
+def test_a_default_written_in_the_help_is_the_real_one(name, monkeypatch):
+    monkeypatch.delenv("BRAINEDGE_SERVE_TOKEN", raising=False)
+    assert wrong_written_defaults(name, _all_parsers()[name]) == []
+
+
+def test_the_written_default_check_can_fail():
+    parser = argparse.ArgumentParser(prog="x")
+    parser.add_argument("--top-k", type=int, default=4, help="ranked classes (default 3)")
+    parser.add_argument("--mean", type=float, nargs=3, default=(127.5,) * 3, help="mean (default 127.5)")
+    assert wrong_written_defaults("x", parser) == ["--top-k"]
 
 
 def test_the_help_check_can_fail():
