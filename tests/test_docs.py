@@ -401,10 +401,11 @@ def test_a_default_with_a_percent_sign_is_printed_as_is():
 
 
 def test_python_m_commands_are_importable_modules():
-    """Every ``python -m brainedge.X`` the pages name is a module of this checkout (a renamed one fails here)."""
+    """Every ``python -m brainedge.X`` the pages and the results index name is a module of this checkout (a
+    renamed one fails here, even where it stands in prose rather than in a shell block)."""
     module = re.compile(r"python -m (brainedge(?:\.[a-z_][a-z0-9_]*)+)\b(?!\.)")
     names = set()
-    for page in PAGES:
+    for page in [*PAGES, RESULTS / "README.md"]:
         names |= set(module.findall(page.read_text(encoding="utf-8")))
     assert names
     for name in sorted(names):
