@@ -38,14 +38,13 @@ from brainedge.benchmarks.report import (
 )
 from brainedge.benchmarks.runner import DEFAULT_RUNS, DEFAULT_WARMUP
 from brainedge.edge_runtime.backends import BACKENDS
+from brainedge.edge_runtime.cli_help import DefaultsHelpFormatter
 from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser, report_user_errors
 from brainedge.edge_runtime.files import check_results_folder
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(
-        prog="brainedge-bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = OneLineParser(prog="brainedge-bench", description=__doc__, formatter_class=DefaultsHelpFormatter)
     parser.add_argument("bundles", nargs="*", type=Path, help="bundle directories, or export directories holding them")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument(

@@ -25,6 +25,7 @@ from brainedge.edge_runtime import __version__
 from brainedge.edge_runtime.backends import BACKENDS
 from brainedge.edge_runtime.camera import CAMERAS, Frames, camera_frames, folder_frames
 from brainedge.edge_runtime.classifier import NOT_RECOGNISED, UNCERTAIN, Classifier, Prediction, collect_files
+from brainedge.edge_runtime.cli_help import DefaultsHelpFormatter
 from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser, report_user_errors, stop_like_ctrl_c
 from brainedge.edge_runtime.files import check_output_folder, shown, write_atomically
 from brainedge.edge_runtime.metadata import MOBILENET_MEAN, MOBILENET_STD
@@ -35,9 +36,7 @@ Result = Union[Prediction, BrainEdgeError]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(
-        prog="brainedge-classify", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = OneLineParser(prog="brainedge-classify", description=__doc__, formatter_class=DefaultsHelpFormatter)
     parser.add_argument("paths", nargs="*", type=Path, help="images or folders of images")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     model = parser.add_mutually_exclusive_group(required=True)

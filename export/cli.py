@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from brainedge.edge_runtime.cli_help import DefaultsHelpFormatter
 from brainedge.edge_runtime.errors import OneLineParser
 from brainedge.edge_runtime.formats import FORMAT_NAMES
 from brainedge.export.settings import DEFAULTS, IO_DTYPES, VERIFY_SPLITS, ExportSettings
@@ -28,9 +29,7 @@ from brainedge.train.stack import add_verbose_option, run_training_command
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(
-        prog="brainedge-export", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = OneLineParser(prog="brainedge-export", description=__doc__, formatter_class=DefaultsHelpFormatter)
     parser.add_argument("run_dir", type=Path, help="a brainedge-train run directory")
     parser.add_argument("--out", type=Path, help="where bundles go (default: RUN_DIR/export)")
     parser.add_argument(

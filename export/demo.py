@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from brainedge.edge_runtime.cli_help import DefaultsHelpFormatter
 from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser
 from brainedge.edge_runtime.metrics import paired_test, wilson_interval, with_interval
 from brainedge.train.scoring import images_label
@@ -24,9 +25,7 @@ from brainedge.train.stack import add_verbose_option, run_training_command
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(
-        prog="brainedge-demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = OneLineParser(prog="brainedge-demo", description=__doc__, formatter_class=DefaultsHelpFormatter)
     parser.add_argument("--data", type=Path, help="class-per-folder images (default: generate synthetic)")
     parser.add_argument("--out", type=Path, default=Path("brainedge-demo"), help="working directory")
     parser.add_argument("--images-per-class", type=int, default=300, help="synthetic images per class")

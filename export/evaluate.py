@@ -22,6 +22,7 @@ import numpy as np
 from brainedge.edge_runtime.bundle import Bundle, is_bundle
 from brainedge.edge_runtime.calibration import accepted_answers, calibration_scores
 from brainedge.edge_runtime.classifier import BatchOutputs
+from brainedge.edge_runtime.cli_help import DefaultsHelpFormatter
 from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser
 from brainedge.edge_runtime.files import check_replaceable, write_text_atomically
 from brainedge.edge_runtime.formats import FORMATS
@@ -144,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = OneLineParser(
         prog="python -m brainedge.export.evaluate",
         description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("export_dir", type=Path)

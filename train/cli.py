@@ -1,7 +1,7 @@
 """brainedge-train: fine-tune MobileNetV2 on a split manifest (or a folder), then QAT.
 
 Multi-GPU: runs under MirroredStrategy automatically when a machine has several GPUs.
-Several machines: set TF_CONFIG on each worker (see the README) and run the same command.
+Several machines: set TF_CONFIG on each worker (see docs/training.md) and run the same command.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from brainedge.edge_runtime.cli_help import DefaultsHelpFormatter
 from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser, stop_like_ctrl_c
 from brainedge.edge_runtime.files import check_named_folder, is_utf8_name, scan_folder, shown
 from brainedge.edge_runtime.manifest import check_images_present, read_manifest
@@ -27,9 +28,7 @@ DEFAULTS = TrainConfig(model=ModelConfig(num_classes=0))
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(
-        prog="brainedge-train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = OneLineParser(prog="brainedge-train", description=__doc__, formatter_class=DefaultsHelpFormatter)
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--manifest", type=Path, help="split manifest from brainedge-data split")
     source.add_argument("--data", type=Path, help="class-per-folder images; a leak-free split is made")
@@ -55,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--train-batch-norm",
         action="store_true",
         default=recipe.train_batch_norm,
-        help="update batch-norm statistics while fine-tuning (off: see README)",
+        help="update batch-norm statistics while fine-tuning (off: see docs/training.md)",
     )
     parser.add_argument("--patience", type=int, default=recipe.patience)
     parser.add_argument(

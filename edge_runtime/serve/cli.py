@@ -31,6 +31,7 @@ from pathlib import Path
 from brainedge.edge_runtime import __version__
 from brainedge.edge_runtime.backends import BACKENDS
 from brainedge.edge_runtime.classifier import Classifier
+from brainedge.edge_runtime.cli_help import DefaultsHelpFormatter
 from brainedge.edge_runtime.errors import (
     BrainEdgeError,
     OneLineParser,
@@ -55,9 +56,7 @@ DEFAULT_PORT = 8080
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(
-        prog="brainedge-serve", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = OneLineParser(prog="brainedge-serve", description=__doc__, formatter_class=DefaultsHelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
         "--bundle",

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from brainedge.edge_runtime.cli_help import DefaultsHelpFormatter
 from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser, report_user_errors
 from brainedge.edge_runtime.files import check_results_folder, shown
 from brainedge.edge_runtime.manifest import SPLITS, Manifest, check_images_present, class_weights, read_manifest
@@ -61,12 +62,12 @@ def _add_mapping(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(
-        prog="brainedge-data", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = OneLineParser(prog="brainedge-data", description=__doc__, formatter_class=DefaultsHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    audit = commands.add_parser("audit", help="report classes, unreadable files and duplicates")
+    audit = commands.add_parser(
+        "audit", help="report classes, unreadable files and duplicates", formatter_class=DefaultsHelpFormatter
+    )
     audit.add_argument(
         "roots", nargs="*", type=Path, help="dataset roots (class folders inside, or Kaggle Training/ + Testing/)"
     )
@@ -80,7 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(audit)
     _add_mapping(audit)
 
-    split = commands.add_parser("split", help="write a leak-free, stratified train/val/test manifest")
+    split = commands.add_parser(
+        "split", help="write a leak-free, stratified train/val/test manifest", formatter_class=DefaultsHelpFormatter
+    )
     split.add_argument("root", type=Path, help="dataset root")
     split.add_argument("--out", type=Path, required=True, help="manifest CSV to write")
     split.add_argument("--val", type=float, default=0.15, help="validation fraction (default 0.15)")
@@ -97,7 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(split)
     _add_mapping(split)
 
-    weights = commands.add_parser("weights", help="print class weights N / (C * n_c) as JSON")
+    weights = commands.add_parser(
+        "weights", help="print class weights N / (C * n_c) as JSON", formatter_class=DefaultsHelpFormatter
+    )
     weights.add_argument("manifest", type=Path)
     weights.add_argument("--split", choices=SPLITS, default="train")
     return parser
