@@ -258,9 +258,10 @@ class BenchRow:
         )
 
     def to_json(self) -> dict[str, Any]:
-        """The row as results.json holds it: the keys it was read with, or every column of a new row, in order."""
+        """The row as results.json holds it: the keys it was read with, or every column of a new row in order
+        (and its ``extra`` keys after them)."""
         values = {**{name: getattr(self, name) for name in ROW_COLUMNS}, **self.extra}
-        return {key: values[key] for key in self.keys or ROW_COLUMNS}
+        return {key: values[key] for key in self.keys or values}
 
 
 COLUMNS = tuple(column for column in fields(BenchRow) if "schema" in column.metadata)

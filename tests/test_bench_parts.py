@@ -11,10 +11,11 @@ from PIL import Image
 from brainedge.benchmarks.dataset import load_test_set
 from brainedge.benchmarks.device import cpu_model, cpu_temperature, device_record
 from brainedge.benchmarks.harness import assemble, classification_scores, make_run
+from brainedge.benchmarks.merge import merge_results
 from brainedge.benchmarks.report.results_csv import CSV_COLUMNS, NOT_IN_CSV, CsvColumn, render_csv
 from brainedge.benchmarks.rows import COLUMNS, ROW_COLUMNS, BenchRow, rows_of
 from brainedge.benchmarks.runner import latency_summary, peak_rss_mb
-from brainedge.benchmarks.schema import RESULT_SCHEMA, SCHEMA_VERSION, read_result, validate
+from brainedge.benchmarks.schema import RESULT_SCHEMA, SCHEMA_VERSION, read_result, schema_text, validate
 from brainedge.edge_runtime.errors import BrainEdgeError
 
 
@@ -115,6 +116,27 @@ def test_a_row_read_back_is_written_as_it_was():
 def test_committed_results_read_back_as_they_are(name):
     result = read_result(Path(__file__).parents[1] / "benchmarks" / "results" / name / "results.json")
     assert [list(row.to_json().items()) for row in rows_of(result)] == [list(row.items()) for row in result["rows"]]
+
+
+@pytest.mark.parametrize("name", ["mri_224", "mri_224_binary", "mri_224_repeat"])
+def test_the_committed_schemas_are_the_code_s(name):
+    """The results.schema.json beside each committed result is what brainedge-bench writes now."""
+    committed = Path(__file__).parents[1] / "benchmarks" / "results" / name / "results.schema.json"
+    assert committed.read_text() == schema_text()
+
+
+def test_a_merge_writes_each_row_as_its_file_had_it_but_for_the_run():
+    """A phone's row (its own order, a key of its own) and a desktop's, merged: nothing added or lost."""
+    desktop = read_result(Path(__file__).parents[1] / "benchmarks" / "results" / "mri_224" / "results.json")
+    phone_row = {"status": "ok", **_row(run="run", device="pixel").to_json(), "battery_pct": 80}
+    app_run = make_run("run", device_record("pixel"), "app", None, None, None)
+    phone = assemble([app_run], [BenchRow.from_json(phone_row)])
+    assert phone["rows"] == [phone_row]
+    merged = merge_results([desktop, phone])
+    validate(merged)
+    assert [run["id"] for run in merged["runs"]] == ["run", "run-1"]
+    expected = [*desktop["rows"], {**phone_row, "run": "run-1"}]
+    assert [list(row.items()) for row in merged["rows"]] == [list(row.items()) for row in expected]
 
 
 def test_folder_test_set_and_label_matching(tmp_path):

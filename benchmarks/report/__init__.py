@@ -14,7 +14,6 @@ from brainedge.benchmarks.report.markdown import render_markdown
 from brainedge.benchmarks.report.outputs import (
     DISTRIBUTION_PNG,
     OUTPUT_FILES,
-    PLOTS,
     RELIABILITY_PNG,
     REPORT_MD,
     RESULT_CSV,
@@ -29,7 +28,6 @@ from brainedge.benchmarks.report.write import write_all
 __all__ = [
     "DISTRIBUTION_PNG",
     "OUTPUT_FILES",
-    "PLOTS",
     "RELIABILITY_PNG",
     "REPORT_MD",
     "RESULT_CSV",
