@@ -36,24 +36,11 @@ from typing import Any
 
 import numpy as np
 
+from brainedge.benchmarks.rows import ANSWER_FIELDS
 from brainedge.edge_runtime.calibration import accepted_answers, calibration_scores, reliability_bins, risk_coverage
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.files import is_image_name, shown, walk_files
 from brainedge.edge_runtime.head import softmax
-
-ANSWER_FIELDS = (
-    "temperature",
-    "calibration_before",
-    "calibration_after",
-    "reliability",
-    "referral",
-    "risk_coverage",
-    "test_ood",
-    "ood_set",
-    "head_ms",
-    "ood_ms",
-)
-"""The fields a row gains; all null for a bundle without a head, a failed row, or an older result file."""
 
 SOURCES_FILE = "sources.json"
 """Beside an OOD set made by ``benchmarks.studies.ood_set``: each folder's kind ("ood" or "near")."""

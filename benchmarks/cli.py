@@ -36,6 +36,7 @@ from brainedge.benchmarks.report import (
     unreadable_ood_images,
     write_all,
 )
+from brainedge.benchmarks.rows import BenchRow, rows_of
 from brainedge.benchmarks.runner import DEFAULT_RUNS, DEFAULT_WARMUP
 from brainedge.edge_runtime.backends import BACKENDS
 from brainedge.edge_runtime.cli_help import DefaultsHelpFormatter
@@ -226,7 +227,7 @@ def import_litert(args: argparse.Namespace, command: str) -> dict:
         "python": None,
         "source": "LiteRT benchmark_model log",
     }
-    rows = import_logs(args.import_litert, args.run_id, name)
+    rows = [BenchRow.from_json(row) for row in import_logs(args.import_litert, args.run_id, name)]
     return assemble([make_run(args.run_id, device, command, None, None, None)], rows)
 
 
@@ -241,9 +242,10 @@ def run(args: argparse.Namespace, command: str) -> int:
     else:
         result = benchmark(args, command)
     write_all(result, args.out)
-    failed = sum(row["status"] == "failed" for row in result["rows"])
-    unreadable = unreadable_images(result["rows"])
-    unreadable_ood = unreadable_ood_images(result["rows"])
+    rows = rows_of(result)
+    failed = sum(row.status == "failed" for row in rows)
+    unreadable = unreadable_images(rows)
+    unreadable_ood = unreadable_ood_images(rows)
     # as brainedge-classify does: each bad input named, exit 1
     for images, consequence in (
         (unreadable, "counted as a wrong answer"),
@@ -252,7 +254,7 @@ def run(args: argparse.Namespace, command: str) -> int:
         for path, error in images.items():
             print(f"error: {error if error.startswith(path) else f'{path}: {error}'} ({consequence})", file=sys.stderr)
     print(
-        f"wrote {args.out / REPORT_MD} ({len(result['rows'])} rows, {failed} failed"
+        f"wrote {args.out / REPORT_MD} ({len(rows)} rows, {failed} failed"
         + (f", {len(unreadable)} unreadable test image(s)" if unreadable else "")
         + (f", {len(unreadable_ood)} unreadable OOD-set image(s)" if unreadable_ood else "")
         + ")",

@@ -45,6 +45,7 @@ from brainedge.benchmarks.paired import (
     per_process,
     round_medians,
 )
+from brainedge.benchmarks.rows import BenchRow
 from brainedge.benchmarks.runner import DEFAULT_RUNS, DEFAULT_WARMUP, PARENT_ENV, latency_summary
 from brainedge.benchmarks.schema import SCHEMA_VERSION
 from brainedge.edge_runtime.backends import ONNX_BACKENDS, TFLITE_BACKENDS
@@ -201,7 +202,7 @@ def run_matrix(
     reference: str | None,
     progress: bool = True,
     ood_set: OodSet | None = None,
-) -> list[dict[str, Any]]:
+) -> list[BenchRow]:
     """Every artifact x backend x threads, sequentially (parallel runs would skew each other's timings).
 
     ``ood_set``: images each artifact also tries to refuse as out-of-distribution, never in accuracy.
@@ -445,7 +446,7 @@ def make_row(
     device: str,
     ood_set: OodSet | None = None,
     interleaved: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> BenchRow:
     """One schema row: identity, the runner's figures, the interleaved latency, accuracy from its predictions,
     and its answers' worth."""
     ok = payload.get("status") == "ok" and artifact.opened is not None
@@ -456,30 +457,30 @@ def make_row(
         else (None, None)
     )
     size = artifact.opened.model_path if artifact.opened else None
-    return {
-        "run": run_id,
-        "device": device,
-        "artifact": artifact.name,
-        "format": artifact.format,
-        "variant": artifact.metadata.variant if artifact.opened else None,
-        "backend": payload.get("backend", backend) if ok else backend,
-        "threads": threads,
-        "accuracy": accuracy,
-        "macro_f1": macro_f1,
-        "agreement": None,
-        "size_bytes": size.stat().st_size if size and size.is_file() else None,
-        "init_ms": payload.get("init_ms"),
-        "first_ms": payload.get("first_ms"),
+    return BenchRow(
+        run=run_id,
+        device=device,
+        artifact=artifact.name,
+        format=artifact.format,
+        variant=artifact.metadata.variant if artifact.opened else None,
+        backend=payload.get("backend", backend) if ok else backend,
+        threads=threads,
+        accuracy=accuracy,
+        macro_f1=macro_f1,
+        agreement=None,
+        size_bytes=size.stat().st_size if size and size.is_file() else None,
+        init_ms=payload.get("init_ms"),
+        first_ms=payload.get("first_ms"),
         **latency_fields(payload, interleaved if ok else None),
-        "throughput_ips": payload.get("throughput_ips"),
-        "peak_rss_mb": payload.get("peak_rss_mb"),
-        "images": payload.get("images"),
-        "image_errors": payload.get("image_errors"),
-        "unreadable_images": payload.get("unreadable_images", []),
-        "status": "ok" if ok else "failed",
-        "error": None if ok else payload.get("error", "unknown error"),
+        throughput_ips=payload.get("throughput_ips"),
+        peak_rss_mb=payload.get("peak_rss_mb"),
+        images=payload.get("images"),
+        image_errors=payload.get("image_errors"),
+        unreadable_images=payload.get("unreadable_images", []),
+        status="ok" if ok else "failed",
+        error=None if ok else payload.get("error", "unknown error"),
         **answer_fields(labels, payload if ok else {}, ood_set, artifact.metadata.class_names if ok else None),
-    }
+    )
 
 
 def latency_fields(payload: dict[str, Any], interleaved: dict[str, Any] | None) -> dict[str, Any]:
@@ -526,65 +527,63 @@ def classification_scores(labels: list[int], predictions: list[int], num_classes
     return float((truth == guessed).mean()), float(f1.mean())
 
 
-def add_agreement(rows: list[dict[str, Any]], predictions: list[list[int] | None], reference: str | None) -> None:
+def add_agreement(rows: list[BenchRow], predictions: list[list[int] | None], reference: str | None) -> None:
     """Top-1 agreement of each row with the reference artifact at the same threads (and backend if it can)."""
     if reference is None:
         return
     for row, guessed in zip(rows, predictions):
-        candidates = [
-            (r, p) for r, p in zip(rows, predictions) if r["artifact"] == reference and r["status"] == "ok" and p
-        ]
-        candidates.sort(key=lambda rp: (rp[0]["threads"] != row["threads"], rp[0]["backend"] != row["backend"]))
+        candidates = [(r, p) for r, p in zip(rows, predictions) if r.artifact == reference and r.status == "ok" and p]
+        candidates.sort(key=lambda rp: (rp[0].threads != row.threads, rp[0].backend != row.backend))
         if guessed and candidates:
             ref = np.asarray(candidates[0][1])
-            row["agreement"] = float((np.asarray(guessed) == ref).mean())
+            row.agreement = float((np.asarray(guessed) == ref).mean())
 
 
-def is_float32(row: dict[str, Any]) -> bool:
+def is_float32(row: BenchRow) -> bool:
     """A row of a float reference format (tflite_float32, onnx_float32), the base of ratios."""
-    found = known_format(row.get("variant"))
+    found = known_format(row.variant)
     return found is not None and found.float_reference
 
 
-def compute_ratios(rows: Sequence[dict[str, Any]], references: dict[str, str | None]) -> list[dict[str, Any]]:
+def compute_ratios(rows: Sequence[BenchRow], references: dict[str, str | None]) -> list[dict[str, Any]]:
     """Each non-float32 row against the float32 of the same run, format, backend and threads.
 
     When a format has no float32 artifact (an ONNX int8 alone, say) the run's reference is used.
     """
     ratios = []
-    ok = [r for r in rows if r["status"] == "ok"]
+    ok = [r for r in rows if r.status == "ok"]
     for row in ok:
         if is_float32(row):
             continue
-        peers = [r for r in ok if r["run"] == row["run"] and r["threads"] == row["threads"]]
-        same_format = [r for r in peers if is_float32(r) and r["format"] == row["format"]]
-        fallback = [r for r in peers if r["artifact"] == references.get(row["run"])]
+        peers = [r for r in ok if r.run == row.run and r.threads == row.threads]
+        same_format = [r for r in peers if is_float32(r) and r.format == row.format]
+        fallback = [r for r in peers if r.artifact == references.get(row.run)]
         matches = same_format or fallback
         if not matches:
             continue
-        matches.sort(key=lambda r: r["backend"] != row["backend"])
+        matches.sort(key=lambda r: r.backend != row.backend)
         ratios.append(ratio(row, matches[0]))
     return ratios
 
 
-def ratio(row: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
-    accuracy, ref_accuracy = row.get("accuracy"), reference.get("accuracy")
+def ratio(row: BenchRow, reference: BenchRow) -> dict[str, Any]:
+    accuracy, ref_accuracy = row.accuracy, reference.accuracy
     return {
-        "run": row["run"],
-        "device": row["device"],
-        "artifact": row["artifact"],
-        "reference": reference["artifact"],
-        "backend": row["backend"],
-        "threads": row["threads"],
+        "run": row.run,
+        "device": row.device,
+        "artifact": row.artifact,
+        "reference": reference.artifact,
+        "backend": row.backend,
+        "threads": row.threads,
         **latency_ratio(row, reference),
-        "size_ratio": _divide(row.get("size_bytes"), reference.get("size_bytes")),
+        "size_ratio": _divide(row.size_bytes, reference.size_bytes),
         "accuracy_delta": accuracy - ref_accuracy if accuracy is not None and ref_accuracy is not None else None,
     }
 
 
-def latency_ratio(row: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
+def latency_ratio(row: BenchRow, reference: BenchRow) -> dict[str, Any]:
     """Paired round by round, with its interval, when both were timed in one phase; else the ratio of the p50s."""
-    paired = paired_ratio(*same_phase_rounds(row, reference), (row.get("paired") or {}).get("process_rounds"))
+    paired = paired_ratio(*same_phase_rounds(row, reference), (row.paired or {}).get("process_rounds"))
     if paired is not None:
         return {
             "latency_p50_ratio": paired["ratio"],
@@ -593,8 +592,8 @@ def latency_ratio(row: dict[str, Any], reference: dict[str, Any]) -> dict[str, A
             "paired_rounds": paired["rounds"],
             "drift_flagged": unsteady(row) or unsteady(reference),
         }
-    p50 = (row.get("latency_ms") or {}).get("p50")
-    ref_p50 = (reference.get("latency_ms") or {}).get("p50")
+    p50 = (row.latency_ms or {}).get("p50")
+    ref_p50 = (reference.latency_ms or {}).get("p50")
     return {
         "latency_p50_ratio": _divide(p50, ref_p50),
         "latency_ratio_low": None,
@@ -604,16 +603,16 @@ def latency_ratio(row: dict[str, Any], reference: dict[str, Any]) -> dict[str, A
     }
 
 
-def unsteady(row: dict[str, Any]) -> bool:
+def unsteady(row: BenchRow) -> bool:
     """Whether its interleaved phase flagged the row: its latency drifted, the SoC throttled, or others were busy."""
-    paired = row.get("paired") or {}
+    paired = row.paired or {}
     return bool((paired.get("drift") or {}).get("flagged") or paired.get("throttled") or busy(paired))
 
 
-def same_phase_rounds(row: dict[str, Any], reference: dict[str, Any]) -> tuple[list[float], list[float]]:
+def same_phase_rounds(row: BenchRow, reference: BenchRow) -> tuple[list[float], list[float]]:
     """Both rows' per-round medians when one paired process of one run timed them together; else two empty lists."""
-    mine, theirs = row.get("paired") or {}, reference.get("paired") or {}
-    if row["run"] != reference["run"] or not mine.get("phase") or mine.get("phase") != theirs.get("phase"):
+    mine, theirs = row.paired or {}, reference.paired or {}
+    if row.run != reference.run or not mine.get("phase") or mine.get("phase") != theirs.get("phase"):
         return [], []
     return mine.get("round_ms") or [], theirs.get("round_ms") or []
 
@@ -643,7 +642,8 @@ def make_run(
     }
 
 
-def assemble(runs: list[dict[str, Any]], rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """A complete result: runs, rows and the ratios derived from them."""
+def assemble(runs: list[dict[str, Any]], rows: list[BenchRow]) -> dict[str, Any]:
+    """A complete result as results.json holds it: runs, rows and the ratios derived from them."""
     references = {run["id"]: run.get("reference") for run in runs}
-    return {"schema_version": SCHEMA_VERSION, "runs": runs, "rows": rows, "ratios": compute_ratios(rows, references)}
+    ratios = compute_ratios(rows, references)
+    return {"schema_version": SCHEMA_VERSION, "runs": runs, "rows": [row.to_json() for row in rows], "ratios": ratios}

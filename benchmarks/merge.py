@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from brainedge.benchmarks.harness import assemble
+from brainedge.benchmarks.rows import BenchRow
 from brainedge.benchmarks.schema import read_result
 from brainedge.edge_runtime.errors import BrainEdgeError
 
 
 def merge_results(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """All runs and rows in one result; clashing run ids get a suffix, ratios are recomputed per run."""
+    """All runs and rows in one result; clashing run ids get a suffix, ratios are recomputed per run.
+
+    Each row is written back as its file had it (its keys, their order, those this schema does not name), but
+    for the run's new id.
+    """
     runs: list[dict[str, Any]] = []
-    rows: list[dict[str, Any]] = []
+    rows: list[BenchRow] = []
     taken: set[str] = set()
     for index, result in enumerate(results):
         renamed = {}
@@ -25,7 +31,7 @@ def merge_results(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
             taken.add(new_id)
             renamed[run["id"]] = new_id
             runs.append({**run, "id": new_id})
-        rows += [{**row, "run": renamed[row["run"]]} for row in result["rows"]]
+        rows += [replace(BenchRow.from_json(row), run=renamed[row["run"]]) for row in result["rows"]]
     return assemble(runs, rows)
 
 

@@ -5,6 +5,7 @@ A result file holds one or more *runs* (one per device and invocation, each with
 artifact x backend x thread count. Merged files simply hold several runs.
 The schema is plain JSON Schema (draft 2020-12), so other tools can check files too;
 ``validate`` implements the small subset it uses, to keep the runtime dependency-free.
+A row's part of it comes from its columns, ``benchmarks.rows.BenchRow``.
 
 Fields added since version 1 are optional, so that older result files (and the Android app's)
 still load and merge: a row's answer fields (``benchmarks.answers``: calibration, referral,
@@ -20,228 +21,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from brainedge.benchmarks.rows import NUMBER, ROW_SCHEMA, TEXT
 from brainedge.edge_runtime.errors import BrainEdgeError
 
 SCHEMA_VERSION = 1
-
-_NUMBER = {"type": ["number", "null"]}
-_TEXT = {"type": ["string", "null"]}
-
-LATENCY_SCHEMA: dict[str, Any] = {
-    "type": ["object", "null"],
-    "required": ["p50", "p90", "p99", "mean"],
-    "properties": {name: _NUMBER for name in ("p50", "p90", "p99", "mean", "min", "max", "std")},
-}
-
-UNREADABLE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["path", "error"],
-    "properties": {"path": {"type": "string"}, "error": {"type": "string"}},
-}
-"""A test image the row's runner could not decode, and why (optional: older files and the app lack it)."""
-
-_COUNT = {"type": "integer"}
-_NUMBERS = {"type": "array", "items": {"type": "number"}}
-
-SCORES_SCHEMA: dict[str, Any] = {
-    "type": ["object", "null"],
-    "required": ["ece", "nll", "brier"],
-    "properties": {name: {"type": "number"} for name in ("ece", "nll", "brier")},
-}
-"""Expected calibration error (15 bins), negative log-likelihood and Brier score of one set of probabilities."""
-
-_BINS = {
-    "type": "object",
-    "required": ["counts", "confidence", "accuracy"],
-    "properties": {"counts": {"type": "array", "items": _COUNT}, "confidence": _NUMBERS, "accuracy": _NUMBERS},
-}
-
-RELIABILITY_SCHEMA: dict[str, Any] = {
-    "type": ["object", "null"],
-    "required": ["edges", "before", "after"],
-    "properties": {"edges": _NUMBERS, "before": _BINS, "after": _BINS},
-}
-
-REFERRAL_SCHEMA: dict[str, Any] = {
-    "type": ["object", "null"],
-    "required": ["threshold", "target_accuracy", "images", "accepted", "coverage", "accuracy"],
-    "properties": {
-        "threshold": {"type": "number"},
-        "target_accuracy": _NUMBER,
-        "images": _COUNT,
-        "refused": _COUNT,
-        "accepted": _COUNT,
-        "coverage": {"type": "number"},
-        "accuracy": _NUMBER,
-    },
-}
-
-RISK_COVERAGE_SCHEMA: dict[str, Any] = {
-    "type": ["object", "null"],
-    "required": ["coverage", "error"],
-    "properties": {"coverage": _NUMBERS, "error": _NUMBERS},
-}
-
-SHARE_SCHEMA: dict[str, Any] = {
-    "type": ["object", "null"],
-    "required": ["images", "flagged", "share"],
-    "properties": {"images": _COUNT, "flagged": _COUNT, "share": _NUMBER},
-}
-"""How many images were refused as out-of-distribution, of how many."""
-
-TEST_OOD_SCHEMA: dict[str, Any] = {
-    **SHARE_SCHEMA,
-    "properties": {
-        **SHARE_SCHEMA["properties"],
-        "per_class": {
-            "type": "array",
-            "items": {
-                **SHARE_SCHEMA,
-                "type": "object",
-                "required": ["name", *SHARE_SCHEMA["required"]],
-                "properties": {"name": {"type": "string"}, **SHARE_SCHEMA["properties"]},
-            },
-        },
-    },
-}
-"""The test images refused as out-of-distribution, and (optional: older files lack it) per true class."""
-
-OOD_SET_SCHEMA: dict[str, Any] = {
-    "type": ["object", "null"],
-    "required": ["source", "groups", "ood", "near"],
-    "properties": {
-        "source": {"type": "string"},
-        "groups": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["name", "kind", "images", "flagged", "share", "unreadable"],
-                "properties": {
-                    "name": {"type": "string"},
-                    "kind": _TEXT,
-                    "images": _COUNT,
-                    "flagged": _COUNT,
-                    "share": _NUMBER,
-                    "unreadable": _COUNT,
-                },
-            },
-        },
-        "ood": SHARE_SCHEMA,
-        "near": SHARE_SCHEMA,
-        "unreadable_images": {"type": "array", "items": UNREADABLE_SCHEMA},
-    },
-}
-
-DEVICE_STATE_SCHEMA: dict[str, Any] = {
-    "type": ["object", "null"],
-    "properties": {
-        "temperature_c": _NUMBER,
-        "throttled": _TEXT,
-        "busy_cpu_s": _NUMBER,
-        "own_cpu_s": _NUMBER,
-        "wall_s": _NUMBER,
-    },
-}
-"""SoC temperature, ``vcgencmd get_throttled`` (a Raspberry Pi's), CPU seconds used by all processes and by the
-measuring one, and a monotonic clock; each null where the device cannot say."""
-
-DRIFT_SCHEMA: dict[str, Any] = {
-    "type": ["object", "null"],
-    "required": ["first_ms", "last_ms", "change", "threshold", "flagged"],
-    "properties": {
-        "first_ms": {"type": "number"},
-        "last_ms": {"type": "number"},
-        "change": {"type": "number"},
-        "threshold": {"type": "number"},
-        "flagged": {"type": "boolean"},
-    },
-}
-"""The median of the first fifth of the rounds, of the last fifth, the relative change and whether it exceeds
-the threshold."""
-
-PAIRED_SCHEMA: dict[str, Any] = {
-    "type": ["object", "null"],
-    "required": ["phase", "round_ms", "error"],
-    "properties": {
-        "phase": {"type": "string"},
-        "artifacts": _COUNT,
-        "round_ms": _NUMBERS,
-        "process_rounds": {"type": "array", "items": {"type": "integer"}},
-        "p50_interval_ms": {"type": ["array", "null"], "items": {"type": "number"}},
-        "drift": DRIFT_SCHEMA,
-        "device_before": DEVICE_STATE_SCHEMA,
-        "device_after": DEVICE_STATE_SCHEMA,
-        "throttled": {"type": ["boolean", "null"]},
-        "others_cores": _NUMBER,
-        "error": _TEXT,
-    },
-}
-"""The row's interleaved latency phase: rows of one run with the same ``phase`` were timed in one process,
-round by round (``round_ms``: this artifact's median per round, aligned across them; ``process_rounds``: how
-many consecutive rounds each of the fresh processes timed, absent in older files); ``error`` says why
-this row has no rounds (its latency is then the isolated one)."""
-
-ROW_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": [
-        "run",
-        "device",
-        "artifact",
-        "format",
-        "variant",
-        "backend",
-        "threads",
-        "accuracy",
-        "macro_f1",
-        "agreement",
-        "size_bytes",
-        "init_ms",
-        "first_ms",
-        "latency_ms",
-        "throughput_ips",
-        "peak_rss_mb",
-        "status",
-        "error",
-    ],
-    "properties": {
-        "run": {"type": "string"},
-        "device": {"type": "string"},
-        "artifact": {"type": "string"},
-        "format": {"type": "string"},
-        "variant": _TEXT,
-        "backend": {"type": "string"},
-        "threads": {"type": ["integer", "null"]},
-        "accuracy": _NUMBER,
-        "macro_f1": _NUMBER,
-        "agreement": _NUMBER,
-        "size_bytes": {"type": ["integer", "null"]},
-        "init_ms": _NUMBER,
-        "first_ms": _NUMBER,
-        "latency_ms": LATENCY_SCHEMA,
-        "latency_samples_ms": {"type": "array", "items": {"type": "number"}},
-        # The isolated runner's latency and the interleaved phase (optional; older files and the app lack them):
-        "latency_isolated_ms": LATENCY_SCHEMA,
-        "paired": PAIRED_SCHEMA,
-        "throughput_ips": _NUMBER,
-        "peak_rss_mb": _NUMBER,
-        "images": {"type": ["integer", "null"]},
-        "image_errors": {"type": ["integer", "null"]},
-        "unreadable_images": {"type": "array", "items": UNREADABLE_SCHEMA},
-        "status": {"enum": ["ok", "failed"]},
-        "error": _TEXT,
-        # Whether the answers can be taken at their word (optional; null for a bundle without a head):
-        "temperature": _NUMBER,
-        "calibration_before": SCORES_SCHEMA,
-        "calibration_after": SCORES_SCHEMA,
-        "reliability": RELIABILITY_SCHEMA,
-        "referral": REFERRAL_SCHEMA,
-        "risk_coverage": RISK_COVERAGE_SCHEMA,
-        "test_ood": TEST_OOD_SCHEMA,
-        "ood_set": OOD_SET_SCHEMA,
-        "head_ms": _NUMBER,
-        "ood_ms": _NUMBER,
-    },
-}
 
 RATIO_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -261,13 +44,13 @@ RATIO_SCHEMA: dict[str, Any] = {
         "reference": {"type": "string"},
         "backend": {"type": "string"},
         "threads": {"type": ["integer", "null"]},
-        "latency_p50_ratio": _NUMBER,
-        "latency_ratio_low": _NUMBER,
-        "latency_ratio_high": _NUMBER,
+        "latency_p50_ratio": NUMBER,
+        "latency_ratio_low": NUMBER,
+        "latency_ratio_high": NUMBER,
         "paired_rounds": {"type": ["integer", "null"]},
         "drift_flagged": {"type": ["boolean", "null"]},
-        "size_ratio": _NUMBER,
-        "accuracy_delta": _NUMBER,
+        "size_ratio": NUMBER,
+        "accuracy_delta": NUMBER,
     },
 }
 
@@ -282,7 +65,7 @@ RUN_SCHEMA: dict[str, Any] = {
         "settings": {"type": "object"},
         "test_set": {"type": ["object", "null"]},
         "ood_set": {"type": ["object", "null"]},
-        "reference": _TEXT,
+        "reference": TEXT,
     },
 }
 

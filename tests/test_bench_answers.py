@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from bench_rows import bench_row
 from make_tiny_bundles import CLASSES, SIZE, colour_images
 from PIL import Image
 
@@ -24,17 +25,11 @@ from brainedge.benchmarks import cli
 from brainedge.benchmarks.answers import ANSWER_FIELDS, answer_fields, load_ood_set
 from brainedge.benchmarks.dataset import LabelledSet, load_test_set
 from brainedge.benchmarks.merge import merge_files
-from brainedge.benchmarks.report import (
-    ANSWERS_HEADING,
-    RELIABILITY_PNG,
-    RESULT_CSV,
-    RESULT_JSON,
-    RISK_COVERAGE_PNG,
-    answers_section,
-    reliability_figure,
-    render_markdown,
-    render_plots,
-)
+from brainedge.benchmarks.report import RELIABILITY_PNG, RESULT_CSV, RESULT_JSON, RISK_COVERAGE_PNG, render_markdown
+from brainedge.benchmarks.report.answers_section import ANSWERS_HEADING, answers_section
+from brainedge.benchmarks.report.plots import render_plots
+from brainedge.benchmarks.report.reliability import reliability_figure
+from brainedge.benchmarks.rows import BenchRow
 from brainedge.benchmarks.schema import read_result, validate
 from brainedge.edge_runtime.bundle import Bundle
 from brainedge.edge_runtime.calibration import calibration_scores, reliability_bins
@@ -449,17 +444,17 @@ def test_unknown_kinds_and_a_file_are_refused_in_one_line(tmp_path):
         load_ood_set(tmp_path / "set" / "fruit" / "x.png")
 
 
-def _answer_row(name: str, device: str = "desktop", run: str = "run") -> dict:
+def _answer_row(name: str, device: str = "desktop", run: str = "run") -> BenchRow:
     """A row as the harness makes it for a head bundle, from the model-free payload."""
     fields = answer_fields([0, 1, 2, 0, 2], _payload(), class_names=CLASSES)
-    return {"run": run, "device": device, "artifact": name, "backend": "litert", "threads": 1, "status": "ok", **fields}
+    return bench_row(run=run, device=device, artifact=name, **fields)
 
 
 def test_refusal_per_true_class():
     """Which class pays for refusal: the test images refused as OOD, per true class, in the row and the report."""
     row = _answer_row("mri_224_int8")
     # labels [0, 1, 2, 0, 2], flags [no, yes, unreadable, no, no]
-    assert row["test_ood"]["per_class"] == [
+    assert row.test_ood["per_class"] == [
         {"name": "red", "images": 2, "flagged": 0, "share": 0.0},
         {"name": "green", "images": 1, "flagged": 1, "share": 1.0},
         {"name": "blue", "images": 1, "flagged": 0, "share": 0.0},
@@ -468,7 +463,7 @@ def test_refusal_per_true_class():
     assert "per true class" in section
     assert "- mri_224_int8: red 0.0% (0/2); green 100.0% (1/1); blue 0.0% (0/1)\n" in section
     older = copy.deepcopy(row)  # a referral from before refusal counted: its numbers are marked as such
-    del older["referral"]["refused"]
+    del older.referral["refused"]
     assert "†" not in section and "| 25.0† | 100.0† |" in "".join(answers_section([older], []))
     unnamed = answer_fields([0, 1, 2, 0, 2], _payload())  # without class names: the label index
     assert [c["name"] for c in unnamed["test_ood"]["per_class"]] == ["0", "1", "2"]

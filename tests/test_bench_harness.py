@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from bench_rows import bench_row
 from make_tiny_bundles import CLASSES, SIZE
 from PIL import Image
 
@@ -196,22 +197,13 @@ def test_merge_refuses_an_invalid_file(full_run, tmp_path):
 
 
 def test_ratios_need_the_same_thread_count():
-    row = {
-        "run": "r",
-        "device": "d",
-        "format": "tflite",
-        "backend": "litert",
-        "status": "ok",
-        "size_bytes": 10,
-        "accuracy": 0.9,
-        "latency_ms": {"p50": 1.0},
-    }
+    row = {"size_bytes": 10, "accuracy": 0.9, "latency_ms": {"p50": 1.0}}
     rows = [
-        dict(row, artifact="f", variant="tflite_float32", threads=1),
-        dict(row, artifact="q", variant="tflite_int8_ptq", threads=2),
+        bench_row(**row, artifact="f", variant="tflite_float32", threads=1),
+        bench_row(**row, artifact="q", variant="tflite_int8_ptq", threads=2),
     ]
     assert compute_ratios(rows, {"r": "f"}) == []
-    rows.append(dict(row, artifact="f", variant="tflite_float32", threads=2, latency_ms={"p50": 4.0}))
+    rows.append(bench_row(**dict(row, latency_ms={"p50": 4.0}), artifact="f", variant="tflite_float32", threads=2))
     [only] = compute_ratios(rows, {"r": "f"})
     assert only["latency_p50_ratio"] == 0.25
 

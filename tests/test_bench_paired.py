@@ -9,16 +9,22 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from bench_rows import bench_row
 
 from brainedge.benchmarks import cli, harness, paired
 from brainedge.benchmarks.device import busy_cpu_seconds, others_cores, throttled, throttled_between
 from brainedge.benchmarks.harness import assemble, make_run
 from brainedge.benchmarks.paired import drift, median_interval, paired_ratio, round_medians, round_orders
-from brainedge.benchmarks.report import RESULT_JSON, render_markdown, row_label, scatter_figure, spread
+from brainedge.benchmarks.report import RESULT_JSON, render_markdown
+from brainedge.benchmarks.report.labels import row_label
+from brainedge.benchmarks.report.placement import spread
+from brainedge.benchmarks.report.scatter import scatter_figure
+from brainedge.benchmarks.rows import BenchRow
 from brainedge.benchmarks.schema import read_result, validate
 
 TRUE_RATIO = 0.7
@@ -223,19 +229,13 @@ def test_a_crashed_interleaved_phase_keeps_every_row_with_its_isolated_latency(t
     assert "not timed interleaved" in report and "| isolated |" in report
 
 
-def _phase_row(artifact: str, variant: str, round_ms: list[float]) -> dict:
-    return {
-        "run": "r",
-        "device": "d",
-        "artifact": artifact,
-        "variant": variant,
-        "format": "tflite",
-        "backend": "litert",
-        "threads": 1,
-        "status": "ok",
-        "latency_ms": {"p50": float(np.median(round_ms))},
-        "paired": {"phase": "auto, 1 thread(s)", "round_ms": round_ms, "drift": drift(round_ms), "throttled": None},
-    }
+def _phase_row(artifact: str, variant: str, round_ms: list[float]) -> BenchRow:
+    return bench_row(
+        artifact=artifact,
+        variant=variant,
+        latency_ms={"p50": float(np.median(round_ms))},
+        paired={"phase": "auto, 1 thread(s)", "round_ms": round_ms, "drift": drift(round_ms), "throttled": None},
+    )
 
 
 def test_a_ratio_is_flagged_when_either_row_drifted_or_others_were_busy():
@@ -245,7 +245,7 @@ def test_a_ratio_is_flagged_when_either_row_drifted_or_others_were_busy():
     [ratio] = harness.compute_ratios(rows, {"r": "f"})
     assert ratio["drift_flagged"] is False and ratio["latency_p50_ratio"] == pytest.approx(0.7)
     for changed in ({"round_ms": slowing, "drift": drift(slowing)}, {"others_cores": 0.9}, {"throttled": True}):
-        reference = dict(rows[0], paired={**rows[0]["paired"], **changed})
+        reference = replace(rows[0], paired={**rows[0].paired, **changed})
         [ratio] = harness.compute_ratios([reference, rows[1]], {"r": "f"})
         assert ratio["drift_flagged"] is True, changed  # whichever row was disturbed, the ratio is not to be trusted
 
@@ -270,12 +270,17 @@ def test_rows_without_interleaved_fields_still_load_and_report():
         "status": "ok",
         "error": None,
     }
-    rows = [dict(row, artifact="f", variant="tflite_float32"), dict(row, artifact="q", variant="tflite_int8_ptq")]
-    rows[1]["latency_ms"] = dict(row["latency_ms"], p50=1.0)
+    faster = dict(row["latency_ms"], p50=1.0)
+    rows = [
+        BenchRow.from_json(dict(row, artifact="f", variant="tflite_float32")),
+        BenchRow.from_json(dict(row, artifact="q", variant="tflite_int8_ptq", latency_ms=faster)),
+    ]
     result = assemble(
         [make_run("phone", {"name": "pixel", "arch": None, "os": None, "python": None}, "app", None, None, "f")], rows
     )
     validate(json.loads(json.dumps(result)))
+    assert [list(written) for written in result["rows"]] == [list(rows[0].to_json())] * 2  # no column added
+    assert "paired" not in result["rows"][0] and "latency_isolated_ms" not in result["rows"][0]
     [ratio] = result["ratios"]
     assert ratio["latency_p50_ratio"] == 0.5 and ratio["latency_ratio_low"] is None
     report = render_markdown(result, [])
@@ -286,19 +291,16 @@ def test_rows_without_interleaved_fields_still_load_and_report():
 # The accuracy-vs-latency plot
 
 
-def _plotted_row(index: int, p50: float, accuracy: float, device: str = "box") -> dict:
-    return {
-        "run": device,
-        "device": device,
-        "artifact": f"tflite_bundle_{index}",
-        "backend": "litert",
-        "threads": 1,
-        "status": "ok",
-        "accuracy": accuracy,
-        "images": 857,
-        "latency_ms": {"p50": p50},
-        "paired": {"p50_interval_ms": [p50 - 0.02, p50 + 0.03]},
-    }
+def _plotted_row(index: int, p50: float, accuracy: float, device: str = "box") -> BenchRow:
+    return bench_row(
+        run=device,
+        device=device,
+        artifact=f"tflite_bundle_{index}",
+        accuracy=accuracy,
+        images=857,
+        latency_ms={"p50": p50},
+        paired={"p50_interval_ms": [p50 - 0.02, p50 + 0.03]},
+    )
 
 
 SEVEN_ALIKE = [_plotted_row(i, 4.50 + 0.005 * i, 0.9825 - 0.0012 * (i % 3)) for i in range(7)]
@@ -332,8 +334,8 @@ def plt():
     "rows",
     [
         SEVEN_ALIKE,
-        [dict(r, accuracy=0.982) for r in SEVEN_ALIKE],  # all on one point's height
-        [*SEVEN_ALIKE, *(dict(r, run="pi", device="pi") for r in SEVEN_ALIKE)],  # two devices, 14 labels
+        [replace(r, accuracy=0.982) for r in SEVEN_ALIKE],  # all on one point's height
+        [*SEVEN_ALIKE, *(replace(r, run="pi", device="pi") for r in SEVEN_ALIKE)],  # two devices, 14 labels
     ],
     ids=["seven alike", "seven at one height", "two devices"],
 )
@@ -354,7 +356,7 @@ def test_the_overlap_check_catches_labels_placed_beside_their_points(plt):
     for text in list(axes.texts):
         text.remove()
     for row in SEVEN_ALIKE:
-        point = (row["latency_ms"]["p50"], 100 * row["accuracy"])
+        point = (row.latency_ms["p50"], 100 * row.accuracy)
         axes.annotate(row_label(row, with_device=False), point, fontsize=7, xytext=(4, 3), textcoords="offset points")
     assert _overlapping(_label_boxes(figure))
 
@@ -366,8 +368,8 @@ def test_scatter_error_bars_are_the_p50_interval_and_the_wilson_interval(plt):
     [bars] = figure.axes[0].containers
     latency, accuracy = (collection.get_segments()[0] for collection in bars.lines[2])
     row = SEVEN_ALIKE[0]
-    assert [x for x, _ in latency] == pytest.approx(row["paired"]["p50_interval_ms"])
-    low, high = wilson_interval(round(row["accuracy"] * row["images"]), row["images"])
+    assert [x for x, _ in latency] == pytest.approx(row.paired["p50_interval_ms"])
+    low, high = wilson_interval(round(row.accuracy * row.images), row.images)
     assert [y for _, y in accuracy] == pytest.approx([100 * low, 100 * high])
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -10,8 +11,11 @@ from PIL import Image
 from brainedge.benchmarks.dataset import load_test_set
 from brainedge.benchmarks.device import cpu_model, cpu_temperature, device_record
 from brainedge.benchmarks.harness import assemble, classification_scores, make_run
+from brainedge.benchmarks.merge import merge_results
+from brainedge.benchmarks.report.results_csv import CSV_COLUMNS, NOT_IN_CSV, CsvColumn, render_csv
+from brainedge.benchmarks.rows import COLUMNS, ROW_COLUMNS, BenchRow, rows_of
 from brainedge.benchmarks.runner import latency_summary, peak_rss_mb
-from brainedge.benchmarks.schema import SCHEMA_VERSION, validate
+from brainedge.benchmarks.schema import RESULT_SCHEMA, SCHEMA_VERSION, read_result, schema_text, validate
 from brainedge.edge_runtime.errors import BrainEdgeError
 
 
@@ -37,7 +41,7 @@ def _row(**changes):
         "error": None,
     }
     row.update(changes)
-    return row
+    return BenchRow.from_json(row)
 
 
 def _result(rows):
@@ -62,6 +66,77 @@ def test_schema_accepts_a_result_and_names_the_broken_field():
         target[path[-1]] = value
         with pytest.raises(BrainEdgeError, match=message):
             validate(broken)
+
+
+def column_mismatches(
+    schema: dict, columns: tuple[str, ...], csv_columns: tuple[CsvColumn, ...], not_in_csv: tuple[str, ...]
+) -> list[str]:
+    """How the schema's row columns, the rows' and the CSV's differ (nothing when they are one list)."""
+    found = []
+    if list(schema["properties"]) != list(columns):
+        found.append(f"schema {list(schema['properties'])} != rows {list(columns)}")
+    drawn = [column.column for column in csv_columns]
+    if sorted({*drawn, *not_in_csv}) != sorted(schema["properties"]) or set(drawn) & set(not_in_csv):
+        found.append(f"CSV draws on {sorted(set(drawn))}, leaves out {sorted(not_in_csv)}")
+    return found
+
+
+def test_the_schema_and_the_report_share_one_column_list():
+    """The schema's row columns are BenchRow's, in order; the CSV draws on exactly those (but the long ones)."""
+    row_schema = RESULT_SCHEMA["properties"]["rows"]["items"]
+    assert column_mismatches(row_schema, ROW_COLUMNS, CSV_COLUMNS, NOT_IN_CSV) == []
+    assert row_schema["required"] == [column.name for column in COLUMNS if column.metadata["required"]]
+    # the check fails when any one side is edited alone
+    extra = {**row_schema, "properties": {**row_schema["properties"], "new_ms": {"type": "number"}}}
+    assert column_mismatches(extra, ROW_COLUMNS, CSV_COLUMNS, NOT_IN_CSV)
+    assert column_mismatches(row_schema, ROW_COLUMNS[::-1], CSV_COLUMNS, NOT_IN_CSV)
+    assert column_mismatches(row_schema, ROW_COLUMNS, CSV_COLUMNS[1:], NOT_IN_CSV)  # "run" no longer in the CSV
+    assert column_mismatches(row_schema, ROW_COLUMNS, (*CSV_COLUMNS, CsvColumn("x", "no_such")), NOT_IN_CSV)
+    assert column_mismatches(row_schema, ROW_COLUMNS, CSV_COLUMNS, NOT_IN_CSV[1:])
+    assert column_mismatches(row_schema, ROW_COLUMNS, CSV_COLUMNS, (*NOT_IN_CSV, "accuracy"))
+    header = render_csv([_row()]).splitlines()[0].split(",")
+    assert header == [column.header for column in CSV_COLUMNS] and len(set(header)) == len(header)
+
+
+def test_a_row_read_back_is_written_as_it_was():
+    """Its keys in their order, a key this schema does not name, and no optional column the file lacked."""
+    written = {**_row().to_json(), "memory_delta_mb": {"init": 1.0, "overall": 2.0}}
+    written = {"status": written.pop("status"), **written}  # another writer's order (the app's, an import's)
+    row = BenchRow.from_json(written)
+    assert list(row.to_json().items()) == list(written.items())
+    assert row.extra == {"memory_delta_mb": {"init": 1.0, "overall": 2.0}} and row.paired is None
+    assert "paired" not in row.to_json() and "temperature" not in row.to_json()
+    made = BenchRow(**{name: getattr(row, name) for name in ROW_COLUMNS})
+    assert list(made.to_json()) == list(ROW_COLUMNS)  # a new row has every column, in order
+    with pytest.raises(TypeError, match="a benchmark row needs run, status"):
+        BenchRow(**{name: getattr(row, name) for name in ROW_COLUMNS if name not in ("run", "status")})
+
+
+@pytest.mark.parametrize("name", ["mri_224", "mri_224_binary", "mri_224_repeat"])
+def test_committed_results_read_back_as_they_are(name):
+    result = read_result(Path(__file__).parents[1] / "benchmarks" / "results" / name / "results.json")
+    assert [list(row.to_json().items()) for row in rows_of(result)] == [list(row.items()) for row in result["rows"]]
+
+
+@pytest.mark.parametrize("name", ["mri_224", "mri_224_binary", "mri_224_repeat"])
+def test_the_committed_schemas_are_the_code_s(name):
+    """The results.schema.json beside each committed result is what brainedge-bench writes now."""
+    committed = Path(__file__).parents[1] / "benchmarks" / "results" / name / "results.schema.json"
+    assert committed.read_text() == schema_text()
+
+
+def test_a_merge_writes_each_row_as_its_file_had_it_but_for_the_run():
+    """A phone's row (its own order, a key of its own) and a desktop's, merged: nothing added or lost."""
+    desktop = read_result(Path(__file__).parents[1] / "benchmarks" / "results" / "mri_224" / "results.json")
+    phone_row = {"status": "ok", **_row(run="run", device="pixel").to_json(), "battery_pct": 80}
+    app_run = make_run("run", device_record("pixel"), "app", None, None, None)
+    phone = assemble([app_run], [BenchRow.from_json(phone_row)])
+    assert phone["rows"] == [phone_row]
+    merged = merge_results([desktop, phone])
+    validate(merged)
+    assert [run["id"] for run in merged["runs"]] == ["run", "run-1"]
+    expected = [*desktop["rows"], {**phone_row, "run": "run-1"}]
+    assert [list(row.items()) for row in merged["rows"]] == [list(row.items()) for row in expected]
 
 
 def test_folder_test_set_and_label_matching(tmp_path):

@@ -24,7 +24,8 @@ import pytest
 from make_tiny_bundles import CLASSES
 
 from brainedge.benchmarks import cli
-from brainedge.benchmarks.report import METHOD, REPORT_MD, RESULT_CSV, RESULT_JSON, SCHEMA_JSON
+from brainedge.benchmarks.report import REPORT_MD, RESULT_CSV, RESULT_JSON, SCHEMA_JSON
+from brainedge.benchmarks.report.markdown import METHOD
 from brainedge.benchmarks.schema import read_result, schema_text
 
 RUNNER_MODULE = "brainedge.benchmarks.runner"
