@@ -22,7 +22,7 @@ from brainedge.benchmarks.harness import assemble, make_run
 from brainedge.benchmarks.paired import drift, median_interval, paired_ratio, round_medians, round_orders
 from brainedge.benchmarks.report import RESULT_JSON, render_markdown
 from brainedge.benchmarks.report.labels import row_label
-from brainedge.benchmarks.report.placement import spread
+from brainedge.benchmarks.report.placement import place_apart
 from brainedge.benchmarks.report.scatter import scatter_figure
 from brainedge.benchmarks.rows import BenchRow
 from brainedge.benchmarks.schema import read_result, validate
@@ -374,9 +374,9 @@ def test_scatter_error_bars_are_the_p50_interval_and_the_wilson_interval(plt):
 
 
 def test_spread_keeps_a_pitch_and_stays_near_where_wanted():
-    assert spread([0.5, 0.5, 0.5], 0.1) == pytest.approx([0.5, 0.6, 0.7])
-    assert spread([0.95, 0.95], 0.1) == pytest.approx([0.9, 1.0])  # pushed back below the top
-    assert spread([0.1, 0.8], 0.1) == [0.1, 0.8]  # far enough apart: left where they are
+    assert place_apart([0.5, 0.5, 0.5], 0.1) == pytest.approx([0.5, 0.6, 0.7])
+    assert place_apart([0.95, 0.95], 0.1) == pytest.approx([0.9, 1.0])  # pushed back below the top
+    assert place_apart([0.1, 0.8], 0.1) == [0.1, 0.8]  # far enough apart: left where they are
 
 
 # ----------------------------------------------------------------------------------------------

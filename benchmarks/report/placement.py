@@ -48,7 +48,7 @@ def label_column(
     heights = [to_axes.transform(point)[1] for point in points]
     order = sorted(range(len(points)), key=lambda i: (heights[i], -points[i][0]))
     axes_inches = axes.get_position().height * axes.figure.get_figheight()
-    placed = spread([heights[i] for i in order], _pitch_inches() / axes_inches)
+    placed = place_apart([heights[i] for i in order], _pitch_inches() / axes_inches)
     for index, height in zip(order, placed):
         axes.annotate(
             labels[index],
@@ -63,7 +63,7 @@ def label_column(
         )
 
 
-def spread(wanted: Sequence[float], pitch: float, low: float = 0.0, high: float = 1.0) -> list[float]:
+def place_apart(wanted: Sequence[float], pitch: float, low: float = 0.0, high: float = 1.0) -> list[float]:
     """Positions as near the ascending ``wanted`` ones as can be while at least ``pitch`` apart, kept within
     [low, high] when they fit there: pushed up past their lower neighbours, then down below ``high``."""
     placed: list[float] = []
