@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 import signal
 from pathlib import Path
 
 import pytest
-from make_tiny_bundles import tensorflow_available, tiny_bundles
+from make_tiny_bundles import COMMITTED
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -17,16 +18,11 @@ def pytest_configure(config: pytest.Config) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test on the tiny bundles needs TensorFlow to build them (once, in a subprocess)."""
-    for item in items:
-        if "bundles" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.tensorflow)
-
-
 @pytest.fixture(scope="session")
 def bundles(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Tiny float32 and int8 TFLite bundles plus images, built once per session."""
-    if not tensorflow_available():
-        pytest.skip("TensorFlow and tf_keras are needed to build the tiny test bundles")
-    return tiny_bundles(tmp_path_factory.getbasetemp() / "tiny_bundles")
+    """The committed tiny bundles and images (tests/make_tiny_bundles.py), copied once per session.
+
+    Committed, so the runtime's tests need no TensorFlow; copied, so a test that edits a bundle
+    cannot change the checkout.
+    """
+    return Path(shutil.copytree(COMMITTED, tmp_path_factory.getbasetemp() / "tiny_bundles"))

@@ -1,16 +1,24 @@
-"""Build two tiny model bundles (float32 and int8) and images they classify, for runtime tests.
+"""Build the tiny test bundles (float32 and int8, with and without a head) and images they classify.
 
 A two-conv tf_keras model learns three colour classes from generated 32x32 images in a
 few seconds, so its answers are confident (no near-ties that could flip between
-machines). Runs in its own process because it imports TensorFlow, which the edge
-runtime's tests must not have in theirs.
+machines). The output is committed as tests/data/tiny_bundles, so the runtime's tests need
+no TensorFlow (a Raspberry Pi's environment has none); this script regenerates it, and
+tests/test_tiny_bundles.py checks that it still gives the same bytes. Runs in its own
+process because it imports TensorFlow.
+
+Deterministic: fixed seeds, TensorFlow's op determinism, oneDNN off and a fixed
+``exported_at``. The bytes are the same again with the same TensorFlow, tf2onnx and LiteRT
+versions on the same kind of CPU; another TensorFlow writes its version into the model files
+and may round the trained weights differently (then regenerate and commit the result).
 
 usage: python tests/make_tiny_bundles.py OUT_DIR
        → OUT_DIR/float32/, OUT_DIR/int8/ (bundles whose model outputs class probabilities, as
          schema 1 bundles and third-party models do), OUT_DIR/float32_head/, OUT_DIR/int8_head/
          (export's way: the model ends in its feature map; head file with temperature and an
-         out-of-distribution model fitted on generated images), OUT_DIR/images/<class>/*.png
-From a test: ``tiny_bundles(directory)`` (builds once, in a subprocess).
+         out-of-distribution model fitted on generated images), OUT_DIR/onnx_float32/ (the float32
+         model through tf2onnx: the same weights under two interpreters), OUT_DIR/images/<class>/*.png
+Regenerate the committed copy: python tests/make_tiny_bundles.py tests/data/tiny_bundles
 """
 
 from __future__ import annotations
@@ -27,6 +35,10 @@ from PIL import Image
 from brainedge.edge_runtime.metadata import InputSpec
 from brainedge.export.bundle import write_bundle as write_exported_bundle
 
+COMMITTED = Path(__file__).resolve().parent / "data" / "tiny_bundles"
+"""The committed output, which the ``bundles`` fixture hands to tests."""
+EXPORTED_AT = "2000-01-01T00:00:00+00:00"
+"""Fixed so that a rebuild gives the same metadata.json (export writes the current time)."""
 CLASSES = ["red", "green", "blue"]
 SIZE = 32
 IMAGES_PER_CLASS = 4
@@ -84,7 +96,7 @@ def write_bundle(
     model_format: str | None = None,
 ) -> Path:
     """A test bundle written by export's own writer: tensor specs read back from the model."""
-    write_exported_bundle(
+    bundle = write_exported_bundle(
         directory,
         model_bytes,
         variant,
@@ -93,6 +105,7 @@ def write_bundle(
         {"source": "tests (colour toy model, not a medical model)"},
         model_format,
     )
+    bundle.with_metadata(provenance={**bundle.metadata.provenance, "exported_at": EXPORTED_AT})
     return directory
 
 
@@ -138,40 +151,64 @@ def write_images(directory: Path) -> None:
             written[label] += 1
 
 
+def onnx_model_bytes(tf, model) -> bytes:
+    """The same model through tf2onnx, for the TFLite-vs-ONNX Runtime parity test."""
+    import tf2onnx
+
+    signature = (tf.TensorSpec((None, SIZE, SIZE, 3), tf.float32, name="input"),)
+    proto, _ = tf2onnx.convert.from_keras(model, input_signature=signature, opset=13)
+    return proto.SerializeToString()
+
+
 def main(out_dir: str) -> None:
+    out = Path(out_dir)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        sys.exit(f"{out}: exists and is not an empty folder; remove it first (the committed copy: rm -r {COMMITTED})")
     os.environ["TF_USE_LEGACY_KERAS"] = "1"
+    os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"  # oneDNN picks its kernels by CPU, and with them the rounding
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
     import tf_keras as keras
 
     keras.utils.set_random_seed(0)
-    out = Path(out_dir)
+    tf.config.experimental.enable_op_determinism()
     model = train_model(tf, keras)
     write_bundle(out / "float32", convert(tf, model, int8=False), "tflite_float32")
     write_bundle(out / "int8", convert(tf, model, int8=True), "tflite_int8_ptq")
+    write_bundle(out / "onnx_float32", onnx_model_bytes(tf, model), "onnx_float32")
     write_head_bundle(out / "float32_head", tf, model, int8=False)
     write_head_bundle(out / "int8_head", tf, model, int8=True)
     write_images(out / "images")
 
 
-def build_in_subprocess(script: str, directory: Path, what: str) -> Path:
-    """Run a bundle-building script into ``directory`` unless a previous test already did.
-
-    A separate process keeps TensorFlow out of the test process.
-    """
-    if not (directory / "images").is_dir():
-        done = subprocess.run([sys.executable, script, str(directory)], timeout=600, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise RuntimeError(f"building {what} failed:\n{done.stderr[-4000:]}")
+def rebuild(directory: Path) -> Path:
+    """Run this script into ``directory`` in a subprocess, which keeps TensorFlow out of the test process."""
+    done = subprocess.run([sys.executable, __file__, str(directory)], timeout=600, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"building the tiny bundles failed:\n{done.stderr[-4000:]}")
     return directory
 
 
-def tiny_bundles(directory: Path) -> Path:
-    return build_in_subprocess(__file__, directory, "the tiny bundles")
+def can_rebuild() -> bool:
+    """Whether this environment has what the script needs (the [train] extra: TensorFlow, tf2onnx, ONNX Runtime)."""
+    return all(
+        importlib.util.find_spec(name) is not None for name in ("tensorflow", "tf_keras", "tf2onnx", "onnxruntime")
+    )
 
 
-def tensorflow_available() -> bool:
-    return importlib.util.find_spec("tensorflow") is not None and importlib.util.find_spec("tf_keras") is not None
+def differences(built: Path, committed: Path) -> list[str]:
+    """Files that one folder has and the other lacks, or whose bytes differ: [] when the two are identical."""
+    files = {
+        side: {p.relative_to(side).as_posix() for p in side.rglob("*") if p.is_file()} for side in (built, committed)
+    }
+    found = [f"{name}: only in {built}" for name in sorted(files[built] - files[committed])]
+    found += [f"{name}: only in {committed}" for name in sorted(files[committed] - files[built])]
+    found += [
+        f"{name}: bytes differ"
+        for name in sorted(files[built] & files[committed])
+        if (built / name).read_bytes() != (committed / name).read_bytes()
+    ]
+    return found
 
 
 if __name__ == "__main__":

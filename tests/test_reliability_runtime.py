@@ -17,8 +17,6 @@ from brainedge.edge_runtime import Bundle, Classifier
 from brainedge.edge_runtime.errors import EXIT_INTERRUPTED, BrainEdgeError, report_user_errors
 from brainedge.edge_runtime.metadata import METADATA_FILE
 
-pytestmark = pytest.mark.tensorflow  # the tiny bundles are built with it
-
 
 @pytest.fixture()
 def work(bundles: Path, tmp_path: Path) -> Path:

@@ -2,12 +2,14 @@
 
 - LiteRT vs tf.lite: the shared reference model and the tiny bundles (tf.lite runs in a
   subprocess that imports TensorFlow by asking for ``--backend tensorflow``).
-- TFLite vs ONNX Runtime: one tiny model exported both ways.
+- TFLite vs ONNX Runtime: one tiny model exported both ways (the committed float32 and
+  onnx_float32 tiny bundles).
 (LiteRT vs tflite-runtime, which needs numpy < 2, is in test_runtime_tflite_runtime.py.)
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -16,14 +18,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from make_onnx_bundles import onnx_bundles, onnx_export_available
-from make_tiny_bundles import tensorflow_available, tiny_bundles
 
 from brainedge.edge_runtime.backends import available_backends, load_backend
 from brainedge.edge_runtime.classifier import Classifier
 from brainedge.edge_runtime.errors import BrainEdgeError
-
-pytestmark = [pytest.mark.tensorflow]
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO.parent / "shared" / "reference-models"
@@ -57,43 +55,41 @@ def top1_by_cli(args: list[str], images: list[Path]) -> dict[str, str]:
     return {record["source"]: record["label"] for record in map(json.loads, done.stdout.splitlines())}
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not tensorflow_available():
-        pytest.skip("TensorFlow and tf_keras are needed to build the tiny test bundles")
-    return tiny_bundles(tmp_path_factory.getbasetemp() / "tiny_bundles")
+def skip_without_tensorflow() -> None:
+    if importlib.util.find_spec("tensorflow") is None:
+        pytest.skip("TensorFlow is not installed: no tf.lite to compare with")
 
 
 @pytest.fixture(scope="module")
-def exported_twice(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not onnx_export_available():
-        pytest.skip("TensorFlow, tf_keras and tf2onnx are needed to export the TFLite + ONNX pair")
+def exported_twice(bundles: Path) -> Path:
     pytest.importorskip("onnxruntime", reason="ONNX Runtime is not installed (pip install 'brainedge[onnx]')")
-    return onnx_bundles(tmp_path_factory.getbasetemp() / "onnx_bundles")
+    return bundles
 
 
+@pytest.mark.tensorflow
 def test_litert_and_tf_lite_agree_on_the_reference_model() -> None:
     images = reference_images()
     if not images:
         pytest.skip(f"{REFERENCE} is absent: the reference model and images live in ../shared")
-    if not tensorflow_available():
-        pytest.skip("TensorFlow is not installed: no tf.lite to compare with")
+    skip_without_tensorflow()
     litert = top1_in_process(Classifier.from_model(REFERENCE_MODEL[1], REFERENCE_MODEL[3], backend="litert"), images)
     assert top1_by_cli([*REFERENCE_MODEL, "--backend", "tensorflow"], images) == litert
     assert litert[str(REFERENCE / "images" / "parrot.jpg")] == "macaw"
 
 
+@pytest.mark.tensorflow
 @pytest.mark.parametrize("variant", ["float32", "int8"])
-def test_litert_and_tf_lite_agree_on_a_bundle(tiny: Path, variant: str) -> None:
-    images = sorted((tiny / "images").rglob("*.png")) + reference_images()
-    litert = top1_in_process(Classifier.from_bundle(tiny / variant, backend="litert"), images)
-    assert top1_by_cli(["--bundle", str(tiny / variant), "--backend", "tensorflow"], images) == litert
+def test_litert_and_tf_lite_agree_on_a_bundle(bundles: Path, variant: str) -> None:
+    skip_without_tensorflow()
+    images = sorted((bundles / "images").rglob("*.png")) + reference_images()
+    litert = top1_in_process(Classifier.from_bundle(bundles / variant, backend="litert"), images)
+    assert top1_by_cli(["--bundle", str(bundles / variant), "--backend", "tensorflow"], images) == litert
 
 
 def test_tflite_and_onnx_exports_of_one_model_agree(exported_twice: Path) -> None:
     images = sorted((exported_twice / "images").rglob("*.png")) + reference_images()
-    tflite = Classifier.from_bundle(exported_twice / "tflite", backend="litert")
-    onnx = Classifier.from_bundle(exported_twice / "onnx")
+    tflite = Classifier.from_bundle(exported_twice / "float32", backend="litert")
+    onnx = Classifier.from_bundle(exported_twice / "onnx_float32")
     assert onnx.backend.name == "onnxruntime"  # picked from the .onnx model file
     for path in images:
         batch = tflite.preprocess(path)
@@ -106,7 +102,7 @@ def test_tflite_and_onnx_exports_of_one_model_agree(exported_twice: Path) -> Non
 
 def test_onnx_bundle_through_the_cli(exported_twice: Path) -> None:
     images = sorted((exported_twice / "images").rglob("*.png"))
-    answers = top1_by_cli(["--bundle", str(exported_twice / "onnx"), "--threads", "1"], images)
+    answers = top1_by_cli(["--bundle", str(exported_twice / "onnx_float32"), "--threads", "1"], images)
     assert answers == {str(path): path.parent.name for path in images}
 
 

@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from make_tiny_bundles import tensorflow_available, tiny_bundles
 
 from brainedge.edge_runtime.classifier import Classifier
 
@@ -62,10 +61,7 @@ def test_reference_model_same_top1_as_litert() -> None:
 
 
 @pytest.mark.parametrize("variant", ["float32", "int8"])
-def test_bundles_same_top1_as_litert(tmp_path_factory: pytest.TempPathFactory, variant: str) -> None:
-    if not tensorflow_available():
-        pytest.skip("TensorFlow and tf_keras are needed to build the tiny test bundles")
-    bundles = tiny_bundles(tmp_path_factory.getbasetemp() / "tiny_bundles")
+def test_bundles_same_top1_as_litert(bundles: Path, variant: str) -> None:
     images = sorted((bundles / "images").rglob("*.png"))
     expected = under_litert(Classifier.from_bundle(bundles / variant, backend="litert"), images)
     assert expected == {str(path): path.parent.name for path in images}

@@ -15,8 +15,10 @@ import numpy as np
 import pytest
 
 from brainedge.edge_runtime.metadata import InputSpec
-from brainedge.train.pipeline import RandomRotationZoom, resize_channels, rotation_zoom_transforms, to_rgb
-from brainedge.train.tf_setup import keras, tf
+
+pytest.importorskip("tensorflow", reason="the training pipeline runs on TensorFlow (pip install -e '.[train]')")
+from brainedge.train.pipeline import RandomRotationZoom, resize_channels, rotation_zoom_transforms, to_rgb  # noqa: E402
+from brainedge.train.tf_setup import keras, tf  # noqa: E402
 
 pytestmark = [pytest.mark.tensorflow]
 

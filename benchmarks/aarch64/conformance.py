@@ -13,6 +13,10 @@ Timings under emulation are meaningless (qemu translates every instruction), so 
 taken or recorded; measure speed on a real Pi with brainedge-bench.
 
 usage: python benchmarks/aarch64/conformance.py [--bundle DIR ...] [--images PATH ...]
+From a clone, without TensorFlow or a trained model (what tests/test_aarch64.py runs, on the
+committed tiny bundles):
+       python benchmarks/aarch64/conformance.py --bundle tests/data/tiny_bundles/float32 \
+           --bundle tests/data/tiny_bundles/int8 --images tests/data/tiny_bundles/images
 """
 
 from __future__ import annotations
