@@ -27,7 +27,7 @@ from brainedge.benchmarks.runner import head_latencies, invoke_latencies
 from brainedge.benchmarks.studies import record_paths
 from brainedge.edge_runtime.bundle import Bundle, find_bundles
 from brainedge.edge_runtime.calibration import accepted_answers, calibration_scores, reliability_bins
-from brainedge.edge_runtime.classifier import Classifier
+from brainedge.edge_runtime.engine import Engine
 from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
 from brainedge.edge_runtime.files import write_text_atomically
 from brainedge.edge_runtime.head import beyond_threshold, softmax
@@ -59,7 +59,7 @@ def test_split(manifest_path: Path) -> tuple[list[np.ndarray], np.ndarray]:
 def score_bundle(
     bundle: Bundle, images: list[np.ndarray], labels: np.ndarray, groups: dict[str, list[Path]]
 ) -> dict[str, Any]:
-    classifier = Classifier.from_bundle(bundle, threads=1)
+    classifier = Engine.from_bundle(bundle, threads=1)
     outputs = [classifier.run(to_input_tensor(image, classifier.input_spec), calibrated=False) for image in images]
     logits = np.concatenate([o.logits for o in outputs])
     scores = np.concatenate([o.ood_scores for o in outputs])
@@ -109,7 +109,7 @@ def score_bundle(
     }
 
 
-def head_cost(classifier: Classifier, image: np.ndarray) -> dict[str, float]:
+def head_cost(classifier: Engine, image: np.ndarray) -> dict[str, float]:
     """Median ms per image of the whole head (pooling, dense layers, OOD), the OOD distance alone, the invoke."""
     batch = to_input_tensor(image, classifier.input_spec)
     head_ms, ood_ms = head_latencies(classifier, batch)
