@@ -20,7 +20,7 @@ from make_onnx_bundles import onnx_bundles, onnx_export_available
 from make_tiny_bundles import tensorflow_available, tiny_bundles
 
 from brainedge.edge_runtime.backends import available_backends, load_backend
-from brainedge.edge_runtime.classifier import Classifier
+from brainedge.edge_runtime.engine import Engine
 from brainedge.edge_runtime.errors import BrainEdgeError
 
 pytestmark = [pytest.mark.tensorflow]
@@ -41,7 +41,7 @@ def reference_images() -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix in (".bmp", ".jpg")) if folder.is_dir() else []
 
 
-def top1_in_process(classifier: Classifier, images: list[Path]) -> dict[str, str]:
+def top1_in_process(classifier: Engine, images: list[Path]) -> dict[str, str]:
     return {str(path): classifier.classify(path, top_k=1).label for path in images}
 
 
@@ -78,7 +78,7 @@ def test_litert_and_tf_lite_agree_on_the_reference_model() -> None:
         pytest.skip(f"{REFERENCE} is absent: the reference model and images live in ../shared")
     if not tensorflow_available():
         pytest.skip("TensorFlow is not installed: no tf.lite to compare with")
-    litert = top1_in_process(Classifier.from_model(REFERENCE_MODEL[1], REFERENCE_MODEL[3], backend="litert"), images)
+    litert = top1_in_process(Engine.from_model(REFERENCE_MODEL[1], REFERENCE_MODEL[3], backend="litert"), images)
     assert top1_by_cli([*REFERENCE_MODEL, "--backend", "tensorflow"], images) == litert
     assert litert[str(REFERENCE / "images" / "parrot.jpg")] == "macaw"
 
@@ -86,14 +86,14 @@ def test_litert_and_tf_lite_agree_on_the_reference_model() -> None:
 @pytest.mark.parametrize("variant", ["float32", "int8"])
 def test_litert_and_tf_lite_agree_on_a_bundle(tiny: Path, variant: str) -> None:
     images = sorted((tiny / "images").rglob("*.png")) + reference_images()
-    litert = top1_in_process(Classifier.from_bundle(tiny / variant, backend="litert"), images)
+    litert = top1_in_process(Engine.from_bundle(tiny / variant, backend="litert"), images)
     assert top1_by_cli(["--bundle", str(tiny / variant), "--backend", "tensorflow"], images) == litert
 
 
 def test_tflite_and_onnx_exports_of_one_model_agree(exported_twice: Path) -> None:
     images = sorted((exported_twice / "images").rglob("*.png")) + reference_images()
-    tflite = Classifier.from_bundle(exported_twice / "tflite", backend="litert")
-    onnx = Classifier.from_bundle(exported_twice / "onnx")
+    tflite = Engine.from_bundle(exported_twice / "tflite", backend="litert")
+    onnx = Engine.from_bundle(exported_twice / "onnx")
     assert onnx.backend.name == "onnxruntime"  # picked from the .onnx model file
     for path in images:
         batch = tflite.preprocess(path)

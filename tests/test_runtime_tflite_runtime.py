@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from make_tiny_bundles import tensorflow_available, tiny_bundles
 
-from brainedge.edge_runtime.classifier import Classifier
+from brainedge.edge_runtime.engine import Engine
 
 pytestmark = [pytest.mark.slow, pytest.mark.network]
 
@@ -47,7 +47,7 @@ def under_tflite_runtime(args: list[str], images: list[Path]) -> dict[str, str]:
     return {record["source"]: record["label"] for record in map(json.loads, done.stdout.splitlines())}
 
 
-def under_litert(classifier: Classifier, images: list[Path]) -> dict[str, str]:
+def under_litert(classifier: Engine, images: list[Path]) -> dict[str, str]:
     assert classifier.backend.name == "litert"
     return {str(path): classifier.classify(path, top_k=1).label for path in images}
 
@@ -57,7 +57,7 @@ def test_reference_model_same_top1_as_litert() -> None:
         pytest.skip(f"{REFERENCE} is absent: the reference model and images live in ../shared")
     model, labels = REFERENCE / "mobilenet_v2_1.0_224_quant.tflite", REFERENCE / "imagenet_labels.txt"
     images = sorted(p for p in (REFERENCE / "images").iterdir() if p.suffix in (".bmp", ".jpg"))
-    expected = under_litert(Classifier.from_model(model, labels, backend="litert"), images)
+    expected = under_litert(Engine.from_model(model, labels, backend="litert"), images)
     assert under_tflite_runtime(["--model", str(model), "--labels", str(labels)], images) == expected
 
 
@@ -67,6 +67,6 @@ def test_bundles_same_top1_as_litert(tmp_path_factory: pytest.TempPathFactory, v
         pytest.skip("TensorFlow and tf_keras are needed to build the tiny test bundles")
     bundles = tiny_bundles(tmp_path_factory.getbasetemp() / "tiny_bundles")
     images = sorted((bundles / "images").rglob("*.png"))
-    expected = under_litert(Classifier.from_bundle(bundles / variant, backend="litert"), images)
+    expected = under_litert(Engine.from_bundle(bundles / variant, backend="litert"), images)
     assert expected == {str(path): path.parent.name for path in images}
     assert under_tflite_runtime(["--bundle", str(bundles / variant)], images) == expected
