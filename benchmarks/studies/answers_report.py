@@ -34,6 +34,7 @@ from brainedge.edge_runtime.head import beyond_threshold, softmax
 from brainedge.edge_runtime.manifest import read_manifest
 from brainedge.edge_runtime.metrics import wilson_interval
 from brainedge.edge_runtime.preprocess import decode_rgb, to_input_tensor
+from brainedge.edge_runtime.scoring import score_predictions
 
 TARGETS = {"ece_after": 0.02, "ood_flagged": 0.95, "test_flagged": 0.02, "accepted_accuracy": 0.993, "ood_ms": 0.5}
 JUDGED = ("tflite_float32", "tflite_int8_ptq", "tflite_int8_qat")
@@ -66,9 +67,10 @@ def score_bundle(
     metadata = bundle.metadata
     temperature = metadata.calibration.temperature
     before, after = softmax(logits), softmax(logits, temperature)
-    correct = after.argmax(axis=1) == labels
+    scored = score_predictions(after.argmax(axis=1), labels)
     flagged = beyond_threshold(scores, metadata.out_of_distribution.threshold)
     accepted = accepted_answers(after.max(axis=1), flagged, metadata.confidence_threshold)
+    accepted_score = score_predictions(scored.predictions[accepted], labels[accepted])
     refused = {
         name: [classifier.classify(path).out_of_distribution for path in paths] for name, paths in groups.items()
     }
@@ -76,7 +78,7 @@ def score_bundle(
         "bundle": bundle.name,
         "temperature": temperature,
         "test_images": len(labels),
-        "accuracy": float(correct.mean()),
+        "accuracy": scored.accuracy,
         "before": calibration_scores(before, labels),
         "after": calibration_scores(after, labels),
         "ece_after_interval": bootstrap_interval(
@@ -95,8 +97,8 @@ def score_bundle(
             "validation_coverage": metadata.referral.validation_coverage if metadata.referral else None,
             "coverage": float(accepted.mean()),
             "accepted": int(accepted.sum()),
-            "accepted_accuracy": float(correct[accepted].mean()),
-            "accepted_accuracy_interval": wilson_interval(int(correct[accepted].sum()), int(accepted.sum())),
+            "accepted_accuracy": accepted_score.accuracy,
+            "accepted_accuracy_interval": accepted_score.accuracy_interval,
         },
         "test_flagged": float(flagged.mean()),
         "test_flagged_interval": wilson_interval(int(flagged.sum()), len(flagged)),
