@@ -92,22 +92,24 @@ class Classifier:
     Model contract (what a bundle's model takes and gives; ``metadata.json`` states each number):
 
     - Input: one image as a 1 x H x W x 3 tensor (NHWC), RGB (a grayscale image has R = G = B),
-      resized to the metadata's ``input.height`` x ``input.width`` (bilinear, half-pixel centres),
-      then ``(pixel / 255 - mean) / std`` per channel, and for an int8 or uint8 input quantized
-      with the input's scale and zero point.
+      resized to the metadata's ``input.height`` x ``input.width`` (bilinear, half-pixel centres, no
+      antialiasing), then ``(pixel - mean) / std`` per channel on 0-255 values (MobileNet's 127.5 and
+      127.5: [-1, 1]), and for an int8 or uint8 input quantized with the input's scale and zero point.
     - Output, without a head: 1 x N class scores in ``labels.txt``'s order, dequantized with the
       output's scale and zero point; probabilities (``activation: softmax``) or logits (``none``,
       softmaxed here).
     - Output, with a head (schema 2): the backbone's 1 x h x w x C feature map; the bundle's head
       file (average pooling, then dense layers) gives the logits, its temperature the calibrated
-      probabilities, and its class means the distance that flags an image as out of distribution.
+      probabilities, and its out-of-distribution model a distance from the training images' pooled
+      features (above its threshold: not recognised).
 
     An answer below ``confidence_threshold`` is ``uncertain``. ``from_bundle`` refuses a bundle whose
     model file does not match this contract as its metadata states it.
     """
 
     def __init__(self, engine: Engine, options: ClassifierOptions | None = None) -> None:
-        """Use ``from_bundle`` or ``from_model``; this wraps an ``engine.Engine`` already loaded (tests, tools)."""
+        """Use ``from_bundle`` or ``from_model``; this wraps an ``engine.Engine`` already loaded (tests, tools),
+        whose backend, threads and threshold were fixed when it was loaded: ``options`` shapes the answers."""
         self._engine = engine
         self._options = options or ClassifierOptions()
 
@@ -149,8 +151,8 @@ class Classifier:
             model_path: a ``.tflite`` or ``.onnx`` file with one NHWC input of 3 channels.
             labels_path: one class name per line, as many as the model has outputs.
             options: as for ``from_bundle``; a threshold of None is ``DEFAULT_CONFIDENCE_THRESHOLD``.
-            mean: per-channel mean of ``pixel / 255`` subtracted before the model.
-            std: per-channel standard deviation divided by.
+            mean: per channel, subtracted from the 0-255 pixel values before the model.
+            std: per channel, what they are then divided by.
             softmax_output: whether the model outputs probabilities (False: logits, softmaxed here).
 
         Returns:
