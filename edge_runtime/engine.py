@@ -158,7 +158,7 @@ class Engine:
         head: Head | None = None,
     ) -> None:
         self.backend = backend
-        self.bundle = bundle  # the bundle this classifier was loaded from; None for a bare model
+        self.bundle = bundle  # the bundle this engine was loaded from; None for a bare model
         self.head = head
         self.class_names = class_names
         self.input_spec = input_spec

@@ -473,6 +473,30 @@ def test_watch_mode_classifies_images_dropped_in_later(bundles: Path, tmp_path: 
 # --- Python API --------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("backend", "tflite", "unknown backend 'tflite' (choose from auto, litert"),
+        ("threads", 0, "threads must be at least 1, got 0"),
+        ("confidence_threshold", 1.5, "confidence threshold must be between 0 and 1, got 1.5"),
+        ("confidence_threshold", -0.1, "confidence threshold must be between 0 and 1, got -0.1"),
+        ("top_k", 0, "top_k must be at least 1, got 0"),
+        ("decode_workers", -1, "decode workers must be between 0 and 32, got -1"),
+        ("decode_workers", 33, "decode workers must be between 0 and 32, got 33"),
+        ("max_pixels", 0, "max_pixels must be at least 1, got 0"),
+    ],
+)
+def test_options_out_of_range_are_refused_in_one_line(field: str, value: object, message: str) -> None:
+    with pytest.raises(BrainEdgeError) as refused:
+        ClassifierOptions(**{field: value})
+    assert str(refused.value).startswith(message) and "\n" not in str(refused.value)
+
+
+def test_options_at_the_ends_of_their_ranges_are_taken() -> None:
+    ClassifierOptions(threads=1, confidence_threshold=0.0, top_k=1, decode_workers=0, max_pixels=1)
+    ClassifierOptions(backend="onnxruntime", confidence_threshold=1.0, decode_workers=32)
+
+
 def test_classify_accepts_paths_bytes_pil_images_and_arrays(bundles: Path) -> None:
     classifier = Classifier.from_bundle(bundles / "int8", ClassifierOptions(top_k=3))
     path = bundles / "images" / "green" / "2.png"
