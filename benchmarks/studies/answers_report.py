@@ -34,7 +34,7 @@ from brainedge.edge_runtime.head import beyond_threshold, softmax
 from brainedge.edge_runtime.manifest import read_manifest
 from brainedge.edge_runtime.metrics import wilson_interval
 from brainedge.edge_runtime.preprocess import decode_rgb, to_input_tensor
-from brainedge.edge_runtime.scoring import score_predictions
+from brainedge.edge_runtime.scoring import labelled_split, score_predictions
 
 TARGETS = {"ece_after": 0.02, "ood_flagged": 0.95, "test_flagged": 0.02, "accepted_accuracy": 0.993, "ood_ms": 0.5}
 JUDGED = ("tflite_float32", "tflite_int8_ptq", "tflite_int8_qat")
@@ -50,11 +50,10 @@ def bootstrap_interval(statistic: Callable[[np.ndarray], float], count: int, see
 
 def test_split(manifest_path: Path) -> tuple[list[np.ndarray], np.ndarray]:
     """The test split's decoded images, shared by every bundle, and their labels."""
-    manifest = read_manifest(manifest_path)
-    files = manifest.files("test", include_leaked=False)
-    if not files:
+    split = labelled_split(read_manifest(manifest_path), "test")
+    if not split.paths:
         raise BrainEdgeError(f"{manifest_path}: no test images")
-    return [decode_rgb(path) for path, _ in files], np.array([label for _, label in files])
+    return [decode_rgb(path) for path in split.paths], split.labels
 
 
 def score_bundle(
