@@ -210,9 +210,8 @@ def _selection(args: argparse.Namespace, available: LabelledSet) -> dict:
     chosen: dict = {}
     if args.limit is not None:
         chosen.update(limit=args.limit, available=len(available.paths))
-    if Path(args.test_set).is_file() and not args.include_leaked:
-        everything = load_test_set(args.test_set, args.split, include_leaked=True)
-        chosen["leaked_left_out"] = len(everything.paths) - len(available.paths)
+    if available.leaked_left_out is not None:
+        chosen["leaked_left_out"] = available.leaked_left_out
     return chosen
 
 

@@ -21,6 +21,8 @@ class LabelledSet:
     source: str
     paths: list[Path]
     class_names: list[str]
+    leaked_left_out: int | None = None
+    """Of a manifest's split: the leaked test images left out (None: a folder, or asked to keep them)."""
 
     def labels_for(self, bundle_classes: list[str]) -> list[int]:
         """Class indices in the bundle's order; a class the bundle lacks is an error."""
@@ -45,7 +47,9 @@ class LabelledSet:
         if limit is None or limit >= len(self.paths):
             return self
         chosen = [(2 * k + 1) * len(self.paths) // (2 * limit) for k in range(limit)]
-        return LabelledSet(self.source, [self.paths[i] for i in chosen], [self.class_names[i] for i in chosen])
+        return LabelledSet(
+            self.source, [self.paths[i] for i in chosen], [self.class_names[i] for i in chosen], self.leaked_left_out
+        )
 
     def describe(self) -> dict[str, object]:
         counts: dict[str, int] = {}
@@ -90,10 +94,10 @@ def manifest_test_set(path: Path, split: str, include_leaked: bool = False) -> L
     unless asked for.
     """
     from brainedge.edge_runtime.manifest import read_manifest
+    from brainedge.edge_runtime.scoring import labelled_split
 
-    manifest = read_manifest(path)
-    classes = manifest.class_names()
-    files = manifest.files(split, include_leaked=include_leaked)
-    if not files:
+    chosen = labelled_split(read_manifest(path), split, include_leaked)
+    if not chosen.paths:
         raise BrainEdgeError(f"{path}: split {split!r} has no images")
-    return LabelledSet(f"{path}:{split}", [Path(p) for p, _ in files], [classes[i] for _, i in files])
+    names = [chosen.class_names[i] for i in chosen.labels]
+    return LabelledSet(f"{path}:{split}", list(chosen.paths), names, None if include_leaked else chosen.leaked_left_out)

@@ -55,6 +55,7 @@ from brainedge.edge_runtime.files import shown
 from brainedge.edge_runtime.formats import known_format
 from brainedge.edge_runtime.metadata import BundleMetadata
 from brainedge.edge_runtime.metrics import confusion_matrix, per_class_scores
+from brainedge.edge_runtime.scoring import score_predictions
 
 RUNNER = (sys.executable, "-m", "brainedge.benchmarks.runner")
 PAIRED = (sys.executable, "-m", "brainedge.benchmarks.paired")
@@ -524,7 +525,7 @@ def classification_scores(labels: list[int], predictions: list[int], num_classes
     guessed = np.where(np.asarray(predictions) < 0, num_classes, predictions)
     matrix = confusion_matrix(truth, guessed, num_classes + 1)
     f1 = per_class_scores(matrix)["f1"][:num_classes]
-    return float((truth == guessed).mean()), float(f1.mean())
+    return score_predictions(predictions, labels).accuracy, float(f1.mean())
 
 
 def add_agreement(rows: list[BenchRow], predictions: list[list[int] | None], reference: str | None) -> None:

@@ -36,7 +36,7 @@ from brainedge.benchmarks.runner import (
     latency_input,
     stdout_for_the_result,
 )
-from brainedge.edge_runtime.classifier import Classifier
+from brainedge.edge_runtime.engine import Engine
 from brainedge.edge_runtime.errors import BrainEdgeError
 
 DEFAULT_ROUNDS = 100
@@ -80,8 +80,8 @@ def measure(
     """Per bundle, its timed blocks round by round (or why it could not be loaded), and the device around them."""
     loaded = [_load(bundle, backend, threads, images) for bundle in bundles]
     timed = [entry for entry in loaded if isinstance(entry, tuple)]
-    for classifier, batch in timed:
-        invoke_latencies(classifier, batch, 0, warmup)
+    for engine, batch in timed:
+        invoke_latencies(engine, batch, 0, warmup)
     before = device_state()
     blocks = interleaved_blocks(timed, rounds, block, seed, settle)
     after = device_state()
@@ -93,25 +93,25 @@ def measure(
     return {"status": "ok", "artifacts": artifacts, "device_before": before, "device_after": after}
 
 
-def _load(bundle: Path, backend: str, threads: int | None, images: list[Path]) -> tuple[Classifier, np.ndarray] | str:
-    """The classifier and its latency input, or the reason it cannot be timed."""
+def _load(bundle: Path, backend: str, threads: int | None, images: list[Path]) -> tuple[Engine, np.ndarray] | str:
+    """The engine and its latency input, or the reason it cannot be timed."""
     try:
-        classifier = Classifier.from_bundle(bundle, backend, threads)
+        engine = Engine.from_bundle(bundle, backend, threads)
     except BrainEdgeError as error:
         return str(error)
-    return classifier, latency_input(classifier, images)
+    return engine, latency_input(engine, images)
 
 
 def interleaved_blocks(
-    timed: Sequence[tuple[Classifier, np.ndarray]], rounds: int, block: int, seed: int, settle: int = DEFAULT_SETTLE
+    timed: Sequence[tuple[Engine, np.ndarray]], rounds: int, block: int, seed: int, settle: int = DEFAULT_SETTLE
 ) -> list[list[list[float]]]:
     """Per artifact, per round, the ms of its ``block`` invokes after ``settle`` untimed ones; each round takes
     the artifacts in a new order."""
     blocks: list[list[list[float]]] = [[] for _ in timed]
     for order in round_orders(len(timed), rounds, seed):
         for index in order:
-            classifier, batch = timed[index]
-            blocks[index].append(invoke_latencies(classifier, batch, block, settle))
+            engine, batch = timed[index]
+            blocks[index].append(invoke_latencies(engine, batch, block, settle))
     return blocks
 
 

@@ -4,7 +4,7 @@
 on stdout. Running each artifact in a fresh process keeps peak RSS attributable to that
 artifact alone and turns an interpreter crash into one failed row instead of a lost run.
 
-Phases, as LiteRT's ``benchmark_model``: init (Classifier construction: read, verify,
+Phases, as LiteRT's ``benchmark_model``: init (Engine construction: read, verify,
 allocate), first inference, warm-up, then steady-state invoke latency on a fixed
 preprocessed input (the first test image that decodes); then end-to-end classification
 (decode, preprocess, invoke, rank) over the labelled images for throughput and per-image
@@ -40,7 +40,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from brainedge.edge_runtime.classifier import Classifier, Prediction
+from brainedge.edge_runtime.engine import Engine, Prediction
 from brainedge.edge_runtime.errors import BrainEdgeError
 
 DEFAULT_RUNS = 200
@@ -64,23 +64,23 @@ def measure(
 ) -> dict[str, Any]:
     """All per-artifact figures; accuracy, agreement and calibration are left to the parent, which has the labels."""
     start = time.perf_counter()
-    classifier = Classifier.from_bundle(bundle, backend, threads)
+    engine = Engine.from_bundle(bundle, backend, threads)
     init_ms = _ms_since(start)
-    opened = classifier.bundle
+    opened = engine.bundle
 
-    fixed = latency_input(classifier, images)
+    fixed = latency_input(engine, images)
     start = time.perf_counter()
-    classifier.backend.run(fixed)
+    engine.backend.run(fixed)
     first_ms = _ms_since(start)
-    samples = invoke_latencies(classifier, fixed, runs, warmup)
+    samples = invoke_latencies(engine, fixed, runs, warmup)
 
-    answers, unreadable, seconds = classify_all(classifier, images)
-    head_ms, ood_ms = head_latencies(classifier, fixed)
+    answers, unreadable, seconds = classify_all(engine, images)
+    head_ms, ood_ms = head_latencies(engine, fixed)
     return {
         "status": "ok",
         "format": opened.metadata.model_format,
         "variant": opened.metadata.variant,
-        "backend": classifier.backend.name,
+        "backend": engine.backend.name,
         "threads": threads,
         "size_bytes": opened.size_bytes,
         "init_ms": init_ms,
@@ -93,7 +93,7 @@ def measure(
         "unreadable_images": unreadable,
         "predictions": [a.index for a in answers],
         "peak_rss_mb": peak_rss_mb(),
-        "answers": answers_record(classifier, answers, head_ms, ood_ms, ood_images),
+        "answers": answers_record(engine, answers, head_ms, ood_ms, ood_images),
     }
 
 
@@ -110,7 +110,7 @@ class Answer:
 
 
 def answers_record(
-    classifier: Classifier,
+    engine: Engine,
     answers: list[Answer],
     head_ms: float | None,
     ood_ms: float | None,
@@ -120,13 +120,13 @@ def answers_record(
 
     ``ood_set`` is each OOD-set image's refusal (None: the bundle cannot refuse, or no set was given).
     """
-    head = classifier.head
-    metadata = classifier.bundle.metadata if classifier.bundle else None
+    head = engine.head
+    metadata = engine.bundle.metadata if engine.bundle else None
     can_refuse = head is not None and head.ood is not None
     return {
         "head": head is not None,
         "temperature": head.temperature if head is not None else None,
-        "confidence_threshold": classifier.confidence_threshold,
+        "confidence_threshold": engine.confidence_threshold,
         "target_accuracy": metadata.referral.target_accuracy if metadata and metadata.referral else None,
         "ood_threshold": head.ood.threshold if can_refuse else None,
         "confidence": [a.confidence for a in answers],
@@ -135,51 +135,51 @@ def answers_record(
         "ood_flagged": [a.out_of_distribution for a in answers] if can_refuse else None,
         "head_ms": head_ms,
         "ood_ms": ood_ms,
-        "ood_set": refusals(classifier, ood_images) if can_refuse and ood_images else None,
+        "ood_set": refusals(engine, ood_images) if can_refuse and ood_images else None,
     }
 
 
-def latency_input(classifier: Classifier, images: list[Path]) -> np.ndarray:
+def latency_input(engine: Engine, images: list[Path]) -> np.ndarray:
     """The first test image that decodes, preprocessed; a blank input when none does (or none is given)."""
     for path in images:
         try:
-            return classifier.preprocess(path)
+            return engine.preprocess(path)
         except BrainEdgeError:
             continue
-    return _blank_input(classifier)
+    return _blank_input(engine)
 
 
-def invoke_latencies(classifier: Classifier, batch: np.ndarray, runs: int, warmup: int) -> list[float]:
+def invoke_latencies(engine: Engine, batch: np.ndarray, runs: int, warmup: int) -> list[float]:
     """Invoke-only latency (ms) of ``runs`` steady-state calls after ``warmup`` untimed ones."""
     for _ in range(warmup):
-        classifier.backend.run(batch)
+        engine.backend.run(batch)
     samples = []
     for _ in range(runs):
         start = time.perf_counter()
-        classifier.backend.run(batch)
+        engine.backend.run(batch)
         samples.append(_ms_since(start))
     return samples
 
 
-def classify_all(classifier: Classifier, images: list[Path]) -> tuple[list[Answer], list[dict[str, str]], float]:
+def classify_all(engine: Engine, images: list[Path]) -> tuple[list[Answer], list[dict[str, str]], float]:
     """The answer per image (class index -1 for an unreadable one), the unreadable images and why, and the seconds.
 
-    Each image takes the steps ``Classifier.classify`` takes (decode, preprocess, run, rank), done
+    Each image takes the steps ``Engine.classify`` takes (decode, preprocess, run, rank), done
     here one by one only to keep the logits, which its ``Prediction`` does not carry.
     """
-    index = {name: i for i, name in enumerate(classifier.class_names)}
+    index = {name: i for i, name in enumerate(engine.class_names)}
     answers, unreadable = [], []
     start = time.perf_counter()
     for path in images:
         try:
-            outputs = classifier.run(classifier.preprocess(path))
+            outputs = engine.run(engine.preprocess(path))
             score = None if outputs.ood_scores is None else outputs.ood_scores[0]
-            prediction = classifier.rank(outputs.probabilities[0], 1, score)
+            prediction = engine.rank(outputs.probabilities[0], 1, score)
         except BrainEdgeError as error:
             answers.append(Answer(-1))
             unreadable.append({"path": str(path), "error": str(error)})
             continue
-        logits = outputs.logits[0].tolist() if classifier.head is not None else None
+        logits = outputs.logits[0].tolist() if engine.head is not None else None
         answers.append(_answer(index[prediction.label], prediction, logits))
     return answers, unreadable, time.perf_counter() - start
 
@@ -188,14 +188,14 @@ def _answer(index: int, prediction: Prediction, logits: list[float] | None) -> A
     return Answer(index, prediction.score, logits, prediction.ood_score, prediction.out_of_distribution)
 
 
-def refusals(classifier: Classifier, images: list[Path]) -> dict[str, Any]:
+def refusals(engine: Engine, images: list[Path]) -> dict[str, Any]:
     """Whether the bundle refuses each image as out-of-distribution (None where it cannot be read), and why not."""
     flagged: list[bool | None] = []
     scores: list[float | None] = []
     unreadable = []
     for path in images:
         try:
-            prediction = classifier.classify(path, top_k=1)
+            prediction = engine.classify(path, top_k=1)
         except BrainEdgeError as error:
             flagged.append(None)
             scores.append(None)
@@ -206,16 +206,16 @@ def refusals(classifier: Classifier, images: list[Path]) -> dict[str, Any]:
     return {"flagged": flagged, "scores": scores, "unreadable": unreadable}
 
 
-def head_latencies(classifier: Classifier, batch: np.ndarray) -> tuple[float | None, float | None]:
+def head_latencies(engine: Engine, batch: np.ndarray) -> tuple[float | None, float | None]:
     """Median ms of the whole head (pooling, dense layers, OOD distance) and of the OOD distance alone.
 
-    Both run on the feature map of the fixed latency input, as ``Classifier.run`` hands it over;
+    Both run on the feature map of the fixed latency input, as ``Engine.run`` hands it over;
     (None, None) for a bundle without a head, and ``ood_ms`` None for a head without an OOD model.
     """
-    head = classifier.head
+    head = engine.head
     if head is None:
         return None, None
-    feature_map = classifier.model_output(batch)
+    feature_map = engine.model_output(batch)
     head_ms = _median_ms(lambda: head.run(feature_map))
     if head.ood_statistics is None:
         return head_ms, None
@@ -288,8 +288,8 @@ def stdout_for_the_result() -> TextIO:
     return stream
 
 
-def _blank_input(classifier: Classifier) -> np.ndarray:
-    spec = classifier.input_spec
+def _blank_input(engine: Engine) -> np.ndarray:
+    spec = engine.input_spec
     return np.zeros((1, spec.height, spec.width, spec.channels), spec.dtype)
 
 

@@ -1,4 +1,4 @@
-"""Classify images with a model bundle (or a bare model and a labels file)."""
+"""Classify images with a model bundle (or a bare model and a labels file): the runtime's public way in."""
 
 from __future__ import annotations
 
@@ -7,126 +7,248 @@ import dataclasses
 import stat
 import sys
 import threading
-import time
 from collections.abc import Iterable, Iterator, Sized
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import TextIO, Union
 
-import numpy as np
-
-from brainedge.edge_runtime.backends import Backend, load_backend
+from brainedge.edge_runtime.backends import BACKENDS
 from brainedge.edge_runtime.bundle import Bundle
+from brainedge.edge_runtime.engine import Engine, Name, Prediction, Timings  # what classify gives, made there
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.files import shown, walk_files
-from brainedge.edge_runtime.head import Head, softmax
 from brainedge.edge_runtime.metadata import (
     DEFAULT_CONFIDENCE_THRESHOLD,
     MOBILENET_MEAN,
     MOBILENET_STD,
-    InputSpec,
-    OutputSpec,
-    Quantization,
-    read_labels,
+    BundleMetadata,
 )
-from brainedge.edge_runtime.preprocess import (
-    DEFAULT_MAX_PIXELS,
-    ImageSource,
-    decode_pixels,
-    dequantize,
-    to_input_tensor,
-)
-from brainedge.edge_runtime.streaming import automatic_workers, prefetch
+from brainedge.edge_runtime.preprocess import DEFAULT_MAX_PIXELS, ImageSource
+from brainedge.edge_runtime.streaming import MAX_DECODE_WORKERS
+
+__all__ = [
+    "NOT_RECOGNISED",
+    "UNCERTAIN",
+    "Classifier",
+    "ClassifierOptions",
+    "Prediction",
+    "ProgressBar",
+    "Timings",
+    "collect_files",
+]
 
 UNCERTAIN = "uncertain — refer for review"
 NOT_RECOGNISED = "not recognised — this does not look like the images the model was trained on"
-NOT_FINITE = "the model's output is not finite (NaN or infinity): no answer"
 
-NO_PIXELS = np.zeros((0, 0, 1), np.uint8)
-"""``Prepared.pixels`` of an image prepared with ``keep_pixels=False``."""
-
-Name = TypeVar("Name")
-"""How the caller tells its images apart in a stream: a path, a frame's name."""
+Many = Union[str, Path, Iterable[Union[Path, tuple[Name, ImageSource]]]]
+"""What ``classify_many`` takes: a file or folder, or images each a path or a (name, image) pair."""
 
 
 @dataclasses.dataclass(frozen=True)
-class Prediction:
-    """Ranked classes for one image; ``uncertain`` when the best score is below the threshold,
-    ``out_of_distribution`` when the image is unlike the training images (None: the bundle cannot tell)."""
+class ClassifierOptions:
+    """How a ``Classifier`` loads its model and answers; every field is checked when it is made.
 
-    top_k: list[tuple[str, float]]
-    uncertain: bool
-    out_of_distribution: bool | None = None
-    ood_score: float | None = None
-    """The distance behind ``out_of_distribution`` (the bundle's metadata holds its threshold)."""
-    class_map: np.ndarray | None = dataclasses.field(default=None, compare=False, repr=False)
-    """With ``classify(..., explain=True)``: where the model saw the top class, (H, W) in [0, 1] at
-    feature-map resolution (``explain.upsample`` brings it to the image's size)."""
-    pixels: np.ndarray | None = dataclasses.field(default=None, compare=False, repr=False)
-    """With ``explain=True``: the decoded image the map belongs to, (H, W, 3) or (H, W, 1) when gray;
-    ``explain.overlay`` draws on it without decoding the file a second time."""
-    latency_ms: float | None = dataclasses.field(default=None, compare=False)
-    """Decoding, preprocessing and inference of this image, when ``classify`` timed them (not part
-    of the answer: two predictions are equal when they rank the same classes the same)."""
-    timings: Timings | None = dataclasses.field(default=None, compare=False)
-    """``latency_ms`` step by step."""
+    Raises:
+        BrainEdgeError: a value out of its range, in one line naming the field.
+    """
 
-    @property
-    def label(self) -> str:
-        return self.top_k[0][0]
+    backend: str = "auto"
+    """"auto" (the first installed interpreter for the model's type) or one of ``backends.BACKENDS``."""
+    threads: int | None = None
+    """Interpreter threads, at least 1; None: the interpreter's default."""
+    xnnpack: bool = True
+    """TFLite's XNNPACK delegate (ignored by ONNX Runtime)."""
+    confidence_threshold: float | None = None
+    """Below it an answer is ``uncertain``, in [0, 1]; None: the bundle's own (a bare model's default)."""
+    top_k: int = 3
+    """Classes ranked in each answer, at least 1."""
+    explain: bool = False
+    """Add the top class's activation map and the decoded pixels to each answer (a head of one dense layer)."""
+    decode_workers: int | None = None
+    """Threads decoding the next images in ``classify_many``, 0 to ``MAX_DECODE_WORKERS``; 0: none;
+    None: ``streaming.automatic_workers()``."""
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    """An image with more pixels is refused before it is decoded (a decompression bomb)."""
 
-    @property
-    def score(self) -> float:
-        return self.top_k[0][1]
+    def __post_init__(self) -> None:
+        if self.backend != "auto" and self.backend not in BACKENDS:
+            raise BrainEdgeError(f"unknown backend {self.backend!r} (choose from auto, {', '.join(BACKENDS)})")
+        if self.threads is not None and self.threads < 1:
+            raise BrainEdgeError(f"threads must be at least 1, got {self.threads}")
+        if self.confidence_threshold is not None and not 0.0 <= self.confidence_threshold <= 1.0:
+            raise BrainEdgeError(f"confidence threshold must be between 0 and 1, got {self.confidence_threshold}")
+        if self.top_k < 1:
+            raise BrainEdgeError(f"top_k must be at least 1, got {self.top_k}")
+        if self.decode_workers is not None and not 0 <= self.decode_workers <= MAX_DECODE_WORKERS:
+            raise BrainEdgeError(
+                f"decode workers must be between 0 and {MAX_DECODE_WORKERS}, got {self.decode_workers}"
+            )
+        if self.max_pixels < 1:
+            raise BrainEdgeError(f"max_pixels must be at least 1, got {self.max_pixels}")
 
-    def record(self, source: str) -> dict[str, Any]:
-        """The one JSON shape of an answer: brainedge-classify's json and csv, the kiosk loop, the API.
 
-        ``label`` stays the top class when uncertain or not recognised: ``uncertain`` says to refer it
-        for review, ``ood`` that it is no diagnosis at all (null when the bundle cannot tell).
+class Classifier:
+    """A model plus the contract that feeds it: images in, ranked labels out.
+
+    Model contract (what a bundle's model takes and gives; ``metadata.json`` states each number):
+
+    - Input: one image as a 1 x H x W x 3 tensor (NHWC), RGB (a grayscale image has R = G = B),
+      resized to the metadata's ``input.height`` x ``input.width`` (bilinear, half-pixel centres, no
+      antialiasing), then ``(pixel - mean) / std`` per channel on 0-255 values (MobileNet's 127.5 and
+      127.5: [-1, 1]), and for an int8 or uint8 input quantized with the input's scale and zero point.
+    - Output, without a head: 1 x N class scores in ``labels.txt``'s order, dequantized with the
+      output's scale and zero point; probabilities (``activation: softmax``) or logits (``none``,
+      softmaxed here).
+    - Output, with a head (schema 2): the backbone's 1 x h x w x C feature map; the bundle's head
+      file (average pooling, then dense layers) gives the logits, its temperature the calibrated
+      probabilities, and its out-of-distribution model a distance from the training images' pooled
+      features (above its threshold: not recognised).
+
+    An answer below ``confidence_threshold`` is ``uncertain``. ``from_bundle`` refuses a bundle whose
+    model file does not match this contract as its metadata states it.
+    """
+
+    def __init__(self, engine: Engine, options: ClassifierOptions | None = None) -> None:
+        """Use ``from_bundle`` or ``from_model``; this wraps an ``engine.Engine`` already loaded (tests, tools),
+        whose backend, threads and threshold were fixed when it was loaded: ``options`` shapes the answers."""
+        self._engine = engine
+        self._options = options or ClassifierOptions()
+
+    @classmethod
+    def from_bundle(cls, bundle: str | Path | Bundle, options: ClassifierOptions | None = None) -> Classifier:
+        """Load a bundle folder for classifying.
+
+        Args:
+            bundle: the bundle's folder (``metadata.json``, ``labels.txt``, the model), or one opened.
+            options: backend, threads, threshold, answers' shape; the defaults when None.
+
+        Returns:
+            A classifier whose answers follow the bundle's metadata.
+
+        Raises:
+            BrainEdgeError: the bundle is unreadable, its model file or labels do not match its
+                metadata, or the asked-for backend cannot run its model (one line naming the bundle).
         """
-        return {
-            "source": source,
-            "label": self.label,
-            "score": self.score,
-            "uncertain": self.uncertain,
-            "ood": self.out_of_distribution,
-            "ood_score": None if self.ood_score is None else round(self.ood_score, 3),
-            "top_k": [{"label": label, "score": score} for label, score in self.top_k],
-            "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 3),
-            "timings_ms": None if self.timings is None else self.timings.record(),
-        }
+        options = options or ClassifierOptions()
+        engine = Engine.from_bundle(
+            bundle, options.backend, options.threads, options.xnnpack, options.confidence_threshold
+        )
+        return cls(engine, options)
 
+    @classmethod
+    def from_model(
+        cls,
+        model_path: str | Path,
+        labels_path: str | Path,
+        options: ClassifierOptions | None = None,
+        mean: tuple[float, ...] = MOBILENET_MEAN,
+        std: tuple[float, ...] = MOBILENET_STD,
+        softmax_output: bool = True,
+    ) -> Classifier:
+        """Load a bare third-party model (``brainedge-classify --model``): size and quantization come
+        from the model itself, normalization from ``mean`` and ``std``.
 
-@dataclasses.dataclass(frozen=True)
-class Timings:
-    """Where an answer's time went, in milliseconds."""
+        Args:
+            model_path: a ``.tflite`` or ``.onnx`` file with one NHWC input of 3 channels.
+            labels_path: one class name per line, as many as the model has outputs.
+            options: as for ``from_bundle``; a threshold of None is ``DEFAULT_CONFIDENCE_THRESHOLD``.
+            mean: per channel, subtracted from the 0-255 pixel values before the model.
+            std: per channel, what they are then divided by.
+            softmax_output: whether the model outputs probabilities (False: logits, softmaxed here).
 
-    decode_ms: float
-    preprocess_ms: float
-    inference_ms: float
-    """The model and its head (and the class map, when asked for)."""
+        Returns:
+            A classifier without a head (no class maps, no out-of-distribution flag).
 
-    def record(self) -> dict[str, float]:
-        return {
-            "decode": round(self.decode_ms, 3),
-            "preprocess": round(self.preprocess_ms, 3),
-            "inference": round(self.inference_ms, 3),
-        }
+        Raises:
+            BrainEdgeError: the model is not NHWC with 3 channels, or labels and outputs differ in number.
+        """
+        options = options or ClassifierOptions()
+        threshold = options.confidence_threshold
+        engine = Engine.from_model(
+            model_path,
+            labels_path,
+            options.backend,
+            options.threads,
+            options.xnnpack,
+            mean,
+            std,
+            softmax_output,
+            DEFAULT_CONFIDENCE_THRESHOLD if threshold is None else threshold,
+        )
+        return cls(engine, options)
 
+    @property
+    def class_names(self) -> list[str]:
+        """The labels, in the model's output order."""
+        return self._engine.class_names
 
-@dataclasses.dataclass(frozen=True)
-class Prepared:
-    """One image decoded and preprocessed, ready for the model: the part of classifying that
-    needs no interpreter, so other threads can do it while the interpreter runs."""
+    @property
+    def metadata(self) -> BundleMetadata | None:
+        """The bundle's metadata; None for a bare model."""
+        return None if self._engine.bundle is None else self._engine.bundle.metadata
 
-    tensor: np.ndarray
-    """The model's 1xHxWxC input."""
-    pixels: np.ndarray
-    """The decoded image (H, W, C) uint8, what an overlay is drawn on (``NO_PIXELS`` when not kept)."""
-    decode_ms: float
-    preprocess_ms: float
-    size: tuple[int, int] = (0, 0)
-    """The decoded image's height and width, kept or not."""
+    @property
+    def options(self) -> ClassifierOptions:
+        return self._options
+
+    def classify(self, image: ImageSource) -> Prediction:
+        """Classify one image, timed.
+
+        Args:
+            image: a path, encoded bytes, a PIL image or a uint8 array (H x W x 3, or H x W gray).
+
+        Returns:
+            The ``top_k`` ranked classes, flagged uncertain or not recognised, with the time each step
+            took; with ``explain``, also the class-activation map and the decoded pixels.
+
+        Raises:
+            BrainEdgeError: the image cannot be read or decoded, has more than ``max_pixels``, the model's
+                output is not finite, or ``explain`` is asked of a bundle without a head; a path is named.
+        """
+        options = self._options
+        return self._engine.classify(image, options.top_k, options.explain, options.max_pixels)
+
+    def classify_many(
+        self, images: Many, progress: bool = False, stop: threading.Event | None = None
+    ) -> Iterator[tuple[object, Prediction | BrainEdgeError]]:
+        """Classify images one after another, in order, decoding the next ones meanwhile.
+
+        ``decode_workers`` threads decode and preprocess a few images ahead (``streaming.prefetch``),
+        while the interpreter answers this one on the caller's thread and no other. ``images`` may be
+        endless (a watched folder, a camera): each answer is yielded as soon as it is known.
+
+        Args:
+            images: a file or a folder (walked as ``collect_files`` does), or an iterable of images, each
+                a path (its own name) or a ``(name, image)`` pair.
+            progress: draw a bar on stderr, erased while the caller prints.
+            stop: set when the stream ends (finished or closed), for an endless source to end its wait.
+
+        Returns:
+            An iterator of ``(name, answer)`` in input order; a bad image's answer is its
+            ``BrainEdgeError`` and the stream goes on. Closing it stops the decode workers at once.
+
+        Raises:
+            BrainEdgeError: only from the source itself; every image's own problem is yielded.
+        """
+        if isinstance(images, (str, Path)):
+            images = collect_files([Path(images)])[0]
+        total = len(images) if isinstance(images, Sized) else None
+        named = (item if isinstance(item, tuple) else (item, item) for item in images)
+        options = self._options
+        answers = self._engine.stream(
+            named, options.top_k, options.explain, options.decode_workers, stop, options.max_pixels
+        )
+        bar = ProgressBar(total) if progress else None
+        with contextlib.closing(answers):
+            try:
+                for done, (name, result) in enumerate(answers, start=1):
+                    if bar is not None:
+                        bar.clear()
+                    yield name, result
+                    if bar is not None:
+                        bar.draw(done)
+            finally:
+                if bar is not None:
+                    bar.clear()
 
 
 def collect_files(paths: list[Path]) -> tuple[list[Path], list[str]]:
@@ -157,252 +279,6 @@ def collect_files(paths: list[Path]) -> tuple[list[Path], list[str]]:
     return files, problems
 
 
-@dataclasses.dataclass(frozen=True)
-class BatchOutputs:
-    """A preprocessed batch through the model (and the bundle's head), one row per image."""
-
-    probabilities: np.ndarray
-    """float32, calibrated when the bundle carries a temperature (unless asked not to be)."""
-    logits: np.ndarray | None = None
-    features: np.ndarray | None = None
-    """Pooled features of a bundle with a head."""
-    ood_scores: np.ndarray | None = None
-
-
-class Classifier:
-    """A model plus the contract that feeds it: preprocessing in, ranked labels out."""
-
-    def __init__(
-        self,
-        backend: Backend,
-        class_names: list[str],
-        input_spec: InputSpec,
-        output_spec: OutputSpec,
-        confidence_threshold: float,
-        bundle: Bundle | None = None,
-        head: Head | None = None,
-    ) -> None:
-        self.backend = backend
-        self.bundle = bundle  # the bundle this classifier was loaded from; None for a bare model
-        self.head = head
-        self.class_names = class_names
-        self.input_spec = input_spec
-        self.output_spec = output_spec
-        if not 0.0 <= confidence_threshold <= 1.0:
-            raise BrainEdgeError(f"confidence threshold must be between 0 and 1, got {confidence_threshold}")
-        self.confidence_threshold = confidence_threshold
-        _check_model_matches(backend, input_spec, output_spec, len(class_names), head)
-
-    @classmethod
-    def from_bundle(
-        cls,
-        bundle: str | Path | Bundle,
-        backend: str = "auto",
-        threads: int | None = None,
-        xnnpack: bool = True,
-        confidence_threshold: float | None = None,
-    ) -> Classifier:
-        """Load a bundle, refusing one whose model file or labels do not match its metadata."""
-        if not isinstance(bundle, Bundle):
-            bundle = Bundle.open(bundle)
-        metadata = bundle.metadata
-        threshold = metadata.confidence_threshold if confidence_threshold is None else confidence_threshold
-        head = Head.load(bundle.directory, metadata) if metadata.head else None
-        loaded = load_backend(bundle.model_path, backend, threads, xnnpack)
-        try:
-            return cls(loaded, bundle.class_names, metadata.input, metadata.output, threshold, bundle, head)
-        except BrainEdgeError as error:
-            raise BrainEdgeError(f"{bundle.directory}: {error}") from None
-
-    @classmethod
-    def from_model(
-        cls,
-        model_path: str | Path,
-        labels_path: str | Path,
-        backend: str = "auto",
-        threads: int | None = None,
-        xnnpack: bool = True,
-        mean: tuple[float, ...] = MOBILENET_MEAN,
-        std: tuple[float, ...] = MOBILENET_STD,
-        softmax_output: bool = True,
-        confidence_threshold: float = DEFAULT_CONFIDENCE_THRESHOLD,
-    ) -> Classifier:
-        """A bare third-party model: size and quantization come from the model itself."""
-        loaded = load_backend(Path(model_path), backend, threads, xnnpack)
-        shape = loaded.input.shape
-        if len(shape) != 4 or shape[3] != 3:
-            raise BrainEdgeError(f"{model_path}: expected an NHWC input with 3 channels, got {shape}")
-        input_spec = InputSpec(
-            height=shape[1],
-            width=shape[2],
-            dtype=loaded.input.dtype,
-            quantization=loaded.input.quantization,
-            mean=mean,
-            std=std,
-        )
-        output_spec = OutputSpec(
-            num_classes=loaded.output.shape[-1],
-            dtype=loaded.output.dtype,
-            quantization=loaded.output.quantization,
-            activation="softmax" if softmax_output else "none",
-        )
-        labels = read_labels(Path(labels_path))
-        if len(labels) != output_spec.num_classes:
-            raise BrainEdgeError(
-                f"{labels_path}: {len(labels)} labels, but {model_path} has {output_spec.num_classes} outputs"
-            )
-        return cls(loaded, labels, input_spec, output_spec, confidence_threshold)
-
-    def preprocess(self, image: ImageSource) -> np.ndarray:
-        """Decode and apply the bundle's preprocessing contract: the model's 1xHxWxC input."""
-        return to_input_tensor(decode_pixels(image), self.input_spec)
-
-    def model_output(self, batch: np.ndarray) -> np.ndarray:
-        """The model's output for a preprocessed batch, dequantized to float32 (a head bundle's feature map)."""
-        raw = self.backend.run(batch)
-        if self.output_spec.quantization is not None:
-            raw = dequantize(raw, self.output_spec.quantization.scale, self.output_spec.quantization.zero_point)
-        return raw.astype(np.float32)
-
-    def run(self, batch: np.ndarray, calibrated: bool = True) -> BatchOutputs:
-        """Run a preprocessed batch through the model and, when the bundle has one, its head."""
-        return self._outputs(self.model_output(batch), calibrated)
-
-    def _outputs(self, raw: np.ndarray, calibrated: bool) -> BatchOutputs:
-        if not np.isfinite(raw).all():
-            raise BrainEdgeError(NOT_FINITE)
-        if self.head is not None:
-            outputs = self.head.run(raw)
-            probabilities = self.head.probabilities(outputs.logits, calibrated).astype(np.float32)
-            return BatchOutputs(probabilities, outputs.logits, outputs.features, outputs.ood_scores)
-        raw = raw.reshape(raw.shape[0], -1)
-        if self.output_spec.activation == "none":
-            return BatchOutputs(softmax(raw).astype(np.float32), logits=raw)
-        return BatchOutputs(raw)
-
-    def probabilities(self, batch: np.ndarray, calibrated: bool = True) -> np.ndarray:
-        """Run a preprocessed batch; returns float32 class probabilities, one row per image."""
-        return self.run(batch, calibrated).probabilities
-
-    def rank(self, probabilities: np.ndarray, top_k: int = 3, ood_score: float | None = None) -> Prediction:
-        """Ranked classes of one image; ``ood_score`` (from ``run``) decides out-of-distribution."""
-        if top_k < 1:
-            raise BrainEdgeError(f"top_k must be at least 1, got {top_k}")
-        order = np.argsort(-probabilities, kind="stable")[:top_k]
-        ranked = [(self.class_names[i], float(probabilities[i])) for i in order]
-        unrecognised = None
-        if ood_score is not None and self.head is not None:
-            unrecognised = bool(self.head.out_of_distribution(np.array([ood_score]))[0])
-        return Prediction(
-            ranked,
-            uncertain=ranked[0][1] < self.confidence_threshold,
-            out_of_distribution=unrecognised,
-            ood_score=None if ood_score is None else float(ood_score),
-        )
-
-    def prepare(self, image: ImageSource, keep_pixels: bool = True, max_pixels: int = DEFAULT_MAX_PIXELS) -> Prepared:
-        """Decode and preprocess one image (path, bytes, PIL image or uint8 array); safe to call from
-        any thread. A file that cannot be decoded, or has more than ``max_pixels``, raises an error
-        naming it. ``keep_pixels=False`` keeps only the tensor (``pixels`` is ``NO_PIXELS``), for images
-        that wait for the interpreter and will have no overlay drawn on them."""
-        started = time.perf_counter()
-        pixels = decode_pixels(image, max_pixels)
-        decoded = time.perf_counter()
-        tensor = to_input_tensor(pixels, self.input_spec)
-        kept = pixels if keep_pixels else NO_PIXELS
-        preprocess_ms = (time.perf_counter() - decoded) * 1000
-        return Prepared(tensor, kept, (decoded - started) * 1000, preprocess_ms, size=pixels.shape[:2])
-
-    def answer(self, prepared: Prepared, top_k: int = 3, explain: bool = False) -> Prediction:
-        """A prepared image through the model and its head, timed; ``explain`` adds the top class's
-        activation map (bundles with a head of one dense layer). Uses the interpreter: one thread at a time."""
-        if explain and self.head is None:
-            raise BrainEdgeError("this bundle has no head to draw class-activation maps from (export it again)")
-        started = time.perf_counter()
-        raw = self.model_output(prepared.tensor)
-        outputs = self._outputs(raw, calibrated=True)
-        score = None if outputs.ood_scores is None else outputs.ood_scores[0]
-        prediction = self.rank(outputs.probabilities[0], top_k, score)
-        class_map = None
-        if explain:
-            class_map = self.head.class_map(raw[0], int(np.argmax(outputs.probabilities[0])))
-        timings = Timings(prepared.decode_ms, prepared.preprocess_ms, (time.perf_counter() - started) * 1000)
-        latency = timings.decode_ms + timings.preprocess_ms + timings.inference_ms
-        pixels = prepared.pixels if explain else None
-        return dataclasses.replace(prediction, class_map=class_map, pixels=pixels, latency_ms=latency, timings=timings)
-
-    def classify(self, image: ImageSource, top_k: int = 3, explain: bool = False) -> Prediction:
-        """One image (path, bytes, PIL image or uint8 array) → ranked labels, timed (``prepare``, then ``answer``)."""
-        prepared = self.prepare(image)
-        try:
-            return self.answer(prepared, top_k, explain)
-        except BrainEdgeError as error:
-            raise _naming(image, error) from None
-
-    def classify_stream(
-        self,
-        named_images: Iterable[tuple[Name, ImageSource]],
-        top_k: int = 3,
-        explain: bool = False,
-        decode_workers: int | None = None,
-        stop: threading.Event | None = None,
-    ) -> Iterator[tuple[Name, Prediction | BrainEdgeError]]:
-        """Each (name, image) with its answer, in order; a bad image yields its error and the stream goes on.
-
-        ``decode_workers`` threads decode and preprocess the next images (``streaming.prefetch``, a few
-        ahead at most, each kept as its tensor alone unless ``explain`` needs its pixels) while the
-        interpreter answers this one, on the caller's thread and no other.
-        None: ``streaming.automatic_workers()``; 0: one image at a time, no threads. ``named_images``
-        may be endless (a watched folder, a camera): each answer is yielded as soon as it is known, and
-        ``stop`` is set when the stream ends, for such a source to end its wait for the next image.
-        """
-        if top_k < 1:
-            raise BrainEdgeError(f"top_k must be at least 1, got {top_k}")
-        workers = automatic_workers() if decode_workers is None else decode_workers
-        prepared = prefetch(named_images, lambda named: self.prepare(named[1], keep_pixels=explain), workers, stop)
-        with contextlib.closing(prepared):  # closing this stream stops the decode workers at once
-            for (name, image), ready in prepared:
-                yield name, self._answer_or_error(image, ready, top_k, explain)
-
-    def _answer_or_error(
-        self, image: ImageSource, prepared: Prepared | BrainEdgeError, top_k: int, explain: bool
-    ) -> Prediction | BrainEdgeError:
-        if isinstance(prepared, BrainEdgeError):
-            return prepared
-        try:
-            return self.answer(prepared, top_k, explain)
-        except BrainEdgeError as error:
-            return _naming(image, error)
-
-    def classify_many(
-        self,
-        paths: Iterable[Path] | str | Path,
-        top_k: int = 3,
-        progress: bool = False,
-        explain: bool = False,
-        decode_workers: int | None = None,
-    ) -> Iterator[tuple[Path, Prediction | BrainEdgeError]]:
-        """Stream over many files, or a folder's: ``classify_stream`` with each path as its own name.
-
-        ``progress`` draws a bar on stderr, erased while the caller prints.
-        """
-        if isinstance(paths, (str, Path)):
-            paths = collect_files([Path(paths)])[0]
-        bar = ProgressBar(len(paths) if isinstance(paths, Sized) else None) if progress else None
-        answers = self.classify_stream(((path, path) for path in paths), top_k, explain, decode_workers)
-        with contextlib.closing(answers):
-            try:
-                for done, (path, result) in enumerate(answers, start=1):
-                    if bar is not None:
-                        bar.clear()
-                    yield path, result
-                    if bar is not None:
-                        bar.draw(done)
-            finally:
-                if bar is not None:
-                    bar.clear()
-
-
 class ProgressBar:
     """``[#####.....] 12/25 images`` on one stderr line, redrawn in place."""
 
@@ -430,42 +306,3 @@ class ProgressBar:
             self.stream.write("\r" + " " * self._drawn + "\r")
             self.stream.flush()
             self._drawn = 0
-
-
-def _naming(image: ImageSource, error: BrainEdgeError) -> BrainEdgeError:
-    """Decoding errors name the file; an answer's error about a file must name it too."""
-    if isinstance(image, (str, Path)):
-        return BrainEdgeError(f"{shown(Path(image))}: {error}")
-    return error
-
-
-def _check_model_matches(
-    backend: Backend, spec: InputSpec, output: OutputSpec, num_labels: int, head: Head | None
-) -> None:
-    shape = backend.input.shape
-    expected = (spec.height, spec.width, spec.channels)
-    if tuple(shape[1:]) != expected:
-        raise BrainEdgeError(f"model input is {tuple(shape[1:])}, metadata says {expected}")
-    if backend.input.dtype != spec.dtype:
-        raise BrainEdgeError(f"model input is {backend.input.dtype}, metadata says {spec.dtype}")
-    if not _same_quantization(backend.input.quantization, spec.quantization):
-        raise BrainEdgeError(
-            f"model input quantization is {backend.input.quantization}, metadata says {spec.quantization}"
-        )
-    if head is not None:
-        if tuple(backend.output.shape[1:]) != head.spec.feature_map:
-            raise BrainEdgeError(
-                f"model output is {tuple(backend.output.shape[1:])}, the head expects {head.spec.feature_map}"
-            )
-        if head.num_classes != num_labels:
-            raise BrainEdgeError(f"the head has {head.num_classes} outputs but there are {num_labels} labels")
-        return
-    classes = backend.output.shape[-1]
-    if classes != output.num_classes or classes != num_labels:
-        raise BrainEdgeError(f"model has {classes} outputs but there are {num_labels} labels")
-
-
-def _same_quantization(a: Quantization | None, b: Quantization | None) -> bool:
-    if a is None or b is None:
-        return a is b
-    return a.zero_point == b.zero_point and abs(a.scale - b.scale) <= 1e-6 * abs(b.scale)

@@ -24,7 +24,14 @@ from typing import Callable, Optional, Union
 from brainedge.edge_runtime import __version__
 from brainedge.edge_runtime.backends import BACKENDS
 from brainedge.edge_runtime.camera import CAMERAS, Frames, camera_frames, folder_frames
-from brainedge.edge_runtime.classifier import NOT_RECOGNISED, UNCERTAIN, Classifier, Prediction, collect_files
+from brainedge.edge_runtime.classifier import (
+    NOT_RECOGNISED,
+    UNCERTAIN,
+    Classifier,
+    ClassifierOptions,
+    Prediction,
+    collect_files,
+)
 from brainedge.edge_runtime.cli_help import DefaultsHelpFormatter
 from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser, report_user_errors, stop_like_ctrl_c
 from brainedge.edge_runtime.files import check_output_folder, shown, write_atomically
@@ -180,13 +187,19 @@ def check_overlays_apart(out: Path, inputs: list[Path], watched: bool = False) -
 
 
 def load_classifier(args: argparse.Namespace) -> Classifier:
-    options = {"backend": args.backend, "threads": args.threads, "xnnpack": args.xnnpack}
+    options = ClassifierOptions(
+        backend=args.backend,
+        threads=args.threads,
+        xnnpack=args.xnnpack,
+        confidence_threshold=args.threshold,
+        top_k=args.top_k,
+        explain=args.explain is not None,
+        decode_workers=args.decode_workers,
+    )
     if args.bundle:
-        return Classifier.from_bundle(args.bundle, confidence_threshold=args.threshold, **options)
-    if args.threshold is not None:
-        options["confidence_threshold"] = args.threshold
+        return Classifier.from_bundle(args.bundle, options)
     return Classifier.from_model(
-        args.model, args.labels, mean=tuple(args.mean), std=tuple(args.std), softmax_output=not args.logits, **options
+        args.model, args.labels, options, mean=tuple(args.mean), std=tuple(args.std), softmax_output=not args.logits
     )
 
 
@@ -353,9 +366,7 @@ def kiosk_results(
     (camera released) after that, once the decode workers have stopped.
     """
     try:
-        yield from classifier.classify_stream(
-            itertools.islice(frames, args.max_images), args.top_k, args.explain is not None, args.decode_workers, stop
-        )
+        yield from classifier.classify_many(itertools.islice(frames, args.max_images), stop=stop)
     finally:
         frames.close()
 
@@ -364,8 +375,8 @@ def overlays_for(args: argparse.Namespace, classifier: Classifier) -> Overlays |
     """With --explain, where overlays go; refused at once for a bundle that cannot draw class maps."""
     if args.explain is None:
         return None
-    head = classifier.head
-    if head is None or len(head.spec.layers) != 1:
+    head = classifier.metadata.head if classifier.metadata is not None else None
+    if head is None or len(head.layers) != 1:
         why = "has no head (exported before 0.2, or a bare model)" if head is None else "has hidden head layers"
         raise BrainEdgeError(f"--explain: this bundle {why}; class-activation maps need a head of one dense layer")
     return Overlays(args.explain)
@@ -393,7 +404,7 @@ def run(args: argparse.Namespace) -> int:
     files = files[: args.max_images]
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     overlays = overlays_for(args, classifier)
-    answers = classifier.classify_many(files, args.top_k, progress, overlays is not None, args.decode_workers)
+    answers = classifier.classify_many(files, progress)
     failures = report(answers, make_writer(args, classifier), overlays)
     failures += len(empty)
     if failures:

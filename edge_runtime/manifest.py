@@ -83,8 +83,11 @@ class Manifest:
         lines = sorted(f"{row.split} {row.label} {row.sha256} {row.leaked}" for row in self.rows)
         return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
-    def files(self, name: str, include_leaked: bool = True) -> list[tuple[Path, int]]:
-        """(absolute path, class index) for each image of a split, as the training pipeline wants."""
+    def files(self, name: str, include_leaked: bool = False) -> list[tuple[Path, int]]:
+        """(absolute path, class index) for each image of a split, as the training pipeline wants.
+
+        Test images flagged ``leaked`` are left out unless asked for: scored on them, a model is partly
+        graded on its training images (``scoring.labelled_split`` counts what it leaves out)."""
         index = {label: i for i, label in enumerate(self.class_names())}
         return [
             (self.root / row.path, index[row.label]) for row in self.split(name) if include_leaked or not row.leaked

@@ -77,6 +77,15 @@ def roc_curve(positive: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.
     return fpr, tpr
 
 
+def accuracy(predicted: np.ndarray, labels: np.ndarray) -> float:
+    """The share of predicted classes equal to the true ones (NaN for none): the one place it is computed.
+
+    A bundle's figure comes through ``scoring.score_predictions``, which also decides which test images count.
+    """
+    labels = np.asarray(labels)
+    return float((np.asarray(predicted) == labels).mean()) if len(labels) else float("nan")
+
+
 def classification_report(labels: np.ndarray, probabilities: np.ndarray, class_names: list[str]) -> dict[str, object]:
     """Accuracy, macro-F1, per-class scores, confusion matrix, ROC-AUC and 95% intervals as plain JSON types."""
     labels = np.asarray(labels)
@@ -86,7 +95,7 @@ def classification_report(labels: np.ndarray, probabilities: np.ndarray, class_n
     aucs = roc_auc_one_vs_rest(labels, probabilities)
     return {
         "count": int(len(labels)),
-        "accuracy": float((predicted == labels).mean()) if len(labels) else float("nan"),
+        "accuracy": accuracy(predicted, labels),
         "macro_f1": float(scores["f1"].mean()),
         "per_class": {
             name: {

@@ -2,7 +2,7 @@
 
 Classifying a folder one image after another leaves every core but one idle while a JPEG is
 decoded and preprocessed, then every core but the interpreter's while the model runs.
-``prefetch`` runs the part that needs no interpreter (``Classifier.prepare``) for the next
+``prefetch`` runs the part that needs no interpreter (``Engine.prepare``) for the next
 images on a few worker threads and hands the results back in input order, so the caller's
 thread, the only one that touches the interpreter, finds the next image ready. Pillow's
 decoders and numpy's loops over whole arrays release the GIL, so the workers do run beside it.

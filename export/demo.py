@@ -15,11 +15,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from brainedge.edge_runtime.cli_help import DefaultsHelpFormatter
 from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser
-from brainedge.edge_runtime.metrics import paired_test, wilson_interval, with_interval
+from brainedge.edge_runtime.metrics import paired_test, with_interval
 from brainedge.train.scoring import images_label
 from brainedge.train.stack import add_verbose_option, run_training_command
 
@@ -84,48 +82,37 @@ def train_model(manifest: Path, run_dir: Path, args: argparse.Namespace) -> None
 def evaluate_on_test(run_dir: Path, sizes: dict[Path, int]) -> list[dict[str, Any]]:
     """Held-out accuracy (95% interval), agreement and flips against Keras (exact McNemar), calibration,
     refusals and latency of each bundle (edge runtime)."""
-    from brainedge.edge_runtime.classifier import BatchOutputs, Classifier
+    from brainedge.edge_runtime.engine import BatchOutputs, Engine
     from brainedge.edge_runtime.head import softmax
-    from brainedge.edge_runtime.preprocess import to_input_tensor
+    from brainedge.edge_runtime.scoring import score_bundle, score_predictions
     from brainedge.export.evaluate import answer_quality
     from brainedge.export.run import LabelledImages, TrainingRun
 
     run = TrainingRun.open(run_dir)
     images = LabelledImages.load(run, "test")
     keras_top1 = run.load_float_model().predict(images.float_inputs(run.input_spec), verbose=0).argmax(1)
-    keras_correct = keras_top1 == images.labels
-    leaked_left_out = len(run.manifest.files("test")) - len(images.labels)
+    keras = score_predictions(keras_top1, images.labels)
     rows = []
     for bundle in sizes:
-        classifier = Classifier.from_bundle(bundle)
-        outputs, invoke_ms, end_to_end_ms = [], [], []
-        for image in images.images:
-            started = time.perf_counter()
-            tensor = to_input_tensor(image, classifier.input_spec)
-            invoked = time.perf_counter()
-            outputs.append(classifier.run(tensor, calibrated=False))
-            done = time.perf_counter()
-            invoke_ms.append((done - invoked) * 1e3)
-            end_to_end_ms.append((done - started) * 1e3)
-        logits = np.concatenate([o.logits for o in outputs])
-        scores = np.concatenate([o.ood_scores for o in outputs])
-        answers = BatchOutputs(softmax(logits), logits, None, scores)
-        quality = answer_quality(classifier.bundle, answers, images.labels)
-        correct = logits.argmax(1) == images.labels
+        engine = Engine.from_bundle(bundle)
+        scored = score_bundle(engine, images.images, images.labels, images.leaked_left_out)
+        logits, score = scored.outputs.logits, scored.score
+        answers = BatchOutputs(softmax(logits), logits, None, scored.outputs.ood_scores)
+        quality = answer_quality(engine.bundle, answers, images.labels)
         rows.append(
             {
                 "bundle": bundle.name,
                 "size_bytes": sizes[bundle],
-                "accuracy": float(correct.mean()),
-                "accuracy_interval": list(wilson_interval(int(correct.sum()), len(correct))),
+                "accuracy": score.accuracy,
+                "accuracy_interval": list(score.accuracy_interval),
                 "agreement_with_keras": float((logits.argmax(1) == keras_top1).mean()),
-                "keras_accuracy": float(keras_correct.mean()),
-                "keras_accuracy_interval": list(wilson_interval(int(keras_correct.sum()), len(correct))),
-                "flips_against_keras": paired_test(keras_correct, correct).record(),
-                "invoke_ms_p50": statistics.median(invoke_ms),
-                "preprocess_and_invoke_ms_p50": statistics.median(end_to_end_ms),
-                "test_images": int(len(correct)),
-                "leaked_left_out": leaked_left_out,
+                "keras_accuracy": keras.accuracy,
+                "keras_accuracy_interval": list(keras.accuracy_interval),
+                "flips_against_keras": paired_test(keras.correct, score.correct).record(),
+                "invoke_ms_p50": statistics.median(scored.invoke_ms),
+                "preprocess_and_invoke_ms_p50": statistics.median(scored.preprocess_and_invoke_ms),
+                "test_images": score.count,
+                "leaked_left_out": score.leaked_left_out,
                 **quality,
             }
         )

@@ -21,13 +21,14 @@ import numpy as np
 
 from brainedge.edge_runtime.bundle import Bundle, is_bundle
 from brainedge.edge_runtime.calibration import accepted_answers, calibration_scores
-from brainedge.edge_runtime.classifier import BatchOutputs
 from brainedge.edge_runtime.cli_help import DefaultsHelpFormatter
+from brainedge.edge_runtime.engine import BatchOutputs
 from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser
 from brainedge.edge_runtime.files import check_replaceable, write_text_atomically
 from brainedge.edge_runtime.formats import FORMATS
 from brainedge.edge_runtime.head import beyond_threshold, softmax
 from brainedge.edge_runtime.metrics import with_interval
+from brainedge.edge_runtime.scoring import bundle_outputs, score_predictions
 from brainedge.export.settings import DEFAULTS
 from brainedge.train.scoring import LEAK_FREE_TEST, images_label
 from brainedge.train.stack import add_verbose_option, run_training_command
@@ -36,7 +37,7 @@ from brainedge.train.stack import add_verbose_option, run_training_command
 def evaluate(run_dir: Path, export_dir: Path, split: str = "test") -> list[dict[str, Any]]:
     """One row per bundle in ``export_dir``, in export_report.json's format."""
     from brainedge.export.run import LabelledImages, TrainingRun, load_qat_model
-    from brainedge.export.verify import bundle_outputs, passes, verification
+    from brainedge.export.verify import passes, verification
 
     bundles = [Bundle.open(export_dir / f.name) for f in FORMATS if is_bundle(export_dir / f.name)]
     if not bundles:
@@ -47,12 +48,11 @@ def evaluate(run_dir: Path, export_dir: Path, split: str = "test") -> list[dict[
     references = {"float": run.load_float_model().predict(inputs, verbose=0)}
     if any(bundle.export_format.needs_qat for bundle in bundles):
         references["qat"] = load_qat_model(run).predict(inputs, verbose=0)
-    leaked_left_out = len(run.manifest.files(split)) - len(images.labels)
     rows = []
     for bundle in bundles:
         print(f"[{bundle.name}] {len(images.labels)} {split} images", flush=True)
         source = "qat" if bundle.export_format.needs_qat else "float"
-        outputs = bundle_outputs(bundle, images)
+        outputs = bundle_outputs(bundle, images.images)
         check = verification(outputs.probabilities, references, source, images.labels, split, DEFAULTS.min_agreement)
         rows.append(
             {
@@ -62,7 +62,7 @@ def evaluate(run_dir: Path, export_dir: Path, split: str = "test") -> list[dict[
                 "model_bytes": bundle.model_path.stat().st_size,
                 "passed": passes(check, DEFAULTS.min_agreement),
                 **check,
-                **({"leaked_left_out": leaked_left_out} if split == LEAK_FREE_TEST else {}),
+                **({"leaked_left_out": images.leaked_left_out} if split == LEAK_FREE_TEST else {}),
                 **answer_quality(bundle, outputs, images.labels),
             }
         )
@@ -84,8 +84,8 @@ def answer_quality(bundle: Bundle, outputs: BatchOutputs, labels: np.ndarray) ->
     refused = np.zeros(len(labels), bool)
     if metadata.out_of_distribution is not None and outputs.ood_scores is not None:
         refused = beyond_threshold(outputs.ood_scores, metadata.out_of_distribution.threshold)
-    correct = calibrated.argmax(axis=1) == labels
     accepted = accepted_answers(calibrated.max(axis=1), refused, metadata.confidence_threshold)
+    accepted_score = score_predictions(calibrated.argmax(axis=1)[accepted], labels[accepted])
     return {
         "temperature": temperature,
         "calibration": {
@@ -96,7 +96,7 @@ def answer_quality(bundle: Bundle, outputs: BatchOutputs, labels: np.ndarray) ->
             "threshold": metadata.confidence_threshold,
             "target_accuracy": metadata.referral.target_accuracy if metadata.referral else None,
             "coverage": float(accepted.mean()),
-            "accepted_accuracy": float(correct[accepted].mean()) if accepted.any() else None,
+            "accepted_accuracy": accepted_score.accuracy if accepted.any() else None,
         },
         "ood_flagged": float(refused.mean()) if metadata.out_of_distribution is not None else None,
     }

@@ -21,12 +21,13 @@ from brainedge.edge_runtime.bundle import (
     remove_abandoned_staging,
     staging_dir,
 )
-from brainedge.edge_runtime.classifier import BatchOutputs
+from brainedge.edge_runtime.engine import BatchOutputs
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.files import check_named_folder, check_output_folder, shown, write_text_atomically
 from brainedge.edge_runtime.formats import FORMAT_NAMES, export_format
 from brainedge.edge_runtime.metadata import HeadSpec
 from brainedge.edge_runtime.metrics import wilson_interval
+from brainedge.edge_runtime.scoring import bundle_outputs
 from brainedge.edge_runtime.tensors import tensors_to_bytes
 from brainedge.export.bundle import write_bundle
 from brainedge.export.formats import chosen_formats
@@ -38,7 +39,7 @@ from brainedge.export.run import LabelledImages, TrainingRun, load_qat_model, re
 from brainedge.export.settings import DEFAULTS, ExportSettings
 from brainedge.export.tflite import convert
 from brainedge.export.tflite_metadata import embed_metadata
-from brainedge.export.verify import bundle_outputs, passes, verification
+from brainedge.export.verify import passes, verification
 from brainedge.train.tf_setup import keras, tf
 
 DEBUG_IMAGES = 32
@@ -164,8 +165,8 @@ class _Exporter:
             )
             head, weights = self.heads[source]
             bundle = bundle.with_head(head, tensors_to_bytes(weights))
-            validation = bundle_outputs(bundle, self.validation)
-            outputs = validation if self.images is self.validation else bundle_outputs(bundle, self.images)
+            validation = bundle_outputs(bundle, self.validation.images)
+            outputs = validation if self.images is self.validation else bundle_outputs(bundle, self.images.images)
             check = self.verify(outputs.probabilities, source)
             bundle = bundle.with_metadata(verification=check)
             if export_format(name).full_integer and check["accuracy_drop_points"] > self.settings.debug_threshold:
@@ -193,7 +194,7 @@ class _Exporter:
     def qualify(self, bundle: Bundle, weights: dict[str, np.ndarray], validation: BatchOutputs) -> Qualification:
         """Fit temperature, OOD model and referral from this bundle's outputs; write them into its head and metadata."""
         print(f"[{bundle.metadata.variant}] qualifying on {len(self.fitting.labels)} train images", flush=True)
-        fitted = bundle_outputs(bundle, self.fitting)
+        fitted = bundle_outputs(bundle, self.fitting.images)
         result = qualify(
             Answers(fitted.logits, fitted.features, self.fitting.labels),
             Answers(validation.logits, validation.features, self.validation.labels),

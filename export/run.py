@@ -14,6 +14,7 @@ from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.manifest import Manifest, read_manifest
 from brainedge.edge_runtime.metadata import InputSpec, spec_from_dict
 from brainedge.edge_runtime.preprocess import decode_rgb, to_input_tensor
+from brainedge.edge_runtime.scoring import labelled_split
 from brainedge.train.run_dir import CONFIG_FIELDS, RunDirectory, checked_config, damaged
 from brainedge.train.tf_setup import keras
 
@@ -113,33 +114,42 @@ class LabelledImages:
     paths: list[Path]
     labels: np.ndarray
     images: list[np.ndarray]
+    leaked_left_out: int = 0
+    """Test images the split left out for a near-duplicate in train or val (``scoring.labelled_split``)."""
 
     @classmethod
     def load(cls, run: TrainingRun, split: str, limit: int | None = None) -> LabelledImages:
         """The split's images; test images with a near-duplicate in train or val are left out."""
-        files = run.manifest.files(split, include_leaked=split != "test")
-        if not files:
-            raise BrainEdgeError(f"{run.manifest_path}: the {split} split is empty")
-        return cls.of(files[:limit] if limit else files)
+        files, left_out = _split_files(run, split)
+        return cls.of(files[:limit] if limit else files, left_out)
 
     @classmethod
     def sample(cls, run: TrainingRun, split: str, count: int, seed: int = 0) -> LabelledImages:
         """At most ``count`` images of a split, drawn evenly across it (a manifest lists class by class)."""
-        files = run.manifest.files(split, include_leaked=split != "test")
-        if not files:
-            raise BrainEdgeError(f"{run.manifest_path}: the {split} split is empty")
+        files, left_out = _split_files(run, split)
         chosen = np.random.default_rng(seed).choice(len(files), size=min(count, len(files)), replace=False)
-        return cls.of([files[i] for i in sorted(chosen)])
+        return cls.of([files[i] for i in sorted(chosen)], left_out)
 
     @classmethod
-    def of(cls, files: list[tuple[Path, int]]) -> LabelledImages:
+    def of(cls, files: list[tuple[Path, int]], leaked_left_out: int = 0) -> LabelledImages:
         return cls(
-            [p for p, _ in files], np.array([label for _, label in files]), [decode_rgb(path) for path, _ in files]
+            [p for p, _ in files],
+            np.array([label for _, label in files]),
+            [decode_rgb(path) for path, _ in files],
+            leaked_left_out,
         )
 
     def float_inputs(self, spec: InputSpec) -> np.ndarray:
         """The float model inputs, through the edge runtime's preprocessing."""
         return np.concatenate([to_input_tensor(image, spec) for image in self.images])
+
+
+def _split_files(run: TrainingRun, split: str) -> tuple[list[tuple[Path, int]], int]:
+    """(path, class index) of the images a split's score counts, and the leaked ones it left out."""
+    chosen = labelled_split(run.manifest, split)
+    if not chosen.paths:
+        raise BrainEdgeError(f"{run.manifest_path}: the {split} split is empty")
+    return list(zip(chosen.paths, chosen.labels.tolist())), chosen.leaked_left_out
 
 
 def representative_inputs(run: TrainingRun, count: int, seed: int = 0) -> np.ndarray:

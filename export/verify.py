@@ -2,30 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from brainedge.edge_runtime.bundle import Bundle
-from brainedge.edge_runtime.classifier import BatchOutputs, Classifier
-from brainedge.edge_runtime.metrics import paired_test, wilson_interval
-from brainedge.edge_runtime.preprocess import to_input_tensor
-from brainedge.export.run import LabelledImages
-
-
-def bundle_outputs(bundle_dir: Path | Bundle, images: LabelledImages, calibrated: bool = False) -> BatchOutputs:
-    """What the device would compute, one row per image: the bundle's own preprocessing, interpreter
-    and head. Uncalibrated unless asked: the Keras model it is compared with has no temperature."""
-    classifier = Classifier.from_bundle(bundle_dir)
-    rows = [classifier.run(to_input_tensor(image, classifier.input_spec), calibrated) for image in images.images]
-    return BatchOutputs(
-        *(
-            None if getattr(rows[0], name) is None else np.concatenate([getattr(row, name) for row in rows])
-            for name in ("probabilities", "logits", "features", "ood_scores")
-        )
-    )
-
+from brainedge.edge_runtime.metrics import paired_test
+from brainedge.edge_runtime.scoring import score_predictions
 
 TIE_MARGIN = 0.01
 """A reference whose top two probabilities differ by less than this has not decided between them:
@@ -39,19 +21,22 @@ def compare(probabilities: np.ndarray, reference: np.ndarray, labels: np.ndarray
     same = probabilities.argmax(1) == reference.argmax(1)
     ranked = np.sort(reference, axis=1)
     decided = ranked[:, -1] - ranked[:, -2] >= TIE_MARGIN if reference.shape[1] > 1 else np.ones(len(same), bool)
-    correct, reference_correct = probabilities.argmax(1) == labels, reference.argmax(1) == labels
+    scored, reference_scored = (
+        score_predictions(probabilities.argmax(1), labels),
+        score_predictions(reference.argmax(1), labels),
+    )
     return {
-        "count": int(len(labels)),
-        "accuracy": float(correct.mean()),
-        "accuracy_interval": list(wilson_interval(int(correct.sum()), len(labels))),
-        "reference_accuracy": float(reference_correct.mean()),
-        "reference_accuracy_interval": list(wilson_interval(int(reference_correct.sum()), len(labels))),
+        "count": scored.count,
+        "accuracy": scored.accuracy,
+        "accuracy_interval": list(scored.accuracy_interval),
+        "reference_accuracy": reference_scored.accuracy,
+        "reference_accuracy_interval": list(reference_scored.accuracy_interval),
         "agreement": float(same.mean()),
         "decided_count": int(decided.sum()),
         "decided_agreement": float(same[decided].mean()) if decided.any() else 1.0,
         "mean_abs_diff": float(difference.mean()),
         "max_abs_diff": float(difference.max()),
-        "flips": paired_test(reference_correct, correct).record(),
+        "flips": paired_test(reference_scored.correct, scored.correct).record(),
     }
 
 

@@ -112,7 +112,7 @@ def write_bundle(
 def write_head_bundle(directory: Path, tf, model, int8: bool) -> Path:
     """A bundle as export writes one: feature-map model, head file, temperature and OOD model fitted here."""
     from brainedge.edge_runtime.bundle import Bundle
-    from brainedge.edge_runtime.classifier import Classifier
+    from brainedge.edge_runtime.engine import Engine
     from brainedge.edge_runtime.tensors import tensors_to_bytes
     from brainedge.export.head import feature_map_model, head_of
     from brainedge.export.qualify import Answers, qualify
@@ -121,7 +121,7 @@ def write_head_bundle(directory: Path, tf, model, int8: bool) -> Path:
     bundle = Bundle.open(write_bundle(directory, convert(tf, feature_map_model(model), int8), variant))
     head, weights = head_of(model)
     bundle = bundle.with_head(head, tensors_to_bytes(weights))
-    classifier = Classifier.from_bundle(bundle)
+    classifier = Engine.from_bundle(bundle)
 
     def answers(count: int, seed: int) -> Answers:
         images, labels = colour_images(count, seed)

@@ -34,6 +34,7 @@ from brainedge.benchmarks.schema import read_result, validate
 from brainedge.edge_runtime.bundle import Bundle
 from brainedge.edge_runtime.calibration import calibration_scores, reliability_bins
 from brainedge.edge_runtime.classifier import Classifier
+from brainedge.edge_runtime.engine import Engine
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.head import softmax
 from brainedge.edge_runtime.metadata import Calibration, Referral
@@ -156,7 +157,7 @@ def test_before_and_after_equal_the_runtime_calibration(run, layout):
     paths, labels = _labelled(layout["test_set"])
     for name in HEADS:
         row = _rows(result)[name]
-        classifier = Classifier.from_bundle(layout["export"] / name)
+        classifier = Engine.from_bundle(layout["export"] / name)
         outputs = [classifier.run(classifier.preprocess(p), calibrated=False) for p in paths]
         logits = np.concatenate([o.logits for o in outputs])
         temperature = classifier.head.temperature

@@ -55,8 +55,8 @@ def test_splits_files_and_class_names(tmp_path):
     manifest = sample(tmp_path)
     assert manifest.class_names() == ["notumor", "tumor"]
     assert [r.path for r in manifest.split("val")] == ["tumor/d.jpg"]
-    assert manifest.files("test") == [(tmp_path / "notumor/e.jpg", 0)]
-    assert manifest.files("test", include_leaked=False) == []
+    assert manifest.files("test", include_leaked=True) == [(tmp_path / "notumor/e.jpg", 0)]
+    assert manifest.files("test") == []  # the safe default: a leaked test image counts only when asked for
     assert sorted(manifest.files("train")) == sorted(
         [(tmp_path / "tumor/b.jpg", 1), (tmp_path / "notumor/a.jpg", 0), (tmp_path / "tumor/c,comma.jpg", 1)]
     )

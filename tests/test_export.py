@@ -25,6 +25,7 @@ from flatbuffers.table import Table
 
 from brainedge.edge_runtime.bundle import Bundle, find_bundles
 from brainedge.edge_runtime.classifier import Classifier
+from brainedge.edge_runtime.engine import Engine
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.formats import FORMAT_NAMES
 from brainedge.edge_runtime.formats import FORMATS as EXPORT_FORMATS
@@ -83,8 +84,8 @@ def _val_images(run_dir: Path) -> list[np.ndarray]:
 
 
 def _probabilities(bundle: Path, images: list[np.ndarray]) -> np.ndarray:
-    classifier = Classifier.from_bundle(bundle)
-    return np.concatenate([classifier.probabilities(classifier.preprocess(image)) for image in images])
+    engine = Engine.from_bundle(bundle)
+    return np.concatenate([engine.probabilities(engine.preprocess(image)) for image in images])
 
 
 def test_every_format_is_a_verified_bundle(exported: tuple[Path, subprocess.CompletedProcess]) -> None:
@@ -122,11 +123,11 @@ NO_VNNI_SCRIPT = r"""
 import json, sys
 from pathlib import Path
 import numpy as np
-from brainedge.edge_runtime.classifier import Classifier
+from brainedge.edge_runtime.engine import Engine
 from brainedge.edge_runtime.errors import BrainEdgeError
-classifier = Classifier.from_bundle(Path(sys.argv[1]))
+engine = Engine.from_bundle(Path(sys.argv[1]))
 inputs = np.load(sys.argv[2])
-print(json.dumps([classifier.probabilities(row[None]).tolist() for row in inputs]))
+print(json.dumps([engine.probabilities(row[None]).tolist() for row in inputs]))
 """
 
 
@@ -140,10 +141,10 @@ def test_onnx_int8_answers_the_same_on_a_cpu_without_vnni(
     """Haswell-class CPUs (AVX2, no VNNI) saturate ONNX Runtime's default int8 kernels: without the
     runtime's precise mode this bundle's answers flip there (seen in CI: agreement 0.89)."""
     bundle = exported[0] / "onnx_int8"
-    classifier = Classifier.from_bundle(bundle)
-    inputs = np.concatenate([classifier.preprocess(image) for image in _val_images(run_dir)])
+    engine = Engine.from_bundle(bundle)
+    inputs = np.concatenate([engine.preprocess(image) for image in _val_images(run_dir)])
     np.save(tmp_path / "inputs.npy", inputs)
-    native = np.concatenate([classifier.probabilities(row[None]) for row in inputs])
+    native = np.concatenate([engine.probabilities(row[None]) for row in inputs])
     env = dict(os.environ)
     done = subprocess.run(
         [
@@ -430,7 +431,7 @@ def test_evaluate_scores_every_bundle_on_the_test_split(
     assert "McNemar" in done.stdout and f"on {len(test_files)} test images" in done.stdout
     for row in rows:
         assert row["split"] == "test" and row["count"] == len(test_files)
-        assert row["leaked_left_out"] == len(manifest.files("test")) - len(test_files)
+        assert row["leaked_left_out"] == len(manifest.files("test", include_leaked=True)) - len(test_files)
         low, high = row["accuracy_interval"]
         assert low <= row["accuracy"] <= high
         flips = row["float_flips"]  # the accuracy difference is exactly the flips' balance, on the same images
@@ -611,8 +612,8 @@ def test_each_bundle_is_qualified_from_its_own_outputs(exported: tuple[Path, sub
 
 def test_target_accuracy_chooses_the_referral_threshold_on_validation(run_dir: Path, tmp_path: Path) -> None:
     from brainedge.edge_runtime.calibration import referral_threshold
+    from brainedge.edge_runtime.scoring import bundle_outputs
     from brainedge.export.run import LabelledImages, TrainingRun
-    from brainedge.export.verify import bundle_outputs
 
     out = tmp_path / "bundles"
     done = _python(
@@ -624,7 +625,7 @@ def test_target_accuracy_chooses_the_referral_threshold_on_validation(run_dir: P
     referral = bundle.metadata.referral
     assert referral.target_accuracy == 0.99 and "referral below" in done.stdout
     val = LabelledImages.load(TrainingRun.open(run_dir), "val")
-    outputs = bundle_outputs(bundle, val, calibrated=True)
+    outputs = bundle_outputs(bundle, val.images, calibrated=True)
     kept = outputs.ood_scores <= bundle.metadata.out_of_distribution.threshold  # refused answers are never accepted
     calibrated, labels = outputs.probabilities[kept], val.labels[kept]
     choice = referral_threshold(calibrated.max(axis=1), calibrated.argmax(axis=1) == labels, 0.99)

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from brainedge.edge_runtime.backends import available_backends, load_backend
-from brainedge.edge_runtime.classifier import Classifier
+from brainedge.edge_runtime.engine import Engine
 from brainedge.edge_runtime.errors import BrainEdgeError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,7 +39,7 @@ def reference_images() -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix in (".bmp", ".jpg")) if folder.is_dir() else []
 
 
-def top1_in_process(classifier: Classifier, images: list[Path]) -> dict[str, str]:
+def top1_in_process(classifier: Engine, images: list[Path]) -> dict[str, str]:
     return {str(path): classifier.classify(path, top_k=1).label for path in images}
 
 
@@ -72,7 +72,7 @@ def test_litert_and_tf_lite_agree_on_the_reference_model() -> None:
     if not images:
         pytest.skip(f"{REFERENCE} is absent: the reference model and images live in ../shared")
     skip_without_tensorflow()
-    litert = top1_in_process(Classifier.from_model(REFERENCE_MODEL[1], REFERENCE_MODEL[3], backend="litert"), images)
+    litert = top1_in_process(Engine.from_model(REFERENCE_MODEL[1], REFERENCE_MODEL[3], backend="litert"), images)
     assert top1_by_cli([*REFERENCE_MODEL, "--backend", "tensorflow"], images) == litert
     assert litert[str(REFERENCE / "images" / "parrot.jpg")] == "macaw"
 
@@ -82,14 +82,14 @@ def test_litert_and_tf_lite_agree_on_the_reference_model() -> None:
 def test_litert_and_tf_lite_agree_on_a_bundle(bundles: Path, variant: str) -> None:
     skip_without_tensorflow()
     images = sorted((bundles / "images").rglob("*.png")) + reference_images()
-    litert = top1_in_process(Classifier.from_bundle(bundles / variant, backend="litert"), images)
+    litert = top1_in_process(Engine.from_bundle(bundles / variant, backend="litert"), images)
     assert top1_by_cli(["--bundle", str(bundles / variant), "--backend", "tensorflow"], images) == litert
 
 
 def test_tflite_and_onnx_exports_of_one_model_agree(exported_twice: Path) -> None:
     images = sorted((exported_twice / "images").rglob("*.png")) + reference_images()
-    tflite = Classifier.from_bundle(exported_twice / "float32", backend="litert")
-    onnx = Classifier.from_bundle(exported_twice / "onnx_float32")
+    tflite = Engine.from_bundle(exported_twice / "float32", backend="litert")
+    onnx = Engine.from_bundle(exported_twice / "onnx_float32")
     assert onnx.backend.name == "onnxruntime"  # picked from the .onnx model file
     for path in images:
         batch = tflite.preprocess(path)

@@ -18,7 +18,7 @@ from make_tiny_bundles import CLASSES
 from PIL import Image
 
 from brainedge.edge_runtime import cli
-from brainedge.edge_runtime.classifier import UNCERTAIN, Classifier
+from brainedge.edge_runtime.classifier import UNCERTAIN, Classifier, ClassifierOptions
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.explain import overlay
 from brainedge.edge_runtime.metadata import METADATA_FILE, SCHEMA_VERSION, write_labels
@@ -194,7 +194,7 @@ def test_an_overlay_on_the_decoded_pixels_is_the_overlay_on_the_file(bundles: Pa
     image = colour if mode in ("RGB", "RGBA") else colour.convert("L")
     path = tmp_path / "scan.png"
     (image.convert(mode) if mode != "I;16" else Image.fromarray(np.asarray(image).astype(np.uint16) * 257)).save(path)
-    prediction = Classifier.from_bundle(bundles / "int8_head").classify(path, explain=True)
+    prediction = Classifier.from_bundle(bundles / "int8_head", ClassifierOptions(explain=True)).classify(path)
     on_pixels = overlay(prediction.pixels, prediction.class_map, "red")
     assert np.array_equal(np.asarray(on_pixels), np.asarray(overlay(path, prediction.class_map, "red")))
 
@@ -473,13 +473,35 @@ def test_watch_mode_classifies_images_dropped_in_later(bundles: Path, tmp_path: 
 # --- Python API --------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("backend", "tflite", "unknown backend 'tflite' (choose from auto, litert"),
+        ("threads", 0, "threads must be at least 1, got 0"),
+        ("confidence_threshold", 1.5, "confidence threshold must be between 0 and 1, got 1.5"),
+        ("confidence_threshold", -0.1, "confidence threshold must be between 0 and 1, got -0.1"),
+        ("top_k", 0, "top_k must be at least 1, got 0"),
+        ("decode_workers", -1, "decode workers must be between 0 and 32, got -1"),
+        ("decode_workers", 33, "decode workers must be between 0 and 32, got 33"),
+        ("max_pixels", 0, "max_pixels must be at least 1, got 0"),
+    ],
+)
+def test_options_out_of_range_are_refused_in_one_line(field: str, value: object, message: str) -> None:
+    with pytest.raises(BrainEdgeError) as refused:
+        ClassifierOptions(**{field: value})
+    assert str(refused.value).startswith(message) and "\n" not in str(refused.value)
+
+
+def test_options_at_the_ends_of_their_ranges_are_taken() -> None:
+    ClassifierOptions(threads=1, confidence_threshold=0.0, top_k=1, decode_workers=0, max_pixels=1)
+    ClassifierOptions(backend="onnxruntime", confidence_threshold=1.0, decode_workers=32)
+
+
 def test_classify_accepts_paths_bytes_pil_images_and_arrays(bundles: Path) -> None:
-    classifier = Classifier.from_bundle(bundles / "int8")
+    classifier = Classifier.from_bundle(bundles / "int8", ClassifierOptions(top_k=3))
     path = bundles / "images" / "green" / "2.png"
     rgb = np.asarray(Image.open(path).convert("RGB"))
-    answers = [
-        classifier.classify(source, top_k=3) for source in (path, str(path), path.read_bytes(), Image.open(path), rgb)
-    ]
+    answers = [classifier.classify(source) for source in (path, str(path), path.read_bytes(), Image.open(path), rgb)]
     assert all(answer == answers[0] for answer in answers)
     assert answers[0].label == "green"
     assert [label for label, _ in answers[0].top_k][0] == "green"
@@ -490,7 +512,7 @@ def test_classify_accepts_paths_bytes_pil_images_and_arrays(bundles: Path) -> No
 def test_classify_many_streams_from_a_generator_and_yields_errors(
     bundles: Path, tmp_path: Path, decode_workers: int, most_pulled: int
 ) -> None:
-    classifier = Classifier.from_bundle(bundles / "float32")
+    classifier = Classifier.from_bundle(bundles / "float32", ClassifierOptions(top_k=1, decode_workers=decode_workers))
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"\xff\xd8 not really")
     seen: list[Path] = []
@@ -500,7 +522,7 @@ def test_classify_many_streams_from_a_generator_and_yields_errors(
             seen.append(path)
             yield path
 
-    stream = classifier.classify_many(paths(), top_k=1, decode_workers=decode_workers)
+    stream = classifier.classify_many(paths())
     _, first = next(stream)
     assert 1 <= len(seen) <= most_pulled and first.label == "red"  # streaming: not the whole source first
     rest = list(stream)
@@ -509,8 +531,8 @@ def test_classify_many_streams_from_a_generator_and_yields_errors(
 
 
 def test_classify_many_walks_a_folder(bundles: Path) -> None:
-    classifier = Classifier.from_bundle(bundles / "int8")
-    answers = list(classifier.classify_many(bundles / "images", top_k=1))
+    classifier = Classifier.from_bundle(bundles / "int8", ClassifierOptions(top_k=1))
+    answers = list(classifier.classify_many(bundles / "images"))
     assert len(answers) == len(CLASSES) * 4
     assert [path for path, _ in answers] == sorted(path for path, _ in answers)
     assert all(prediction.label == path.parent.name for path, prediction in answers)

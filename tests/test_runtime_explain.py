@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from brainedge.edge_runtime.classifier import Classifier
+from brainedge.edge_runtime.classifier import Classifier, ClassifierOptions
 from brainedge.edge_runtime.cli import main as classify_main
+from brainedge.edge_runtime.engine import Engine
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.explain import VIRIDIS, blend, overlay, png_bytes, upsample
 from brainedge.edge_runtime.preprocess import resize_bilinear
@@ -29,7 +30,7 @@ def image_of(bundles: Path, name: str = "red") -> Path:
 
 @pytest.mark.parametrize("name", ["float32_head", "int8_head"])
 def test_the_map_is_the_feature_map_weighted_by_the_class_weights(bundles: Path, name: str) -> None:
-    classifier = Classifier.from_bundle(bundles / name)
+    classifier = Engine.from_bundle(bundles / name)
     prediction = classifier.classify(image_of(bundles), explain=True)
     feature_map = classifier.model_output(classifier.preprocess(image_of(bundles)))[0]
     kernel = classifier.head._layers[0][0]
@@ -41,15 +42,17 @@ def test_the_map_is_the_feature_map_weighted_by_the_class_weights(bundles: Path,
 
 
 def test_maps_are_optional_and_not_part_of_the_answer(bundles: Path) -> None:
-    classifier = Classifier.from_bundle(bundles / "float32_head")
-    plain, explained = (classifier.classify(image_of(bundles), explain=e) for e in (False, True))
+    plain, explained = (
+        Classifier.from_bundle(bundles / "float32_head", ClassifierOptions(explain=e)).classify(image_of(bundles))
+        for e in (False, True)
+    )
     assert plain.class_map is None and explained.class_map is not None
     assert plain == explained  # the map is an extra, like the latency
 
 
 def test_a_bundle_without_a_head_cannot_explain(bundles: Path) -> None:
     with pytest.raises(BrainEdgeError, match="no head to draw class-activation maps"):
-        Classifier.from_bundle(bundles / "float32").classify(image_of(bundles), explain=True)
+        Classifier.from_bundle(bundles / "float32", ClassifierOptions(explain=True)).classify(image_of(bundles))
 
 
 def test_upsampling_follows_the_preprocessing_resize() -> None:
@@ -226,7 +229,7 @@ def test_explain_into_a_file_is_refused_before_any_work(
 
 
 def test_a_map_is_of_one_image(bundles: Path) -> None:
-    head = Classifier.from_bundle(bundles / "float32_head").head
+    head = Engine.from_bundle(bundles / "float32_head").head
     batch = np.ones((1, *head.spec.feature_map), np.float32)
     with pytest.raises(BrainEdgeError, match="a feature map of one image is"):
         head.class_map(batch, 0)

@@ -22,8 +22,9 @@ from brainedge.edge_runtime.calibration import (
     reliability_bins,
     risk_coverage,
 )
-from brainedge.edge_runtime.classifier import NOT_RECOGNISED, Classifier
+from brainedge.edge_runtime.classifier import NOT_RECOGNISED, Classifier, ClassifierOptions
 from brainedge.edge_runtime.cli import main as classify_main
+from brainedge.edge_runtime.engine import Engine
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.head import PpcaMahalanobis, softmax
 from brainedge.edge_runtime.metadata import METADATA_FILE
@@ -64,13 +65,13 @@ def test_images_like_the_training_ones_are_answered_and_others_refused(
         assert prediction.label == path.parent.name and prediction.out_of_distribution is False, path
     refused = [classifier.classify(path) for path in unlike_training(tmp_path)]
     assert all(p.out_of_distribution for p in refused), [(p.label, p.ood_score) for p in refused]
-    threshold = classifier.bundle.metadata.out_of_distribution.threshold
+    threshold = classifier.metadata.out_of_distribution.threshold
     assert all(p.ood_score > threshold for p in refused)
 
 
 @pytest.mark.parametrize("name", HEAD_BUNDLES)
 def test_printed_probabilities_are_the_calibrated_ones(bundles: Path, name: str) -> None:
-    classifier = Classifier.from_bundle(bundles / name)
+    classifier = Engine.from_bundle(bundles / name)
     batch = classifier.preprocess(training_like(bundles)[0])
     outputs = classifier.run(batch)
     temperature = classifier.bundle.metadata.calibration.temperature
@@ -104,7 +105,7 @@ def test_a_bundle_without_a_head_answers_as_before(bundles: Path) -> None:
     old = Bundle.open(bundles / "int8")
     raw = json.loads((old.directory / METADATA_FILE).read_text())
     assert raw.get("head") is None
-    classifier = Classifier.from_bundle(old)
+    classifier = Engine.from_bundle(old)
     prediction = classifier.classify(training_like(bundles)[0])
     assert prediction.out_of_distribution is None and prediction.ood_score is None
     assert classifier.head is None and classifier.run(classifier.preprocess(training_like(bundles)[0])).logits is None
@@ -136,7 +137,7 @@ def test_a_changed_head_file_is_refused(bundles: Path, tmp_path: Path) -> None:
 
 def test_a_nan_score_is_not_recognised(bundles: Path) -> None:
     """NaN features (a broken model or input) compare false with any threshold: they must not pass as fine."""
-    head = Classifier.from_bundle(bundles / "float32_head").head
+    head = Engine.from_bundle(bundles / "float32_head").head
     assert head.out_of_distribution(np.array([np.nan, 0.0, np.inf])).tolist() == [True, False, True]
 
 
@@ -276,10 +277,11 @@ def test_a_head_tensor_that_is_not_finite_is_refused_on_loading(bundles: Path, t
 
 
 def test_a_model_output_that_is_not_finite_is_an_error_for_that_image(bundles: Path) -> None:
-    classifier = Classifier.from_bundle(bundles / "float32_head")
+    engine = Engine.from_bundle(bundles / "float32_head")
     image = training_like(bundles)[0]
-    original = classifier.backend.run
-    classifier.backend.run = lambda batch: original(batch) * np.nan
+    original = engine.backend.run
+    engine.backend.run = lambda batch: original(batch) * np.nan
+    classifier = Classifier(engine)
     with pytest.raises(BrainEdgeError, match=rf"{image.name}: the model's output is not finite"):
         classifier.classify(image)
     results = dict(classifier.classify_many([image]))
@@ -287,8 +289,10 @@ def test_a_model_output_that_is_not_finite_is_an_error_for_that_image(bundles: P
 
 
 def test_top_k_below_one_is_refused(bundles: Path) -> None:
-    classifier = Classifier.from_bundle(bundles / "int8")
+    engine = Engine.from_bundle(bundles / "int8")
     with pytest.raises(BrainEdgeError, match="top_k must be at least 1, got 0"):
-        classifier.classify(training_like(bundles)[0], top_k=0)
+        engine.classify(training_like(bundles)[0], top_k=0)
     with pytest.raises(BrainEdgeError, match="top_k must be at least 1"):
-        next(classifier.classify_many(training_like(bundles), top_k=0))
+        next(engine.stream([(0, training_like(bundles)[0])], top_k=0))
+    with pytest.raises(BrainEdgeError, match="top_k must be at least 1, got 0"):
+        ClassifierOptions(top_k=0)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from brainedge.edge_runtime.classifier import Classifier
+from brainedge.edge_runtime.engine import Engine
 
 pytestmark = [pytest.mark.slow, pytest.mark.network]
 
@@ -46,7 +46,7 @@ def under_tflite_runtime(args: list[str], images: list[Path]) -> dict[str, str]:
     return {record["source"]: record["label"] for record in map(json.loads, done.stdout.splitlines())}
 
 
-def under_litert(classifier: Classifier, images: list[Path]) -> dict[str, str]:
+def under_litert(classifier: Engine, images: list[Path]) -> dict[str, str]:
     assert classifier.backend.name == "litert"
     return {str(path): classifier.classify(path, top_k=1).label for path in images}
 
@@ -56,13 +56,13 @@ def test_reference_model_same_top1_as_litert() -> None:
         pytest.skip(f"{REFERENCE} is absent: the reference model and images live in ../shared")
     model, labels = REFERENCE / "mobilenet_v2_1.0_224_quant.tflite", REFERENCE / "imagenet_labels.txt"
     images = sorted(p for p in (REFERENCE / "images").iterdir() if p.suffix in (".bmp", ".jpg"))
-    expected = under_litert(Classifier.from_model(model, labels, backend="litert"), images)
+    expected = under_litert(Engine.from_model(model, labels, backend="litert"), images)
     assert under_tflite_runtime(["--model", str(model), "--labels", str(labels)], images) == expected
 
 
 @pytest.mark.parametrize("variant", ["float32", "int8"])
 def test_bundles_same_top1_as_litert(bundles: Path, variant: str) -> None:
     images = sorted((bundles / "images").rglob("*.png"))
-    expected = under_litert(Classifier.from_bundle(bundles / variant, backend="litert"), images)
+    expected = under_litert(Engine.from_bundle(bundles / variant, backend="litert"), images)
     assert expected == {str(path): path.parent.name for path in images}
     assert under_tflite_runtime(["--bundle", str(bundles / variant)], images) == expected

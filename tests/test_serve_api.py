@@ -28,9 +28,10 @@ from make_tiny_bundles import CLASSES
 from PIL import Image
 from test_runtime_cli import png_claiming
 
-from brainedge.edge_runtime import classifier as classifier_module
 from brainedge.edge_runtime import cli
-from brainedge.edge_runtime.classifier import NOT_FINITE, NOT_RECOGNISED, UNCERTAIN, Classifier
+from brainedge.edge_runtime import engine as engine_module
+from brainedge.edge_runtime.classifier import NOT_RECOGNISED, UNCERTAIN
+from brainedge.edge_runtime.engine import NOT_FINITE, Engine
 from brainedge.edge_runtime.explain import LONG_SIDE_AT_MOST, overlay
 from brainedge.edge_runtime.serve import app as app_module
 from brainedge.edge_runtime.serve.app import SECURITY_HEADERS, STATIC, create_app, display_copy
@@ -68,7 +69,7 @@ def upload(path: Path, filename: str | None = None) -> dict[str, Any]:
 @contextmanager
 def serving(bundles: Path, names: tuple[str, ...] = ("int8_head",), **options: Any) -> Iterator[Any]:
     """The app for these tiny bundles, its interpreter threads stopped at the end."""
-    app = create_app([Classifier.from_bundle(bundles / name) for name in names], **options)
+    app = create_app([Engine.from_bundle(bundles / name) for name in names], **options)
     try:
         yield app
     finally:
@@ -93,7 +94,7 @@ def test_health_names_the_bundles(app: Any) -> None:
 
 def test_bundles_are_described_from_their_metadata(app: Any, bundles: Path) -> None:
     head, plain = call(app, "GET", "/v1/bundles").json()
-    metadata = Classifier.from_bundle(bundles / "int8_head").bundle.metadata
+    metadata = Engine.from_bundle(bundles / "int8_head").bundle.metadata
     assert [head["name"], plain["name"]] == ["int8_head", "int8"]
     assert head["class_names"] == plain["class_names"] == CLASSES
     assert head["input"]["height"] == metadata.input.height and head["input"]["dtype"] == "uint8"
@@ -311,7 +312,7 @@ def test_unknown_paths_and_methods_are_json_errors(app: Any) -> None:
 def test_a_model_output_that_is_not_finite_is_500_with_the_runtime_words(
     app: Any, bundles: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    classifier = app.state.serving.workers["int8_head"].classifier
+    classifier = app.state.serving.workers["int8_head"].engine
     monkeypatch.setattr(classifier, "model_output", lambda batch: np.full((1, 4, 4, 16), np.nan, np.float32))
     answer = call(app, "POST", "/v1/classify", **upload(image_of(bundles)))
     assert answer.status_code == 500 and answer.json() == {"error": f"0.png: {NOT_FINITE}"}
@@ -321,7 +322,7 @@ def test_a_fault_of_the_server_is_a_json_500_too(app: Any, bundles: Path, monkey
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(app.state.serving.workers["int8_head"].classifier, "answer", broken)
+    monkeypatch.setattr(app.state.serving.workers["int8_head"].engine, "answer", broken)
     answer = call(app, "POST", "/v1/classify", raise_app_exceptions=False, **upload(image_of(bundles)))
     assert answer.status_code == 500 and answer.json() == {
         "error": "the server failed on this request (its log says why)"
@@ -433,10 +434,10 @@ def test_uploads_are_never_written_to_disk(app: Any, bundles: Path, monkeypatch:
 
 
 class HeldInterpreter:
-    """Wraps a classifier's answer so a test can hold the interpreter busy, and records which thread ran it."""
+    """Wraps an engine's answer so a test can hold the interpreter busy, and records which thread ran it."""
 
-    def __init__(self, classifier: Classifier) -> None:
-        self.answer = classifier.answer
+    def __init__(self, engine: Engine) -> None:
+        self.answer = engine.answer
         self.entered = threading.Event()
         self.release = threading.Event()
         self.threads: set[int] = set()
@@ -450,8 +451,8 @@ class HeldInterpreter:
 
 def test_a_full_queue_answers_503_at_once_and_frees_its_place(bundles: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with serving(bundles, places=1) as app:
-        held = HeldInterpreter(app.state.serving.workers["int8_head"].classifier)
-        monkeypatch.setattr(app.state.serving.workers["int8_head"].classifier, "answer", held)
+        held = HeldInterpreter(app.state.serving.workers["int8_head"].engine)
+        monkeypatch.setattr(app.state.serving.workers["int8_head"].engine, "answer", held)
         image = upload(image_of(bundles))
 
         async def scenario() -> tuple[httpx.Response, httpx.Response, httpx.Response]:
@@ -475,9 +476,9 @@ def test_one_thread_runs_a_bundle_interpreter_however_many_requests(
     bundles: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with serving(bundles, places=8) as app:
-        held = HeldInterpreter(app.state.serving.workers["int8_head"].classifier)
+        held = HeldInterpreter(app.state.serving.workers["int8_head"].engine)
         held.release.set()
-        monkeypatch.setattr(app.state.serving.workers["int8_head"].classifier, "answer", held)
+        monkeypatch.setattr(app.state.serving.workers["int8_head"].engine, "answer", held)
 
         async def many() -> list[httpx.Response]:
             async with client_of(app) as client:
@@ -520,8 +521,8 @@ def test_the_whole_server_decodes_at_most_its_decoders_images_at_once(
 ) -> None:
     """Nine uploads to three bundles, two decoders: two images decoded, the other seven wait (no thread each)."""
     with serving(bundles, ("int8_head", "int8", "float32_head"), decoders=2) as app:
-        held = HeldDecoder(classifier_module.decode_pixels)
-        monkeypatch.setattr(classifier_module, "decode_pixels", held)
+        held = HeldDecoder(engine_module.decode_pixels)
+        monkeypatch.setattr(engine_module, "decode_pixels", held)
         decoders = app.state.serving.decoders
 
         async def scenario() -> list[httpx.Response]:
@@ -554,7 +555,7 @@ def test_a_request_waiting_for_the_interpreter_holds_neither_its_upload_nor_its_
     chunks = [stream.getvalue()[start : start + 2**20] for start in range(0, len(stream.getvalue()), 2**20)]
     held_bytes: list[int] = []
     with serving(bundles, max_upload_mb=40) as app:
-        classifier = app.state.serving.workers["int8_head"].classifier
+        classifier = app.state.serving.workers["int8_head"].engine
         real_answer = classifier.answer
 
         def measured(prepared: Any, *args: Any) -> Any:

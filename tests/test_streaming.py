@@ -17,7 +17,8 @@ import pytest
 from PIL import Image
 
 from brainedge.edge_runtime import streaming
-from brainedge.edge_runtime.classifier import Classifier, Prediction
+from brainedge.edge_runtime.classifier import Classifier, ClassifierOptions, Prediction
+from brainedge.edge_runtime.engine import Engine
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.streaming import AHEAD_PER_WORKER, automatic_workers, prefetch
 
@@ -49,11 +50,11 @@ def good_and_bad_files(bundles: Path, folder: Path) -> list[Path]:
 
 @pytest.mark.parametrize("workers", [1, 2, 3])
 def test_decode_workers_give_the_records_of_one_image_at_a_time(bundles: Path, tmp_path: Path, workers: int) -> None:
-    classifier = Classifier.from_bundle(bundles / "int8_head")
     paths = good_and_bad_files(bundles, tmp_path / "scans")
 
     def answers(decode_workers: int) -> list[tuple[Path, Any]]:
-        stream = classifier.classify_many(paths, top_k=2, explain=True, decode_workers=decode_workers)
+        options = ClassifierOptions(top_k=2, explain=True, decode_workers=decode_workers)
+        stream = Classifier.from_bundle(bundles / "int8_head", options).classify_many(paths)
         return [(path, comparable(result, path), getattr(result, "class_map", None)) for path, result in stream]
 
     one_at_a_time, ahead = answers(0), answers(workers)
@@ -98,20 +99,20 @@ def test_no_more_than_two_images_per_worker_are_in_flight(workers: int) -> None:
 
 
 def test_the_interpreter_runs_on_the_callers_thread_only(bundles: Path) -> None:
-    classifier = Classifier.from_bundle(bundles / "int8")
+    engine = Engine.from_bundle(bundles / "int8")
     interpreter_threads, prepare_threads = set(), set()
-    real_run, real_prepare = classifier.backend.run, classifier.prepare
+    real_run, real_prepare = engine.backend.run, engine.prepare
 
     def run(batch: np.ndarray) -> np.ndarray:
         interpreter_threads.add(threading.get_ident())
         return real_run(batch)
 
-    def prepare(image: Any, keep_pixels: bool = True) -> Any:
+    def prepare(image: Any, *args: Any) -> Any:
         prepare_threads.add(threading.get_ident())
-        return real_prepare(image, keep_pixels)
+        return real_prepare(image, *args)
 
-    classifier.backend.run, classifier.prepare = run, prepare
-    answers = list(classifier.classify_many(bundles / "images", decode_workers=3))
+    engine.backend.run, engine.prepare = run, prepare
+    answers = list(Classifier(engine, ClassifierOptions(decode_workers=3)).classify_many(bundles / "images"))
     assert len(answers) == 12 and all(isinstance(result, Prediction) for _, result in answers)
     assert interpreter_threads == {threading.get_ident()}
     assert prepare_threads and threading.get_ident() not in prepare_threads
@@ -119,25 +120,26 @@ def test_the_interpreter_runs_on_the_callers_thread_only(bundles: Path) -> None:
 
 @pytest.mark.parametrize("explain", [False, True])
 def test_images_wait_for_the_interpreter_as_their_tensor_alone_unless_explained(bundles: Path, explain: bool) -> None:
-    classifier = Classifier.from_bundle(bundles / "int8_head")
-    waited, real_answer = [], classifier.answer
+    engine = Engine.from_bundle(bundles / "int8_head")
+    waited, real_answer = [], engine.answer
 
     def answer(prepared: Any, top_k: int = 3, explain: bool = False) -> Prediction:
         waited.append(prepared)
         return real_answer(prepared, top_k, explain)
 
-    classifier.answer = answer
-    answers = list(classifier.classify_many(bundles / "images", explain=explain, decode_workers=2))
+    engine.answer = answer
+    classifier = Classifier(engine, ClassifierOptions(explain=explain, decode_workers=2))
+    answers = list(classifier.classify_many(bundles / "images"))
     assert len(waited) == len(answers) == 12
     assert all((prepared.pixels.size > 0) == explain for prepared in waited)
     image = bundles / "images" / "red" / "0.png"
-    assert np.array_equal(classifier.prepare(image, keep_pixels=False).tensor, classifier.prepare(image).tensor)
+    assert np.array_equal(engine.prepare(image, keep_pixels=False).tensor, engine.prepare(image).tensor)
 
 
 def test_closing_the_stream_early_stops_every_thread(bundles: Path) -> None:
     before = set(threading.enumerate())
-    classifier = Classifier.from_bundle(bundles / "int8")
-    stream = classifier.classify_many(bundles / "images", decode_workers=3)
+    classifier = Classifier.from_bundle(bundles / "int8", ClassifierOptions(decode_workers=3))
+    stream = classifier.classify_many(bundles / "images")
     next(stream), next(stream)
     assert len(set(threading.enumerate()) - before) >= 2  # a feeder and decode workers were running
     stream.close()
@@ -162,7 +164,7 @@ def test_an_error_in_preparing_reaches_the_caller_and_stops_every_thread() -> No
 
 def test_ctrl_c_while_waiting_for_a_frame_stops_every_thread(bundles: Path) -> None:
     before = set(threading.enumerate())
-    classifier = Classifier.from_bundle(bundles / "int8")
+    classifier = Classifier.from_bundle(bundles / "int8", ClassifierOptions(decode_workers=2))
     image = bundles / "images" / "red" / "0.png"
     main = threading.get_ident()
     answered = threading.Semaphore(0)
@@ -180,7 +182,7 @@ def test_ctrl_c_while_waiting_for_a_frame_stops_every_thread(bundles: Path) -> N
     threading.Thread(target=press_ctrl_c).start()
     frames = 0
     with pytest.raises(KeyboardInterrupt):
-        for _ in classifier.classify_stream(camera(), decode_workers=2):
+        for _ in classifier.classify_many(camera()):
             frames += 1
             answered.release()
     assert frames >= 3
@@ -234,7 +236,7 @@ def test_ctrl_c_while_the_feeder_starts_stops_it_before_the_stream_ends(monkeypa
 @pytest.mark.parametrize("workers", [0, 1, 2])
 def test_an_endless_source_gets_each_answer_before_its_next_frame(bundles: Path, workers: int) -> None:
     """A kiosk: the next frame comes only after the previous answer is out, and must not be waited for."""
-    classifier = Classifier.from_bundle(bundles / "int8")
+    classifier = Classifier.from_bundle(bundles / "int8", ClassifierOptions(top_k=1, decode_workers=workers))
     images = sorted((bundles / "images").rglob("*.png"))
     answered = [threading.Event() for _ in images]
     answer_came_first = []
@@ -246,7 +248,7 @@ def test_an_endless_source_gets_each_answer_before_its_next_frame(bundles: Path,
             yield index, image
 
     labels = []
-    for index, result in classifier.classify_stream(camera(), top_k=1, decode_workers=workers):
+    for index, result in classifier.classify_many(camera()):
         labels.append(result.label)
         answered[index].set()
     assert answer_came_first == [True] * (len(images) - 1)

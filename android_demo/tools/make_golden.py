@@ -32,7 +32,8 @@ import numpy as np
 from PIL import Image
 
 from brainedge.edge_runtime.backends import Backend, TensorInfo
-from brainedge.edge_runtime.classifier import NOT_FINITE, NOT_RECOGNISED, UNCERTAIN, Classifier
+from brainedge.edge_runtime.classifier import NOT_RECOGNISED, UNCERTAIN
+from brainedge.edge_runtime.engine import NOT_FINITE, Engine
 from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser
 from brainedge.edge_runtime.explain import OVERLAY_ALPHA, VIRIDIS, blend, upsample
 from brainedge.edge_runtime.head import Head
@@ -346,7 +347,7 @@ def make_feature_maps(variant: _HeadVariant) -> list[tuple[str, np.ndarray, bool
 
 
 def write_heads(out: Path) -> tuple[dict[str, BundleMetadata], list[dict]]:
-    """Head files, schema 2 metadata and what the Python Classifier and Head make of each feature map."""
+    """Head files, schema 2 metadata and what the Python Engine and Head make of each feature map."""
     heads = {name: tensors_to_bytes(make_head(design)[1]) for name, design in HEADS.items()}
     for name, data in heads.items():
         _write(out / "heads" / f"{name}.safetensors", data)
@@ -388,12 +389,12 @@ def write_heads(out: Path) -> tuple[dict[str, BundleMetadata], list[dict]]:
 
 
 def _head_answer(metadata: BundleMetadata, head: Head, raw: np.ndarray) -> tuple:
-    """The real Classifier's run and rank of one recorded feature map, through the bundle's head."""
-    classifier = _recorded_classifier(metadata, raw, head)
+    """The real engine's run and rank (the steps Classifier takes) of one recorded feature map, through the head."""
+    engine = _recorded_engine(metadata, raw, head)
     dummy = np.zeros((1, metadata.input.height, metadata.input.width, 3), metadata.input.dtype)
-    outputs = classifier.run(dummy)
+    outputs = engine.run(dummy)
     score = None if outputs.ood_scores is None else outputs.ood_scores[0]
-    return outputs, classifier.rank(outputs.probabilities[0], len(BRAIN_CLASSES), score)
+    return outputs, engine.rank(outputs.probabilities[0], len(BRAIN_CLASSES), score)
 
 
 def _check_decisive(name: str, metadata: BundleMetadata, probabilities: np.ndarray, prediction, must_be_ood) -> None:
@@ -446,7 +447,7 @@ def _load_head(out: Path, variant: str, metadata: BundleMetadata) -> Head:
 
 def write_class_maps(out: Path, head_metadata: dict[str, BundleMetadata]) -> dict[str, Any]:
     """What the Python runtime draws for each head of one dense layer: the map of the top class (through
-    ``Classifier.classify(explain=True)``) and of the runner-up for every head case, of all four classes
+    ``Engine.classify(explain=True)``) and of the runner-up for every head case, of all four classes
     for a mosaic feature map, each also upsampled to UPSAMPLED_SIZE; one overlay over a golden image;
     the viridis table and the blend's alpha."""
     maps, overlays = [], []
@@ -462,11 +463,11 @@ def write_class_maps(out: Path, head_metadata: dict[str, BundleMetadata]) -> dic
         _write(out / mosaic, _as_le_bytes(_mosaic(variant)))
         recorded.append((f"{variant_name}_mosaic", mosaic, _mosaic(variant)))
         for name, raw_path, raw in recorded:
-            classifier = _recorded_classifier(meta, raw, head)
+            engine = _recorded_engine(meta, raw, head)
             dummy = np.zeros((meta.input.height, meta.input.width, 3), np.uint8)
-            prediction = classifier.classify(dummy, top_k=len(BRAIN_CLASSES), explain=True)
+            prediction = engine.classify(dummy, top_k=len(BRAIN_CLASSES), explain=True)
             ranked = [BRAIN_CLASSES.index(label) for label, _ in prediction.top_k]
-            feature_map = classifier.model_output(classifier.preprocess(dummy))[0]
+            feature_map = engine.model_output(engine.preprocess(dummy))[0]
             classes = ranked if name.endswith("_mosaic") else ranked[:2]
             for class_index in classes:
                 class_map = head.class_map(feature_map, class_index)
@@ -544,10 +545,6 @@ def make_class_map_refusals(out: Path, head_metadata: dict[str, BundleMetadata])
 
 def _as_le_bytes(array: np.ndarray) -> bytes:
     return np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<")).tobytes()
-
-
-def _recorded_classifier(metadata: BundleMetadata, raw: np.ndarray, head: Head) -> Classifier:
-    return _recorded_classifier(metadata, raw, head)
 
 
 # --- refusals ------------------------------------------------------------------------------
@@ -650,12 +647,12 @@ def make_output_refusals(out: Path, metadata: dict[str, BundleMetadata]) -> list
         for value in NON_FINITE:
             patched = raw.copy()
             patched[index] = float(value)
-            classifier = Classifier(
+            engine = Engine(
                 _RecordedBackend(patched, meta), meta.class_names, meta.input, meta.output, meta.confidence_threshold,
                 head=head,
             )  # fmt: skip
             dummy = np.zeros((1, meta.input.height, meta.input.width, 3), meta.input.dtype)
-            message = _refusal(classifier.run, dummy)
+            message = _refusal(engine.run, dummy)
             if message is None:
                 raise ValueError(f"{raw_golden} with value {index} = {value} was answered")
             cases.append(
@@ -722,9 +719,9 @@ class _RecordedBackend(Backend):
         return self.raw[None]
 
 
-def _recorded_classifier(metadata: BundleMetadata, raw: np.ndarray, head: Head | None = None) -> Classifier:
-    """The real Classifier, with a backend that returns a recorded model output."""
-    return Classifier(
+def _recorded_engine(metadata: BundleMetadata, raw: np.ndarray, head: Head | None = None) -> Engine:
+    """The real Engine (the steps Classifier takes), with a backend that returns a recorded model output."""
+    return Engine(
         _RecordedBackend(raw, metadata),
         metadata.class_names,
         metadata.input,
@@ -735,11 +732,11 @@ def _recorded_classifier(metadata: BundleMetadata, raw: np.ndarray, head: Head |
 
 
 def _ranked(metadata: BundleMetadata, raw: np.ndarray, top_k: int) -> tuple[np.ndarray, dict]:
-    """Python's probabilities and ranking for one recorded output, via the real Classifier."""
-    classifier = _recorded_classifier(metadata, raw)
+    """Python's probabilities and ranking for one recorded output, via the real Engine."""
+    engine = _recorded_engine(metadata, raw)
     dummy = np.zeros((1, metadata.input.height, metadata.input.width, 3), metadata.input.dtype)
-    probabilities = classifier.probabilities(dummy)[0]
-    prediction = classifier.rank(probabilities, top_k)
+    probabilities = engine.probabilities(dummy)[0]
+    prediction = engine.rank(probabilities, top_k)
     return probabilities, {
         "uncertain": prediction.uncertain,
         "top_k": [{"label": label, "score": score} for label, score in prediction.top_k],

@@ -17,30 +17,30 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from brainedge.edge_runtime import Classifier
+from brainedge.edge_runtime.engine import Engine
 
 RUNTIME_PACKAGES = ("numpy", "pillow", "ai-edge-litert", "tflite-runtime")
 
 
-def load_classifier(model: dict[str, Any]) -> Classifier:
+def load_engine(model: dict[str, Any]) -> Engine:
     if "bundle" in model:
-        return Classifier.from_bundle(model["bundle"])
-    return Classifier.from_model(model["model"], model["labels"])
+        return Engine.from_bundle(model["bundle"])
+    return Engine.from_model(model["model"], model["labels"])
 
 
 def score_images(model: dict[str, Any]) -> dict[str, Any]:
     """Full probability vectors, so the caller can compare more than the winner."""
-    classifier = load_classifier(model)
+    engine = load_engine(model)
     images = []
     for image in model["images"]:
-        probabilities = classifier.probabilities(classifier.preprocess(image))[0]
+        probabilities = engine.probabilities(engine.preprocess(image))[0]
         images.append(
-            {"image": image, "top1": classifier.rank(probabilities, top_k=1).label, "scores": probabilities.tolist()}
+            {"image": image, "top1": engine.rank(probabilities, top_k=1).label, "scores": probabilities.tolist()}
         )
     return {
         "name": model["name"],
-        "backend": classifier.backend.name,
-        "input_dtype": classifier.input_spec.dtype,
+        "backend": engine.backend.name,
+        "input_dtype": engine.input_spec.dtype,
         "images": images,
     }
 

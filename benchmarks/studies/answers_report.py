@@ -27,13 +27,14 @@ from brainedge.benchmarks.runner import head_latencies, invoke_latencies
 from brainedge.benchmarks.studies import record_paths
 from brainedge.edge_runtime.bundle import Bundle, find_bundles
 from brainedge.edge_runtime.calibration import accepted_answers, calibration_scores, reliability_bins
-from brainedge.edge_runtime.classifier import Classifier
+from brainedge.edge_runtime.engine import Engine
 from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
 from brainedge.edge_runtime.files import write_text_atomically
 from brainedge.edge_runtime.head import beyond_threshold, softmax
 from brainedge.edge_runtime.manifest import read_manifest
 from brainedge.edge_runtime.metrics import wilson_interval
 from brainedge.edge_runtime.preprocess import decode_rgb, to_input_tensor
+from brainedge.edge_runtime.scoring import labelled_split, score_predictions
 
 TARGETS = {"ece_after": 0.02, "ood_flagged": 0.95, "test_flagged": 0.02, "accepted_accuracy": 0.993, "ood_ms": 0.5}
 JUDGED = ("tflite_float32", "tflite_int8_ptq", "tflite_int8_qat")
@@ -49,26 +50,26 @@ def bootstrap_interval(statistic: Callable[[np.ndarray], float], count: int, see
 
 def test_split(manifest_path: Path) -> tuple[list[np.ndarray], np.ndarray]:
     """The test split's decoded images, shared by every bundle, and their labels."""
-    manifest = read_manifest(manifest_path)
-    files = manifest.files("test", include_leaked=False)
-    if not files:
+    split = labelled_split(read_manifest(manifest_path), "test")
+    if not split.paths:
         raise BrainEdgeError(f"{manifest_path}: no test images")
-    return [decode_rgb(path) for path, _ in files], np.array([label for _, label in files])
+    return [decode_rgb(path) for path in split.paths], split.labels
 
 
 def score_bundle(
     bundle: Bundle, images: list[np.ndarray], labels: np.ndarray, groups: dict[str, list[Path]]
 ) -> dict[str, Any]:
-    classifier = Classifier.from_bundle(bundle, threads=1)
+    classifier = Engine.from_bundle(bundle, threads=1)
     outputs = [classifier.run(to_input_tensor(image, classifier.input_spec), calibrated=False) for image in images]
     logits = np.concatenate([o.logits for o in outputs])
     scores = np.concatenate([o.ood_scores for o in outputs])
     metadata = bundle.metadata
     temperature = metadata.calibration.temperature
     before, after = softmax(logits), softmax(logits, temperature)
-    correct = after.argmax(axis=1) == labels
+    scored = score_predictions(after.argmax(axis=1), labels)
     flagged = beyond_threshold(scores, metadata.out_of_distribution.threshold)
     accepted = accepted_answers(after.max(axis=1), flagged, metadata.confidence_threshold)
+    accepted_score = score_predictions(scored.predictions[accepted], labels[accepted])
     refused = {
         name: [classifier.classify(path).out_of_distribution for path in paths] for name, paths in groups.items()
     }
@@ -76,7 +77,7 @@ def score_bundle(
         "bundle": bundle.name,
         "temperature": temperature,
         "test_images": len(labels),
-        "accuracy": float(correct.mean()),
+        "accuracy": scored.accuracy,
         "before": calibration_scores(before, labels),
         "after": calibration_scores(after, labels),
         "ece_after_interval": bootstrap_interval(
@@ -95,8 +96,8 @@ def score_bundle(
             "validation_coverage": metadata.referral.validation_coverage if metadata.referral else None,
             "coverage": float(accepted.mean()),
             "accepted": int(accepted.sum()),
-            "accepted_accuracy": float(correct[accepted].mean()),
-            "accepted_accuracy_interval": wilson_interval(int(correct[accepted].sum()), int(accepted.sum())),
+            "accepted_accuracy": accepted_score.accuracy,
+            "accepted_accuracy_interval": accepted_score.accuracy_interval,
         },
         "test_flagged": float(flagged.mean()),
         "test_flagged_interval": wilson_interval(int(flagged.sum()), len(flagged)),
@@ -109,7 +110,7 @@ def score_bundle(
     }
 
 
-def head_cost(classifier: Classifier, image: np.ndarray) -> dict[str, float]:
+def head_cost(classifier: Engine, image: np.ndarray) -> dict[str, float]:
     """Median ms per image of the whole head (pooling, dense layers, OOD), the OOD distance alone, the invoke."""
     batch = to_input_tensor(image, classifier.input_spec)
     head_ms, ood_ms = head_latencies(classifier, batch)

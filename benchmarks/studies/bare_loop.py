@@ -8,11 +8,11 @@ the bundle's preprocessing), three timings in interleaved rounds as brainedge-be
 (``benchmarks.paired``'s seeded orders; per round a block of invokes each, after untimed ones that
 refill the caches):
 
-- **harness**: ``runner.invoke_latencies`` on a ``Classifier``, the figure brainedge-bench reports as
+- **harness**: ``runner.invoke_latencies`` on a ``Engine``, the figure brainedge-bench reports as
   invoke latency (the backend's set input, invoke, read output);
 - **bare**: ``ai_edge_litert.interpreter.Interpreter`` with the same model, threads and default
   delegate, timed around ``set_tensor``, ``invoke`` and ``get_tensor`` and nothing else;
-- **harness with head**: ``Classifier.run`` (the model, dequantizing its output and the bundle's head),
+- **harness with head**: ``Engine.run`` (the model, dequantizing its output and the bundle's head),
   what an answer costs beyond decoding and preprocessing, for comparison.
 
 The harness and the bare loop do the same work, so their ratio (the median of the per-round ratios,
@@ -42,7 +42,7 @@ from brainedge.benchmarks.paired import (
 )
 from brainedge.benchmarks.runner import DEFAULT_WARMUP, invoke_latencies, latency_input
 from brainedge.benchmarks.studies import record_paths, study_command, write_record
-from brainedge.edge_runtime.classifier import Classifier
+from brainedge.edge_runtime.engine import Engine
 from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
 from brainedge.edge_runtime.files import check_output_file
 
@@ -77,8 +77,8 @@ def bare_loop(model: Path, threads: int, batch: np.ndarray) -> Timer:
     return run
 
 
-def with_head(classifier: Classifier, batch: np.ndarray) -> Timer:
-    """``Classifier.run``: the model, its output dequantized, and the bundle's head."""
+def with_head(classifier: Engine, batch: np.ndarray) -> Timer:
+    """``Engine.run``: the model, its output dequantized, and the bundle's head."""
 
     def run(count: int) -> list[float]:
         samples = []
@@ -127,7 +127,7 @@ def render(result: dict[str, Any]) -> str:
     names = {
         "harness": "harness (`runner.invoke_latencies`)",
         "bare": "bare LiteRT loop (set_tensor, invoke, get_tensor)",
-        "harness_with_head": "harness with head (`Classifier.run`)",
+        "harness_with_head": "harness with head (`Engine.run`)",
     }
     lines = [
         "# brainedge-bench's invoke latency against a bare LiteRT loop",
@@ -183,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
     if min(args.threads, args.rounds, args.block) < 1 or min(args.warmup, args.settle) < 0:
         raise BrainEdgeError("--threads, --rounds and --block must be at least 1, --warmup and --settle at least 0")
     images = load_test_set(args.test_set).paths
-    classifier = Classifier.from_bundle(args.bundle, "litert", args.threads)
+    classifier = Engine.from_bundle(args.bundle, "litert", args.threads)
     if classifier.bundle.metadata.model_format != "tflite":
         raise BrainEdgeError(f"{args.bundle}: not a TFLite bundle; the bare loop is LiteRT's")
     batch = latency_input(classifier, images)

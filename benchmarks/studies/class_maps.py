@@ -19,7 +19,7 @@ On the held-out test split of the run's manifest (leaked images left out):
    disk of that radius). Target: hit rate >= 80%, beside a uniformly random point's (the dilated
    lesion's share of the image).
 4. Cost: ``Head.class_map`` + ``explain.upsample`` to the image's size per image, beside
-   ``Classifier.classify`` of the decoded image (preprocessing, model, head). Bundle size: nothing
+   ``Engine.classify`` of the decoded image (preprocessing, model, head). Bundle size: nothing
    extra; the map is drawn from the feature map and the head file every schema-2 bundle carries.
 
 Writes OUT.json, OUT.md and OUT.png (a gallery: int8 overlays, 3 test images per class,
@@ -45,7 +45,7 @@ from PIL import Image, ImageDraw
 from brainedge.benchmarks.dataset import manifest_test_set
 from brainedge.benchmarks.device import device_record
 from brainedge.benchmarks.studies import study_command
-from brainedge.edge_runtime.classifier import Classifier
+from brainedge.edge_runtime.engine import Engine
 from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
 from brainedge.edge_runtime.explain import SHORT_SIDE_AT_LEAST, overlay, png_bytes, upsample
 from brainedge.edge_runtime.files import check_output_file, is_image_name, shown, write_output
@@ -298,14 +298,14 @@ def randomized(model: Any, layer_names: list[str], seed: int) -> Any:
 @dataclass
 class BundleMaps:
     name: str
-    classifier: Classifier
+    classifier: Engine
     feature_maps: list[np.ndarray]
     top: np.ndarray
     probabilities: np.ndarray
 
 
 def bundle_maps(directory: Path, images: HeldOut) -> BundleMaps:
-    classifier = Classifier.from_bundle(directory)
+    classifier = Engine.from_bundle(directory)
     head = classifier.head
     if head is None or len(head.spec.layers) != 1:
         why = "has no head" if head is None else f"has a head of {len(head.spec.layers)} layers"

@@ -32,7 +32,7 @@ from PIL import Image, ImageOps
 from brainedge.benchmarks.device import device_record
 from brainedge.benchmarks.runner import latency_summary
 from brainedge.benchmarks.studies import SHARED, study_command
-from brainedge.edge_runtime.classifier import Classifier
+from brainedge.edge_runtime.engine import Engine
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.preprocess import decode_pixels, normalize, quantize, resize_bilinear
 from brainedge.edge_runtime.streaming import automatic_workers
@@ -132,7 +132,7 @@ class _Replay:
         return self._raw.copy()
 
 
-def measure_overhead(classifier: Classifier, images: list[Path], repeats: int) -> dict[str, Any]:
+def measure_overhead(classifier: Engine, images: list[Path], repeats: int) -> dict[str, Any]:
     """Per image: classify() wall time minus the interpreter's invoke, over ``repeats`` passes,
     in all and by how the images are stored."""
     kinds = {path: stored_as(path) for path in images}
@@ -166,7 +166,7 @@ def measure_overhead(classifier: Classifier, images: list[Path], repeats: int) -
     }
 
 
-def profile_phases(classifier: Classifier, images: list[Path], repeats: int) -> dict[str, dict[str, Any]]:
+def profile_phases(classifier: Engine, images: list[Path], repeats: int) -> dict[str, dict[str, Any]]:
     """Mean and p50 ms of each step of the pipeline, to say where the overhead goes."""
     spec = classifier.input_spec
     phases: dict[str, list[float]] = {}
@@ -237,16 +237,16 @@ def resident_steps(bundle: Path, folder: Path, threads: int | None, workers: int
     return json.loads(done.stdout)
 
 
-def load(args: argparse.Namespace) -> tuple[Classifier, list[str], str]:
+def load(args: argparse.Namespace) -> tuple[Engine, list[str], str]:
     if args.bundle:
         return (
-            Classifier.from_bundle(args.bundle, threads=args.threads),
+            Engine.from_bundle(args.bundle, threads=args.threads),
             ["--bundle", str(args.bundle)],
             args.bundle.name,
         )
     if not (args.model and args.labels):
         raise BrainEdgeError("give --bundle DIR, or --model FILE with --labels FILE")
-    classifier = Classifier.from_model(args.model, args.labels, threads=args.threads)
+    classifier = Engine.from_model(args.model, args.labels, threads=args.threads)
     return classifier, ["--model", str(args.model), "--labels", str(args.labels)], args.model.stem
 
 
@@ -291,7 +291,7 @@ def render(result: dict[str, Any]) -> str:
         lines += render_resident(result["resident"], result["decode_workers"])
     lines += [
         "",
-        "Overhead is the wall time of `Classifier.classify(path)` minus the time spent inside the "
+        "Overhead is the wall time of `Engine.classify(path)` minus the time spent inside the "
         "interpreter's invoke (measured by wrapping the backend), so it is exactly the runtime's own "
         "decode, preprocessing and postprocessing code path. The target is judged on the MRI images; "
         "a grayscale image (8-bit, or RGB with three equal channels) is resized as one channel, "

@@ -37,7 +37,7 @@ from brainedge.benchmarks.device import device_record
 from brainedge.benchmarks.studies import SHARED, record_paths, study_command, write_record
 from brainedge.benchmarks.studies.stats import SPREAD_CAVEAT, Spread, group_bootstrap_interval, spread
 from brainedge.benchmarks.studies.train_report import WALL_CLOCK, process_record, run_metrics
-from brainedge.edge_runtime.classifier import Classifier
+from brainedge.edge_runtime.classifier import Classifier, ClassifierOptions
 from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser
 from brainedge.edge_runtime.explain import SHORT_SIDE_AT_LEAST, overlay, png_bytes
 from brainedge.edge_runtime.files import write_output
@@ -431,10 +431,10 @@ def write_galleries(record: dict[str, Any], work: Path, out: Path) -> None:
 def always_wrong_gallery(directory: Path, wrong: list[dict[str, Any]]) -> Image.Image:
     """The images every seed gets wrong, each with where one seed's float32 bundle looked (its class map
     for the class it answered) and that answer: a reader can judge a small lesion from a doubtful label."""
-    classifier = Classifier.from_bundle(directory / "export" / "tflite_float32")
+    classifier = Classifier.from_bundle(directory / "export" / "tflite_float32", ClassifierOptions(explain=True))
     tiles = []
     for image in wrong:
-        prediction = classifier.classify(image["path"], explain=True)
+        prediction = classifier.classify(image["path"])
         caption = f"{Path(image['path']).name}: {image['label']} -> {prediction.label} {prediction.score:.2f}"
         small = Image.fromarray(prediction.pixels.squeeze()).resize((GALLERY_TILE, GALLERY_TILE), Image.BILINEAR)
         tiles.append(overlay(np.asarray(small), prediction.class_map, caption))

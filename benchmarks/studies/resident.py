@@ -60,11 +60,11 @@ def steps(bundle_dir: Path, folder: Path, threads: int | None, workers: int) -> 
 
     def load_interpreter() -> None:
         from brainedge.edge_runtime.backends import load_backend
-        from brainedge.edge_runtime.classifier import Classifier
+        from brainedge.edge_runtime.engine import Engine
 
         bundle, metadata = state["bundle"], state["bundle"].metadata
         backend = load_backend(bundle.model_path, "auto", threads)
-        state["classifier"] = Classifier(
+        state["classifier"] = Engine(
             backend,
             bundle.class_names,
             metadata.input,
@@ -82,10 +82,10 @@ def steps(bundle_dir: Path, folder: Path, threads: int | None, workers: int) -> 
 
     def one_image() -> None:
         state["images"] = sorted(folder.rglob("*.jpg"))
-        list(state["classifier"].classify_many(state["images"][:1], decode_workers=workers))
+        list(state["classifier"].stream(((path, path) for path in state["images"][:1]), decode_workers=workers))
 
     def classify_folder() -> None:
-        for _ in state["classifier"].classify_many(state["images"], decode_workers=workers):
+        for _ in state["classifier"].stream(((path, path) for path in state["images"]), decode_workers=workers):
             pass
 
     return [
@@ -111,10 +111,10 @@ def full_queue_bytes(bundle_dir: Path, folder: Path, workers: int) -> int:
 
     Counted after the steps, so that preparing them here adds nothing to what the steps measured.
     """
-    from brainedge.edge_runtime.classifier import Classifier
+    from brainedge.edge_runtime.engine import Engine
     from brainedge.edge_runtime.streaming import AHEAD_PER_WORKER
 
-    classifier = Classifier.from_bundle(bundle_dir)
+    classifier = Engine.from_bundle(bundle_dir)
     images = sorted(folder.rglob("*.jpg"))[: AHEAD_PER_WORKER * workers]
     held = [classifier.prepare(path, keep_pixels=False) for path in images]
     return sum(prepared.tensor.nbytes + prepared.pixels.nbytes for prepared in held)

@@ -42,7 +42,7 @@ import numpy as np
 
 from brainedge.benchmarks.dataset import load_test_set
 from brainedge.benchmarks.studies import record_paths, study_command
-from brainedge.edge_runtime.classifier import Classifier
+from brainedge.edge_runtime.classifier import Classifier, ClassifierOptions
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.files import write_text_atomically
 
@@ -202,7 +202,7 @@ def answer_of(record: dict[str, Any]) -> tuple[str, float]:
 
 def uploads_of(bundle: Path, paths: list[Path], threads: int) -> list[Upload]:
     """Each image as the page uploads it, with what ``Classifier.classify`` answers for it in this process."""
-    classifier = Classifier.from_bundle(bundle, threads=threads)
+    classifier = Classifier.from_bundle(bundle, ClassifierOptions(threads=threads))
     uploads = []
     for path in paths:
         data = path.read_bytes()

@@ -9,7 +9,7 @@ class, as a ``Testing/`` folder would be. Then, in one process, with the bundle'
 ``--threads`` thread(s), these timings in interleaved rounds (``benchmarks.paired``'s seeded orders, one
 pass over every image each per round):
 
-- **bare**: ``Classifier.run`` on one preprocessed image, as many times as there are images: the model and
+- **bare**: ``Engine.run`` on one preprocessed image, as many times as there are images: the model and
   its head, what the interpreter's thread cannot avoid per image;
 - **sequential**: ``classify_many(decode_workers=0)``, decoding, preprocessing and answering one image
   after another;
@@ -41,7 +41,7 @@ from brainedge.benchmarks.device import device_record
 from brainedge.benchmarks.paired import DEFAULT_SEED, drift, median_interval, paired_ratio, round_orders
 from brainedge.benchmarks.studies import CHECKOUT, record_paths, study_command, write_record
 from brainedge.benchmarks.studies.overhead import classify_peak_rss
-from brainedge.edge_runtime.classifier import Classifier
+from brainedge.edge_runtime.engine import Engine
 from brainedge.edge_runtime.errors import BrainEdgeError, report_user_errors
 from brainedge.edge_runtime.files import check_output_file, write_atomically
 from brainedge.edge_runtime.manifest import read_manifest
@@ -85,7 +85,7 @@ def enlarged_jpeg(source: Path) -> bytes:
     return stream.getvalue()
 
 
-def bare_pass(classifier: Classifier, images: list[Path]) -> Pass:
+def bare_pass(classifier: Engine, images: list[Path]) -> Pass:
     """The model and its head on one preprocessed image, once per image of the folder."""
     batch = classifier.prepare(images[0]).tensor
 
@@ -96,11 +96,11 @@ def bare_pass(classifier: Classifier, images: list[Path]) -> Pass:
     return run
 
 
-def folder_pass(classifier: Classifier, images: list[Path], decode_workers: int) -> Pass:
+def folder_pass(classifier: Engine, images: list[Path], decode_workers: int) -> Pass:
     """``classify_many`` over the images; the answers are turned into comparable records after the clock stops."""
 
     def run() -> Answers:
-        results = list(classifier.classify_many(images, decode_workers=decode_workers))
+        results = list(classifier.stream(((path, path) for path in images), decode_workers=decode_workers))
         return [comparable(path, result) for path, result in results]
 
     return run
@@ -252,7 +252,7 @@ def run(args: argparse.Namespace) -> int:
         raise BrainEdgeError("--threads, --rounds and --memory-repeats must be at least 1")
     load_before = device_record()["load_average_1m"]
     images = testing_like_images(args.manifest, args.images_dir)
-    classifier = Classifier.from_bundle(args.bundle, threads=args.threads)
+    classifier = Engine.from_bundle(args.bundle, threads=args.threads)
     worker_counts = sorted({1, 2, automatic_workers()})
     passes = {
         "bare": bare_pass(classifier, images),

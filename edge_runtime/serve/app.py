@@ -1,4 +1,4 @@
-"""The web page and the HTTP API in front of loaded bundles: ``create_app(classifiers, ...)``.
+"""The web page and the HTTP API in front of loaded bundles: ``create_app(engines, ...)``.
 
 ``POST /v1/classify`` answers with the record ``brainedge-classify --format json`` prints
 (``Prediction.record``), plus the bundle's name and, when asked, the overlay of where the model
@@ -39,8 +39,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from brainedge.edge_runtime import __version__
-from brainedge.edge_runtime.classifier import NOT_RECOGNISED, UNCERTAIN, Classifier, Prediction, Prepared
+from brainedge.edge_runtime.classifier import NOT_RECOGNISED, UNCERTAIN
 from brainedge.edge_runtime.cli import caption
+from brainedge.edge_runtime.engine import Engine, Prediction, Prepared
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.explain import LONG_SIDE_AT_MOST, display_size, overlay, png_bytes
 from brainedge.edge_runtime.serve.api_error import ApiError
@@ -125,7 +126,7 @@ class Serving:
 
 
 def create_app(
-    classifiers: Sequence[Classifier],
+    engines: Sequence[Engine],
     token: str | None = None,
     max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
     places: int = DEFAULT_PLACES,
@@ -141,7 +142,7 @@ def create_app(
     ``access_log``: where to write one line per request.
     """
     serving = Serving(
-        workers=start_workers(classifiers, places),
+        workers=start_workers(engines, places),
         max_upload_bytes=int(max_upload_mb * 2**20),
         upload_seconds=upload_seconds,
         max_pixels=max_pixels,
@@ -183,19 +184,19 @@ def create_app(
     return app
 
 
-def start_workers(classifiers: Sequence[Classifier], places: int) -> dict[str, InterpreterWorker]:
+def start_workers(engines: Sequence[Engine], places: int) -> dict[str, InterpreterWorker]:
     """One worker per bundle, named after its directory; two bundles of one name would be ambiguous."""
     workers: dict[str, InterpreterWorker] = {}
-    for classifier in classifiers:
-        name = classifier.bundle.name
+    for engine in engines:
+        name = engine.bundle.name
         if name in workers:
             for started in workers.values():
                 started.close()
             raise BrainEdgeError(
-                f"{classifier.bundle.directory}: a bundle named {name!r} is already loaded; "
+                f"{engine.bundle.directory}: a bundle named {name!r} is already loaded; "
                 "bundles are told apart by their folder names"
             )
-        workers[name] = InterpreterWorker(name, classifier, places)
+        workers[name] = InterpreterWorker(name, engine, places)
     if not workers:
         raise BrainEdgeError("no bundle to serve: give --bundle DIR")
     return workers
@@ -329,10 +330,10 @@ def prepare(worker: InterpreterWorker, handed: list[Upload], explain: bool, max_
 
 
 def decode_and_preprocess(worker: InterpreterWorker, upload: Upload, explain: bool, max_pixels: int) -> Prepared:
-    """``Classifier.prepare`` with the server's pixel limit, keeping of the decoded image only what an
+    """``Engine.prepare`` with the server's pixel limit, keeping of the decoded image only what an
     overlay is drawn on; a file that is no image is 415, one of too many pixels 413."""
     try:
-        prepared = worker.classifier.prepare(upload.data, keep_pixels=explain, max_pixels=max_pixels)
+        prepared = worker.engine.prepare(upload.data, keep_pixels=explain, max_pixels=max_pixels)
     except BrainEdgeError as error:
         message = str(error).replace("<bytes>", upload.source, 1)
         raise ApiError(413 if "decompression bomb" in message else 415, message) from None

@@ -30,8 +30,8 @@ from pathlib import Path
 
 from brainedge.edge_runtime import __version__
 from brainedge.edge_runtime.backends import BACKENDS
-from brainedge.edge_runtime.classifier import Classifier
 from brainedge.edge_runtime.cli_help import DefaultsHelpFormatter
+from brainedge.edge_runtime.engine import Engine
 from brainedge.edge_runtime.errors import (
     BrainEdgeError,
     OneLineParser,
@@ -201,7 +201,7 @@ def where(host: str, port: int) -> str:
 def run(args: argparse.Namespace) -> int:
     require_serve_stack()
     check_args(args)
-    classifiers = [Classifier.from_bundle(path, args.backend, args.threads) for path in args.bundle]
+    engines = [Engine.from_bundle(path, args.backend, args.threads) for path in args.bundle]
     token, generated = access_token(args.host, args.token)
     listener = listening_socket(args.host, args.port)
 
@@ -210,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
     from brainedge.edge_runtime.serve.app import create_app
 
     app = create_app(
-        classifiers,
+        engines,
         token=token,
         max_upload_mb=args.max_upload_mb,
         places=args.queue,
@@ -220,7 +220,7 @@ def run(args: argparse.Namespace) -> int:
         access_log=None if args.quiet else sys.stderr,
     )
     port = listener.getsockname()[1]
-    names = ", ".join(classifier.bundle.name for classifier in classifiers)
+    names = ", ".join(engine.bundle.name for engine in engines)
     print(f"brainedge-serve: {names} on {where(args.host, port)} (Ctrl-C stops)", flush=True)
     if generated:
         print(f"access token: {token}  (type it into the page once, or send 'Authorization: Bearer TOKEN')", flush=True)

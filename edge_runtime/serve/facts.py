@@ -14,8 +14,8 @@ def bundle_facts(worker: InterpreterWorker) -> dict[str, Any]:
     ``verification`` names the split it was measured on; ``explain`` says whether the bundle can draw
     class-activation maps; a bundle of schema 1 has no calibration, referral or out-of-distribution model.
     """
-    classifier = worker.classifier
-    bundle = classifier.bundle
+    engine = worker.engine
+    bundle = engine.bundle
     metadata = bundle.metadata
     ood = metadata.out_of_distribution
     return {
@@ -28,8 +28,8 @@ def bundle_facts(worker: InterpreterWorker) -> dict[str, Any]:
         "exported_at": metadata.provenance.get("exported_at"),
         "schema_version": metadata.schema_version,
         "size_bytes": bundle.size_bytes,
-        "backend": classifier.backend.name,
-        "confidence_threshold": classifier.confidence_threshold,
+        "backend": engine.backend.name,
+        "confidence_threshold": engine.confidence_threshold,
         "verification": metadata.verification,
         "calibration": None if metadata.calibration is None else dataclasses.asdict(metadata.calibration),
         "referral": None if metadata.referral is None else dataclasses.asdict(metadata.referral),

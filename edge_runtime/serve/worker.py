@@ -3,8 +3,8 @@
 A request takes a place before its body is read and keeps it until its answer is ready, so the
 uploads, decoded images and answers in flight for a bundle never exceed ``places``: one more is
 refused at once (``Busy``, HTTP 503) instead of growing memory. Decoding and preprocessing
-(``Classifier.prepare``) run in the request's own thread, overlapping with inference; only
-``Classifier.answer`` runs on the interpreter's thread, so the interpreter is never used by two
+(``Engine.prepare``) run in the request's own thread, overlapping with inference; only
+``Engine.answer`` runs on the interpreter's thread, so the interpreter is never used by two
 threads at once.
 """
 
@@ -17,7 +17,7 @@ from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from brainedge.edge_runtime.classifier import Classifier, Prediction, Prepared
+from brainedge.edge_runtime.engine import Engine, Prediction, Prepared
 
 
 class Busy(Exception):
@@ -33,11 +33,11 @@ class _Job:
 
 
 class InterpreterWorker:
-    """A classifier, the one thread that runs its interpreter, and the places in front of it."""
+    """A bundle's engine, the one thread that runs its interpreter, and the places in front of it."""
 
-    def __init__(self, name: str, classifier: Classifier, places: int) -> None:
+    def __init__(self, name: str, engine: Engine, places: int) -> None:
         self.name = name
-        self.classifier = classifier
+        self.engine = engine
         self.places = places
         self._free = threading.BoundedSemaphore(places)
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()  # at most ``places`` jobs: each holds one
@@ -47,7 +47,7 @@ class InterpreterWorker:
     @property
     def draws_maps(self) -> bool:
         """Class-activation maps are exact for a head of one dense layer, and refused otherwise."""
-        head = self.classifier.head
+        head = self.engine.head
         return head is not None and len(head.spec.layers) == 1
 
     @contextmanager
@@ -61,7 +61,7 @@ class InterpreterWorker:
             self._free.release()
 
     def answer(self, prepared: Prepared, top_k: int, explain: bool) -> Future[Prediction]:
-        """``Classifier.answer`` on the interpreter's thread; call it while holding a place."""
+        """``Engine.answer`` on the interpreter's thread; call it while holding a place."""
         future: Future[Prediction] = Future()
         self._jobs.put(_Job(future, prepared, top_k, explain))
         return future
@@ -76,6 +76,6 @@ class InterpreterWorker:
             if not job.future.set_running_or_notify_cancel():
                 continue  # its request is gone
             try:
-                job.future.set_result(self.classifier.answer(job.prepared, job.top_k, job.explain))
+                job.future.set_result(self.engine.answer(job.prepared, job.top_k, job.explain))
             except Exception as error:  # handed to the request, which reports it
                 job.future.set_exception(error)

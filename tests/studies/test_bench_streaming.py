@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from brainedge.benchmarks.studies import streaming
-from brainedge.edge_runtime.classifier import Classifier
+from brainedge.edge_runtime.engine import Engine
 from brainedge.edge_runtime.manifest import Manifest, ManifestRow, write_manifest
 
 
@@ -83,5 +83,5 @@ def test_the_resident_memory_steps_add_up_to_a_classify_process(bundles: Path, t
     assert steps[-1]["step"] == "the folder classified with 2 decode worker(s)"
     assert all(step["rss"] == pytest.approx(step["anonymous"] + step["file"], abs=0.1) for step in steps)
     assert steps[1]["rss"] > steps[0]["rss"] and steps[-1]["peak"] >= max(step["rss"] for step in steps)
-    tensor = Classifier.from_bundle(bundle).input_spec
+    tensor = Engine.from_bundle(bundle).input_spec
     assert resident["full_queue_bytes"] == 3 * tensor.height * tensor.width * 3  # all 3 images: fewer than 2 x 2
