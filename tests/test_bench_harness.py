@@ -217,37 +217,3 @@ def test_class_missing_from_bundle_is_a_clear_error(export_dir, test_folder, tmp
     error = capsys.readouterr().err
     assert error.startswith("error: ") and "pituitary" in error and "not in the bundle" in error
     assert not (tmp_path / "out").exists()
-
-
-def test_overhead_benchmark_runs_on_an_int8_bundle(export_dir, tmp_path):
-    from brainedge.benchmarks.studies import overhead
-
-    assert (
-        overhead.main(
-            [
-                "--bundle",
-                str(export_dir / "int8"),
-                "--images",
-                "3",
-                "--repeats",
-                "1",
-                "--source-images",
-                str(tmp_path / "none"),
-                "--photos",
-                str(tmp_path / "none"),
-                "--out",
-                str(tmp_path),
-            ]
-        )
-        == 0
-    )
-    result = json.loads((tmp_path / "overhead-int8.json").read_text())
-    assert result["overhead"]["samples"] == 3 and result["image_source"] == "synthetic"
-    by_format = result["overhead"]["by_stored_format"]
-    assert list(by_format) == ["grayscale JPEG"] and by_format["grayscale JPEG"]["images"] == 3
-    assert result["colour"]["source"] == "synthetic colour noise" and result["colour"]["overhead_ms"]["mean"] > 0
-    assert "quantize" in result["phases"]  # uint8 input: the quantize step is profiled
-    assert 10 < result["classify_process"]["peak_rss_mb"] < 300
-    assert isinstance(result["targets"]["overhead_met"], bool)
-    assert result["command"].startswith("python -m brainedge.benchmarks.studies.overhead --bundle")
-    assert "Where the overhead goes" in (tmp_path / "overhead-int8.md").read_text()

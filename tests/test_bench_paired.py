@@ -373,31 +373,10 @@ def test_scatter_error_bars_are_the_p50_interval_and_the_wilson_interval(plt):
     assert [y for _, y in accuracy] == pytest.approx([100 * low, 100 * high])
 
 
-def test_spread_keeps_a_pitch_and_stays_near_where_wanted():
+def test_place_apart_keeps_a_pitch_and_stays_near_where_wanted():
     assert place_apart([0.5, 0.5, 0.5], 0.1) == pytest.approx([0.5, 0.6, 0.7])
     assert place_apart([0.95, 0.95], 0.1) == pytest.approx([0.9, 1.0])  # pushed back below the top
     assert place_apart([0.1, 0.8], 0.1) == [0.1, 0.8]  # far enough apart: left where they are
-
-
-# ----------------------------------------------------------------------------------------------
-# The harness-vs-bare-loop study
-
-
-def test_bare_loop_study_writes_both_figures_and_the_command(tiny, tmp_path):
-    from brainedge.benchmarks.studies import bare_loop
-
-    out = tmp_path / "bare_loop_tiny"
-    argv = ["--bundle", str(tiny["int8"]), "--test-set", str(tiny["images"]), "--rounds", "4", "--block", "2"]
-    assert bare_loop.main([*argv, "--out", str(out)]) == 0
-    result = json.loads(out.with_suffix(".json").read_text())
-    assert result["command"].startswith("python -m brainedge.benchmarks.studies.bare_loop --bundle")
-    for name in ("harness", "bare", "harness_with_head"):
-        assert result["p50_ms"][name] > 0
-    assert (
-        result["ratio"]["rounds"] == 4 and result["ratio"]["low"] <= result["ratio"]["ratio"] <= result["ratio"]["high"]
-    )
-    assert isinstance(result["within_target"], bool)
-    assert "bare LiteRT loop" in out.with_suffix(".md").read_text()
 
 
 # --- rounds split over fresh processes --------------------------------------------------------------
