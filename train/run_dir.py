@@ -60,6 +60,12 @@ class RunDirectory:
     def plots_dir(self) -> Path:
         return self.path / "plots"
 
+    @property
+    def tensorboard_dir(self) -> Path:
+        """TensorBoard's event files: ``train/`` and ``validation/``, each epoch's loss and accuracy at
+        step = its row in history.csv (``tensorboard --logdir RUN/tensorboard``)."""
+        return self.path / "tensorboard"
+
     def backup_dir(self, phase: str) -> Path:
         """Keras' BackupAndRestore folder of one phase: what a killed phase resumes from."""
         return self.path / "backup" / phase
