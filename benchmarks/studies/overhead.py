@@ -294,7 +294,7 @@ def render(result: dict[str, Any]) -> str:
         f"| … one image at a time (`--decode-workers 0`), MB | – | – | {peak_rss(one_by_one)} | – | – |\n",
         f"Classify commands measured: `{rss['command']}` and `{one_by_one['command']}` (peak = `VmHWM` of that "
         f"process at exit; the median of {len(rss.get('peak_rss_mb_runs', [0]))} processes, their range in "
-        "brackets; the target holds for each).\n",
+        "brackets; the target is judged on the highest).\n",
         "## Where the overhead goes (per image, ms)\n",
         "| phase | p50 | mean |",
         "|---|---|---|",
