@@ -30,11 +30,15 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+VERSION_HELP = "show program's version number and exit"
+"""argparse's own wording for --version."""
+
+
 class VersionAction(argparse.Action):
     """``--version``: prints ``PROG VERSION`` and exits, looking the version up only then."""
 
-    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
-        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help="show program's version number and exit")
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, help: str = VERSION_HELP) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: Any, values: Any, option: Any = None) -> None:
         sys.stdout.write(f"{parser.prog} {installed_version()}\n")  # where argparse's own version action writes
