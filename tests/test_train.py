@@ -412,6 +412,16 @@ def test_nothing_to_resume_and_no_overwrite(data, tmp_path, capsys, out):
     fails_with(capsys, ["--manifest", str(data / "manifest.csv"), *out], "already holds a run")
 
 
+def test_a_phase_of_no_epochs_is_skipped(data, tmp_path):
+    """--head-epochs 0 (allowed: fine-tuning still trains) skips the head phase; Keras would refuse epochs=0."""
+    run = tmp_path / "run"
+    command = train_command(data, run, "--head-epochs", "0", "--finetune-epochs", "1", "--qat-epochs", "0")
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert history(run) == [("finetune", 1)] and "[head]" not in done.stdout
+    assert (run / "model.keras").exists()
+
+
 def test_training_batches_stay_float32_under_mixed_precision(data):
     """On a GPU the global policy is mixed_float16; augmentation must not turn the inputs into float16."""
     from brainedge.edge_runtime.metadata import InputSpec
