@@ -15,12 +15,14 @@ import brainedge.edge_runtime as runtime
 NOT_IN_A_CLASSIFY_PROCESS = (
     "importlib.metadata",
     "email",
+    "tempfile",
     "fastapi",
     "starlette",
     "uvicorn",
     "brainedge.edge_runtime.serve",
 )
-"""Modules a classify process never needs unless asked: --version's lookup, the web server's stack."""
+"""Modules a classify process never needs unless asked: --version's lookup, the temporary files of what
+writes bundles and outputs, the web server's stack."""
 
 
 def modules_after(code: str) -> set[str]:
