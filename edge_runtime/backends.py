@@ -12,7 +12,6 @@ import importlib
 import os
 import platform
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -99,6 +98,8 @@ def _without_delegate_notice() -> Iterator[None]:
     except OSError:  # no stderr at all
         yield
         return
+    import tempfile  # here: with shutil, random, bz2 and lzma it is ~1 MB that most processes never need
+
     with tempfile.TemporaryFile() as captured:
         sys.stderr.flush()
         os.dup2(captured.fileno(), 2)

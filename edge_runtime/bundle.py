@@ -10,8 +10,6 @@ from __future__ import annotations
 import importlib
 import os
 import re
-import shutil
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -213,6 +211,8 @@ def remove_abandoned_staging(out: Path) -> list[Path]:
     if not out.is_dir():
         return []
     abandoned = [path for path in out.iterdir() if path.is_dir() and is_staging(path.name)]
+    import shutil  # here, not at the top: see publish
+
     for path in abandoned:
         shutil.rmtree(path, ignore_errors=True)
     return abandoned
@@ -236,6 +236,8 @@ def _staging_of(name: str) -> str | None:
 
 def staging_dir(target: Path) -> Path:
     """An empty hidden sibling of ``target`` to build a bundle in; ``publish`` moves it into place."""
+    import tempfile  # here, not at the top: see publish
+
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     staging.chmod(0o755)  # mkdtemp's 0700 would make the finished bundle private
@@ -244,6 +246,11 @@ def staging_dir(target: Path) -> Path:
 
 def publish(staging: Path, target: Path) -> None:
     """Swap a finished bundle directory into place, replacing any older bundle of the same name."""
+    # Imported only by what writes bundles: tempfile and shutil bring random, bz2 and lzma, about 1 MB of
+    # resident memory that a classify process, which only reads bundles, would carry for nothing.
+    import shutil
+    import tempfile
+
     if target.exists():
         old = Path(tempfile.mkdtemp(prefix=f".{target.name}-old-", dir=target.parent))
         target.rename(old / target.name)

@@ -21,7 +21,6 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Callable, Optional, Union
 
-from brainedge.edge_runtime import __version__
 from brainedge.edge_runtime.backends import BACKENDS
 from brainedge.edge_runtime.camera import CAMERAS, Frames, camera_frames, folder_frames
 from brainedge.edge_runtime.classifier import (
@@ -37,6 +36,7 @@ from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser, report_
 from brainedge.edge_runtime.files import check_output_folder, shown, write_atomically
 from brainedge.edge_runtime.metadata import MOBILENET_MEAN, MOBILENET_STD
 from brainedge.edge_runtime.streaming import MAX_DECODE_WORKERS, automatic_workers
+from brainedge.edge_runtime.version import VersionAction
 
 FORMATS = ("text", "json", "csv")
 Result = Union[Prediction, BrainEdgeError]
@@ -45,7 +45,7 @@ Result = Union[Prediction, BrainEdgeError]
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="brainedge-classify", description=__doc__, formatter_class=DefaultsHelpFormatter)
     parser.add_argument("paths", nargs="*", type=Path, help="images or folders of images")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--version", action=VersionAction)
     model = parser.add_mutually_exclusive_group(required=True)
     model.add_argument("--bundle", type=Path, help="a model bundle directory (metadata.json inside)")
     model.add_argument("--model", type=Path, help="a bare .tflite or .onnx model (needs --labels)")

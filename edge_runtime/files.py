@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import stat
-import tempfile
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +49,8 @@ def write_atomically(path: Path, data: bytes, replace: bool = True) -> None:
 
 def _staged(path: Path, data: bytes) -> str:
     """``data`` on disk under a temporary name beside ``path``, ready to be renamed into place."""
+    import tempfile  # here: with shutil, random, bz2 and lzma it is ~1 MB that a classify process seldom needs
+
     descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(descriptor, "wb") as stream:

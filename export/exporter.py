@@ -201,7 +201,7 @@ class _Exporter:
             self.settings.ood_components,
             self.settings.ood_rejection,
             self.settings.target_accuracy,
-            val_held_out=not self.run.config["train"].get("refit", False),
+            val_held_out=not self.run.train.refit,
         )
         threshold = {} if result.confidence_threshold is None else {"confidence_threshold": result.confidence_threshold}
         bundle.with_head(

@@ -15,16 +15,20 @@ from brainedge.edge_runtime.manifest import Manifest, read_manifest
 from brainedge.edge_runtime.metadata import InputSpec, spec_from_dict
 from brainedge.edge_runtime.preprocess import decode_rgb, to_input_tensor
 from brainedge.edge_runtime.scoring import labelled_split
+from brainedge.train.config import TrainConfig
 from brainedge.train.run_dir import CONFIG_FIELDS, RunDirectory, checked_config, damaged
 from brainedge.train.tf_setup import keras
 
 
 @dataclass
 class TrainingRun:
-    """A finished brainedge-train run: its config, class names, input contract and manifest."""
+    """A finished brainedge-train run: its settings, class names, input contract and manifest."""
 
     path: Path
-    config: dict[str, Any]
+    train: TrainConfig
+    """Read through ``RunDirectory.train_config``: a misspelt or ill-typed setting is refused there."""
+    versions: dict[str, Any]
+    """The library versions that trained it (provenance)."""
     class_names: list[str]
     input_spec: InputSpec
     manifest: Manifest
@@ -32,14 +36,21 @@ class TrainingRun:
 
     @classmethod
     def open(cls, path: Path) -> TrainingRun:
+        """Read a run directory that brainedge-train finished.
+
+        Raises:
+            BrainEdgeError: not a run, a damaged config.json, or no trained model yet.
+        """
         directory = RunDirectory(path)
         config = checked_config(directory.config_path, directory.read_config(), tuple(CONFIG_FIELDS))
+        train = directory.train_config()
         if not directory.float_model_path.exists():
             raise BrainEdgeError(f"{path}: no trained model ({directory.float_model_path.name}); did training finish?")
         manifest_path = Path(config["manifest"])
         return cls(
             path,
-            config,
+            train,
+            config.get("versions", {}),
             config["class_names"],
             spec_from_dict(InputSpec, config["input"]),
             read_manifest(manifest_path),
@@ -54,7 +65,7 @@ class TrainingRun:
         """Why the run has no QAT model, with the command that makes one; None when it has one."""
         if self.directory.qat_model_path.exists():
             return None
-        if self.config["train"]["qat_epochs"] > 0:
+        if self.train.qat_epochs > 0:
             resume = f"brainedge-train --resume --out {shlex.quote(str(self.path))}"
             return f"this run's quantization-aware training has not finished: {resume}"
         return "this run was trained with --qat-epochs 0: train with --qat-epochs 1 or more"
@@ -67,14 +78,14 @@ class TrainingRun:
 
     def provenance(self) -> dict[str, Any]:
         """Where a bundle came from: base weights, data fingerprint, training versions."""
-        weights = self.config["train"]["model"]["weights"]
+        weights = self.train.model.weights
         record: dict[str, Any] = {
-            "base_model": f"MobileNetV2(alpha={self.config['train']['model']['alpha']})",
+            "base_model": f"MobileNetV2(alpha={self.train.model.alpha})",
             "base_weights": weights,
             "dataset_manifest": str(self.manifest_path),
             "dataset_fingerprint": _sha256(self.manifest_path),
             "training_run": str(self.path.resolve()),
-            "training_versions": self.config.get("versions", {}),
+            "training_versions": self.versions,
         }
         if weights not in ("imagenet", "none") and Path(weights).is_file():
             record["base_weights_sha256"] = _sha256(Path(weights))

@@ -325,6 +325,17 @@ config["train"]["qat_epochs"] = 0
 (no_qat / "config.json").write_text(json.dumps(config))
 shutil.copy(run / "model.keras", no_qat / "model.keras")
 attempt("no_qat", str(no_qat), "--out", str(work / "out7"), "--formats", "tflite_int8_qat")
+for case, edit in (  # config.json as a hand edit could leave it: read through TrainConfig, each is refused
+    ("misspelt_setting", lambda train: train.update(qat_epoch=1)),
+    ("ill_typed_setting", lambda train: train["model"].update(alpha="1.0")),
+    ("setting_out_of_range", lambda train: train.update(batch_size=0)),
+):
+    (work / case).mkdir()
+    config = json.loads((run / "config.json").read_text())
+    edit(config["train"])
+    (work / case / "config.json").write_text(json.dumps(config))
+    shutil.copy(run / "model.keras", work / case / "model.keras")
+    attempt(case, str(work / case), "--out", str(work / f"out_{case}"), "--formats", "tflite_float32")
 user_files = work / "out8"  # a folder of the user's: not an export's, nothing of theirs may be replaced
 (user_files / "tflite_float32").mkdir(parents=True)
 (user_files / "tflite_float32" / "notes.txt").write_text("mine")
@@ -378,6 +389,9 @@ def test_bad_input_gives_one_line_and_leaves_no_bundle(run_dir: Path, tmp_path: 
         "damaged_qat": "damaged_qat/qat_model.keras: damaged (",
         "stopped_in_qat": "quantization-aware training has not finished: brainedge-train --resume --out ",
         "no_qat": "trained with --qat-epochs 0: train with --qat-epochs 1 or more",
+        "misspelt_setting": "misspelt_setting/config.json: damaged (train: unknown setting(s) 'qat_epoch' (a typo",
+        "ill_typed_setting": "config.json: damaged (train.model.alpha: expected a number, found '1.0')",
+        "setting_out_of_range": "config.json: damaged (--batch-size must be at least 1, got 0)",
         "representative": "100000 representative images requested",
         "unquantizable": "TFLite int8_ptq conversion failed (an op that cannot be quantized?): "
         "'tfl.cumsum' op quantization is not supported",

@@ -81,6 +81,44 @@ def history(run: Path) -> list[tuple[str, int]]:
         return [(row["phase"], int(row["epoch"])) for row in csv.DictReader(stream)]
 
 
+def tensorboard_scalars(run: Path) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar in the run's TensorBoard event files, as ``train/epoch_loss``: [(step, value)], by step."""
+    from brainedge.train.tf_setup import tf
+
+    found: dict[str, list[tuple[int, float]]] = {}
+    for path in sorted((run / "tensorboard").rglob("events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                found.setdefault(f"{path.parent.name}/{value.tag}", []).append((event.step, value.simple_value))
+    return {key: sorted(values) for key, values in found.items()}
+
+
+def history_as_scalars(run: Path) -> dict[str, list[tuple[int, float]]]:
+    """history.csv's losses and accuracies as the events should hold them: float32, step = the row."""
+    with (run / "history.csv").open() as stream:
+        rows = list(csv.DictReader(stream))
+    return {
+        f"{folder}/epoch_{name}": [(step, float(np.float32(row[prefix + name]))) for step, row in enumerate(rows, 1)]
+        for folder, prefix in (("train", ""), ("validation", "val_"))
+        for name in ("loss", "accuracy")
+    }
+
+
+def check_events_match_history(run: Path) -> None:
+    """TensorBoard's events hold each epoch of history.csv once, with its values: none missing, none twice."""
+    expected, events = history_as_scalars(run), tensorboard_scalars(run)
+    assert events == expected
+    loss = expected["train/epoch_loss"]
+    assert len(loss) == len(history(run)) >= 2
+    # The comparison tells a value one float32 step off, and an epoch written twice (a resume redoing it), apart.
+    step, value = loss[-1]
+    assert events != {
+        **expected,
+        "train/epoch_loss": [*loss[:-1], (step, float(np.nextafter(np.float32(value), np.float32(1))))],
+    }
+    assert events != {**expected, "train/epoch_loss": [*loss, loss[-1]]}
+
+
 def start_and_kill_after_first_finetune_epoch(command: list[str], run: Path, log: Path) -> None:
     """SIGKILL (no cleanup) as soon as history.csv shows a finished fine-tuning epoch."""
     with log.open("w") as stream:
@@ -143,6 +181,7 @@ def test_killed_mirrored_run_resumes_from_its_checkpointed_epoch(data, tmp_path)
         for line in lines
     )
     assert history(run) == [("head", 1)] + [("finetune", k) for k in range(1, FINETUNE_EPOCHS + 1)] + [("qat", 1)]
+    check_events_match_history(run)  # the killed process's events and the resumed one's, float phases and QAT
 
     config = json.loads((run / "config.json").read_text())
     assert (config["strategy"], config["replicas"]) == ("MirroredStrategy", 2)
@@ -373,6 +412,16 @@ def test_nothing_to_resume_and_no_overwrite(data, tmp_path, capsys, out):
     fails_with(capsys, ["--manifest", str(data / "manifest.csv"), *out], "already holds a run")
 
 
+def test_a_phase_of_no_epochs_is_skipped(data, tmp_path):
+    """--head-epochs 0 (allowed: fine-tuning still trains) skips the head phase; Keras would refuse epochs=0."""
+    run = tmp_path / "run"
+    command = train_command(data, run, "--head-epochs", "0", "--finetune-epochs", "1", "--qat-epochs", "0")
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert history(run) == [("finetune", 1)] and "[head]" not in done.stdout
+    assert (run / "model.keras").exists()
+
+
 def test_training_batches_stay_float32_under_mixed_precision(data):
     """On a GPU the global policy is mixed_float16; augmentation must not turn the inputs into float16."""
     from brainedge.edge_runtime.metadata import InputSpec
@@ -499,6 +548,7 @@ def test_ctrl_c_after_the_qat_epoch_resumes_training_the_same_weights(data, tmp_
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert history(run) == [("head", 1), ("finetune", 1), ("qat", 1)]
     assert (run / "metrics_qat.json").exists()
+    check_events_match_history(run)  # QAT's epoch, scored before the stop, is not written again by the resume
 
 
 def test_the_recipe_study_trains_rows_over_seeds_and_tables_them(data, tmp_path, monkeypatch, capsys):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from pathlib import Path
 
@@ -114,3 +115,30 @@ def test_resume_refuses_a_damaged_history_before_training(tmp_path: Path, capsys
     assert main(["--resume", "--out", str(run.path)]) == 2
     assert "history.csv: damaged (" in capsys.readouterr().err
     assert run.history_path.read_text() == "a,b,c\n1,2,3\n" and not run.state_path.exists()
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda train: train.update(qat_epoch=1), "train: unknown setting(s) 'qat_epoch' (a typo"),
+        (lambda train: train["model"].update(alpha="1.0"), "train.model.alpha: expected a number, found '1.0'"),
+        (lambda train: train.update(refit=1), "train.refit: expected true or false, found 1"),
+        (lambda train: train["model"].update(hidden_units=[64.5]), "train.model.hidden_units: expected a list of"),
+        (lambda train: train["model"].pop("num_classes"), "train.model: missing setting(s) 'num_classes'"),
+        (lambda train: train.update(batch_size=0), "--batch-size must be at least 1, got 0"),
+    ],
+)
+def test_a_runs_settings_are_read_through_their_type(tmp_path: Path, edit, expected: str) -> None:
+    """Resume and export read config.json's settings as a TrainConfig: what a hand edit breaks is named."""
+    from brainedge.train.config import ModelConfig, TrainConfig
+
+    run = RunDirectory(tmp_path)
+    saved = TrainConfig(model=ModelConfig(num_classes=2, hidden_units=(64,)), seed=3, weight_decay=0)
+    run.write_config({"train": saved.to_dict(), "manifest": "manifest.csv"})
+    assert run.train_config() == saved  # the same settings back, an integer where a float may be included
+    record = json.loads(run.config_path.read_text())
+    edit(record["train"])
+    run.config_path.write_text(json.dumps(record))
+    with pytest.raises(BrainEdgeError) as refused:
+        run.train_config()
+    assert str(refused.value).startswith(f"{run.config_path}: damaged ({expected}") and "\n" not in str(refused.value)

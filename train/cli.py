@@ -203,7 +203,7 @@ def check_same_split(manifest: Path, saved: dict[str, Any]) -> None:
 def train(args: argparse.Namespace, run_directory: RunDirectory, config: TrainConfig | None) -> int:
     if args.resume:
         saved = run_directory.read_config()
-        config = TrainConfig.from_dict(saved["train"])
+        config = run_directory.train_config()  # a misspelt or ill-typed setting: refused, naming config.json
         manifest = args.manifest or Path(saved["manifest"])  # --manifest: the dataset moved
         check_same_split(manifest, saved)
         run_directory.completed_phases(), run_directory.history()  # damaged: refused now, not after the training

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import typing
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,11 +137,66 @@ class TrainConfig:
                 raise BrainEdgeError(message)
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> TrainConfig:
-        model = dict(raw["model"])
+    def from_dict(cls, raw: Any) -> TrainConfig:
+        """The settings as ``to_dict`` wrote them (config.json's ``train``), every key and type checked.
+
+        A run saved before ``pixel_mean``/``pixel_std`` existed reads with MobileNet's values, as it trained.
+
+        Args:
+            raw: the decoded JSON object.
+
+        Returns:
+            The settings; their ranges are checked by ``check``.
+
+        Raises:
+            BrainEdgeError: a key this version does not know (a typo), a missing one, or a value of the wrong
+                type, named by its path (``train.model.alpha``).
+        """
+        fields = _checked_fields(cls, raw, "train")
+        model = _checked_fields(ModelConfig, fields.get("model"), "train.model")
         model["hidden_units"] = tuple(model.get("hidden_units", ()))
         legacy = {"pixel_mean": MOBILENET_MEAN[0], "pixel_std": MOBILENET_STD[0]}  # runs saved before these fields
-        return cls(**{**legacy, **raw, "model": ModelConfig(**model)})
+        return cls(**{**legacy, **fields, "model": ModelConfig(**model)})
+
+
+def _checked_fields(kind: type, raw: Any, where: str) -> dict[str, Any]:
+    """``raw``'s fields when each is one of ``kind``'s, of its type, and none without a default is missing."""
+    if not isinstance(raw, dict):
+        raise BrainEdgeError(f"{where}: expected an object of settings, found {type(raw).__name__}")
+    types = typing.get_type_hints(kind)
+    if unknown := sorted(set(raw) - set(types)):
+        raise BrainEdgeError(
+            f"{where}: unknown setting(s) {', '.join(map(repr, unknown))} (a typo, or another version's)"
+        )
+    required = [
+        field.name
+        for field in dataclasses.fields(kind)
+        if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+    ]
+    if missing := [name for name in required if name not in raw]:
+        raise BrainEdgeError(f"{where}: missing setting(s) {', '.join(map(repr, missing))}")
+    for name, value in raw.items():
+        expected = types[name]
+        if expected is ModelConfig:
+            continue  # checked field by field
+        if not _is_of(value, expected):
+            said = "a list of integers" if typing.get_origin(expected) is tuple else _TYPE_NAMES[expected]
+            raise BrainEdgeError(f"{where}.{name}: expected {said}, found {value!r}")
+    return dict(raw)
+
+
+_TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+
+
+def _is_of(value: Any, expected: Any) -> bool:
+    """Whether a JSON value fits a settings field's type (an integer fits a float; a bool is no number)."""
+    if typing.get_origin(expected) is tuple:
+        return isinstance(value, (list, tuple)) and all(_is_of(item, typing.get_args(expected)[0]) for item in value)
+    if expected is bool:
+        return isinstance(value, bool)
+    if expected in (int, float):
+        return isinstance(value, (int, float) if expected is float else int) and not isinstance(value, bool)
+    return isinstance(value, expected)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from typing import Any
 
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.files import write_text_atomically
+from brainedge.train.config import TrainConfig
 
 HISTORY_FIELDS = ("phase", "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds", "images_per_s")
 """One row per epoch; ``seconds`` and ``images_per_s`` time the epoch's training steps and validation."""
@@ -59,6 +60,12 @@ class RunDirectory:
     @property
     def plots_dir(self) -> Path:
         return self.path / "plots"
+
+    @property
+    def tensorboard_dir(self) -> Path:
+        """TensorBoard's event files: ``train/`` and ``validation/``, each epoch's loss and accuracy at
+        step = its row in history.csv (``tensorboard --logdir RUN/tensorboard``)."""
+        return self.path / "tensorboard"
 
     def backup_dir(self, phase: str) -> Path:
         """Keras' BackupAndRestore folder of one phase: what a killed phase resumes from."""
@@ -136,6 +143,21 @@ class RunDirectory:
             raise BrainEdgeError(f"{self.path}: not a training run directory (no {self.config_path.name})")
         config = _read_json(self.config_path)
         return checked_config(self.config_path, config, ("train", "manifest"))
+
+    def train_config(self) -> TrainConfig:
+        """The run's settings, typed: what resume and export train or read by.
+
+        Raises:
+            BrainEdgeError: config.json is missing, or damaged: a setting unknown to this version (a typo),
+                missing, of the wrong type or out of its range, named.
+        """
+        raw = self.read_config()["train"]
+        try:
+            config = TrainConfig.from_dict(raw)
+            config.check()
+        except BrainEdgeError as error:
+            raise damaged(self.config_path, str(error)) from None
+        return config
 
     def write_config(self, record: dict[str, Any]) -> None:
         self.best_weights_path.parent.mkdir(parents=True, exist_ok=True)

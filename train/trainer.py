@@ -75,20 +75,68 @@ def use_mixed_precision(setting: str) -> bool:
     return enabled
 
 
+class EpochEvents:
+    """TensorBoard's copy of history.csv's scores: ``epoch_loss`` and ``epoch_accuracy`` in the run's
+    ``tensorboard/train`` and ``tensorboard/validation`` (the folders and tags Keras' TensorBoard callback
+    uses), at step = the epoch's row in history.csv, so head, fine-tuning and QAT make one curve.
+
+    Written with TensorFlow's own event writer (no tensorboard package needed); each process appends
+    a file of its own, which TensorBoard reads together with a killed run's.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.writers: dict[str, Any] = {}
+
+    def write(self, step: int, scores: dict[str, float]) -> None:
+        for run, prefix in EVENT_RUNS.items():
+            values = {name: scores[prefix + name] for name in EVENT_SCALARS if prefix + name in scores}
+            if not values:
+                continue
+            if run not in self.writers:
+                self.writers[run] = tf.summary.create_file_writer(str(self.folder / run))
+            with self.writers[run].as_default():
+                for name, value in values.items():
+                    tf.summary.experimental.write_raw_pb(scalar_summary(f"epoch_{name}", value), step=step)
+            self.writers[run].flush()
+
+    def close(self) -> None:
+        for writer in self.writers.values():
+            writer.close()
+        self.writers.clear()
+
+
+def scalar_summary(tag: str, value: float) -> bytes:
+    """A Summary proto of one scalar in its TF1 form (``simple_value``), which TensorBoard reads as a scalar:
+    ``tf.summary.scalar`` itself needs the tensorboard package."""
+    return tf.compat.v1.Summary(value=[tf.compat.v1.Summary.Value(tag=tag, simple_value=value)]).SerializeToString()
+
+
+EVENT_SCALARS = ("loss", "accuracy")
+EVENT_RUNS = {"train": "", "validation": "val_"}
+"""TensorBoard run folder and the prefix of its scores in Keras' logs (and history.csv's columns)."""
+
+
 class EpochLogger(keras.callbacks.Callback):
-    """Each epoch, as it ends: a row in the run's history.csv (with its timing) and one progress
-    line with the ETA (readable in CI logs too). A killed run keeps its finished epochs."""
+    """Each epoch, as it ends: its scores in the run's TensorBoard events, then a row in its history.csv
+    (with its timing) and one progress line with the ETA (readable in CI logs too). A killed run keeps
+    its finished epochs; one in history.csv is in the events too."""
 
     def __init__(self, run: RunDirectory, phase: Phase, images: int) -> None:
         super().__init__()
         self.run, self.phase, self.images = run, phase, images
+        self.events = EpochEvents(run.tensorboard_dir)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.epoch_started = time.monotonic()
 
+    def on_train_end(self, logs: dict | None = None) -> None:
+        self.events.close()
+
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         scores = {k: float(v) for k, v in (logs or {}).items() if k != "lr"}
         took = time.monotonic() - self.epoch_started
+        self.events.write(len(self.run.history()) + 1, scores)
         self.run.append_history(
             {
                 "phase": self.phase.name,
@@ -174,7 +222,7 @@ class Trainer:
         model = self._float_model()  # before config.json: a run that cannot start leaves no run behind
         self._write_config()
         for phase in phases(self.config):
-            if self._skip_completed(phase.name):
+            if self._skip_completed(phase.name) or not phase.epochs:  # --head-epochs 0: Keras refuses epochs=0
                 continue
             self._restore_best(model)
             self._fit(model, phase)

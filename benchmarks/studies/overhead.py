@@ -1,13 +1,14 @@
 """The runtime's own cost around the interpreter, and the memory of a real classify process.
 
-Two issue-6 targets, measured on 512x512 JPEGs:
+Two targets, measured on 512x512 JPEGs:
 
 - end-to-end overhead per image (decode + preprocess + postprocess, the interpreter's
   invoke excluded) <= 3 ms, with a per-phase profile saying where the time goes;
-- peak RSS of a ``brainedge-classify`` process classifying 100 images <= 60 MB, with its
-  default decode workers and one image at a time; for a bundle, what that memory is made of,
-  step by step in a fresh process (``studies.resident``: Python, numpy, Pillow, the LiteRT
-  library, the interpreter with its model and arena, the head, an image, the prefetch queue).
+- peak RSS of a ``brainedge-classify`` process classifying 100 images <= 55 MB (issue 30; issue 6 asked
+  60), with its default decode workers and one image at a time, in ``--rss-runs`` processes each; for a
+  bundle, what that memory is made of, step by step in a fresh process (``studies.resident``: Python,
+  numpy, Pillow, the LiteRT library, the interpreter with its model and arena, the head, an image, the
+  prefetch queue).
 
   python -m brainedge.benchmarks.studies.overhead --model M.tflite --labels L.txt --out benchmarks/results
   python -m brainedge.benchmarks.studies.overhead --bundle export/int8_ptq --out benchmarks/results
@@ -38,7 +39,8 @@ from brainedge.edge_runtime.preprocess import decode_pixels, normalize, quantize
 from brainedge.edge_runtime.streaming import automatic_workers
 
 OVERHEAD_TARGET_MS = 3.0
-RSS_TARGET_MB = 60.0
+RSS_TARGET_MB = 55.0
+"""Issue 30's (issue 6 asked 60 MB)."""
 IMAGE_SIZE = 512
 SHARED_MRI = SHARED / "data" / "brain-tumor-mri" / "Training"
 SHARED_PHOTOS = SHARED / "reference-models" / "images"
@@ -199,8 +201,18 @@ def profile_phases(classifier: Engine, images: list[Path], repeats: int) -> dict
     return {name: {"mean": float(np.mean(v)), "p50": float(np.median(v))} for name, v in phases.items()}
 
 
-def classify_peak_rss(user_args: list[str]) -> dict[str, Any]:
-    """Run brainedge-classify with these arguments in a fresh process; its peak RSS (VmHWM) in MiB."""
+def classify_peak_rss(user_args: list[str], runs: int) -> dict[str, Any]:
+    """Run brainedge-classify with these arguments ``runs`` times, each in a fresh process: the median peak
+    RSS (VmHWM) in MiB and every run's, so a record states its spread."""
+    peaks = [_one_classify_peak(user_args) for _ in range(runs)]
+    return {
+        "peak_rss_mb": float(np.median(peaks)),
+        "peak_rss_mb_runs": peaks,
+        "command": shlex.join(["brainedge-classify", *user_args]),
+    }
+
+
+def _one_classify_peak(user_args: list[str]) -> float:
     with tempfile.TemporaryDirectory() as scratch:
         peak_file = Path(scratch) / "peak_kib"
         done = subprocess.run(
@@ -212,8 +224,7 @@ def classify_peak_rss(user_args: list[str]) -> dict[str, Any]:
         if done.returncode != 0 or not peak_file.exists():
             tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
             raise BrainEdgeError(f"brainedge-classify failed (status {done.returncode}): {tail}")
-        peak_mb = int(peak_file.read_text()) / 1024
-    return {"peak_rss_mb": peak_mb, "command": shlex.join(["brainedge-classify", *user_args])}
+        return int(peak_file.read_text()) / 1024
 
 
 def resident_steps(bundle: Path, folder: Path, threads: int | None, workers: int) -> dict[str, Any]:
@@ -259,6 +270,7 @@ def render(result: dict[str, Any]) -> str:
         f"Device: {result['device']['cpu']} ({result['device']['cores']} cores, {result['device']['arch']}), "
         f"Python {result['device']['python']}, LiteRT {result['device']['packages'].get('ai-edge-litert')}, "
         f"1-minute load average at the end {result['device']['load_average_1m']:.2f}\n",
+        *([f"{result['note']}\n"] if result.get("note") else []),
         f"Images: {result['images']} JPEGs of {IMAGE_SIZE}x{IMAGE_SIZE} ({result['image_source']}), "
         f"{result['repeats']} passes, {o['samples']} measurements.\n",
         "| measure | p50 | p90 | mean | target | verdict |",
@@ -277,11 +289,12 @@ def render(result: dict[str, Any]) -> str:
         f"| interpreter invoke (excluded above), ms | {o['invoke_ms']['p50']:.2f} | {o['invoke_ms']['p90']:.2f}"
         f" | {o['invoke_ms']['mean']:.2f} | – | – |",
         f"| peak RSS of brainedge-classify over {result['images']} images ({result['decode_workers']} decode "
-        f"worker(s), the default here), MB | – | – | {rss['peak_rss_mb']:.1f} | <= {RSS_TARGET_MB} | "
+        f"worker(s), the default here), MB | – | – | {peak_rss(rss)} | <= {RSS_TARGET_MB} | "
         f"{verdict[result['targets']['rss_met']]} |",
-        f"| … one image at a time (`--decode-workers 0`), MB | – | – | {one_by_one['peak_rss_mb']:.1f} | – | – |\n",
+        f"| … one image at a time (`--decode-workers 0`), MB | – | – | {peak_rss(one_by_one)} | – | – |\n",
         f"Classify commands measured: `{rss['command']}` and `{one_by_one['command']}` (peak = `VmHWM` of that "
-        "process at exit).\n",
+        f"process at exit; the median of {len(rss.get('peak_rss_mb_runs', [0]))} processes, their range in "
+        "brackets; the target is judged on the highest).\n",
         "## Where the overhead goes (per image, ms)\n",
         "| phase | p50 | mean |",
         "|---|---|---|",
@@ -299,6 +312,12 @@ def render(result: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def peak_rss(process: dict[str, Any]) -> str:
+    """``median (min–max)`` of a classify process's peak RSS over its runs, in MB."""
+    runs = process.get("peak_rss_mb_runs", [process["peak_rss_mb"]])
+    return f"{process['peak_rss_mb']:.1f} ({min(runs):.1f}–{max(runs):.1f})"
 
 
 def render_resident(resident: dict[str, Any], workers: int) -> list[str]:
@@ -356,9 +375,16 @@ def main(argv: list[str] | None = None) -> int:
         help="colour photos for the informational colour row (default: the shared reference "
         "images; colour noise when absent)",
     )
+    parser.add_argument(
+        "--rss-runs", type=int, default=3, help="classify processes per peak-RSS row: the median and the range"
+    )
+    parser.add_argument("--note", help="one line in the record on what was measured (e.g. how the bundle was made)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--tag", help="file name stem (default: overhead-<model>)")
     args = parser.parse_args(argv)
+    if args.rss_runs < 1:
+        print(f"error: --rss-runs must be at least 1, got {args.rss_runs}", file=sys.stderr)
+        return 2
     try:
         classifier, model_args, name = load(args)
         with tempfile.TemporaryDirectory() as scratch:
@@ -368,9 +394,9 @@ def main(argv: list[str] | None = None) -> int:
             colour = measure_overhead(classifier, photos, args.repeats)["overhead_ms"]
             phases = profile_phases(classifier, images, args.repeats)
             threads = ["--threads", str(args.threads)] if args.threads else []
-            process = classify_peak_rss([*model_args, *threads, str(Path(scratch) / "jpegs")])
+            process = classify_peak_rss([*model_args, *threads, str(Path(scratch) / "jpegs")], args.rss_runs)
             sequential = classify_peak_rss(
-                [*model_args, *threads, "--decode-workers", "0", str(Path(scratch) / "jpegs")]
+                [*model_args, *threads, "--decode-workers", "0", str(Path(scratch) / "jpegs")], args.rss_runs
             )
             resident = (
                 resident_steps(args.bundle, Path(scratch) / "jpegs", args.threads, automatic_workers())
@@ -392,6 +418,7 @@ def main(argv: list[str] | None = None) -> int:
         "classify_process": process,
         "classify_process_sequential": sequential,
         "decode_workers": automatic_workers(),
+        "note": args.note,
         "resident": resident,
         "colour": {
             "images": COLOUR_IMAGES,
@@ -402,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
             "overhead_ms": OVERHEAD_TARGET_MS,
             "rss_mb": RSS_TARGET_MB,
             "overhead_met": overhead["overhead_ms"]["mean"] <= OVERHEAD_TARGET_MS,
-            "rss_met": process["peak_rss_mb"] <= RSS_TARGET_MB,
+            "rss_met": max(process["peak_rss_mb_runs"]) <= RSS_TARGET_MB,
         },
     }
     stem = args.tag or f"overhead-{name}"
