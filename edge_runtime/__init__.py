@@ -15,6 +15,7 @@ _HOMES = {
     "BrainEdgeError": "errors",
     "BundleMetadata": "metadata",
     "Classifier": "classifier",
+    "ClassifierOptions": "classifier",
     "InputSpec": "metadata",
     "OutputSpec": "metadata",
     "Prediction": "classifier",

@@ -414,3 +414,39 @@ def test_python_m_commands_are_importable_modules():
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__]))
+
+
+PYTHON_BLOCK = re.compile(r"```python\n(.*?)```", re.S)
+STAND_INS = {
+    "runs/mri/export/tflite_int8_ptq": "{bundles}/int8_head",
+    '"scan.jpg"': '"{bundles}/images/red/0.png"',
+    '"scans/"': '"{bundles}/images"',
+}
+"""The paths the pages' Python blocks name, and the committed tiny bundle's files that stand in for them."""
+
+
+def python_blocks(text: str) -> list[str]:
+    return PYTHON_BLOCK.findall(text)
+
+
+def run_python_block(code: str, bundles: Path) -> None:
+    for written, stand_in in STAND_INS.items():
+        code = code.replace(written, stand_in.format(bundles=bundles))
+    exec(compile(code, "<docs>", "exec"), {})
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if python_blocks(p.read_text())], ids=lambda p: p.name)
+def test_every_python_block_runs(page, bundles, capsys):
+    """The Python API as the pages show it, run on the committed tiny int8 bundle."""
+    for code in python_blocks(page.read_text()):
+        run_python_block(code, bundles)
+    assert capsys.readouterr().out.strip(), "the blocks printed nothing: did they run?"
+
+
+def test_the_python_block_check_can_fail(bundles):
+    with pytest.raises(TypeError):
+        run_python_block(
+            'from brainedge.edge_runtime import Classifier\nClassifier.from_bundle("runs/mri/export/tflite_int8_ptq")'
+            '.classify("scan.jpg", top_k=2)\n',
+            bundles,
+        )
