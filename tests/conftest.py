@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from make_tiny_bundles import COMMITTED
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -26,3 +31,30 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cannot change the checkout.
     """
     return Path(shutil.copytree(COMMITTED, tmp_path_factory.getbasetemp() / "tiny_bundles"))
+
+
+def _python(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="session")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny training run (tests/make_export_run.py, with TensorFlow in a subprocess), built once per
+    session for export's tests and the studies that read an export."""
+    work = tmp_path_factory.mktemp("export_run")
+    done = _python(str(ROOT / "tests" / "make_export_run.py"), str(work))
+    assert done.returncode == 0, done.stderr[-3000:]
+    return work / "run"
+
+
+@pytest.fixture(scope="session")
+def exported(run_dir: Path) -> tuple[Path, subprocess.CompletedProcess]:
+    """Every variant of ``run_dir``, with the per-layer debug report forced on (threshold far below any loss)."""
+    out = run_dir.parent / "bundles"
+    done = _python(
+        "-m", "brainedge.export", str(run_dir), "--out", str(out), "--formats", "all",
+        "--representative", "32", "--debug-threshold", "-100",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    return out, done
