@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from brainedge.edge_runtime.errors import BrainEdgeError
-from brainedge.edge_runtime.files import check_replaceable
+from brainedge.edge_runtime.files import check_replaceable, lock_name, output_lock
 from brainedge.edge_runtime.manifest import SPLITS, Manifest, ManifestRow, is_manifest_text, write_manifest
 from brainedge.train.data.audit import Audit, run_audit
 from brainedge.train.data.duplicates import DEFAULT_THRESHOLD
@@ -179,8 +179,9 @@ def make_split(
     """
     check_fractions(val_fraction, test_fraction)
     check_replaceable(out, is_manifest_text, "a BrainEdge manifest")
-    audit = run_audit(load_dataset(root, mapping), threshold=threshold, workers=workers, progress=progress)
-    _report_excluded(audit)
-    manifest = split_audit(audit, val_fraction, test_fraction, seed, keep_test)
-    write_manifest(out, manifest)
+    with output_lock(Path(out).parent, "brainedge-data split", lock_name(out)):  # the manifest's own lock
+        audit = run_audit(load_dataset(root, mapping), threshold=threshold, workers=workers, progress=progress)
+        _report_excluded(audit)
+        manifest = split_audit(audit, val_fraction, test_fraction, seed, keep_test)
+        write_manifest(out, manifest)
     return manifest
