@@ -196,10 +196,8 @@ def _check_trainable(manifest: Manifest, assigned: Sequence[str], threshold: int
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if refusals:
-        raise BrainEdgeError(
-            f"{manifest.root}: {refusals[0]}"
-            + (f" (and {len(refusals) - 1} more class(es))" if len(refusals) > 1 else "")
-        )
+        more = f" (and {len(refusals) - 1} more class(es))" if len(refusals) > 1 else ""
+        raise BrainEdgeError(f"{shown_name(manifest.root)}: {refusals[0]}{more}")
 
 
 def _mixed_label_warnings(manifest: Manifest) -> list[str]:
