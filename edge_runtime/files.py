@@ -127,7 +127,7 @@ def output_lock(folder: Path, command: str, name: str = LOCK_NAME) -> Iterator[N
     try:
         yield
     finally:
-        path.unlink(missing_ok=True)  # while held: a writer waiting on this file retries on the new one
+        path.unlink(missing_ok=True)  # while still held: a writer that opened it meanwhile sees it gone, retries
         os.close(descriptor)
         if created:
             try:
@@ -156,14 +156,22 @@ def _take_lock(path: Path, folder: Path, command: str) -> int:
             except OSError as error:
                 raise BrainEdgeError(f"{shown(path)}: cannot lock ({error.strerror or error})") from None
             if _same_file(path, descriptor):
-                when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-                os.ftruncate(descriptor, 0)
-                os.write(descriptor, f"{command} (pid {os.getpid()} on {socket.gethostname()} since {when})\n".encode())
+                _write_holder(descriptor, command)
                 return descriptor
         except BaseException:
             os.close(descriptor)
             raise
         os.close(descriptor)  # its holder removed it as we locked it: lock the file now under the name
+
+
+def _write_holder(descriptor: int, command: str) -> None:
+    """The refusal's message for a second writer; the lock holds without it (a full disk, say)."""
+    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    try:
+        os.ftruncate(descriptor, 0)
+        os.write(descriptor, f"{command} (pid {os.getpid()} on {socket.gethostname()} since {when})\n".encode())
+    except OSError:
+        pass
 
 
 def _same_file(path: Path, descriptor: int) -> bool:

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.files import LOCK_NAME
 from brainedge.edge_runtime.manifest import Manifest, read_manifest, write_manifest
 from brainedge.train import cli
 from brainedge.train.data.split import make_split
@@ -479,7 +480,7 @@ def test_ctrl_c_stops_training_in_one_line_and_resume_finishes_the_run(data, tmp
     code, err = stop_after_an_epoch_of("head", command, run, stop)
     assert code == 130 and err.strip().splitlines()[-1] == "interrupted", err[-3000:]
     assert "Traceback" not in err
-    assert not (run / ".lock").exists(), "an interrupted trainer kept its lock"
+    assert not (run / LOCK_NAME).exists(), "an interrupted trainer kept its lock"
     resumed = subprocess.run(
         command + ["--resume", "--seed", "5"], cwd=ROOT, capture_output=True, text=True, timeout=600
     )
