@@ -12,6 +12,7 @@ import os
 import platform
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -26,6 +27,7 @@ from flatbuffers.table import Table
 from brainedge.edge_runtime.bundle import Bundle, find_bundles
 from brainedge.edge_runtime.classifier import Classifier
 from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.files import LOCK_NAME
 from brainedge.edge_runtime.formats import FORMAT_NAMES
 from brainedge.edge_runtime.formats import FORMATS as EXPORT_FORMATS
 from brainedge.edge_runtime.manifest import read_manifest
@@ -124,6 +126,7 @@ from pathlib import Path
 import numpy as np
 from brainedge.edge_runtime.classifier import Classifier
 from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.files import LOCK_NAME
 classifier = Classifier.from_bundle(Path(sys.argv[1]))
 inputs = np.load(sys.argv[2])
 print(json.dumps([classifier.probabilities(row[None]).tolist() for row in inputs]))
@@ -295,6 +298,7 @@ warnings.filterwarnings("ignore", message="Module brainedge was already imported
 from pathlib import Path
 import brainedge.export.tflite
 from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.files import LOCK_NAME
 from brainedge.export.cli import main
 
 run, work = Path(sys.argv[1]), Path(sys.argv[2])
@@ -621,6 +625,17 @@ def test_a_second_export_into_the_same_out_is_refused_and_the_first_finishes_who
     Bundle.open(out / "tflite_int8_ptq")  # whole and verified: a bundle left pending is refused
     assert [row["variant"] for row in json.loads((out / "export_report.json").read_text())] == ["tflite_int8_ptq"]
     assert sorted(os.listdir(out)) == ["export_report.json", "tflite_int8_ptq"]  # no lock file, nothing staged
+
+
+def test_a_lock_file_left_in_a_new_out_blocks_no_export(run_dir: Path, tmp_path: Path) -> None:
+    """A crashed export's lock file, naming a pid that is in use again (this test's), is neither a stranger's
+    file nor another export at work: the next export goes ahead, and takes the file away when done."""
+    out = tmp_path / "bundles"
+    out.mkdir()
+    (out / LOCK_NAME).write_text(f"brainedge-export (pid {os.getpid()} on {socket.gethostname()} since then)\n")
+    done = _python("-m", "brainedge.export", str(run_dir), "--out", str(out), "--formats", "tflite_float32")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert sorted(os.listdir(out)) == ["export_report.json", "tflite_float32"]
 
 
 def test_each_bundle_is_qualified_from_its_own_outputs(exported: tuple[Path, subprocess.CompletedProcess]) -> None:
