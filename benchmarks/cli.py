@@ -41,7 +41,7 @@ from brainedge.benchmarks.runner import DEFAULT_RUNS, DEFAULT_WARMUP
 from brainedge.edge_runtime.backends import BACKENDS
 from brainedge.edge_runtime.cli_help import DefaultsHelpFormatter
 from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser, report_user_errors
-from brainedge.edge_runtime.files import check_results_folder
+from brainedge.edge_runtime.files import check_results_folder, output_lock
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -234,6 +234,12 @@ def run(args: argparse.Namespace, command: str) -> int:
     check_results_folder(
         args.out, OUTPUT_FILES, RESULT_JSON, is_result_text
     )  # before the work: a bad --out must not cost a whole benchmark
+    with output_lock(args.out, "brainedge-bench"):
+        return _run(args, command)
+
+
+def _run(args: argparse.Namespace, command: str) -> int:
+    """run's work, while it holds --out."""
     if args.merge:
         result = merge_files(args.merge)
     elif args.import_litert:

@@ -207,7 +207,7 @@ def _bundles_below(root: Path) -> Iterable[Path]:
 
 def remove_abandoned_staging(out: Path) -> list[Path]:
     """Remove the hidden staging folders a killed export left in ``out`` (never taken for bundles,
-    but they hold whole models). Two exports into one folder at once are not supported."""
+    but they hold whole models). Only while holding ``out``'s ``output_lock``: another export's are in use."""
     if not out.is_dir():
         return []
     abandoned = [path for path in out.iterdir() if path.is_dir() and is_staging(path.name)]

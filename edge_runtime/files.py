@@ -7,13 +7,20 @@ hidden names are skipped, and only regular files are returned; the rest is repor
 Every file a user could lose (a manifest, a bundle's files, a benchmark result) is written to a
 temporary name beside its destination and renamed into place, so a full disk or a kill leaves
 the previous version intact and never a half-written file under the final name.
+
+Every command that writes an output folder holds it with ``output_lock`` while it works: a second
+writer is refused in one line, and the kernel releases the lock when its holder dies, however it dies.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import socket
 import stat
-from collections.abc import Callable, Collection, Mapping, Sequence
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,6 +90,98 @@ def _publish_new(temporary: str, path: Path) -> None:
             raise
     else:
         os.unlink(temporary)
+
+
+LOCK_NAME = ".brainedge.lock"
+"""The lock file ``output_lock`` keeps in a folder it holds: hidden, never output, removed on release."""
+
+
+def lock_name(output_file: Path) -> str:
+    """The lock file of one output file (a manifest), beside it: ``.split.csv.lock``."""
+    return f".{Path(output_file).name}.lock"
+
+
+@contextmanager
+def output_lock(folder: Path, command: str, name: str = LOCK_NAME) -> Iterator[None]:
+    """Hold ``folder`` (created if missing) for this process: a second writer is refused, exit 2.
+
+    The lock is ``flock`` on ``folder/name``, so the kernel drops it when the holder dies, however
+    it dies: a lock file left behind by a crash, whatever pid it names (one reused since), blocks
+    nobody. The command, pid, host and time written inside are only the refusal's message. On
+    release the lock file is removed, and so is a folder the lock created that nothing else filled.
+
+    Args:
+        folder: the output folder.
+        command: the command that holds it, as the refusal names it (``brainedge-export``).
+        name: the lock file's name in ``folder``; ``lock_name(file)`` holds one output file there.
+    """
+    folder = Path(folder)
+    created = not os.path.lexists(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise BrainEdgeError(f"{shown(folder)}: exists and is not a folder; choose another --out") from None
+    except OSError as error:
+        raise BrainEdgeError(f"{shown(folder)}: cannot create the folder ({error.strerror or error})") from None
+    path = folder / name
+    descriptor = _take_lock(path, folder, command)
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)  # while still held: a writer that opened it meanwhile sees it gone, retries
+        os.close(descriptor)
+        if created:
+            try:
+                folder.rmdir()  # only when empty: a command that could not start leaves no folder behind
+            except OSError:
+                pass
+
+
+def _take_lock(path: Path, folder: Path, command: str) -> int:
+    """A descriptor holding the flock of ``path``, its message written; BrainEdgeError while another holds it."""
+    while True:
+        try:  # O_NONBLOCK: a FIFO put there must not hang the open; O_NOFOLLOW: nor a link lead elsewhere
+            descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
+        except OSError as error:
+            raise BrainEdgeError(f"{shown(path)}: cannot open the lock file ({error.strerror or error})") from None
+        try:
+            if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+                raise BrainEdgeError(f"{shown(path)}: {_kind(os.fstat(descriptor).st_mode)} where the lock file goes")
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(descriptor, 512).decode("utf-8", "replace").strip() or f"another {command}"
+                raise BrainEdgeError(
+                    f"{shown(folder)}: in use by {shown(holder)}; wait for it to finish, or choose another --out"
+                ) from None
+            except OSError as error:
+                raise BrainEdgeError(f"{shown(path)}: cannot lock ({error.strerror or error})") from None
+            if _same_file(path, descriptor):
+                _write_holder(descriptor, command)
+                return descriptor
+        except BaseException:
+            os.close(descriptor)
+            raise
+        os.close(descriptor)  # its holder removed it as we locked it: lock the file now under the name
+
+
+def _write_holder(descriptor: int, command: str) -> None:
+    """The refusal's message for a second writer; the lock holds without it (a full disk, say)."""
+    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    try:
+        os.ftruncate(descriptor, 0)
+        os.write(descriptor, f"{command} (pid {os.getpid()} on {socket.gethostname()} since {when})\n".encode())
+    except OSError:
+        pass
+
+
+def _same_file(path: Path, descriptor: int) -> bool:
+    try:
+        found = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(descriptor)
+    return (found.st_dev, found.st_ino) == (held.st_dev, held.st_ino)
 
 
 def write_text_atomically(path: Path, text: str) -> None:
@@ -261,7 +360,9 @@ def check_results_folder(folder: Path, names: Collection[str], record: str, is_r
     others = sorted(
         entry.name
         for entry in folder.iterdir()
-        if entry.name not in names and not (entry.name.startswith(".") and any(name in entry.name for name in names))
+        if entry.name not in names
+        and entry.name != LOCK_NAME
+        and not (entry.name.startswith(".") and any(name in entry.name for name in names))
     )
     if others:
         listed = ", ".join(shown(name) for name in others[:3]) + (", ..." if len(others) > 3 else "")

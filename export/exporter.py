@@ -23,7 +23,14 @@ from brainedge.edge_runtime.bundle import (
 )
 from brainedge.edge_runtime.engine import BatchOutputs
 from brainedge.edge_runtime.errors import BrainEdgeError
-from brainedge.edge_runtime.files import check_named_folder, check_output_folder, shown, write_text_atomically
+from brainedge.edge_runtime.files import (
+    LOCK_NAME,
+    check_named_folder,
+    check_output_folder,
+    output_lock,
+    shown,
+    write_text_atomically,
+)
 from brainedge.edge_runtime.formats import FORMAT_NAMES, export_format
 from brainedge.edge_runtime.metadata import HeadSpec
 from brainedge.edge_runtime.metrics import wilson_interval
@@ -52,7 +59,7 @@ def check_export_folder(out: Path) -> None:
     check_output_folder(out)  # an --out under a file cannot take bundles
     if not out.is_dir():
         return
-    entries = sorted(path.name for path in out.iterdir())
+    entries = sorted(path.name for path in out.iterdir() if path.name != LOCK_NAME)  # an export at work
     not_bundles = [name for name in entries if name in FORMAT_NAMES and not holds_bundle(out / name)]
     if not_bundles:
         raise BrainEdgeError(
@@ -83,6 +90,12 @@ def export_run(run_dir: Path, out: Path, settings: ExportSettings = DEFAULTS) ->
     settings.check()
     run = TrainingRun.open(run_dir)  # first: a RUN_DIR that is a file is named as such, not its export/
     check_export_folder(out)  # before hours of work
+    with output_lock(out, "brainedge-export"):  # before anything in --out is removed or replaced
+        return _export(run, out, settings)
+
+
+def _export(run: TrainingRun, out: Path, settings: ExportSettings) -> list[dict[str, Any]]:
+    """export_run's work, while it holds --out."""
     formats = chosen_formats(list(settings.formats), run.missing_qat_model())
     remove_abandoned_staging(out)
     calibration = None

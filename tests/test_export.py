@@ -12,6 +12,7 @@ import os
 import platform
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -27,6 +28,7 @@ from brainedge.edge_runtime.bundle import Bundle, find_bundles
 from brainedge.edge_runtime.classifier import Classifier
 from brainedge.edge_runtime.engine import Engine
 from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.files import LOCK_NAME
 from brainedge.edge_runtime.formats import FORMAT_NAMES
 from brainedge.edge_runtime.formats import FORMATS as EXPORT_FORMATS
 from brainedge.edge_runtime.manifest import read_manifest
@@ -491,13 +493,19 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def _start_export(run_dir: Path, out: Path) -> subprocess.Popen:
+HELD_EXPORT = PAUSED_EXPORT.replace(
+    "        time.sleep(60)",
+    "        while not marker.with_name('go').exists():  # until the test says go\n            time.sleep(0.05)",
+)
+
+
+def _start_export(run_dir: Path, out: Path, script: str = PAUSED_EXPORT) -> subprocess.Popen:
     """An export that stops for a minute right after staging its bundle, so a signal lands there every time."""
     return subprocess.Popen(
         [
             sys.executable,
             "-c",
-            PAUSED_EXPORT,
+            script,
             str(run_dir),
             "--formats",
             "tflite_int8_ptq",
@@ -545,6 +553,41 @@ def test_an_interrupted_export_leaves_the_previous_bundle_and_nothing_loadable(
         done = _python("-m", "brainedge.export", str(run_dir), "--out", str(out), "--formats", "tflite_float32")
         assert done.returncode == 0, done.stderr[-2000:]
         assert not staged.exists(), "the next export did not clear the abandoned staging folder"
+
+
+def test_a_second_export_into_the_same_out_is_refused_and_the_first_finishes_whole(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    """Two exports on one --out: the second is refused in one line before it touches anything (it used to
+    clear the first's staging folder as abandoned); the first, its bundle half built meanwhile, finishes."""
+    assert HELD_EXPORT != PAUSED_EXPORT
+    out = tmp_path / "bundles"
+    first = _start_export(run_dir, out, HELD_EXPORT)
+    try:
+        staged = _wait_for_staged_bundle(out, first)  # the first holds --out, its bundle staged and unverified
+        second = _python("-m", "brainedge.export", str(run_dir), "--out", str(out), "--formats", "tflite_float32")
+        assert second.returncode == 2, second.stderr[-2000:]
+        lines = second.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"error: {out}: in use by brainedge-export (pid {first.pid} on ")
+        assert "Traceback" not in second.stderr and staged.is_dir(), "the second export touched the first's bundle"
+    finally:
+        (tmp_path / "go").write_text("")
+    _, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err[-3000:]
+    Bundle.open(out / "tflite_int8_ptq")  # whole and verified: a bundle left pending is refused
+    assert [row["variant"] for row in json.loads((out / "export_report.json").read_text())] == ["tflite_int8_ptq"]
+    assert sorted(os.listdir(out)) == ["export_report.json", "tflite_int8_ptq"]  # no lock file, nothing staged
+
+
+def test_a_lock_file_left_in_a_new_out_blocks_no_export(run_dir: Path, tmp_path: Path) -> None:
+    """A crashed export's lock file, naming a pid that is in use again (this test's), is neither a stranger's
+    file nor another export at work: the next export goes ahead, and takes the file away when done."""
+    out = tmp_path / "bundles"
+    out.mkdir()
+    (out / LOCK_NAME).write_text(f"brainedge-export (pid {os.getpid()} on {socket.gethostname()} since then)\n")
+    done = _python("-m", "brainedge.export", str(run_dir), "--out", str(out), "--formats", "tflite_float32")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert sorted(os.listdir(out)) == ["export_report.json", "tflite_float32"]
 
 
 def test_each_bundle_is_qualified_from_its_own_outputs(exported: tuple[Path, subprocess.CompletedProcess]) -> None:

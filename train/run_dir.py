@@ -10,9 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import shutil
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from brainedge.edge_runtime.errors import BrainEdgeError
-from brainedge.edge_runtime.files import write_text_atomically
+from brainedge.edge_runtime.files import LOCK_NAME, output_lock, write_text_atomically
 from brainedge.train.config import TrainConfig
 
 HISTORY_FIELDS = ("phase", "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds", "images_per_s")
@@ -78,60 +76,17 @@ class RunDirectory:
 
     @property
     def lock_path(self) -> Path:
-        return self.path / ".lock"
+        return self.path / LOCK_NAME
 
     @contextmanager
     def locked(self) -> Iterator[None]:
         """Hold the run directory for this process: a second brainedge-train on it is refused.
 
-        The lock file names its owner (host and pid); one left by a killed process on this host
-        is stale and taken over.
+        ``output_lock``: released by the kernel when the trainer dies, so a crashed run resumes
+        whatever became of its pid; a run that could not start leaves no folder behind.
         """
-        created = not self.path.exists()
-        try:
-            self.path.mkdir(parents=True, exist_ok=True)
-        except FileExistsError:
-            raise BrainEdgeError(f"{self.path}: exists and is not a directory") from None
-        except OSError as error:
-            raise BrainEdgeError(f"{self.path}: cannot create the run directory ({error.strerror})") from None
-        owner = f"{socket.gethostname()} {os.getpid()}\n"
-        while True:
-            try:
-                descriptor = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                holder = self._live_holder()
-                if holder is not None:
-                    raise BrainEdgeError(
-                        f"{self.path}: in use by another brainedge-train ({holder}); wait for it, "
-                        f"or remove {self.lock_path} if that process is gone"
-                    ) from None
-                self.lock_path.unlink(missing_ok=True)  # stale: its process is gone
-                continue
-            with os.fdopen(descriptor, "w") as stream:
-                stream.write(owner)
-            break
-        try:
+        with output_lock(self.path, "brainedge-train"):
             yield
-        finally:
-            self.lock_path.unlink(missing_ok=True)
-            if created and not any(self.path.iterdir()):
-                self.path.rmdir()  # a run that could not start leaves no folder behind
-
-    def _live_holder(self) -> str | None:
-        """``host pid`` of the lock's owner while that process runs; None for a stale lock."""
-        try:
-            host, pid = self.lock_path.read_text().split()
-        except (FileNotFoundError, ValueError):
-            return None
-        if host != socket.gethostname():
-            return f"pid {pid} on {host}"  # another machine's process: cannot tell, so trust it
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            pass
-        return f"pid {pid}"
 
     # --- config -------------------------------------------------------------------------------
 

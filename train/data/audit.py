@@ -11,8 +11,9 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import numpy as np
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.files import shown
 from brainedge.edge_runtime.manifest import SPLITS, Manifest
-from brainedge.train.data.duplicates import DEFAULT_THRESHOLD, connected_groups, near_pairs
+from brainedge.train.data.duplicates import DEFAULT_THRESHOLD, NearDuplicates, find_near_duplicates, near_pair_blocks
 from brainedge.train.data.hashing import HASH_BYTES, HASH_NAME, ImageInfo, inspect_all
 from brainedge.train.data.loading import Dataset, ImageFile, class_problems
 
@@ -36,14 +37,28 @@ class Audit:
     infos: list[ImageInfo]
     """One per ``dataset.images``, same order."""
     threshold: int
-    pairs: np.ndarray
-    """(i, j, distance) near-duplicate pairs, indices into ``dataset.images``."""
-    components: np.ndarray
-    """Component label per image (smallest member index); -1 for an unreadable image."""
+    near: NearDuplicates
+    """The readable images' groups and pair counts, indexed as ``readable()``: the pairs are not kept."""
     seconds: float
 
     def readable(self) -> list[int]:
         return [i for i, info in enumerate(self.infos) if info.ok]
+
+    @cached_property
+    def components(self) -> np.ndarray:
+        """Component label per image (smallest member index); -1 for an unreadable image."""
+        readable = np.array(self.readable(), dtype=np.int64)
+        components = np.full(len(self.infos), -1, dtype=np.int64)
+        if len(readable):
+            components[readable] = readable[self.near.components]
+        return components
+
+    def pair_blocks(self) -> Iterator[np.ndarray]:
+        """The near-duplicate pairs again, (i, j, distance) rows indexing ``dataset.images``, a block at a
+        time: recomputed from the hashes (about a second per 5,000 images), as the audit keeps none."""
+        readable = np.array(self.readable(), dtype=np.int64)
+        for block in near_pair_blocks([self.infos[i].dhash for i in readable], self.threshold):
+            yield np.concatenate([readable[block[:, :2]], block[:, 2:]], axis=1)
 
     def readable_dataset(self) -> Dataset:
         """The dataset without its unreadable images: what class counts and splits are made of."""
@@ -63,20 +78,11 @@ def run_audit(dataset: Dataset, threshold: int = DEFAULT_THRESHOLD, workers: int
         raise BrainEdgeError(f"near-duplicate threshold must be 0..{HASH_BITS - 1} bits, got {threshold}")
     start = time.monotonic()
     infos = inspect_all([image.path for image in dataset.images], workers=workers, progress=progress)
-    readable = np.array([i for i, info in enumerate(infos) if info.ok], dtype=np.int64)
-    local = near_pairs([infos[i].dhash for i in readable], threshold)
-    pairs = np.concatenate([readable[local[:, :2]], local[:, 2:]], axis=1) if len(local) else local
-    components = np.full(len(infos), -1, dtype=np.int64)
-    if len(readable):
-        components[readable] = readable[connected_groups(len(readable), local)]
-    return Audit(
-        dataset=dataset,
-        infos=infos,
-        threshold=threshold,
-        pairs=pairs,
-        components=components,
-        seconds=time.monotonic() - start,
-    )
+    readable = [i for i, info in enumerate(infos) if info.ok]
+    part_index = {part: index for index, part in enumerate(dataset.parts)}
+    parts = np.array([part_index.get(dataset.images[i].part, -1) for i in readable], dtype=np.int64)
+    near = find_near_duplicates([infos[i].dhash for i in readable], parts, threshold)
+    return Audit(dataset=dataset, infos=infos, threshold=threshold, near=near, seconds=time.monotonic() - start)
 
 
 def manifest_dataset(manifest: Manifest) -> Dataset:
@@ -142,27 +148,21 @@ def _exact_facts(audit: Audit) -> dict[str, Any]:
 
 def _near_facts(audit: Audit, groups: dict[str, list[int]]) -> dict[str, Any]:
     images = audit.dataset.images
-    same_part: set[int] = set()
-    other_part: set[int] = set()
-    cross_pairs = 0
-    for first, second, _ in audit.pairs.tolist():
-        if images[first].part == images[second].part:
-            same_part.update((first, second))
-        else:
-            other_part.update((first, second))
-            cross_pairs += 1
+    readable, near = audit.readable(), audit.near
+    same_part = [index for index, flag in zip(readable, near.near_same_kind) if flag]
+    other_part = [index for index, flag in zip(readable, near.near_other_kind) if flag]
     multi = [indices for indices in groups.values() if len(indices) > 1]
     return {
         "threshold": audit.threshold,
         "hash": HASH_NAME,
-        "pairs": len(audit.pairs),
+        "pairs": near.pairs,
         "groups": len(multi),
         "images": sum(len(indices) for indices in multi),
         "largest_group": max((len(indices) for indices in multi), default=1),
-        "images_with_near_duplicate_in_same_part": _counter([images[i].part for i in sorted(same_part)]),
-        "cross_part_pairs": cross_pairs,
+        "images_with_near_duplicate_in_same_part": _counter([images[i].part for i in same_part]),
+        "cross_part_pairs": near.cross_pairs,
         "cross_part_groups": sum(1 for indices in multi if len({images[i].part for i in indices}) > 1),
-        "images_with_near_duplicate_in_other_part": _counter([images[i].part for i in sorted(other_part)]),
+        "images_with_near_duplicate_in_other_part": _counter([images[i].part for i in other_part]),
         "mixed_label_groups": sum(1 for indices in multi if len({images[i].label for i in indices}) > 1),
     }
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from brainedge.edge_runtime.cli_help import DefaultsHelpFormatter
 from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser, report_user_errors
-from brainedge.edge_runtime.files import check_results_folder, shown
+from brainedge.edge_runtime.files import check_results_folder, output_lock, shown
 from brainedge.edge_runtime.manifest import SPLITS, Manifest, check_images_present, class_weights, read_manifest
 from brainedge.train.data.audit import manifest_dataset, run_audit, summarize
 from brainedge.train.data.duplicates import DEFAULT_THRESHOLD
@@ -120,6 +120,12 @@ def run_audit_command(args: argparse.Namespace) -> int:
     if args.manifest and (args.binary or args.mapping):
         raise BrainEdgeError("--binary/--mapping apply to roots; a manifest's labels are already mapped")
     check_results_folder(args.out, AUDIT_FILES, AUDIT_JSON, lambda start: b'"schema": "brainedge.audit/' in start)
+    with output_lock(args.out, "brainedge-data audit"):
+        return _audit(args)
+
+
+def _audit(args: argparse.Namespace) -> int:
+    """run_audit_command's work, while it holds --out."""
     dataset = manifest_dataset(read_checked(args.manifest)) if args.manifest else load_roots(args.roots, _mapping(args))
     audit = run_audit(dataset, threshold=args.threshold, workers=args.workers, progress=not args.quiet)
     facts = summarize(audit)

@@ -6,6 +6,11 @@ group's labels). Ties in size are broken by a seeded shuffle, so a seed fixes th
 Each held-out split gets at least one image of every class. With a Kaggle ``Testing/``
 folder kept as the test split, only ``Training/`` is divided (into train and val) and
 test images whose group reaches into train/val are flagged ``leaked``.
+
+A class with fewer groups than splits cannot be in all of them. Where that leaves it out of
+train or val, the split is refused (training would refuse it); out of test, it is a warning. An
+image filed under two classes (the same bytes, or near-duplicates) is a warning too: its group
+goes whole into one split carrying both labels.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from brainedge.edge_runtime.errors import BrainEdgeError
-from brainedge.edge_runtime.files import check_replaceable
+from brainedge.edge_runtime.files import check_replaceable, lock_name, output_lock
+from brainedge.edge_runtime.files import shown as shown_name
 from brainedge.edge_runtime.manifest import SPLITS, Manifest, ManifestRow, is_manifest_text, write_manifest
 from brainedge.train.data.audit import Audit, run_audit
 from brainedge.train.data.duplicates import DEFAULT_THRESHOLD
@@ -156,7 +162,86 @@ def split_audit(
                 leaked=splits[index] == "test" and groups[index] in trained_groups,
             )
         )
-    return Manifest(root=Path(dataset.root), rows=sorted(rows, key=lambda row: row.path))
+    manifest = Manifest(root=Path(dataset.root), rows=sorted(rows, key=lambda row: row.path))
+    _check_trainable(manifest, [split for split in SPLITS if fractions[split] > 0], audit.threshold)
+    for warning in _mixed_label_warnings(manifest):
+        print(f"warning: {warning}", file=sys.stderr)
+    return manifest
+
+
+LISTED_CASES = 10
+"""Warnings of one kind printed one line each; beyond them, one line counts the rest."""
+
+
+def _check_trainable(manifest: Manifest, assigned: Sequence[str], threshold: int) -> None:
+    """Refuse a split leaving a class out of train or val (training refuses it); warn of one left out of test."""
+    members: dict[str, list[ManifestRow]] = defaultdict(list)
+    for row in manifest.rows:
+        if row.split in assigned:  # a kept Testing/ folder's images are not divided
+            members[row.label].append(row)
+    refusals, warnings = [], []
+    for label, rows in sorted(members.items()):
+        missing = [split for split in assigned if split not in {row.split for row in rows}]
+        if not missing:
+            continue
+        groups = len({row.group for row in rows})
+        why = (
+            f"class {label!r} gets no {' or '.join(missing)} images: its {len(rows)} images are {groups} "
+            f"near-duplicate group(s) at --threshold {threshold}, and a group is never cut in two"
+        )
+        if {"train", "val"} & set(missing):
+            refusals.append(f"{why}; training needs every class in train and val: add distinct images of it")
+        else:
+            warnings.append(f"{why}; its test recall cannot be measured")
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if refusals:
+        more = f" (and {len(refusals) - 1} more class(es))" if len(refusals) > 1 else ""
+        raise BrainEdgeError(f"{shown_name(manifest.root)}: {refusals[0]}{more}")
+
+
+def _mixed_label_warnings(manifest: Manifest) -> list[str]:
+    """One line per image filed under two classes: the same bytes, or near-duplicates (a mixed-label group)."""
+    by_sha: dict[str, list[ManifestRow]] = defaultdict(list)
+    by_group: dict[str, list[ManifestRow]] = defaultdict(list)
+    for row in manifest.rows:
+        by_sha[row.sha256].append(row)
+        by_group[row.group].append(row)
+    same = [rows for rows in by_sha.values() if len({row.label for row in rows}) > 1]
+    explained = {row.group for rows in same for row in rows}
+    near = [rows for group, rows in by_group.items() if len({row.label for row in rows}) > 1 and group not in explained]
+    cases = [
+        f"the same image (identical bytes) is under classes {_classes(rows)}: {_files(rows)}; it is trained or "
+        "tested with both labels: remove the wrong copy"
+        for rows in same
+    ] + [
+        f"near-duplicates under classes {_classes(rows)}: {_files(rows)}; their group goes whole into "
+        f"{_splits(rows)} with both labels: check them, or lower --threshold if they differ"
+        for rows in near
+    ]
+    if len(cases) > LISTED_CASES:
+        more = len(cases) - LISTED_CASES
+        cases = [
+            *cases[:LISTED_CASES],
+            f"and {more} more image(s) under two classes; `brainedge-data audit` lists them",
+        ]
+    return cases
+
+
+def _classes(rows: Sequence[ManifestRow]) -> str:
+    return " and ".join(repr(label) for label in sorted({row.label for row in rows}))
+
+
+def _files(rows: Sequence[ManifestRow]) -> str:
+    """A few of the files, one of each class first."""
+    first = {row.label: row for row in reversed(rows)}
+    listed = sorted(first.values(), key=lambda row: row.label)[:3]
+    rest = len(rows) - len(listed)
+    return ", ".join(shown_name(row.path) for row in listed) + (f" (and {rest} more)" if rest else "")
+
+
+def _splits(rows: Sequence[ManifestRow]) -> str:
+    return "/".join(split for split in SPLITS if split in {row.split for row in rows})
 
 
 def make_split(
@@ -179,8 +264,9 @@ def make_split(
     """
     check_fractions(val_fraction, test_fraction)
     check_replaceable(out, is_manifest_text, "a BrainEdge manifest")
-    audit = run_audit(load_dataset(root, mapping), threshold=threshold, workers=workers, progress=progress)
-    _report_excluded(audit)
-    manifest = split_audit(audit, val_fraction, test_fraction, seed, keep_test)
-    write_manifest(out, manifest)
+    with output_lock(Path(out).parent, "brainedge-data split", lock_name(out)):  # the manifest's own lock
+        audit = run_audit(load_dataset(root, mapping), threshold=threshold, workers=workers, progress=progress)
+        _report_excluded(audit)
+        manifest = split_audit(audit, val_fraction, test_fraction, seed, keep_test)
+        write_manifest(out, manifest)
     return manifest
