@@ -52,10 +52,10 @@ from brainedge.edge_runtime.backends import ONNX_BACKENDS, TFLITE_BACKENDS
 from brainedge.edge_runtime.bundle import Bundle, find_bundles, is_bundle
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.files import shown
-from brainedge.edge_runtime.formats import known_format
 from brainedge.edge_runtime.metadata import BundleMetadata
 from brainedge.edge_runtime.metrics import confusion_matrix, per_class_scores
 from brainedge.edge_runtime.scoring import score_predictions
+from brainedge.edge_runtime.variants import known_variant
 
 RUNNER = (sys.executable, "-m", "brainedge.benchmarks.runner")
 PAIRED = (sys.executable, "-m", "brainedge.benchmarks.paired")
@@ -541,15 +541,15 @@ def add_agreement(rows: list[BenchRow], predictions: list[list[int] | None], ref
 
 
 def is_float32(row: BenchRow) -> bool:
-    """A row of a float reference format (tflite_float32, onnx_float32), the base of ratios."""
-    found = known_format(row.variant)
+    """A row of a float reference variant (tflite_float32, onnx_float32), the base of ratios."""
+    found = known_variant(row.variant)
     return found is not None and found.float_reference
 
 
 def compute_ratios(rows: Sequence[BenchRow], references: dict[str, str | None]) -> list[dict[str, Any]]:
     """Each non-float32 row against the float32 of the same run, format, backend and threads.
 
-    When a format has no float32 artifact (an ONNX int8 alone, say) the run's reference is used.
+    When a file format has no float32 artifact (an ONNX int8 alone, say) the run's reference is used.
     """
     ratios = []
     ok = [r for r in rows if r.status == "ok"]

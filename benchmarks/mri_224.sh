@@ -53,10 +53,10 @@ if [ -f "$work/run/config.json" ]; then resume=(--resume); else resume=(); fi
   --command "$invocation" --out "$results/train_$name"
 
 stage "export"
-"$py" -m brainedge.export "$work/run" --out "$work/export" --formats all --target-accuracy 0.995 2>&1 | tee "$work/export.log"
+"$py" -m brainedge.export "$work/run" --out "$work/export" --variants all --target-accuracy 0.995 2>&1 | tee "$work/export.log"
 "$py" -m brainedge.export.evaluate "$work/run" "$work/export" --split test --out "$work/export/evaluation_test.json"
 "$py" -m brainedge.benchmarks.studies.export_report "$work/export/evaluation_test.json" --out "$results/export_$name" \
-  --command "$invocation  # export stage: brainedge-export RUN --formats all --target-accuracy 0.995; export.evaluate --split test"
+  --command "$invocation  # export stage: brainedge-export RUN --variants all --target-accuracy 0.995; export.evaluate --split test"
 
 stage "calibration, refusal, referral"
 "$py" -m brainedge.benchmarks.studies.ood_set "$work/ood_set" --shared "$shared"

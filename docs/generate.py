@@ -6,7 +6,7 @@ A page marks each generated region::
     ...rewritten by this script...
     <!-- /generated -->
 
-NAME is ``variants`` (edge_runtime/formats.py), ``metadata`` (edge_runtime/metadata.schema.json) or
+NAME is ``variants`` (edge_runtime/variants.py), ``metadata`` (edge_runtime/metadata.schema.json) or
 ``cli:PROG`` (that console script's argparse parser; ``cli:brainedge-data audit`` for a subcommand,
 ``cli:python -m MODULE`` for a module run with -m). Run from a clone, with brainedge installed editable:
 
@@ -30,7 +30,7 @@ from unittest import mock
 import tomllib
 
 from brainedge.edge_runtime.cli_help import format_default, shows_default
-from brainedge.edge_runtime.formats import DEFAULT_FORMATS, FORMATS
+from brainedge.edge_runtime.variants import DEFAULT_VARIANTS, VARIANTS
 
 ROOT = Path(__file__).resolve().parents[1]
 REGION = re.compile(r"(<!-- generated:(?P<name>[^>]+?) -->\n)(?P<body>.*?)(<!-- /generated -->)", re.S)
@@ -45,7 +45,7 @@ VARIANT_SUMMARIES = {
     "onnx_float32": "ONNX via tf2onnx",
     "onnx_int8": "int8 by ONNX Runtime static QDQ quantization on the same calibration images",
 }
-"""What each variant is for, in a reader's words (the rest of its row comes from the table in formats.py)."""
+"""What each variant is for, in a reader's words (the rest of its row comes from the table in variants.py)."""
 
 MACHINE_DEPENDENT: dict[tuple[str, str], tuple[str, tuple[tuple[str, str], ...]]] = {
     ("brainedge-data audit", "--workers"): ("2 (1 on a single core)", ()),
@@ -208,23 +208,23 @@ def _neutral(row: tuple[str, str, str], default: str, edits: tuple[tuple[str, st
 
 
 def variants_table() -> str:
-    """Every export variant in formats.py, in its order."""
-    unknown = set(VARIANT_SUMMARIES) - {variant.name for variant in FORMATS}
+    """Every export variant in variants.py, in its order."""
+    unknown = set(VARIANT_SUMMARIES) - {variant.name for variant in VARIANTS}
     if unknown:
-        raise RuntimeError(f"VARIANT_SUMMARIES names variants formats.py does not have: {', '.join(sorted(unknown))}")
+        raise RuntimeError(f"VARIANT_SUMMARIES names variants variants.py does not have: {', '.join(sorted(unknown))}")
     lines = [
         "| variant | model file | calibrated on training images | from the QAT model | float reference "
         "| exported by default | what |",
         "|---|---|:-:|:-:|:-:|:-:|---|",
     ]
     mark = {True: "✓", False: ""}
-    for variant in FORMATS:
+    for variant in VARIANTS:
         if variant.name not in VARIANT_SUMMARIES:
             raise RuntimeError(f"variant {variant.name}: add its summary to VARIANT_SUMMARIES in docs/generate.py")
         lines.append(
             f"| `{variant.name}` | `{variant.model_format}`, `model{variant.suffix}` "
             f"| {mark[variant.needs_calibration]} | {mark[variant.needs_qat]} | {mark[variant.float_reference]} "
-            f"| {mark[variant.name in DEFAULT_FORMATS]} "
+            f"| {mark[variant.name in DEFAULT_VARIANTS]} "
             f"| {VARIANT_SUMMARIES[variant.name]} |"
         )
     return "\n".join(lines) + "\n"

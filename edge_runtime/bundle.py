@@ -17,7 +17,6 @@ from typing import Any
 
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.files import write_atomically
-from brainedge.edge_runtime.formats import FORMAT_NAMES, ExportFormat, known_format
 from brainedge.edge_runtime.metadata import (
     LABELS_FILE,
     METADATA_FILE,
@@ -26,6 +25,7 @@ from brainedge.edge_runtime.metadata import (
     read_labels,
     write_labels,
 )
+from brainedge.edge_runtime.variants import VARIANT_NAMES, Variant, known_variant
 
 PENDING = {"status": "pending"}
 """The verification record of a bundle being exported: replaced by the check's result before the
@@ -87,14 +87,14 @@ class Bundle:
         return self.metadata.class_names
 
     @property
-    def export_format(self) -> ExportFormat | None:
-        """The row of the export-format table this bundle was made as (None for a hand-made bundle)."""
-        return known_format(self.metadata.variant)
+    def variant(self) -> Variant | None:
+        """The row of the variant table this bundle was made as (None for a hand-made bundle)."""
+        return known_variant(self.metadata.variant)
 
     @property
     def is_float_reference(self) -> bool:
         """A float32 model: what quantized bundles are compared with."""
-        found = self.export_format
+        found = self.variant
         return found.float_reference if found else self.metadata.input.dtype == "float32" == self.metadata.output.dtype
 
     @property
@@ -224,8 +224,8 @@ def holds_bundle(folder: Path) -> bool:
 
 
 def is_staging(name: str) -> bool:
-    """A staging folder of some export format's bundle."""
-    return _staging_of(name) in FORMAT_NAMES
+    """A staging folder of some variant's bundle."""
+    return _staging_of(name) in VARIANT_NAMES
 
 
 def _staging_of(name: str) -> str | None:

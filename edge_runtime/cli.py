@@ -38,7 +38,7 @@ from brainedge.edge_runtime.metadata import MOBILENET_MEAN, MOBILENET_STD
 from brainedge.edge_runtime.streaming import MAX_DECODE_WORKERS, automatic_workers
 from brainedge.edge_runtime.version import VersionAction
 
-FORMATS = ("text", "json", "csv")
+OUTPUT_FORMATS = ("text", "json", "csv")
 Result = Union[Prediction, BrainEdgeError]
 
 
@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="confidence below which the answer is 'uncertain — refer for review' "
         "(default: the bundle's confidence_threshold, 0.5 for --model)",
     )
-    parser.add_argument("--format", choices=FORMATS, default="text", help="output format (default text)")
+    parser.add_argument("--format", choices=OUTPUT_FORMATS, default="text", help="output format (default text)")
     parser.add_argument(
         "--json",
         dest="format",

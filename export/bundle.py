@@ -15,8 +15,8 @@ from typing import Any
 
 from brainedge.edge_runtime.backends import load_backend
 from brainedge.edge_runtime.bundle import Bundle
-from brainedge.edge_runtime.formats import export_format
 from brainedge.edge_runtime.metadata import BundleMetadata, InputSpec, OutputSpec
+from brainedge.edge_runtime.variants import variant_named
 
 
 def write_bundle(
@@ -32,11 +32,11 @@ def write_bundle(
     """Write model file, labels.txt and metadata.json into a staging directory.
 
     Input/output dtypes and quantization are read back from the model itself, so the metadata
-    cannot disagree with the file it describes. ``variant`` is a row of the export-format table;
+    cannot disagree with the file it describes. ``variant`` is a row of the variant table;
     a model made elsewhere (a third-party reference) names its ``model_format`` instead.
     """
     if model_format is None:
-        model_format = export_format(variant).model_format
+        model_format = variant_named(variant).model_format
     suffix = f".{model_format}"
     input_spec, output_spec = _tensor_specs(model_bytes, suffix, len(class_names), float_spec)
     metadata = BundleMetadata(

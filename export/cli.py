@@ -23,7 +23,7 @@ from typing import Any
 
 from brainedge.edge_runtime.cli_help import DefaultsHelpFormatter
 from brainedge.edge_runtime.errors import OneLineParser
-from brainedge.edge_runtime.formats import FORMAT_NAMES
+from brainedge.edge_runtime.variants import VARIANT_NAMES
 from brainedge.export.settings import DEFAULTS, IO_DTYPES, VERIFY_SPLITS, ExportSettings
 from brainedge.train.stack import add_verbose_option, run_training_command
 
@@ -33,10 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("run_dir", type=Path, help="a brainedge-train run directory")
     parser.add_argument("--out", type=Path, help="where bundles go (default: RUN_DIR/export)")
     parser.add_argument(
-        "--formats",
+        "--variants",
+        "--formats",  # its name before 0.3: the commands in older records still run
+        dest="variants",
         nargs="+",
-        default=list(DEFAULTS.formats),
-        help=f"any of {', '.join(FORMAT_NAMES)}, or 'all' (default: {' '.join(DEFAULTS.formats)})",
+        default=list(DEFAULTS.variants),
+        help=f"any of {', '.join(VARIANT_NAMES)}, or 'all' (default: {' '.join(DEFAULTS.variants)})",
     )
     parser.add_argument(
         "--representative",
@@ -101,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
 def settings_from_args(args: argparse.Namespace) -> ExportSettings:
     """The options are named after the settings' fields, so they map one to one."""
     values = {field.name: getattr(args, field.name) for field in dataclasses.fields(ExportSettings)}
-    return ExportSettings(**{**values, "formats": tuple(args.formats)})
+    return ExportSettings(**{**values, "variants": tuple(args.variants)})
 
 
 def print_table(results: list[dict[str, Any]], failure: str = "not kept") -> None:

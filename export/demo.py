@@ -182,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
     results = export_run(
         run_dir,
         out / "bundles",
-        ExportSettings(formats=("tflite_float32", "tflite_int8_ptq"), representative=calibration_images),
+        ExportSettings(variants=("tflite_float32", "tflite_int8_ptq"), representative=calibration_images),
     )
     print_export_table(results)
     if not all(row["passed"] for row in results):

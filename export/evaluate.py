@@ -25,10 +25,10 @@ from brainedge.edge_runtime.cli_help import DefaultsHelpFormatter
 from brainedge.edge_runtime.engine import BatchOutputs
 from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser
 from brainedge.edge_runtime.files import check_replaceable, write_text_atomically
-from brainedge.edge_runtime.formats import FORMATS
 from brainedge.edge_runtime.head import beyond_threshold, softmax
 from brainedge.edge_runtime.metrics import with_interval
 from brainedge.edge_runtime.scoring import bundle_outputs, score_predictions
+from brainedge.edge_runtime.variants import VARIANTS
 from brainedge.export.settings import DEFAULTS
 from brainedge.train.scoring import LEAK_FREE_TEST, images_label
 from brainedge.train.stack import add_verbose_option, run_training_command
@@ -39,19 +39,19 @@ def evaluate(run_dir: Path, export_dir: Path, split: str = "test") -> list[dict[
     from brainedge.export.run import LabelledImages, TrainingRun, load_qat_model
     from brainedge.export.verify import passes, verification
 
-    bundles = [Bundle.open(export_dir / f.name) for f in FORMATS if is_bundle(export_dir / f.name)]
+    bundles = [Bundle.open(export_dir / f.name) for f in VARIANTS if is_bundle(export_dir / f.name)]
     if not bundles:
         raise BrainEdgeError(f"{export_dir}: no bundles to evaluate")
     run = TrainingRun.open(run_dir)
     images = LabelledImages.load(run, split)
     inputs = images.float_inputs(run.input_spec)
     references = {"float": run.load_float_model().predict(inputs, verbose=0)}
-    if any(bundle.export_format.needs_qat for bundle in bundles):
+    if any(bundle.variant.needs_qat for bundle in bundles):
         references["qat"] = load_qat_model(run).predict(inputs, verbose=0)
     rows = []
     for bundle in bundles:
         print(f"[{bundle.name}] {len(images.labels)} {split} images", flush=True)
-        source = "qat" if bundle.export_format.needs_qat else "float"
+        source = "qat" if bundle.variant.needs_qat else "float"
         outputs = bundle_outputs(bundle, images.images)
         check = verification(outputs.probabilities, references, source, images.labels, split, DEFAULTS.min_agreement)
         rows.append(

@@ -1,4 +1,4 @@
-"""Export a training run into verified bundles, one per format."""
+"""Export a training run into verified bundles, one per variant."""
 
 from __future__ import annotations
 
@@ -31,13 +31,12 @@ from brainedge.edge_runtime.files import (
     shown,
     write_text_atomically,
 )
-from brainedge.edge_runtime.formats import FORMAT_NAMES, export_format
 from brainedge.edge_runtime.metadata import HeadSpec
 from brainedge.edge_runtime.metrics import wilson_interval
 from brainedge.edge_runtime.scoring import bundle_outputs
 from brainedge.edge_runtime.tensors import tensors_to_bytes
+from brainedge.edge_runtime.variants import VARIANT_NAMES, variant_named
 from brainedge.export.bundle import write_bundle
-from brainedge.export.formats import chosen_formats
 from brainedge.export.head import feature_map_model, head_of
 from brainedge.export.onnx import quantize_onnx, to_onnx
 from brainedge.export.qualify import Answers, Qualification, qualify
@@ -46,6 +45,7 @@ from brainedge.export.run import LabelledImages, TrainingRun, load_qat_model, re
 from brainedge.export.settings import DEFAULTS, ExportSettings
 from brainedge.export.tflite import convert
 from brainedge.export.tflite_metadata import embed_metadata
+from brainedge.export.variants import chosen_variants
 from brainedge.export.verify import passes, verification
 from brainedge.train.tf_setup import keras, tf
 
@@ -60,7 +60,7 @@ def check_export_folder(out: Path) -> None:
     if not out.is_dir():
         return
     entries = sorted(path.name for path in out.iterdir() if path.name != LOCK_NAME)  # an export at work
-    not_bundles = [name for name in entries if name in FORMAT_NAMES and not holds_bundle(out / name)]
+    not_bundles = [name for name in entries if name in VARIANT_NAMES and not holds_bundle(out / name)]
     if not_bundles:
         raise BrainEdgeError(
             f"{shown(out / not_bundles[0])}: not a bundle (no bundle metadata), which export would replace; "
@@ -68,7 +68,7 @@ def check_export_folder(out: Path) -> None:
         )
     if REPORT_FILE in entries and not is_export_report(out / REPORT_FILE):
         raise BrainEdgeError(f"{shown(out / REPORT_FILE)}: not brainedge-export's report; choose another --out")
-    earlier_export = REPORT_FILE in entries or any(name in FORMAT_NAMES or is_staging(name) for name in entries)
+    earlier_export = REPORT_FILE in entries or any(name in VARIANT_NAMES or is_staging(name) for name in entries)
     if entries and not earlier_export:
         raise BrainEdgeError(
             f"{shown(out)}: already holds other files ({', '.join(entries[:3])}{', ...' if len(entries) > 3 else ''}); "
@@ -82,11 +82,11 @@ def is_export_report(path: Path) -> bool:
         rows = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return False
-    return isinstance(rows, list) and all(isinstance(row, dict) and row.get("variant") in FORMAT_NAMES for row in rows)
+    return isinstance(rows, list) and all(isinstance(row, dict) and row.get("variant") in VARIANT_NAMES for row in rows)
 
 
 def export_run(run_dir: Path, out: Path, settings: ExportSettings = DEFAULTS) -> list[dict[str, Any]]:
-    """Convert, bundle, verify and qualify each format; a bundle that disagrees with Keras is not kept."""
+    """Convert, bundle, verify and qualify each variant; a bundle that disagrees with Keras is not kept."""
     settings.check()
     run = TrainingRun.open(run_dir)  # first: a RUN_DIR that is a file is named as such, not its export/
     check_export_folder(out)  # before hours of work
@@ -96,10 +96,10 @@ def export_run(run_dir: Path, out: Path, settings: ExportSettings = DEFAULTS) ->
 
 def _export(run: TrainingRun, out: Path, settings: ExportSettings) -> list[dict[str, Any]]:
     """export_run's work, while it holds --out."""
-    formats = chosen_formats(list(settings.formats), run.missing_qat_model())
+    variants = chosen_variants(list(settings.variants), run.missing_qat_model())
     remove_abandoned_staging(out)
     calibration = None
-    if any(export_format(f).needs_calibration for f in formats):  # checked first: a short train split fails fast
+    if any(variant_named(f).needs_calibration for f in variants):  # checked first: a short train split fails fast
         calibration = representative_inputs(run, settings.representative)
         print(f"calibrating int8 on {len(calibration)} training images", flush=True)
     images = LabelledImages.load(run, settings.verify_split, settings.verify_limit)
@@ -113,12 +113,12 @@ def _export(run: TrainingRun, out: Path, settings: ExportSettings) -> list[dict[
     )
     inputs = images.float_inputs(run.input_spec)
     models = {"float": run.load_float_model()}
-    if any(export_format(f).needs_qat for f in formats):
+    if any(variant_named(f).needs_qat for f in variants):
         models["qat"] = load_qat_model(run)
     references = {name: model.predict(inputs, verbose=0) for name, model in models.items()}
     exporter = _Exporter(run, out, settings, models, references, images, calibration, validation, fitting)
     results = []
-    for name in formats:
+    for name in variants:
         results.append(exporter.export(name))
         out.mkdir(parents=True, exist_ok=True)
         update_report(out / REPORT_FILE, results[-1])
@@ -139,14 +139,14 @@ def update_report(path: Path, row: dict[str, Any]) -> None:
         rows = [r for r in rows if isinstance(r, dict) and r.get("variant") != row["variant"]]
     except (OSError, ValueError, TypeError):  # no report yet, or one nobody can read: start afresh
         rows = []
-    order = {name: index for index, name in enumerate(FORMAT_NAMES)}
+    order = {name: index for index, name in enumerate(VARIANT_NAMES)}
     rows = sorted([*rows, row], key=lambda r: order.get(r.get("variant"), len(order)))
     write_text_atomically(path, json.dumps(rows, indent=2) + "\n")
 
 
 @dataclass
 class _Exporter:
-    """What every format's export shares: the run, the Keras models and their answers."""
+    """What every variant's export shares: the run, the Keras models and their answers."""
 
     run: TrainingRun
     out: Path
@@ -162,7 +162,7 @@ class _Exporter:
 
     def export(self, name: str) -> dict[str, Any]:
         """Convert, write into staging, verify, debug if needed, qualify, then move into place (or not)."""
-        source = "qat" if export_format(name).needs_qat else "float"
+        source = "qat" if variant_named(name).needs_qat else "float"
         print(
             f"[{name}] converting and verifying on {len(self.images.labels)} {self.settings.verify_split} images",
             flush=True,
@@ -182,7 +182,7 @@ class _Exporter:
             outputs = validation if self.images is self.validation else bundle_outputs(bundle, self.images.images)
             check = self.verify(outputs.probabilities, source)
             bundle = bundle.with_metadata(verification=check)
-            if export_format(name).full_integer and check["accuracy_drop_points"] > self.settings.debug_threshold:
+            if variant_named(name).full_integer and check["accuracy_drop_points"] > self.settings.debug_threshold:
                 self.debug(staging, name, check["accuracy_drop_points"])
             passed = passes(check, self.settings.min_agreement)
             if passed:

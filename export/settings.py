@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from brainedge.edge_runtime.errors import BrainEdgeError
-from brainedge.edge_runtime.formats import DEFAULT_FORMATS
+from brainedge.edge_runtime.variants import DEFAULT_VARIANTS
 
 IO_DTYPES = ("uint8", "int8", "float32")
 MIN_OOD_TRAIN_IMAGES = 100
@@ -18,9 +18,9 @@ VERIFY_SPLITS = ("train", "val", "test")
 
 @dataclass(frozen=True)
 class ExportSettings:
-    formats: tuple[str, ...] = DEFAULT_FORMATS
+    variants: tuple[str, ...] = DEFAULT_VARIANTS
     representative: int = 200
-    """Training images that calibrate the int8 formats' activation ranges."""
+    """Training images that calibrate the int8 variants' activation ranges."""
     io_dtype: str = "uint8"
     """Input/output type of full-integer TFLite models."""
     verify_split: str = "val"
@@ -28,7 +28,7 @@ class ExportSettings:
     min_agreement: float = 0.97
     """Top-1 agreement with the Keras model below which a bundle is not kept."""
     debug_threshold: float = 1.0
-    """Accuracy points an int8 format may lose against the float model before it is debugged per layer."""
+    """Accuracy points an int8 variant may lose against the float model before it is debugged per layer."""
     target_accuracy: float | None = None
     """Accuracy the accepted validation answers must reach; sets the referral threshold (None: the default)."""
     ood_rejection: float = 0.01

@@ -8,12 +8,12 @@ import numpy as np
 from tensorflow.lite.tools import flatbuffer_utils
 
 from brainedge.edge_runtime.errors import BrainEdgeError
-from brainedge.edge_runtime.formats import FORMATS
+from brainedge.edge_runtime.variants import VARIANTS
 from brainedge.train.tf_setup import keras, tf
 
 INTEGER_IO = {"uint8": tf.uint8, "int8": tf.int8, "float32": tf.float32}
-TFLITE_VARIANTS = tuple(f.name.removeprefix("tflite_") for f in FORMATS if f.model_format == "tflite")
-"""The format table's TFLite rows without their prefix: what the converter is asked for."""
+TFLITE_VARIANTS = tuple(f.name.removeprefix("tflite_") for f in VARIANTS if f.model_format == "tflite")
+"""The variant table's TFLite rows without their prefix: what the converter is asked for."""
 
 
 def converter_for(

@@ -53,7 +53,7 @@ def exported(run_dir: Path) -> tuple[Path, subprocess.CompletedProcess]:
     """Every variant of ``run_dir``, with the per-layer debug report forced on (threshold far below any loss)."""
     out = run_dir.parent / "bundles"
     done = _python(
-        "-m", "brainedge.export", str(run_dir), "--out", str(out), "--formats", "all",
+        "-m", "brainedge.export", str(run_dir), "--out", str(out), "--variants", "all",
         "--representative", "32", "--debug-threshold", "-100",
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]

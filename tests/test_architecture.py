@@ -1,6 +1,6 @@
 """The layers point one way, and TensorFlow stays out of everything a device runs.
 
-contract (errors, cli_help, files, formats, metadata, bundle, preprocess, manifest, metrics)
+contract (errors, cli_help, files, variants, metadata, bundle, preprocess, manifest, metrics)
   < runtime (the rest of edge_runtime)
   < train < export (on the contract and the runtime)
   ; the benchmark harness (brainedge-bench) on the contract and the runtime only
@@ -27,7 +27,7 @@ FOLDERS = {
 }
 CONTRACT = {
     f"brainedge.edge_runtime.{name}"
-    for name in ("errors", "cli_help", "files", "formats", "metadata", "bundle", "preprocess", "manifest", "metrics")
+    for name in ("errors", "cli_help", "files", "variants", "metadata", "bundle", "preprocess", "manifest", "metrics")
 }
 TOP = ("brainedge.benchmarks.studies", "brainedge.export.demo", "android_demo.tools")
 ALLOWED = {

@@ -71,7 +71,7 @@ def test_schema_and_dataclasses_name_the_same_fields() -> None:
 def test_a_written_bundle_opens_with_its_hash_and_labels_checked(bundle: Bundle) -> None:
     opened = Bundle.open(bundle.directory)
     assert opened.metadata == bundle.metadata and opened.class_names == CLASSES
-    assert opened.export_format.needs_calibration and not opened.is_float_reference
+    assert opened.variant.needs_calibration and not opened.is_float_reference
     assert [path.name for path in opened.files] == ["model.tflite", "labels.txt", "metadata.json"]
     assert not [p for p in bundle.directory.iterdir() if p.name.startswith(".")], "temporary files left"
 

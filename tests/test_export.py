@@ -29,19 +29,19 @@ from brainedge.edge_runtime.classifier import Classifier
 from brainedge.edge_runtime.engine import Engine
 from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.files import LOCK_NAME
-from brainedge.edge_runtime.formats import FORMAT_NAMES
-from brainedge.edge_runtime.formats import FORMATS as EXPORT_FORMATS
 from brainedge.edge_runtime.manifest import read_manifest
 from brainedge.edge_runtime.metadata import read_labels
 from brainedge.edge_runtime.metrics import wilson_interval
 from brainedge.edge_runtime.preprocess import decode_rgb
+from brainedge.edge_runtime.variants import VARIANT_NAMES
+from brainedge.edge_runtime.variants import VARIANTS as EXPORT_VARIANTS
 from brainedge.export.settings import DEFAULTS
 
 pytestmark = [pytest.mark.slow, pytest.mark.tensorflow]
 
 ROOT = Path(__file__).resolve().parent.parent
-FORMATS = FORMAT_NAMES
-INT8 = tuple(f.name for f in EXPORT_FORMATS if f.full_integer)
+VARIANTS = VARIANT_NAMES
+INT8 = tuple(f.name for f in EXPORT_VARIANTS if f.full_integer)
 
 pytest.importorskip("onnxruntime")
 
@@ -63,9 +63,9 @@ def _probabilities(bundle: Path, images: list[np.ndarray]) -> np.ndarray:
 
 def test_every_format_is_a_verified_bundle(exported: tuple[Path, subprocess.CompletedProcess]) -> None:
     out, done = exported
-    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == sorted(FORMATS)
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == sorted(VARIANTS)
     assert not [p for p in out.iterdir() if p.name.startswith(".")], "staging directories left behind"
-    for name in FORMATS:
+    for name in VARIANTS:
         Classifier.from_bundle(out / name)  # loads, and its sha256 matches the final model file
         metadata = Bundle.open(out / name).metadata
         assert metadata.variant == name
@@ -74,7 +74,7 @@ def test_every_format_is_a_verified_bundle(exported: tuple[Path, subprocess.Comp
         assert check["decided_agreement"] >= DEFAULTS.min_agreement, (name, check)
         assert name in done.stdout  # the table
     report = json.loads((out / "export_report.json").read_text())
-    assert [row["variant"] for row in report] == list(FORMATS) and all(row["passed"] for row in report)
+    assert [row["variant"] for row in report] == list(VARIANTS) and all(row["passed"] for row in report)
 
 
 def test_bundles_agree_with_each_other_through_the_runtime(
@@ -85,7 +85,7 @@ def test_bundles_agree_with_each_other_through_the_runtime(
     images = _val_images(run_dir)
     reference = _probabilities(out / "tflite_float32", images)
     assert np.abs(_probabilities(out / "onnx_float32", images) - reference).max() < 1e-4
-    for name in FORMATS:
+    for name in VARIANTS:
         if name == "tflite_int8_qat":  # its reference is the QAT Keras model, checked by export
             continue
         agreement = (_probabilities(out / name, images).argmax(1) == reference.argmax(1)).mean()
@@ -184,7 +184,7 @@ def _tflite_metadata(model: bytes) -> bytes:
     raise AssertionError("no TFLITE_METADATA buffer")
 
 
-@pytest.mark.parametrize("name", [f for f in FORMATS if f.startswith("tflite_")])
+@pytest.mark.parametrize("name", [f for f in VARIANTS if f.startswith("tflite_")])
 def test_tflite_files_carry_labels_and_normalization(
     exported: tuple[Path, subprocess.CompletedProcess], name: str
 ) -> None:
@@ -212,7 +212,7 @@ def test_tflite_files_carry_labels_and_normalization(
     assert _byte(_child(output, 3), 0) == 1  # FeatureProperties
 
 
-@pytest.mark.parametrize("name", [f for f in FORMATS if f.startswith("tflite_")])
+@pytest.mark.parametrize("name", [f for f in VARIANTS if f.startswith("tflite_")])
 def test_tflite_files_name_only_their_inputs_outputs_and_signature(
     exported: tuple[Path, subprocess.CompletedProcess], name: str
 ) -> None:
@@ -290,14 +290,14 @@ stopped_in_qat = work / "stopped_in_qat"  # killed during QAT: the float model i
 stopped_in_qat.mkdir()
 for name in ("config.json", "model.keras"):
     shutil.copy(run / name, stopped_in_qat / name)
-attempt("stopped_in_qat", str(stopped_in_qat), "--out", str(work / "out6"), "--formats", "tflite_int8_qat")
+attempt("stopped_in_qat", str(stopped_in_qat), "--out", str(work / "out6"), "--variants", "tflite_int8_qat")
 no_qat = work / "no_qat"
 no_qat.mkdir()
 config = json.loads((run / "config.json").read_text())
 config["train"]["qat_epochs"] = 0
 (no_qat / "config.json").write_text(json.dumps(config))
 shutil.copy(run / "model.keras", no_qat / "model.keras")
-attempt("no_qat", str(no_qat), "--out", str(work / "out7"), "--formats", "tflite_int8_qat")
+attempt("no_qat", str(no_qat), "--out", str(work / "out7"), "--variants", "tflite_int8_qat")
 for case, edit in (  # config.json as a hand edit could leave it: read through TrainConfig, each is refused
     ("misspelt_setting", lambda train: train.update(qat_epoch=1)),
     ("ill_typed_setting", lambda train: train["model"].update(alpha="1.0")),
@@ -308,16 +308,16 @@ for case, edit in (  # config.json as a hand edit could leave it: read through T
     edit(config["train"])
     (work / case / "config.json").write_text(json.dumps(config))
     shutil.copy(run / "model.keras", work / case / "model.keras")
-    attempt(case, str(work / case), "--out", str(work / f"out_{case}"), "--formats", "tflite_float32")
+    attempt(case, str(work / case), "--out", str(work / f"out_{case}"), "--variants", "tflite_float32")
 user_files = work / "out8"  # a folder of the user's: not an export's, nothing of theirs may be replaced
 (user_files / "tflite_float32").mkdir(parents=True)
 (user_files / "tflite_float32" / "notes.txt").write_text("mine")
-attempt("not_a_bundle", str(run), "--out", str(user_files), "--formats", "tflite_float32")
+attempt("not_a_bundle", str(run), "--out", str(user_files), "--variants", "tflite_float32")
 (user_files / "tflite_float32" / "notes.txt").rename(user_files / "notes.txt")
 (user_files / "tflite_float32").rmdir()
-attempt("other_files", str(run), "--out", str(user_files), "--formats", "tflite_float32")
+attempt("other_files", str(run), "--out", str(user_files), "--variants", "tflite_float32")
 (user_files / "notes.txt").rename(user_files / "export_report.json")
-attempt("foreign_report", str(run), "--out", str(user_files), "--formats", "tflite_float32")
+attempt("foreign_report", str(run), "--out", str(user_files), "--variants", "tflite_float32")
 (user_files / "export_report.json").rename(user_files / "notes.txt")
 damages = (("damaged_model", "model.keras"), ("empty_config", "config.json"), ("damaged_qat", "qat_model.keras"))
 for case, damage in damages:
@@ -327,10 +327,10 @@ for case, damage in damages:
         (copy / damage).write_text("{}")
     else:
         (copy / damage).write_bytes((copy / damage).read_bytes()[:1000])  # cut short, as by a full disk
-    qat = ["--formats", "tflite_int8_qat", "--representative", "32"]
-    formats = qat if damage == "qat_model.keras" else ["--formats", "tflite_float32"]
-    attempt(case, str(copy), "--out", str(work / f"out_{case}"), *formats)
-attempt("representative", str(run), "--out", str(work / "out2"), "--formats", "tflite_int8_ptq",
+    qat = ["--variants", "tflite_int8_qat", "--representative", "32"]
+    variants = qat if damage == "qat_model.keras" else ["--variants", "tflite_float32"]
+    attempt(case, str(copy), "--out", str(work / f"out_{case}"), *variants)
+attempt("representative", str(run), "--out", str(work / "out2"), "--variants", "tflite_int8_ptq",
         "--representative", "100000")
 
 class Unquantizable:
@@ -338,7 +338,7 @@ class Unquantizable:
         raise RuntimeError("loc(\"cumsum\"): error: 'tfl.cumsum' op quantization is not supported\nmore detail")
 
 brainedge.export.tflite.converter_for = lambda *args, **kwargs: Unquantizable()
-attempt("unquantizable", str(run), "--out", str(work / "out3"), "--formats", "tflite_int8_ptq",
+attempt("unquantizable", str(run), "--out", str(work / "out3"), "--variants", "tflite_int8_ptq",
         "--representative", "32")
 (work / "a_file").write_text("not a folder")
 attempt("out_is_a_file", str(run), "--out", str(work / "a_file"))
@@ -414,7 +414,7 @@ def test_evaluate_scores_every_bundle_on_the_test_split(
     config = json.loads((run_dir / "config.json").read_text())
     manifest = read_manifest(Path(config["manifest"]))
     test_files = manifest.files("test", include_leaked=False)
-    assert [row["variant"] for row in rows] == list(FORMATS)
+    assert [row["variant"] for row in rows] == list(VARIANTS)
     assert "McNemar" in done.stdout and f"on {len(test_files)} test images" in done.stdout
     for row in rows:
         assert row["split"] == "test" and row["count"] == len(test_files)
@@ -507,7 +507,7 @@ def _start_export(run_dir: Path, out: Path, script: str = PAUSED_EXPORT) -> subp
             "-c",
             script,
             str(run_dir),
-            "--formats",
+            "--variants",
             "tflite_int8_ptq",
             "--representative",
             "32",
@@ -550,7 +550,7 @@ def test_an_interrupted_export_leaves_the_previous_bundle_and_nothing_loadable(
         assert staged.exists()  # SIGKILL: nothing runs; the folder is hidden, and refused if pointed at
         with pytest.raises(BrainEdgeError, match="interrupted before the bundle was verified"):
             Bundle.open(staged)
-        done = _python("-m", "brainedge.export", str(run_dir), "--out", str(out), "--formats", "tflite_float32")
+        done = _python("-m", "brainedge.export", str(run_dir), "--out", str(out), "--variants", "tflite_float32")
         assert done.returncode == 0, done.stderr[-2000:]
         assert not staged.exists(), "the next export did not clear the abandoned staging folder"
 
@@ -565,7 +565,7 @@ def test_a_second_export_into_the_same_out_is_refused_and_the_first_finishes_who
     first = _start_export(run_dir, out, HELD_EXPORT)
     try:
         staged = _wait_for_staged_bundle(out, first)  # the first holds --out, its bundle staged and unverified
-        second = _python("-m", "brainedge.export", str(run_dir), "--out", str(out), "--formats", "tflite_float32")
+        second = _python("-m", "brainedge.export", str(run_dir), "--out", str(out), "--variants", "tflite_float32")
         assert second.returncode == 2, second.stderr[-2000:]
         lines = second.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith(f"error: {out}: in use by brainedge-export (pid {first.pid} on ")
@@ -585,7 +585,7 @@ def test_a_lock_file_left_in_a_new_out_blocks_no_export(run_dir: Path, tmp_path:
     out = tmp_path / "bundles"
     out.mkdir()
     (out / LOCK_NAME).write_text(f"brainedge-export (pid {os.getpid()} on {socket.gethostname()} since then)\n")
-    done = _python("-m", "brainedge.export", str(run_dir), "--out", str(out), "--formats", "tflite_float32")
+    done = _python("-m", "brainedge.export", str(run_dir), "--out", str(out), "--variants", "tflite_float32")
     assert done.returncode == 0, done.stderr[-2000:]
     assert sorted(os.listdir(out)) == ["export_report.json", "tflite_float32"]
 
@@ -595,7 +595,7 @@ def test_each_bundle_is_qualified_from_its_own_outputs(exported: tuple[Path, sub
     out, _ = exported
     report = {row["variant"]: row for row in json.loads((out / "export_report.json").read_text())}
     heads = {}
-    for name in FORMATS:
+    for name in VARIANTS:
         metadata = Bundle.open(out / name).metadata
         assert metadata.head is not None and metadata.calibration is not None, name
         ood = metadata.out_of_distribution
@@ -613,7 +613,7 @@ def test_target_accuracy_chooses_the_referral_threshold_on_validation(run_dir: P
 
     out = tmp_path / "bundles"
     done = _python(
-        "-m", "brainedge.export", str(run_dir), "--out", str(out), "--formats", "tflite_float32",
+        "-m", "brainedge.export", str(run_dir), "--out", str(out), "--variants", "tflite_float32",
         "--target-accuracy", "0.99",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
@@ -666,12 +666,12 @@ def test_a_temperature_that_does_not_help_held_out_images_is_not_kept() -> None:
 
 
 def test_all_formats_say_what_they_leave_out(capsys: pytest.CaptureFixture[str]) -> None:
-    from brainedge.export.formats import chosen_formats
+    from brainedge.export.variants import chosen_variants
 
-    assert chosen_formats(["all"], None) == list(FORMAT_NAMES)
+    assert chosen_variants(["all"], None) == list(VARIANT_NAMES)
     assert capsys.readouterr().out == ""
-    without_qat = chosen_formats(["all"], "this run's quantization-aware training has not finished")
-    assert without_qat == [name for name in FORMAT_NAMES if name != "tflite_int8_qat"]
+    without_qat = chosen_variants(["all"], "this run's quantization-aware training has not finished")
+    assert without_qat == [name for name in VARIANT_NAMES if name != "tflite_int8_qat"]
     assert "leaves out tflite_int8_qat: this run's quantization-aware training" in capsys.readouterr().out
 
 

@@ -585,7 +585,7 @@ def test_refit_trains_on_train_and_val_and_export_says_its_val_figures_are_optim
     metrics = json.loads((run / "metrics_float.json").read_text())
     assert "val" not in metrics and "test" in metrics
     exported = subprocess.run(
-        [sys.executable, "-m", "brainedge.export", str(run), "--formats", "tflite_float32"],
+        [sys.executable, "-m", "brainedge.export", str(run), "--variants", "tflite_float32"],
         cwd=ROOT,
         capture_output=True,
         text=True,

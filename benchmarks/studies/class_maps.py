@@ -577,7 +577,7 @@ def run(args: argparse.Namespace) -> int:
         if not directory.is_dir():
             raise BrainEdgeError(
                 f"{shown(directory)}: no such bundle; export it with brainedge-export {shown(args.run_dir)} "
-                f"--formats {args.float_bundle},{args.int8_bundle}"
+                f"--variants {args.float_bundle} {args.int8_bundle}"
             )
     config, images = load_images(args.run_dir, args.images)
     print(f"{len(images.paths)} test images; reading both bundles", flush=True)

@@ -153,7 +153,7 @@ def run_row(row: Row, seed: int, manifest: Path, work: Path) -> Path:
         shutil.rmtree(partial, ignore_errors=True)
         python = [sys.executable, "-m"]
         with open(directory / "export.log", "w") as log:
-            step("export", [*python, "brainedge.export", str(run), "--out", str(partial), "--formats", *EXPORTED,
+            step("export", [*python, "brainedge.export", str(run), "--out", str(partial), "--variants", *EXPORTED,
                             *EXPORT_OPTIONS], log)  # fmt: skip
             step(
                 "evaluation",

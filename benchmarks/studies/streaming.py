@@ -157,7 +157,7 @@ def peak_memory(
     for _ in range(repeats):
         for count in counts:
             argv = ["--bundle", str(bundle), "--threads", str(threads), "--decode-workers", str(count), str(folder)]
-            runs[str(count)].append(classify_peak_rss(argv))
+            runs[str(count)].append(classify_peak_rss(argv, runs=1))  # this study repeats itself, interleaved
     return runs
 
 

@@ -144,10 +144,12 @@ def test_the_brain_extent_study_refuses_slices_with_no_brain(tmp_path: Path, cap
     from brainedge.benchmarks.studies import brain_extent
     from brainedge.train.data.split import make_split
 
+    rng = np.random.default_rng(0)
     for label in ("a", "b"):
         (tmp_path / "images" / label).mkdir(parents=True)
-        for number in range(4):
-            Image.new("L", (40, 40), 10 * number).save(tmp_path / "images" / label / f"{number}.png")
+        for number in range(4):  # distinct dark noise: no near-duplicates (split refuses a class of one group)
+            dark = rng.integers(0, 40, (40, 40), dtype=np.uint8)
+            Image.fromarray(dark).save(tmp_path / "images" / label / f"{number}.png")
     make_split(tmp_path / "images", tmp_path / "manifest.csv", progress=False)
     out = tmp_path / "extent"
     assert brain_extent.main(["--manifest", str(tmp_path / "manifest.csv"), "--out", str(out)]) == 2
