@@ -39,7 +39,7 @@ from brainedge.edge_runtime.variants import VARIANT_NAMES, variant_named
 from brainedge.export.bundle import write_bundle
 from brainedge.export.head import feature_map_model, head_of
 from brainedge.export.onnx import quantize_onnx, to_onnx
-from brainedge.export.qualify import Answers, Qualification, qualify
+from brainedge.export.qualify import Qualification, SplitOutputs, qualify
 from brainedge.export.quant_debug import DEBUG_JSON, DEBUG_MARKDOWN, layer_errors, summary, write_report
 from brainedge.export.run import LabelledImages, TrainingRun, load_qat_model, representative_inputs
 from brainedge.export.settings import DEFAULTS, ExportSettings
@@ -209,8 +209,8 @@ class _Exporter:
         print(f"[{bundle.metadata.variant}] qualifying on {len(self.fitting.labels)} train images", flush=True)
         fitted = bundle_outputs(bundle, self.fitting.images)
         result = qualify(
-            Answers(fitted.logits, fitted.features, self.fitting.labels),
-            Answers(validation.logits, validation.features, self.validation.labels),
+            SplitOutputs(fitted.logits, fitted.features, self.fitting.labels),
+            SplitOutputs(validation.logits, validation.features, self.validation.labels),
             self.settings.ood_components,
             self.settings.ood_rejection,
             self.settings.target_accuracy,

@@ -24,8 +24,8 @@ OOD_TENSORS = {"class_means": "ood.class_means", "basis": "ood.basis", "variance
 
 
 @dataclass(frozen=True)
-class Answers:
-    """One split's answers from a bundle, uncalibrated: logits and pooled features per image."""
+class SplitOutputs:
+    """One split's outputs from a bundle, uncalibrated: logits and pooled features per image."""
 
     logits: np.ndarray
     features: np.ndarray
@@ -43,8 +43,8 @@ class Qualification:
 
 
 def qualify(
-    train: Answers,
-    val: Answers,
+    train: SplitOutputs,
+    val: SplitOutputs,
     components: int,
     rejection: float,
     target_accuracy: float | None,
@@ -64,7 +64,7 @@ def qualify(
     return Qualification(calibration, ood, tensors, referral, threshold)
 
 
-def fit_calibration(val: Answers) -> Calibration:
+def fit_calibration(val: SplitOutputs) -> Calibration:
     """The NLL-optimal temperature, kept only when it also helps validation images it was not fitted on.
 
     Two folds of the validation split: a temperature fitted on one half must lower the other half's
@@ -92,18 +92,18 @@ def fit_calibration(val: Answers) -> Calibration:
     return Calibration(temperature=temperature, fit={**fit, "before": _rounded(before), "after": _rounded(after)})
 
 
-def _fitted(val: Answers, rows: np.ndarray) -> float:
+def _fitted(val: SplitOutputs, rows: np.ndarray) -> float:
     logits, labels = val.logits[rows], val.labels[rows]
     return 1.0 if (logits.argmax(axis=1) == labels).all() else fit_temperature(logits, labels)
 
 
-def _nll(val: Answers, rows: np.ndarray, temperature: float) -> float:
+def _nll(val: SplitOutputs, rows: np.ndarray, temperature: float) -> float:
     """Summed (not mean) NLL of some validation rows, so the two folds weigh by their size."""
     return negative_log_likelihood(softmax(val.logits[rows], temperature), val.labels[rows]) * int(rows.sum())
 
 
 def choose_referral(
-    val: Answers, temperature: float, refused: np.ndarray, target_accuracy: float
+    val: SplitOutputs, temperature: float, refused: np.ndarray, target_accuracy: float
 ) -> tuple[Referral, float]:
     """The referral threshold over the answers the bundle gives at all (refused images are never accepted).
 
@@ -139,7 +139,7 @@ def fit_ppca(features: np.ndarray, labels: np.ndarray, num_classes: int, compone
 
 
 def out_of_distribution(
-    statistics: PpcaMahalanobis, train: Answers, val: Answers, rejection: float
+    statistics: PpcaMahalanobis, train: SplitOutputs, val: SplitOutputs, rejection: float
 ) -> tuple[OutOfDistribution, dict[str, np.ndarray], np.ndarray]:
     """The threshold rejects ``rejection`` of the validation images (the in-distribution cost it accepts).
 

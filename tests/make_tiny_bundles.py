@@ -115,7 +115,7 @@ def write_head_bundle(directory: Path, tf, model, int8: bool) -> Path:
     from brainedge.edge_runtime.engine import Engine
     from brainedge.edge_runtime.tensors import tensors_to_bytes
     from brainedge.export.head import feature_map_model, head_of
-    from brainedge.export.qualify import Answers, qualify
+    from brainedge.export.qualify import SplitOutputs, qualify
 
     variant = "tflite_int8_ptq" if int8 else "tflite_float32"
     bundle = Bundle.open(write_bundle(directory, convert(tf, feature_map_model(model), int8), variant))
@@ -123,10 +123,10 @@ def write_head_bundle(directory: Path, tf, model, int8: bool) -> Path:
     bundle = bundle.with_head(head, tensors_to_bytes(weights))
     classifier = Engine.from_bundle(bundle)
 
-    def answers(count: int, seed: int) -> Answers:
+    def answers(count: int, seed: int) -> SplitOutputs:
         images, labels = colour_images(count, seed)
         outputs = [classifier.run(classifier.preprocess(image), calibrated=False) for image in images]
-        return Answers(
+        return SplitOutputs(
             np.concatenate([o.logits for o in outputs]), np.concatenate([o.features for o in outputs]), labels
         )
 

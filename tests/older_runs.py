@@ -10,17 +10,17 @@ import numpy as np
 from brainedge.edge_runtime.manifest import Manifest, ManifestRow, write_manifest
 from brainedge.edge_runtime.metrics import classification_report
 from brainedge.train.run_dir import RunDirectory
-from brainedge.train.scoring import SplitAnswers
+from brainedge.train.scoring import SplitProbabilities
 
 CLASSES = ["glioma", "notumor"]
 
 
-def answers(split: str, right: list[bool], leaked: list[bool]) -> SplitAnswers:
+def answers(split: str, right: list[bool], leaked: list[bool]) -> SplitProbabilities:
     """Alternating true classes, answered right or wrong as told, with the manifest's leaked flags."""
     labels = np.arange(len(right)) % 2
     predicted = np.where(right, labels, 1 - labels)
     probabilities = np.eye(2)[predicted] * 0.8 + 0.1
-    return SplitAnswers(split, labels, probabilities, np.array(leaked))
+    return SplitProbabilities(split, labels, probabilities, np.array(leaked))
 
 
 def manifest_with_test_images(path: Path, leaked: list[bool]) -> Path:

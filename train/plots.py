@@ -13,14 +13,14 @@ import numpy as np  # noqa: E402
 
 from brainedge.edge_runtime.metrics import roc_curve, with_interval  # noqa: E402
 from brainedge.train.run_dir import RunDirectory  # noqa: E402
-from brainedge.train.scoring import WITH_LEAKED, SplitAnswers, headline_key, images_label  # noqa: E402
+from brainedge.train.scoring import WITH_LEAKED, SplitProbabilities, headline_key, images_label  # noqa: E402
 
 
 def plot_run(
     run: RunDirectory,
     name: str,
     reports: dict[str, Any],
-    answers: dict[str, SplitAnswers],
+    answers: dict[str, SplitProbabilities],
     class_names: list[str],
 ) -> None:
     """Write curves.png, and confusion_<name>.png / roc_<name>.png on the headline images: the

@@ -23,7 +23,7 @@ WITH_LEAKED = "test_with_leaked"
 
 
 @dataclass(frozen=True)
-class SplitAnswers:
+class SplitProbabilities:
     """A model's probabilities on one split, in manifest order, with the manifest's ``leaked`` flags."""
 
     split: str
@@ -31,12 +31,12 @@ class SplitAnswers:
     probabilities: np.ndarray
     leaked: np.ndarray
 
-    def leak_free(self) -> SplitAnswers:
+    def leak_free(self) -> SplitProbabilities:
         kept = ~np.asarray(self.leaked, bool)
-        return SplitAnswers(self.split, self.labels[kept], self.probabilities[kept], self.leaked[kept])
+        return SplitProbabilities(self.split, self.labels[kept], self.probabilities[kept], self.leaked[kept])
 
 
-def split_reports(answers: SplitAnswers, class_names: list[str]) -> dict[str, dict[str, Any]]:
+def split_reports(answers: SplitProbabilities, class_names: list[str]) -> dict[str, dict[str, Any]]:
     """``{split: report}``; for the test split the leak-free report, and the all-images one beside it
     when the manifest flags any test image as leaked (none left: the all-images one alone)."""
     if answers.split != LEAK_FREE_TEST:

@@ -25,7 +25,7 @@ from brainedge.train.config import Phase, TrainConfig, phases, qat_phase
 from brainedge.train.model import build_model, set_trainable_blocks
 from brainedge.train.pipeline import make_dataset, unreadable_images_stop_training
 from brainedge.train.run_dir import RunDirectory, damaged
-from brainedge.train.scoring import SplitAnswers, split_reports, summary_line
+from brainedge.train.scoring import SplitProbabilities, split_reports, summary_line
 from brainedge.train.tf_setup import keras, tf
 
 QAT_CALIBRATION_BATCHES = 8
@@ -376,7 +376,7 @@ class Trainer:
         for split in ("val", "test"):
             if not self.splits[split]:
                 continue
-            answers[split] = SplitAnswers(
+            answers[split] = SplitProbabilities(
                 split,
                 np.array([label for _, label in self.splits[split]]),
                 model.predict(self._dataset(split), verbose=0, callbacks=[StopWhenAsked(self.stops_at_start)]),

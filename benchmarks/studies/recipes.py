@@ -356,7 +356,7 @@ def read_evaluation(path: Path) -> list[dict[str, Any]]:
 
 
 @dataclass(frozen=True)
-class TestAnswers:
+class TestProbabilities:
     """The float Keras model's probabilities on each leak-free test image, plain and averaged with
     the left-right mirror's."""
 
@@ -374,7 +374,7 @@ class TestAnswers:
 
 
 @functools.cache
-def float_answers(run_dir: Path) -> TestAnswers:
+def float_answers(run_dir: Path) -> TestProbabilities:
     """Cached: the flip-averaged row and the error overlap read the same models' answers."""
     from brainedge.export.run import LabelledImages, TrainingRun
 
@@ -388,7 +388,7 @@ def float_answers(run_dir: Path) -> TestAnswers:
         f"{path.parent.name}/{path.name} ({run.class_names[label]})" for path, label in zip(images.paths, images.labels)
     ]
     groups = np.array([row.group for row in run.manifest.split("test") if not row.leaked])  # LabelledImages' order
-    return TestAnswers(names, list(images.paths), list(run.class_names), groups, images.labels, plain, averaged)
+    return TestProbabilities(names, list(images.paths), list(run.class_names), groups, images.labels, plain, averaged)
 
 
 def error_overlap(finished: list[Path]) -> dict[str, Any]:
