@@ -38,7 +38,7 @@ from brainedge.benchmarks.report import (
 )
 from brainedge.benchmarks.rows import BenchRow, rows_of
 from brainedge.benchmarks.runner import DEFAULT_RUNS, DEFAULT_WARMUP
-from brainedge.edge_runtime.backends import BACKENDS
+from brainedge.edge_runtime.backends import BACKENDS, check_threads
 from brainedge.edge_runtime.cli_help import DefaultsHelpFormatter
 from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser, report_user_errors
 from brainedge.edge_runtime.files import check_results_folder, output_lock
@@ -169,8 +169,8 @@ def benchmark(args: argparse.Namespace, command: str) -> dict:
         raise BrainEdgeError(f"--settle must be at least 0, got {args.settle}")
     if args.limit is not None and args.limit < 1:
         raise BrainEdgeError(f"--limit must be at least 1, got {args.limit}")
-    if any(threads is not None and threads < 1 for threads in args.threads):
-        raise BrainEdgeError(f"--threads must be at least 1 each, got {' '.join(map(str, args.threads))}")
+    for threads in args.threads:
+        check_threads(threads, "--threads")
     artifacts = discover_bundles(args.bundles)
     test_set, test_record = None, None
     if args.test_set:

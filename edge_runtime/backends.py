@@ -201,14 +201,28 @@ def _importable(name: str, requested: bool = False) -> bool:
     return True
 
 
+MAX_THREADS = 64
+"""More interpreter threads than any Pi, phone or workstation here has cores; a huge count would try to
+start that many native threads and starve every process on the machine of them."""
+
+
+def check_threads(threads: int | None, name: str = "threads") -> None:
+    """The one range check of an interpreter thread count (None: the interpreter's default).
+
+    Raises:
+        BrainEdgeError: below 1 or above ``MAX_THREADS``, in one line naming ``name``.
+    """
+    if threads is not None and not 1 <= threads <= MAX_THREADS:
+        raise BrainEdgeError(f"{name} must be between 1 and {MAX_THREADS}, got {threads}")
+
+
 def load_backend(path: Path, backend: str = "auto", threads: int | None = None, xnnpack: bool = True) -> Backend:
     """Load a .tflite or .onnx model with the requested (or best available) backend.
 
     ``xnnpack=False`` runs TFLite's built-in kernels without the default XNNPACK delegate;
     ONNX Runtime has no such switch and ignores it.
     """
-    if threads is not None and threads < 1:
-        raise BrainEdgeError(f"threads must be at least 1, got {threads}")
+    check_threads(threads)
     suffix = path.suffix.lower()
     if suffix not in (".tflite", ".onnx"):
         raise BrainEdgeError(f"{path}: unknown model type (expected .tflite or .onnx)")

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Sized
 from pathlib import Path
 from typing import TextIO, Union
 
-from brainedge.edge_runtime.backends import BACKENDS
+from brainedge.edge_runtime.backends import BACKENDS, check_threads
 from brainedge.edge_runtime.bundle import Bundle
 from brainedge.edge_runtime.engine import Engine, Name, Prediction, Timings  # what classify gives, made there
 from brainedge.edge_runtime.errors import BrainEdgeError
@@ -54,7 +54,7 @@ class ClassifierOptions:
     backend: str = "auto"
     """"auto" (the first installed interpreter for the model's type) or one of ``backends.BACKENDS``."""
     threads: int | None = None
-    """Interpreter threads, at least 1; None: the interpreter's default."""
+    """Interpreter threads, 1 to ``backends.MAX_THREADS``; None: the interpreter's default."""
     xnnpack: bool = True
     """TFLite's XNNPACK delegate (ignored by ONNX Runtime)."""
     confidence_threshold: float | None = None
@@ -72,8 +72,7 @@ class ClassifierOptions:
     def __post_init__(self) -> None:
         if self.backend != "auto" and self.backend not in BACKENDS:
             raise BrainEdgeError(f"unknown backend {self.backend!r} (choose from auto, {', '.join(BACKENDS)})")
-        if self.threads is not None and self.threads < 1:
-            raise BrainEdgeError(f"threads must be at least 1, got {self.threads}")
+        check_threads(self.threads)
         if self.confidence_threshold is not None and not 0.0 <= self.confidence_threshold <= 1.0:
             raise BrainEdgeError(f"confidence threshold must be between 0 and 1, got {self.confidence_threshold}")
         if self.top_k < 1:

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Callable, Optional, Union
 
-from brainedge.edge_runtime.backends import BACKENDS
+from brainedge.edge_runtime.backends import BACKENDS, check_threads
 from brainedge.edge_runtime.camera import CAMERAS, Frames, camera_frames, folder_frames
 from brainedge.edge_runtime.classifier import (
     NOT_RECOGNISED,
@@ -159,7 +159,8 @@ def check_args(args: argparse.Namespace) -> None:
         check_output_folder(args.explain)
         watched = args.watch is not None
         check_overlays_apart(args.explain, [args.watch] if watched else args.paths, watched)
-    for name in ("top_k", "threads", "max_images"):
+    check_threads(args.threads, "--threads")
+    for name in ("top_k", "max_images"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise BrainEdgeError(f"--{name.replace('_', '-')} must be at least 1, got {value}")

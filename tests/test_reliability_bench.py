@@ -125,7 +125,7 @@ def _zero_rounds(layout, tmp_path, out):
 
 
 def _zero_threads(layout, tmp_path, out):
-    return [layout["export"], "--out", out, "--threads", "1", "0"], "--threads must be at least 1 each", "got 1 0"
+    return [layout["export"], "--out", out, "--threads", "1", "0"], "--threads must be between 1 and 64", "got 0"
 
 
 def _negative_settle(layout, tmp_path, out):

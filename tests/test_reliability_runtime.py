@@ -42,7 +42,7 @@ CASES = {
     "model is a folder": (["--bundle", "{w}/bundle", "{w}/scans"], 2, "is a directory, not a model file"),
     "model without labels": (["--model", "{w}/bundle/model.tflite", "{w}/scans"], 2, "--model needs --labels"),
     "top-k 0": (["--bundle", "{w}/bundle", "--top-k", "0", "{w}/scans"], 2, "--top-k must be at least 1"),
-    "threads 0": (["--bundle", "{w}/bundle", "--threads", "0", "{w}/scans"], 2, "--threads must be at least 1"),
+    "threads 0": (["--bundle", "{w}/bundle", "--threads", "0", "{w}/scans"], 2, "--threads must be between 1 and 64"),
     "threshold 1.5": (["--bundle", "{w}/bundle", "--threshold", "1.5", "{w}/scans"], 2, "between 0 and 1"),
     "nothing given": (["--bundle", "{w}/bundle"], 2, "give images or folders"),
     "watch and paths": (["--bundle", "{w}/bundle", "--watch", "{w}/scans", "{w}/scans"], 2, "do not also give"),

@@ -376,7 +376,7 @@ def test_a_corrupt_model_file_is_refused(tmp_path: Path, capsys: pytest.CaptureF
         (["--model", "m.tflite", "x.png"], "--model needs --labels"),
         (["--bundle", "b", "--watch", ".", "x.png"], "do not also give PATHs"),
         (["--bundle", "b", "--top-k", "0", "x.png"], "--top-k must be at least 1"),
-        (["--bundle", "b", "--threads", "0", "x.png"], "--threads must be at least 1"),
+        (["--bundle", "b", "--threads", "0", "x.png"], "--threads must be between 1 and 64"),
         (["--bundle", "b", "--decode-workers", "-1", "x.png"], "--decode-workers must be between 0 and 32, got -1"),
         (["--bundle", "b", "--decode-workers", "33", "x.png"], "--decode-workers must be between 0 and 32, got 33"),
     ],
@@ -477,7 +477,7 @@ def test_watch_mode_classifies_images_dropped_in_later(bundles: Path, tmp_path: 
     "field, value, message",
     [
         ("backend", "tflite", "unknown backend 'tflite' (choose from auto, litert"),
-        ("threads", 0, "threads must be at least 1, got 0"),
+        ("threads", 0, "threads must be between 1 and 64, got 0"),
         ("confidence_threshold", 1.5, "confidence threshold must be between 0 and 1, got 1.5"),
         ("confidence_threshold", -0.1, "confidence threshold must be between 0 and 1, got -0.1"),
         ("top_k", 0, "top_k must be at least 1, got 0"),

@@ -29,7 +29,7 @@ import sys
 from pathlib import Path
 
 from brainedge.edge_runtime import __version__
-from brainedge.edge_runtime.backends import BACKENDS
+from brainedge.edge_runtime.backends import BACKENDS, check_threads
 from brainedge.edge_runtime.cli_help import DefaultsHelpFormatter
 from brainedge.edge_runtime.engine import Engine
 from brainedge.edge_runtime.errors import (
@@ -129,7 +129,8 @@ def require_serve_stack() -> None:
 def check_args(args: argparse.Namespace) -> None:
     if not 0 <= args.port <= 65535:
         raise BrainEdgeError(f"--port must be between 0 and 65535, got {args.port}")
-    for name in ("threads", "queue", "decoders", "max_pixels"):
+    check_threads(args.threads, "--threads")
+    for name in ("queue", "decoders", "max_pixels"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise BrainEdgeError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
