@@ -40,7 +40,7 @@ from brainedge.benchmarks.rows import BenchRow, rows_of
 from brainedge.benchmarks.runner import DEFAULT_RUNS, DEFAULT_WARMUP
 from brainedge.edge_runtime.backends import BACKENDS, check_threads
 from brainedge.edge_runtime.cli_help import DefaultsHelpFormatter
-from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser, report_user_errors
+from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser, check_number, report_user_errors
 from brainedge.edge_runtime.files import check_results_folder, output_lock
 
 
@@ -86,9 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--ood-set",
         type=Path,
         metavar="DIR",
-        help="images that are not the training domain (python -m brainedge.benchmarks.studies.ood_set makes one): "
-        "each artifact also classifies every image under DIR, never counted in accuracy, and the report gives "
-        "the share refused as out-of-distribution per top-level folder and over the folders DIR/sources.json "
+        help="images that are not the training domain (from a clone of BrainEdge, "
+        "python -m brainedge.benchmarks.studies.ood_set makes one): each artifact also classifies every "
+        "image under DIR, never counted in accuracy, and the report gives the share refused as "
+        "out-of-distribution per top-level folder and over the folders DIR/sources.json "
         'calls "ood" (all of them without it), "near" ones apart (any other kind there is an error). An image '
         "under DIR that cannot be read is named on stderr, left out of the shares, and makes the exit status 1",
     )
@@ -165,8 +166,8 @@ def benchmark(args: argparse.Namespace, command: str) -> dict:
         raise BrainEdgeError(f"--rounds and --block must be at least 1, got {args.rounds} and {args.block}")
     if args.processes < 1:
         raise BrainEdgeError(f"--processes must be at least 1, got {args.processes}")
-    if args.settle < 0:
-        raise BrainEdgeError(f"--settle must be at least 0, got {args.settle}")
+    check_number("--settle", args.settle, 0, 3600)
+    check_number("--timeout", args.timeout, 1, 86_400)
     if args.limit is not None and args.limit < 1:
         raise BrainEdgeError(f"--limit must be at least 1, got {args.limit}")
     for threads in args.threads:

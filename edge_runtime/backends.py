@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.errors import BrainEdgeError, check_number
 from brainedge.edge_runtime.metadata import Quantization
 
 TFLITE_BACKENDS = ("litert", "tflite_runtime", "tensorflow")
@@ -212,8 +212,8 @@ def check_threads(threads: int | None, name: str = "threads") -> None:
     Raises:
         BrainEdgeError: below 1 or above ``MAX_THREADS``, in one line naming ``name``.
     """
-    if threads is not None and not 1 <= threads <= MAX_THREADS:
-        raise BrainEdgeError(f"{name} must be between 1 and {MAX_THREADS}, got {threads}")
+    if threads is not None:
+        check_number(name, threads, 1, MAX_THREADS, whole=True)
 
 
 def load_backend(path: Path, backend: str = "auto", threads: int | None = None, xnnpack: bool = True) -> Backend:

@@ -42,6 +42,8 @@ class Bundle:
     @classmethod
     def open(cls, directory: str | Path, check_model: bool = True) -> Bundle:
         """Read and validate a bundle; ``check_model`` also compares the model's SHA-256 and the labels."""
+        if not str(directory).strip():  # Path("") is the current folder: refused by name, as the CLIs do
+            raise BrainEdgeError("the bundle is an empty path (an unset shell variable?)")
         directory = Path(directory)
         if not directory.is_dir():
             kind = "not a directory" if directory.exists() else "bundle directory not found"

@@ -14,7 +14,7 @@ from typing import TextIO, Union
 from brainedge.edge_runtime.backends import BACKENDS, check_threads
 from brainedge.edge_runtime.bundle import Bundle
 from brainedge.edge_runtime.engine import Engine, Name, Prediction, Timings  # what classify gives, made there
-from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.errors import BrainEdgeError, check_number
 from brainedge.edge_runtime.files import shown, walk_files
 from brainedge.edge_runtime.metadata import (
     DEFAULT_CONFIDENCE_THRESHOLD,
@@ -73,16 +73,15 @@ class ClassifierOptions:
         if self.backend != "auto" and self.backend not in BACKENDS:
             raise BrainEdgeError(f"unknown backend {self.backend!r} (choose from auto, {', '.join(BACKENDS)})")
         check_threads(self.threads)
-        if self.confidence_threshold is not None and not 0.0 <= self.confidence_threshold <= 1.0:
-            raise BrainEdgeError(f"confidence threshold must be between 0 and 1, got {self.confidence_threshold}")
-        if self.top_k < 1:
-            raise BrainEdgeError(f"top_k must be at least 1, got {self.top_k}")
-        if self.decode_workers is not None and not 0 <= self.decode_workers <= MAX_DECODE_WORKERS:
-            raise BrainEdgeError(
-                f"decode workers must be between 0 and {MAX_DECODE_WORKERS}, got {self.decode_workers}"
-            )
-        if self.max_pixels < 1:
-            raise BrainEdgeError(f"max_pixels must be at least 1, got {self.max_pixels}")
+        if self.confidence_threshold is not None:
+            check_number("confidence_threshold", self.confidence_threshold, 0.0, 1.0)
+        check_number("top_k", self.top_k, 1, whole=True)
+        if self.decode_workers is not None:
+            check_number("decode_workers", self.decode_workers, 0, MAX_DECODE_WORKERS, whole=True)
+        check_number("max_pixels", self.max_pixels, 1, whole=True)
+        for name in ("xnnpack", "explain"):
+            if not isinstance(getattr(self, name), bool):
+                raise BrainEdgeError(f"{name} must be True or False, got {getattr(self, name)!r}")
 
 
 class Classifier:
@@ -110,7 +109,9 @@ class Classifier:
         """Use ``from_bundle`` or ``from_model``; this wraps an ``engine.Engine`` already loaded (tests, tools),
         whose backend, threads and threshold were fixed when it was loaded: ``options`` shapes the answers."""
         self._engine = engine
-        self._options = options or ClassifierOptions()
+        self._options = _checked(options)
+        if self._options.explain:
+            _check_explainable(engine)
 
     @classmethod
     def from_bundle(cls, bundle: str | Path | Bundle, options: ClassifierOptions | None = None) -> Classifier:
@@ -127,7 +128,7 @@ class Classifier:
             BrainEdgeError: the bundle is unreadable, its model file or labels do not match its
                 metadata, or the asked-for backend cannot run its model (one line naming the bundle).
         """
-        options = options or ClassifierOptions()
+        options = _checked(options)
         engine = Engine.from_bundle(
             bundle, options.backend, options.threads, options.xnnpack, options.confidence_threshold
         )
@@ -160,7 +161,7 @@ class Classifier:
         Raises:
             BrainEdgeError: the model is not NHWC with 3 channels, or labels and outputs differ in number.
         """
-        options = options or ClassifierOptions()
+        options = _checked(options)
         threshold = options.confidence_threshold
         engine = Engine.from_model(
             model_path,
@@ -229,7 +230,10 @@ class Classifier:
             BrainEdgeError: only from the source itself; every image's own problem is yielded.
         """
         if isinstance(images, (str, Path)):
-            images = collect_files([Path(images)])[0]
+            root = Path(images)
+            images, left_out = collect_files([root])
+            for problem in left_out:  # a FIFO, a broken link, an empty folder: said, never opened
+                yield root, BrainEdgeError(problem)
         total = len(images) if isinstance(images, Sized) else None
         named = (item if isinstance(item, tuple) else (item, item) for item in images)
         options = self._options
@@ -248,6 +252,25 @@ class Classifier:
             finally:
                 if bar is not None:
                     bar.clear()
+
+
+def _check_explainable(engine: Engine) -> None:
+    """Class-activation maps are exact for a head of one dense layer only: refused at creation, naming the
+    bundle, rather than at the first image."""
+    head = engine.bundle.metadata.head if engine.bundle is not None else None
+    if head is None or len(head.layers) != 1:
+        why = "has no head (exported before 0.2, or a bare model)" if head is None else "has hidden head layers"
+        source = "this model" if engine.bundle is None else shown(engine.bundle.directory)
+        raise BrainEdgeError(f"{source}: explain needs a head of one dense layer for class-activation maps; it {why}")
+
+
+def _checked(options: object) -> ClassifierOptions:
+    """The options a caller gave, or the defaults; anything else (a dict, say) is one line."""
+    if options is None:
+        return ClassifierOptions()
+    if not isinstance(options, ClassifierOptions):
+        raise BrainEdgeError(f"options must be a ClassifierOptions, got {type(options).__name__}")
+    return options
 
 
 def collect_files(paths: list[Path]) -> tuple[list[Path], list[str]]:

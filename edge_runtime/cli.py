@@ -32,13 +32,21 @@ from brainedge.edge_runtime.classifier import (
     collect_files,
 )
 from brainedge.edge_runtime.cli_help import DefaultsHelpFormatter
-from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser, report_user_errors, stop_like_ctrl_c
+from brainedge.edge_runtime.errors import (
+    BrainEdgeError,
+    OneLineParser,
+    check_number,
+    report_user_errors,
+    stop_like_ctrl_c,
+)
 from brainedge.edge_runtime.files import check_output_folder, shown, write_atomically
 from brainedge.edge_runtime.metadata import MOBILENET_MEAN, MOBILENET_STD
 from brainedge.edge_runtime.streaming import MAX_DECODE_WORKERS, automatic_workers
 from brainedge.edge_runtime.version import VersionAction
 
 OUTPUT_FORMATS = ("text", "json", "csv")
+MAX_INTERVAL_S = 86_400
+"""The kiosk's longest wait between folder checks or frames: a day (NaN and inf would never wake or busy-loop)."""
 Result = Union[Prediction, BrainEdgeError]
 
 
@@ -147,8 +155,7 @@ def check_args(args: argparse.Namespace) -> None:
     if args.watch is not None and not args.watch.is_dir():
         problem = "not a folder" if args.watch.exists() else "folder to watch not found"
         raise BrainEdgeError(f"{shown(args.watch)}: {problem}")
-    if args.interval < 0:
-        raise BrainEdgeError(f"--interval must be 0 or more seconds, got {args.interval}")
+    check_number("--interval", args.interval, 0, MAX_INTERVAL_S)
     if args.model and not args.labels:
         raise BrainEdgeError("--model needs --labels FILE (one class name per line)")
     if args.bundle and args.labels:
@@ -160,6 +167,8 @@ def check_args(args: argparse.Namespace) -> None:
         watched = args.watch is not None
         check_overlays_apart(args.explain, [args.watch] if watched else args.paths, watched)
     check_threads(args.threads, "--threads")
+    if args.threshold is not None:
+        check_number("--threshold", args.threshold, 0, 1)
     for name in ("top_k", "max_images"):
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -373,14 +382,8 @@ def kiosk_results(
 
 
 def overlays_for(args: argparse.Namespace, classifier: Classifier) -> Overlays | None:
-    """With --explain, where overlays go; refused at once for a bundle that cannot draw class maps."""
-    if args.explain is None:
-        return None
-    head = classifier.metadata.head if classifier.metadata is not None else None
-    if head is None or len(head.layers) != 1:
-        why = "has no head (exported before 0.2, or a bare model)" if head is None else "has hidden head layers"
-        raise BrainEdgeError(f"--explain: this bundle {why}; class-activation maps need a head of one dense layer")
-    return Overlays(args.explain)
+    """With --explain, where overlays go (a bundle that cannot draw class maps was refused when loaded)."""
+    return None if args.explain is None else Overlays(args.explain)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import errno
 import importlib.util
+import math
 import os
 import signal
 import sys
@@ -23,6 +24,34 @@ EXIT_INTERRUPTED = 130
 
 class BrainEdgeError(Exception):
     """Bad input the user can fix: a corrupt image, a wrong model, a missing label file."""
+
+
+def check_number(
+    name: str, value: object, low: float | None = None, high: float | None = None, whole: bool = False
+) -> None:
+    """The one range check of a number from a user or a file: a real number (not a bool, not text),
+    finite, within [low, high], and whole where asked. ``x < low`` alone lets NaN through.
+
+    Raises:
+        BrainEdgeError: in one line naming ``name``, what was expected and what was found.
+    """
+    expected = "a whole number" if whole else "a number"
+    if low is not None and high is not None:
+        expected += f" from {_bound(low)} to {_bound(high)}"
+    elif low is not None:
+        expected += f" of at least {_bound(low)}"
+    elif high is not None:
+        expected += f" of at most {_bound(high)}"
+    kinds = (int,) if whole else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value):
+        raise BrainEdgeError(f"{name} must be {expected}, got {value!r}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise BrainEdgeError(f"{name} must be {expected}, got {value!r}")
+
+
+def _bound(value: float) -> str:
+    """``4294967295`` rather than ``4.29497e+09``; ``0.5`` as it is."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -146,7 +146,9 @@ def _take_lock(path: Path, folder: Path, command: str) -> int:
             raise BrainEdgeError(f"{shown(path)}: cannot open the lock file ({error.strerror or error})") from None
         try:
             if not stat.S_ISREG(os.fstat(descriptor).st_mode):
-                raise BrainEdgeError(f"{shown(path)}: {_kind(os.fstat(descriptor).st_mode)} where the lock file goes")
+                raise BrainEdgeError(
+                    f"{shown(path)}: {file_kind(os.fstat(descriptor).st_mode)} where the lock file goes"
+                )
             try:
                 fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -224,7 +226,8 @@ _KINDS = {
 }
 
 
-def _kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """What a file that is not a regular one is, in a user's words ("a FIFO", "a socket", ...)."""
     return _KINDS.get(stat.S_IFMT(mode), "not a regular file")
 
 
@@ -276,7 +279,7 @@ def scan_folder(folder: Path, text_names: bool = False) -> FolderEntries:
         elif stat.S_ISREG(status.st_mode):
             entries.files.append(path)
         else:
-            entries.problems.append((path, f"{_kind(status.st_mode)}, not a regular file; skipped"))
+            entries.problems.append((path, f"{file_kind(status.st_mode)}, not a regular file; skipped"))
     return entries
 
 

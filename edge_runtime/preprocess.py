@@ -12,6 +12,8 @@ Every step is plain float32 arithmetic in a fixed order, so TensorFlow's
 from __future__ import annotations
 
 import io
+import os
+import stat
 import warnings
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +23,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.files import file_kind
 from brainedge.edge_runtime.metadata import RESIZE_METHOD, InputSpec
 
 DEFAULT_MAX_PIXELS = 64_000_000
@@ -69,6 +72,8 @@ def _equal_channels(image: Image.Image) -> np.ndarray | None:
 def _open_image(source: str | Path | bytes, max_pixels: int) -> Image.Image:
     name = "<bytes>" if isinstance(source, bytes) else str(source)
     stream = io.BytesIO(source) if isinstance(source, bytes) else source
+    if not isinstance(source, bytes):
+        _check_regular_file(source, name)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -89,6 +94,21 @@ def _open_image(source: str | Path | bytes, max_pixels: int) -> Image.Image:
         raise BrainEdgeError(f"{name}: corrupt or truncated image ({error})") from None
     ImageOps.exif_transpose(image, in_place=True)  # not in place, it copies even an upright image
     return image
+
+
+def _check_regular_file(path: str | Path, name: str) -> None:
+    """Refuse a FIFO, socket or device before opening it: reading a FIFO blocks until a writer comes,
+    a device may never end. Folder walks skip them; this holds for a path given by name too."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise BrainEdgeError(f"{name}: no such file") from None
+    except OSError as error:
+        raise BrainEdgeError(f"{name}: cannot be read ({error.strerror})") from None
+    if stat.S_ISDIR(mode):
+        raise BrainEdgeError(f"{name}: is a directory, not an image")
+    if not stat.S_ISREG(mode):
+        raise BrainEdgeError(f"{name}: {file_kind(mode)}, not a regular file")
 
 
 def _exceeds(max_pixels: int) -> str:

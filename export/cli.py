@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, help="where bundles go (default: RUN_DIR/export)")
     parser.add_argument(
         "--variants",
-        "--formats",  # its name before 0.3: the commands in older records still run
+        "--formats",  # its earlier name: the commands in older records still run
         dest="variants",
         nargs="+",
         default=list(DEFAULTS.variants),

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from brainedge.edge_runtime.errors import BrainEdgeError
+from brainedge.edge_runtime.errors import BrainEdgeError, check_number
 from brainedge.edge_runtime.variants import DEFAULT_VARIANTS
 
 IO_DTYPES = ("uint8", "int8", "float32")
@@ -40,6 +40,7 @@ class ExportSettings:
 
     def check(self) -> None:
         """Refuse settings that cannot work, before any model is loaded."""
+        check_number("--debug-threshold", self.debug_threshold, -100, 100)  # NaN would never debug; negative: always
         for ok, problem in (
             (
                 self.target_accuracy is None or 0.0 < self.target_accuracy <= 1.0,

@@ -650,18 +650,18 @@ def test_the_export_report_is_rewritten_bundle_by_bundle(tmp_path: Path) -> None
 def test_a_temperature_that_does_not_help_held_out_images_is_not_kept() -> None:
     """Even rows: confident and right but for one confident mistake (fitted alone: T >> 1); odd rows: all right.
     A temperature fitted on one half makes the other half worse, so the bundle keeps T = 1."""
-    from brainedge.export.qualify import Answers, fit_calibration
+    from brainedge.export.qualify import SplitOutputs, fit_calibration
 
     logits = np.tile([[6.0, 0.0, 0.0]], (40, 1))
     labels = np.zeros(40, int)
     labels[0] = 1  # one confident mistake, on an even row
-    calibration = fit_calibration(Answers(logits, np.zeros((40, 1)), labels))
+    calibration = fit_calibration(SplitOutputs(logits, np.zeros((40, 1)), labels))
     assert calibration.temperature == 1.0 and "did not lower" in calibration.fit["note"]
     helpful = np.random.default_rng(0).normal(scale=6.0, size=(400, 3))
     noisy = np.array(
         [np.random.default_rng(i).choice(3, p=np.exp(r / 3) / np.exp(r / 3).sum()) for i, r in enumerate(helpful)]
     )
-    fitted = fit_calibration(Answers(helpful, np.zeros((400, 1)), noisy))
+    fitted = fit_calibration(SplitOutputs(helpful, np.zeros((400, 1)), noisy))
     assert fitted.temperature == pytest.approx(3.0, rel=0.25) and "note" not in fitted.fit
 
 

@@ -11,7 +11,7 @@ from brainedge.export.cli import build_parser, settings_from_args
 
 @pytest.mark.parametrize("option", ["--variants", "--formats"])
 def test_variants_are_picked_by_their_option_and_its_old_name(option: str) -> None:
-    """--formats was the option's name before 0.3: the commands in older records still run."""
+    """--formats was the option's earlier name: the commands in older records still run."""
     args = build_parser().parse_args(["runs/mri", option, "tflite_float32", "onnx_int8"])
     assert settings_from_args(args).variants == ("tflite_float32", "onnx_int8")
 

@@ -27,6 +27,7 @@ from brainedge.benchmarks import cli
 from brainedge.benchmarks.report import REPORT_MD, RESULT_CSV, RESULT_JSON, SCHEMA_JSON
 from brainedge.benchmarks.report.markdown import METHOD
 from brainedge.benchmarks.schema import read_result, schema_text
+from brainedge.edge_runtime.files import LOCK_NAME
 
 RUNNER_MODULE = "brainedge.benchmarks.runner"
 PAIRED_MODULE = "brainedge.benchmarks.paired"
@@ -51,7 +52,10 @@ def _bench(*args: object) -> int:
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())} if folder.is_dir() else {}
+    """The folder's files but its lock file, which a SIGKILLed holder leaves (the next run takes it over)."""
+    if not folder.is_dir():
+        return {}
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.name != LOCK_NAME}
 
 
 def _earlier_results(layout: dict[str, Path], tmp_path: Path) -> Path:
@@ -125,11 +129,15 @@ def _zero_rounds(layout, tmp_path, out):
 
 
 def _zero_threads(layout, tmp_path, out):
-    return [layout["export"], "--out", out, "--threads", "1", "0"], "--threads must be between 1 and 64", "got 0"
+    return (
+        [layout["export"], "--out", out, "--threads", "1", "0"],
+        "--threads must be a whole number from 1 to 64",
+        "got 0",
+    )
 
 
 def _negative_settle(layout, tmp_path, out):
-    return [layout["export"], "--out", out, "--settle", "-1"], "--settle must be at least 0", "got -1"
+    return [layout["export"], "--out", out, "--settle", "-1"], "--settle must be a number from 0 to 3600", "got -1"
 
 
 def _merge_not_json(layout, tmp_path, out):
@@ -405,8 +413,8 @@ def _assert_intact_or_replaced(out: Path, before: dict[str, bytes]) -> None:
     if RESULT_JSON in changed:  # renamed last: a new results.json has its own report beside it
         created = json.loads(after[RESULT_JSON])["runs"][0]["created"]
         assert REPORT_MD in changed and f"({created})" in after[REPORT_MD].decode()
-    for hidden in (p for p in out.iterdir() if p.name.startswith(".")):
-        assert hidden.name.endswith(".tmp")  # a kill can leave a staging file, never a final name
+    for hidden in (p for p in out.iterdir() if p.name.startswith(".") and p.name != LOCK_NAME):
+        assert hidden.name.endswith(".tmp")  # a kill can leave a staging file (and its lock), never a final name
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import shutil
 import struct
 import subprocess
@@ -233,7 +234,7 @@ def test_threshold_defaults_to_the_bundle_and_the_flag_overrides_it(
 
 def test_threshold_outside_0_1_is_refused(bundles: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = classify(["--bundle", str(bundles / "int8"), "--threshold", "1.5", str(bundles / "images")], capsys)
-    assert code == 2 and "between 0 and 1" in err
+    assert code == 2 and "--threshold must be a number from 0 to 1, got 1.5" in err
 
 
 # --- bad input: reported, the batch goes on ---------------------------------------------------------
@@ -376,7 +377,7 @@ def test_a_corrupt_model_file_is_refused(tmp_path: Path, capsys: pytest.CaptureF
         (["--model", "m.tflite", "x.png"], "--model needs --labels"),
         (["--bundle", "b", "--watch", ".", "x.png"], "do not also give PATHs"),
         (["--bundle", "b", "--top-k", "0", "x.png"], "--top-k must be at least 1"),
-        (["--bundle", "b", "--threads", "0", "x.png"], "--threads must be between 1 and 64"),
+        (["--bundle", "b", "--threads", "0", "x.png"], "--threads must be a whole number from 1 to 64"),
         (["--bundle", "b", "--decode-workers", "-1", "x.png"], "--decode-workers must be between 0 and 32, got -1"),
         (["--bundle", "b", "--decode-workers", "33", "x.png"], "--decode-workers must be between 0 and 32, got 33"),
     ],
@@ -477,19 +478,54 @@ def test_watch_mode_classifies_images_dropped_in_later(bundles: Path, tmp_path: 
     "field, value, message",
     [
         ("backend", "tflite", "unknown backend 'tflite' (choose from auto, litert"),
-        ("threads", 0, "threads must be between 1 and 64, got 0"),
-        ("confidence_threshold", 1.5, "confidence threshold must be between 0 and 1, got 1.5"),
-        ("confidence_threshold", -0.1, "confidence threshold must be between 0 and 1, got -0.1"),
-        ("top_k", 0, "top_k must be at least 1, got 0"),
-        ("decode_workers", -1, "decode workers must be between 0 and 32, got -1"),
-        ("decode_workers", 33, "decode workers must be between 0 and 32, got 33"),
-        ("max_pixels", 0, "max_pixels must be at least 1, got 0"),
+        ("threads", 0, "threads must be a whole number from 1 to 64, got 0"),
+        ("threads", 65, "threads must be a whole number from 1 to 64, got 65"),
+        ("threads", 1.5, "threads must be a whole number from 1 to 64, got 1.5"),
+        ("threads", True, "threads must be a whole number from 1 to 64, got True"),
+        ("confidence_threshold", 1.5, "confidence_threshold must be a number from 0 to 1, got 1.5"),
+        ("confidence_threshold", -0.1, "confidence_threshold must be a number from 0 to 1, got -0.1"),
+        ("confidence_threshold", float("nan"), "confidence_threshold must be a number from 0 to 1, got nan"),
+        ("confidence_threshold", "0.5", "confidence_threshold must be a number from 0 to 1, got '0.5'"),
+        ("top_k", 0, "top_k must be a whole number of at least 1, got 0"),
+        ("top_k", 1.5, "top_k must be a whole number of at least 1, got 1.5"),
+        ("decode_workers", -1, "decode_workers must be a whole number from 0 to 32, got -1"),
+        ("decode_workers", 33, "decode_workers must be a whole number from 0 to 32, got 33"),
+        ("max_pixels", 0, "max_pixels must be a whole number of at least 1, got 0"),
+        ("max_pixels", float("nan"), "max_pixels must be a whole number of at least 1, got nan"),
+        ("explain", "yes", "explain must be True or False, got 'yes'"),
     ],
 )
 def test_options_out_of_range_are_refused_in_one_line(field: str, value: object, message: str) -> None:
     with pytest.raises(BrainEdgeError) as refused:
         ClassifierOptions(**{field: value})
     assert str(refused.value).startswith(message) and "\n" not in str(refused.value)
+
+
+def test_a_classifier_refuses_what_its_options_cannot_do(bundles: Path) -> None:
+    with pytest.raises(BrainEdgeError, match="options must be a ClassifierOptions, got dict"):
+        Classifier.from_bundle(bundles / "int8_head", {"threads": 1})
+    with pytest.raises(BrainEdgeError, match="int8: explain needs a head of one dense layer"):
+        Classifier.from_bundle(bundles / "int8", ClassifierOptions(explain=True))  # at creation, not at an image
+    with pytest.raises(BrainEdgeError, match="the bundle is an empty path"):
+        Classifier.from_bundle("")
+
+
+def test_a_fifo_given_by_name_is_refused_not_opened(bundles: Path, tmp_path: Path) -> None:
+    """Opening a FIFO blocks until a writer comes: the API refuses it as the folder walk does."""
+    fifo = tmp_path / "scan.png"
+    os.mkfifo(fifo)
+    classifier = Classifier.from_bundle(bundles / "int8_head")
+    with pytest.raises(BrainEdgeError, match="scan.png: a FIFO, not a regular file"):
+        classifier.classify(fifo)
+    [(_, refused)] = classifier.classify_many([fifo])
+    assert isinstance(refused, BrainEdgeError)
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    os.mkfifo(folder / "pipe.png")
+    shutil.copy(bundles / "images" / "red" / "0.png", folder / "red.png")
+    results = list(classifier.classify_many(folder))
+    assert [type(result).__name__ for _, result in results] == ["BrainEdgeError", "Prediction"]
+    assert "pipe.png: a FIFO" in str(results[0][1])
 
 
 def test_options_at_the_ends_of_their_ranges_are_taken() -> None:

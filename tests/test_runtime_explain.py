@@ -51,7 +51,7 @@ def test_maps_are_optional_and_not_part_of_the_answer(bundles: Path) -> None:
 
 
 def test_a_bundle_without_a_head_cannot_explain(bundles: Path) -> None:
-    with pytest.raises(BrainEdgeError, match="no head to draw class-activation maps"):
+    with pytest.raises(BrainEdgeError, match="explain needs a head of one dense layer"):
         Classifier.from_bundle(bundles / "float32", ClassifierOptions(explain=True)).classify(image_of(bundles))
 
 
@@ -205,7 +205,10 @@ def test_a_watched_folder_cannot_take_its_own_overlays(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--bundle", "{bundles}/int8"], "--explain: this bundle has no head"),
+        (
+            ["--bundle", "{bundles}/int8"],
+            "int8: explain needs a head of one dense layer for class-activation maps; it has no head",
+        ),
         (["--model", "{bundles}/int8/model.tflite", "--labels", "{bundles}/int8/labels.txt"], "needs a --bundle"),
     ],
 )

@@ -294,5 +294,5 @@ def test_top_k_below_one_is_refused(bundles: Path) -> None:
         engine.classify(training_like(bundles)[0], top_k=0)
     with pytest.raises(BrainEdgeError, match="top_k must be at least 1"):
         next(engine.stream([(0, training_like(bundles)[0])], top_k=0))
-    with pytest.raises(BrainEdgeError, match="top_k must be at least 1, got 0"):
+    with pytest.raises(BrainEdgeError, match="top_k must be a whole number of at least 1, got 0"):
         ClassifierOptions(top_k=0)

@@ -38,7 +38,7 @@ def test_a_bundle_that_cannot_be_opened_is_one_line_naming_it(
     ("arguments", "message"),
     [
         (["--queue", "0"], "--queue must be at least 1, got 0"),
-        (["--threads", "0"], "--threads must be between 1 and 64, got 0"),
+        (["--threads", "0"], "--threads must be a whole number from 1 to 64, got 0"),
         (["--port", "70000"], "--port must be between 0 and 65535, got 70000"),
         (["--max-upload-mb", "0"], "--max-upload-mb must be more than 0, got 0"),
         (["--token", " "], "--token (or $BRAINEDGE_SERVE_TOKEN) is empty"),

@@ -30,13 +30,15 @@ def test_a_thread_count_out_of_range_is_one_line(command: str, count: int, tmp_p
         argv += ["--out", str(tmp_path / "bench")]
     done = subprocess.run([sys.executable, "-m", *argv], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stderr[-2000:]
-    assert done.stderr.strip().splitlines() == [f"error: --threads must be between 1 and {MAX_THREADS}, got {count}"]
+    assert done.stderr.strip().splitlines() == [
+        f"error: --threads must be a whole number from 1 to {MAX_THREADS}, got {count}"
+    ]
     assert not (tmp_path / "bench").exists()
 
 
 @pytest.mark.parametrize("count", [0, -1, MAX_THREADS + 1, 10**9])
 def test_the_python_api_refuses_the_same_counts(count: int) -> None:
-    with pytest.raises(BrainEdgeError, match=f"threads must be between 1 and {MAX_THREADS}, got {count}"):
+    with pytest.raises(BrainEdgeError, match=f"threads must be a whole number from 1 to {MAX_THREADS}, got {count}"):
         ClassifierOptions(threads=count)
 
 

@@ -125,7 +125,7 @@ def test_resume_refuses_a_damaged_history_before_training(tmp_path: Path, capsys
         (lambda train: train.update(refit=1), "train.refit: expected true or false, found 1"),
         (lambda train: train["model"].update(hidden_units=[64.5]), "train.model.hidden_units: expected a list of"),
         (lambda train: train["model"].pop("num_classes"), "train.model: missing setting(s) 'num_classes'"),
-        (lambda train: train.update(batch_size=0), "--batch-size must be at least 1, got 0"),
+        (lambda train: train.update(batch_size=0), "--batch-size must be from 1 to 4096, got 0"),
     ],
 )
 def test_a_runs_settings_are_read_through_their_type(tmp_path: Path, edit, expected: str) -> None:

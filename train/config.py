@@ -15,6 +15,10 @@ from brainedge.edge_runtime.errors import BrainEdgeError
 from brainedge.edge_runtime.metadata import MOBILENET_MEAN, MOBILENET_STD, TRAINING_PIXEL_MEAN, TRAINING_PIXEL_STD
 
 BLOCKS = 16
+MAX_BATCH_SIZE = 4096
+"""Per replica: far past what a GPU holds at 224 px; a huge number would spin in the input pipeline."""
+MAX_INPUT_SIZE = 1024
+"""Pixels a side: MobileNetV2 past this only costs memory (an out-of-memory traceback at 100,000)."""
 """MobileNetV2's block_1 … block_16, between its stem and its last 1x1 conv: what --finetune-blocks counts."""
 
 
@@ -88,7 +92,10 @@ class TrainConfig:
         corrected, starts cleanly and --resume never repeats the mistake)."""
         model = self.model
         rules = [
-            (self.batch_size >= 1, f"--batch-size must be at least 1, got {self.batch_size}"),
+            (
+                1 <= self.batch_size <= MAX_BATCH_SIZE,
+                f"--batch-size must be from 1 to {MAX_BATCH_SIZE}, got {self.batch_size}",
+            ),
             (self.head_epochs >= 0, f"--head-epochs must be 0 or more, got {self.head_epochs}"),
             (self.finetune_epochs >= 0, f"--finetune-epochs must be 0 or more, got {self.finetune_epochs}"),
             (self.head_epochs + self.finetune_epochs >= 1, "--head-epochs and --finetune-epochs are both 0"),
@@ -105,7 +112,10 @@ class TrainConfig:
             (self.cpu_replicas >= 0, f"--cpu-replicas must be 0 or more, got {self.cpu_replicas}"),
             (self.mixed_precision in ("auto", "on", "off"), "--mixed-precision must be auto, on or off"),
             (bool(model.weights.strip()), "--weights is empty: give 'imagenet', a local .h5 file or 'none'"),
-            (model.input_size >= 32, f"--input-size must be at least 32 pixels, got {model.input_size}"),
+            (
+                32 <= model.input_size <= MAX_INPUT_SIZE,
+                f"--input-size must be from 32 to {MAX_INPUT_SIZE} pixels, got {model.input_size}",
+            ),
             (model.alpha > 0, f"--alpha must be positive, got {model.alpha}"),
             (0.0 <= model.dropout < 1.0, f"--dropout must be in [0, 1), got {model.dropout}"),
             (all(units >= 1 for units in model.hidden_units), f"--hidden-units must be positive: {model.hidden_units}"),

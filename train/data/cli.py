@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from brainedge.edge_runtime.cli_help import DefaultsHelpFormatter
-from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser, report_user_errors
+from brainedge.edge_runtime.errors import BrainEdgeError, OneLineParser, check_number, report_user_errors
 from brainedge.edge_runtime.files import check_results_folder, output_lock, shown
 from brainedge.edge_runtime.manifest import SPLITS, Manifest, check_images_present, class_weights, read_manifest
 from brainedge.train.data.audit import manifest_dataset, run_audit, summarize
@@ -162,6 +162,7 @@ def read_checked(path: Path) -> Manifest:
 
 
 def run_split_command(args: argparse.Namespace) -> int:
+    check_number("--seed", args.seed, 0, 2**32 - 1, whole=True)  # numpy's generator takes no negative seed
     manifest = make_split(
         args.root,
         args.out,
