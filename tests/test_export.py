@@ -364,7 +364,7 @@ def test_bad_input_gives_one_line_and_leaves_no_bundle(run_dir: Path, tmp_path: 
         "no_qat": "trained with --qat-epochs 0: train with --qat-epochs 1 or more",
         "misspelt_setting": "misspelt_setting/config.json: damaged (train: unknown setting(s) 'qat_epoch' (a typo",
         "ill_typed_setting": "config.json: damaged (train.model.alpha: expected a number, found '1.0')",
-        "setting_out_of_range": "config.json: damaged (--batch-size must be at least 1, got 0)",
+        "setting_out_of_range": "config.json: damaged (--batch-size must be from 1 to 4096, got 0)",
         "representative": "100000 representative images requested",
         "unquantizable": "TFLite int8_ptq conversion failed (an op that cannot be quantized?): "
         "'tfl.cumsum' op quantization is not supported",
