@@ -381,7 +381,7 @@ def kiosk_results(
         frames.close()
 
 
-def overlays_for(args: argparse.Namespace, classifier: Classifier) -> Overlays | None:
+def overlays_for(args: argparse.Namespace) -> Overlays | None:
     """With --explain, where overlays go (a bundle that cannot draw class maps was refused when loaded)."""
     return None if args.explain is None else Overlays(args.explain)
 
@@ -391,7 +391,7 @@ def run(args: argparse.Namespace) -> int:
     if args.watch is not None or args.camera is not None:
         classifier = load_classifier(args)
         stop_like_ctrl_c(signal.SIGTERM)  # systemd's stop
-        overlays = overlays_for(args, classifier)
+        overlays = overlays_for(args)
         stop = threading.Event()
         try:  # from the first frame on: the source's thread may say "watching" before report() starts
             results = kiosk_results(classifier, kiosk_frames(args, stop), args, stop)
@@ -407,7 +407,7 @@ def run(args: argparse.Namespace) -> int:
         raise BrainEdgeError("nothing to classify: " + ", ".join(shown(path) for path in args.paths))
     files = files[: args.max_images]
     progress = sys.stderr.isatty() if args.progress is None else args.progress
-    overlays = overlays_for(args, classifier)
+    overlays = overlays_for(args)
     answers = classifier.classify_many(files, progress)
     failures = report(answers, make_writer(args, classifier), overlays)
     failures += len(empty)
