@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from make_tiny_bundles import COMMITTED
+from quiet_python import run_python
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,17 +32,12 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return Path(shutil.copytree(COMMITTED, tmp_path_factory.getbasetemp() / "tiny_bundles"))
 
 
-def _python(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True)
-
-
 @pytest.fixture(scope="session")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny training run (tests/make_export_run.py, with TensorFlow in a subprocess), built once per
     session for export's tests and the studies that read an export."""
     work = tmp_path_factory.mktemp("export_run")
-    done = _python(str(ROOT / "tests" / "make_export_run.py"), str(work))
+    done = run_python(str(ROOT / "tests" / "make_export_run.py"), str(work))
     assert done.returncode == 0, done.stderr[-3000:]
     return work / "run"
 
@@ -52,7 +46,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def exported(run_dir: Path) -> tuple[Path, subprocess.CompletedProcess]:
     """Every variant of ``run_dir``, with the per-layer debug report forced on (threshold far below any loss)."""
     out = run_dir.parent / "bundles"
-    done = _python(
+    done = run_python(
         "-m", "brainedge.export", str(run_dir), "--out", str(out), "--variants", "all",
         "--representative", "32", "--debug-threshold", "-100",
     )  # fmt: skip

@@ -23,6 +23,7 @@ import flatbuffers
 import numpy as np
 import pytest
 from flatbuffers.table import Table
+from quiet_python import run_python
 
 from brainedge.edge_runtime.bundle import Bundle, find_bundles
 from brainedge.edge_runtime.classifier import Classifier
@@ -44,11 +45,6 @@ VARIANTS = VARIANT_NAMES
 INT8 = tuple(f.name for f in EXPORT_VARIANTS if f.full_integer)
 
 pytest.importorskip("onnxruntime")
-
-
-def _python(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True)
 
 
 def _val_images(run_dir: Path) -> list[np.ndarray]:
@@ -352,7 +348,7 @@ print(json.dumps(results))
 
 
 def test_bad_input_gives_one_line_and_leaves_no_bundle(run_dir: Path, tmp_path: Path) -> None:
-    done = _python("-c", BAD_INPUT_SCRIPT, str(run_dir), str(tmp_path))
+    done = run_python("-c", BAD_INPUT_SCRIPT, str(run_dir), str(tmp_path))
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads(done.stdout.strip().splitlines()[-1])
     expected = {
@@ -399,7 +395,7 @@ def test_evaluate_scores_every_bundle_on_the_test_split(
     run_dir: Path, exported: tuple[Path, subprocess.CompletedProcess], tmp_path: Path
 ) -> None:
     out, _ = exported
-    done = _python(
+    done = run_python(
         "-m",
         "brainedge.export.evaluate",
         str(run_dir),
@@ -550,7 +546,7 @@ def test_an_interrupted_export_leaves_the_previous_bundle_and_nothing_loadable(
         assert staged.exists()  # SIGKILL: nothing runs; the folder is hidden, and refused if pointed at
         with pytest.raises(BrainEdgeError, match="interrupted before the bundle was verified"):
             Bundle.open(staged)
-        done = _python("-m", "brainedge.export", str(run_dir), "--out", str(out), "--variants", "tflite_float32")
+        done = run_python("-m", "brainedge.export", str(run_dir), "--out", str(out), "--variants", "tflite_float32")
         assert done.returncode == 0, done.stderr[-2000:]
         assert not staged.exists(), "the next export did not clear the abandoned staging folder"
 
@@ -565,7 +561,7 @@ def test_a_second_export_into_the_same_out_is_refused_and_the_first_finishes_who
     first = _start_export(run_dir, out, HELD_EXPORT)
     try:
         staged = _wait_for_staged_bundle(out, first)  # the first holds --out, its bundle staged and unverified
-        second = _python("-m", "brainedge.export", str(run_dir), "--out", str(out), "--variants", "tflite_float32")
+        second = run_python("-m", "brainedge.export", str(run_dir), "--out", str(out), "--variants", "tflite_float32")
         assert second.returncode == 2, second.stderr[-2000:]
         lines = second.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith(f"error: {out}: in use by brainedge-export (pid {first.pid} on ")
@@ -585,7 +581,7 @@ def test_a_lock_file_left_in_a_new_out_blocks_no_export(run_dir: Path, tmp_path:
     out = tmp_path / "bundles"
     out.mkdir()
     (out / LOCK_NAME).write_text(f"brainedge-export (pid {os.getpid()} on {socket.gethostname()} since then)\n")
-    done = _python("-m", "brainedge.export", str(run_dir), "--out", str(out), "--variants", "tflite_float32")
+    done = run_python("-m", "brainedge.export", str(run_dir), "--out", str(out), "--variants", "tflite_float32")
     assert done.returncode == 0, done.stderr[-2000:]
     assert sorted(os.listdir(out)) == ["export_report.json", "tflite_float32"]
 
@@ -612,7 +608,7 @@ def test_target_accuracy_chooses_the_referral_threshold_on_validation(run_dir: P
     from brainedge.export.run import LabelledImages, TrainingRun
 
     out = tmp_path / "bundles"
-    done = _python(
+    done = run_python(
         "-m", "brainedge.export", str(run_dir), "--out", str(out), "--variants", "tflite_float32",
         "--target-accuracy", "0.99",
     )  # fmt: skip

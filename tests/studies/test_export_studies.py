@@ -4,24 +4,16 @@ report (answers_report), which must agree with ``brainedge.export.evaluate``."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from quiet_python import run_python
 
 from brainedge.benchmarks.studies import export_report
 from brainedge.benchmarks.studies.ood_set import write_ood_set
 from brainedge.edge_runtime.metrics import wilson_interval, with_interval
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _python(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True)
 
 
 def test_the_export_record_gives_intervals_flips_and_the_spread_over_runs(tmp_path: Path) -> None:
@@ -65,11 +57,11 @@ def test_answers_report_agrees_with_export_evaluate(
     ood = tmp_path / "ood"
     write_ood_set(ood, shared=None, size=64, per_kind=1)
     config = json.loads((run_dir / "config.json").read_text())
-    evaluated = _python(
+    evaluated = run_python(
         "-m", "brainedge.export.evaluate", str(run_dir), str(out), "--out", str(tmp_path / "test.json")
     )  # fmt: skip
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
-    done = _python(
+    done = run_python(
         "-m", "brainedge.benchmarks.studies.answers_report", str(out), "--manifest", config["manifest"],
         "--ood-set", str(ood), "--command", "pytest", "--out", str(tmp_path / "answers"),
     )  # fmt: skip
